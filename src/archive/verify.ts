@@ -1,0 +1,105 @@
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import { CupmError, messageOf } from '../errors.js';
+import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
+import { DUMP_ENTRY, FILES_PREFIX, MANIFEST_ENTRY, type Manifest } from './format.js';
+import { MeasureStream } from './measure.js';
+import { ArchiveReader } from './reader.js';
+
+export interface VerifyReport {
+  archive: string;
+  ok: boolean;
+  problems: string[];
+  /** The manifest, when it could be read. */
+  manifest: Manifest | undefined;
+  /** Uncompressed bytes read and hashed. */
+  bytesChecked: number;
+}
+
+export interface VerifyOptions {
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Re-reads every entry through the central directory and checks it against the manifest: no
+ * entry missing or extra, every size and SHA-256 equal, the dump complete. Never throws for a bad
+ * archive: every problem found is in the report.
+ */
+export async function verifyArchive(file: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const report: VerifyReport = { archive: file, ok: false, problems: [], manifest: undefined, bytesChecked: 0 };
+  let reader: ArchiveReader;
+  try {
+    reader = await ArchiveReader.open(file);
+  } catch (error) {
+    report.problems.push(describe(error));
+    return report;
+  }
+  try {
+    report.problems.push(...reader.structuralProblems);
+    let manifest: Manifest;
+    try {
+      manifest = await reader.readManifest();
+    } catch (error) {
+      report.problems.push(describe(error));
+      return report;
+    }
+    report.manifest = manifest;
+
+    const listed = new Set<string>();
+    for (const entry of manifest.entries) {
+      if (listed.has(entry.path)) report.problems.push(`the manifest lists ${entry.path} twice`);
+      listed.add(entry.path);
+    }
+    if (!listed.has(DUMP_ENTRY)) report.problems.push(`the manifest does not list the database dump ${DUMP_ENTRY}`);
+    for (const name of reader.entryNames) {
+      if (name !== MANIFEST_ENTRY && !listed.has(name)) report.problems.push(`entry ${name} is in the archive but not in the manifest`);
+    }
+    for (const path of listed) {
+      if (path !== DUMP_ENTRY && !path.startsWith(FILES_PREFIX)) report.problems.push(`the manifest lists ${path}, which is neither the dump nor a CUPM file`);
+    }
+
+    const total = manifest.entries.reduce((sum, e) => sum + e.size, 0);
+    for (const expected of manifest.entries) {
+      const info = reader.entry(expected.path);
+      if (!info) {
+        report.problems.push(`${expected.path} is listed in the manifest but missing from the archive`);
+        continue;
+      }
+      if (info.uncompressedSize !== expected.size) {
+        // Not read at all: a size larger than declared is how a zip bomb starts.
+        report.problems.push(`${expected.path}: the archive holds ${info.uncompressedSize} bytes, the manifest says ${expected.size}`);
+        continue;
+      }
+      const isDump = expected.path === DUMP_ENTRY;
+      const before = report.bytesChecked;
+      const measure = new MeasureStream(isDump ? TRAILER_WINDOW : 0, (n) => {
+        report.bytesChecked = before + n;
+        options.onProgress?.(report.bytesChecked, total);
+      });
+      try {
+        await pipeline(await reader.openEntry(expected.path), measure, discard());
+      } catch (error) {
+        report.problems.push(`${expected.path} cannot be read: ${describe(error)}`);
+        continue;
+      }
+      const got = measure.measurement;
+      if (got.size !== expected.size) report.problems.push(`${expected.path}: read ${got.size} bytes, the manifest says ${expected.size}`);
+      else if (got.sha256 !== expected.sha256) report.problems.push(`${expected.path}: SHA-256 differs from the manifest (tampered or corrupt)`);
+      if (isDump && !endsWithTrailer(got.tail.toString('latin1'))) {
+        report.problems.push(`${DUMP_ENTRY} does not end with "-- PostgreSQL database cluster dump complete": the dump is incomplete`);
+      }
+    }
+    report.ok = report.problems.length === 0;
+    return report;
+  } finally {
+    await reader.close();
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof CupmError ? error.describe() : messageOf(error);
+}
+
+function discard(): Writable {
+  return new Writable({ write: (_chunk, _encoding, callback) => callback() });
+}

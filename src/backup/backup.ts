@@ -1,0 +1,272 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { ArchiveWriter } from '../archive/writer.js';
+import { archiveFileName, DUMP_ENTRY, FORMAT_NAME, FORMAT_VERSION, fileEntryName, PARTIAL_SUFFIX, type Manifest, type ManifestBody } from '../archive/format.js';
+import { locateCupmFiles, fileOf, type CupmFile } from '../artifacts/cupm-files.js';
+import { readCupmVersion } from '../artifacts/install-log.js';
+import { requireInstallDir, type Config } from '../config/config.js';
+import { ConfigError, CupmError, JobFailedError, RefusedError, messageOf } from '../errors.js';
+import { withLock } from '../jobs/lock.js';
+import { silentReporter, type Reporter } from '../jobs/reporter.js';
+import { describeSession, listDatabases, listRoles, otherSessions, type Session } from '../pg/catalog.js';
+import { connectionInfo, serverVersion, withClient, type PgVersion } from '../pg/connection.js';
+import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
+import { startDumpall } from '../pg/dumpall.js';
+import { findPgTool, type PgTool } from '../pg/tools.js';
+import { createServiceManager } from '../services/index.js';
+import { withServicesStopped, type ServiceScopeRecord } from '../services/scope.js';
+import type { ServiceManager } from '../services/service-manager.js';
+import { TOOL_NAME, TOOL_VERSION } from '../version.js';
+import { hostFacts } from './host-facts.js';
+
+export interface BackupOptions {
+  label?: string | null;
+  /** Do not stop the services (the consistency guard still refuses live sessions). */
+  noStop?: boolean;
+  /** Back up even with sessions on the application database; the manifest records it. */
+  allowLive?: boolean;
+  compressionLevel?: number;
+  /** Cancels the backup (Ctrl-C): the dump is stopped, nothing is kept, services come back. */
+  signal?: AbortSignal;
+  /** For tests: a service manager other than the configured one. */
+  serviceManager?: ServiceManager;
+}
+
+export interface BackupResult {
+  archive: string;
+  size: number;
+  manifest: Manifest;
+  dumpBytes: number;
+  durationMs: number;
+  services: ServiceScopeRecord;
+  liveSessions: Session[];
+}
+
+/** What preflight learned; nothing has been touched when it exists. */
+interface BackupContext {
+  config: Config;
+  installDir: string;
+  files: CupmFile[];
+  tool: PgTool;
+  server: PgVersion;
+  databases: string[];
+  roles: string[];
+  cupmVersion: string | null;
+  manager: ServiceManager;
+}
+
+/**
+ * Backs up a CUPM server: preflight (nothing touched), lock, stop services, consistency guard,
+ * stream pg_dumpall and the five files into a verified archive, start services again.
+ */
+export async function backup(config: Config, options: BackupOptions = {}, reporter: Reporter = silentReporter): Promise<BackupResult> {
+  const context = await preflight(config, options, reporter);
+  return withLock(config.backupDir, 'backup', () => runBackup(context, options, reporter));
+}
+
+/** Checks everything a backup needs before anything is stopped; reports all problems at once. */
+async function preflight(config: Config, options: BackupOptions, reporter: Reporter): Promise<BackupContext> {
+  const installDir = requireInstallDir(config);
+  const problems: string[] = [];
+  let files: CupmFile[] = [];
+  try {
+    files = locateCupmFiles(installDir);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...(error.problems.length > 0 ? error.problems.map((p) => `missing: ${p}`) : [error.message]));
+  }
+  const backupDirProblem = await checkWritableDir(config.backupDir);
+  if (backupDirProblem) problems.push(backupDirProblem);
+  if (problems.length > 0) {
+    throw new ConfigError('The backup cannot start:', {
+      problems,
+      state: 'nothing was changed; no service was stopped',
+      hint: 'check CUPM_INSTALL_DIR and CUPM_BACKUP_DIR (or --output-dir)',
+    });
+  }
+
+  const tool = await findPgTool(config, 'pg_dumpall');
+  const { server, databases, roles } = await withClient(config, 'postgres', async (client) => ({
+    server: await serverVersion(client),
+    databases: await listDatabases(client),
+    roles: await listRoles(client),
+  }));
+  if (!databases.includes(config.database)) {
+    throw new ConfigError(`The application database "${config.database}" does not exist on ${describeServer(config)}.`, {
+      problems: [`databases there: ${databases.join(', ') || '(none)'}`],
+      state: 'nothing was changed; no service was stopped',
+      hint: 'check CUPM_DATABASE and PGHOST/PGPORT',
+    });
+  }
+  if (majorOf(tool.version) < majorOf(server)) {
+    throw new ConfigError(`${tool.path} is version ${tool.version.text}, older than the server (${server.text}): it cannot dump it.`, {
+      state: 'nothing was changed; no service was stopped',
+      hint: 'set CUPM_PG_BIN to the bin folder of a PostgreSQL client at least as new as the server',
+    });
+  }
+  const cupmVersion = readCupmVersion(fileOf(files, 'installLog').absolutePath);
+  if (cupmVersion === null) reporter.warn('install.log does not say which CUPM version this is; the archive records it as unknown');
+  const manager = options.serviceManager ?? createServiceManager(config);
+  return { config, installDir, files, tool, server, databases, roles, cupmVersion, manager };
+}
+
+async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: Reporter): Promise<BackupResult> {
+  const started = Date.now();
+  await removeStalePartials(ctx.config.backupDir, reporter);
+  const services = options.noStop ? [] : ctx.config.services;
+  if (options.noStop) reporter.info('Not stopping services (--no-stop)');
+
+  let liveSessions: Session[] = [];
+  const { written, dumpBytes, scope } = await withServicesStopped(ctx.manager, services, reporter, async (scope) => {
+    liveSessions = await consistencyGuard(ctx, options, reporter);
+    const { written, dumpBytes } = await writeArchive(ctx, options, reporter, scope, liveSessions);
+    return { written, dumpBytes, scope };
+  });
+  return {
+    archive: written.path,
+    size: written.size,
+    manifest: written.manifest,
+    dumpBytes,
+    durationMs: Date.now() - started,
+    services: scope,
+    liveSessions,
+  };
+}
+
+/**
+ * Refuses to dump while anything but us is connected to the application database: a dump taken
+ * under a running JBoss is consistent for PostgreSQL but not for CUPM (orders half placed).
+ * Sessions may take a moment to go after their service stopped, so it looks a few times.
+ */
+async function consistencyGuard(ctx: BackupContext, options: BackupOptions, reporter: Reporter): Promise<Session[]> {
+  const deadline = Date.now() + 10_000;
+  let sessions: Session[] = [];
+  for (;;) {
+    sessions = await withClient(ctx.config, 'postgres', (client) => otherSessions(client, ctx.server, ctx.config.database));
+    if (sessions.length === 0 || options.allowLive || Date.now() >= deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  if (sessions.length === 0) return sessions;
+  if (options.allowLive) {
+    reporter.warn(`Backing up with ${sessions.length} live session(s) on "${ctx.config.database}" (--allow-live); the manifest records them`);
+    return sessions;
+  }
+  throw new RefusedError(`Other sessions are connected to the database "${ctx.config.database}"; a backup now may not be consistent:`, {
+    problems: sessions.map(describeSession),
+    hint: 'stop the programs named above (CUPM_SERVICES lists what the tool stops), or run with --allow-live to back up anyway',
+  });
+}
+
+async function writeArchive(
+  ctx: BackupContext,
+  options: BackupOptions,
+  reporter: Reporter,
+  scope: ServiceScopeRecord,
+  liveSessions: Session[],
+): Promise<{ written: { path: string; size: number; manifest: Manifest }; dumpBytes: number }> {
+  const createdAt = new Date();
+  const host = hostFacts();
+  const label = options.label ?? null;
+  const finalPath = path.join(ctx.config.backupDir, archiveFileName(host.hostname, createdAt, label));
+  const writer = await ArchiveWriter.create(finalPath, { compressionLevel: options.compressionLevel });
+  const dump = { kill: () => {} };
+  const onAbort = () => dump.kill();
+  options.signal?.addEventListener('abort', onAbort);
+  try {
+    for (const file of ctx.files) await writer.addFile(fileEntryName(file.relativePath), file.absolutePath);
+
+    reporter.info(`Dumping PostgreSQL ${ctx.server.text} with ${ctx.tool.path} (${ctx.tool.version.text})`);
+    const child = startDumpall(ctx.tool, ctx.config);
+    dump.kill = child.kill;
+    if (options.signal?.aborted) child.kill();
+    let measurement;
+    try {
+      measurement = await writer.addStream(DUMP_ENTRY, child.stdout, {
+        tailBytes: TRAILER_WINDOW,
+        onBytes: (n) => reporter.progress('dump', n),
+      });
+    } catch (error) {
+      child.kill();
+      await child.finished.catch(() => {});
+      throw error;
+    }
+    await child.finished;
+    if (options.signal?.aborted) throw new JobFailedError('The backup was cancelled.');
+    if (!endsWithTrailer(measurement.tail.toString('latin1'))) {
+      throw new JobFailedError('pg_dumpall exited successfully but its output does not end with "-- PostgreSQL database cluster dump complete": the dump is incomplete.');
+    }
+
+    const manifest: ManifestBody = {
+      format: FORMAT_NAME,
+      formatVersion: FORMAT_VERSION,
+      createdAt: createdAt.toISOString(),
+      label,
+      tool: { name: TOOL_NAME, version: TOOL_VERSION },
+      source: { ...host },
+      cupm: { version: ctx.cupmVersion, installDir: ctx.installDir },
+      postgres: {
+        host: connectionInfo(ctx.config).host,
+        port: connectionInfo(ctx.config).port,
+        serverVersion: ctx.server.text,
+        dumpToolVersion: ctx.tool.version.text,
+        databases: ctx.databases,
+        roles: ctx.roles,
+      },
+      consistency: {
+        serviceManager: ctx.manager.kind,
+        servicesStopped: scope.stopped,
+        servicesAlreadyStopped: scope.alreadyStopped,
+        noStop: options.noStop ?? false,
+        allowLive: options.allowLive ?? false,
+        liveSessions: liveSessions.map(describeSession),
+      },
+    };
+    const written = await writer.finish(manifest);
+    return { written, dumpBytes: measurement.size };
+  } catch (error) {
+    await writer.abort();
+    if (error instanceof CupmError) {
+      error.state ??= 'no archive was written (the partial file was removed)';
+      throw error;
+    }
+    throw new JobFailedError(`The backup failed: ${messageOf(error)}`, {
+      state: 'no archive was written (the partial file was removed)',
+      cause: error,
+    });
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Partials left by a killed run are garbage: we hold the lock, so no other job is writing them. */
+async function removeStalePartials(dir: string, reporter: Reporter): Promise<void> {
+  for (const name of await fs.readdir(dir)) {
+    if (name.startsWith('cupm-backup_') && name.endsWith(PARTIAL_SUFFIX)) {
+      reporter.warn(`Removing ${name}, left by an interrupted run`);
+      await fs.rm(path.join(dir, name), { force: true });
+    }
+  }
+}
+
+/** Creates the dir if needed and proves it is writable; returns a problem line or undefined. */
+async function checkWritableDir(dir: string): Promise<string | undefined> {
+  try {
+    await fs.mkdir(dir, { recursive: true });
+    const probe = path.join(dir, `.cupm-backup-write-test-${process.pid}`);
+    await fs.writeFile(probe, '', { mode: 0o600 });
+    await fs.rm(probe);
+    return undefined;
+  } catch (error) {
+    return `the backup folder ${dir} is not writable (${(error as NodeJS.ErrnoException).code ?? messageOf(error)})`;
+  }
+}
+
+/** Major versions on one scale: 8.2 -> 802, 9.6 -> 906, 15 -> 1500. */
+function majorOf(version: PgVersion): number {
+  return version.num >= 100000 ? Math.floor(version.num / 10000) * 100 : Math.floor(version.num / 100);
+}
+
+function describeServer(config: Config): string {
+  const info = connectionInfo(config);
+  return `${info.host}:${info.port}`;
+}

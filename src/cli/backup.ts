@@ -1,0 +1,49 @@
+import type { Command } from 'commander';
+import { backup } from '../backup/backup.js';
+import { configFor, interruptSignal, withCommonOptions, type CommonOptions } from './common.js';
+import { formatBytes, formatDuration, printJson, terminalReporter } from './output.js';
+
+interface BackupFlags extends CommonOptions {
+  outputDir?: string;
+  label?: string;
+  stop: boolean;
+  allowLive?: boolean;
+}
+
+export function registerBackup(program: Command): void {
+  withCommonOptions(
+    program
+      .command('backup')
+      .description('stop the CUPM services, dump PostgreSQL, bundle the CUPM files into a verified archive, start the services')
+      .option('--output-dir <dir>', 'where to write the archive (default CUPM_BACKUP_DIR)')
+      .option('--label <text>', 'a label for the archive name and manifest (e.g. pre-upgrade)')
+      .option('--no-stop', 'do not stop the services (sessions on the database are still refused)')
+      .option('--allow-live', 'back up even with other sessions on the database (recorded in the manifest)'),
+  ).action(async (flags: BackupFlags) => {
+    const config = configFor(flags, { CUPM_BACKUP_DIR: flags.outputDir });
+    const reporter = terminalReporter();
+    const result = await backup(
+      config,
+      { label: flags.label ?? null, noStop: !flags.stop, allowLive: flags.allowLive, signal: interruptSignal() },
+      reporter,
+    );
+    reporter.info(
+      `Backup written: ${result.archive} (${formatBytes(result.size)}; dump ${formatBytes(result.dumpBytes)}; ${formatDuration(result.durationMs)})`,
+    );
+    if (flags.json) {
+      printJson({
+        archive: result.archive,
+        size: result.size,
+        dumpBytes: result.dumpBytes,
+        durationMs: result.durationMs,
+        createdAt: result.manifest.createdAt,
+        label: result.manifest.label,
+        cupmVersion: result.manifest.cupm.version,
+        services: result.services,
+        liveSessions: result.liveSessions.length,
+      });
+    } else {
+      process.stdout.write(result.archive + '\n');
+    }
+  });
+}

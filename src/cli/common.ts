@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { loadConfig, type Config } from '../config/config.js';
+import { terminalReporter } from './output.js';
+
+/** Options every command takes. */
+export interface CommonOptions {
+  envFile?: string;
+  json?: boolean;
+}
+
+/** Adds --env-file and --json to a command. */
+export function withCommonOptions(command: Command): Command {
+  return command
+    .option('--env-file <file>', 'read settings from this dotenv file (instead of ./cupm-backup.env)')
+    .option('--json', 'print exactly one JSON object on stdout (human text stays on stderr)');
+}
+
+/** Loads the configuration for a command; flags given as variable overrides; warnings shown once. */
+export function configFor(options: CommonOptions, overrides: Record<string, string | undefined> = {}): Config {
+  const config = loadConfig({ envFile: options.envFile, overrides });
+  const reporter = terminalReporter();
+  for (const warning of config.warnings) reporter.warn(warning);
+  return config;
+}
+
+/** An AbortSignal that fires on the first Ctrl-C / SIGTERM, so jobs can put things back. */
+export function interruptSignal(): AbortSignal {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) return;
+    process.stderr.write(`\nReceived ${signal}: stopping and putting things back (this can take a moment)...\n`);
+    controller.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return controller.signal;
+}

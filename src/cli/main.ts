@@ -1,0 +1,51 @@
+import { Command, CommanderError } from 'commander';
+import { CupmError, EXIT } from '../errors.js';
+import { TOOL_VERSION } from '../version.js';
+import { registerBackup } from './backup.js';
+import { registerDemo } from './demo.js';
+import { registerList } from './list.js';
+import { printJson } from './output.js';
+import { registerVerify } from './verify.js';
+
+/** The command line: builds the program, runs it, and is the only place that exits. */
+function buildProgram(): Command {
+  const program = new Command('cupm-backup')
+    .description('Backup, restore and migration for Cisco Unified Provisioning Manager (CUPM) servers')
+    .version(TOOL_VERSION)
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+  registerBackup(program);
+  registerVerify(program);
+  registerList(program);
+  registerDemo(program);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  try {
+    await buildProgram().parseAsync(argv);
+    return EXIT.done;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and --version "fail" with exit code 0; every other commander error is usage (2).
+      return error.exitCode === 0 ? EXIT.done : EXIT.usage;
+    }
+    if (error instanceof CupmError) {
+      process.stderr.write(`\nerror: ${error.describe()}\n`);
+      if (json) printJson({ ok: false, exitCode: error.exitCode, error: errorJson(error) });
+      return error.exitCode;
+    }
+    // A bug or an unexpected failure: show everything, and say what state we know of.
+    process.stderr.write(`\ninternal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    if (json) printJson({ ok: false, exitCode: EXIT.failed, error: { message: String(error) } });
+    return EXIT.failed;
+  }
+}
+
+function errorJson(error: CupmError) {
+  return { type: error.name, message: error.message, problems: error.problems, state: error.state ?? null, hint: error.hint ?? null };
+}
+
+process.exitCode = await main(process.argv);

@@ -1,0 +1,65 @@
+import type { Reporter } from '../jobs/reporter.js';
+
+/** Human output goes to stderr, always: stdout is for the archive path or the one JSON object. */
+export function terminalReporter(stream: NodeJS.WriteStream = process.stderr): Reporter {
+  const tty = stream.isTTY === true;
+  let progressShown = false;
+  let lastDraw = 0;
+  const started = new Map<string, number>();
+  const clearProgress = () => {
+    if (tty && progressShown) stream.write('\r\x1b[K');
+    progressShown = false;
+  };
+  return {
+    info(message) {
+      clearProgress();
+      stream.write(`${message}\n`);
+    },
+    warn(message) {
+      clearProgress();
+      stream.write(`warning: ${message}\n`);
+    },
+    progress(label, done, total) {
+      const now = Date.now();
+      if (!started.has(label)) started.set(label, now);
+      // A terminal gets a live line 4 times a second; a log file a line every 15 seconds.
+      if (now - lastDraw < (tty ? 250 : 15_000)) return;
+      lastDraw = now;
+      const seconds = Math.max((now - started.get(label)!) / 1000, 0.001);
+      const of = total ? ` of ${formatBytes(total)} (${Math.floor((100 * done) / total)}%)` : '';
+      const line = `${label}: ${formatBytes(done)}${of}, ${formatBytes(done / seconds)}/s, ${formatDuration(seconds * 1000)}`;
+      if (tty) {
+        stream.write(`\r\x1b[K${line}`);
+        progressShown = true;
+      } else {
+        stream.write(`${line}\n`);
+      }
+    },
+  };
+}
+
+/** 1536 -> "1.5 KiB" */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** 75_000 -> "1m15s" */
+export function formatDuration(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 60) return `${(ms / 1000).toFixed(1)}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m${String(seconds % 60).padStart(2, '0')}s`;
+  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
+}
+
+/** Prints the one JSON object of --json on stdout. */
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}

@@ -1,0 +1,240 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse as parseShellWords } from 'shell-quote';
+import { ConfigError } from '../errors.js';
+import { readSources, type RawSettings } from './sources.js';
+
+export const SERVICE_MANAGER_KINDS = ['windows', 'systemd', 'command', 'none'] as const;
+export type ServiceManagerKind = (typeof SERVICE_MANAGER_KINDS)[number];
+
+export const DEFAULT_SERVICES = ['Apache', 'cupm JBossService', 'cupm NiceService'];
+export const DEFAULT_WINDOWS_INSTALL_DIR = 'C:\\CUPM';
+
+/** The PostgreSQL admin connection, in libpq's terms. Unset fields fall back to libpq defaults. */
+export interface PgConnection {
+  host?: string | undefined;
+  port?: number | undefined;
+  user?: string | undefined;
+  password?: string | undefined;
+  passfile?: string | undefined;
+}
+
+/** Argument-array templates of the `command` service manager; `{service}` is substituted. */
+export interface ServiceCommandTemplates {
+  stop: string[];
+  start: string[];
+  status: string[];
+}
+
+/** The validated configuration every job receives. */
+export interface Config {
+  platform: NodeJS.Platform;
+  /** CUPM_INSTALL_DIR, absolute; undefined when unset outside Windows (see requireInstallDir). */
+  installDir: string | undefined;
+  pg: PgConnection;
+  database: string;
+  dbRole: string;
+  /** CUPM_PG_BIN when set; otherwise the PostgreSQL tools are looked up at use (src/pg/tools.ts). */
+  pgBin: string | undefined;
+  serviceManager: ServiceManagerKind;
+  services: string[];
+  serviceCommands: ServiceCommandTemplates | undefined;
+  serviceTimeoutSeconds: number;
+  backupDir: string;
+  /** Non-fatal observations (unknown CUPM_ variables), shown once by the CLI. */
+  warnings: string[];
+}
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  envFile?: string | undefined;
+  /** Values from command-line flags, by variable name; they beat every other source. */
+  overrides?: Record<string, string | undefined>;
+  platform?: NodeJS.Platform;
+}
+
+/** Every CUPM_ variable this version reads; others draw a warning (typos are common). */
+const KNOWN = new Set([
+  'CUPM_INSTALL_DIR',
+  'CUPM_DATABASE',
+  'CUPM_DB_ROLE',
+  'CUPM_PG_BIN',
+  'CUPM_SERVICE_MANAGER',
+  'CUPM_SERVICES',
+  'CUPM_SERVICE_COMMAND_STOP',
+  'CUPM_SERVICE_COMMAND_START',
+  'CUPM_SERVICE_COMMAND_STATUS',
+  'CUPM_SERVICE_TIMEOUT',
+  'CUPM_BACKUP_DIR',
+]);
+
+/** Reads every source, validates everything, and throws one ConfigError listing all problems. */
+export function loadConfig(options: LoadConfigOptions = {}): Config {
+  const cwd = options.cwd ?? process.cwd();
+  const raw = readSources({ env: options.env ?? process.env, cwd, envFile: options.envFile });
+  for (const [name, value] of Object.entries(options.overrides ?? {})) {
+    if (value === undefined) continue;
+    raw.values[name] = value;
+    raw.origin[name] = 'command line';
+  }
+  return parseConfig(raw, { cwd, platform: options.platform ?? process.platform });
+}
+
+/** Raw settings -> Config. Pure apart from two existence probes for defaults. */
+export function parseConfig(raw: RawSettings, context: { cwd: string; platform: NodeJS.Platform }): Config {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const { values } = raw;
+  const paths = context.platform === 'win32' ? path.win32 : path.posix;
+  const get = (name: string): string | undefined => {
+    const value = values[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const where = (name: string) => `${name} (from ${raw.origin[name] ?? 'default'})`;
+
+  const installRaw = get('CUPM_INSTALL_DIR') ?? (context.platform === 'win32' ? DEFAULT_WINDOWS_INSTALL_DIR : undefined);
+  const installDir = installRaw === undefined ? undefined : paths.resolve(context.cwd, installRaw);
+
+  let port: number | undefined;
+  const portRaw = get('PGPORT');
+  if (portRaw !== undefined) {
+    port = Number(portRaw);
+    if (!/^\d+$/.test(portRaw) || port < 1 || port > 65535) {
+      problems.push(`${where('PGPORT')} must be a port number (1-65535), got "${portRaw}".`);
+    }
+  }
+
+  const managerRaw = get('CUPM_SERVICE_MANAGER');
+  let serviceManager: ServiceManagerKind;
+  if (managerRaw === undefined) {
+    serviceManager = defaultServiceManager(context.platform);
+  } else if ((SERVICE_MANAGER_KINDS as readonly string[]).includes(managerRaw.toLowerCase())) {
+    serviceManager = managerRaw.toLowerCase() as ServiceManagerKind;
+  } else {
+    problems.push(`${where('CUPM_SERVICE_MANAGER')} must be one of ${SERVICE_MANAGER_KINDS.join(', ')}, got "${managerRaw}".`);
+    serviceManager = 'none';
+  }
+
+  const servicesRaw = get('CUPM_SERVICES');
+  const services = servicesRaw === undefined ? [...DEFAULT_SERVICES] : servicesRaw.split(',').map((s) => s.trim());
+  if (services.some((s) => s === '')) {
+    problems.push(`${where('CUPM_SERVICES')} has an empty service name: "${servicesRaw}".`);
+  }
+
+  let serviceCommands: ServiceCommandTemplates | undefined;
+  if (serviceManager === 'command') {
+    const templates: Partial<ServiceCommandTemplates> = {};
+    for (const verb of ['stop', 'start', 'status'] as const) {
+      const name = `CUPM_SERVICE_COMMAND_${verb.toUpperCase()}`;
+      const text = get(name);
+      if (text === undefined) {
+        problems.push(`${name} is required when CUPM_SERVICE_MANAGER=command.`);
+        continue;
+      }
+      const words = splitCommand(text);
+      if (typeof words === 'string') problems.push(`${where(name)}: ${words}`);
+      else templates[verb] = words;
+    }
+    if (templates.stop && templates.start && templates.status) serviceCommands = templates as ServiceCommandTemplates;
+  }
+
+  let serviceTimeoutSeconds = 120;
+  const timeoutRaw = get('CUPM_SERVICE_TIMEOUT');
+  if (timeoutRaw !== undefined) {
+    serviceTimeoutSeconds = Number(timeoutRaw);
+    if (!Number.isFinite(serviceTimeoutSeconds) || serviceTimeoutSeconds <= 0) {
+      problems.push(`${where('CUPM_SERVICE_TIMEOUT')} must be a positive number of seconds, got "${timeoutRaw}".`);
+    }
+  }
+
+  const database = get('CUPM_DATABASE') ?? 'cupm';
+  const dbRole = get('CUPM_DB_ROLE') ?? 'cupm';
+  for (const name of ['CUPM_DATABASE', 'CUPM_DB_ROLE']) {
+    const value = get(name);
+    if (value !== undefined && value.includes('\0')) problems.push(`${where(name)} contains a NUL character.`);
+  }
+
+  const pgBinRaw = get('CUPM_PG_BIN');
+  const pgBin = pgBinRaw === undefined ? undefined : paths.resolve(context.cwd, pgBinRaw);
+  if (pgBin !== undefined && context.platform === process.platform && !isDirectory(pgBin)) {
+    problems.push(`${where('CUPM_PG_BIN')} is not a folder: ${pgBin}.`);
+  }
+
+  const backupDir = paths.resolve(context.cwd, get('CUPM_BACKUP_DIR') ?? 'backups');
+
+  for (const name of Object.keys(values)) {
+    if (name.startsWith('CUPM_') && !KNOWN.has(name)) {
+      warnings.push(`${where(name)} is not a setting this version knows; it is ignored (a typo?).`);
+    }
+  }
+
+  if (problems.length > 0) {
+    throw new ConfigError('The configuration has problems:', {
+      problems,
+      state: 'nothing was changed',
+      hint: 'fix the settings above (environment, --env-file, ./cupm-backup.env or flags) and run again',
+    });
+  }
+
+  return {
+    platform: context.platform,
+    installDir,
+    pg: {
+      host: get('PGHOST'),
+      port,
+      user: get('PGUSER'),
+      // The password is taken verbatim: it may legitimately start or end with spaces.
+      password: values.PGPASSWORD === '' ? undefined : values.PGPASSWORD,
+      passfile: get('PGPASSFILE'),
+    },
+    database,
+    dbRole,
+    pgBin,
+    serviceManager,
+    services,
+    serviceCommands,
+    serviceTimeoutSeconds,
+    backupDir,
+    warnings,
+  };
+}
+
+/** The install dir, or a configuration error saying how to set it. */
+export function requireInstallDir(config: Config): string {
+  if (config.installDir === undefined) {
+    throw new ConfigError('CUPM_INSTALL_DIR is not set.', {
+      state: 'nothing was changed',
+      hint: 'set CUPM_INSTALL_DIR to the CUPM install folder (C:\\CUPM on a default Windows install)',
+    });
+  }
+  return config.installDir;
+}
+
+function defaultServiceManager(platform: NodeJS.Platform): ServiceManagerKind {
+  if (platform === 'win32') return 'windows';
+  // sd_booted(3): systemd is the running init exactly when this directory exists.
+  if (platform === 'linux' && isDirectory('/run/systemd/system')) return 'systemd';
+  return 'none';
+}
+
+/** Splits a command line into words like a POSIX shell would, but refuses shell operators. */
+export function splitCommand(text: string): string[] | string {
+  // Keep $VARS literal: the command is run without a shell, so nothing expands them.
+  const parsed = parseShellWords(text, (name) => `$${name}`);
+  const words: string[] = [];
+  for (const part of parsed) {
+    if (typeof part === 'string') words.push(part);
+    else return `shell operators (${'op' in part ? part.op : 'comment'}) are not allowed: the command runs without a shell.`;
+  }
+  if (words.length === 0) return 'the command is empty.';
+  return words;
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}

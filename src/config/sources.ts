@@ -1,0 +1,66 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import dotenv from 'dotenv';
+import { ConfigError } from '../errors.js';
+
+/** The file read from the working directory when no --env-file is given. */
+export const DEFAULT_ENV_FILE = 'cupm-backup.env';
+
+/** Raw settings: variable name -> string value, plus where each value came from. */
+export interface RawSettings {
+  values: Record<string, string>;
+  origin: Record<string, string>;
+}
+
+export interface SourceOptions {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** --env-file; when given, ./cupm-backup.env is not read. */
+  envFile?: string | undefined;
+}
+
+/** Names this tool reads: ours, and libpq's for the admin connection. */
+export function isOurVariable(name: string): boolean {
+  return name.startsWith('CUPM_') || LIBPQ_VARIABLES.includes(name);
+}
+
+export const LIBPQ_VARIABLES = ['PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGPASSFILE'];
+
+/**
+ * Merges the environment over the env file (`--env-file`, else `./cupm-backup.env` when present).
+ * Precedence, highest first: flags (applied later), environment, env file.
+ */
+export function readSources(options: SourceOptions): RawSettings {
+  const values: Record<string, string> = {};
+  const origin: Record<string, string> = {};
+
+  const file = options.envFile
+    ? path.resolve(options.cwd, options.envFile)
+    : path.resolve(options.cwd, DEFAULT_ENV_FILE);
+  const fromFile = readEnvFile(file, options.envFile !== undefined);
+  for (const [name, value] of Object.entries(fromFile)) {
+    if (!isOurVariable(name)) continue;
+    values[name] = value;
+    origin[name] = file;
+  }
+  for (const [name, value] of Object.entries(options.env)) {
+    if (value === undefined || !isOurVariable(name)) continue;
+    values[name] = value;
+    origin[name] = 'environment';
+  }
+  return { values, origin };
+}
+
+function readEnvFile(file: string, required: boolean): Record<string, string> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (!required && code === 'ENOENT') return {};
+    throw new ConfigError(`Cannot read the env file ${file}: ${code ?? String(error)}.`, {
+      hint: 'Check the path given to --env-file.',
+    });
+  }
+  return dotenv.parse(text);
+}

@@ -1,0 +1,96 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { RefusedError } from '../errors.js';
+
+/** The lock file's name inside the backup dir: one job at a time per backup dir (per server). */
+export const LOCK_FILE = 'cupm-backup.lock';
+
+/** Who holds the lock, as written in the lock file. */
+export interface LockHolder {
+  pid: number;
+  host: string;
+  startedAt: string;
+  command: string;
+}
+
+/** Runs fn while holding the lock in `dir`; always releases it. Held by a live job: exit 4. */
+export async function withLock<T>(dir: string, command: string, fn: () => Promise<T>): Promise<T> {
+  const file = path.join(dir, LOCK_FILE);
+  const me: LockHolder = { pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString(), command };
+  await acquire(file, me);
+  try {
+    return await fn();
+  } finally {
+    await release(file, me);
+  }
+}
+
+async function acquire(file: string, me: LockHolder): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await fs.writeFile(file, JSON.stringify(me) + '\n', { flag: 'wx', mode: 0o600 });
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const holder = await readHolder(file);
+    if (holder && !isStale(holder)) {
+      throw new RefusedError(
+        `Another cupm-backup job is running: "${holder.command}", pid ${holder.pid} on ${holder.host}, since ${holder.startedAt}.`,
+        {
+          state: 'nothing was changed',
+          hint: `wait for it to finish; if that process is gone, delete ${file}`,
+        },
+      );
+    }
+    if (!holder && (await isFresh(file))) {
+      // Another job has just created it and not yet written its name: it is taking the lock.
+      throw new RefusedError(`Another cupm-backup job is taking the lock ${file} right now.`, {
+        state: 'nothing was changed',
+        hint: 'run again when it has finished',
+      });
+    }
+    // Stale (its process is gone) or unreadable for a while (a crash while writing it): take it over.
+    await fs.rm(file, { force: true });
+  }
+  throw new RefusedError(`Cannot take the lock ${file}: other jobs keep taking it.`, { state: 'nothing was changed' });
+}
+
+async function release(file: string, me: LockHolder): Promise<void> {
+  const holder = await readHolder(file);
+  // Never remove a lock that is no longer ours (someone judged ours stale and took over).
+  if (holder && holder.pid === me.pid && holder.host === me.host && holder.startedAt === me.startedAt) {
+    await fs.rm(file, { force: true });
+  }
+}
+
+/** The holder recorded in a lock file, or undefined when it cannot be read. */
+export async function readHolder(file: string): Promise<LockHolder | undefined> {
+  try {
+    const holder = JSON.parse(await fs.readFile(file, 'utf8')) as LockHolder;
+    return typeof holder.pid === 'number' && typeof holder.host === 'string' ? holder : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function isFresh(file: string): Promise<boolean> {
+  try {
+    return Date.now() - (await fs.stat(file)).mtimeMs < 10_000;
+  } catch {
+    return false;
+  }
+}
+
+/** A lock is stale when it was taken on this host by a process that no longer exists. */
+function isStale(holder: LockHolder): boolean {
+  if (holder.host !== os.hostname()) return false;
+  try {
+    process.kill(holder.pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}

@@ -1,0 +1,64 @@
+import type pg from 'pg';
+import type { PgVersion } from './connection.js';
+
+/** Databases a pg_dumpall carries (every connectable one but template0). */
+export async function listDatabases(client: pg.Client): Promise<string[]> {
+  const { rows } = await client.query<{ datname: string }>(
+    'SELECT datname FROM pg_database WHERE datallowconn AND datname <> $1 ORDER BY datname',
+    ['template0'],
+  );
+  return rows.map((r) => r.datname);
+}
+
+/** Roles of the cluster (pg_roles exists since 8.1; internal pg_* roles are not dumped). */
+export async function listRoles(client: pg.Client): Promise<string[]> {
+  const { rows } = await client.query<{ rolname: string }>(
+    "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY rolname",
+  );
+  return rows.map((r) => r.rolname);
+}
+
+/** A session on the application database other than ours. */
+export interface Session {
+  pid: number;
+  user: string | null;
+  clientAddress: string | null;
+  application: string | null;
+  state: string | null;
+}
+
+/** Sessions on `database` other than the caller's own, in any server version from 8.2 on. */
+export async function otherSessions(client: pg.Client, version: PgVersion, database: string): Promise<Session[]> {
+  // 8.2-9.1 name the pid column procpid; application_name arrived in 9.0, state in 9.2.
+  const pid = version.num >= 90200 ? 'pid' : 'procpid';
+  const application = version.num >= 90000 ? 'application_name' : 'NULL::text';
+  const state = version.num >= 90200 ? 'state' : 'NULL::text';
+  const { rows } = await client.query<{
+    pid: number;
+    usename: string | null;
+    client_addr: string | null;
+    application: string | null;
+    state: string | null;
+  }>(
+    `SELECT ${pid} AS pid, usename, client_addr::text AS client_addr, ${application} AS application, ${state} AS state
+       FROM pg_stat_activity
+      WHERE datname = $1 AND ${pid} <> pg_backend_pid()
+      ORDER BY ${pid}`,
+    [database],
+  );
+  return rows.map((r) => ({
+    pid: r.pid,
+    user: r.usename,
+    clientAddress: r.client_addr,
+    application: r.application === '' ? null : r.application,
+    state: r.state,
+  }));
+}
+
+/** "pid 123: user cupm from 10.0.0.5, application JBoss (idle)" */
+export function describeSession(s: Session): string {
+  const from = s.clientAddress ? `from ${s.clientAddress}` : 'over a local socket';
+  const app = s.application ? `, application "${s.application}"` : '';
+  const state = s.state ? ` (${s.state})` : '';
+  return `pid ${s.pid}: user "${s.user ?? '?'}" ${from}${app}${state}`;
+}

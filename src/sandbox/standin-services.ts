@@ -1,0 +1,80 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { quote } from 'shell-quote';
+
+/** The stand-in service script (plain JS: service managers call it often, it must start fast). */
+export const STANDIN_SCRIPT = fileURLToPath(new URL('../../scripts/standin-service.mjs', import.meta.url));
+
+export type StandinFault = 'ignore-stop' | 'fail-start' | 'fail-stop';
+
+/** Real processes standing in for Apache, JBoss and NICE, driven through the `command` manager. */
+export interface StandinWorld {
+  dir: string;
+  services: string[];
+  /** CUPM_SERVICE_MANAGER=command and the three command templates. */
+  env(): Record<string, string>;
+  status(service: string): Promise<'running' | 'stopped'>;
+  start(service: string): Promise<void>;
+  setFault(service: string, fault: StandinFault, on?: boolean): Promise<void>;
+  /** The stop/start requests received so far, in order ("stop Apache"); `clear` forgets them. */
+  events(options?: { clear?: boolean }): Promise<string[]>;
+  /** Kills every stand-in process, whatever its faults. */
+  destroy(): Promise<void>;
+}
+
+export interface StandinOptions {
+  services: string[];
+  /** The service that holds an idle session on the application database, as JBoss's pool does. */
+  holdDb?: { service: string; connection: { host: string; port: number; user: string; password: string; database: string } };
+}
+
+export async function createStandinWorld(dir: string, options: StandinOptions): Promise<StandinWorld> {
+  await fs.mkdir(dir, { recursive: true });
+  // It holds the app role's password: owner-only, like everything secret we write.
+  await fs.writeFile(path.join(dir, 'standin.json'), JSON.stringify(options), { mode: 0o600 });
+  const slug = (service: string) => service.toLowerCase().replace(/[^a-z0-9]/g, '_');
+  const run = (verb: string, service: string) =>
+    execa(process.execPath, [STANDIN_SCRIPT, verb, service, dir], { reject: false, stdin: 'ignore' });
+  const template = (verb: string) => quote([process.execPath, STANDIN_SCRIPT, verb]) + ' {service} ' + quote([dir]);
+  return {
+    dir,
+    services: options.services,
+    env: () => ({
+      CUPM_SERVICE_MANAGER: 'command',
+      CUPM_SERVICES: options.services.join(','),
+      CUPM_SERVICE_COMMAND_STOP: template('stop'),
+      CUPM_SERVICE_COMMAND_START: template('start'),
+      CUPM_SERVICE_COMMAND_STATUS: template('status'),
+    }),
+    async status(service) {
+      return (await run('status', service)).exitCode === 0 ? 'running' : 'stopped';
+    },
+    async start(service) {
+      const result = await run('start', service);
+      if (result.exitCode !== 0) throw new Error(`stand-in ${service} did not start: ${result.stderr}`);
+    },
+    async setFault(service, fault, on = true) {
+      const file = path.join(dir, `${slug(service)}.${fault}`);
+      if (on) await fs.writeFile(file, '');
+      else await fs.rm(file, { force: true });
+    },
+    async events(eventOptions = {}) {
+      const file = path.join(dir, 'events.log');
+      const text = await fs.readFile(file, 'utf8').catch(() => '');
+      if (eventOptions.clear) await fs.rm(file, { force: true });
+      return text.split('\n').filter(Boolean);
+    },
+    async destroy() {
+      for (const service of options.services) {
+        try {
+          const pid = Number(await fs.readFile(path.join(dir, `${slug(service)}.pid`), 'utf8'));
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // not running
+        }
+      }
+    },
+  };
+}

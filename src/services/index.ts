@@ -1,0 +1,23 @@
+import type { Config } from '../config/config.js';
+import { ConfigError } from '../errors.js';
+import { CommandServiceManager } from './command.js';
+import { NoServiceManager } from './none.js';
+import type { ServiceManager } from './service-manager.js';
+import { SystemdServiceManager } from './systemd.js';
+import { WindowsServiceManager } from './windows.js';
+
+/** The driver CUPM_SERVICE_MANAGER names. */
+export function createServiceManager(config: Pick<Config, 'serviceManager' | 'serviceCommands' | 'serviceTimeoutSeconds'>): ServiceManager {
+  const timeoutSeconds = config.serviceTimeoutSeconds;
+  switch (config.serviceManager) {
+    case 'windows':
+      return new WindowsServiceManager({ timeoutSeconds });
+    case 'systemd':
+      return new SystemdServiceManager({ timeoutSeconds });
+    case 'command':
+      if (!config.serviceCommands) throw new ConfigError('CUPM_SERVICE_MANAGER=command needs CUPM_SERVICE_COMMAND_STOP, _START and _STATUS.');
+      return new CommandServiceManager(config.serviceCommands, timeoutSeconds);
+    case 'none':
+      return new NoServiceManager();
+  }
+}

@@ -1,0 +1,86 @@
+import { CupmError, DirtyStateError, messageOf } from '../errors.js';
+import type { Reporter } from '../jobs/reporter.js';
+import type { ServiceManager } from './service-manager.js';
+
+/** What the scope did, for reports and manifests. */
+export interface ServiceScopeRecord {
+  /** Services this scope stopped (and will start again), in stop order. */
+  stopped: string[];
+  /** Services that were already stopped and were left so. */
+  alreadyStopped: string[];
+}
+
+/**
+ * Stops `services` in order, runs `fn`, then starts again, in reverse order, exactly the services
+ * it stopped, whatever happened: a service found stopped stays stopped. If a stop fails, the ones
+ * already stopped are started again before the error propagates. If a start fails, that is exit 5:
+ * the server is left with a service down, and the message says which and how to start it.
+ */
+export async function withServicesStopped<T>(
+  manager: ServiceManager,
+  services: string[],
+  reporter: Reporter,
+  fn: (record: ServiceScopeRecord) => Promise<T>,
+): Promise<T> {
+  const record: ServiceScopeRecord = { stopped: [], alreadyStopped: [] };
+  let outcome: { ok: true; value: T } | { ok: false; error: unknown };
+  try {
+    for (const service of services) {
+      const state = await manager.status(service);
+      if (state === 'stopped') {
+        record.alreadyStopped.push(service);
+        reporter.info(`${service} is already stopped; it will stay stopped`);
+        continue;
+      }
+      reporter.info(`Stopping ${service}`);
+      // Counted before the call: a stop that fails half way may still have stopped it.
+      record.stopped.push(service);
+      await manager.stop(service);
+    }
+    outcome = { ok: true, value: await fn(record) };
+  } catch (error) {
+    outcome = { ok: false, error };
+  }
+
+  const notStarted: string[] = [];
+  for (const service of [...record.stopped].reverse()) {
+    try {
+      if ((await manager.status(service)) === 'running') continue;
+      reporter.info(`Starting ${service}`);
+      await manager.start(service);
+    } catch (error) {
+      notStarted.push(`${service}: ${messageOf(error)}`);
+    }
+  }
+
+  if (notStarted.length > 0) {
+    const before = outcome.ok ? 'The job itself succeeded' : `The job failed first: ${describe(outcome.error)}`;
+    throw new DirtyStateError('Services could not be started again after the job:', {
+      problems: notStarted,
+      state: `${before}. These services are stopped now: ${notStarted.map((s) => s.split(':')[0]).join(', ')}.`,
+      hint: `start them by hand (${startHint(manager.kind)}), then check the server`,
+    });
+  }
+  if (!outcome.ok) {
+    if (outcome.error instanceof CupmError && record.stopped.length > 0 && !outcome.error.state) {
+      outcome.error.state = `the services stopped for the job (${record.stopped.join(', ')}) are running again`;
+    }
+    throw outcome.error;
+  }
+  return outcome.value;
+}
+
+function describe(error: unknown): string {
+  return error instanceof CupmError ? error.message : messageOf(error);
+}
+
+function startHint(kind: string): string {
+  switch (kind) {
+    case 'windows':
+      return 'sc.exe start "<name>", or the Services console';
+    case 'systemd':
+      return 'systemctl start <name>';
+    default:
+      return 'your service start command';
+  }
+}

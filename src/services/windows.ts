@@ -1,0 +1,379 @@
+import { execa } from 'execa';
+import { ConfigError, JobFailedError, type CupmError } from '../errors.js';
+import { ServiceNotFoundError, waitForState, type ServiceManager, type ServiceState } from './service-manager.js';
+
+/** Options of the sc.exe driver. */
+export interface WindowsServiceManagerOptions {
+  /** Seconds a service may take to reach its state (CUPM_SERVICE_TIMEOUT). */
+  timeoutSeconds: number;
+  /** The sc.exe to run; looked up on PATH by default. */
+  scExe?: string;
+  /** How often to ask `sc.exe query` while a service is pending. */
+  pollMs?: number;
+}
+
+/** dwCurrentState values: `sc.exe query` prints them as `STATE : <number>  <WORD>`. */
+const SC_STATE = {
+  stopped: 1,
+  startPending: 2,
+  stopPending: 3,
+  running: 4,
+  continuePending: 5,
+  pausePending: 6,
+  paused: 7,
+} as const;
+
+const STATES = new Map<number, { state: ServiceState; label: string }>([
+  [SC_STATE.stopped, { state: 'stopped', label: 'STOPPED' }],
+  [SC_STATE.startPending, { state: 'pending', label: 'START_PENDING' }],
+  [SC_STATE.stopPending, { state: 'pending', label: 'STOP_PENDING' }],
+  [SC_STATE.running, { state: 'running', label: 'RUNNING' }],
+  [SC_STATE.continuePending, { state: 'pending', label: 'CONTINUE_PENDING' }],
+  [SC_STATE.pausePending, { state: 'pending', label: 'PAUSE_PENDING' }],
+  // Paused is settled, but it is neither running nor stopped: the tool must act on it.
+  [SC_STATE.paused, { state: 'pending', label: 'PAUSED' }],
+]);
+
+/** Win32 error codes sc.exe prints as `[SC] <call> FAILED <code>:` and exits with. */
+const ERROR = {
+  accessDenied: 5,
+  dependentServicesRunning: 1051,
+  notStoppable: 1052,
+  requestTimeout: 1053,
+  alreadyRunning: 1056,
+  disabled: 1058,
+  doesNotExist: 1060,
+  cannotAcceptControl: 1061,
+  notActive: 1062,
+} as const;
+
+/** The least time one sc.exe run gets, whatever CUPM_SERVICE_TIMEOUT says. */
+const SC_RUN_TIMEOUT_FLOOR_SECONDS = 30;
+
+/** What `sc.exe query` says about one service. */
+export interface ScStatus {
+  /** The SERVICE_NAME line: sc.exe echoes the name it was given. */
+  serviceName: string | undefined;
+  /** dwCurrentState, 1 to 7. */
+  code: number;
+  state: ServiceState;
+  /** The English word for `code` (STOP_PENDING ...), for messages; taken from the number, not the printed word. */
+  label: string;
+  win32ExitCode: number | undefined;
+  serviceExitCode: number | undefined;
+}
+
+/** An `[SC] <call> FAILED <code>:` report. */
+export interface ScFailure {
+  /** The Win32 call that failed, e.g. `ControlService` or `EnumQueryServicesStatus:OpenService`. */
+  operation: string;
+  code: number;
+  /** The system message (localized on non-English Windows). */
+  message: string;
+}
+
+/** Parses `sc.exe query|stop|start` output; undefined when it holds no known STATE line. */
+export function parseScQuery(text: string): ScStatus | undefined {
+  const lines = unixLines(text);
+  // The number, not the word: it is what Windows guarantees, whatever the display language.
+  const stateMatch = /^[ \t]*STATE[ \t]*:[ \t]*(\d+)\b/m.exec(lines);
+  if (!stateMatch) return undefined;
+  const code = Number(stateMatch[1]);
+  const known = STATES.get(code);
+  if (!known) return undefined;
+  return {
+    serviceName: /^[ \t]*SERVICE_NAME:[ \t]*(.*?)[ \t]*$/m.exec(lines)?.[1],
+    code,
+    ...known,
+    win32ExitCode: numberField(lines, 'WIN32_EXIT_CODE'),
+    serviceExitCode: numberField(lines, 'SERVICE_EXIT_CODE'),
+  };
+}
+
+/** Parses an `[SC] <call> FAILED <code>:` report; undefined when the output holds none. */
+export function parseScError(text: string): ScFailure | undefined {
+  const lines = unixLines(text);
+  const match = /^\[SC\][ \t]*(\S.*?)[ \t]+FAILED[ \t]+(\d+):?[ \t]*$/m.exec(lines);
+  if (!match) return undefined;
+  const message = lines
+    .slice(match.index + match[0].length)
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .join(' ');
+  return { operation: match[1]!, code: Number(match[2]), message };
+}
+
+/** Parses `sc.exe getkeyname` output (`Name = KEYNAME`); undefined when it holds no name. */
+export function parseGetKeyName(text: string): string | undefined {
+  const lines = unixLines(text);
+  if (!/GetServiceKeyName[ \t]+SUCCESS/.test(lines)) return undefined;
+  return /^[ \t]*Name[ \t]*=[ \t]*(.*?)[ \t]*$/m.exec(lines)?.[1] || undefined;
+}
+
+/**
+ * Decodes sc.exe output. It is in the console's OEM code page (cp932 on Japanese Windows), which
+ * Node cannot ask for; parsing needs only ASCII, so decoding just has to keep messages readable.
+ */
+export function decodeScOutput(bytes: Uint8Array | string | undefined): string {
+  if (bytes === undefined) return '';
+  if (typeof bytes === 'string') return bytes;
+  for (const encoding of ['utf-8', 'shift_jis']) {
+    try {
+      return new TextDecoder(encoding, { fatal: true }).decode(bytes);
+    } catch {
+      // Not this encoding, or a Node built without this ICU codec: try the next.
+    }
+  }
+  return new TextDecoder('latin1').decode(bytes);
+}
+
+interface ScOutput {
+  args: string[];
+  exitCode: number;
+  text: string;
+}
+
+/**
+ * CUPM_SERVICE_MANAGER=windows: drives the Service Control Manager through sc.exe. Names are key
+ * names or display names (resolved with `sc.exe getkeyname`), matched case-insensitively.
+ */
+export class WindowsServiceManager implements ServiceManager {
+  readonly kind = 'windows';
+  private readonly timeoutSeconds: number;
+  private readonly scExe: string;
+  private readonly pollMs: number | undefined;
+  /** Lower-cased configured name -> the key name sc.exe answered to. */
+  private readonly keyNames = new Map<string, string>();
+
+  constructor(options: WindowsServiceManagerOptions) {
+    this.timeoutSeconds = options.timeoutSeconds;
+    this.scExe = options.scExe ?? 'sc.exe';
+    this.pollMs = options.pollMs;
+  }
+
+  async status(service: string): Promise<ServiceState> {
+    return (await this.query(service)).status.state;
+  }
+
+  async stop(service: string): Promise<void> {
+    const found = await this.query(service);
+    const name = found.name;
+    let status = found.status;
+    if (status.code === SC_STATE.stopped) return;
+    if (status.code === SC_STATE.startPending || status.code === SC_STATE.continuePending || status.code === SC_STATE.pausePending) {
+      // A stop sent mid-transition fails with 1061: let the transition finish first.
+      status = await this.settle(service, name, status, 'running');
+      if (status.code === SC_STATE.stopped) return;
+    }
+    if (status.code !== SC_STATE.stopPending) {
+      const out = await this.sc(['stop', name]);
+      const code = errorCode(out);
+      // 1062: it stopped by itself since we looked. 1061: someone else's transition is under way.
+      // Either way the poll below tells how it ends.
+      if (code !== undefined && code !== ERROR.notActive && code !== ERROR.cannotAcceptControl) {
+        throw this.failure('stop', service, name, out);
+      }
+    }
+    await this.waitUntil(service, name, 'stopped');
+  }
+
+  async start(service: string): Promise<void> {
+    const found = await this.query(service);
+    const name = found.name;
+    let status = found.status;
+    if (status.code === SC_STATE.running) return;
+    if (status.code === SC_STATE.stopPending || status.code === SC_STATE.pausePending) {
+      // A start sent while it is still stopping fails with 1056: let the stop finish first.
+      status = await this.settle(service, name, status, status.code === SC_STATE.stopPending ? 'stopped' : 'running');
+      if (status.code === SC_STATE.running) return;
+    }
+    if (status.code === SC_STATE.stopped || status.code === SC_STATE.paused) {
+      // A paused service ignores `start` (1056); `continue` resumes it.
+      const verb = status.code === SC_STATE.paused ? 'continue' : 'start';
+      const out = await this.sc([verb, name]);
+      const code = errorCode(out);
+      // 1056: someone else started it since we looked; the poll below confirms it.
+      if (code !== undefined && code !== ERROR.alreadyRunning) throw this.failure(verb, service, name, out);
+    }
+    await this.waitUntil(service, name, 'running');
+  }
+
+  /** Queries a configured name, resolving it to its key name the first time. */
+  private async query(service: string): Promise<{ name: string; status: ScStatus }> {
+    const cacheKey = service.toLowerCase();
+    const known = this.keyNames.get(cacheKey);
+    let name = known ?? service;
+    let out = await this.sc(['query', name]);
+    if (known === undefined && errorCode(out) === ERROR.doesNotExist) {
+      // `sc query` takes key names only; CUPM_SERVICES may hold the display name (`cupm JBossService`).
+      name = await this.keyNameOf(service);
+      out = await this.sc(['query', name]);
+    }
+    const status = this.readStatus(service, name, out);
+    this.keyNames.set(cacheKey, name);
+    return { name, status };
+  }
+
+  private async queryKeyName(service: string, name: string): Promise<ScStatus> {
+    return this.readStatus(service, name, await this.sc(['query', name]));
+  }
+
+  private readStatus(service: string, name: string, out: ScOutput): ScStatus {
+    const code = errorCode(out);
+    if (code === ERROR.doesNotExist) {
+      throw new ServiceNotFoundError(service, this.kind, 'sc.exe knows no service by that key name or display name (error 1060)');
+    }
+    if (code !== undefined) throw this.failure('query', service, name, out);
+    const status = parseScQuery(out.text);
+    if (!status) {
+      throw new JobFailedError(`Could not read the state of service ${named(service, name)} from sc.exe query: ${oneLine(out.text) || 'no output'}.`, {
+        hint: `run sc.exe query "${name}" by hand; if its output looks normal, report it with this message`,
+      });
+    }
+    return status;
+  }
+
+  private async keyNameOf(service: string): Promise<string> {
+    const out = await this.sc(['getkeyname', service]);
+    const code = errorCode(out);
+    if (code === ERROR.doesNotExist) {
+      throw new ServiceNotFoundError(service, this.kind, 'sc.exe knows it neither as a service (key) name nor as a display name (error 1060)');
+    }
+    const keyName = code === undefined ? parseGetKeyName(out.text) : undefined;
+    if (keyName === undefined) throw this.failure('getkeyname', service, service, out);
+    return keyName;
+  }
+
+  /** Waits out a transition (someone else's, or one sc.exe refuses to interrupt), however it ends. */
+  private async settle(service: string, name: string, from: ScStatus, heading: 'running' | 'stopped'): Promise<ScStatus> {
+    let last = from;
+    await waitForState(
+      service,
+      heading,
+      this.timeoutSeconds,
+      async () => {
+        last = await this.queryKeyName(service, name);
+        const settled = last.code === SC_STATE.stopped || last.code === SC_STATE.running || last.code === SC_STATE.paused;
+        return { state: settled ? heading : 'pending', label: last.label };
+      },
+      this.pollMs,
+    );
+    return last;
+  }
+
+  /** `sc.exe stop|start` return while the service is still pending: poll until it arrives. */
+  private async waitUntil(service: string, name: string, wanted: 'running' | 'stopped'): Promise<void> {
+    await waitForState(
+      service,
+      wanted,
+      this.timeoutSeconds,
+      async () => {
+        const status = await this.queryKeyName(service, name);
+        // Stopped while we wait for running: the service exited during start-up. Say so now
+        // rather than after the whole timeout.
+        if (wanted === 'running' && status.code === SC_STATE.stopped) throw this.diedWhileStarting(service, name, status);
+        return { state: status.state, label: status.label };
+      },
+      this.pollMs,
+    );
+  }
+
+  private async sc(args: string[]): Promise<ScOutput> {
+    // Argument array, no shell: a display name with spaces reaches sc.exe as one argument.
+    const result = await execa(this.scExe, args, {
+      reject: false,
+      stdin: 'ignore',
+      encoding: 'buffer',
+      // One sc.exe run is quick; the floor covers a Service Control Manager busy with its lock.
+      timeout: Math.max(this.timeoutSeconds, SC_RUN_TIMEOUT_FLOOR_SECONDS) * 1000,
+      maxBuffer: 256 * 1024,
+      windowsHide: true,
+    });
+    // sc.exe reports its errors on stdout; stderr is read in case a wrapper uses it.
+    const text = decodeScOutput(result.stdout) + decodeScOutput(result.stderr);
+    if (result.timedOut) {
+      const seconds = Math.max(this.timeoutSeconds, SC_RUN_TIMEOUT_FLOOR_SECONDS);
+      throw new JobFailedError(`sc.exe ${quoteArgs(args)} did not answer within ${seconds} s.`, {
+        hint: 'the Service Control Manager may be busy or hung: check the Services console (services.msc), then try again',
+      });
+    }
+    if (result.exitCode === undefined) throw this.notRun(args, result);
+    return { args, exitCode: result.exitCode, text };
+  }
+
+  private notRun(args: string[], result: { code?: string | undefined; signal?: string | undefined; originalMessage?: string | undefined }): CupmError {
+    if (result.code === 'ENOENT' || result.code === 'EACCES') {
+      return new ConfigError(
+        `Could not run sc.exe ("${this.scExe}": ${result.code === 'ENOENT' ? 'not found' : 'permission denied'}); the windows service manager needs it to stop and start the CUPM services.`,
+        {
+          hint: 'run cupm-backup on the CUPM Windows server, where sc.exe is in C:\\Windows\\System32 (on PATH), or set CUPM_SERVICE_MANAGER to systemd, command or none',
+        },
+      );
+    }
+    const how = result.signal ? `was killed by ${result.signal}` : `could not be run (${result.code ?? result.originalMessage ?? 'unknown error'})`;
+    return new JobFailedError(`sc.exe ${quoteArgs(args)} ${how}.`, { hint: 'check that sc.exe runs from this account' });
+  }
+
+  private failure(verb: string, service: string, name: string, out: ScOutput): JobFailedError {
+    const failed = parseScError(out.text);
+    const detail = failed
+      ? `${failed.operation} FAILED ${failed.code}${failed.message ? `: ${failed.message}` : ''}`
+      : `exit status ${out.exitCode}${oneLine(out.text) ? `: ${oneLine(out.text)}` : ''}`;
+    return new JobFailedError(`sc.exe ${verb} failed for service ${named(service, name)}: ${detail}.`, {
+      hint: hintFor(failed?.code ?? out.exitCode, verb, name),
+    });
+  }
+
+  private diedWhileStarting(service: string, name: string, status: ScStatus): JobFailedError {
+    const codes = [`WIN32_EXIT_CODE ${status.win32ExitCode ?? '?'}`];
+    if (status.serviceExitCode) codes.push(`SERVICE_EXIT_CODE ${status.serviceExitCode}`);
+    return new JobFailedError(`The service ${named(service, name)} stopped again while starting (${codes.join(', ')}).`, {
+      hint: `look in the Windows event log (System) and the service's own logs for why it exited, fix that, then start it with sc.exe start "${name}"`,
+    });
+  }
+}
+
+/** The Win32 error of a failed sc.exe run, from its report or else its exit status; undefined on success. */
+function errorCode(out: ScOutput): number | undefined {
+  if (out.exitCode === 0) return undefined;
+  return parseScError(out.text)?.code ?? out.exitCode;
+}
+
+function hintFor(code: number, verb: string, name: string): string {
+  switch (code) {
+    case ERROR.accessDenied:
+      return 'run cupm-backup from an elevated prompt (Run as administrator), or as an account allowed to control services';
+    case ERROR.dependentServicesRunning:
+      return `other running services depend on it (sc.exe enumdepend "${name}"): list them before it in CUPM_SERVICES so they stop first`;
+    case ERROR.notStoppable:
+      return 'the service does not accept a stop request; stop it from the Services console, or remove it from CUPM_SERVICES';
+    case ERROR.disabled:
+      return `the service is disabled: enable it (sc.exe config "${name}" start= demand) or remove it from CUPM_SERVICES`;
+    case ERROR.requestTimeout:
+      return "the service did not answer the Service Control Manager in time: see the Windows event log (System) and the service's own logs";
+    default:
+      return `see the Windows event log (System), then try sc.exe ${verb} "${name}" by hand`;
+  }
+}
+
+function named(service: string, name: string): string {
+  return name === service ? `"${service}"` : `"${service}" (key name ${name})`;
+}
+
+function numberField(lines: string, field: string): number | undefined {
+  const match = new RegExp(`^[ \\t]*${field}[ \\t]*:[ \\t]*(\\d+)`, 'm').exec(lines);
+  return match ? Number(match[1]) : undefined;
+}
+
+function unixLines(text: string): string {
+  return text.replace(/\r\n?/g, '\n');
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}
+
+function quoteArgs(args: string[]): string {
+  return args.map((arg) => (/\s/.test(arg) ? `"${arg}"` : arg)).join(' ');
+}
