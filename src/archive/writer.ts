@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { ZipArchive } from 'archiver';
 import { JobFailedError, messageOf } from '../errors.js';
@@ -68,8 +68,9 @@ export class ArchiveWriter {
       };
       this.zip.on('entry', onEntry);
     });
-    // A source error must fail the archive, not end the entry quietly with what came so far.
-    source.once('error', (error) => this.fail(error));
+    // A source that errors or is closed before its end must fail the archive, not end the entry
+    // quietly with what came so far.
+    finished(source).catch((error: Error) => this.fail(error));
     this.zip.append(source.pipe(measure), { name, mode: 0o600 });
     await Promise.race([entryDone, this.written.then(() => {}, () => {}), this.failed()]);
     this.throwIfFailed();

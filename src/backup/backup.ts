@@ -118,7 +118,7 @@ async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: R
 
   let liveSessions: Session[] = [];
   const { written, dumpBytes, scope } = await withServicesStopped(ctx.manager, services, reporter, async (scope) => {
-    liveSessions = await consistencyGuard(ctx, options, reporter);
+    liveSessions = await consistencyGuard(ctx, options, scope.stopped.length > 0, reporter);
     const { written, dumpBytes } = await writeArchive(ctx, options, reporter, scope, liveSessions);
     return { written, dumpBytes, scope };
   });
@@ -136,10 +136,10 @@ async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: R
 /**
  * Refuses to dump while anything but us is connected to the application database: a dump taken
  * under a running JBoss is consistent for PostgreSQL but not for CUPM (orders half placed).
- * Sessions may take a moment to go after their service stopped, so it looks a few times.
+ * Sessions may take a moment to go after their service stopped, so then it looks for a while.
  */
-async function consistencyGuard(ctx: BackupContext, options: BackupOptions, reporter: Reporter): Promise<Session[]> {
-  const deadline = Date.now() + 10_000;
+async function consistencyGuard(ctx: BackupContext, options: BackupOptions, servicesJustStopped: boolean, reporter: Reporter): Promise<Session[]> {
+  const deadline = Date.now() + (servicesJustStopped ? 10_000 : 0);
   let sessions: Session[] = [];
   for (;;) {
     sessions = await withClient(ctx.config, 'postgres', (client) => otherSessions(client, ctx.server, ctx.config.database));
@@ -188,10 +188,12 @@ async function writeArchive(
     } catch (error) {
       child.kill();
       await child.finished.catch(() => {});
-      throw error;
+      throw options.signal?.aborted ? cancelled() : error;
     }
-    await child.finished;
-    if (options.signal?.aborted) throw new JobFailedError('The backup was cancelled.');
+    await child.finished.catch((error: unknown) => {
+      throw options.signal?.aborted ? cancelled() : error;
+    });
+    if (options.signal?.aborted) throw cancelled();
     if (!endsWithTrailer(measurement.tail.toString('latin1'))) {
       throw new JobFailedError('pg_dumpall exited successfully but its output does not end with "-- PostgreSQL database cluster dump complete": the dump is incomplete.');
     }
@@ -236,6 +238,10 @@ async function writeArchive(
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+function cancelled(): JobFailedError {
+  return new JobFailedError('The backup was cancelled (interrupted).');
 }
 
 /** Partials left by a killed run are garbage: we hold the lock, so no other job is writing them. */

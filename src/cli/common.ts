@@ -27,11 +27,16 @@ export function configFor(options: CommonOptions, overrides: Record<string, stri
 export function interruptSignal(): AbortSignal {
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
-    if (controller.signal.aborted) return;
+    if (controller.signal.aborted) {
+      process.stderr.write(`\nReceived ${signal} again: still putting things back; please wait.\n`);
+      return;
+    }
     process.stderr.write(`\nReceived ${signal}: stopping and putting things back (this can take a moment)...\n`);
     controller.abort();
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // `on`, not `once`: execa's exit hook re-raises a signal nobody else listens to, which would
+  // kill us half way through putting the services back.
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   return controller.signal;
 }

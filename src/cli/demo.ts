@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { runDemo } from '../demo/demo.js';
-import { withCommonOptions, type CommonOptions } from './common.js';
+import { interruptSignal, withCommonOptions, type CommonOptions } from './common.js';
 import { printJson, terminalReporter } from './output.js';
 
 interface DemoFlags extends CommonOptions {
@@ -15,7 +15,7 @@ export function registerDemo(program: Command): void {
       .option('--output-dir <dir>', 'where to keep the demo archive', 'demo-backups'),
   ).action(async (flags: DemoFlags) => {
     const reporter = terminalReporter();
-    const result = await runDemo(flags.outputDir, reporter);
+    const result = await runDemo(flags.outputDir, reporter, interruptSignal());
     const archive = result.backup.archive;
     reporter.info(
       [

@@ -4,7 +4,8 @@ import type { Reporter } from '../jobs/reporter.js';
 export function terminalReporter(stream: NodeJS.WriteStream = process.stderr): Reporter {
   const tty = stream.isTTY === true;
   let progressShown = false;
-  let lastDraw = 0;
+  // A terminal gets its first progress line at once; a log file only once the job runs long.
+  let lastDraw = tty ? 0 : Date.now();
   const started = new Map<string, number>();
   const clearProgress = () => {
     if (tty && progressShown) stream.write('\r\x1b[K');

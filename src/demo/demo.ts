@@ -20,7 +20,7 @@ export interface DemoResult {
  * services), a backup of it, a verify and a list. The archive is kept in `outputDir`; everything
  * else is removed, whatever happens.
  */
-export async function runDemo(outputDir: string, reporter: Reporter): Promise<DemoResult> {
+export async function runDemo(outputDir: string, reporter: Reporter, signal?: AbortSignal): Promise<DemoResult> {
   reporter.info('Creating a sample CUPM server: a PostgreSQL cluster, an install tree, stand-in services...');
   const server = await createSandboxServer({ name: 'cupm-demo' });
   try {
@@ -30,7 +30,7 @@ export async function runDemo(outputDir: string, reporter: Reporter): Promise<De
     const config = loadConfig({ env: { ...server.env(), CUPM_BACKUP_DIR: path.resolve(outputDir) }, envFile: undefined, cwd: server.dir });
 
     reporter.info('\n== cupm-backup backup');
-    const result = await backup(config, { label: 'demo' }, reporter);
+    const result = await backup(config, { label: 'demo', signal }, reporter);
     reporter.info(`Archive: ${result.archive}`);
 
     reporter.info('\n== cupm-backup verify');

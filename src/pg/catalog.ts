@@ -40,7 +40,7 @@ export async function otherSessions(client: pg.Client, version: PgVersion, datab
     application: string | null;
     state: string | null;
   }>(
-    `SELECT ${pid} AS pid, usename, client_addr::text AS client_addr, ${application} AS application, ${state} AS state
+    `SELECT ${pid} AS pid, usename, host(client_addr) AS client_addr, ${application} AS application, ${state} AS state
        FROM pg_stat_activity
       WHERE datname = $1 AND ${pid} <> pg_backend_pid()
       ORDER BY ${pid}`,

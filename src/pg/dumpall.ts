@@ -35,6 +35,9 @@ export function startDumpall(tool: PgTool, config: Pick<Config, 'pg'>): DumpallP
     buffer: { stdout: false, stderr: true },
     maxBuffer: { stderr: 1024 * 1024 },
     reject: false,
+    // Its own process group on POSIX: pg_dumpall runs pg_dump children, and a cancel must end
+    // them too (and a Ctrl-C on the terminal is ours to handle, not theirs).
+    detached: process.platform !== 'win32',
   });
   const finished = child.then((result) => {
     if (result.exitCode === 0 && !result.signal) return;
@@ -48,6 +51,15 @@ export function startDumpall(tool: PgTool, config: Pick<Config, 'pg'>): DumpallP
     stdout: child.stdout,
     finished,
     pid: child.pid,
-    kill: () => child.kill('SIGTERM'),
+    kill: () => {
+      try {
+        if (process.platform !== 'win32' && child.pid) process.kill(-child.pid, 'SIGTERM');
+        else child.kill('SIGTERM');
+      } catch {
+        child.kill('SIGTERM');
+      }
+      // Closing our end makes any writer left over fail with EPIPE instead of running on.
+      child.stdout.destroy();
+    },
   };
 }

@@ -25,9 +25,11 @@ export async function withServicesStopped<T>(
   const record: ServiceScopeRecord = { stopped: [], alreadyStopped: [] };
   let outcome: { ok: true; value: T } | { ok: false; error: unknown };
   try {
-    for (const service of services) {
-      const state = await manager.status(service);
-      if (state === 'stopped') {
+    // Ask about every service before stopping any: a misspelt name must not cost a restart.
+    const states = [];
+    for (const service of services) states.push(await manager.status(service));
+    for (const [i, service] of services.entries()) {
+      if (states[i] === 'stopped') {
         record.alreadyStopped.push(service);
         reporter.info(`${service} is already stopped; it will stay stopped`);
         continue;
@@ -62,8 +64,9 @@ export async function withServicesStopped<T>(
     });
   }
   if (!outcome.ok) {
-    if (outcome.error instanceof CupmError && record.stopped.length > 0 && !outcome.error.state) {
-      outcome.error.state = `the services stopped for the job (${record.stopped.join(', ')}) are running again`;
+    if (outcome.error instanceof CupmError && record.stopped.length > 0) {
+      const services = `the services stopped for the job (${record.stopped.join(', ')}) are running again`;
+      outcome.error.state = outcome.error.state ? `${outcome.error.state}; ${services}` : services;
     }
     throw outcome.error;
   }
