@@ -3,6 +3,7 @@ import { CupmError, EXIT } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { registerBackup } from './backup.js';
 import { registerDemo } from './demo.js';
+import { ExitWith } from './exit-code.js';
 import { registerList } from './list.js';
 import { printJson } from './output.js';
 import { registerVerify } from './verify.js';
@@ -32,6 +33,7 @@ async function main(argv: string[]): Promise<number> {
       // Help and --version "fail" with exit code 0; every other commander error is usage (2).
       return error.exitCode === 0 ? EXIT.done : EXIT.usage;
     }
+    if (error instanceof ExitWith) return error.code;
     if (error instanceof CupmError) {
       process.stderr.write(`\nerror: ${error.describe()}\n`);
       if (json) printJson({ ok: false, exitCode: error.exitCode, error: errorJson(error) });

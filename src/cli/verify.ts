@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { verifyArchive } from '../archive/verify.js';
 import { ArchiveInvalidError } from '../errors.js';
 import { withCommonOptions, type CommonOptions } from './common.js';
+import { ExitWith } from './exit-code.js';
 import { formatBytes, printJson, terminalReporter } from './output.js';
 
 export function registerVerify(program: Command): void {
@@ -27,10 +28,14 @@ export function registerVerify(program: Command): void {
       });
     }
     if (!report.ok) {
-      throw new ArchiveInvalidError(`The archive ${report.archive} is NOT valid:`, {
+      const error = new ArchiveInvalidError(`The archive ${report.archive} is NOT valid:`, {
         problems: report.problems,
         hint: 'do not restore from it; use another archive (cupm-backup list)',
       });
+      // With --json the report above is the one object on stdout; the reason still goes to stderr.
+      if (!flags.json) throw error;
+      process.stderr.write(`error: ${error.describe()}\n`);
+      throw new ExitWith(error.exitCode);
     }
     reporter.info(`OK: ${report.archive} (${report.manifest?.entries.length} entries, ${formatBytes(report.bytesChecked)} checked)`);
   });
