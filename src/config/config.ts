@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseShellWords } from 'shell-quote';
 import { ConfigError } from '../errors.js';
+import { parseNotifySettings, type NotifySettings } from './notify-settings.js';
+import { parseScheduleSettings, type ScheduleSettings } from './schedule-settings.js';
 import { readSources, type RawSettings } from './sources.js';
 
 export const SERVICE_MANAGER_KINDS = ['windows', 'systemd', 'command', 'none'] as const;
@@ -41,6 +43,10 @@ export interface Config {
   serviceCommands: ServiceCommandTemplates | undefined;
   serviceTimeoutSeconds: number;
   backupDir: string;
+  /** Email notification; undefined when CUPM_SMTP_URL is unset (src/config/notify-settings.ts). */
+  notify: NotifySettings | undefined;
+  /** When and through what the nightly run is scheduled (src/config/schedule-settings.ts). */
+  schedule: ScheduleSettings;
   /** Non-fatal observations (unknown CUPM_ variables), shown once by the CLI. */
   warnings: string[];
 }
@@ -67,6 +73,12 @@ const KNOWN = new Set([
   'CUPM_SERVICE_COMMAND_STATUS',
   'CUPM_SERVICE_TIMEOUT',
   'CUPM_BACKUP_DIR',
+  'CUPM_SMTP_URL',
+  'CUPM_NOTIFY_TO',
+  'CUPM_NOTIFY_FROM',
+  'CUPM_NOTIFY_ON',
+  'CUPM_SCHEDULE_AT',
+  'CUPM_SCHEDULER',
 ]);
 
 /** Reads every source, validates everything, and throws one ConfigError listing all problems. */
@@ -162,6 +174,8 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
   }
 
   const backupDir = paths.resolve(context.cwd, get('CUPM_BACKUP_DIR') ?? 'backups');
+  const notify = parseNotifySettings(get, where, problems);
+  const schedule = parseScheduleSettings(get, where, problems);
 
   for (const name of Object.keys(values)) {
     if (name.startsWith('CUPM_') && !KNOWN.has(name)) {
@@ -196,6 +210,8 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
     serviceCommands,
     serviceTimeoutSeconds,
     backupDir,
+    notify,
+    schedule,
     warnings,
   };
 }
