@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseShellWords } from 'shell-quote';
 import { ConfigError } from '../errors.js';
+import { NIGHTLY_VARIABLES, parseNightlySettings, type NightlySettings } from './nightly-settings.js';
 import { parseNotifySettings, type NotifySettings } from './notify-settings.js';
+import { OFFSITE_VARIABLES, parseOffsiteSettings, type OffsiteSettings } from './offsite-settings.js';
 import { parseScheduleSettings, type ScheduleSettings } from './schedule-settings.js';
 import { readSources, type RawSettings } from './sources.js';
 
@@ -47,6 +49,10 @@ export interface Config {
   notify: NotifySettings | undefined;
   /** When and through what the nightly run is scheduled (src/config/schedule-settings.ts). */
   schedule: ScheduleSettings;
+  /** Off-site destinations and their credentials (src/config/offsite-settings.ts). */
+  offsite: OffsiteSettings;
+  /** Retention, status threshold, log size (src/config/nightly-settings.ts). */
+  nightly: NightlySettings;
   /** Non-fatal observations (unknown CUPM_ variables), shown once by the CLI. */
   warnings: string[];
 }
@@ -79,6 +85,8 @@ const KNOWN = new Set([
   'CUPM_NOTIFY_ON',
   'CUPM_SCHEDULE_AT',
   'CUPM_SCHEDULER',
+  ...OFFSITE_VARIABLES,
+  ...NIGHTLY_VARIABLES,
 ]);
 
 /** Reads every source, validates everything, and throws one ConfigError listing all problems. */
@@ -176,6 +184,8 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
   const backupDir = paths.resolve(context.cwd, get('CUPM_BACKUP_DIR') ?? 'backups');
   const notify = parseNotifySettings(get, where, problems);
   const schedule = parseScheduleSettings(get, where, problems);
+  const offsite = parseOffsiteSettings(get, where, problems, { ...context, rawPassword: values.CUPM_OFFSITE_PASSWORD });
+  const nightly = parseNightlySettings(get, where, problems);
 
   for (const name of Object.keys(values)) {
     if (name.startsWith('CUPM_') && !KNOWN.has(name)) {
@@ -212,6 +222,8 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
     backupDir,
     notify,
     schedule,
+    offsite,
+    nightly,
     warnings,
   };
 }
