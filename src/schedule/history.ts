@@ -57,6 +57,8 @@ export interface NightlyRunRecord {
   pruned: string[];
   steps: NightlyStepRecord[];
   error: { message: string; hint?: string } | null;
+  /** What made a verified run a warning, or needs a person anyway (an unreadable archive kept). */
+  warnings?: string[];
 }
 
 /** Every record, oldest first. A torn or foreign line (a crash mid-write) is skipped. */
