@@ -70,7 +70,8 @@ export function composeNotification(run: NightlyRunRecord, context: { backupDir:
     for (const copy of run.offsite.filter((c) => !c.ok)) {
       if (!failures.some((step) => step.error?.includes(copy.destination))) lines.push(`  off-site copy to ${copy.destination}: ${copy.error ?? 'failed'}`);
     }
-    if (!run.error && failures.length === 0 && run.offsite.every((c) => c.ok)) lines.push('  see the steps below');
+    for (const warning of run.warnings ?? []) if (!lines.some((line) => line.includes(warning))) lines.push(`  ${warning}`);
+    if (!run.error && failures.length === 0 && run.offsite.every((c) => c.ok) && (run.warnings ?? []).length === 0) lines.push('  see the steps below');
     lines.push('', 'What to do:');
     lines.push(`  ${run.error?.hint ?? defaultHint(run, context.backupDir)}`);
   }

@@ -52,7 +52,7 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
     allowInsecureAuth: !options.starttls,
     authMethods: ['PLAIN', 'LOGIN'],
     onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, callback) {
-      logins.push({ method: auth.method, username: auth.username, password: auth.password, secure: session.secure });
+      logins.push({ method: auth.method, username: auth.username, password: auth.password ?? undefined, secure: session.secure });
       const ok = !options.refuseLogin && auth.username === options.user && auth.password === options.password;
       if (ok) {
         callback(null, { user: auth.username });
