@@ -98,7 +98,8 @@ export class CronScheduler implements ScheduleBackend {
   /** The current crontab ('' when there is none). */
   async read(): Promise<string> {
     const output = await this.host.run([this.crontab, ...this.userArgs(), '-l']);
-    if (output.exitCode === 0) return output.stdout;
+    // crontab(1) refuses a last line without its newline, and output readers may strip it.
+    if (output.exitCode === 0) return output.stdout === '' || output.stdout.endsWith('\n') ? output.stdout : `${output.stdout}\n`;
     // "no crontab for root": not an error, just nothing yet.
     if (/no crontab for/i.test(output.stderr)) return '';
     throw new JobFailedError(`${formatCommand([this.crontab, ...this.userArgs(), '-l'], 'sh')} failed (exit code ${output.exitCode}): ${output.stderr.trim() || output.stdout.trim()}`, {

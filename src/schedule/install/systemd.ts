@@ -12,9 +12,14 @@ export const SYSTEM_UNIT_DIR = '/etc/systemd/system';
 const TIMER_PROPERTIES = ['LoadState', 'ActiveState', 'SubState', 'UnitFileState', 'NextElapseUSecRealtime', 'LastTriggerUSec'];
 const SERVICE_PROPERTIES = ['ActiveState', 'Result', 'ExecMainStatus', 'ExecMainExitTimestamp'];
 
-/** Quotes one word of ExecStart= (systemd's own rules: C escapes in double quotes, %% and $$). */
-export function systemdWord(word: string): string {
-  const escaped = word.replace(/%/g, '%%').replace(/\$/g, '$$$$');
+/**
+ * Quotes one word of ExecStart= by systemd's own rules: C escapes inside double quotes, `%%` for a
+ * literal `%` (specifiers), and `$$` for a literal `$` in arguments (the program path is not
+ * expanded, so it keeps its `$`).
+ */
+export function systemdWord(word: string, position: 'program' | 'argument' = 'argument'): string {
+  const percent = word.replace(/%/g, '%%');
+  const escaped = position === 'program' ? percent : percent.replace(/\$/g, '$$$$');
   if (/^[A-Za-z0-9_@+=:,./-]+$/.test(escaped)) return escaped;
   return `"${escaped.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
@@ -60,6 +65,13 @@ export class SystemdScheduler implements ScheduleBackend {
     if (odd !== undefined) {
       throw new ConfigError(`Cannot write a systemd unit for a path holding a line break: ${JSON.stringify(odd)}.`, { state: 'nothing was changed' });
     }
+    if (/["'\\]/.test(command.program)) {
+      // systemd refuses such an executable outright ("Executable name contains special characters").
+      throw new ConfigError(`systemd cannot run a program whose path holds a quote or a backslash: ${command.program}.`, {
+        state: 'nothing was changed',
+        hint: 'install Node.js under a plain path (or link it there) and run `cupm-backup schedule install` with that node',
+      });
+    }
     return [
       `# Written by "cupm-backup schedule install"; remove it with "cupm-backup schedule remove".`,
       '# Settings and passwords stay in the env file; none is written here.',
@@ -72,7 +84,7 @@ export class SystemdScheduler implements ScheduleBackend {
       'Type=oneshot',
       // WorkingDirectory= takes the rest of the line as is; only specifiers need escaping.
       `WorkingDirectory=${command.workDir.replace(/%/g, '%%')}`,
-      `ExecStart=${[command.program, ...command.args].map(systemdWord).join(' ')}`,
+      `ExecStart=${[systemdWord(command.program, 'program'), ...command.args.map((arg) => systemdWord(arg))].join(' ')}`,
       '',
     ].join('\n');
   }
