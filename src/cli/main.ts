@@ -2,11 +2,14 @@ import { Command, CommanderError } from 'commander';
 import { CupmError, EXIT, OutcomeReported } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { registerBackup } from './backup.js';
+import { registerDaemon } from './daemon.js';
 import { registerDemo } from './demo.js';
 import { registerList } from './list.js';
 import { registerNightly } from './nightly.js';
 import { printJson } from './output.js';
 import { registerPrune } from './prune.js';
+import { registerReport } from './report.js';
+import { registerSchedule } from './schedule.js';
 import { registerStatus } from './status.js';
 import { registerVerify } from './verify.js';
 
@@ -23,6 +26,9 @@ function buildProgram(): Command {
   registerNightly(program);
   registerPrune(program);
   registerStatus(program);
+  registerSchedule(program);
+  registerDaemon(program);
+  registerReport(program);
   registerDemo(program);
   for (const command of program.commands) command.exitOverride();
   return program;
