@@ -93,7 +93,7 @@ function printPlan(result: PruneResult): void {
     out(`${location.location}${location.error ? `  FAILED: ${location.error}` : ''}`);
     for (const d of location.decisions) {
       const deleted = location.deleted.includes(d.name);
-      const verb = d.keep ? 'keep  ' : result.dryRun ? 'would delete' : deleted ? 'deleted' : 'NOT deleted';
+      const verb = (d.keep ? 'keep' : result.dryRun ? 'would delete' : deleted ? 'deleted' : 'NOT deleted').padEnd(12);
       out(`  ${verb}  ${d.name}${d.keep ? `  (${d.reasons.join('; ')})` : ''}`);
     }
     if (location.decisions.length === 0 && !location.error) out('  (no archives)');
