@@ -71,7 +71,7 @@ export async function backupStatus(config: Config, now: Date = new Date()): Prom
 /** 30.5 -> "30h30m", 50 -> "2d2h" */
 export function formatHours(hours: number): string {
   const minutes = Math.round(hours * 60);
-  if (minutes < 24 * 60) return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
+  if (minutes < 48 * 60) return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
   return `${Math.floor(minutes / 1440)}d${Math.floor((minutes % 1440) / 60)}h`;
 }
 
