@@ -154,9 +154,11 @@ describe('schedule install on Linux without systemd (a crontab line, real cronta
     expect(status.runs).to.match(/^cd .* nightly --env-file /);
     expect(status.problems).to.deep.equal([]);
 
-    const stale = await cron(false).status(request({ at: { hour: 2, minute: 0 } }));
-    expect(stale.problems.join('\n')).to.include('differs from what this installation would write');
-    expect(stale.problems.join('\n')).to.include('No cron daemon seems to be running');
+    // Installed at 01:15 by --at: another CUPM_SCHEDULE_AT now is no problem; another install is.
+    expect((await cron().status(request({ at: { hour: 2, minute: 0 } }))).problems).to.deep.equal([]);
+    const moved = await cron(false).status(request({ command: { ...request().command, workDir: '/srv/elsewhere' } }));
+    expect(moved.problems.join('\n')).to.include('differs from what this installation would write');
+    expect(moved.problems.join('\n')).to.include('No cron daemon seems to be running');
 
     await execa('crontab', ['-u', CRON_USER, '-r']);
     expect((await cron().status(request())).installed).to.equal(false);

@@ -212,9 +212,10 @@ describe('schedule install on Linux with systemd (timer + oneshot service)', () 
   it('status notices units that differ from what this installation writes', async () => {
     const backend = scheduler(() => failed(1, NOT_BOOTED));
     await applySchedulePlan(await backend.planInstall(request()), recordingHost({ answer: () => ok(), files: 'disk' }), silentReporter, 'schedule install');
-    const status = await backend.status(request({ at: { hour: 3, minute: 30 } }));
-    expect(status.at).to.equal('02:00');
-    expect(status.problems.join('\n')).to.include('differ from what this installation would write');
+    expect((await backend.status(request({ at: { hour: 3, minute: 30 } }))).problems.join('\n')).not.to.include('differ from');
+    const moved = await backend.status(request({ command: { ...request().command, workDir: '/srv/elsewhere' } }));
+    expect(moved.at).to.equal('02:00');
+    expect(moved.problems.join('\n')).to.include('differ from what this installation would write');
   });
 
   it('remove disables the timer, removes both units and reloads systemd', async () => {

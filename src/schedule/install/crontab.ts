@@ -170,8 +170,10 @@ export class CronScheduler implements ScheduleBackend {
     } else {
       status.runs = line;
     }
-    if (line !== this.jobLine(request)) {
-      status.problems.push('The crontab line differs from what this installation would write (another time, a moved install, or edited by hand); `cupm-backup schedule install` rewrites it.');
+    // Compared at the time it was installed for: `--at` chose that, it is not a difference.
+    const at = fields ? { hour: Number(fields[2]), minute: Number(fields[1]) } : request.at;
+    if (line !== this.jobLine({ ...request, at })) {
+      status.problems.push('The crontab line differs from what this installation would write (a moved install, another env file, or edited by hand); `cupm-backup schedule install` rewrites it.');
     }
     status.state = (await this.daemonRunning()) ? 'cron is running' : 'cron is NOT running';
     if (status.state === 'cron is NOT running') status.problems.push('No cron daemon seems to be running: the line will not run until cron is started.');

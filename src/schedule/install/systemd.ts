@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { formatTimeOfDay } from '../../config/schedule-settings.js';
+import { formatTimeOfDay, parseTimeOfDay } from '../../config/schedule-settings.js';
 import { ConfigError } from '../../errors.js';
 import { emptyStatus, type ScheduleBackend, type ScheduleStatus } from './backend.js';
 import type { SchedulerHost } from './host.js';
@@ -170,8 +170,11 @@ export class SystemdScheduler implements ScheduleBackend {
     if (service === undefined || timer === undefined) {
       status.problems.push(`Only one of ${this.servicePath(request)} and ${this.timerPath(request)} exists; \`cupm-backup schedule install\` writes both again.`);
     }
-    if ((service !== undefined && service !== this.serviceUnit(request)) || (timer !== undefined && timer !== this.timerUnit(request))) {
-      status.problems.push(`The units in ${this.unitDir} differ from what this installation would write (another time, a moved install, or edited by hand); \`cupm-backup schedule install\` rewrites them.`);
+    // Compared at the time they were installed for: `--at` chose that, it is not a difference.
+    const installedAt = status.at === null ? undefined : parseTimeOfDay(status.at);
+    const expected = installedAt === undefined ? request : { ...request, at: installedAt };
+    if ((service !== undefined && service !== this.serviceUnit(expected)) || (timer !== undefined && timer !== this.timerUnit(expected))) {
+      status.problems.push(`The units in ${this.unitDir} differ from what this installation would write (a moved install, another env file, or edited by hand); \`cupm-backup schedule install\` rewrites them.`);
     }
     const timerShow = await this.host.run([this.systemctl, 'show', `${request.name}.timer`, `--property=${TIMER_PROPERTIES.join(',')}`]);
     const serviceShow = await this.host.run([this.systemctl, 'show', `${request.name}.service`, `--property=${SERVICE_PROPERTIES.join(',')}`]);
