@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -33,19 +32,17 @@ export interface CopyOptions {
 export async function copyArchive(connection: DestinationConnection, display: string, localFile: string, options: CopyOptions = {}): Promise<CopyResult> {
   const name = path.basename(localFile);
   const temp = name + PARTIAL_SUFFIX;
-  const { size } = await fsp.stat(localFile);
 
+  // What is sent is what the local file holds; measured first, since drivers send it their own way.
+  const sent = await measureLocal(localFile);
   const existing = await connection.stat(name);
-  if (existing && existing.size === size) {
-    const [local, remote] = await Promise.all([measureLocal(localFile), measureRemote(connection, display, name)]);
-    if (local.sha256 === remote.sha256) return { archive: name, size, sha256: local.sha256, alreadyThere: true };
+  if (existing && existing.size === sent.size) {
+    const remote = await measureRemote(connection, display, name);
+    if (remote.sha256 === sent.sha256) return { archive: name, size: sent.size, sha256: sent.sha256, alreadyThere: true };
   }
 
-  let sent: Measurement;
   try {
-    const measure = new MeasureStream(0, (n) => options.onBytes?.(n, size));
-    await pipeline(fs.createReadStream(localFile), measure, connection.createWriteStream(temp));
-    sent = measure.measurement;
+    await connection.upload(localFile, temp, options.onBytes);
   } catch (error) {
     await connection.remove(temp).catch(() => {});
     if (error instanceof CupmError) throw error;
@@ -54,11 +51,6 @@ export async function copyArchive(connection: DestinationConnection, display: st
       cause: error,
     });
   }
-  if (sent.size !== size) {
-    await connection.remove(temp).catch(() => {});
-    throw new JobFailedError(`${localFile} changed while it was being copied (${sent.size} bytes read, ${size} expected).`);
-  }
-
   try {
     await options.afterUpload?.(connection, temp);
     const arrived = await measureRemote(connection, display, temp);
@@ -75,7 +67,7 @@ export async function copyArchive(connection: DestinationConnection, display: st
     await connection.remove(temp).catch(() => {});
     throw error;
   }
-  return { archive: name, size, sha256: sent.sha256, alreadyThere: false };
+  return { archive: name, size: sent.size, sha256: sent.sha256, alreadyThere: false };
 }
 
 /** Reads a file back from the destination and measures it. */

@@ -1,4 +1,4 @@
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 
 /** A file in a destination folder. */
 export interface RemoteFile {
@@ -15,8 +15,8 @@ export interface DestinationConnection {
   list(): Promise<RemoteFile[]>;
   /** Size of a file, or undefined when there is no such file. */
   stat(name: string): Promise<RemoteFile | undefined>;
-  /** A new file (replacing one of that name), mode 0600 where the destination has modes. */
-  createWriteStream(name: string): Writable;
+  /** Writes a local file as `name` (replacing one of that name), mode 0600 where the destination has modes. */
+  upload(localFile: string, name: string, onBytes?: (done: number, total: number) => void): Promise<void>;
   /** Reads the file, or bytes [start, end) of it. */
   createReadStream(name: string, range?: { start: number; end: number }): Readable;
   /** Renames, replacing `to` if it exists. */

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { JobFailedError, messageOf } from '../errors.js';
 import type { Destination, DestinationConnection, RemoteFile } from './destination.js';
 import type { FolderTarget } from './targets.js';
@@ -60,9 +62,18 @@ class FolderConnection implements DestinationConnection {
     }
   }
 
-  createWriteStream(name: string) {
+  async upload(localFile: string, name: string, onBytes?: (done: number, total: number) => void): Promise<void> {
+    const { size } = await fsp.stat(localFile);
+    let done = 0;
+    const count = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        done += chunk.length;
+        onBytes?.(done, size);
+        callback(null, chunk);
+      },
+    });
     // flush: the data is on the share's disk (as far as the share says) before we read it back.
-    return fs.createWriteStream(this.file(name), { mode: 0o600, flush: true });
+    await pipeline(fs.createReadStream(localFile), count, fs.createWriteStream(this.file(name), { mode: 0o600, flush: true }));
   }
 
   createReadStream(name: string, range?: { start: number; end: number }) {

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,6 +55,17 @@ describe('off-site copies over SFTP (a real OpenSSH server on loopback)', () => 
     expect(sha256(arrived)).to.equal(sha256(await fs.readFile(path.join(local, archive))));
     expect(result.sha256).to.equal(sha256(arrived));
     expect((await fs.stat(path.join(sshd.root, archive))).mode & 0o777).to.equal(0o600);
+  });
+
+  it('a large archive, sent and read back with many requests in flight, arrives byte for byte', async () => {
+    const big = archive.replace('.zip', '_big.zip');
+    await fs.writeFile(path.join(local, big), crypto.randomBytes(5 * 1024 * 1024 + 12_345));
+    const destination = destinationOf(withKey());
+    const progress: number[] = [];
+    const result = await withConnection(destination, (c) => copyArchive(c, destination.display, path.join(local, big), { onBytes: (done) => progress.push(done) }));
+    expect(sha256(await fs.readFile(path.join(sshd.root, big)))).to.equal(sha256(await fs.readFile(path.join(local, big))));
+    expect(result.size).to.equal(5 * 1024 * 1024 + 12_345);
+    expect(progress.at(-1)).to.equal(result.size);
   });
 
   it('logs in with CUPM_OFFSITE_PASSWORD and a fingerprint pinned in the URL', async () => {
