@@ -13,7 +13,7 @@ export function registerNightly(program: Command): void {
   withCommonOptions(
     program
       .command('nightly')
-      .description('the scheduled run: backup, verify, off-site copies, retention, notification, status record (exit 6: verified, but an off-site copy or retention failed)')
+      .description('the scheduled run: backup, verify, off-site copies, retention, notification, status record (exit 6: verified, but a copy or retention failed)')
       .option('--no-stop', 'do not stop the services (sessions on the database are still refused)')
       .option('--allow-live', 'back up even with other sessions on the database (recorded in the manifest)'),
   ).action(async (flags: NightlyFlags) => {

@@ -23,7 +23,7 @@ export function registerPrune(program: Command): void {
   withCommonOptions(
     program
       .command('prune')
-      .description('delete old archives in the backup dir and each off-site destination by retention rules (restic semantics, UTC periods); never the newest verified, unreadable or pre-upgrade ones')
+      .description('delete old archives here and off-site by retention rules (restic semantics, UTC periods); never the newest verified, unreadable or pre-upgrade ones')
       .option('--keep-last <n>', 'keep the n newest archives')
       .option('--keep-daily <n>', 'keep the newest archive of each of the last n days that have one')
       .option('--keep-weekly <n>', 'keep the newest archive of each of the last n ISO weeks that have one')

@@ -8,7 +8,7 @@ export function registerStatus(program: Command): void {
   withCommonOptions(
     program
       .command('status')
-      .description('the last nightly run, the newest verified backup and its age, pending off-site copies; exit 1 when that backup is older than CUPM_MAX_AGE_HOURS (or missing), 6 when a copy is pending or the last run was not OK'),
+      .description('the last nightly run, the newest verified backup and its age, pending off-site copies (exit 1: no verified backup within CUPM_MAX_AGE_HOURS; 6: needs attention)'),
   ).action(async (flags: CommonOptions) => {
     const config = configFor(flags);
     const status = await backupStatus(config);

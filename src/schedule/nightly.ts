@@ -135,6 +135,7 @@ async function runSteps(config: Config, options: NightlyOptions, reporter: Repor
     return;
   }
   if (destinations.length === 0) {
+    record.pendingOffsite = []; // nothing is owed to destinations that are no longer configured
     skip(record, 'offsite', 'CUPM_OFFSITE is not set');
   } else {
     owedCopies(record, destinations, config.backupDir, reporter);

@@ -144,6 +144,18 @@ describe('nightly: the run a scheduler starts (a sandbox CUPM server, a real sha
     expect(second.json<NightlyRunRecord>().pendingOffsite.map((p) => p.archive)).to.deep.equal([owed, second.json<NightlyRunRecord>().archive!.name]);
   });
 
+  it('a corrupt archive in the backup dir is kept and reported: the night is a WARNING until someone removes it', async () => {
+    const older = await writeArchiveAt(backupDir, { createdAt: '2026-11-20T02:00:00.000Z' });
+    await fs.writeFile(path.join(backupDir, older.replace('20261120', '20261121')), 'PK\u0003\u0004 cut short by a dying disk');
+    const result = await nightly({ CUPM_KEEP_LAST: '1' });
+    expect(result.exitCode, result.stderr).to.equal(6);
+    const record = result.json<NightlyRunRecord>();
+    expect(record.outcome).to.equal('warning');
+    expect(record.pruned).to.deep.equal([older]);
+    expect(record.warnings?.[0]).to.match(/cupm-backup_.*_20261121T020000Z\.zip cannot be read or did not verify .* remove it by name/);
+    expect(await zips(backupDir)).to.deep.equal([older.replace('20261120', '20261121'), record.archive!.name].sort());
+  });
+
   describe('when the disk of the backup dir fills up during the backup', () => {
     let mount: TestMount;
     let mail: MailServer;
