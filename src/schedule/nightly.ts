@@ -301,6 +301,7 @@ async function step(record: NightlyRunRecord, reporter: Reporter, name: string, 
   try {
     const detail = await run();
     record.steps.push({ name, status: 'done', durationMs: Date.now() - began, ...(detail ? { detail } : {}) });
+    reporter.info(`[done] ${name}${detail ? `: ${detail}` : ''}`);
   } catch (error) {
     const failure = error instanceof CupmError ? error : new JobFailedError(messageOf(error), { cause: error });
     record.steps.push({ name, status: 'failed', error: failure.message, durationMs: Date.now() - began });
