@@ -1,6 +1,6 @@
 import readline from 'node:readline/promises';
 import type { Command } from 'commander';
-import { ConfigError, PartialError } from '../errors.js';
+import { ConfigError, OutcomeReported, PartialError } from '../errors.js';
 import { withLock } from '../jobs/lock.js';
 import { openRunLog, secretsOf } from '../schedule/run-log.js';
 import { pruneLocked, type PruneResult } from '../schedule/prune.js';
@@ -78,10 +78,14 @@ export function registerPrune(program: Command): void {
     else printPlan(result);
     const failed = result.locations.filter((l) => l.error);
     if (failed.length > 0) {
-      throw new PartialError(`prune could not finish in ${failed.length} place(s):`, {
+      const error = new PartialError(`prune could not finish in ${failed.length} place(s):`, {
         problems: failed.map((l) => `${l.location}: ${l.error}`),
         state: 'the other places were pruned as shown',
       });
+      if (!flags.json) throw error;
+      // The JSON above already says it all: one object on stdout, the words on stderr.
+      process.stderr.write(`\nerror: ${error.describe()}\n`);
+      throw new OutcomeReported(error.exitCode, error.message);
     }
   });
 }

@@ -134,6 +134,10 @@ describe('prune: retention over the backup dir and the off-site folders', () => 
     expect(result.stderr).to.match(/not-mounted.*does not exist \(is the share mounted\?\)/);
     expect(await files()).to.include(weekly.at(-1)!);
     expect(await files()).not.to.include(weekly[0]!);
+
+    const json = await runCli(['prune', '--keep-last', '2', '--yes', '--json'], { env: env({ CUPM_OFFSITE: missing }) });
+    expect(json.exitCode).to.equal(6);
+    expect(json.json<PruneJson>().locations.map((l) => l.location)).to.deep.equal([dir, missing]); // one JSON object
   });
 
   it('waits for no one: while another job holds the lock it refuses (exit 4) and deletes nothing', async () => {
