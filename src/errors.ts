@@ -16,6 +16,11 @@ export const EXIT = {
   refused: 4,
   /** Failed and could NOT put everything back. */
   dirty: 5,
+  /**
+   * Partly done: the main work succeeded but a secondary part did not (`nightly`: the backup is
+   * verified and kept, an off-site copy or retention failed; `prune`: a destination failed).
+   */
+  partial: 6,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -95,4 +100,11 @@ export class DirtyStateError extends CupmError {
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
+}
+
+/** Partly done: the main work succeeded, a secondary part failed; the message says which (exit 6). */
+export class PartialError extends CupmError {
+  constructor(message: string, options?: CupmErrorOptions) {
+    super(EXIT.partial, message, options);
+  }
 }

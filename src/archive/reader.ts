@@ -44,6 +44,29 @@ export class ArchiveReader {
       }
       throw new ArchiveInvalidError(`${file} is not a readable ZIP archive (${messageOf(error)}); it is corrupt or truncated.`);
     }
+    return ArchiveReader.load(file, zip);
+  }
+
+  /**
+   * Opens an archive that is not a local file (an off-site copy) through ranged reads: only the
+   * central directory and the entries asked for are fetched. `label` names it in messages.
+   */
+  static async openRandomAccess(label: string, access: yauzl.RandomAccessReader, size: number): Promise<ArchiveReader> {
+    let zip: yauzl.ZipFile;
+    try {
+      zip = await yauzl.fromRandomAccessReaderPromise(access, size, {
+        lazyEntries: true,
+        autoClose: false,
+        decodeStrings: false,
+        validateEntrySizes: true,
+      });
+    } catch (error) {
+      throw new ArchiveInvalidError(`${label} is not a readable ZIP archive (${messageOf(error)}); it is corrupt or truncated.`);
+    }
+    return ArchiveReader.load(label, zip);
+  }
+
+  private static async load(file: string, zip: yauzl.ZipFile): Promise<ArchiveReader> {
     const reader = new ArchiveReader(file, zip);
     try {
       for await (const raw of zip.eachEntry()) reader.add(raw);

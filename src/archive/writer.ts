@@ -97,7 +97,9 @@ export class ArchiveWriter {
     this.throwIfFailed();
     const full: Manifest = { ...manifest, entries: this.manifestEntries };
     this.zip.append(JSON.stringify(full, null, 2) + '\n', { name: MANIFEST_ENTRY, mode: 0o600 });
-    await this.zip.finalize();
+    // finalize() settles only when archiver ends; when the output failed first (a full disk), it
+    // never does, and awaiting it alone would hang the backup with the services stopped.
+    await Promise.race([this.zip.finalize().catch((error: Error) => this.fail(error)), this.failed()]);
     await this.written.catch(() => {});
     this.throwIfFailed();
     this.closed = true;

@@ -64,6 +64,15 @@ export async function backup(config: Config, options: BackupOptions = {}, report
   return withLock(config.backupDir, 'backup', () => runBackup(context, options, reporter));
 }
 
+/**
+ * The same backup for a caller that already holds the lock of `config.backupDir` (`nightly` takes
+ * it once for its whole run; taking it again here would refuse the caller itself).
+ */
+export async function backupLocked(config: Config, options: BackupOptions = {}, reporter: Reporter = silentReporter): Promise<BackupResult> {
+  const context = await preflight(config, options, reporter);
+  return runBackup(context, options, reporter);
+}
+
 /** Checks everything a backup needs before anything is stopped; reports all problems at once. */
 async function preflight(config: Config, options: BackupOptions, reporter: Reporter): Promise<BackupContext> {
   const installDir = requireInstallDir(config);

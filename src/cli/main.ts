@@ -2,10 +2,16 @@ import { Command, CommanderError } from 'commander';
 import { CupmError, EXIT } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { registerBackup } from './backup.js';
+import { registerDaemon } from './daemon.js';
 import { registerDemo } from './demo.js';
 import { ExitWith } from './exit-code.js';
 import { registerList } from './list.js';
+import { registerNightly } from './nightly.js';
 import { printJson } from './output.js';
+import { registerPrune } from './prune.js';
+import { registerReport } from './report.js';
+import { registerSchedule } from './schedule.js';
+import { registerStatus } from './status.js';
 import { registerVerify } from './verify.js';
 
 /** The command line: builds the program, runs it, and is the only place that exits. */
@@ -18,6 +24,12 @@ function buildProgram(): Command {
   registerBackup(program);
   registerVerify(program);
   registerList(program);
+  registerNightly(program);
+  registerPrune(program);
+  registerStatus(program);
+  registerSchedule(program);
+  registerDaemon(program);
+  registerReport(program);
   registerDemo(program);
   for (const command of program.commands) command.exitOverride();
   return program;

@@ -2,6 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseShellWords } from 'shell-quote';
 import { ConfigError } from '../errors.js';
+import { NIGHTLY_VARIABLES, parseNightlySettings, type NightlySettings } from './nightly-settings.js';
+import { parseNotifySettings, type NotifySettings } from './notify-settings.js';
+import { OFFSITE_VARIABLES, parseOffsiteSettings, type OffsiteSettings } from './offsite-settings.js';
+import { parseScheduleSettings, type ScheduleSettings } from './schedule-settings.js';
 import { readSources, type RawSettings } from './sources.js';
 
 export const SERVICE_MANAGER_KINDS = ['windows', 'systemd', 'command', 'none'] as const;
@@ -41,6 +45,14 @@ export interface Config {
   serviceCommands: ServiceCommandTemplates | undefined;
   serviceTimeoutSeconds: number;
   backupDir: string;
+  /** Email notification; undefined when CUPM_SMTP_URL is unset (src/config/notify-settings.ts). */
+  notify: NotifySettings | undefined;
+  /** When and through what the nightly run is scheduled (src/config/schedule-settings.ts). */
+  schedule: ScheduleSettings;
+  /** Off-site destinations and their credentials (src/config/offsite-settings.ts). */
+  offsite: OffsiteSettings;
+  /** Retention, status threshold, log size (src/config/nightly-settings.ts). */
+  nightly: NightlySettings;
   /** Non-fatal observations (unknown CUPM_ variables), shown once by the CLI. */
   warnings: string[];
 }
@@ -67,6 +79,14 @@ const KNOWN = new Set([
   'CUPM_SERVICE_COMMAND_STATUS',
   'CUPM_SERVICE_TIMEOUT',
   'CUPM_BACKUP_DIR',
+  'CUPM_SMTP_URL',
+  'CUPM_NOTIFY_TO',
+  'CUPM_NOTIFY_FROM',
+  'CUPM_NOTIFY_ON',
+  'CUPM_SCHEDULE_AT',
+  'CUPM_SCHEDULER',
+  ...OFFSITE_VARIABLES,
+  ...NIGHTLY_VARIABLES,
 ]);
 
 /** Reads every source, validates everything, and throws one ConfigError listing all problems. */
@@ -162,6 +182,10 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
   }
 
   const backupDir = paths.resolve(context.cwd, get('CUPM_BACKUP_DIR') ?? 'backups');
+  const notify = parseNotifySettings(get, where, problems);
+  const schedule = parseScheduleSettings(get, where, problems);
+  const offsite = parseOffsiteSettings(get, where, problems, { ...context, rawPassword: values.CUPM_OFFSITE_PASSWORD });
+  const nightly = parseNightlySettings(get, where, problems);
 
   for (const name of Object.keys(values)) {
     if (name.startsWith('CUPM_') && !KNOWN.has(name)) {
@@ -196,6 +220,10 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
     serviceCommands,
     serviceTimeoutSeconds,
     backupDir,
+    notify,
+    schedule,
+    offsite,
+    nightly,
     warnings,
   };
 }

@@ -1,0 +1,119 @@
+import type { Command } from 'commander';
+import type { Config } from '../config/config.js';
+import { formatTimeOfDay } from '../config/schedule-settings.js';
+import { readSources } from '../config/sources.js';
+import {
+  applySchedulePlan,
+  chooseScheduler,
+  createScheduleBackend,
+  formatSchedulePlan,
+  localHost,
+  nightlyCommand,
+  schedulePlanJson,
+  scheduleRequest,
+  settingsOnlyInEnvironment,
+  type ScheduleBackend,
+  type SchedulePlan,
+  type ScheduleRequest,
+  type ScheduleStatus,
+} from '../schedule/install/index.js';
+import { configFor, withCommonOptions, type CommonOptions } from './common.js';
+import { printJson, terminalReporter } from './output.js';
+
+interface ScheduleFlags extends CommonOptions {
+  at?: string;
+  print?: boolean;
+}
+
+const SCHEDULER_TITLES = { schtasks: 'Task Scheduler (schtasks.exe)', systemd: 'systemd timer', cron: 'crontab' } as const;
+
+export function registerSchedule(program: Command): void {
+  const schedule = program
+    .command('schedule')
+    .description('install, remove or show the nightly run in the host\'s scheduler (Task Scheduler, systemd timer or crontab)');
+
+  withCommonOptions(
+    schedule
+      .command('install')
+      .description('run `cupm-backup nightly` every day: a SYSTEM task on Windows, a systemd timer, or a crontab line')
+      .option('--at <HH:MM>', 'the time of day, local to the host (default CUPM_SCHEDULE_AT, else 02:00)')
+      .option('--print', 'show exactly what would be installed, and change nothing'),
+  ).action(async (flags: ScheduleFlags) => {
+    const { config, backend, request } = prepare(flags);
+    const plan = await backend.planInstall(request);
+    const missing = settingsOnlyInEnvironment(readSources({ env: process.env, cwd: process.cwd(), envFile: flags.envFile }).origin);
+    if (missing.length > 0) {
+      plan.warnings.push(
+        `these settings come from this shell's environment, which a scheduled run does not have: ${missing.join(', ')}; put them in ${flags.envFile ?? './cupm-backup.env'}`,
+      );
+    }
+    await applyOrPrint(plan, flags, 'schedule install', () => {
+      const at = formatTimeOfDay(request.at);
+      return `Installed: ${SCHEDULER_TITLES[plan.scheduler]} "${plan.name}" runs \`cupm-backup nightly\` every day at ${at} (backup folder ${config.backupDir}).`;
+    });
+  });
+
+  withCommonOptions(
+    schedule
+      .command('remove')
+      .description('remove what `schedule install` installed')
+      .option('--print', 'show exactly what would be removed, and change nothing'),
+  ).action(async (flags: ScheduleFlags) => {
+    const { backend, request } = prepare(flags);
+    const plan = await backend.planRemove(request);
+    await applyOrPrint(plan, flags, 'schedule remove', () =>
+      plan.actions.length === 0 ? plan.summary.join(' ') : `Removed: ${SCHEDULER_TITLES[plan.scheduler]} "${plan.name}".`,
+    );
+  });
+
+  withCommonOptions(schedule.command('status').description('show whether the nightly run is scheduled, when it runs next and how the last one ended')).action(
+    async (flags: ScheduleFlags) => {
+      const { backend, request } = prepare(flags);
+      const status = await backend.status(request);
+      if (flags.json) printJson(status);
+      else process.stdout.write(formatStatus(status).join('\n') + '\n');
+    },
+  );
+}
+
+function prepare(flags: ScheduleFlags): { config: Config; backend: ScheduleBackend; request: ScheduleRequest } {
+  const config = configFor(flags, { CUPM_SCHEDULE_AT: flags.at });
+  const backend = createScheduleBackend(chooseScheduler(config));
+  const command = nightlyCommand({ cwd: process.cwd(), envFile: flags.envFile, platform: config.platform });
+  return { config, backend, request: scheduleRequest(config, command) };
+}
+
+async function applyOrPrint(plan: SchedulePlan, flags: ScheduleFlags, jobName: string, done: () => string): Promise<void> {
+  if (flags.print) {
+    if (flags.json) printJson({ print: true, ...schedulePlanJson(plan) });
+    else process.stdout.write(formatSchedulePlan(plan).join('\n') + '\n');
+    return;
+  }
+  const reporter = terminalReporter();
+  for (const warning of plan.warnings) reporter.warn(warning);
+  await applySchedulePlan(plan, localHost(), reporter, jobName);
+  const message = done();
+  reporter.info(message);
+  if (flags.json) printJson({ ok: true, ...schedulePlanJson(plan) });
+  else process.stdout.write(`${message}\n`);
+}
+
+/** `schedule status` for a person. */
+export function formatStatus(status: ScheduleStatus): string[] {
+  const title = `${SCHEDULER_TITLES[status.scheduler]} "${status.name}"`;
+  if (!status.installed) {
+    return [`${title}: not installed (\`cupm-backup schedule install\` installs it).`, ...status.problems.map((p) => `  problem: ${p}`)];
+  }
+  const lines = [`${title}: installed${status.at ? `, every day at ${status.at}` : ''}.`];
+  const row = (label: string, value: string | null) => {
+    if (value !== null) lines.push(`  ${label.padEnd(11)} ${value}`);
+  };
+  row('runs', status.runs);
+  row('state', status.state);
+  row('next run', status.nextRun);
+  row('last run', status.lastRun);
+  row('last result', status.lastResult);
+  row('output', status.output);
+  for (const problem of status.problems) lines.push(`  problem: ${problem}`);
+  return lines;
+}

@@ -1,0 +1,97 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { PARTIAL_SUFFIX } from '../archive/format.js';
+import { MeasureStream, type Measurement } from '../archive/measure.js';
+import { CupmError, JobFailedError, messageOf } from '../errors.js';
+import type { DestinationConnection } from './destination.js';
+
+export interface CopyResult {
+  archive: string;
+  size: number;
+  sha256: string;
+  /** The destination already held this exact archive (a retry after a lost record): not sent again. */
+  alreadyThere: boolean;
+}
+
+export interface CopyOptions {
+  onBytes?: (done: number, total: number) => void;
+  /**
+   * Called once the upload is written under its temp name, before it is read back. Tests use it
+   * to damage what arrived, the way a share that drops a write-behind cache would.
+   */
+  afterUpload?: (connection: DestinationConnection, tempName: string) => Promise<void>;
+}
+
+/**
+ * Copies a local archive to a destination: written as `<name>.partial`, read back from the
+ * destination and checked (size and SHA-256 against what was sent), then renamed to its final
+ * name. A copy that does not check out is removed and never renamed into place.
+ */
+export async function copyArchive(connection: DestinationConnection, display: string, localFile: string, options: CopyOptions = {}): Promise<CopyResult> {
+  const name = path.basename(localFile);
+  const temp = name + PARTIAL_SUFFIX;
+
+  // What is sent is what the local file holds; measured first, since drivers send it their own way.
+  const sent = await measureLocal(localFile);
+  const existing = await connection.stat(name);
+  if (existing && existing.size === sent.size) {
+    const remote = await measureRemote(connection, display, name);
+    if (remote.sha256 === sent.sha256) return { archive: name, size: sent.size, sha256: sent.sha256, alreadyThere: true };
+  }
+
+  try {
+    await connection.upload(localFile, temp, options.onBytes);
+  } catch (error) {
+    await connection.remove(temp).catch(() => {});
+    if (error instanceof CupmError) throw error;
+    throw new JobFailedError(`Copying ${name} to ${display} failed while writing: ${connection.describeError(error)}.`, {
+      state: 'the partial copy was removed; the local archive is intact',
+      cause: error,
+    });
+  }
+  try {
+    await options.afterUpload?.(connection, temp);
+    const arrived = await measureRemote(connection, display, temp);
+    if (arrived.size !== sent.size || arrived.sha256 !== sent.sha256) {
+      const what = arrived.size < sent.size
+        ? `arrived short: ${arrived.size} of ${sent.size} bytes`
+        : arrived.size !== sent.size ? `arrived with ${arrived.size} bytes instead of ${sent.size}` : 'arrived with different content (SHA-256 differs)';
+      throw new JobFailedError(`The copy of ${name} on ${display} ${what}.`, {
+        state: 'the bad copy was removed and not renamed into place; the local archive is intact',
+      });
+    }
+    await connection.rename(temp, name);
+  } catch (error) {
+    await connection.remove(temp).catch(() => {});
+    throw error;
+  }
+  return { archive: name, size: sent.size, sha256: sent.sha256, alreadyThere: false };
+}
+
+/** Reads a file back from the destination and measures it. */
+async function measureRemote(connection: DestinationConnection, display: string, name: string): Promise<Measurement> {
+  const measure = new MeasureStream();
+  try {
+    await pipeline(connection.createReadStream(name), measure, discard());
+  } catch (error) {
+    if (error instanceof CupmError) throw error;
+    throw new JobFailedError(`Cannot read ${name} back from ${display}: ${connection.describeError(error)}.`, { cause: error });
+  }
+  return measure.measurement;
+}
+
+async function measureLocal(file: string): Promise<Measurement> {
+  const measure = new MeasureStream();
+  try {
+    await pipeline(fs.createReadStream(file), measure, discard());
+  } catch (error) {
+    throw new JobFailedError(`Cannot read ${file}: ${messageOf(error)}.`, { cause: error });
+  }
+  return measure.measurement;
+}
+
+function discard(): Writable {
+  return new Writable({ write: (_chunk, _encoding, callback) => callback() });
+}

@@ -1,0 +1,31 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Config } from '../config/config.js';
+import { JobFailedError, messageOf } from '../errors.js';
+import { readHistory } from '../schedule/history.js';
+import { renderHtmlReport } from './html-report.js';
+
+export interface ReportResult {
+  file: string;
+  runs: number;
+  bytes: number;
+}
+
+/** Writes the HTML report of the backup dir's nightly history to `file` (atomically: temp + rename). */
+export async function writeHtmlReport(config: Config, file: string, options: { now?: Date } = {}): Promise<ReportResult> {
+  const runs = await readHistory(config.backupDir);
+  const html = renderHtmlReport({ runs, backupDir: config.backupDir, generatedAt: options.now ?? new Date() });
+  const target = path.resolve(file);
+  const temp = `${target}.${process.pid}.tmp`;
+  try {
+    await fs.writeFile(temp, html, { mode: 0o644 });
+    await fs.rename(temp, target);
+  } catch (error) {
+    await fs.rm(temp, { force: true });
+    throw new JobFailedError(`Cannot write the report ${target}: ${(error as NodeJS.ErrnoException).code ?? messageOf(error)}.`, {
+      state: 'nothing was written',
+      hint: 'check that the folder exists and is writable',
+    });
+  }
+  return { file: target, runs: runs.length, bytes: Buffer.byteLength(html) };
+}

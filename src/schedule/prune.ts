@@ -1,0 +1,176 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { listArchives } from '../archive/catalog.js';
+import { verifyArchive } from '../archive/verify.js';
+import type { Config } from '../config/config.js';
+import { ConfigError, CupmError, messageOf } from '../errors.js';
+import { withLock } from '../jobs/lock.js';
+import { silentReporter, type Reporter } from '../jobs/reporter.js';
+import { withConnection, type Destination } from '../offsite/destination.js';
+import { configuredDestinations } from '../offsite/index.js';
+import { listRemoteArchives } from '../offsite/remote-catalog.js';
+import { readHistory } from './history.js';
+import { describePolicy, hasRules, planRetention, type RetentionCandidate, type RetentionDecision, type RetentionPolicy } from './retention.js';
+
+export interface PruneOptions {
+  policy: RetentionPolicy;
+  /** Decide and report, delete nothing. */
+  dryRun?: boolean;
+  /** Whose archives are pruned (default: this host's name). */
+  host?: string;
+  /** Local archive names known to have verified (nightly's new one): not read again. */
+  verified?: readonly string[];
+  /** More reasons to keep local archives, by name (nightly: copies still owed to a destination). */
+  hold?: ReadonlyMap<string, string[]>;
+  /** The destinations to prune too (default: every configured one). */
+  destinations?: readonly Destination[];
+}
+
+/** What prune did (or would do) in one place: the backup dir or one destination. */
+export interface PruneLocation {
+  location: string;
+  kind: 'local' | 'folder' | 'sftp';
+  decisions: RetentionDecision[];
+  /** Deleted (or, with dryRun, to be deleted). */
+  deleted: string[];
+  /** Archives that could not be read or did not verify: kept and reported. */
+  unreadable: Array<{ name: string; problem: string }>;
+  /** The place could not be pruned (unreachable, a delete failed). */
+  error?: string;
+}
+
+export interface PruneResult {
+  dryRun: boolean;
+  policy: RetentionPolicy;
+  host: string;
+  locations: PruneLocation[];
+}
+
+/** Prunes the backup dir and every destination under the lock of the backup dir. */
+export async function prune(config: Config, options: PruneOptions, reporter: Reporter = silentReporter): Promise<PruneResult> {
+  return withLock(config.backupDir, options.dryRun ? 'prune --dry-run' : 'prune', () => pruneLocked(config, options, reporter));
+}
+
+/**
+ * Retention for a caller that holds the lock. The backup dir first (a failure there throws), then
+ * each destination: one that cannot be reached or pruned is recorded and the others go on.
+ */
+export async function pruneLocked(config: Config, options: PruneOptions, reporter: Reporter = silentReporter): Promise<PruneResult> {
+  if (!hasRules(options.policy)) {
+    throw new ConfigError('No retention rule is set, so nothing would be kept by rule: prune refuses to guess.', {
+      state: 'nothing was deleted',
+      hint: 'give --keep-last/--keep-daily/--keep-weekly/--keep-monthly, or set CUPM_KEEP_*',
+    });
+  }
+  const host = options.host ?? os.hostname();
+  const result: PruneResult = { dryRun: options.dryRun ?? false, policy: options.policy, host, locations: [] };
+  reporter.info(`Retention (${describePolicy(options.policy)}) for ${host}'s archives${options.dryRun ? ', dry run' : ''}`);
+  result.locations.push(await pruneBackupDir(config, { ...options, host }, reporter));
+  for (const destination of options.destinations ?? configuredDestinations(config.offsite)) {
+    result.locations.push(await pruneDestination(destination, { ...options, host }, reporter));
+  }
+  return result;
+}
+
+async function pruneBackupDir(config: Config, options: PruneOptions & { host: string }, reporter: Reporter): Promise<PruneLocation> {
+  const dir = config.backupDir;
+  const location: PruneLocation = { location: dir, kind: 'local', decisions: [], deleted: [], unreadable: [] };
+  const archives = await listArchives(dir);
+  const known = await knownVerified(dir, options.verified ?? []);
+  const candidates: RetentionCandidate[] = archives.map((a) => ({
+    name: a.name,
+    ...(a.manifest
+      ? { createdAt: a.manifest.createdAt, label: a.manifest.label, host: a.manifest.source.hostname, verified: known.get(a.name) === a.size }
+      : { problem: firstLine(a.error ?? 'unreadable') }),
+    hold: options.hold?.get(a.name) ?? [],
+  }));
+
+  // The newest verified archive is never deleted: find it, reading archives newest first until
+  // one verifies. One that fails is kept and reported, like an unreadable one.
+  const countable = candidates
+    .filter((c) => c.problem === undefined && c.label !== 'pre-upgrade' && c.host?.toLowerCase() === options.host.toLowerCase())
+    .sort((a, b) => Date.parse(b.createdAt!) - Date.parse(a.createdAt!));
+  for (const candidate of countable) {
+    if (candidate.verified) break;
+    reporter.info(`Verifying ${candidate.name} (the newest archive not yet known to be verified)`);
+    const report = await verifyArchive(path.join(dir, candidate.name));
+    if (report.ok) {
+      candidate.verified = true;
+      break;
+    }
+    candidate.problem = `failed verification: ${report.problems[0] ?? 'unknown problem'}`;
+  }
+  return decideAndDelete(location, candidates, options, reporter, (name) => fs.rm(path.join(dir, name)));
+}
+
+async function pruneDestination(destination: Destination, options: PruneOptions & { host: string }, reporter: Reporter): Promise<PruneLocation> {
+  const location: PruneLocation = { location: destination.display, kind: destination.kind, decisions: [], deleted: [], unreadable: [] };
+  try {
+    await withConnection(destination, async (connection) => {
+      const archives = await listRemoteArchives(connection, destination.display);
+      // Off-site copies only get their final name after they were read back and matched: a
+      // readable one there is a checked one.
+      const candidates: RetentionCandidate[] = archives.map((a) => ({
+        name: a.name,
+        ...(a.manifest
+          ? { createdAt: a.manifest.createdAt, label: a.manifest.label, host: a.manifest.source.hostname, verified: true }
+          : { problem: firstLine(a.error ?? 'unreadable') }),
+      }));
+      await decideAndDelete(location, candidates, options, reporter, (name) => connection.remove(name));
+    });
+  } catch (error) {
+    location.error = error instanceof CupmError ? error.message : messageOf(error);
+    reporter.warn(`Retention on ${destination.display} failed: ${location.error}`);
+  }
+  return location;
+}
+
+async function decideAndDelete(
+  location: PruneLocation,
+  candidates: RetentionCandidate[],
+  options: PruneOptions & { host: string },
+  reporter: Reporter,
+  remove: (name: string) => Promise<unknown>,
+): Promise<PruneLocation> {
+  location.decisions = planRetention(candidates, options.policy, { host: options.host });
+  for (const c of candidates) {
+    if (c.problem !== undefined) {
+      location.unreadable.push({ name: c.name, problem: c.problem });
+      reporter.warn(`${c.name} in ${location.location} cannot be judged (${c.problem}); it is kept: remove it by name if it is garbage`);
+    }
+  }
+  for (const decision of location.decisions) {
+    if (decision.keep) continue;
+    if (options.dryRun) {
+      location.deleted.push(decision.name);
+      continue;
+    }
+    try {
+      await remove(decision.name);
+      location.deleted.push(decision.name);
+      reporter.info(`Deleted ${decision.name} from ${location.location}`);
+    } catch (error) {
+      location.error = `cannot delete ${decision.name}: ${error instanceof CupmError ? error.message : messageOf(error)}`;
+      reporter.warn(`Retention in ${location.location}: ${location.error}`);
+    }
+  }
+  return location;
+}
+
+/** Archives a nightly run verified, by name -> size then, so a file changed since does not count. */
+async function knownVerified(dir: string, fresh: readonly string[]): Promise<Map<string, number>> {
+  const known = new Map<string, number>();
+  for (const record of await readHistory(dir).catch(() => [])) {
+    if (record.verified && record.archive) known.set(record.archive.name, record.archive.size);
+  }
+  for (const name of fresh) {
+    const size = await fs.stat(path.join(dir, name)).then((s) => s.size, () => -1);
+    known.set(name, size);
+  }
+  return known;
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0] ?? text;
+}
