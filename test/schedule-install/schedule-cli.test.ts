@@ -41,7 +41,7 @@ describe('cupm-backup schedule install | status | remove (command line)', () => 
 
     expect(result.exitCode, result.stderr).to.equal(0);
     expect(result.stdout).to.include(`     ${markerLine(SCHEDULE_NAME)}\n`);
-    expect(result.stdout).to.include(`     30 4 * * * cd ${work} && ${process.execPath} ${BIN_PATH} nightly >${work}/backups/cupm-backup-nightly.console.txt 2>&1\n`);
+    expect(result.stdout).to.include(`     30 4 * * * cd ${work} && ${process.execPath} -- ${BIN_PATH} nightly >${work}/backups/cupm-backup-nightly.console.txt 2>&1\n`);
     expect(result.stdout).to.include(
       "warning: these settings come from this shell's environment, which a scheduled run does not have: CUPM_BACKUP_DIR, CUPM_SCHEDULER, PGPASSWORD; put them in ./cupm-backup.env",
     );
@@ -67,7 +67,7 @@ describe('cupm-backup schedule install | status | remove (command line)', () => 
       'systemctl daemon-reload',
       'systemctl enable --now cupm-backup-nightly.timer',
     ]);
-    expect(plan.actions[0]!.content).to.include(`ExecStart=${process.execPath} ${BIN_PATH} nightly --env-file ${envFile}\n`);
+    expect(plan.actions[0]!.content).to.include(`ExecStart=${process.execPath} -- ${BIN_PATH} nightly --env-file ${envFile}\n`);
     expect(plan.actions[1]!.content).to.include('OnCalendar=*-*-* 01:45:00\n');
   });
 
@@ -87,7 +87,7 @@ describe('cupm-backup schedule install | status | remove (command line)', () => 
     expect(installed.stdout).to.equal(`Installed: crontab "cupm-backup-nightly" runs \`cupm-backup nightly\` every day at 03:15 (backup folder ${home}/backups).`);
     expect(installed.stderr).to.include('Install the crontab line "cupm-backup-nightly"');
     const crontab = (await execa('crontab', ['-u', CRON_USER, '-l'])).stdout;
-    expect(crontab).to.include(`15 3 * * * cd ${home} && ${process.execPath} ${BIN_PATH} nightly --env-file ${envFile} >${home}/backups/cupm-backup-nightly.console.txt 2>&1`);
+    expect(crontab).to.include(`15 3 * * * cd ${home} && ${process.execPath} -- ${BIN_PATH} nightly --env-file ${envFile} >${home}/backups/cupm-backup-nightly.console.txt 2>&1`);
 
     const status = await asAdmin('schedule', 'status', '--env-file', envFile, '--json');
     expect(status.exitCode, status.stderr).to.equal(0);

@@ -78,7 +78,8 @@ export function createScheduleBackend(name: SchedulerName, options: BackendOptio
 export function nightlyCommand(options: { cwd: string; envFile?: string | undefined; platform?: NodeJS.Platform }): NightlyCommand {
   const paths = (options.platform ?? process.platform) === 'win32' ? path.win32 : path.posix;
   const envFile = options.envFile === undefined ? [] : ['--env-file', paths.resolve(options.cwd, options.envFile)];
-  return { workDir: options.cwd, program: process.execPath, args: [BIN_PATH, 'nightly', ...envFile] };
+  // '--' first: Node 20 would otherwise take our --env-file as its own (see bin/cupm-backup).
+  return { workDir: options.cwd, program: process.execPath, args: ['--', BIN_PATH, 'nightly', ...envFile] };
 }
 
 /** The request `schedule install|remove|status` works on. */
