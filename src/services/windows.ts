@@ -8,6 +8,8 @@ export interface WindowsServiceManagerOptions {
   timeoutSeconds: number;
   /** The sc.exe to run; looked up on PATH by default. */
   scExe?: string;
+  /** The reg.exe to run when sc.exe cannot resolve a display name; looked up on PATH by default. */
+  regExe?: string;
   /** How often to ask `sc.exe query` while a service is pending. */
   pollMs?: number;
 }
@@ -45,7 +47,20 @@ const ERROR = {
   doesNotExist: 1060,
   cannotAcceptControl: 1061,
   notActive: 1062,
+  markedForDelete: 1072,
 } as const;
+
+/** Where the Service Control Manager keeps its services: one subkey per key name. */
+export const SERVICES_KEY = 'HKLM\\SYSTEM\\CurrentControlSet\\Services';
+
+/** What `delete` did. */
+export type DeleteOutcome =
+  /** Gone: `sc.exe query` no longer knows it. */
+  | 'deleted'
+  /** Marked: the Service Control Manager removes it once the last handle to it closes (an open Services console holds one). */
+  | 'marked-for-deletion'
+  /** There was no such service (already deleted). */
+  | 'absent';
 
 /** The least time one sc.exe run gets, whatever CUPM_SERVICE_TIMEOUT says. */
 const SC_RUN_TIMEOUT_FLOOR_SECONDS = 30;
@@ -104,6 +119,33 @@ export function parseScError(text: string): ScFailure | undefined {
   return { operation: match[1]!, code: Number(match[2]), message };
 }
 
+/** One service as the registry lists it: its key name and display name. */
+export interface RegistryService {
+  keyName: string;
+  displayName: string;
+}
+
+/**
+ * Parses `reg.exe query <SERVICES_KEY> /s /v DisplayName`: a key line (`HKEY_LOCAL_MACHINE\...\Services\<key name>`)
+ * followed by its `DisplayName  REG_SZ  <name>` line. Separators are runs of spaces (Vista and later, Wine) or
+ * tabs (reg.exe 3.0 of Windows 2003); only direct subkeys of Services count, and the localized summary line is ignored.
+ */
+export function parseRegDisplayNames(text: string): RegistryService[] {
+  const found: RegistryService[] = [];
+  let keyName: string | undefined;
+  for (const line of unixLines(text).split('\n')) {
+    const key = /^HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\([^\\]+?)[ \t]*$/i.exec(line);
+    if (key) {
+      keyName = key[1];
+      continue;
+    }
+    if (/^\S/.test(line)) keyName = undefined;
+    const value = /^[ \t]+DisplayName[ \t]+REG_(?:EXPAND_)?SZ[ \t]+(.*?)[ \t]*$/i.exec(line);
+    if (value && keyName !== undefined) found.push({ keyName, displayName: value[1]! });
+  }
+  return found;
+}
+
 /** Parses `sc.exe getkeyname` output (`Name = KEYNAME`); undefined when it holds no name. */
 export function parseGetKeyName(text: string): string | undefined {
   const lines = unixLines(text);
@@ -136,12 +178,14 @@ interface ScOutput {
 
 /**
  * CUPM_SERVICE_MANAGER=windows: drives the Service Control Manager through sc.exe. Names are key
- * names or display names (resolved with `sc.exe getkeyname`), matched case-insensitively.
+ * names or display names (resolved with `sc.exe getkeyname`, else from the registry), matched
+ * case-insensitively.
  */
 export class WindowsServiceManager implements ServiceManager {
   readonly kind = 'windows';
   private readonly timeoutSeconds: number;
   private readonly scExe: string;
+  private readonly regExe: string;
   private readonly pollMs: number | undefined;
   /** Lower-cased configured name -> the key name sc.exe answered to. */
   private readonly keyNames = new Map<string, string>();
@@ -149,6 +193,7 @@ export class WindowsServiceManager implements ServiceManager {
   constructor(options: WindowsServiceManagerOptions) {
     this.timeoutSeconds = options.timeoutSeconds;
     this.scExe = options.scExe ?? 'sc.exe';
+    this.regExe = options.regExe ?? 'reg.exe';
     this.pollMs = options.pollMs;
   }
 
@@ -174,6 +219,8 @@ export class WindowsServiceManager implements ServiceManager {
       if (code !== undefined && code !== ERROR.notActive && code !== ERROR.cannotAcceptControl) {
         throw this.failure('stop', service, name, out);
       }
+      // sc.exe stop prints the state it left the service in: STOPPED already needs no poll.
+      if (code === undefined && parseScQuery(out.text)?.code === SC_STATE.stopped) return;
     }
     await this.waitUntil(service, name, 'stopped');
   }
@@ -195,8 +242,39 @@ export class WindowsServiceManager implements ServiceManager {
       const code = errorCode(out);
       // 1056: someone else started it since we looked; the poll below confirms it.
       if (code !== undefined && code !== ERROR.alreadyRunning) throw this.failure(verb, service, name, out);
+      if (code === undefined && parseScQuery(out.text)?.code === SC_STATE.running) return;
     }
     await this.waitUntil(service, name, 'running');
+  }
+
+  /**
+   * Deletes a stopped service (`sc.exe delete <key name>`), for the clean-up of a failed upgrade.
+   * Refuses one that is not stopped: the seed deletes services only once they are not running.
+   */
+  async delete(service: string): Promise<DeleteOutcome> {
+    let found: { name: string; status: ScStatus };
+    try {
+      found = await this.query(service);
+    } catch (error) {
+      if (error instanceof ServiceNotFoundError) return 'absent';
+      throw error;
+    }
+    const { name, status } = found;
+    if (status.code !== SC_STATE.stopped) {
+      throw new JobFailedError(`Will not delete the service ${named(service, name)}: it is ${status.label}, not stopped.`, {
+        state: 'the service was left as it is',
+        hint: `stop it first (sc.exe stop "${name}"), then delete it`,
+      });
+    }
+    this.keyNames.delete(service.toLowerCase());
+    const out = await this.sc(['delete', name]);
+    const code = errorCode(out);
+    // 1072: someone deleted it before us and a handle still keeps it; 1060: it went since we looked.
+    if (code === ERROR.markedForDelete) return 'marked-for-deletion';
+    if (code === ERROR.doesNotExist) return 'absent';
+    if (code !== undefined) throw this.failure('delete', service, name, out);
+    // Success means "marked": it is removed when its last handle closes, at once when none is open.
+    return errorCode(await this.sc(['query', name])) === ERROR.doesNotExist ? 'deleted' : 'marked-for-deletion';
   }
 
   /** Queries a configured name, resolving it to its key name the first time. */
@@ -241,8 +319,35 @@ export class WindowsServiceManager implements ServiceManager {
       throw new ServiceNotFoundError(service, this.kind, 'sc.exe knows it neither as a service (key) name nor as a display name (error 1060)');
     }
     const keyName = code === undefined ? parseGetKeyName(out.text) : undefined;
-    if (keyName === undefined) throw this.failure('getkeyname', service, service, out);
-    return keyName;
+    if (keyName !== undefined) return keyName;
+    // getkeyname gave no answer (Wine's sc.exe has no getkeyname; a restricted account may get
+    // none): the display names are also in the registry, next to the key names.
+    return this.keyNameFromRegistry(service, out);
+  }
+
+  private async keyNameFromRegistry(service: string, getKeyName: ScOutput): Promise<string> {
+    const args = ['query', SERVICES_KEY, '/s', '/v', 'DisplayName'];
+    const result = await this.run('reg.exe', this.regExe, args, 4 * 1024 * 1024);
+    const services = parseRegDisplayNames(result.text);
+    if (result.exitCode !== 0 && services.length === 0) {
+      const failed = parseScError(getKeyName.text);
+      throw new JobFailedError(`Could not find which service has the display name "${service}".`, {
+        problems: [
+          `sc.exe getkeyname: ${failed ? `${failed.operation} FAILED ${failed.code}` : `exit status ${getKeyName.exitCode}${oneLine(getKeyName.text) ? `: ${oneLine(getKeyName.text)}` : ''}`}`,
+          `reg.exe ${quoteArgs(args)}: exit status ${result.exitCode}${oneLine(result.text) ? `: ${oneLine(result.text)}` : ''}`,
+        ],
+        state: 'nothing was changed',
+        hint: 'put the service name (Services console > Properties > "Service name") in CUPM_SERVICES instead of the display name',
+      });
+    }
+    const wanted = service.toLowerCase();
+    const match = services.find((s) => s.displayName.toLowerCase() === wanted);
+    if (match) return match.keyName;
+    throw new ServiceNotFoundError(
+      service,
+      this.kind,
+      `sc.exe knows no service by that key name (error 1060), and no service in the registry (${SERVICES_KEY}) has it as its display name`,
+    );
   }
 
   /** Waits out a transition (someone else's, or one sc.exe refuses to interrupt), however it ends. */
@@ -269,7 +374,18 @@ export class WindowsServiceManager implements ServiceManager {
       wanted,
       this.timeoutSeconds,
       async () => {
-        const status = await this.queryKeyName(service, name);
+        let status: ScStatus;
+        try {
+          status = await this.queryKeyName(service, name);
+        } catch (error) {
+          // A service marked for deletion (sc.exe delete while it ran) is removed the moment it
+          // stops: gone is as stopped as it gets.
+          if (wanted === 'stopped' && error instanceof ServiceNotFoundError) {
+            this.keyNames.delete(service.toLowerCase());
+            return { state: 'stopped', label: 'DELETED' };
+          }
+          throw error;
+        }
         // Stopped while we wait for running: the service exited during start-up. Say so now
         // rather than after the whole timeout.
         if (wanted === 'running' && status.code === SC_STATE.stopped) throw this.diedWhileStarting(service, name, status);
@@ -279,40 +395,49 @@ export class WindowsServiceManager implements ServiceManager {
     );
   }
 
-  private async sc(args: string[]): Promise<ScOutput> {
-    // Argument array, no shell: a display name with spaces reaches sc.exe as one argument.
-    const result = await execa(this.scExe, args, {
+  private sc(args: string[]): Promise<ScOutput> {
+    return this.run('sc.exe', this.scExe, args, 256 * 1024);
+  }
+
+  private async run(tool: 'sc.exe' | 'reg.exe', file: string, args: string[], maxBuffer: number): Promise<ScOutput> {
+    // Argument array, no shell: a display name with spaces reaches the tool as one argument.
+    const result = await execa(file, args, {
       reject: false,
       stdin: 'ignore',
       encoding: 'buffer',
-      // One sc.exe run is quick; the floor covers a Service Control Manager busy with its lock.
+      // One run is quick; the floor covers a Service Control Manager busy with its lock.
       timeout: Math.max(this.timeoutSeconds, SC_RUN_TIMEOUT_FLOOR_SECONDS) * 1000,
-      maxBuffer: 256 * 1024,
+      maxBuffer,
       windowsHide: true,
     });
     // sc.exe reports its errors on stdout; stderr is read in case a wrapper uses it.
     const text = decodeScOutput(result.stdout) + decodeScOutput(result.stderr);
     if (result.timedOut) {
       const seconds = Math.max(this.timeoutSeconds, SC_RUN_TIMEOUT_FLOOR_SECONDS);
-      throw new JobFailedError(`sc.exe ${quoteArgs(args)} did not answer within ${seconds} s.`, {
+      throw new JobFailedError(`${tool} ${quoteArgs(args)} did not answer within ${seconds} s.`, {
         hint: 'the Service Control Manager may be busy or hung: check the Services console (services.msc), then try again',
       });
     }
-    if (result.exitCode === undefined) throw this.notRun(args, result);
+    if (result.exitCode === undefined) throw this.notRun(tool, file, args, result);
     return { args, exitCode: result.exitCode, text };
   }
 
-  private notRun(args: string[], result: { code?: string | undefined; signal?: string | undefined; originalMessage?: string | undefined }): CupmError {
+  private notRun(
+    tool: 'sc.exe' | 'reg.exe',
+    file: string,
+    args: string[],
+    result: { code?: string | undefined; signal?: string | undefined; originalMessage?: string | undefined },
+  ): CupmError {
     if (result.code === 'ENOENT' || result.code === 'EACCES') {
       return new ConfigError(
-        `Could not run sc.exe ("${this.scExe}": ${result.code === 'ENOENT' ? 'not found' : 'permission denied'}); the windows service manager needs it to stop and start the CUPM services.`,
+        `Could not run ${tool} ("${file}": ${result.code === 'ENOENT' ? 'not found' : 'permission denied'}); the windows service manager needs it to ${tool === 'sc.exe' ? 'stop and start the CUPM services' : 'find services by their display names'}.`,
         {
-          hint: 'run cupm-backup on the CUPM Windows server, where sc.exe is in C:\\Windows\\System32 (on PATH), or set CUPM_SERVICE_MANAGER to systemd, command or none',
+          hint: `run cupm-backup on the CUPM Windows server, where ${tool} is in C:\\Windows\\System32 (on PATH), or set CUPM_SERVICE_MANAGER to systemd, command or none`,
         },
       );
     }
     const how = result.signal ? `was killed by ${result.signal}` : `could not be run (${result.code ?? result.originalMessage ?? 'unknown error'})`;
-    return new JobFailedError(`sc.exe ${quoteArgs(args)} ${how}.`, { hint: 'check that sc.exe runs from this account' });
+    return new JobFailedError(`${tool} ${quoteArgs(args)} ${how}.`, { hint: `check that ${tool} runs from this account` });
   }
 
   private failure(verb: string, service: string, name: string, out: ScOutput): JobFailedError {

@@ -9,6 +9,7 @@ import { ServiceNotFoundError, ServiceTimeoutError } from '../../src/services/se
 import {
   decodeScOutput,
   parseGetKeyName,
+  parseRegDisplayNames,
   parseScError,
   parseScQuery,
   WindowsServiceManager,
@@ -126,10 +127,57 @@ describe('sc.exe output parsing (recorded fixtures)', () => {
     }
   });
 
+  const wine = [
+    { file: 'wine/query-stopped.txt', code: 1, state: 'stopped' },
+    { file: 'wine/start-running.txt', code: 4, state: 'running' },
+    { file: 'wine/query-running.txt', code: 4, state: 'running' },
+    { file: 'wine/stop-stopped.txt', code: 1, state: 'stopped' },
+  ] as const;
+  for (const expected of wine) {
+    it(`reads Wine's sc.exe output too (${expected.file}: no blank first line, no flags line)`, async () => {
+      expect(parseScQuery(await fixture(expected.file))).to.deep.include({ serviceName: 'CupmJBoss', code: expected.code, state: expected.state });
+    });
+  }
+
   it('decodes cp932 output from Japanese Windows, and UTF-8 unchanged', () => {
     const cp932 = Buffer.from('8341834e835a835882aa8b9194db82b382ea82dc82b582bd8142', 'hex');
     expect(decodeScOutput(cp932)).to.equal('アクセスが拒否されました。');
     expect(decodeScOutput(Buffer.from('[SC] OpenService FAILED 5:\r\n', 'utf8'))).to.equal('[SC] OpenService FAILED 5:\r\n');
+  });
+});
+
+describe('reg.exe output parsing (display names)', () => {
+  const REG = fileURLToPath(new URL('../fixtures/reg/query-services-displayname-wine.txt', import.meta.url));
+
+  it('lists each service key with its display name', async () => {
+    const services = parseRegDisplayNames(await readFile(REG, 'utf8'));
+    expect(services).to.deep.include({ keyName: 'CupmJBoss', displayName: 'cupm JBossService' });
+    expect(services).to.deep.include({ keyName: 'Spooler', displayName: 'Print Spooler' });
+    expect(services).to.deep.include({ keyName: 'RpcSs', displayName: 'Remote Procedure Call (RPC)' });
+    // Keys without a DisplayName value (Apache, created without one) are not listed by reg.exe.
+    expect(services.map((s) => s.keyName)).not.to.include('Apache');
+  });
+
+  it("reads the tab-separated lines of Windows 2003's reg.exe 3.0 and ignores subkeys and the summary", async () => {
+    const windows2003 = [
+      '',
+      '! REG.EXE VERSION 3.0',
+      '',
+      'HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\cupm NiceService',
+      '    DisplayName\tREG_SZ\tcupm NICEService',
+      '',
+      'HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\cupmJBoss\\Parameters',
+      '    DisplayName\tREG_SZ\tnot a service',
+      '',
+      'HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\Apache2',
+      '    DisplayName\tREG_EXPAND_SZ\tApache2',
+      '',
+      '検索の終わり: 2 件見つかりました。',
+    ].join('\r\n');
+    expect(parseRegDisplayNames(windows2003)).to.deep.equal([
+      { keyName: 'cupm NiceService', displayName: 'cupm NICEService' },
+      { keyName: 'Apache2', displayName: 'Apache2' },
+    ]);
   });
 });
 
@@ -297,6 +345,29 @@ describe('WindowsServiceManager driving sc.exe', () => {
 
     const notFound = await rejectionOf(() => manager.status('cupm NiceService'));
     expect(notFound).to.be.instanceOf(ServiceNotFoundError);
+  });
+
+  it('deletes a stopped service: gone at once when nobody holds it', async () => {
+    const { fake, manager } = await setUp([{ ...JBOSS, state: 'STOPPED' }]);
+    expect(await manager.delete('cupm JBossService')).to.equal('deleted');
+    expect((await fake.callsOf('delete')).map((call) => call.args)).to.deep.equal([['delete', 'cupmJBoss']]);
+    expect(await rejectionOf(() => manager.status('cupmJBoss'))).to.be.instanceOf(ServiceNotFoundError);
+  });
+
+  it('reports a deleted service still held open (a Services console) as marked for deletion, also on the 1072 answer', async () => {
+    const { fake, manager } = await setUp([{ ...JBOSS, state: 'STOPPED', handleOpen: true }]);
+    expect(await manager.delete('cupmJBoss')).to.equal('marked-for-deletion');
+    expect(await manager.delete('cupmJBoss')).to.equal('marked-for-deletion');
+    expect((await fake.callsOf('delete')).map((call) => call.exitCode)).to.deep.equal([0, 1072]);
+  });
+
+  it('refuses to delete a service that is not stopped, and calls an absent one absent', async () => {
+    const { fake, manager } = await setUp([{ ...JBOSS }]);
+    const error = await rejectionOf(() => manager.delete('cupm JBossService'));
+    expect(error).to.be.instanceOf(JobFailedError);
+    expect((error as Error).message).to.include('RUNNING');
+    expect(await manager.delete('cupm NiceService')).to.equal('absent');
+    expect(await fake.callsOf('delete')).to.have.length(0);
   });
 
   it('stops a service through the sc.exe found on PATH by default', async () => {

@@ -42,6 +42,10 @@ export interface FakeScService {
   stopsBeforeControl?: boolean;
   /** Someone else starts it between the caller's query and its start (the caller gets 1056). */
   startsBeforeControl?: boolean;
+  /** Someone holds a handle to it (an open Services console): `delete` only marks it. */
+  handleOpen?: boolean;
+  /** `sc delete` was run on it already: another delete answers 1072. */
+  markedForDeletion?: boolean;
 }
 
 /** One sc.exe run, as the fake logged it. */

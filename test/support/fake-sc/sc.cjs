@@ -24,6 +24,7 @@ const MESSAGES = {
   1060: 'The specified service does not exist as an installed service.',
   1061: 'The service cannot accept control messages at this time.',
   1062: 'The service has not been started.',
+  1072: 'The specified service has been marked for deletion.',
 };
 // Japanese Windows prints system messages in cp932; Node cannot encode it, so these are the bytes.
 const MESSAGES_CP932 = {
@@ -158,6 +159,20 @@ function run(verb, name) {
       service.pending = { remaining: service.pendingQueries, then: service.failsWithExitCode ? 1 : 4 };
       save(service);
       return ok(block(name, service, true));
+    }
+    case 'delete': {
+      const service = byKeyName(name);
+      if (!service) return fail('OpenService', 1060);
+      if (service.accessDenied) return fail('OpenService', 5);
+      if (service.markedForDeletion) return fail('DeleteService', 1072);
+      // Deleting only marks it; the SCM removes it once it is stopped and its last handle closed.
+      if (service.state !== 1 || service.handleOpen) {
+        service.markedForDeletion = true;
+        save(service);
+      } else {
+        fs.rmSync(path.join(servicesDir(), `${service.keyName}.json`));
+      }
+      return ok(`[SC] DeleteService SUCCESS${CRLF}`);
     }
     case 'getkeyname': {
       const service = byDisplayName(name);
