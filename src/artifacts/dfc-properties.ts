@@ -27,7 +27,10 @@ export interface PropertyOccurrence {
   lineStart: number;
   /** Index in the text where the entry's logical line ends (its line terminator, or the end). */
   lineEnd: number;
-  /** The raw text of the value (from its first char to the end of the logical line). */
+  /**
+   * Index where the value's raw text starts (right after the separator, or after the key of a bare
+   * key); it runs to `lineEnd`, continuation lines included.
+   */
   valueStart: number;
   /** False when the line is a bare key (`key` alone): an edit must add a separator. */
   hasSeparator: boolean;
@@ -203,8 +206,10 @@ export function parseProperties(text: string, options: PropertiesOptions = {}): 
     const key = loadConvert(chars.slice(0, keyLen), where);
     const value = loadConvert(chars.slice(valueStart), where);
     const lineStart = naturalLineStart(text, line.start);
-    // An empty value starts right after the last char of the logical line (a bare key gets '=').
-    const valueRaw = valueStart < limit ? raw[valueStart]! : limit > 0 ? raw[limit - 1]! + 1 : line.start;
+    // The value's raw text starts right after the char before it (the separator, the last key
+    // char of a bare key), so a continuation between the two goes with the old value: left
+    // behind, it would join the next line to the new value.
+    const valueRaw = valueStart > 0 ? raw[valueStart - 1]! + 1 : line.start;
     entries.push({
       key,
       value,

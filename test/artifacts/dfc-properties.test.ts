@@ -67,6 +67,15 @@ describe('the dfc.properties editor', () => {
     expect(edited).to.deep.equal(withChanges(before!, { a: 'x', b: 'y', c: 'z', d: 'one line', e: 'bare' }));
   });
 
+  it('a value that starts on a continuation line is replaced with its continuation, so the next line stays its own', async () => {
+    // Old-Mac '\r' after the backslash, '\n' after the value: a '\r' left behind would pair with the '\n'.
+    const text = 'dfc.postgres.host \\\r10.0.0.1\nnext.key=1\n';
+    const after = setPropertyValues(text, { 'dfc.postgres.host': '' });
+    expect(after).to.equal('dfc.postgres.host \nnext.key=1\n');
+    const [edited] = await javaSees(after);
+    expect(edited).to.deep.equal({ 'dfc.postgres.host': '', 'next.key': '1' });
+  });
+
   it('does not touch a commented-out host line', () => {
     const text = '#dfc.postgres.host=10.0.0.1\n!dfc.postgres.host=10.0.0.2\ndfc.postgres.host=10.0.0.3\n';
     expect(setPropertyValues(text, { 'dfc.postgres.host': '10.9.9.9' })).to.equal(
