@@ -4,7 +4,9 @@ import { TOOL_VERSION } from '../version.js';
 import { registerBackup } from './backup.js';
 import { registerDemo } from './demo.js';
 import { registerList } from './list.js';
+import { registerMigrate } from './migrate.js';
 import { printJson } from './output.js';
+import { registerRestore } from './restore.js';
 import { registerVerify } from './verify.js';
 
 /** The command line: builds the program, runs it, and is the only place that exits. */
@@ -17,6 +19,8 @@ function buildProgram(): Command {
   registerBackup(program);
   registerVerify(program);
   registerList(program);
+  registerRestore(program);
+  registerMigrate(program);
   registerDemo(program);
   for (const command of program.commands) command.exitOverride();
   return program;
