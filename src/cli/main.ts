@@ -3,6 +3,7 @@ import { CupmError, EXIT } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { registerBackup } from './backup.js';
 import { registerDemo } from './demo.js';
+import { registerImport } from './import.js';
 import { registerList } from './list.js';
 import { registerMigrate } from './migrate.js';
 import { printJson } from './output.js';
@@ -21,6 +22,7 @@ function buildProgram(): Command {
   registerList(program);
   registerRestore(program);
   registerMigrate(program);
+  registerImport(program);
   registerDemo(program);
   for (const command of program.commands) command.exitOverride();
   return program;
