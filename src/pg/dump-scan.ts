@@ -1,4 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { connectTarget, createdRole, startsCopyData, unquoteIdentifier } from '../restore/dump-syntax.js';
 
 /** What a pg_dumpall script says about itself (for the manifest of an imported dump). */
 export interface DumpFacts {
@@ -27,7 +28,8 @@ const MAX_LINE = 4096;
  * A pass-through that reads the facts of a pg_dumpall script out of the bytes flowing through it,
  * line by line, without holding more than one (cut) line: dumps are GBs. Lines inside
  * `COPY ... FROM stdin;` data are skipped, so a table row that happens to read `CREATE ROLE x;`
- * is not taken for a role.
+ * is not taken for a role. The statements are recognized by restore's grammar
+ * (src/restore/dump-syntax.ts), so import and restore read a dump the same way.
  */
 export class DumpScanner extends Transform {
   private readonly databases = new Set<string>();
@@ -104,29 +106,33 @@ export class DumpScanner extends Transform {
     this.lineBytes = 0;
     this.lastTwo = Buffer.alloc(0);
     this.lineNumber++;
-    this.look(decode(head), cut);
+    this.look(head.toString('latin1'), cut);
   }
 
+  /** Looks at one line (latin1: one char per byte; names decoded as UTF-8, as restore reads them). */
   private look(line: string, cut: boolean): void {
     if (this.inCopy) {
       if (line === '\\.') this.inCopy = false;
       return;
     }
-    if (this.lineNumber <= 5 && line.replace(/^\ufeff/, '') === CLUSTER_HEADER) this.hasClusterHeader = true;
-    // pg_dump writes data as COPY ... FROM stdin; a line too long to have been read whole is one too.
-    if (/^COPY\s/.test(line) && (cut || /\sFROM\s+stdin;$/.test(line))) {
+    if (this.lineNumber <= 5 && line.replace(/^\u00ef\u00bb\u00bf/, '') === CLUSTER_HEADER) this.hasClusterHeader = true;
+    // pg_dump writes data as COPY ... FROM stdin; a COPY line too long to have been read whole is one too.
+    if (startsCopyData(line) || (cut && line.startsWith('COPY '))) {
       this.inCopy = true;
       return;
     }
+    const role = createdRole(line);
+    if (role !== undefined) {
+      this.roles.add(role);
+      return;
+    }
+    const database = connectTarget(line) ?? createdDatabase(line);
+    if (database !== undefined) {
+      this.databases.add(database);
+      return;
+    }
     let match: RegExpExecArray | null;
-    if ((match = /^CREATE ROLE\s+("(?:[^"]|"")*"|[^\s;]+)/.exec(line))) {
-      this.roles.add(unquoteIdentifier(match[1]!));
-    } else if ((match = /^CREATE DATABASE\s+("(?:[^"]|"")*"|[^\s;]+)/.exec(line))) {
-      this.databases.add(unquoteIdentifier(match[1]!));
-    } else if ((match = /^\\connect\s+(.+)$/.exec(line))) {
-      const name = connectTarget(match[1]!.trim());
-      if (name !== undefined) this.databases.add(name);
-    } else if ((match = /^-- Dumped from database version (\S+)/.exec(line))) {
+    if ((match = /^-- Dumped from database version (\S+)/.exec(line))) {
       this.serverVersion ??= match[1]!;
     } else if ((match = /^-- Dumped by pg_dump(?:all)? version (\S+)/.exec(line))) {
       this.dumpToolVersion ??= match[1]!;
@@ -136,28 +142,8 @@ export class DumpScanner extends Transform {
   }
 }
 
-/** UTF-8 when the bytes are UTF-8, else latin1 (names in a legacy code page stay readable as bytes). */
-function decode(bytes: Buffer): string {
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return bytes.toString('latin1');
-  }
-}
-
-/** `"my ""role"""` -> `my "role"`; a plain identifier as it is (pg_dumpall quotes anything unusual). */
-function unquoteIdentifier(text: string): string {
-  return text.startsWith('"') ? text.slice(1, -1).replace(/""/g, '"') : text;
-}
-
-/**
- * The database of a `\connect` line: `\connect cupm`, `\connect "odd name"`, or (PostgreSQL 10+)
- * `\connect -reuse-previous=on "dbname='odd name'"`.
- */
-function connectTarget(args: string): string | undefined {
-  const connString = /dbname='((?:[^'\\]|\\.)*)'/.exec(args);
-  if (connString) return connString[1]!.replace(/\\(.)/g, '$1');
-  const word = /^("(?:[^"]|"")*"|[^\s"]+)/.exec(args.replace(/^-reuse-previous=\S+\s+/, ''));
-  if (!word || word[1]!.startsWith('-')) return undefined;
-  return unquoteIdentifier(word[1]!);
+/** The database a `CREATE DATABASE x ...;` line creates (pg_dumpall before 11 and pg_dump --create alike). */
+function createdDatabase(line: string): string | undefined {
+  const match = /^CREATE DATABASE ("(?:[^"]|"")+"|[^\s;"]+)/.exec(line);
+  return match ? unquoteIdentifier(match[1]!) : undefined;
 }
