@@ -8,6 +8,8 @@ import { createSampleCupmDatabase } from '../../src/sandbox/cupm-database.js';
 import { createInstallTree, JBOSS_FOLDER_85 } from '../../src/sandbox/install-tree.js';
 import { runCli } from '../support/cli.js';
 import { expect } from '../support/expect.js';
+import { javaReadProperties } from '../support/java.js';
+import { createBareServer, normalizedDump } from '../support/servers.js';
 
 const FIVE_FILES = [
   'install.log',
@@ -102,6 +104,21 @@ describe('import: a manual backup made the seed\'s way becomes an archive', func
       databases: dbs,
       roles,
     });
+  });
+
+  it('the imported archive restores onto a fresh server: the same database, and the files pointed at the new host', async () => {
+    const imported = await runCli(['import', '--dump', dump, '--files', copied, '--output-dir', out, '--source-address', '192.0.2.10', '--json']);
+    expect(imported.exitCode, imported.stderr).to.equal(0);
+    const target = await createBareServer();
+    try {
+      const restored = await runCli(['restore', imported.json<{ archive: string }>().archive, '--db-host', target.cluster.host, '--yes', '--json'], { env: target.env() });
+      expect(restored.exitCode, restored.stderr).to.equal(0);
+      expect(await normalizedDump(target.cluster, 'cupm')).to.equal(await normalizedDump(cluster, 'cupm'));
+      const [properties] = await javaReadProperties([await fs.readFile(path.join(target.installDir, 'sep', 'dfc.properties'), 'latin1')]);
+      expect(properties!.ok && properties!.properties.get('dfc.postgres.host')).to.equal(target.cluster.host);
+    } finally {
+      await target.destroy();
+    }
   });
 
   it('refuses a dump cut short (no closing comment) with exit 3 and writes nothing', async () => {
