@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { formatStepReports } from '../jobs/plan.js';
+import { stepLines } from '../restore/outcome.js';
 import { formatPlan } from '../restore/plan.js';
 import { restore, type RestoreResult } from '../restore/restore.js';
 import { confirmer } from './confirm.js';
@@ -72,7 +72,7 @@ export function printRestoreResult(result: RestoreResult, json: boolean): void {
     else process.stdout.write(`${formatPlan(result.plan).join('\n')}\n\n(--dry-run: nothing was changed)\n`);
     return;
   }
-  reporter.info(['', ...formatStepReports(result.steps)].join('\n'));
+  reporter.info(['', ...stepLines(result.steps)].join('\n'));
   const what = result.plan.command === 'migrate' ? 'Migrated' : 'Restored';
   const purge = result.nicesysengDeleted === null ? '' : `; ${result.nicesysengDeleted} nicesyseng row(s) deleted`;
   const kept = result.previousDatabases.length > 0 ? `; previous database kept: ${result.previousDatabases.join(', ')}` : '';

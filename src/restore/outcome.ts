@@ -1,5 +1,5 @@
-import { CupmError, DirtyStateError, messageOf } from '../errors.js';
-import { formatStepReports, planFailure, type PlanResult, type StepReport } from '../jobs/plan.js';
+import { CupmError, DirtyStateError, EXIT, messageOf } from '../errors.js';
+import type { PlanResult, StepReport } from '../jobs/plan.js';
 import type { Reporter } from '../jobs/reporter.js';
 import { journalPath, type RestoreJournal } from './journal.js';
 import type { RestoreRuntime, RestoreStep } from './steps.js';
@@ -13,46 +13,70 @@ export function restoreFailure(job: string, result: PlanResult, steps: RestoreSt
   const services = servicesError === undefined
     ? 'services: the ones stopped for the restore are running again'
     : `services: NOT all running again: ${describe(servicesError)}`;
+  const cause = result.error instanceof CupmError ? result.error.describe() : messageOf(result.error);
+  const failed = result.steps.find((s) => s.error);
+  const reports = stepLines(result.steps, steps);
   if (!result.undoFailed) {
-    const error = planFailure(job, result, '');
     const state = `every change was undone: the database, roles and files are as before; ${services}`;
+    const message = `${job} failed at "${failed?.title ?? '?'}": ${cause}`;
     if (servicesError === undefined) {
-      error.state = state;
-      return error;
+      // A bad archive found while loading keeps its exit code (3); anything else is 1.
+      const exitCode = result.error instanceof CupmError && result.error.exitCode !== EXIT.dirty ? result.error.exitCode : EXIT.failed;
+      return new CupmError(exitCode, message, { problems: reports, state, cause: result.error });
     }
-    return new DirtyStateError(error.message, {
-      problems: [...error.problems, ...(servicesError instanceof CupmError ? servicesError.problems : [])],
+    return new DirtyStateError(message, {
+      problems: [...reports, ...(servicesError instanceof CupmError ? servicesError.problems : [])],
       state,
       hint: servicesError instanceof CupmError ? servicesError.hint : undefined,
       cause: result.error,
     });
   }
   const status = (id: string) => result.steps.find((s) => s.id === id);
+  const first = (text: string | undefined) => (text ?? '').split('\n')[0];
   const lines: string[] = [];
   const load = status('load');
   const aside = status('move-aside');
   const files = status('files');
-  if (load?.status === 'undo-failed') lines.push(`database and roles: NOT all put back (${load.undoError})`);
-  else if (load?.status === 'undone') lines.push('database and roles: the half-restored database was dropped, the roles are as before');
   for (const { from, to } of rt.journal.renames) {
-    if (aside?.status === 'undo-failed') lines.push(`the original database "${from}" may still be named "${to}" (${aside.undoError})`);
-    else if (aside?.status === 'undone') lines.push(`the original database "${from}" is back under its name`);
+    if (aside?.status === 'undo-failed') lines.push(`database: the original "${from}" is still named "${to}"${load?.status === 'undo-failed' ? `, and a half-restored "${from}" may exist` : ''}`);
+    else if (aside?.status === 'undone') lines.push(`database: the original "${from}" is back under its name`);
   }
-  if (files?.status === 'undo-failed') lines.push(`CUPM files: NOT all put back (${files.undoError}); the copies are in ${rt.journal.snapshotDir}`);
-  else if (files?.status === 'undone') lines.push('CUPM files: as before');
+  if (load?.status === 'undo-failed') {
+    if (rt.journal.renames.length === 0) lines.push('database: the half-restored databases may still exist');
+    lines.push(`roles: may still be as the dump set them (their snapshot: ${rt.journal.roles?.snapshot ?? 'none'})`);
+  } else if (load?.status === 'undone' || load?.status === 'failed') {
+    lines.push('roles: as before');
+  }
+  if (files?.status === 'undo-failed') lines.push(`CUPM files: NOT all put back (${first(files.undoError)}); the copies are in ${rt.journal.snapshotDir}`);
+  else if (files?.status === 'undone' || files?.status === 'failed') lines.push('CUPM files: as before');
   else lines.push('CUPM files: untouched');
   lines.push(services);
-  const manual = steps.filter((s) => result.steps.find((r) => r.id === s.id)?.status === 'undo-failed').flatMap((s) => s.manualUndo?.(rt) ?? []);
-  const cause = result.error instanceof CupmError ? result.error.describe() : messageOf(result.error);
-  const failed = result.steps.find((s) => s.error);
+  const undoErrors = [...new Set(result.steps.filter((r) => r.undoError).map((r) => first(r.undoError)))];
+  lines.push(`the undo stopped on: ${undoErrors.join('; ')}`);
+  // By hand, in the order the undo runs: last step first.
+  const manual = [...steps].reverse().filter((s) => result.steps.find((r) => r.id === s.id)?.status === 'undo-failed').flatMap((s) => s.manualUndo?.(rt) ?? []);
   return new DirtyStateError(`${job} failed at "${failed?.title ?? '?'}" and could NOT undo everything: ${cause}`, {
-    problems: formatStepReports(result.steps),
-    state: lines.join('; '),
+    problems: reports,
+    state: `\n  ${lines.join('\n  ')}`,
     hint: [
       `fix what stopped the undo (is PostgreSQL running and reachable?), then run the restore again: it finds the journal ${journalPath(rt.config.backupDir)} and finishes the undo first`,
       ...(manual.length > 0 ? [`or finish by hand (PGHOST/PGPORT/PGUSER as configured):\n      ${manual.join('\n      ')}\n    then delete ${journalPath(rt.config.backupDir)} and ${rt.journal.snapshotDir}`] : []),
     ].join('; '),
     cause: result.error,
+  });
+}
+
+/**
+ * One line per step, errors cut to their first line (the whole error is the message above). A
+ * failed step whose own undo worked says so: "[failed, undone]".
+ */
+export function stepLines(reports: readonly StepReport[], steps: readonly RestoreStep[] = []): string[] {
+  return reports.map((r) => {
+    const first = (text: string) => text.split('\n')[0]!;
+    const undone = r.status === 'failed' && !r.undoError && steps.some((s) => s.id === r.id && s.undo);
+    const status = undone ? 'failed, undone' : r.status;
+    const extra = r.undoError ? ` (undo failed: ${first(r.undoError)})` : r.error ? ` (${first(r.error)})` : r.detail ? ` (${r.detail})` : '';
+    return `[${status}] ${r.title}${extra}`;
   });
 }
 

@@ -209,6 +209,7 @@ export async function prepareRestore(config: Config, archiveArg: string, options
         const rewritten = rewriteDfcProperties(props.text, edits, props.origin);
         contents.set(propertiesRel, Buffer.from(rewritten.text, 'latin1'));
         rewrites.push(...rewritten.rewrites);
+        warnings.push(...rewritten.warnings);
         if (dsRel && (edits.dbHosts !== undefined || edits.dbPort !== undefined)) {
           const ds = await base(dsRel);
           if (!ds) throw new ConfigError(`There is no ${dsRel} to rewrite (not in the archive, not under ${installDir}).`, { state: 'nothing was changed' });

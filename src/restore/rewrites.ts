@@ -1,5 +1,5 @@
 import { readConnectionUrl, setConnectionUrlHost } from '../artifacts/dfc-ds-xml.js';
-import { dbHostKey, readProperties, setPropertyValues } from '../artifacts/dfc-properties.js';
+import { dbHostKey, editProperties, readProperties } from '../artifacts/dfc-properties.js';
 import { ConfigError, CupmError, messageOf } from '../errors.js';
 
 export const DFC_PROPERTIES = 'sep/dfc.properties';
@@ -32,7 +32,7 @@ export function hasEdits(edits: ConfigEdits): boolean {
  * (dfc.postgres.host, or dfc.postgres.hostlist where that is the one), dfc.postgres.port, and the
  * given values. Every other byte stays. `origin` names the file in messages.
  */
-export function rewriteDfcProperties(text: string, edits: ConfigEdits, origin: string): { text: string; rewrites: Rewrite[] } {
+export function rewriteDfcProperties(text: string, edits: ConfigEdits, origin: string): { text: string; rewrites: Rewrite[]; warnings: string[] } {
   const values: Record<string, string> = { ...edits.properties };
   if (edits.dbPort !== undefined) values[DB_PORT_KEY] = String(edits.dbPort);
   if (edits.dbHosts !== undefined) {
@@ -51,18 +51,20 @@ export function rewriteDfcProperties(text: string, edits: ConfigEdits, origin: s
     }
     values[key] = edits.dbHosts.join(',');
   }
-  if (Object.keys(values).length === 0) return { text, rewrites: [] };
+  if (Object.keys(values).length === 0) return { text, rewrites: [], warnings: [] };
   const before = readProperties(text);
   const missing = Object.keys(values).filter((key) => !before.has(key));
   if (missing.length > 0) {
     throw new ConfigError(`${origin} has no ${missing.join(', ')}: it cannot be rewritten.`, { state: 'nothing was changed' });
   }
-  const changed = guard(() => setPropertyValues(text, values), origin);
+  const edit = guard(() => editProperties(text, values), origin);
+  const changed = edit.text;
   const after = readProperties(changed);
+  const warnings = edit.duplicates.map((key) => `${origin} sets ${key} more than once (Java uses the last): every occurrence was rewritten`);
   const rewrites = Object.keys(values)
     .filter((key) => before.get(key) !== after.get(key))
     .map((key) => ({ file: DFC_PROPERTIES, what: key, before: before.get(key) ?? '', after: after.get(key) ?? '' }));
-  return { text: changed, rewrites };
+  return { text: changed, rewrites, warnings };
 }
 
 /** Rewrites the host (and port) of dfc-ds.xml's <connection-url>; every other byte stays. */

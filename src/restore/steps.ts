@@ -127,10 +127,7 @@ function moveAsideStep(journal: RestoreJournal): RestoreStep {
       if (problems.length > 0) throw new JobFailedError('The previous database could not be put back:', { problems });
     },
     manualUndo(rt) {
-      return rt.journal.renames.flatMap(({ from, to }) => [
-        `psql -d postgres -c 'DROP DATABASE IF EXISTS ${ident(from)}'   (only if "${from}" is the half-restored one)`,
-        `psql -d postgres -c 'ALTER DATABASE ${ident(to)} RENAME TO ${ident(from)}'`,
-      ]);
+      return rt.journal.renames.map(({ from, to }) => `psql -d postgres -c 'ALTER DATABASE ${ident(to)} RENAME TO ${ident(from)}'`);
     },
   };
 }
@@ -184,7 +181,10 @@ function loadStep(): RestoreStep {
       if (rt.journal.roles) await restoreRoles(rt.config, rt.psql, rt.journal.adminRole, rt.journal.roles);
     },
     manualUndo(rt) {
-      const lines = rt.journal.dumpDatabases.map((d) => `psql -d postgres -c 'DROP DATABASE IF EXISTS ${ident(d)}'   (the half-restored "${d}"; not if it is the original)`);
+      const lines = rt.journal.dumpDatabases.map((d) => {
+        const aside = rt.journal.renames.find((r) => r.from === d);
+        return `psql -d postgres -c 'DROP DATABASE IF EXISTS ${ident(d)}'   (the half-restored "${d}"${aside ? `: only while "${aside.to}" exists` : ''})`;
+      });
       if (rt.journal.roles) {
         lines.push(`for every role the dump created (not in: ${rt.journal.roles.roles.join(', ')}): psql -d postgres -c 'DROP OWNED BY <role>; DROP ROLE <role>'`);
         lines.push(`re-apply the roles as they were: psql -X -d postgres -f ${rt.journal.roles.snapshot}   ("role ... already exists" errors there are expected)`);
@@ -335,6 +335,12 @@ function loadError(error: unknown, archive: string): CupmError {
   const sql = error.sqlError;
   if (!sql) return new JobFailedError(`Loading the dump failed: ${error.message}`);
   const where = sql.line === undefined ? '' : ` at line ${sql.line} of ${DUMP_ENTRY}`;
+  if (/^(?:FATAL|PANIC)/.test(sql.message)) {
+    // Not the dump's fault: the server went away (shut down, crashed, connection cut).
+    return new JobFailedError(`PostgreSQL ended the session while loading${where}:\n${sql.message}`, {
+      hint: 'check that PostgreSQL is running and look at its log',
+    });
+  }
   return new JobFailedError(`The dump failed${where}:\n${sql.message}`, {
     hint: sql.line === undefined ? undefined : `see that line with: unzip -p ${JSON.stringify(archive)} ${DUMP_ENTRY} | sed -n '${sql.line}p'`,
   });
