@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { migrate } from '../migrate/migrate.js';
 import { confirmer } from './confirm.js';
 import { configFor, withCommonOptions, type CommonOptions } from './common.js';
+import { lastingInterruptSignal } from './interrupt.js';
 import { terminalReporter } from './output.js';
 import { parsePort, printRestoreResult } from './restore.js';
 
@@ -48,6 +49,7 @@ export function registerMigrate(program: Command): void {
         dryRun: flags.dryRun,
         countPurgeRows: flags.dryRun || (!flags.yes && process.stdin.isTTY === true),
         confirm: confirmer(flags.yes, 'migrate'),
+        signal: lastingInterruptSignal(),
       },
       terminalReporter(),
     );

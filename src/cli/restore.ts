@@ -4,6 +4,7 @@ import { formatPlan } from '../restore/plan.js';
 import { restore, type RestoreResult } from '../restore/restore.js';
 import { confirmer } from './confirm.js';
 import { configFor, withCommonOptions, type CommonOptions } from './common.js';
+import { lastingInterruptSignal } from './interrupt.js';
 import { formatDuration, printJson, terminalReporter } from './output.js';
 
 interface RestoreFlags extends CommonOptions {
@@ -57,6 +58,7 @@ export function registerRestore(program: Command): void {
         dryRun: flags.dryRun,
         countPurgeRows: flags.dryRun || (!flags.yes && process.stdin.isTTY === true),
         confirm: confirmer(flags.yes, 'restore'),
+        signal: lastingInterruptSignal(),
       },
       reporter,
     );

@@ -51,6 +51,8 @@ export interface RestoreOptions {
   serviceManager?: ServiceManager;
   /** migrate: how it differs from restore. */
   migration?: MigrationOptions;
+  /** Ctrl-C / SIGTERM: stop, and undo what was done. */
+  signal?: AbortSignal;
 }
 
 export interface MigrationOptions {
@@ -127,7 +129,8 @@ export async function prepareRestore(config: Config, archiveArg: string, options
   }
   const manifest = report.manifest;
   const dumpEntry = manifest.entries.find((e) => e.path === DUMP_ENTRY)!;
-  const warnings: string[] = [];
+  // An archive imported knowingly incomplete (import --allow-incomplete) verifies with a warning.
+  const warnings: string[] = [...report.warnings];
 
   // Versions: the seed moves only 8.5; a restore must match the installed version.
   const installed = safeVersion(path.join(installDir, 'install.log'));

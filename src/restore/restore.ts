@@ -63,7 +63,8 @@ export async function restore(config: Config, archive: string, options: RestoreO
     }
     const question = plan.command === 'migrate' ? 'Migrate this archive onto this server now?' : 'Restore this archive onto this server now?';
     if (options.confirm && !(await options.confirm(question, formatPlan(plan)))) throw cancelled();
-    const applied = await withLock(dir, plan.command, () => applyRestore(prepared, reporter));
+    if (options.signal?.aborted) throw cancelled();
+    const applied = await withLock(dir, plan.command, () => applyRestore(prepared, reporter, options.signal));
     return { ...base, ...applied, dryRun: false, durationMs: Date.now() - started };
   } finally {
     await prepared.reader.close();
@@ -71,11 +72,11 @@ export async function restore(config: Config, archive: string, options: RestoreO
 }
 
 function cancelled(): JobFailedError {
-  return new JobFailedError('Cancelled at the prompt.', { state: 'nothing was changed' });
+  return new JobFailedError('Cancelled: nothing was done.', { state: 'nothing was changed' });
 }
 
 /** Applies a prepared restore under the lock, journaling every step. */
-async function applyRestore(prepared: PreparedRestore, reporter: Reporter) {
+async function applyRestore(prepared: PreparedRestore, reporter: Reporter, signal: AbortSignal | undefined) {
   const { config, journal } = prepared;
   const dir = config.backupDir;
   await fsp.mkdir(dir, { recursive: true });
@@ -89,9 +90,17 @@ async function applyRestore(prepared: PreparedRestore, reporter: Reporter) {
     load: { archive: prepared.archive, reader: prepared.reader, entry: prepared.dumpEntry, dropRestrict: prepared.dropRestrict },
     staged: prepared.staged,
     notes: [],
+    signal,
   };
   for (const warning of prepared.plan.warnings) reporter.warn(warning);
-  const steps = restoreSteps(journal);
+  // A Ctrl-C stops before the next step (the load stops at once); what was done is undone.
+  const steps = restoreSteps(journal).map((step) => ({
+    ...step,
+    run: async (ctx: RestoreRuntime, r: Reporter) => {
+      if (signal?.aborted) throw new JobFailedError('The restore was cancelled (Ctrl-C or SIGTERM).');
+      return step.run(ctx, r);
+    },
+  }));
   journal.steps = steps.map((s) => ({ id: s.id, title: s.title, status: 'not-run' }));
   journal.finishing = finishingSteps(journal).map((s) => ({ id: s.id, title: s.title, status: 'not-run' }));
   // The journal exists before anything changes: a run killed from here on is noticed by the next.

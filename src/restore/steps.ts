@@ -43,6 +43,8 @@ export interface RestoreRuntime {
   staged?: Map<string, Buffer>;
   /** Things the reader should know at the end (skipped built-in database contents...). */
   notes: string[];
+  /** Ctrl-C / SIGTERM: the load stops (psql is killed) and the steps done are undone. */
+  signal?: AbortSignal | undefined;
 }
 
 /** A step that can also say how to finish its undo by hand. */
@@ -146,6 +148,12 @@ function loadStep(): RestoreStep {
       rt.journal.psqlPid = psql.pid ?? null;
       await rt.save();
       let readFailure: unknown;
+      const onAbort = () => {
+        readFailure ??= new JobFailedError('The restore was cancelled (Ctrl-C or SIGTERM) while loading the dump.');
+        psql.kill();
+      };
+      rt.signal?.addEventListener('abort', onAbort);
+      if (rt.signal?.aborted) onAbort();
       const fed = (async () => {
         try {
           await pipeline(await reader.openEntry(DUMP_ENTRY), measure, filter, psql.stdin);
@@ -157,7 +165,9 @@ function loadStep(): RestoreStep {
         }
       })();
       const [ran] = await Promise.allSettled([psql.finished, fed]);
+      rt.signal?.removeEventListener('abort', onAbort);
       rt.journal.psqlPid = null;
+      if (readFailure instanceof JobFailedError) throw readFailure;
       if (readFailure !== undefined) {
         throw new ArchiveInvalidError(`Reading ${DUMP_ENTRY} from ${rt.load.archive} failed during the load: ${messageOf(readFailure)}.`);
       }

@@ -212,6 +212,21 @@ describe('restore: bad input and faults leave the server as it was', function ()
     const startRestore = (env: Record<string, string>, args: string[] = []) =>
       execa(BIN, ['restore', archive, '--yes', ...args], { env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...target.env(), ...env }, extendEnv: false, reject: false, cwd: os.tmpdir() });
 
+    it('Ctrl-C (SIGTERM) during the load stops psql and undoes everything (exit 1)', async () => {
+      const psql = await pausingPgBin(target.cluster.binDir, path.join(work, 'sigterm'));
+      const before = await serverState(target);
+      await psql.arm('COPY public.order_history ');
+      const run = startRestore({ CUPM_PG_BIN: psql.bin });
+      await psql.paused();
+      process.kill(run.pid!, 'SIGTERM');
+      const result = await run;
+      expect(result.exitCode, `${result.signal} ${result.stderr}`).to.equal(1);
+      expect(result.stderr).to.match(/Received SIGTERM: stopping and putting things back/);
+      expect(result.stderr).to.match(/The restore was cancelled \(Ctrl-C or SIGTERM\) while loading the dump/);
+      expect(result.stderr).to.match(/State: every change was undone/);
+      expect(await serverState(target)).to.deep.equal(before);
+    });
+
     it('kill -9 during the load: the next run notices it before anything else and undoes it', async () => {
       const psql = await pausingPgBin(target.cluster.binDir, path.join(work, 'kill-load'));
       await target.cluster.query("UPDATE subscriber SET display_name = 'before the kill' WHERE id = 1", [], 'cupm');
