@@ -4,7 +4,8 @@ import path from 'node:path';
 import { execa } from 'execa';
 import pg from 'pg';
 import { expect } from '../support/expect.js';
-import { runCli } from '../support/cli.js';
+import { quote } from 'shell-quote';
+import { BIN, runCli } from '../support/cli.js';
 import { javaReadProperties, javaReadXml } from '../support/java.js';
 import { editArchive, fileText, readArchive } from '../support/archive-edit.js';
 import {
@@ -83,6 +84,28 @@ describe('restore: bringing a CUPM server back from an archive', function () {
     expect(result.stderr).to.match(/built-in database "postgres" \(lines \d+-\d+ of database\/pg_dumpall\.sql, first: CREATE TABLE public\.admin_notes/);
   });
 
+  it('on a terminal, shows the plan and asks; only "yes" goes on', async () => {
+    const onTerminal = (answer: string) =>
+      execa('script', ['-qec', quote([BIN, 'restore', archive]), '/dev/null'], {
+        env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...target.env() },
+        extendEnv: false,
+        input: `${answer}\n`,
+        reject: false,
+        cwd: os.tmpdir(),
+      });
+    const before = await serverState(target);
+    const declined = await onTerminal('no');
+    expect(declined.exitCode, declined.stdout).to.equal(1);
+    expect(declined.stdout).to.include('Databases replaced from the archive:');
+    expect(declined.stdout).to.include('Restore this archive onto this server now? Type "yes" to go on:');
+    expect(declined.stdout).to.match(/Cancelled: nothing was done\./);
+    expect(await serverState(target)).to.deep.equal(before);
+
+    const accepted = await onTerminal('yes');
+    expect(accepted.exitCode, accepted.stdout).to.equal(0);
+    expect(await normalizedDump(target.cluster, 'cupm')).to.equal(sourceDump);
+  });
+
   it('--dry-run prints every change it would make, and changes nothing', async () => {
     const before = await serverState(target);
     const result = await restoreCli(archive, '--dry-run', '--db-host', 'db2.example.com', '--old-nice-host', '192.0.2.10');
@@ -101,8 +124,11 @@ describe('restore: bringing a CUPM server back from an archive', function () {
   });
 
   it('--db-host rewrites the database host in dfc.properties and dfc-ds.xml, and nothing else', async () => {
+    // This server keeps its dfc.properties owner-only: a replaced file keeps the mode it had.
+    await fs.chmod(path.join(target.installDir, 'sep', 'dfc.properties'), 0o640);
     const result = await restoreCli(archive, '--yes', '--db-host', 'db2.example.com');
     expect(result.exitCode, result.stderr).to.equal(0);
+    expect((await fs.stat(path.join(target.installDir, 'sep', 'dfc.properties'))).mode & 0o777).to.equal(0o640);
     const [restored, original] = await javaReadProperties([await installFile(target, 'sep/dfc.properties'), await installFile(old, 'sep/dfc.properties')]);
     expect(restored!.ok && original!.ok).to.equal(true);
     if (!restored!.ok || !original!.ok) return;
