@@ -180,7 +180,8 @@ export async function prepareRestore(config: Config, archiveArg: string, options
 
     let ports: PortFinding[] | null = null;
     const propertiesRel = DFC_PROPERTIES;
-    const dsRel = [...contents.keys()].find((p) => p.endsWith(DS_SUFFIX)) ?? localDsPath(installDir);
+    // dfc-ds.xml: the archive's, else this server's (its JBoss folder found, not assumed).
+    const dsPath = () => [...contents.keys()].find((p) => p.endsWith(DS_SUFFIX)) ?? localDsPath(installDir);
     const needsRewrite = hasEdits(edits) || options.migration !== undefined;
     const base = async (rel: string): Promise<{ text: string; origin: string } | undefined> => {
       const fromArchive = contents.get(rel);
@@ -213,9 +214,15 @@ export async function prepareRestore(config: Config, archiveArg: string, options
         contents.set(propertiesRel, Buffer.from(rewritten.text, 'latin1'));
         rewrites.push(...rewritten.rewrites);
         warnings.push(...rewritten.warnings);
-        if (dsRel && (edits.dbHosts !== undefined || edits.dbPort !== undefined)) {
-          const ds = await base(dsRel);
-          if (!ds) throw new ConfigError(`There is no ${dsRel} to rewrite (not in the archive, not under ${installDir}).`, { state: 'nothing was changed' });
+        if (edits.dbHosts !== undefined || edits.dbPort !== undefined) {
+          const dsRel = dsPath();
+          const ds = dsRel === undefined ? undefined : await base(dsRel);
+          if (!dsRel || !ds) {
+            throw new ConfigError(`There is no <JBoss folder>${DS_SUFFIX} to rewrite (not in the archive, not under ${installDir}).`, {
+              state: 'nothing was changed',
+              hint: 'restore onto an installed CUPM (CUPM_INSTALL_DIR), or with an archive that holds dfc-ds.xml',
+            });
+          }
           const dsRewritten = rewriteDfcDs(ds.text, edits, dsRel, ds.origin);
           contents.set(dsRel, Buffer.from(dsRewritten.text, 'latin1'));
           rewrites.push(...dsRewritten.rewrites);
