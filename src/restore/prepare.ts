@@ -301,6 +301,10 @@ export async function prepareRestore(config: Config, archiveArg: string, options
       }
     }
 
+    if (options.noFiles && manifest.postgres.roles.includes(config.dbRole)) {
+      warnings.push(`--no-files: role ${config.dbRole} gets the password it had on the old server (the roles come from the backup); this server's dfc-ds.xml must hold that password for JBoss to log in`);
+    }
+
     const purgeRows = niceHost !== undefined && options.countPurgeRows
       ? await countRowsInDump(await reader.openEntry(DUMP_ENTRY), { database: config.database, table: 'nicesyseng', column: 'host', value: niceHost })
       : undefined;
