@@ -1,6 +1,8 @@
 import os from 'node:os';
+import path from 'node:path';
 import type { Config } from '../config/config.js';
 import { CupmError, DirtyStateError, JobFailedError, RefusedError, messageOf } from '../errors.js';
+import { LOCK_FILE, readHolder } from '../jobs/lock.js';
 import { runPlan, type StepReport } from '../jobs/plan.js';
 import type { Reporter } from '../jobs/reporter.js';
 import { findPgTool } from '../pg/tools.js';
@@ -19,9 +21,20 @@ export interface RecoveryResult {
   notes: string[];
 }
 
-/** Refuses when the journal belongs to a restore that is running right now (exit 4). */
-export function refuseIfRunning(journal: RestoreJournal, dir: string): void {
-  if (journal.host !== os.hostname()) return;
+/**
+ * Refuses (exit 4) a journal this run must not act on: one written on another host (a shared
+ * backup folder: its databases and files are that host's), or one whose restore is running now.
+ */
+export async function refuseForeignOrRunning(journal: RestoreJournal, dir: string): Promise<void> {
+  if (journal.host !== os.hostname()) {
+    throw new RefusedError(`A ${journal.command} interrupted on host ${journal.host} left its journal in ${journalPath(dir)}.`, {
+      state: 'nothing was changed here',
+      hint: `run cupm-backup there to finish it (the journal names that host's database and files); or, if that host is gone, move the journal away`,
+    });
+  }
+  // Running: it still holds the lock (the lock file names it) and its process exists.
+  const holder = await readHolder(path.join(dir, LOCK_FILE));
+  if (holder?.pid !== journal.pid || holder.host !== journal.host) return;
   try {
     process.kill(journal.pid, 0);
   } catch (error) {

@@ -9,7 +9,7 @@ import { journalPath, readJournal, removeJournal, writeJournal } from './journal
 import { describeJournal, restoreFailure, runFinishing } from './outcome.js';
 import { formatPlan, type RestorePlan } from './plan.js';
 import { checkHostOptions, prepareRestore, type PreparedRestore, type RestoreOptions } from './prepare.js';
-import { recoverRestore, refuseIfRunning, type RecoveryResult } from './recover.js';
+import { recoverRestore, refuseForeignOrRunning, type RecoveryResult } from './recover.js';
 import { finishingSteps, restoreSteps, type RestoreRuntime } from './steps.js';
 
 export type { RestoreOptions } from './prepare.js';
@@ -43,13 +43,16 @@ export async function restore(config: Config, archive: string, options: RestoreO
   const pending = await readJournal(dir);
   let recovery: RecoveryResult | null = null;
   if (pending) {
-    refuseIfRunning(pending, dir);
+    await refuseForeignOrRunning(pending, dir);
     const lines = describeJournal(pending, journalPath(dir));
     reporter.warn(`A restore was interrupted:\n  ${lines.join('\n  ')}`);
     if (!options.dryRun) {
       if (options.confirm && !(await options.confirm('Finish the interrupted restore now?', lines))) throw cancelled();
-      recovery = await withLock(dir, 'restore (finishing an interrupted restore)', () =>
-        recoverRestore(config, pending, { serviceManager: options.serviceManager }, reporter));
+      recovery = await withLock(dir, 'restore (finishing an interrupted restore)', async () => {
+        // Read again under the lock: another run may have finished it meanwhile.
+        const current = await readJournal(dir);
+        return current ? recoverRestore(config, current, { serviceManager: options.serviceManager }, reporter) : null;
+      });
     }
   }
 

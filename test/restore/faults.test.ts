@@ -126,6 +126,28 @@ describe('restore: bad input and faults leave the server as it was', function ()
     }
   });
 
+  it("will not act on another host's journal, nor on a restore that is running right now (exit 4)", async () => {
+    await fs.mkdir(target.backupDir, { recursive: true });
+    const journal = path.join(target.backupDir, JOURNAL);
+    const lock = path.join(target.backupDir, 'cupm-backup.lock');
+    const fake = { kind: 'cupm-backup restore journal', version: 1, command: 'restore', archive, pid: process.pid, startedAt: new Date().toISOString(), steps: [] };
+    try {
+      await fs.writeFile(journal, JSON.stringify({ ...fake, host: 'cupm-other' }));
+      const foreign = await restoreCli([archive, '--yes']);
+      expect(foreign.exitCode, foreign.stderr).to.equal(4);
+      expect(foreign.stderr).to.include('A restore interrupted on host cupm-other left its journal');
+
+      await fs.writeFile(journal, JSON.stringify({ ...fake, host: os.hostname() }));
+      await fs.writeFile(lock, JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: fake.startedAt, command: 'restore' }));
+      const running = await restoreCli([archive, '--dry-run']);
+      expect(running.exitCode, running.stderr).to.equal(4);
+      expect(running.stderr).to.include(`A restore is running right now: pid ${process.pid}`);
+    } finally {
+      await fs.rm(journal, { force: true });
+      await fs.rm(lock, { force: true });
+    }
+  });
+
   it('refuses a --db-host or --old-nice-host that is not a host name or address: quotes never reach SQL or XML (exit 2)', async () => {
     const before = await serverState(target);
     for (const args of [
