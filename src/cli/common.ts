@@ -23,19 +23,31 @@ export function configFor(options: CommonOptions, overrides: Record<string, stri
   return config;
 }
 
-/** An AbortSignal that fires on the first Ctrl-C / SIGTERM, so jobs can put things back. */
-export function interruptSignal(): AbortSignal {
+/**
+ * An AbortSignal that fires on the first Ctrl-C / SIGTERM, so jobs can put things back. A second
+ * signal ends the process at once only for jobs with a journal (restore, migrate: the next run
+ * finishes what was left); for the others it just says to wait, since ending now would leave the
+ * services stopped.
+ */
+export function interruptSignal(options: { secondEndsAtOnce?: boolean } = {}): AbortSignal {
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
-    if (controller.signal.aborted) {
+    if (!controller.signal.aborted) {
+      const again = options.secondEndsAtOnce ? `; ${signal} again ends at once and the next run finishes the job` : '';
+      process.stderr.write(`\nReceived ${signal}: stopping and putting things back (this can take a moment${again})...\n`);
+      controller.abort();
+      return;
+    }
+    if (!options.secondEndsAtOnce) {
       process.stderr.write(`\nReceived ${signal} again: still putting things back; please wait.\n`);
       return;
     }
-    process.stderr.write(`\nReceived ${signal}: stopping and putting things back (this can take a moment)...\n`);
-    controller.abort();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.kill(process.pid, signal);
   };
   // `on`, not `once`: execa's exit hook re-raises a signal nobody else listens to, which would
-  // kill us half way through putting the services back.
+  // kill us half way through putting things back.
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   return controller.signal;

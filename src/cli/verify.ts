@@ -25,6 +25,7 @@ export function registerVerify(program: Command): void {
         hostname: report.manifest?.source.hostname ?? null,
         cupmVersion: report.manifest?.cupm.version ?? null,
         entries: report.manifest?.entries.length ?? 0,
+        warnings: report.warnings,
       });
     }
     if (!report.ok) {
@@ -37,6 +38,7 @@ export function registerVerify(program: Command): void {
       process.stderr.write(`error: ${error.describe()}\n`);
       throw new ExitWith(error.exitCode);
     }
+    for (const warning of report.warnings) reporter.warn(warning);
     reporter.info(`OK: ${report.archive} (${report.manifest?.entries.length} entries, ${formatBytes(report.bytesChecked)} checked)`);
   });
 }

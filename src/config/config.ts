@@ -44,6 +44,8 @@ export interface Config {
   services: string[];
   serviceCommands: ServiceCommandTemplates | undefined;
   serviceTimeoutSeconds: number;
+  /** CUPM_PG_SERVICE: the PostgreSQL service (pgsql-8.2 on CUPM) a restore restarts when the database is local. */
+  pgService: string | undefined;
   backupDir: string;
   /** Email notification; undefined when CUPM_SMTP_URL is unset (src/config/notify-settings.ts). */
   notify: NotifySettings | undefined;
@@ -87,6 +89,7 @@ const KNOWN = new Set([
   'CUPM_SCHEDULER',
   ...OFFSITE_VARIABLES,
   ...NIGHTLY_VARIABLES,
+  'CUPM_PG_SERVICE',
 ]);
 
 /** Reads every source, validates everything, and throws one ConfigError listing all problems. */
@@ -219,6 +222,7 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
     services,
     serviceCommands,
     serviceTimeoutSeconds,
+    pgService: get('CUPM_PG_SERVICE'),
     backupDir,
     notify,
     schedule,
