@@ -7,6 +7,7 @@ import { readCupmVersion } from '../artifacts/install-log.js';
 import { requireInstallDir, type Config } from '../config/config.js';
 import { ConfigError, CupmError, JobFailedError, RefusedError, messageOf } from '../errors.js';
 import { withLock } from '../jobs/lock.js';
+import { readJournal } from '../restore/journal.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
 import { describeSession, listDatabases, listRoles, otherSessions, type Session } from '../pg/catalog.js';
 import { connectionInfo, serverVersion, withClient, type PgVersion } from '../pg/connection.js';
@@ -121,6 +122,7 @@ async function preflight(config: Config, options: BackupOptions, reporter: Repor
 
 async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: Reporter): Promise<BackupResult> {
   const started = Date.now();
+  await refuseHalfRestoredServer(ctx.config.backupDir);
   await removeStalePartials(ctx.config.backupDir, reporter);
   const services = options.noStop ? [] : ctx.config.services;
   if (options.noStop) reporter.info('Not stopping services (--no-stop)');
@@ -251,6 +253,16 @@ async function writeArchive(
 
 function cancelled(): JobFailedError {
   return new JobFailedError('The backup was cancelled (interrupted).');
+}
+
+/** A restore that was killed half way left its journal: backing up now would save a half-restored server. */
+async function refuseHalfRestoredServer(dir: string): Promise<void> {
+  const journal = await readJournal(dir);
+  if (!journal) return;
+  throw new RefusedError(`A ${journal.command} of ${journal.archive} was interrupted (started ${journal.startedAt} by pid ${journal.pid} on ${journal.host}): the server may be half-restored.`, {
+    state: 'nothing was changed; no service was stopped',
+    hint: `run "cupm-backup ${journal.command} ${journal.archive}" again first: it finishes or undoes the interrupted one`,
+  });
 }
 
 /** Partials left by a killed run are garbage: we hold the lock, so no other job is writing them. */

@@ -69,7 +69,8 @@ export async function withClient<T>(
     ...info,
     database,
     password: async () => config.pg.password ?? (await passwordFromPgpass(config, database)) ?? '',
-    application_name: 'cupm-backup',
+    // No application_name in the startup packet: servers before 9.0 (CUPM's 8.2) refuse a login
+    // that sends it, and node-postgres does not retry without it as libpq does. Set after login.
     connectionTimeoutMillis: 15_000,
   });
   // An idle client that loses its server (a restart during restore) emits 'error'; never crash on it.
@@ -81,10 +82,17 @@ export async function withClient<T>(
     throw explainConnectionError(error, info, database);
   }
   try {
+    await nameSession(client);
     return await fn(client);
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+/** Names our session in pg_stat_activity where the server knows application names (9.0+). */
+async function nameSession(client: pg.Client): Promise<void> {
+  const { rows } = await client.query<{ num: string }>("SELECT current_setting('server_version_num') AS num");
+  if (Number(rows[0]?.num) >= 90000) await client.query("SET application_name = 'cupm-backup'");
 }
 
 /** Turns a failed connect into an error that names the cause and the setting to fix. */
