@@ -96,3 +96,13 @@ export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/**
+ * The command has already printed its outcome (its summary, its one JSON object): the CLI only
+ * exits with this code and prints nothing more.
+ */
+export class OutcomeReported extends CupmError {
+  constructor(exitCode: number, message: string) {
+    super(exitCode as ExitCode, message);
+  }
+}

@@ -1,9 +1,10 @@
 import { Command, CommanderError } from 'commander';
-import { CupmError, EXIT } from '../errors.js';
+import { CupmError, EXIT, OutcomeReported } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { registerBackup } from './backup.js';
 import { registerDemo } from './demo.js';
 import { registerList } from './list.js';
+import { registerUpgrade } from './upgrade.js';
 import { printJson } from './output.js';
 import { registerVerify } from './verify.js';
 
@@ -17,6 +18,7 @@ function buildProgram(): Command {
   registerBackup(program);
   registerVerify(program);
   registerList(program);
+  registerUpgrade(program);
   registerDemo(program);
   for (const command of program.commands) command.exitOverride();
   return program;
@@ -32,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
       // Help and --version "fail" with exit code 0; every other commander error is usage (2).
       return error.exitCode === 0 ? EXIT.done : EXIT.usage;
     }
+    if (error instanceof OutcomeReported) return error.exitCode;
     if (error instanceof CupmError) {
       process.stderr.write(`\nerror: ${error.describe()}\n`);
       if (json) printJson({ ok: false, exitCode: error.exitCode, error: errorJson(error) });
