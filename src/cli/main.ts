@@ -3,6 +3,7 @@ import { CupmError, EXIT, OutcomeReported } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { registerBackup } from './backup.js';
 import { registerDemo } from './demo.js';
+import { registerDoctor } from './doctor.js';
 import { registerList } from './list.js';
 import { registerUpgrade } from './upgrade.js';
 import { printJson } from './output.js';
@@ -19,6 +20,7 @@ function buildProgram(): Command {
   registerVerify(program);
   registerList(program);
   registerUpgrade(program);
+  registerDoctor(program);
   registerDemo(program);
   for (const command of program.commands) command.exitOverride();
   return program;

@@ -59,13 +59,17 @@ export async function rollbackSequence(config: Config, archive: string, options:
   }
   const version = m.cupm.version;
   // The server's install dir: the setting, else where the archive came from, else the default.
-  const installDir = config.installDir ?? (looksLikeWindowsPath(m.cupm.installDir) ? m.cupm.installDir : DEFAULT_WINDOWS_INSTALL_DIR);
+  const warnings: string[] = [];
+  const candidates = [config.installDir, m.cupm.installDir].filter((d): d is string => d !== undefined && looksLikeWindowsPath(d));
+  const installDir = candidates[0] ?? DEFAULT_WINDOWS_INSTALL_DIR;
+  if (config.installDir !== undefined && !looksLikeWindowsPath(config.installDir)) {
+    warnings.push(`CUPM_INSTALL_DIR (${config.installDir}) is not a Windows path; the sequence uses ${installDir}`);
+  }
   const target = cleanupTarget(installDir, options.env ?? process.env, options.windowsUser);
   const envFile = options.envFile ? ` --env-file ${quoteArg(options.envFile)}` : '';
   const user = options.windowsUser ? ` --windows-user ${quoteArg(options.windowsUser)}` : '';
-  const warnings: string[] = [];
   if (m.label !== 'pre-upgrade') warnings.push(`the archive is labelled ${m.label ?? '(none)'}, not pre-upgrade: make sure it is the state you want back`);
-  if (m.cupm.installDir.toLowerCase() !== installDir.toLowerCase()) {
+  if (looksLikeWindowsPath(m.cupm.installDir) && m.cupm.installDir.toLowerCase() !== installDir.toLowerCase()) {
     warnings.push(`the archive came from ${m.cupm.installDir}; the clean-up and reinstall use ${installDir}`);
   }
   return {
