@@ -14,6 +14,8 @@ export interface VerifyReport {
   manifest: Manifest | undefined;
   /** Uncompressed bytes read and hashed. */
   bytesChecked: number;
+  /** What is known and accepted but worth saying: a dump the manifest declares incomplete (import --allow-incomplete). */
+  warnings: string[];
 }
 
 export interface VerifyOptions {
@@ -26,7 +28,7 @@ export interface VerifyOptions {
  * archive: every problem found is in the report.
  */
 export async function verifyArchive(file: string, options: VerifyOptions = {}): Promise<VerifyReport> {
-  const report: VerifyReport = { archive: file, ok: false, problems: [], manifest: undefined, bytesChecked: 0 };
+  const report: VerifyReport = { archive: file, ok: false, problems: [], manifest: undefined, bytesChecked: 0, warnings: [] };
   let reader: ArchiveReader;
   try {
     reader = await ArchiveReader.open(file);
@@ -86,7 +88,10 @@ export async function verifyArchive(file: string, options: VerifyOptions = {}): 
       if (got.size !== expected.size) report.problems.push(`${expected.path}: read ${got.size} bytes, the manifest says ${expected.size}`);
       else if (got.sha256 !== expected.sha256) report.problems.push(`${expected.path}: SHA-256 differs from the manifest (tampered or corrupt)`);
       if (isDump && !endsWithTrailer(got.tail.toString('latin1'))) {
-        report.problems.push(`${DUMP_ENTRY} does not end with "-- PostgreSQL database cluster dump complete": the dump is incomplete`);
+        const message = `${DUMP_ENTRY} does not end with "-- PostgreSQL database cluster dump complete": the dump is incomplete`;
+        // Imported knowingly (import --allow-incomplete): the manifest says so, and it is a warning.
+        if (manifest.dumpComplete === false) report.warnings.push(`${message} (the manifest records it as imported incomplete)`);
+        else report.problems.push(message);
       }
     }
     report.ok = report.problems.length === 0;

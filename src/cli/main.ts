@@ -4,9 +4,12 @@ import { TOOL_VERSION } from '../version.js';
 import { registerBackup } from './backup.js';
 import { registerDemo } from './demo.js';
 import { registerDoctor } from './doctor.js';
+import { registerImport } from './import.js';
 import { registerList } from './list.js';
-import { registerUpgrade } from './upgrade.js';
+import { registerMigrate } from './migrate.js';
 import { printJson } from './output.js';
+import { registerRestore } from './restore.js';
+import { registerUpgrade } from './upgrade.js';
 import { registerVerify } from './verify.js';
 
 /** The command line: builds the program, runs it, and is the only place that exits. */
@@ -19,6 +22,9 @@ function buildProgram(): Command {
   registerBackup(program);
   registerVerify(program);
   registerList(program);
+  registerRestore(program);
+  registerMigrate(program);
+  registerImport(program);
   registerUpgrade(program);
   registerDoctor(program);
   registerDemo(program);

@@ -24,6 +24,7 @@ export function registerVerify(program: Command): void {
         hostname: report.manifest?.source.hostname ?? null,
         cupmVersion: report.manifest?.cupm.version ?? null,
         entries: report.manifest?.entries.length ?? 0,
+        warnings: report.warnings,
       });
     }
     if (!report.ok) {
@@ -32,6 +33,7 @@ export function registerVerify(program: Command): void {
         hint: 'do not restore from it; use another archive (cupm-backup list)',
       });
     }
+    for (const warning of report.warnings) reporter.warn(warning);
     reporter.info(`OK: ${report.archive} (${report.manifest?.entries.length} entries, ${formatBytes(report.bytesChecked)} checked)`);
   });
 }

@@ -41,6 +41,8 @@ export interface Config {
   services: string[];
   serviceCommands: ServiceCommandTemplates | undefined;
   serviceTimeoutSeconds: number;
+  /** CUPM_PG_SERVICE: the PostgreSQL service (pgsql-8.2 on CUPM) a restore restarts when the database is local. */
+  pgService: string | undefined;
   backupDir: string;
   /** Non-fatal observations (unknown CUPM_ variables), shown once by the CLI. */
   warnings: string[];
@@ -68,6 +70,7 @@ const KNOWN = new Set([
   'CUPM_SERVICE_COMMAND_STATUS',
   'CUPM_SERVICE_TIMEOUT',
   'CUPM_BACKUP_DIR',
+  'CUPM_PG_SERVICE',
 ]);
 
 /** Reads every source, validates everything, and throws one ConfigError listing all problems. */
@@ -200,6 +203,7 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
     services,
     serviceCommands,
     serviceTimeoutSeconds,
+    pgService: get('CUPM_PG_SERVICE'),
     backupDir,
     warnings,
   };

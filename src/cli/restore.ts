@@ -1,0 +1,98 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { stepLines } from '../restore/outcome.js';
+import { formatPlan } from '../restore/plan.js';
+import { restore, type RestoreResult } from '../restore/restore.js';
+import { confirmer } from './confirm.js';
+import { configFor, withCommonOptions, type CommonOptions } from './common.js';
+import { lastingInterruptSignal } from './interrupt.js';
+import { formatDuration, printJson, terminalReporter } from './output.js';
+
+interface RestoreFlags extends CommonOptions {
+  dbHost?: string;
+  dbPort?: number;
+  oldNiceHost?: string;
+  files: boolean;
+  keepPrevious?: boolean;
+  allowVersionMismatch?: boolean;
+  adminPasswordFromBackup?: boolean;
+  dryRun?: boolean;
+  yes?: boolean;
+}
+
+/** commander parser for port options: a number 1-65535 or a usage error (exit 2). */
+export function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port < 1 || port > 65535) throw new InvalidArgumentError('must be a port number (1-65535).');
+  return port;
+}
+
+export function registerRestore(program: Command): void {
+  withCommonOptions(
+    program
+      .command('restore')
+      .description('restore an archive onto this server: database (the current one moved aside, then dropped) and CUPM files; rewrite hosts; purge nicesyseng')
+      .argument('<archive>', 'the archive to restore')
+      .option('--db-host <host>', 'rewrite the database host in dfc.properties (dfc.postgres.host or hostlist) and dfc-ds.xml')
+      .option('--db-port <port>', 'rewrite the database port in dfc.properties and dfc-ds.xml', parsePort)
+      .option('--old-nice-host <host>', 'delete the rows of this old NICE host from nicesyseng')
+      .option('--no-files', 'restore only the database, not the CUPM files')
+      .option('--keep-previous', 'keep the previous database (renamed <db>__previous_<UTC stamp>) instead of dropping it')
+      .option('--allow-version-mismatch', 'restore even when the archive holds another CUPM version than the installed one')
+      .option('--admin-password-from-backup', "set the admin role's password to the backup's (by default it stays as it is)")
+      .option('--dry-run', 'print what would be done, change nothing')
+      .option('--yes', 'do not ask for confirmation (required without a terminal)'),
+  ).action(async (archive: string, flags: RestoreFlags) => {
+    const config = configFor(flags);
+    const reporter = terminalReporter();
+    const result = await restore(
+      config,
+      archive,
+      {
+        dbHost: flags.dbHost,
+        dbPort: flags.dbPort,
+        oldNiceHost: flags.oldNiceHost,
+        noFiles: !flags.files,
+        keepPrevious: flags.keepPrevious,
+        allowVersionMismatch: flags.allowVersionMismatch,
+        adminPasswordFromBackup: flags.adminPasswordFromBackup,
+        dryRun: flags.dryRun,
+        countPurgeRows: flags.dryRun || (!flags.yes && process.stdin.isTTY === true),
+        confirm: confirmer(flags.yes, 'restore'),
+        signal: lastingInterruptSignal(),
+      },
+      reporter,
+    );
+    printRestoreResult(result, flags.json === true);
+  });
+}
+
+/** The outcome of restore or migrate: the plan (--dry-run) or the steps, as text or one JSON object. */
+export function printRestoreResult(result: RestoreResult, json: boolean): void {
+  const reporter = terminalReporter();
+  if (result.dryRun) {
+    if (json) printJson({ ok: true, dryRun: true, plan: result.plan });
+    else process.stdout.write(`${formatPlan(result.plan).join('\n')}\n\n(--dry-run: nothing was changed)\n`);
+    return;
+  }
+  reporter.info(['', ...stepLines(result.steps)].join('\n'));
+  const what = result.plan.command === 'migrate' ? 'Migrated' : 'Restored';
+  const purge = result.nicesysengDeleted === null ? '' : `; ${result.nicesysengDeleted} nicesyseng row(s) deleted`;
+  const kept = result.previousDatabases.length > 0 ? `; previous database kept: ${result.previousDatabases.join(', ')}` : '';
+  reporter.info(`${what} ${result.plan.archive} (${formatDuration(result.durationMs)})${purge}${kept}`);
+  if (json) {
+    printJson({
+      ok: true,
+      dryRun: false,
+      command: result.plan.command,
+      archive: result.plan.archive,
+      steps: result.steps,
+      recovery: result.recovery,
+      rewrites: result.plan.rewrites,
+      ports: result.plan.ports,
+      nicesysengDeleted: result.nicesysengDeleted,
+      previousDatabases: result.previousDatabases,
+      notes: result.notes,
+      durationMs: result.durationMs,
+    });
+  }
+}

@@ -1,0 +1,145 @@
+import { CupmError, DirtyStateError, EXIT, messageOf } from '../errors.js';
+import type { PlanResult, StepReport } from '../jobs/plan.js';
+import type { Reporter } from '../jobs/reporter.js';
+import { journalPath, type RestoreJournal } from './journal.js';
+import type { RestoreRuntime, RestoreStep } from './steps.js';
+
+/**
+ * The error a failed restore ends with. Everything undone: exit 1 (3 when the archive turned out
+ * bad while loading), state "as before". An undo failed: exit 5, with the state of the database,
+ * roles, files and services one by one, and the commands to finish by hand.
+ */
+export function restoreFailure(job: string, result: PlanResult, steps: RestoreStep[], rt: RestoreRuntime, servicesError: unknown): CupmError {
+  const services = servicesError === undefined
+    ? 'services: the ones stopped for the restore are running again'
+    : `services: NOT all running again: ${describe(servicesError)}`;
+  const cause = result.error instanceof CupmError ? result.error.describe() : messageOf(result.error);
+  const failed = result.steps.find((s) => s.error);
+  const reports = stepLines(result.steps, steps);
+  if (!result.undoFailed) {
+    const state = `every change was undone: the database, roles and files are as before; ${services}`;
+    const message = `${job} failed at "${failed?.title ?? '?'}": ${cause}`;
+    if (servicesError === undefined) {
+      // A bad archive found while loading keeps its exit code (3); anything else is 1.
+      const exitCode = result.error instanceof CupmError && result.error.exitCode !== EXIT.dirty ? result.error.exitCode : EXIT.failed;
+      return new CupmError(exitCode, message, { problems: reports, state, cause: result.error });
+    }
+    return new DirtyStateError(message, {
+      problems: [...reports, ...(servicesError instanceof CupmError ? servicesError.problems : [])],
+      state,
+      hint: servicesError instanceof CupmError ? servicesError.hint : undefined,
+      cause: result.error,
+    });
+  }
+  const status = (id: string) => result.steps.find((s) => s.id === id);
+  const first = (text: string | undefined) => (text ?? '').split('\n')[0];
+  const lines: string[] = [];
+  const load = status('load');
+  const aside = status('move-aside');
+  const files = status('files');
+  for (const { from, to } of rt.journal.renames) {
+    if (aside?.status === 'undo-failed') lines.push(`database: the original "${from}" is still named "${to}"${load?.status === 'undo-failed' ? `, and a half-restored "${from}" may exist` : ''}`);
+    else if (aside?.status === 'undone') lines.push(`database: the original "${from}" is back under its name`);
+  }
+  if (load?.status === 'undo-failed') {
+    if (rt.journal.renames.length === 0) lines.push('database: the half-restored databases may still exist');
+    lines.push(`roles: may still be as the dump set them (their snapshot: ${rt.journal.roles?.snapshot ?? 'none'})`);
+  } else if (load?.status === 'undone' || load?.status === 'failed') {
+    lines.push('roles: as before');
+  }
+  if (files?.status === 'undo-failed') lines.push(`CUPM files: NOT all put back (${first(files.undoError)}); the copies are in ${rt.journal.snapshotDir}`);
+  else if (files?.status === 'undone' || files?.status === 'failed') lines.push('CUPM files: as before');
+  else lines.push('CUPM files: untouched');
+  lines.push(services);
+  const undoErrors = [...new Set(result.steps.filter((r) => r.undoError).map((r) => first(r.undoError)))];
+  lines.push(`the undo stopped on: ${undoErrors.join('; ')}`);
+  // By hand, in the order the undo runs: last step first.
+  const manual = [...steps].reverse().filter((s) => result.steps.find((r) => r.id === s.id)?.status === 'undo-failed').flatMap((s) => s.manualUndo?.(rt) ?? []);
+  return new DirtyStateError(`${job} failed at "${failed?.title ?? '?'}" and could NOT undo everything: ${cause}`, {
+    problems: reports,
+    state: `\n  ${lines.join('\n  ')}`,
+    hint: [
+      `fix what stopped the undo (is PostgreSQL running and reachable?), then run the restore again: it finds the journal ${journalPath(rt.config.backupDir)} and finishes the undo first`,
+      ...(manual.length > 0 ? [`or finish by hand (PGHOST/PGPORT/PGUSER as configured):\n      ${manual.join('\n      ')}\n    then delete ${journalPath(rt.config.backupDir)} and ${rt.journal.snapshotDir}`] : []),
+    ].join('; '),
+    cause: result.error,
+  });
+}
+
+/**
+ * One line per step, errors cut to their first line (the whole error is the message above). A
+ * failed step whose own undo worked says so: "[failed, undone]".
+ */
+export function stepLines(reports: readonly StepReport[], steps: readonly RestoreStep[] = []): string[] {
+  return reports.map((r) => {
+    const first = (text: string) => text.split('\n')[0]!;
+    const undone = r.status === 'failed' && !r.undoError && steps.some((s) => s.id === r.id && s.undo);
+    const status = undone ? 'failed, undone' : r.status;
+    const extra = r.undoError ? ` (undo failed: ${first(r.undoError)})` : r.error ? ` (${first(r.error)})` : r.detail ? ` (${r.detail})` : '';
+    return `[${status}] ${r.title}${extra}`;
+  });
+}
+
+/**
+ * Runs the steps that come once the services are back (drop the previous database, the admin
+ * password). The restore is complete by then: a failure is a warning that says what to do.
+ */
+export async function runFinishing(steps: RestoreStep[], rt: RestoreRuntime, reporter: Reporter): Promise<StepReport[]> {
+  const reports: StepReport[] = steps.map((s) => {
+    const known = rt.journal.finishing.find((r) => r.id === s.id);
+    return known?.status === 'done' ? { ...known } : { id: s.id, title: s.title, status: 'not-run' };
+  });
+  for (const [i, step] of steps.entries()) {
+    const report = reports[i]!;
+    if (report.status === 'done') continue;
+    reporter.info(step.title);
+    report.status = 'running';
+    rt.journal.finishing = reports.map((r) => ({ ...r }));
+    await rt.save();
+    try {
+      const detail = await step.run(rt, reporter);
+      report.status = 'done';
+      if (detail) report.detail = detail;
+    } catch (error) {
+      report.status = 'failed';
+      report.error = messageOf(error);
+      const manual = step.manualUndo?.(rt) ?? [];
+      rt.notes.push(`"${step.title}" failed: ${report.error}. The restore itself is complete.${manual.length > 0 ? ` To do it by hand: ${manual.join('; ')}` : ''}`);
+    }
+    rt.journal.finishing = reports.map((r) => ({ ...r }));
+    await rt.save();
+  }
+  return reports;
+}
+
+/** The step reports of a journal, lined up with the steps (missing ones: not-run). */
+export function reportsFor(steps: RestoreStep[], known: StepReport[]): StepReport[] {
+  return steps.map((s) => ({ ...(known.find((r) => r.id === s.id) ?? { id: s.id, title: s.title, status: 'not-run' as const }) }));
+}
+
+/** How far the journal says the interrupted restore got, for the warning and the plan. */
+export function describeJournal(journal: RestoreJournal, file: string): string[] {
+  const reached = [...journal.steps].reverse().find((s) => s.status !== 'not-run');
+  return [
+    `an interrupted ${journal.command} of ${journal.archive} (started ${journal.startedAt} by pid ${journal.pid} on ${journal.host}; journal ${file})`,
+    `it got to: ${reached ? `"${reached.title}" (${reached.status})` : 'before its first step'}`,
+    willComplete(journal)
+      ? 'it is completed: the dump had been loaded in full (files, purge, PostgreSQL, services, then the previous database is dropped)'
+      : 'it is undone: the half-restored database is dropped, the previous one renamed back, roles and files put back, services started as they were',
+  ];
+}
+
+/**
+ * A killed restore is completed when its load had finished (the database is whole: what is left
+ * is idempotent: files, purge, restart, services); otherwise, or when it was already undoing after
+ * a failure, it is undone, back to the database it had moved aside.
+ */
+export function willComplete(journal: RestoreJournal): boolean {
+  const load = journal.steps.find((s) => s.id === 'load');
+  const undoing = journal.steps.some((s) => s.status === 'failed' || s.status === 'undone' || s.status === 'undo-failed');
+  return load?.status === 'done' && !undoing;
+}
+
+function describe(error: unknown): string {
+  return error instanceof CupmError ? `${error.message} ${error.problems.join('; ')}` : messageOf(error);
+}

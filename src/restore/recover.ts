@@ -1,0 +1,149 @@
+import os from 'node:os';
+import type { Config } from '../config/config.js';
+import { CupmError, DirtyStateError, JobFailedError, RefusedError, messageOf } from '../errors.js';
+import { runPlan, type StepReport } from '../jobs/plan.js';
+import type { Reporter } from '../jobs/reporter.js';
+import { findPgTool } from '../pg/tools.js';
+import { createServiceManager } from '../services/index.js';
+import { withServicesStopped } from '../services/scope.js';
+import type { ServiceManager } from '../services/service-manager.js';
+import { journalPath, removeJournal, writeJournal, type RestoreJournal } from './journal.js';
+import { describeJournal, reportsFor, restoreFailure, runFinishing, willComplete } from './outcome.js';
+import { finishingSteps, killOrphanPsql, restoreSteps, type RestoreRuntime } from './steps.js';
+
+export interface RecoveryResult {
+  outcome: 'completed' | 'undone';
+  archive: string;
+  startedAt: string;
+  steps: StepReport[];
+  notes: string[];
+}
+
+/** Refuses when the journal belongs to a restore that is running right now (exit 4). */
+export function refuseIfRunning(journal: RestoreJournal, dir: string): void {
+  if (journal.host !== os.hostname()) return;
+  try {
+    process.kill(journal.pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return;
+  }
+  throw new RefusedError(`A ${journal.command} is running right now: pid ${journal.pid}, started ${journal.startedAt} (journal ${journalPath(dir)}).`, {
+    state: 'nothing was changed',
+    hint: 'wait for it to finish',
+  });
+}
+
+/**
+ * Finishes a restore that was killed (power cut, kill -9) from its journal: completes it when the
+ * dump had been loaded in full, undoes it otherwise (see willComplete). Services are stopped while
+ * it works (someone may have started them since) and end as they were before that restore. The
+ * journal is removed when the server is clean again; on a failed undo it stays (exit 5).
+ */
+export async function recoverRestore(
+  config: Config,
+  journal: RestoreJournal,
+  options: { serviceManager?: ServiceManager | undefined },
+  reporter: Reporter,
+): Promise<RecoveryResult> {
+  const dir = config.backupDir;
+  const complete = willComplete(journal);
+  reporter.info(`Finishing the interrupted restore: ${describeJournal(journal, journalPath(dir)).join('; ')}`);
+  const manager = options.serviceManager ?? createServiceManager(config);
+  const rt: RestoreRuntime = {
+    config,
+    journal,
+    save: () => writeJournal(dir, journal),
+    psql: await findPgTool(config, 'psql'),
+    dumpall: await findPgTool(config, 'pg_dumpall'),
+    manager,
+    notes: [],
+  };
+  // The killed run's psql reads on until its input ends: stop it before touching its database.
+  await killOrphanPsql(journal.psqlPid);
+  const steps = restoreSteps(journal);
+  const known = reportsFor(steps, journal.steps);
+  let result: Awaited<ReturnType<typeof runPlan<RestoreRuntime>>> | undefined;
+  let servicesError: unknown;
+  try {
+    await withServicesStopped(manager, config.services, reporter, async () => {
+      // Steps done before the interruption count as done; the rest run (or, undoing, are undone).
+      const resumed = steps.map((step, i) =>
+        complete && known[i]!.status === 'done'
+          ? { ...step, run: async () => known[i]!.detail ?? 'done before the interruption' }
+          : step,
+      );
+      if (complete) {
+        result = await runPlan(resumed, rt, reporter, async (reports) => {
+          journal.steps = reports.map((r) => ({ ...r }));
+          await rt.save();
+        });
+      } else {
+        result = await undoStarted(steps, known, rt, reporter);
+      }
+    });
+  } catch (error) {
+    servicesError = error;
+  }
+  const notStarted = await startAsBefore(manager, journal, reporter);
+
+  if (!result) throw servicesError;
+  if (result.undoFailed) {
+    throw restoreFailure('Finishing the interrupted restore', result, steps, rt, servicesError ?? (notStarted.length ? new Error(notStarted.join('; ')) : undefined));
+  }
+  if (servicesError !== undefined || notStarted.length > 0) {
+    await removeJournal(dir, journal);
+    throw new DirtyStateError('The interrupted restore was finished, but services could not be started again:', {
+      problems: [...notStarted, ...(servicesError instanceof CupmError ? servicesError.problems : servicesError ? [messageOf(servicesError)] : [])],
+      state: `the database, roles and files are consistent (${result.ok ? 'restore completed' : 'restore undone'}); services listed above are stopped`,
+      hint: 'start them by hand, then run your command again',
+    });
+  }
+  let finishing: StepReport[] = [];
+  if (result.ok && complete) finishing = await runFinishing(finishingSteps(journal), rt, reporter);
+  await removeJournal(dir, journal);
+  const outcome = result.ok && complete ? 'completed' : 'undone';
+  for (const note of rt.notes) reporter.warn(note);
+  reporter.info(`The interrupted restore of ${journal.archive} was ${outcome}.`);
+  return { outcome, archive: journal.archive, startedAt: journal.startedAt, steps: [...result.steps, ...finishing], notes: rt.notes };
+}
+
+/** Undoes, in reverse, every step the interrupted run had started and not already undone. */
+async function undoStarted(steps: ReturnType<typeof restoreSteps>, reports: StepReport[], rt: RestoreRuntime, reporter: Reporter) {
+  let undoFailed = false;
+  for (let i = steps.length - 1; i >= 0; i--) {
+    const step = steps[i]!;
+    const report = reports[i]!;
+    if (!step.undo || report.status === 'not-run' || report.status === 'undone') continue;
+    reporter.info(`Undoing: ${step.title}`);
+    try {
+      await step.undo(rt, reporter);
+      report.status = 'undone';
+      delete report.undoError;
+    } catch (error) {
+      report.status = 'undo-failed';
+      report.undoError = messageOf(error);
+      undoFailed = true;
+    }
+    rt.journal.steps = reports.map((r) => ({ ...r }));
+    await rt.save();
+  }
+  // Shaped like a failed plan, so the failure message is the same as a live run's.
+  const reached = reports.filter((r) => r.status !== 'not-run').pop();
+  const error: unknown = new JobFailedError(`the restore had been interrupted${reached ? ` at "${reached.title}"` : ''}`);
+  return { ok: false, steps: reports, undoFailed, error };
+}
+
+/** Starts, in reverse stop order, the services that ran before the interrupted restore and are stopped now. */
+async function startAsBefore(manager: ServiceManager, journal: RestoreJournal, reporter: Reporter): Promise<string[]> {
+  const failed: string[] = [];
+  for (const service of [...journal.services.wereRunning].reverse()) {
+    try {
+      if ((await manager.status(service)) === 'running') continue;
+      reporter.info(`Starting ${service} (it ran before the interrupted restore)`);
+      await manager.start(service);
+    } catch (error) {
+      failed.push(`${service}: ${messageOf(error)}`);
+    }
+  }
+  return failed;
+}

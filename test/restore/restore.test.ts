@@ -1,0 +1,233 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import pg from 'pg';
+import { expect } from '../support/expect.js';
+import { quote } from 'shell-quote';
+import { BIN, runCli } from '../support/cli.js';
+import { javaReadProperties, javaReadXml } from '../support/java.js';
+import { editArchive, fileText, readArchive } from '../support/archive-edit.js';
+import {
+  backupOf,
+  createOldAndNewServers,
+  installFile,
+  normalizedDump,
+  serverState,
+  withoutNiceRows,
+} from '../support/servers.js';
+import type { SandboxServer } from '../../src/sandbox/sandbox-server.js';
+
+const DS = 'EnterprisePlatform-4.2.0.GA_CP09/server/cupm/deploy/dfc-ds.xml';
+
+describe('restore: bringing a CUPM server back from an archive', function () {
+  this.timeout(300_000);
+  let old: SandboxServer;
+  let target: SandboxServer;
+  let archive: string;
+  let sourceDump: string;
+  let work: string;
+
+  before(async () => {
+    ({ old, new: target } = await createOldAndNewServers());
+    // Something only the old server has outside its cupm database: it must not travel.
+    await old.cluster.query('CREATE TABLE admin_notes (note text)', [], 'postgres');
+    archive = await backupOf(old);
+    sourceDump = await normalizedDump(old.cluster, 'cupm');
+    work = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-restore-test-'));
+  });
+  after(async () => {
+    await old?.destroy();
+    await target?.destroy();
+    await fs.rm(work, { recursive: true, force: true });
+  });
+
+  const restoreCli = (...args: string[]) => runCli(['restore', ...args], { env: target.env() });
+
+  it("restores last night's backup onto a new server: the same database, files and keystore, services running", async () => {
+    const result = await restoreCli(archive, '--yes', '--json');
+    expect(result.exitCode, result.stderr).to.equal(0);
+    const json = result.json<{ ok: boolean; steps: Array<{ id: string; status: string }>; previousDatabases: string[] }>();
+    expect(json.ok).to.equal(true);
+    expect(json.steps.every((s) => s.status === 'done'), JSON.stringify(json.steps)).to.equal(true);
+    expect(json.previousDatabases).to.deep.equal([]);
+
+    expect(await normalizedDump(target.cluster, 'cupm')).to.equal(sourceDump);
+    const databases = (await target.cluster.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY 1')).map((r) => r.datname);
+    expect(databases).to.deep.equal(['cupm', 'postgres', 'template0', 'template1']);
+
+    // Files: byte for byte, read back by their real readers.
+    for (const file of ['install.log', 'sep/dfc.properties', 'sep/dfc.keystore', DS]) {
+      expect(await installFile(target, file), file).to.equal(await installFile(old, file));
+    }
+    const keytool = async (server: SandboxServer) =>
+      (await execa('keytool', ['-list', '-keystore', path.join(server.installDir, 'sep', 'dfc.keystore'), '-storepass:env', 'KS'], { env: { KS: 'changeit' } })).stdout;
+    expect(await keytool(target)).to.equal(await keytool(old));
+    const [props] = await javaReadProperties([await installFile(target, 'sep/dfc.properties')]);
+    expect(props!.ok && props!.properties.get('dfc.postgres.host')).to.equal(old.cluster.host);
+    const [xml] = await javaReadXml([await installFile(target, DS)]);
+    expect(xml!.ok && xml!.connectionUrls).to.deep.equal([`jdbc:postgresql://${old.cluster.host}:${old.cluster.port}/cupm`]);
+
+    // Services are back; no journal or snapshot is left behind.
+    const state = await serverState(target);
+    expect(Object.values(state.services)).to.deep.equal(['running', 'running', 'running']);
+    expect(state.backupDirLeftovers).to.deep.equal([]);
+
+    // The admin login of this server still works (the dump's own admin password was not applied);
+    // the application role now has the old server's password, the one the restored dfc-ds.xml holds.
+    await target.cluster.query('SELECT 1');
+    await login(target, 'cupm', 'old-app-pw');
+    await expect(login(target, 'cupm', 'new-app-pw')).to.be.rejectedWith(/password authentication failed/);
+
+    // What the old server kept in its postgres database is not loaded into this one's, and is named.
+    expect(await target.cluster.query("SELECT 1 FROM pg_tables WHERE tablename = 'admin_notes'")).to.deep.equal([]);
+    expect(result.stderr).to.match(/built-in database "postgres" \(lines \d+-\d+ of database\/pg_dumpall\.sql, first: CREATE TABLE public\.admin_notes/);
+  });
+
+  it('on a terminal, shows the plan and asks; only "yes" goes on', async () => {
+    const onTerminal = (answer: string) =>
+      execa('script', ['-qec', quote([BIN, 'restore', archive]), '/dev/null'], {
+        env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...target.env() },
+        extendEnv: false,
+        input: `${answer}\n`,
+        reject: false,
+        cwd: os.tmpdir(),
+      });
+    const before = await serverState(target);
+    const declined = await onTerminal('no');
+    expect(declined.exitCode, declined.stdout).to.equal(1);
+    expect(declined.stdout).to.include('Databases replaced from the archive:');
+    expect(declined.stdout).to.include('Restore this archive onto this server now? Type "yes" to go on:');
+    expect(declined.stdout).to.match(/Cancelled: nothing was done\./);
+    expect(await serverState(target)).to.deep.equal(before);
+
+    const accepted = await onTerminal('yes');
+    expect(accepted.exitCode, accepted.stdout).to.equal(0);
+    expect(await normalizedDump(target.cluster, 'cupm')).to.equal(sourceDump);
+  });
+
+  it('--dry-run prints every change it would make, and changes nothing', async () => {
+    const before = await serverState(target);
+    const result = await restoreCli(archive, '--dry-run', '--db-host', 'db2.example.com', '--old-nice-host', '192.0.2.10');
+    expect(result.exitCode, result.stderr).to.equal(0);
+    const plan = result.stdout;
+    for (const service of ['Apache', 'cupm JBossService', 'cupm NiceService']) expect(plan).to.include(`  - ${service}\n`);
+    expect(plan).to.match(/cupm \(the current one is renamed cupm__previous_\d{14}, then dropped once the services run\)/);
+    expect(plan).to.include('set as in the backup: cupm, postgres');
+    expect(plan).to.include('the password of postgres (the admin this tool uses) stays as it is');
+    expect(plan).to.include(`${path.join(target.installDir, 'sep', 'dfc.keystore')} (replaced, from archive)`);
+    expect(plan).to.include(`sep/dfc.properties: dfc.postgres.host: ${old.cluster.host} -> db2.example.com`);
+    expect(plan).to.include(`${DS}: <connection-url>: jdbc:postgresql://${old.cluster.host}:${old.cluster.port}/cupm -> jdbc:postgresql://db2.example.com:${old.cluster.port}/cupm`);
+    expect(plan).to.include('delete the rows of the old NICE host 192.0.2.10: 2 rows (counted in the dump)');
+    expect(plan).to.include('(--dry-run: nothing was changed)');
+    expect(await serverState(target)).to.deep.equal(before);
+  });
+
+  it('--db-host rewrites the database host in dfc.properties and dfc-ds.xml, and nothing else', async () => {
+    // This server keeps its dfc.properties owner-only: a replaced file keeps the mode it had.
+    await fs.chmod(path.join(target.installDir, 'sep', 'dfc.properties'), 0o640);
+    const result = await restoreCli(archive, '--yes', '--db-host', 'db2.example.com');
+    expect(result.exitCode, result.stderr).to.equal(0);
+    expect((await fs.stat(path.join(target.installDir, 'sep', 'dfc.properties'))).mode & 0o777).to.equal(0o640);
+    const [restored, original] = await javaReadProperties([await installFile(target, 'sep/dfc.properties'), await installFile(old, 'sep/dfc.properties')]);
+    expect(restored!.ok && original!.ok).to.equal(true);
+    if (!restored!.ok || !original!.ok) return;
+    const expected = new Map(original!.properties);
+    expected.set('dfc.postgres.host', 'db2.example.com');
+    expect(restored!.properties).to.deep.equal(expected);
+    // Only the value changed: comments, CRLF, escapes and the continuation line are the old bytes.
+    expect(await installFile(target, 'sep/dfc.properties')).to.equal(
+      (await installFile(old, 'sep/dfc.properties')).replace(`dfc.postgres.host=${old.cluster.host}`, 'dfc.postgres.host=db2.example.com'),
+    );
+    const [xml, oldXml] = await javaReadXml([await installFile(target, DS), await installFile(old, DS)]);
+    expect(xml!.ok && xml!.connectionUrls).to.deep.equal([`jdbc:postgresql://db2.example.com:${old.cluster.port}/cupm`]);
+    if (xml!.ok && oldXml!.ok) {
+      expect(xml!.nodes.filter((n) => !n.includes('connection-url'))).to.deep.equal(oldXml!.nodes.filter((n) => !n.includes('connection-url')));
+    }
+  });
+
+  it('--old-nice-host deletes the rows of the old NICE host from nicesyseng and says how many', async () => {
+    const result = await restoreCli(archive, '--yes', '--json', '--old-nice-host', '192.0.2.10');
+    expect(result.exitCode, result.stderr).to.equal(0);
+    expect(result.json<{ nicesysengDeleted: number }>().nicesysengDeleted).to.equal(2);
+    expect(await normalizedDump(target.cluster, 'cupm')).to.equal(withoutNiceRows(sourceDump, '192.0.2.10'));
+    expect(sourceDump).to.not.equal(withoutNiceRows(sourceDump, '192.0.2.10'));
+  });
+
+  it('--no-files restores the database only', async () => {
+    // The server's own dfc.properties differs from the archive's: it must stay as it is.
+    const props = path.join(target.installDir, 'sep', 'dfc.properties');
+    await fs.appendFile(props, '# this server\r\n');
+    const files = (await serverState(target)).files;
+    await target.cluster.query("UPDATE subscriber SET display_name = 'changed here'", [], 'cupm');
+    const result = await restoreCli(archive, '--yes', '--no-files');
+    expect(result.exitCode, result.stderr).to.equal(0);
+    expect((await serverState(target)).files).to.deep.equal(files);
+    expect(await normalizedDump(target.cluster, 'cupm')).to.equal(sourceDump);
+  });
+
+  it('--keep-previous keeps the database that was replaced, under a name that says so', async () => {
+    await target.cluster.query("INSERT INTO subscriber (user_id, display_name) VALUES ('only-here', 'Only Here')", [], 'cupm');
+    const replaced = await normalizedDump(target.cluster, 'cupm');
+    const result = await restoreCli(archive, '--yes', '--json', '--keep-previous');
+    expect(result.exitCode, result.stderr).to.equal(0);
+    const [previous] = result.json<{ previousDatabases: string[] }>().previousDatabases;
+    expect(previous).to.match(/^cupm__previous_\d{14}$/);
+    expect(await normalizedDump(target.cluster, previous!)).to.equal(replaced);
+    expect(await normalizedDump(target.cluster, 'cupm')).to.equal(sourceDump);
+    await target.cluster.query(`DROP DATABASE ${previous}`);
+  });
+
+  it("--admin-password-from-backup gives the admin role the old server's password, at the very end", async () => {
+    const result = await restoreCli(archive, '--yes', '--admin-password-from-backup');
+    expect(result.exitCode, result.stderr).to.equal(0);
+    expect(result.stderr).to.match(/the password of postgres is now the backup's/);
+    await login(target, 'postgres', 'old-admin-pw');
+    await expect(target.cluster.query('SELECT 1')).to.be.rejectedWith(/password authentication failed/);
+    await login(target, 'postgres', 'old-admin-pw', "ALTER ROLE postgres PASSWORD 'new-admin-pw'");
+  });
+
+  it('replaces the other databases the archive holds, and keeps those only this server has', async () => {
+    const other = path.join(work, 'with-reports.zip');
+    // The old server had a reports database too; so does this one (with other contents).
+    await old.cluster.query('CREATE DATABASE reports');
+    await old.cluster.query("CREATE TABLE r (x text); INSERT INTO r VALUES ('from the old server')", [], 'reports');
+    try {
+      await fs.copyFile(await backupOf(old), other);
+    } finally {
+      await old.cluster.query('DROP DATABASE reports');
+    }
+    await target.cluster.query('CREATE DATABASE reports');
+    await target.cluster.query("CREATE TABLE r (x text); INSERT INTO r VALUES ('from this server')", [], 'reports');
+    await target.cluster.query('CREATE DATABASE local_only');
+    const result = await restoreCli(other, '--yes');
+    expect(result.exitCode, result.stderr).to.equal(0);
+    expect(await target.cluster.query('SELECT x FROM r', [], 'reports')).to.deep.equal([{ x: 'from the old server' }]);
+    const databases = (await target.cluster.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY 1')).map((r) => r.datname);
+    expect(databases).to.deep.equal(['cupm', 'local_only', 'postgres', 'reports', 'template0', 'template1']);
+    await target.cluster.query('DROP DATABASE reports');
+    await target.cluster.query('DROP DATABASE local_only');
+  });
+
+  it('restores an archive whose dump was written with CRLF line ends (a copy made on Windows)', async () => {
+    const crlf = await editArchive(archive, path.join(work, 'crlf.zip'), (contents) => {
+      const dump = contents.entries.get('database/pg_dumpall.sql')!.toString('latin1');
+      contents.entries.set('database/pg_dumpall.sql', Buffer.from(dump.replace(/\r?\n/g, '\r\n'), 'latin1'));
+    });
+    const result = await restoreCli(crlf, '--yes');
+    expect(result.exitCode, result.stderr).to.equal(0);
+    expect(await normalizedDump(target.cluster, 'cupm')).to.equal(sourceDump);
+    expect(fileText(await readArchive(crlf), 'sep/dfc.properties')).to.include('\r\n');
+  });
+});
+
+/** Logs in as `user` with `password` and runs `sql`; rejects when the login is refused. */
+async function login(server: SandboxServer, user: string, password: string, sql = 'SELECT 1'): Promise<void> {
+  const client = new pg.Client({ host: server.cluster.host, port: server.cluster.port, user, password, database: 'postgres' });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
