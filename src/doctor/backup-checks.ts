@@ -100,7 +100,8 @@ async function offServer(config: Config): Promise<CheckResult> {
   try {
     const backupStat = await fs.stat(await nearestExisting(dir));
     const installStat = config.installDir ? await fs.stat(config.installDir).catch(() => undefined) : undefined;
-    if (installStat && backupStat.dev === installStat.dev) return warn(id, title, `${dir} is on the same disk as CUPM`, advice);
+    if (!installStat) return warn(id, title, `cannot tell: the install dir ${config.installDir ?? '(not set)'} is not there to compare with`, advice);
+    if (backupStat.dev === installStat.dev) return warn(id, title, `${dir} is on the same disk as CUPM`, advice);
     return pass(id, title, `${dir} is on another volume than CUPM (make sure it is another machine, too)`);
   } catch (error) {
     return warn(id, title, `cannot tell where ${dir} is: ${messageOf(error)}`, advice);

@@ -1,15 +1,19 @@
 import type { Config } from '../config/config.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
+import type { PortProbe } from '../migrate/ports.js';
 import type { ServiceManager } from '../services/service-manager.js';
 import { backupChecks, type BackupCheckOptions } from './backup-checks.js';
 import { failFrom, type CheckResult, type CheckStatus } from './check.js';
 import { fileChecks, type FileFacts } from './file-checks.js';
+import { portChecks } from './port-checks.js';
 import { postgresChecks } from './postgres-checks.js';
 import { serviceChecks } from './service-checks.js';
 
 export interface DoctorOptions extends BackupCheckOptions {
   /** For tests: a service manager other than the configured one. */
   serviceManager?: ServiceManager;
+  /** For tests: how listening sockets are seen (the system's by default). */
+  portProbe?: PortProbe;
 }
 
 export interface DoctorReport {
@@ -30,6 +34,8 @@ export async function doctor(config: Config, options: DoctorOptions = {}, report
     ['postgres', 'PostgreSQL', () => postgresChecks(config)],
     ['services', 'Services', () => serviceChecks(config, options.serviceManager)],
     ['files', 'CUPM files', () => fileChecks(config, facts)],
+    // After the files: the ports come from dfc.properties.
+    ['ports', 'Ports', () => portChecks(config, facts.properties, options.portProbe)],
     ['backup', 'Backups', () => backupChecks(config, options)],
   ];
   const checks: CheckResult[] = [];

@@ -64,7 +64,7 @@ export function tooBroadToDelete(p: string): string | undefined {
   return undefined;
 }
 
-/** A path for cmd.exe: quoted when it has blanks. */
-export function quoteForCmd(p: string): string {
-  return /[\s&()^]/.test(p) ? `"${p}"` : p;
+/** An argument of a printed command line, for cmd.exe or a POSIX shell alike: double quotes when it has blanks or operators. */
+export function quoteArg(arg: string): string {
+  return /[\s"&|<>^()]/.test(arg) ? `"${arg.replace(/"/g, '""')}"` : arg;
 }

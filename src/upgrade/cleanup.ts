@@ -6,7 +6,7 @@ import type { ServiceManager } from '../services/service-manager.js';
 import { WindowsServiceManager } from '../services/windows.js';
 import type { WindowsSystem } from '../system/system.js';
 import { WindowsSystemDriver } from '../system/windows-system.js';
-import { isWithin } from '../system/windows-paths.js';
+import { isWithin, quoteArg } from '../system/windows-paths.js';
 import { buildCleanupPlan, cleanupTarget, foldersDeleted, type CleanupContext, type CleanupTarget } from './cleanup-plan.js';
 import { formatCleanupReports, runCleanupSteps, type CleanupReport } from './cleanup-runner.js';
 import { describeRollbackArchive, findRollbackArchive, type RollbackArchive } from './rollback-archive.js';
@@ -176,9 +176,4 @@ function nextSteps(check: BackupCheck): string[] {
     `reinstall CUPM ${check.archive.cupmVersion} (the version in the archive), with the same install dir`,
     `restore the archive: cupm-backup restore ${quoteArg(check.archive.file)}`,
   ];
-}
-
-/** An argument for cmd.exe or a POSIX shell alike: double quotes when it has blanks. */
-export function quoteArg(arg: string): string {
-  return /[\s"&|<>^()]/.test(arg) ? `"${arg.replace(/"/g, '""')}"` : arg;
 }

@@ -3,9 +3,9 @@ import { verifyArchive } from '../archive/verify.js';
 import { DEFAULT_WINDOWS_INSTALL_DIR, type Config } from '../config/config.js';
 import { ArchiveInvalidError, RefusedError } from '../errors.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
-import { looksLikeWindowsPath } from '../system/windows-paths.js';
+import { looksLikeWindowsPath, quoteArg } from '../system/windows-paths.js';
 import { buildCleanupPlan, cleanupTarget } from './cleanup-plan.js';
-import { quoteArg, type PlannedCleanupStep } from './cleanup.js';
+import type { PlannedCleanupStep } from './cleanup.js';
 import { isOldCupmVersion, UPGRADE_TARGET_VERSION } from './target.js';
 
 export interface RollbackOptions {

@@ -1,4 +1,7 @@
 import { mkdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { setConnectionUrlHost } from '../../src/artifacts/dfc-ds-xml.js';
+import { JBOSS_FOLDER_85 } from '../../src/sandbox/install-tree.js';
 import path from 'node:path';
 import { expect } from '../support/expect.js';
 import { runCli } from '../support/cli.js';
@@ -37,6 +40,11 @@ describe('doctor checks a CUPM server before anything runs', () => {
       .and.match(/^\[pass\] The five CUPM files, present and readable/m)
       .and.match(/^\[pass\] CUPM version in install.log: CUPM 8.5/m)
       .and.match(/^\[pass\] Install dir path has no spaces/m)
+      .and.match(/^\[pass\] sep\\dfc.properties parses: \d+ settings; database host in dfc.postgres.host$/m)
+      .and.match(/^\[pass\] Database host: dfc.properties and dfc-ds.xml agree: /m)
+      .and.match(new RegExp(`^\\[pass\\] Port ${server.cluster.port} \\(dfc.postgres.port\\): in use by the CUPM database \\(postgres \\(pid \\d+\\)\\)$`, 'm'))
+      .and.match(/^\[pass\] Port 46008 \(dfc.jboss.port\): free$/m)
+      .and.match(/^\[pass\] Port 46457 \(bisocket transport \(JBoss\)\): free$/m)
       .and.match(/^\[pass\] Backup dir writable/m)
       .and.match(/^\[warn\] Newest verified backup: no backup in/m)
       .and.match(/^ {7}what to do: run cupm-backup backup$/m)
@@ -129,5 +137,62 @@ describe('doctor checks a CUPM server before anything runs', () => {
     expect(check('postgres.pg_dumpall')!.detail).to.contain('older than the server').and.contain('cannot dump');
     expect(check('postgres.psql')).to.include({ status: 'warn' });
     expect(await readFile(path.join(bin, 'psql'), 'utf8')).to.contain('8.2.4');
+  });
+
+  /** Runs fn with a CUPM file changed, and puts the original bytes back. */
+  async function withFileChanged(relative: string, change: (text: string) => string, fn: () => Promise<void>) {
+    const file = path.join(server.installDir, ...relative.split('/'));
+    const original = await readFile(file);
+    await writeFile(file, change(original.toString('latin1')), 'latin1');
+    try {
+      await fn();
+    } finally {
+      await writeFile(file, original);
+    }
+  }
+
+  it('fails (exit 4) when a port of dfc.properties is taken by another program, and names it', async () => {
+    const holder = execa(process.execPath, ['-e', "const s = require('net').createServer().listen(0, () => console.log(s.address().port)); setInterval(() => {}, 1000);"], { stdin: 'ignore' });
+    try {
+      const port = await new Promise<number>((resolve) => holder.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+      await withFileChanged('sep/dfc.properties', (t) => t.replace('dfc.jboss.port=46008', `dfc.jboss.port=${port}`), async () => {
+        const { run, check } = await doctorJson();
+        expect(run.exitCode).to.equal(4);
+        expect(check('ports.dfc.jboss.port')).to.include({ status: 'fail', title: `Port ${port} (dfc.jboss.port)` });
+        expect(check('ports.dfc.jboss.port')!.detail).to.equal(`used by node (pid ${holder.pid}), not by CUPM's JBoss`);
+        expect(check('ports.dfc.jboss.port')!.hint).to.contain('change dfc.jboss.port in sep\\dfc.properties to a free port');
+      });
+    } finally {
+      holder.kill();
+      await holder.catch(() => {});
+    }
+  });
+
+  it('fails when dfc.properties and dfc-ds.xml name different database hosts', async () => {
+    const ds = `${JBOSS_FOLDER_85}/server/cupm/deploy/dfc-ds.xml`;
+    await withFileChanged(ds, (t) => setConnectionUrlHost(t, '192.0.2.99'), async () => {
+      const { run, check } = await doctorJson();
+      expect(run.exitCode).to.equal(4);
+      expect(check('files.hosts-agree')).to.include({ status: 'fail' });
+      expect(check('files.hosts-agree')!.detail).to.contain('dfc.postgres.host=127.0.0.1').and.contain('says 192.0.2.99');
+      expect(check('files.hosts-agree')!.hint).to.contain('--db-host');
+    });
+  });
+
+  it('reads dfc.properties whatever its line ends (CR only, LF), and fails one Java cannot read', async () => {
+    for (const eol of ['\r', '\n']) {
+      await withFileChanged('sep/dfc.properties', (t) => t.replace(/\r\n/g, eol), async () => {
+        const { check } = await doctorJson();
+        expect(check('files.dfc-properties'), JSON.stringify(eol)).to.include({ status: 'pass' });
+        expect(check('files.hosts-agree'), JSON.stringify(eol)).to.include({ status: 'pass' });
+      });
+    }
+    await withFileChanged('sep/dfc.properties', (t) => `${t}dfc.broken=\\u12\r\n`, async () => {
+      const { run, check } = await doctorJson();
+      expect(run.exitCode).to.equal(4);
+      expect(check('files.dfc-properties')).to.include({ status: 'fail' });
+      expect(check('files.dfc-properties')!.detail).to.contain('Malformed \\uxxxx escape');
+      expect(check('ports.dfc')).to.include({ status: 'warn' });
+    });
   });
 });

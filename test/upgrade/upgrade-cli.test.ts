@@ -99,6 +99,30 @@ describe('upgrade prepare, rollback and cleanup on the command line', () => {
     await rm(corrupt);
   });
 
+  it('restore of a 2.2 archive into an 8.5 install is refused (exit 4) naming the version to reinstall', async () => {
+    // The failed upgrade left 8.5 in install.log.
+    const log = path.join(server.installDir, 'install.log');
+    const original = await readFile(log);
+    await writeFile(log, original.toString('latin1').replaceAll('2.2', '8.5'), 'latin1');
+    try {
+      const run = await runCli(['restore', preUpgrade, '--yes'], { env: server.env() });
+      expect(run.exitCode).to.equal(4);
+      expect(run.stderr).to.contain('The archive holds CUPM 2.2; this server has CUPM 8.5 installed.')
+        .and.contain('reinstall CUPM 2.2 (the version in the archive) here first')
+        .and.contain(`cupm-backup upgrade rollback ${preUpgrade}`)
+        .and.contain('State: nothing was changed');
+      for (const service of server.services.services) expect(await server.services.status(service)).to.equal('running');
+    } finally {
+      await writeFile(log, original);
+    }
+  });
+
+  it('restore of the pre-upgrade archive works once CUPM 2.2 is back', async () => {
+    const run = await runCli(['restore', preUpgrade, '--yes'], { env: server.env() });
+    expect(run.exitCode, run.stderr).to.equal(0);
+    for (const service of server.services.services) expect(await server.services.status(service)).to.equal('running');
+  });
+
   it('upgrade cleanup --dry-run prints the plan for C:\\CUPM and names the archive the restore will use', async () => {
     const env = { ...server.env(), CUPM_INSTALL_DIR: 'C:\\CUPM' };
     const run = await runCli(['upgrade', 'cleanup', '--dry-run'], { env });
