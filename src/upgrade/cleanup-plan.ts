@@ -105,7 +105,7 @@ export function buildCleanupPlan(target: CleanupTarget): CleanupStep<CleanupCont
     {
       id: 'delete-install-dir',
       title: `Delete the install dir ${target.installDir}`,
-      changes: [`deletes ${target.installDir} and everything in it`],
+      changes: [`deletes ${target.installDir} and everything in it (only once the backup check found an archive of the old version, or with --no-backup-check)`],
       run: ({ system }) => deleteFolders(system, [target.installDir]),
     },
     {
