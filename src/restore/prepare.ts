@@ -182,7 +182,8 @@ export async function prepareRestore(config: Config, archiveArg: string, options
 
     let ports: PortFinding[] | null = null;
     const propertiesRel = DFC_PROPERTIES;
-    const dsRel = [...contents.keys()].find((p) => p.endsWith(DS_SUFFIX)) ?? localDsPath(installDir);
+    // dfc-ds.xml: the archive's, else this server's (its JBoss folder found, not assumed).
+    const dsPath = () => [...contents.keys()].find((p) => p.endsWith(DS_SUFFIX)) ?? localDsPath(installDir);
     const needsRewrite = hasEdits(edits) || options.migration !== undefined;
     const base = async (rel: string): Promise<{ text: string; origin: string } | undefined> => {
       const fromArchive = contents.get(rel);
@@ -215,9 +216,15 @@ export async function prepareRestore(config: Config, archiveArg: string, options
         contents.set(propertiesRel, Buffer.from(rewritten.text, 'latin1'));
         rewrites.push(...rewritten.rewrites);
         warnings.push(...rewritten.warnings);
-        if (dsRel && (edits.dbHosts !== undefined || edits.dbPort !== undefined)) {
-          const ds = await base(dsRel);
-          if (!ds) throw new ConfigError(`There is no ${dsRel} to rewrite (not in the archive, not under ${installDir}).`, { state: 'nothing was changed' });
+        if (edits.dbHosts !== undefined || edits.dbPort !== undefined) {
+          const dsRel = dsPath();
+          const ds = dsRel === undefined ? undefined : await base(dsRel);
+          if (!dsRel || !ds) {
+            throw new ConfigError(`There is no <JBoss folder>${DS_SUFFIX} to rewrite (not in the archive, not under ${installDir}).`, {
+              state: 'nothing was changed',
+              hint: 'restore onto an installed CUPM (CUPM_INSTALL_DIR), or with an archive that holds dfc-ds.xml',
+            });
+          }
           const dsRewritten = rewriteDfcDs(ds.text, edits, dsRel, ds.origin);
           contents.set(dsRel, Buffer.from(dsRewritten.text, 'latin1'));
           rewrites.push(...dsRewritten.rewrites);
@@ -294,6 +301,10 @@ export async function prepareRestore(config: Config, archiveArg: string, options
       } else {
         warnings.push(`PostgreSQL runs on another host (${pgInfo.host}): it is not restarted from here (CUPM_PG_SERVICE is for a local one); the sessions of role ${config.dbRole} are ended instead`);
       }
+    }
+
+    if (options.noFiles && manifest.postgres.roles.includes(config.dbRole)) {
+      warnings.push(`--no-files: role ${config.dbRole} gets the password it had on the old server (the roles come from the backup); this server's dfc-ds.xml must hold that password for JBoss to log in`);
     }
 
     const purgeRows = niceHost !== undefined && options.countPurgeRows

@@ -339,18 +339,22 @@ async function waitForPostgres(config: Config, timeoutSeconds: number): Promise<
   }
 }
 
+/** What psql says when the server, not the dump, ended the load. */
+const SERVER_GONE = /connection to server was lost|server closed the connection unexpectedly|terminating connection due to administrator command|no connection to the server/;
+
 /** The error a failed load ends with: the SQL error and the line of the dump it is on. */
 function loadError(error: unknown, archive: string): CupmError {
   if (!(error instanceof PsqlFailedError)) return error instanceof CupmError ? error : new JobFailedError(messageOf(error));
   const sql = error.sqlError;
-  if (!sql) return new JobFailedError(`Loading the dump failed: ${error.message}`);
-  const where = sql.line === undefined ? '' : ` at line ${sql.line} of ${DUMP_ENTRY}`;
-  if (/^(?:FATAL|PANIC)/.test(sql.message)) {
+  const where = sql?.line === undefined ? '' : ` at line ${sql.line} of ${DUMP_ENTRY}`;
+  if ((sql && /^(?:FATAL|PANIC)/.test(sql.message)) || SERVER_GONE.test(error.stderrTail)) {
     // Not the dump's fault: the server went away (shut down, crashed, connection cut).
-    return new JobFailedError(`PostgreSQL ended the session while loading${where}:\n${sql.message}`, {
+    const said = error.stderrTail.trim().split('\n').slice(-4).join('\n');
+    return new JobFailedError(`PostgreSQL ended the session while loading${where}:\n${said}`, {
       hint: 'check that PostgreSQL is running and look at its log',
     });
   }
+  if (!sql) return new JobFailedError(`Loading the dump failed: ${error.message}`);
   return new JobFailedError(`The dump failed${where}:\n${sql.message}`, {
     hint: sql.line === undefined ? undefined : `see that line with: unzip -p ${JSON.stringify(archive)} ${DUMP_ENTRY} | sed -n '${sql.line}p'`,
   });
