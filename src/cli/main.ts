@@ -5,6 +5,7 @@ import { registerBackup } from './backup.js';
 import { registerDaemon } from './daemon.js';
 import { registerDemo } from './demo.js';
 import { ExitWith } from './exit-code.js';
+import { registerDoctor } from './doctor.js';
 import { registerImport } from './import.js';
 import { registerList } from './list.js';
 import { registerMigrate } from './migrate.js';
@@ -15,6 +16,7 @@ import { registerReport } from './report.js';
 import { registerRestore } from './restore.js';
 import { registerSchedule } from './schedule.js';
 import { registerStatus } from './status.js';
+import { registerUpgrade } from './upgrade.js';
 import { registerVerify } from './verify.js';
 
 /** The command line: builds the program, runs it, and is the only place that exits. */
@@ -36,6 +38,8 @@ function buildProgram(): Command {
   registerSchedule(program);
   registerDaemon(program);
   registerReport(program);
+  registerUpgrade(program);
+  registerDoctor(program);
   registerDemo(program);
   for (const command of program.commands) command.exitOverride();
   return program;

@@ -6,6 +6,7 @@ import { NIGHTLY_VARIABLES, parseNightlySettings, type NightlySettings } from '.
 import { parseNotifySettings, type NotifySettings } from './notify-settings.js';
 import { OFFSITE_VARIABLES, parseOffsiteSettings, type OffsiteSettings } from './offsite-settings.js';
 import { parseScheduleSettings, type ScheduleSettings } from './schedule-settings.js';
+import { looksLikeWindowsPath } from '../system/windows-paths.js';
 import { readSources, type RawSettings } from './sources.js';
 
 export const SERVICE_MANAGER_KINDS = ['windows', 'systemd', 'command', 'none'] as const;
@@ -117,7 +118,11 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
   const where = (name: string) => `${name} (from ${raw.origin[name] ?? 'default'})`;
 
   const installRaw = get('CUPM_INSTALL_DIR') ?? (context.platform === 'win32' ? DEFAULT_WINDOWS_INSTALL_DIR : undefined);
-  const installDir = installRaw === undefined ? undefined : paths.resolve(context.cwd, installRaw);
+  // A Windows path (C:\CUPM, \\server\share) names the CUPM server's folder even when the tool runs
+  // elsewhere (a review of `upgrade cleanup --dry-run`): kept as it is, not made relative to cwd.
+  const installDir = installRaw === undefined
+    ? undefined
+    : context.platform !== 'win32' && looksLikeWindowsPath(installRaw) ? path.win32.normalize(installRaw) : paths.resolve(context.cwd, installRaw);
 
   let port: number | undefined;
   const portRaw = get('PGPORT');

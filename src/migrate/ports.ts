@@ -6,8 +6,24 @@ import { ConfigError, RefusedError } from '../errors.js';
 export const CUPM_PORT_KEYS = ['dfc.jboss.port', 'dfc.postgres.port', 'dfc.nice.rmi.registry.internal.port', 'dfc.webport'] as const;
 export const DB_PORT_KEY = 'dfc.postgres.port';
 
+/**
+ * The ports of the install guide's tables that no dfc.properties key names (DOMAIN.md), with what
+ * CUPM runs there: fixed in CUPM, so a program holding one is a conflict that cannot be moved away.
+ */
+export const CUPM_FIXED_PORTS: ReadonlyArray<{ port: number; use: string; program: 'apache' | 'jboss' }> = [
+  { port: 46443, use: 'HTTPS (Apache)', program: 'apache' },
+  { port: 46009, use: 'AJP (JBoss)', program: 'jboss' },
+  { port: 46083, use: 'web services (JBoss)', program: 'jboss' },
+  { port: 46098, use: 'RMI (JBoss)', program: 'jboss' },
+  { port: 46099, use: 'JNP (JBoss)', program: 'jboss' },
+  { port: 46444, use: 'JRMP (JBoss)', program: 'jboss' },
+  { port: 46445, use: 'transaction manager (JBoss)', program: 'jboss' },
+  { port: 46446, use: 'remoting server (JBoss)', program: 'jboss' },
+  { port: 46457, use: 'bisocket transport (JBoss)', program: 'jboss' },
+];
+
 /** Ports CUPM uses besides the four keys (DOMAIN.md): never chosen by --auto-ports. */
-const CUPM_RESERVED = [80, 5432, 46001, 46008, 46009, 46083, 46098, 46099, 46443, 46444, 46445, 46446, 46457];
+const CUPM_RESERVED = [80, 5432, 46001, 46008, ...CUPM_FIXED_PORTS.map((p) => p.port)];
 
 /** Who listens on a port, as far as the OS tells. */
 export interface PortHolder {
@@ -133,6 +149,26 @@ export function describeConflict(finding: PortFinding): string {
     ? `${finding.holder.program}${finding.holder.pid === undefined ? '' : ` (pid ${finding.holder.pid})`}`
     : finding.holder?.pid !== undefined ? `pid ${finding.holder.pid}` : 'another program (the OS does not say which)';
   return `port ${finding.port} (${finding.key}) is used by ${holder}`;
+}
+
+/** What is on a port right now. */
+export interface PortUse {
+  port: number;
+  /** in-use: a program listens (named in `holder` where the OS says); unknown: could not be probed and nobody was seen listening. */
+  state: 'free' | 'in-use' | 'unknown';
+  holder: PortHolder | undefined;
+}
+
+/** Looks at each port the way the migration check does: the listening sockets and a bind test. */
+export async function inspectPorts(ports: number[], probe: PortProbe = systemProbe): Promise<PortUse[]> {
+  const listeners = await probe.listeners();
+  const uses: PortUse[] = [];
+  for (const port of ports) {
+    const holder = listeners.get(port);
+    const bound = holder === undefined ? await probe.bind(port) : 'in-use';
+    uses.push({ port, state: holder !== undefined || bound === 'in-use' ? 'in-use' : bound, holder });
+  }
+  return uses;
 }
 
 /** The first free port above `from` (wrapping to 1024), not reserved by CUPM nor chosen already. */

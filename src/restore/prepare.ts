@@ -7,6 +7,8 @@ import { ArchiveReader } from '../archive/reader.js';
 import { verifyArchive } from '../archive/verify.js';
 import { findJbossFolder } from '../artifacts/cupm-files.js';
 import { readCupmVersion, sameCupmVersion } from '../artifacts/install-log.js';
+import { quoteArg } from '../system/windows-paths.js';
+import { isOldCupmVersion } from '../upgrade/target.js';
 import { readProperties } from '../artifacts/dfc-properties.js';
 import { hostProblem } from '../artifacts/host.js';
 import { requireInstallDir, type Config } from '../config/config.js';
@@ -147,7 +149,7 @@ export async function prepareRestore(config: Config, archiveArg: string, options
     if (!options.allowVersionMismatch) {
       throw new RefusedError(text, {
         state: 'nothing was changed',
-        hint: 'install the same CUPM version here first, or pass --allow-version-mismatch if you know this database fits the installed version',
+        hint: versionMismatchHint(inArchive, installed, archive),
       });
     }
     warnings.push(`${text} Going on (--allow-version-mismatch).`);
@@ -412,4 +414,16 @@ function localDsPath(installDir: string): string | undefined {
 
 async function isDir(dir: string): Promise<boolean> {
   return fsp.stat(dir).then((s) => s.isDirectory(), () => false);
+}
+
+/** What to do when the archive's CUPM version is not the installed one: which version to reinstall first. */
+function versionMismatchHint(inArchive: string | null, installed: string | null, archive: string): string {
+  const force = 'or pass --allow-version-mismatch if you know this database fits the installed version';
+  if (inArchive === null) return `the archive does not say which CUPM version it holds: ${force}`;
+  const reinstall = `reinstall CUPM ${inArchive} (the version in the archive) here first, then run the restore again`;
+  // An older archive onto a newer install: the way back from a failed upgrade.
+  if (installed !== null && isOldCupmVersion(inArchive) && !isOldCupmVersion(installed)) {
+    return `${reinstall}; after a failed upgrade, cupm-backup upgrade rollback ${quoteArg(archive)} prints the clean-up and the whole sequence; ${force}`;
+  }
+  return `${reinstall}; ${force}`;
 }

@@ -1,0 +1,153 @@
+import path from 'node:path';
+import readline from 'node:readline/promises';
+import type { Command } from 'commander';
+import { ConfigError } from '../errors.js';
+import { ExitWith } from './exit-code.js';
+import { formatChecklist } from '../upgrade/checklist.js';
+import { formatCleanupReports } from '../upgrade/cleanup-runner.js';
+import { cleanupFailure, planLines, upgradeCleanup, type UpgradeCleanupResult } from '../upgrade/cleanup.js';
+import { prepareUpgrade } from '../upgrade/prepare.js';
+import { formatRollback, rollbackSequence } from '../upgrade/rollback.js';
+import { configFor, interruptSignal, withCommonOptions, type CommonOptions } from './common.js';
+import { formatBytes, printJson, terminalReporter } from './output.js';
+
+interface PrepareFlags extends CommonOptions {
+  outputDir?: string;
+  stop: boolean;
+  allowLive?: boolean;
+}
+
+interface CleanupFlags extends CommonOptions {
+  dryRun?: boolean;
+  yes?: boolean;
+  backupCheck: boolean;
+  archive?: string;
+  windowsUser?: string;
+}
+
+interface RollbackFlags extends CommonOptions {
+  windowsUser?: string;
+}
+
+export function registerUpgrade(program: Command): void {
+  const upgrade = program
+    .command('upgrade')
+    .description('a 2.1/2.2 -> 8.5 upgrade done safely: pre-upgrade backup and checklist, clean-up of a failed upgrade, the way back');
+
+  withCommonOptions(
+    upgrade
+      .command('prepare')
+      .description('back up with the label pre-upgrade (kept by retention), then print the upgrade checklist')
+      .option('--output-dir <dir>', 'where to write the archive (default CUPM_BACKUP_DIR)')
+      .option('--no-stop', 'do not stop the services (sessions on the database are still refused)')
+      .option('--allow-live', 'back up even with other sessions on the database (recorded in the manifest)'),
+  ).action(async (flags: PrepareFlags) => {
+    const config = configFor(flags, { CUPM_BACKUP_DIR: flags.outputDir });
+    const reporter = terminalReporter();
+    const result = await prepareUpgrade(config, { noStop: !flags.stop, allowLive: flags.allowLive, signal: interruptSignal() }, reporter);
+    const b = result.backup;
+    reporter.info(`Pre-upgrade backup written: ${b.archive} (${formatBytes(b.size)}; CUPM ${b.manifest.cupm.version ?? 'version unknown'})`);
+    reporter.info(['', ...formatChecklist(result.checklist)].join('\n'));
+    if (flags.json) {
+      printJson({
+        archive: b.archive,
+        size: b.size,
+        createdAt: b.manifest.createdAt,
+        label: b.manifest.label,
+        cupmVersion: b.manifest.cupm.version,
+        checklist: result.checklist,
+        warnings: result.warnings,
+      });
+    } else {
+      process.stdout.write(b.archive + '\n');
+    }
+  });
+
+  withCommonOptions(
+    upgrade
+      .command('cleanup')
+      .description("the install guide's clean-up of a failed upgrade: uninstallers, PostgreSQL 8.2, services, the cupmuser user and home, the install dir, Zero G Registry (Windows only; --dry-run anywhere)")
+      .option('--dry-run', 'print the plan and the archive the restore will use; change nothing')
+      .option('--yes', 'do not ask for confirmation (required without a terminal)')
+      .option('--no-backup-check', 'delete the install dir even without a verified archive of the old version')
+      .option('--archive <file>', 'the archive the restore will use (default: the newest verified pre-upgrade archive in CUPM_BACKUP_DIR)')
+      .option('--windows-user <name>', 'the Windows user the CUPM installer created', 'cupmuser'),
+  ).action(async (flags: CleanupFlags) => {
+    const config = configFor(flags);
+    const reporter = terminalReporter();
+    const result = await upgradeCleanup(
+      config,
+      {
+        dryRun: flags.dryRun,
+        noBackupCheck: !flags.backupCheck,
+        archive: flags.archive ? path.resolve(flags.archive) : undefined,
+        windowsUser: flags.windowsUser,
+        confirm: confirmer(flags.yes),
+      },
+      reporter,
+    );
+    printCleanup(result, flags.json === true);
+  });
+
+  withCommonOptions(
+    upgrade
+      .command('rollback')
+      .description('print the whole way back from a failed upgrade for this archive: the clean-up, the version to reinstall, the restore command')
+      .argument('<archive>', 'the archive of the old version (usually the pre-upgrade one)')
+      .option('--windows-user <name>', 'the Windows user the CUPM installer created'),
+  ).action(async (archive: string, flags: RollbackFlags) => {
+    const config = configFor(flags);
+    const reporter = terminalReporter();
+    const sequence = await rollbackSequence(config, archive, { windowsUser: flags.windowsUser, envFile: flags.envFile, reporter });
+    if (flags.json) printJson({ ok: true, ...sequence });
+    else process.stdout.write(`${formatRollback(sequence).join('\n')}\n`);
+  });
+}
+
+function printCleanup(result: UpgradeCleanupResult, json: boolean): void {
+  const reporter = terminalReporter();
+  const body = {
+    dryRun: result.dryRun,
+    installDir: result.target.installDir,
+    plan: result.plan,
+    backupCheck: result.backupCheck,
+    steps: result.steps,
+    next: result.next,
+  };
+  if (result.dryRun) {
+    if (json) printJson({ ok: true, ...body, wouldRefuse: !result.backupCheck.ok });
+    else {
+      const refusal = result.backupCheck.ok ? [] : ['', 'A real run would REFUSE (exit 4) before touching anything: no archive to restore afterwards.'];
+      process.stdout.write(`${[...planLines(result), ...refusal].join('\n')}\n\n(--dry-run: nothing was changed)\n`);
+    }
+    return;
+  }
+  if (!result.ok) {
+    const failure = cleanupFailure(result);
+    process.stderr.write(`\nerror: ${failure.describe()}\n`);
+    if (json) printJson({ ok: false, exitCode: failure.exitCode, ...body });
+    throw new ExitWith(failure.exitCode);
+  }
+  reporter.info(['', 'Upgrade clean-up finished:', ...formatCleanupReports(result.steps), '', 'Next:', ...result.next.map((n, i) => `  ${i + 1}. ${n}`)].join('\n'));
+  if (json) printJson({ ok: true, ...body });
+}
+
+/** A prompt on a terminal; without one, --yes is required (exit 2). */
+function confirmer(yes: boolean | undefined) {
+  return async (question: string, details: string[]): Promise<boolean> => {
+    if (yes) return true;
+    if (!process.stdin.isTTY || !process.stderr.isTTY) {
+      throw new ConfigError('upgrade cleanup deletes CUPM from this server (programs, services, a user, folders) and needs a confirmation: there is no terminal to ask on.', {
+        state: 'nothing was changed',
+        hint: 'pass --yes to confirm (run with --dry-run first to see the plan)',
+      });
+    }
+    process.stderr.write(`\n${details.join('\n')}\n\n`);
+    const prompt = readline.createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      return (await prompt.question(`${question} Type "yes" to go on: `)).trim().toLowerCase() === 'yes';
+    } finally {
+      prompt.close();
+    }
+  };
+}
