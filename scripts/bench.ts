@@ -69,6 +69,7 @@ async function run(options: BenchOptions): Promise<void> {
   const startedAt = new Date();
   const loadAtStart = os.loadavg();
   const tool = await prepareTool(options);
+  level = options.level;
   log(`cupm-backup under test: ${tool.how}`);
 
   if (options.scaleCheck) {
@@ -84,7 +85,7 @@ async function run(options: BenchOptions): Promise<void> {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     machine: await machineFacts(loadAtStart),
-    tool: { how: tool.how, compressionLevel: DEFAULT_COMPRESSION_LEVEL },
+    tool: { how: tool.how, compressionLevel: options.level ?? DEFAULT_COMPRESSION_LEVEL },
     runs: options.runs,
     sizes,
     targets: judge(sizes),
@@ -263,6 +264,7 @@ async function scaleCheck(options: BenchOptions, tool: Tool, work: string, start
     finishedAt: new Date().toISOString(),
     machine: await machineFacts(os.loadavg()),
     tool: tool.how,
+    compressionLevel: options.level ?? DEFAULT_COMPRESSION_LEVEL,
     phones,
     dumpBytes,
     archiveBytes,
@@ -373,8 +375,12 @@ function toolEnv(cluster: Cluster, installDir: string, backupDir: string): Recor
     CUPM_BACKUP_DIR: backupDir,
     CUPM_PG_BIN: cluster.binDir,
     CUPM_SERVICE_MANAGER: 'none',
+    ...(level === undefined ? {} : { CUPM_COMPRESSION_LEVEL: String(level) }),
   };
 }
+
+/** --level: the deflate level the tool is run with (undefined: its default). */
+let level: number | undefined;
 
 async function machineFacts(loadAtStart: number[]) {
   const { stdout } = await execa(path.join(findServerBinDir(), 'postgres'), ['--version']);

@@ -11,6 +11,8 @@ export interface BenchOptions {
   runs: number;
   /** One round trip (backup, unzip -t, verify, restore) at --size, no baselines: the zip64 check. */
   scaleCheck: boolean;
+  /** CUPM_COMPRESSION_LEVEL for the tool; undefined: its default. */
+  level: number | undefined;
   /** Run the checkout through tsx (bin/cupm-backup) instead of a build of it. */
   tsx: boolean;
   outDir: string;
@@ -38,17 +40,19 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     .option('--phones <n>', 'size the database by phones instead (a 60,000-phone install: --phones 60000)', positiveInt)
     .option('--runs <n>', 'paired runs per comparison (A and B alternate)', positiveInt, 3)
     .option('--scale-check', 'one backup/verify/restore round trip at --size (zip64 when over 4 GiB), no baselines')
+    .option('--level <n>', 'deflate level for cupm-backup (CUPM_COMPRESSION_LEVEL; default: the tool\'s)', positiveInt)
     .option('--tsx', 'run the checkout through tsx (bin/cupm-backup) instead of a build of it')
     .option('--out <dir>', 'where results go', 'bench/results')
     .addHelpText('after', '\nIt only ever talks to the clusters it starts; it refuses to run when PG* or CUPM_* connection settings are set.')
     .parse(argv);
-  const flags = program.opts<{ size: number; smallSize: number; phones?: number; runs: number; scaleCheck?: boolean; tsx?: boolean; out: string }>();
+  const flags = program.opts<{ size: number; smallSize: number; phones?: number; runs: number; scaleCheck?: boolean; level?: number; tsx?: boolean; out: string }>();
   return {
     size: flags.size,
     smallSize: flags.scaleCheck || flags.phones ? 0 : flags.smallSize,
     phones: flags.phones,
     runs: flags.runs,
     scaleCheck: flags.scaleCheck ?? false,
+    level: flags.level,
     tsx: flags.tsx ?? false,
     outDir: flags.out,
   };
