@@ -9,24 +9,18 @@ export interface Measurement {
   tail: Buffer;
 }
 
-/**
- * A pass-through that hashes, counts and keeps the tail of what flows through it, so the dump is
- * measured on its way into the archive (or into psql) instead of being read twice.
- */
-export class MeasureStream extends Transform {
+/** Hashes, counts and keeps the tail of a byte stream fed chunk by chunk. */
+export class Measurer {
   private readonly hash: Hash = createHash('sha256');
-  private size = 0;
+  size = 0;
   private tail: Buffer = Buffer.alloc(0);
-  private result: Measurement | undefined;
 
   constructor(
     private readonly tailBytes = 0,
     private readonly onBytes?: (total: number) => void,
-  ) {
-    super();
-  }
+  ) {}
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  update(chunk: Buffer): void {
     this.hash.update(chunk);
     this.size += chunk.length;
     if (this.tailBytes > 0) {
@@ -35,11 +29,34 @@ export class MeasureStream extends Transform {
         : Buffer.concat([this.tail, chunk]).subarray(-this.tailBytes);
     }
     this.onBytes?.(this.size);
+  }
+
+  /** The measurement of everything fed so far; call once, at the end. */
+  finish(): Measurement {
+    return { size: this.size, sha256: this.hash.digest('hex'), tail: Buffer.from(this.tail) };
+  }
+}
+
+/**
+ * A pass-through that hashes, counts and keeps the tail of what flows through it, so the dump is
+ * measured on its way into the archive (or into psql) instead of being read twice.
+ */
+export class MeasureStream extends Transform {
+  private readonly measurer: Measurer;
+  private result: Measurement | undefined;
+
+  constructor(tailBytes = 0, onBytes?: (total: number) => void) {
+    super();
+    this.measurer = new Measurer(tailBytes, onBytes);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.measurer.update(chunk);
     callback(null, chunk);
   }
 
   override _flush(callback: TransformCallback): void {
-    this.result = { size: this.size, sha256: this.hash.digest('hex'), tail: Buffer.from(this.tail) };
+    this.result = this.measurer.finish();
     callback();
   }
 
@@ -51,6 +68,6 @@ export class MeasureStream extends Transform {
 
   /** Bytes seen so far. */
   get bytes(): number {
-    return this.size;
+    return this.measurer.size;
   }
 }

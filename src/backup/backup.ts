@@ -179,7 +179,7 @@ async function writeArchive(
   const host = hostFacts();
   const label = options.label ?? null;
   const finalPath = path.join(ctx.config.backupDir, archiveFileName(host.hostname, createdAt, label));
-  const writer = await ArchiveWriter.create(finalPath, { compressionLevel: options.compressionLevel });
+  const writer = await ArchiveWriter.create(finalPath, { compressionLevel: options.compressionLevel ?? ctx.config.compressionLevel });
   const dump = { kill: () => {} };
   const onAbort = () => dump.kill();
   options.signal?.addEventListener('abort', onAbort);

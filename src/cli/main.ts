@@ -1,46 +1,50 @@
 import { Command, CommanderError } from 'commander';
 import { CupmError, EXIT } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
-import { registerBackup } from './backup.js';
-import { registerDaemon } from './daemon.js';
-import { registerDemo } from './demo.js';
 import { ExitWith } from './exit-code.js';
-import { registerDoctor } from './doctor.js';
-import { registerImport } from './import.js';
-import { registerList } from './list.js';
-import { registerMigrate } from './migrate.js';
-import { registerNightly } from './nightly.js';
 import { printJson } from './output.js';
-import { registerPrune } from './prune.js';
-import { registerReport } from './report.js';
-import { registerRestore } from './restore.js';
-import { registerSchedule } from './schedule.js';
-import { registerStatus } from './status.js';
-import { registerUpgrade } from './upgrade.js';
-import { registerVerify } from './verify.js';
+
+type Register = (program: Command) => void;
+
+/**
+ * The commands, in help order, each loaded only when used: a backup then does not load what
+ * mail, SFTP or the scheduler need (startup time and memory: see README "Performance").
+ */
+const COMMANDS: Array<[name: string, load: () => Promise<Register>]> = [
+  ['backup', async () => (await import('./backup.js')).registerBackup],
+  ['verify', async () => (await import('./verify.js')).registerVerify],
+  ['list', async () => (await import('./list.js')).registerList],
+  ['restore', async () => (await import('./restore.js')).registerRestore],
+  ['migrate', async () => (await import('./migrate.js')).registerMigrate],
+  ['import', async () => (await import('./import.js')).registerImport],
+  ['nightly', async () => (await import('./nightly.js')).registerNightly],
+  ['prune', async () => (await import('./prune.js')).registerPrune],
+  ['status', async () => (await import('./status.js')).registerStatus],
+  ['schedule', async () => (await import('./schedule.js')).registerSchedule],
+  ['daemon', async () => (await import('./daemon.js')).registerDaemon],
+  ['report', async () => (await import('./report.js')).registerReport],
+  ['upgrade', async () => (await import('./upgrade.js')).registerUpgrade],
+  ['doctor', async () => (await import('./doctor.js')).registerDoctor],
+  ['demo', async () => (await import('./demo.js')).registerDemo],
+];
+
+/** The commands to register: only the one named first on the command line, none for --version, else all (help, errors). */
+async function commandsFor(argv: string[]): Promise<Register[]> {
+  const args = argv.slice(2);
+  const first = args.find((arg) => !arg.startsWith('-'));
+  if (first === undefined && (args.includes('--version') || args.includes('-V'))) return [];
+  const named = COMMANDS.find(([name]) => name === first);
+  return Promise.all((named ? [named] : COMMANDS).map(([, load]) => load()));
+}
 
 /** The command line: builds the program, runs it, and is the only place that exits. */
-function buildProgram(): Command {
+function buildProgram(registers: Register[]): Command {
   const program = new Command('cupm-backup')
     .description('Backup, restore and migration for Cisco Unified Provisioning Manager (CUPM) servers')
     .version(TOOL_VERSION)
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
-  registerBackup(program);
-  registerVerify(program);
-  registerList(program);
-  registerRestore(program);
-  registerMigrate(program);
-  registerImport(program);
-  registerNightly(program);
-  registerPrune(program);
-  registerStatus(program);
-  registerSchedule(program);
-  registerDaemon(program);
-  registerReport(program);
-  registerUpgrade(program);
-  registerDoctor(program);
-  registerDemo(program);
+  for (const register of registers) register(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
@@ -48,7 +52,7 @@ function buildProgram(): Command {
 async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   try {
-    await buildProgram().parseAsync(argv);
+    await buildProgram(await commandsFor(argv)).parseAsync(argv);
     return EXIT.done;
   } catch (error) {
     if (error instanceof CommanderError) {

@@ -45,6 +45,8 @@ export interface Config {
   services: string[];
   serviceCommands: ServiceCommandTemplates | undefined;
   serviceTimeoutSeconds: number;
+  /** CUPM_COMPRESSION_LEVEL: deflate level 1-9 of new archives; undefined for the writer's default. */
+  compressionLevel: number | undefined;
   /** CUPM_PG_SERVICE: the PostgreSQL service (pgsql-8.2 on CUPM) a restore restarts when the database is local. */
   pgService: string | undefined;
   backupDir: string;
@@ -81,6 +83,7 @@ const KNOWN = new Set([
   'CUPM_SERVICE_COMMAND_START',
   'CUPM_SERVICE_COMMAND_STATUS',
   'CUPM_SERVICE_TIMEOUT',
+  'CUPM_COMPRESSION_LEVEL',
   'CUPM_BACKUP_DIR',
   'CUPM_SMTP_URL',
   'CUPM_NOTIFY_TO',
@@ -176,6 +179,15 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
     }
   }
 
+  let compressionLevel: number | undefined;
+  const levelRaw = get('CUPM_COMPRESSION_LEVEL');
+  if (levelRaw !== undefined) {
+    compressionLevel = Number(levelRaw);
+    if (!/^[1-9]$/.test(levelRaw.trim())) {
+      problems.push(`${where('CUPM_COMPRESSION_LEVEL')} must be a deflate level from 1 (fastest) to 9 (smallest), got "${levelRaw}".`);
+    }
+  }
+
   const database = get('CUPM_DATABASE') ?? 'cupm';
   const dbRole = get('CUPM_DB_ROLE') ?? 'cupm';
   for (const name of ['CUPM_DATABASE', 'CUPM_DB_ROLE']) {
@@ -227,6 +239,7 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
     services,
     serviceCommands,
     serviceTimeoutSeconds,
+    compressionLevel,
     pgService: get('CUPM_PG_SERVICE'),
     backupDir,
     notify,

@@ -27,12 +27,16 @@ export interface Session {
   state: string | null;
 }
 
-/** Sessions on `database` other than the caller's own, in any server version from 8.2 on. */
+/** Client sessions on `database` other than the caller's own (not autovacuum), in any server version from 8.2 on. */
 export async function otherSessions(client: pg.Client, version: PgVersion, database: string): Promise<Session[]> {
   // 8.2-9.1 name the pid column procpid; application_name arrived in 9.0, state in 9.2.
   const pid = version.num >= 90200 ? 'pid' : 'procpid';
   const application = version.num >= 90000 ? 'application_name' : 'NULL::text';
   const state = version.num >= 90200 ? 'state' : 'NULL::text';
+  // Autovacuum workers show up on the database too; they are the server's own, not a client's.
+  const clientsOnly = version.num >= 100000
+    ? "AND backend_type = 'client backend'"
+    : `AND coalesce(${version.num >= 90200 ? 'query' : 'current_query'}, '') NOT LIKE 'autovacuum:%'`;
   const { rows } = await client.query<{
     pid: number;
     usename: string | null;
@@ -42,7 +46,7 @@ export async function otherSessions(client: pg.Client, version: PgVersion, datab
   }>(
     `SELECT ${pid} AS pid, usename, host(client_addr) AS client_addr, ${application} AS application, ${state} AS state
        FROM pg_stat_activity
-      WHERE datname = $1 AND ${pid} <> pg_backend_pid()
+      WHERE datname = $1 AND ${pid} <> pg_backend_pid() ${clientsOnly}
       ORDER BY ${pid}`,
     [database],
   );

@@ -9,6 +9,7 @@ import { ArchiveReader } from '../../src/archive/reader.js';
 import { verifyArchive } from '../../src/archive/verify.js';
 import { ArchiveWriter } from '../../src/archive/writer.js';
 import { buildZip, manifestFor, patchBytes, SAMPLE_DUMP, sha256, typicalEntries } from '../support/archives.js';
+import { javaReadZipStream } from '../support/java-zip.js';
 
 describe('archive format v1', () => {
   let dir: string;
@@ -51,6 +52,41 @@ describe('archive format v1', () => {
     ]);
     const { stdout: back } = await execa('unzip', ['-p', final, 'files/sep/dfc.keystore'], { encoding: 'buffer', stripFinalNewline: false });
     expect(Buffer.compare(Buffer.from(back), keystore)).to.equal(0);
+  });
+
+  it('reads front to back too (local headers and data descriptors), as streaming unzip tools read it: Java ZipInputStream', async () => {
+    const final = path.join(dir, 'streamed.zip');
+    const writer = await ArchiveWriter.create(final);
+    await writer.addStream('files/sep/dfc.properties', Readable.from(['dfc.postgres.host=db01\r\n']));
+    await writer.addStream(DUMP_ENTRY, Readable.from([SAMPLE_DUMP]));
+    const result = await writer.finish(body());
+    const streamed = await javaReadZipStream(final);
+    expect(streamed.slice(0, 2)).to.deep.equal(result.manifest.entries.map((e) => ({ name: e.path, size: e.size, sha256: e.sha256 })));
+    expect(streamed.map((e) => ('name' in e ? e.name : e.error))).to.deep.equal(['files/sep/dfc.properties', DUMP_ENTRY, MANIFEST_ENTRY]);
+  });
+
+  it('stops reading an entry at once when it inflates to more than the central directory says (a zip bomb is not read through)', async () => {
+    const final = path.join(dir, 'bomb.zip');
+    const writer = await ArchiveWriter.create(final);
+    await writer.addStream(DUMP_ENTRY, Readable.from([Buffer.alloc(4 * 1024 * 1024, 'A')]));
+    await writer.finish(body());
+    // The central directory header of the dump: its uncompressed size (offset 24) says 1000 bytes.
+    const bytes = await fs.readFile(final);
+    const central = bytes.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+    expect(bytes.toString('latin1', central + 46, central + 46 + DUMP_ENTRY.length)).to.equal(DUMP_ENTRY);
+    bytes.writeUInt32LE(1000, central + 24);
+    await fs.writeFile(final, bytes);
+    const reader = await ArchiveReader.open(final);
+    try {
+      let read = 0;
+      const consume = async () => {
+        for await (const chunk of await reader.openEntry(DUMP_ENTRY)) read += (chunk as Buffer).length;
+      };
+      await expect(consume()).to.be.rejectedWith(/too many bytes/);
+      expect(read).to.be.at.most(1000);
+    } finally {
+      await reader.close();
+    }
   });
 
   it('leaves no file behind when aborted', async () => {

@@ -1,0 +1,408 @@
+// npm run bench [-- --size 1GB --small-size 0.25GB --runs 3 | --phones 60000 | --size 5GB --scale-check]
+//
+// cupm-backup against the bare PostgreSQL tools on the same data, the same machine, in one run:
+// backup vs `pg_dumpall > file`, restore vs `psql -X -f dump.sql`, in alternating pairs; verify
+// throughput; archive size vs gzip -6; peak RSS of the tool's own process; two sizes. Results go
+// to bench/results/ as JSON, Markdown and SVG. A script, not a test.
+//
+// It only ever talks to the clusters it starts: every child process gets an environment built
+// here from nothing (no PG*, no CUPM_* inherited), each cluster carries a random cluster_name that
+// is checked before anything is dropped, and it refuses to start when PG*/CUPM_* connection
+// settings are set (whoever set them may think the benchmark uses them: it never does).
+// Ctrl-C / SIGTERM stop the running processes and remove every cluster and temp file.
+import crypto from 'node:crypto';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { DEFAULT_COMPRESSION_LEVEL } from '../src/archive/writer.js';
+import { findServerBinDir, startCluster, type Cluster } from '../src/sandbox/cluster.js';
+import { createInstallTree } from '../src/sandbox/install-tree.js';
+import { chart } from './bench/chart.js';
+import { Cleanup } from './bench/cleanup.js';
+import { createCupmData, phonesForDumpSize } from './bench/cupm-data.js';
+import { median, runMeasured, type Measured } from './bench/measure.js';
+import { parseBenchOptions, type BenchOptions } from './bench/options.js';
+import { judge, markdown, pairOf, type BenchResult, type SizeResult } from './bench/results.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const log = (line: string) => process.stderr.write(line + '\n');
+const cleanup = new Cleanup();
+
+/** Variables that point a PostgreSQL client or cupm-backup somewhere: the benchmark refuses them. */
+const FOREIGN = /^(?:PGHOST|PGHOSTADDR|PGPORT|PGUSER|PGPASSWORD|PGDATABASE|PGSERVICE|PGSERVICEFILE|PGPASSFILE|CUPM_.*)$/;
+
+/** The program under test: a build of the checkout (as installed), or the checkout through tsx. */
+interface Tool {
+  file: string;
+  args: string[];
+  how: string;
+}
+
+/** A cluster of ours, with its proof of identity. */
+interface OwnCluster {
+  cluster: Cluster;
+  nonce: string;
+  destroy: () => Promise<void>;
+}
+
+async function main(): Promise<void> {
+  const options = parseBenchOptions(process.argv);
+  const foreign = Object.keys(process.env).filter((name) => FOREIGN.test(name));
+  if (foreign.length > 0) {
+    log(`The benchmark refuses to run with ${foreign.join(', ')} set: it only ever measures the throwaway clusters it starts, ` +
+      'and never reads connection settings from the environment. Unset them (e.g. env -u PGHOST npm run bench) and run again.');
+    process.exitCode = 2;
+    return;
+  }
+  cleanup.installSignalHandlers(log);
+  try {
+    await run(options);
+  } finally {
+    await cleanup.run(log);
+  }
+}
+
+async function run(options: BenchOptions): Promise<void> {
+  const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'cupm-bench-'));
+  cleanup.add(`temp folder ${work}`, () => fsp.rm(work, { recursive: true, force: true }));
+  const startedAt = new Date();
+  const loadAtStart = os.loadavg();
+  const tool = await prepareTool(options);
+  level = options.level;
+  log(`cupm-backup under test: ${tool.how}`);
+
+  if (options.scaleCheck) {
+    await scaleCheck(options, tool, work, startedAt);
+    return;
+  }
+  const sizes: SizeResult[] = [];
+  const plan = options.phones ? [{ phones: options.phones, label: `${options.phones.toLocaleString('en-US')} phones` }]
+    : [options.smallSize, options.size].filter((b) => b > 0).map((b) => ({ phones: phonesForDumpSize(b), label: `${b / 1e9} GB` }));
+  for (const { phones, label } of plan) sizes.push(await benchSize(options, tool, work, phones, label));
+
+  const result: BenchResult = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    machine: await machineFacts(loadAtStart),
+    tool: { how: tool.how, compressionLevel: options.level ?? DEFAULT_COMPRESSION_LEVEL },
+    runs: options.runs,
+    sizes,
+    targets: judge(sizes),
+  };
+  const base = path.join(path.resolve(ROOT, options.outDir), `bench-${stamp(startedAt)}${options.phones ? `-${options.phones}-phones` : ''}`);
+  await fsp.mkdir(path.dirname(base), { recursive: true });
+  await fsp.writeFile(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
+  await fsp.writeFile(`${base}.md`, markdown(result));
+  await fsp.writeFile(`${base}.svg`, chart(result));
+  process.stdout.write(markdown(result));
+  log(`\nResults: ${base}.json, .md, .svg`);
+}
+
+/** One size: generate, then backup pairs, sizes, verify runs, restore pairs. */
+async function benchSize(options: BenchOptions, tool: Tool, work: string, phones: number, label: string): Promise<SizeResult> {
+  log(`\n== ${label}: ${phones.toLocaleString('en-US')} phones`);
+  const dir = path.join(work, label.replace(/\W+/g, '-'));
+  const source = await ownCluster('source', dir);
+  const generated = Date.now();
+  await createCupmData(source.cluster, { phones, rolePassword: 'bench-app-pw', niceHost: '192.0.2.10' });
+  const generateMs = Date.now() - generated;
+  const counts = await rowCounts(source.cluster);
+  log(`generated in ${(generateMs / 1000).toFixed(0)} s: ${Object.entries(counts).map(([t, n]) => `${t} ${n}`).join(', ')}`);
+  const sourceInstall = path.join(dir, 'source-cupm');
+  await createInstallTree(sourceInstall, { dbHost: source.cluster.host, dbPort: source.cluster.port });
+
+  // Backup: cupm-backup backup --no-stop vs pg_dumpall > file.
+  const archives = path.join(dir, 'archives');
+  const dump = path.join(dir, 'dump.sql');
+  const sourceEnv = toolEnv(source.cluster, sourceInstall, archives);
+  let archive = '';
+  const backupRuns: Measured[] = [];
+  const backupTimes = await alternate(options.runs, 'backup', async () => {
+    await fsp.rm(archives, { recursive: true, force: true });
+    const measured = await runTool(tool, ['backup', '--no-stop', '--json'], sourceEnv);
+    archive = (JSON.parse(measured.stdout) as { archive: string }).archive;
+    backupRuns.push(measured);
+    return measured.ms;
+  }, async () => {
+    const measured = await runMeasured(cleanup, path.join(source.cluster.binDir, 'pg_dumpall'), [], { env: pgEnv(source.cluster), stdout: { file: dump } });
+    return measured.ms;
+  });
+  const dumpBytes = (await fsp.stat(dump)).size;
+  const archiveBytes = (await fsp.stat(archive)).size;
+  const gz = path.join(dir, 'dump.sql.gz');
+  const gzip = await runMeasured(cleanup, 'gzip', ['-6', '-c', dump], { env: baseEnv(), stdout: { file: gz } });
+  const gzipBytes = (await fsp.stat(gz)).size;
+  await fsp.rm(gz);
+  log(`sizes: dump ${dumpBytes}, archive ${archiveBytes}, gzip -6 ${gzipBytes} (archive/gzip ${(archiveBytes / gzipBytes).toFixed(3)})`);
+
+  // Verify and program start.
+  const verifyRuns: Measured[] = [];
+  let verifiedBytes = 0;
+  for (let i = 0; i < options.runs; i++) {
+    const measured = await runTool(tool, ['verify', '--json', archive], sourceEnv);
+    verifiedBytes = (JSON.parse(measured.stdout) as { bytesChecked: number }).bytesChecked;
+    verifyRuns.push(measured);
+    log(`verify ${i + 1}: ${(measured.ms / 1000).toFixed(2)} s, ${(verifiedBytes / 1e6 / (measured.ms / 1000)).toFixed(0)} MB/s`);
+  }
+  const startupRuns: Measured[] = [];
+  for (let i = 0; i < options.runs; i++) startupRuns.push(await runTool(tool, ['--version'], sourceEnv));
+
+  // Restore: the same empty target before each run (no cupm database, no cupm role).
+  await source.destroy();
+  const target = await ownCluster('target', dir);
+  const targetInstall = path.join(dir, 'target-cupm');
+  await createInstallTree(targetInstall, { dbHost: target.cluster.host, dbPort: target.cluster.port });
+  const targetEnv = toolEnv(target.cluster, targetInstall, path.join(dir, 'restore-work'));
+  const restoreRuns: Measured[] = [];
+  const restoreTimes = await alternate(options.runs, 'restore', async () => {
+    await emptyTarget(target);
+    const measured = await runTool(tool, ['restore', archive, '--yes', '--json'], targetEnv);
+    restoreRuns.push(measured);
+    await checkRestored(target.cluster, counts, 'cupm-backup restore');
+    return measured.ms;
+  }, async () => {
+    await emptyTarget(target);
+    const measured = await runMeasured(cleanup, path.join(target.cluster.binDir, 'psql'), ['-X', '-q', '-d', 'postgres', '-f', dump], {
+      env: pgEnv(target.cluster),
+      stdout: 'ignore',
+    });
+    await checkRestored(target.cluster, counts, 'psql -f');
+    return measured.ms;
+  });
+  await target.destroy();
+  await fsp.rm(dir, { recursive: true, force: true });
+
+  const verifyMs = median(verifyRuns.map((r) => r.ms));
+  const startupMs = median(startupRuns.map((r) => r.ms));
+  const peak = (runs: Measured[]) => Math.max(...runs.map((r) => r.peakRss));
+  return {
+    label,
+    phones,
+    generateMs,
+    dumpBytes,
+    archiveBytes,
+    gzipBytes,
+    gzipMs: gzip.ms,
+    backup: pairOf(backupTimes.a, backupTimes.b),
+    restore: pairOf(restoreTimes.a, restoreTimes.b),
+    verify: {
+      ms: verifyRuns.map((r) => r.ms),
+      bytes: verifiedBytes,
+      medianMs: verifyMs,
+      mbPerSecond: verifiedBytes / 1e6 / (verifyMs / 1000),
+      mbPerSecondAfterStartup: verifiedBytes / 1e6 / (Math.max(1, verifyMs - startupMs) / 1000),
+    },
+    startup: { ms: startupRuns.map((r) => r.ms), medianMs: startupMs, peakRss: peak(startupRuns) },
+    peakRss: { backup: peak(backupRuns), verify: peak(verifyRuns), restore: peak(restoreRuns) },
+  };
+}
+
+/**
+ * Runs A and B `runs` times each, alternating which goes first (AB, BA, AB...) so that a drift in
+ * the machine's load hits both alike. Logs each pair.
+ */
+async function alternate(runs: number, what: string, a: () => Promise<number>, b: () => Promise<number>): Promise<{ a: number[]; b: number[] }> {
+  const times = { a: [] as number[], b: [] as number[] };
+  for (let i = 0; i < runs; i++) {
+    cleanup.throwIfInterrupted();
+    let msA: number;
+    let msB: number;
+    if (i % 2 === 0) {
+      msA = await a();
+      msB = await b();
+    } else {
+      msB = await b();
+      msA = await a();
+    }
+    times.a.push(msA);
+    times.b.push(msB);
+    log(`${what} ${i + 1}: cupm-backup ${(msA / 1000).toFixed(1)} s, reference ${(msB / 1000).toFixed(1)} s, ratio ${(msA / msB).toFixed(2)} (load ${os.loadavg()[0]!.toFixed(2)})`);
+  }
+  return times;
+}
+
+/** --scale-check: one round trip at --size without baselines; unzip -t and verify must pass, rows must match. */
+async function scaleCheck(options: BenchOptions, tool: Tool, work: string, startedAt: Date): Promise<void> {
+  const phones = options.phones ?? phonesForDumpSize(options.size);
+  const label = options.phones ? `${phones} phones` : `${options.size / 1e9} GB`;
+  log(`\n== scale check, ${label}: ${phones.toLocaleString('en-US')} phones`);
+  const dir = path.join(work, 'scale');
+  const steps: Record<string, number> = {};
+  const source = await ownCluster('source', dir);
+  let t = Date.now();
+  await createCupmData(source.cluster, { phones, rolePassword: 'bench-app-pw', niceHost: '192.0.2.10' });
+  steps.generateMs = Date.now() - t;
+  const counts = await rowCounts(source.cluster);
+  const sourceInstall = path.join(dir, 'source-cupm');
+  await createInstallTree(sourceInstall, { dbHost: source.cluster.host, dbPort: source.cluster.port });
+  const env = toolEnv(source.cluster, sourceInstall, path.join(dir, 'archives'));
+  const backup = await runTool(tool, ['backup', '--no-stop', '--json'], env);
+  const { archive, dumpBytes } = JSON.parse(backup.stdout) as { archive: string; dumpBytes: number };
+  steps.backupMs = backup.ms;
+  log(`backup: ${(backup.ms / 1000).toFixed(0)} s, dump ${dumpBytes} bytes${dumpBytes > 2 ** 32 ? ' (over 4 GiB: zip64)' : ''}`);
+  await source.destroy();
+  t = Date.now();
+  const unzip = await execa('unzip', ['-t', archive], { env: baseEnv(), extendEnv: false, reject: false });
+  steps.unzipTestMs = Date.now() - t;
+  if (unzip.exitCode !== 0 || !/No errors detected/.test(unzip.stdout)) throw new Error(`unzip -t failed on ${archive}:\n${unzip.stdout}\n${unzip.stderr}`);
+  log(`unzip -t: no errors (${(steps.unzipTestMs / 1000).toFixed(0)} s)`);
+  const verify = await runTool(tool, ['verify', '--json', archive], env);
+  steps.verifyMs = verify.ms;
+  log(`verify: ${(verify.ms / 1000).toFixed(0)} s`);
+  const target = await ownCluster('target', dir);
+  const targetInstall = path.join(dir, 'target-cupm');
+  await createInstallTree(targetInstall, { dbHost: target.cluster.host, dbPort: target.cluster.port });
+  const restore = await runTool(tool, ['restore', archive, '--yes', '--json'], toolEnv(target.cluster, targetInstall, path.join(dir, 'restore-work')));
+  steps.restoreMs = restore.ms;
+  await checkRestored(target.cluster, counts, 'cupm-backup restore');
+  log(`restore: ${(restore.ms / 1000).toFixed(0)} s; every table has its rows`);
+  const archiveBytes = (await fsp.stat(archive)).size;
+  await target.destroy();
+  const result = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    machine: await machineFacts(os.loadavg()),
+    tool: tool.how,
+    compressionLevel: options.level ?? DEFAULT_COMPRESSION_LEVEL,
+    phones,
+    dumpBytes,
+    archiveBytes,
+    zip64: dumpBytes > 2 ** 32,
+    rows: counts,
+    ...steps,
+    peakRss: { backup: backup.peakRss, verify: verify.peakRss, restore: restore.peakRss },
+  };
+  const base = path.join(path.resolve(ROOT, options.outDir), `scale-${stamp(startedAt)}`);
+  await fsp.mkdir(path.dirname(base), { recursive: true });
+  await fsp.writeFile(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
+  process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  log(`\nResults: ${base}.json`);
+}
+
+/** Builds the checkout (tsc) into bench/tmp, the way it is installed, unless --tsx. */
+async function prepareTool(options: BenchOptions): Promise<Tool> {
+  if (options.tsx) return { file: process.execPath, args: ['--', path.join(ROOT, 'bin', 'cupm-backup')], how: 'the checkout through tsx (bin/cupm-backup)' };
+  // Under the checkout, so the build finds node_modules; bench/tmp/ is ignored by git.
+  const build = path.join(ROOT, 'bench', 'tmp', `build-${process.pid}`);
+  cleanup.add(`build ${build}`, () => fsp.rm(build, { recursive: true, force: true }));
+  log('building the checkout (tsc) ...');
+  await execa(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', path.join(build, 'dist')], { cwd: ROOT });
+  // dist/version.js reads ../package.json.
+  await fsp.copyFile(path.join(ROOT, 'package.json'), path.join(build, 'package.json'));
+  return { file: process.execPath, args: [path.join(build, 'dist', 'cli', 'main.js')], how: `a build of the checkout (node dist/cli/main.js, as installed)` };
+}
+
+function runTool(tool: Tool, args: string[], env: Record<string, string>): Promise<Measured> {
+  return runMeasured(cleanup, tool.file, [...tool.args, ...args], { env });
+}
+
+/** Starts a cluster named by a random nonce; `destroy` stops and removes it (also on Ctrl-C). */
+async function ownCluster(role: string, dir: string): Promise<OwnCluster> {
+  cleanup.throwIfInterrupted();
+  await fsp.mkdir(dir, { recursive: true });
+  const nonce = `cupm_bench_${role}_${crypto.randomBytes(6).toString('hex')}`;
+  const cluster = await startCluster({
+    // Same admin password on both: psql -f replays the source's ALTER ROLE postgres PASSWORD.
+    password: 'bench-admin-pw',
+    settings: { cluster_name: `'${nonce}'`, maintenance_work_mem: "'256MB'" },
+  });
+  const destroy = cleanup.add(`cluster ${cluster.dir}`, () => cluster.destroy());
+  const own = { cluster, nonce, destroy };
+  await assertOurs(own);
+  log(`${role} cluster: PostgreSQL on ${cluster.host}:${cluster.port} (${cluster.dataDir}, cluster_name ${nonce})`);
+  return own;
+}
+
+/** Refuses to touch a server that does not carry our nonce and data directory. */
+async function assertOurs(own: OwnCluster): Promise<void> {
+  const [row] = await own.cluster.query<{ name: string; dir: string }>(
+    "SELECT current_setting('cluster_name') AS name, current_setting('data_directory') AS dir",
+  );
+  if (row?.name !== own.nonce || path.resolve(row.dir) !== path.resolve(own.cluster.dataDir)) {
+    throw new Error(`The server at ${own.cluster.host}:${own.cluster.port} is not the cluster this benchmark started (cluster_name ${row?.name}, data ${row?.dir}): refusing to touch it.`);
+  }
+}
+
+/** Back to an empty cluster: only the built-in databases and the admin role, checkpointed. */
+async function emptyTarget(own: OwnCluster): Promise<void> {
+  cleanup.throwIfInterrupted();
+  await assertOurs(own);
+  const { cluster } = own;
+  const databases = await cluster.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1')");
+  for (const { datname } of databases) await cluster.query(`DROP DATABASE "${datname.replaceAll('"', '""')}" WITH (FORCE)`);
+  const roles = await cluster.query<{ rolname: string }>("SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' AND rolname <> current_user");
+  for (const { rolname } of roles) await cluster.query(`DROP ROLE "${rolname.replaceAll('"', '""')}"`);
+  await cluster.query('CHECKPOINT');
+}
+
+const TABLES = ['subscriber', 'phone', 'line', 'order_history', 'order_event', 'device_certificate', 'nicesyseng'];
+
+async function rowCounts(cluster: Cluster): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const table of TABLES) {
+    const [row] = await cluster.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`, [], 'cupm');
+    counts[table] = Number(row!.n);
+  }
+  return counts;
+}
+
+/** The load really happened: every table has the source's row count. */
+async function checkRestored(cluster: Cluster, expected: Record<string, number>, what: string): Promise<void> {
+  const got = await rowCounts(cluster);
+  const wrong = TABLES.filter((t) => got[t] !== expected[t]);
+  if (wrong.length > 0) throw new Error(`${what} left the target with other row counts: ${wrong.map((t) => `${t} ${got[t]} (expected ${expected[t]})`).join(', ')}`);
+}
+
+/** The only variables a child inherits from us: where programs are, and the locale. */
+function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' };
+  if (process.env.HOME) env.HOME = process.env.HOME;
+  if (process.env.TMPDIR) env.TMPDIR = process.env.TMPDIR;
+  return env;
+}
+
+/** libpq's settings for one of our clusters, and nothing else. */
+function pgEnv(cluster: Cluster): Record<string, string> {
+  return { ...baseEnv(), ...cluster.env() };
+}
+
+/** cupm-backup's whole configuration for one of our clusters: services untouched, our folders. */
+function toolEnv(cluster: Cluster, installDir: string, backupDir: string): Record<string, string> {
+  return {
+    ...pgEnv(cluster),
+    CUPM_INSTALL_DIR: installDir,
+    CUPM_BACKUP_DIR: backupDir,
+    CUPM_PG_BIN: cluster.binDir,
+    CUPM_SERVICE_MANAGER: 'none',
+    ...(level === undefined ? {} : { CUPM_COMPRESSION_LEVEL: String(level) }),
+  };
+}
+
+/** --level: the deflate level the tool is run with (undefined: its default). */
+let level: number | undefined;
+
+async function machineFacts(loadAtStart: number[]) {
+  const { stdout } = await execa(path.join(findServerBinDir(), 'postgres'), ['--version']);
+  return {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    memoryBytes: os.totalmem(),
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    postgres: stdout.replace(/^postgres \(PostgreSQL\) /, '').trim(),
+    loadAtStart,
+    loadAtEnd: os.loadavg(),
+  };
+}
+
+function stamp(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+}
+
+try {
+  await main();
+} catch (error) {
+  log(`\nbench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  process.exitCode = 1;
+}

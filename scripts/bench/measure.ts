@@ -1,0 +1,80 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import type { Cleanup } from './cleanup.js';
+
+export interface Measured {
+  /** Wall-clock milliseconds from spawn to exit. */
+  ms: number;
+  /** Peak resident set of the process itself (VmHWM), in bytes; its children are not counted. */
+  peakRss: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  /** The whole environment of the process (nothing is inherited). */
+  env: Record<string, string>;
+  /** Where stdout goes: a file (created), 'ignore', or kept in `stdout` (default; keep it small). */
+  stdout?: { file: string } | 'ignore' | 'keep';
+  cwd?: string;
+}
+
+/**
+ * Runs a command to its end, timing it and polling the peak RSS (VmHWM in /proc/<pid>/status) of
+ * that one process: for `cupm-backup` it is the tool's own memory, without pg_dumpall or psql.
+ * It runs detached (its own process group), so a Ctrl-C reaches the benchmark, which stops it.
+ * A non-zero exit throws with the end of stderr.
+ */
+export async function runMeasured(cleanup: Cleanup, file: string, args: string[], options: RunOptions): Promise<Measured> {
+  cleanup.throwIfInterrupted();
+  const out = options.stdout ?? 'keep';
+  const fd = typeof out === 'object' ? fs.openSync(out.file, 'w', 0o600) : undefined;
+  const started = process.hrtime.bigint();
+  const child = spawn(file, args, {
+    env: options.env,
+    cwd: options.cwd,
+    detached: true,
+    stdio: ['ignore', fd ?? (out === 'ignore' ? 'ignore' : 'pipe'), 'pipe'],
+  });
+  if (fd !== undefined) fs.closeSync(fd);
+  cleanup.track(child);
+  let peakRss = 0;
+  const poll = () => {
+    peakRss = Math.max(peakRss, vmHwm(child.pid));
+  };
+  const timer = setInterval(poll, 25);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+  child.stderr?.setEncoding('utf8').on('data', (text: string) => (stderr = (stderr + text).slice(-20_000)));
+  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (exitCode, exitSignal) => resolve({ code: exitCode, signal: exitSignal }));
+  }).finally(() => clearInterval(timer));
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  // 'exit' can come before the pipes drained.
+  await new Promise<void>((resolve) => (child.stdout && !child.stdout.readableEnded ? child.stdout.once('close', () => resolve()) : resolve()));
+  if (code !== 0) {
+    const how = signal ? `was killed by ${signal}` : `exited with ${code}`;
+    throw new Error(`${[file, ...args].join(' ')} ${how}:\n${stderr.trim().split('\n').slice(-15).join('\n')}`);
+  }
+  return { ms, peakRss, stdout, stderr };
+}
+
+/** VmHWM of a live process in bytes (0 once it is gone). */
+function vmHwm(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'latin1');
+    const match = /^VmHWM:\s+(\d+) kB/m.exec(status);
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}

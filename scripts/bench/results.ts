@@ -1,0 +1,136 @@
+import { median } from './measure.js';
+
+/** A tool run against its PostgreSQL reference, run in alternating pairs. */
+export interface Pair {
+  /** Milliseconds of cupm-backup, per run. */
+  tool: number[];
+  /** Milliseconds of the bare PostgreSQL tool, per run. */
+  baseline: number[];
+  /** tool / baseline of each pair. */
+  ratios: number[];
+  medianTool: number;
+  medianBaseline: number;
+  medianRatio: number;
+}
+
+export interface SizeResult {
+  label: string;
+  phones: number;
+  generateMs: number;
+  dumpBytes: number;
+  archiveBytes: number;
+  gzipBytes: number;
+  gzipMs: number;
+  backup: Pair;
+  restore: Pair;
+  verify: { ms: number[]; bytes: number; medianMs: number; mbPerSecond: number; mbPerSecondAfterStartup: number };
+  /** `cupm-backup --version`: what starting the program costs (time and memory). */
+  startup: { ms: number[]; medianMs: number; peakRss: number };
+  /** Highest peak RSS of the tool's own process over the runs, in bytes. */
+  peakRss: { backup: number; verify: number; restore: number };
+}
+
+export interface BenchResult {
+  startedAt: string;
+  finishedAt: string;
+  machine: {
+    cpu: string;
+    cores: number;
+    memoryBytes: number;
+    os: string;
+    node: string;
+    postgres: string;
+    /** Load averages (1, 5, 15 min) when the run started and ended: the machine is shared. */
+    loadAtStart: number[];
+    loadAtEnd: number[];
+  };
+  tool: { how: string; compressionLevel: number | null };
+  runs: number;
+  sizes: SizeResult[];
+  targets: Target[];
+}
+
+export interface Target {
+  what: string;
+  limit: string;
+  value: string;
+  met: boolean;
+}
+
+export function pairOf(tool: number[], baseline: number[]): Pair {
+  const ratios = tool.map((t, i) => t / baseline[i]!);
+  return { tool, baseline, ratios, medianTool: median(tool), medianBaseline: median(baseline), medianRatio: median(ratios) };
+}
+
+const MB = 1e6;
+
+/** The issue's targets, judged on the largest size measured (peak RSS on every size). */
+export function judge(sizes: SizeResult[]): Target[] {
+  const main = sizes[sizes.length - 1]!;
+  const targets: Target[] = [
+    { what: `backup time vs pg_dumpall > file (${main.label})`, limit: '<= 1.10 x', value: `${main.backup.medianRatio.toFixed(2)} x`, met: main.backup.medianRatio <= 1.1 },
+    { what: `restore time vs psql -f (${main.label})`, limit: '<= 1.10 x', value: `${main.restore.medianRatio.toFixed(2)} x`, met: main.restore.medianRatio <= 1.1 },
+    { what: `verify throughput (${main.label})`, limit: '>= 250 MB/s', value: `${main.verify.mbPerSecond.toFixed(0)} MB/s`, met: main.verify.mbPerSecond >= 250 },
+    { what: `archive size vs gzip -6 (${main.label})`, limit: '<= 1.10 x', value: `${(main.archiveBytes / main.gzipBytes).toFixed(3)} x`, met: main.archiveBytes <= 1.1 * main.gzipBytes },
+  ];
+  for (const size of sizes) {
+    const peak = Math.max(size.peakRss.backup, size.peakRss.verify, size.peakRss.restore);
+    targets.push({ what: `peak RSS of cupm-backup (${size.label})`, limit: '<= 150 MB', value: `${(peak / MB).toFixed(0)} MB`, met: peak <= 150 * MB });
+  }
+  return targets;
+}
+
+const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const mb = (bytes: number) => `${(bytes / MB).toFixed(0)} MB`;
+
+/** The results as a Markdown report. */
+export function markdown(result: BenchResult): string {
+  const m = result.machine;
+  const lines = [
+    `# cupm-backup benchmark, ${result.startedAt}`,
+    '',
+    `Machine: ${m.cpu}, ${m.cores} cores, ${(m.memoryBytes / 2 ** 30).toFixed(0)} GiB; ${m.os}; Node ${m.node}; PostgreSQL ${m.postgres}.`,
+    `Load average (1/5/15 min): ${m.loadAtStart.map((l) => l.toFixed(2)).join(' / ')} at the start, ${m.loadAtEnd.map((l) => l.toFixed(2)).join(' / ')} at the end (the machine is shared).`,
+    `Tool: ${result.tool.how}, deflate level ${result.tool.compressionLevel}. ${result.runs} paired runs per comparison, A and B alternating; medians.`,
+    '',
+    '## Targets',
+    '',
+    '| target | limit | measured | |',
+    '|---|---|---|---|',
+    ...result.targets.map((t) => `| ${t.what} | ${t.limit} | ${t.value} | ${t.met ? 'met' : '**not met**'} |`),
+    '',
+    '## Per size',
+    '',
+    `| | ${result.sizes.map((z) => z.label).join(' | ')} |`,
+    `|---|${result.sizes.map(() => '---').join('|')}|`,
+    row('phones (generated)', result.sizes.map((z) => z.phones.toLocaleString('en-US'))),
+    row('pg_dumpall output', result.sizes.map((z) => mb(z.dumpBytes))),
+    row('archive (zip)', result.sizes.map((z) => `${mb(z.archiveBytes)} (${(z.dumpBytes / z.archiveBytes).toFixed(1)}:1)`)),
+    row('gzip -6 of the dump', result.sizes.map((z) => `${mb(z.gzipBytes)} (${s(z.gzipMs)})`)),
+    row('archive / gzip -6', result.sizes.map((z) => (z.archiveBytes / z.gzipBytes).toFixed(3))),
+    row('backup: cupm-backup', result.sizes.map((z) => s(z.backup.medianTool))),
+    row('backup: pg_dumpall > file', result.sizes.map((z) => s(z.backup.medianBaseline))),
+    row('backup: ratio (median of pairs)', result.sizes.map((z) => `${z.backup.medianRatio.toFixed(2)} (${z.backup.ratios.map((r) => r.toFixed(2)).join(', ')})`)),
+    row('restore: cupm-backup restore', result.sizes.map((z) => s(z.restore.medianTool))),
+    row('restore: psql -X -f dump.sql', result.sizes.map((z) => s(z.restore.medianBaseline))),
+    row('restore: ratio (median of pairs)', result.sizes.map((z) => `${z.restore.medianRatio.toFixed(2)} (${z.restore.ratios.map((r) => r.toFixed(2)).join(', ')})`)),
+    row('verify', result.sizes.map((z) => `${s(z.verify.medianMs)}: ${z.verify.mbPerSecond.toFixed(0)} MB/s`)),
+    row('verify, program start excluded', result.sizes.map((z) => `${z.verify.mbPerSecondAfterStartup.toFixed(0)} MB/s`)),
+    row('program start (--version)', result.sizes.map((z) => `${s(z.startup.medianMs)}, ${mb(z.startup.peakRss)}`)),
+    row('peak RSS: backup', result.sizes.map((z) => mb(z.peakRss.backup))),
+    row('peak RSS: verify', result.sizes.map((z) => mb(z.peakRss.verify))),
+    row('peak RSS: restore', result.sizes.map((z) => mb(z.peakRss.restore))),
+  ];
+  if (result.sizes.length === 2) {
+    const [a, b] = result.sizes as [SizeResult, SizeResult];
+    const grow = (x: number, y: number) => (y / x).toFixed(2);
+    lines.push('', `Growth from ${a.label} to ${b.label}: dump x ${grow(a.dumpBytes, b.dumpBytes)}; backup time x ${grow(a.backup.medianTool, b.backup.medianTool)}, ` +
+      `restore time x ${grow(a.restore.medianTool, b.restore.medianTool)}, verify time x ${grow(a.verify.medianMs, b.verify.medianMs)}; ` +
+      `peak RSS x ${grow(Math.max(a.peakRss.backup, a.peakRss.restore), Math.max(b.peakRss.backup, b.peakRss.restore))}.`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+function row(name: string, cells: string[]): string {
+  return `| ${name} | ${cells.join(' | ')} |`;
+}
