@@ -2,9 +2,11 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { finished, pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import { ZipArchive } from 'archiver';
-import { JobFailedError, messageOf } from '../errors.js';
+import { ConfigError, JobFailedError, messageOf } from '../errors.js';
+import { startAgeEncryption } from './age.js';
+import { ENCRYPTED_SUFFIX, type ArchiveKeys } from './encryption.js';
 import { MANIFEST_ENTRY, PARTIAL_SUFFIX, type Manifest, type ManifestBody, type ManifestEntry } from './format.js';
 import { MeasureStream, type Measurement } from './measure.js';
 import { ArchiveReader } from './reader.js';
@@ -14,6 +16,8 @@ export const DEFAULT_COMPRESSION_LEVEL = 6;
 
 export interface ArchiveWriterOptions {
   compressionLevel?: number;
+  /** age recipients (`age1...`): the archive is written encrypted to them, as `<name>.zip.age`. */
+  encryptTo?: readonly string[];
 }
 
 /**
@@ -29,17 +33,30 @@ export class ArchiveWriter {
   private failure: Error | undefined;
   private closed = false;
 
-  private constructor(readonly finalPath: string, private readonly output: fs.WriteStream, level: number) {
+  private constructor(
+    readonly finalPath: string,
+    private readonly output: fs.WriteStream,
+    level: number,
+    /** How this process reads the archive back: the file key when it is encrypted. */
+    readonly keys: ArchiveKeys,
+    encrypt: Transform | undefined,
+  ) {
     this.partialPath = finalPath + PARTIAL_SUFFIX;
     this.zip = new ZipArchive({ zlib: { level } });
     // archiver reports recoverable trouble (a file that vanished) as a warning: for a backup it is fatal.
     this.zip.on('warning', (error) => this.fail(error));
-    this.written = pipeline(this.zip, output);
+    // Encrypted: the ZIP byte stream goes through age on its way to the file (encryption.ts).
+    this.written = encrypt ? pipeline(this.zip, encrypt, output) : pipeline(this.zip, output);
     this.written.catch((error: Error) => this.fail(error));
   }
 
-  /** Creates `<finalPath>.partial`; an existing partial (from a killed run) is replaced. */
-  static async create(finalPath: string, options: ArchiveWriterOptions = {}): Promise<ArchiveWriter> {
+  /**
+   * Creates `<finalPath>.partial`; an existing partial (from a killed run) is replaced. With
+   * `encryptTo`, the final name is `<finalPath>.age`.
+   */
+  static async create(target: string, options: ArchiveWriterOptions = {}): Promise<ArchiveWriter> {
+    const encryption = options.encryptTo?.length ? await startEncryption(options.encryptTo) : undefined;
+    const finalPath = encryption ? target + ENCRYPTED_SUFFIX : target;
     const partial = finalPath + PARTIAL_SUFFIX;
     await fsp.rm(partial, { force: true });
     // 'wx' + 0600: a fresh file that only its owner can read (it holds password hashes and keys).
@@ -53,7 +70,8 @@ export class ArchiveWriter {
         hint: 'check that the backup folder exists, is writable and has free space',
       });
     });
-    return new ArchiveWriter(finalPath, output, options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL);
+    const keys: ArchiveKeys = encryption ? { fileKey: encryption.fileKey } : {};
+    return new ArchiveWriter(finalPath, output, options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL, keys, encryption?.stream);
   }
 
   /** Streams `source` into entry `name`; resolves with its measurement once it is fully written. */
@@ -103,7 +121,7 @@ export class ArchiveWriter {
     await this.written.catch(() => {});
     this.throwIfFailed();
     this.closed = true;
-    await checkCentralDirectory(this.partialPath, full);
+    await checkCentralDirectory(this.partialPath, full, this.keys);
     await fsp.rename(this.partialPath, this.finalPath);
     await syncDirectory(path.dirname(this.finalPath));
     const { size } = await fsp.stat(this.finalPath);
@@ -148,8 +166,8 @@ export class ArchiveWriter {
 }
 
 /** Re-opens the written ZIP and checks its central directory lists exactly the manifest's entries. */
-async function checkCentralDirectory(file: string, manifest: Manifest): Promise<void> {
-  const reader = await ArchiveReader.open(file);
+async function checkCentralDirectory(file: string, manifest: Manifest, keys: ArchiveKeys): Promise<void> {
+  const reader = await ArchiveReader.open(file, keys);
   try {
     const problems: string[] = [];
     const names = new Set(reader.entryNames);
@@ -172,6 +190,18 @@ async function checkCentralDirectory(file: string, manifest: Manifest): Promise<
     }
   } finally {
     await reader.close();
+  }
+}
+
+/** Starts age encryption; a recipient age-encryption refuses is a configuration error (exit 2). */
+async function startEncryption(recipients: readonly string[]) {
+  try {
+    return await startAgeEncryption(recipients);
+  } catch (error) {
+    throw new ConfigError(`Cannot encrypt to ${recipients.join(', ')}: ${messageOf(error)}.`, {
+      state: 'nothing was written',
+      hint: 'give --encrypt-to (or CUPM_ENCRYPT_TO) the age1... public key age-keygen printed',
+    });
   }
 }
 

@@ -44,6 +44,8 @@ export interface ImportOptions {
   /** Import although some of the five files are not in `files`; the manifest names them. */
   allowMissingFiles?: boolean | undefined;
   compressionLevel?: number | undefined;
+  /** age recipients: the archive is written encrypted to them (`<name>.zip.age`). */
+  encryptTo?: readonly string[] | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -244,7 +246,7 @@ async function writeArchive(plan: ImportPlan, options: ImportOptions, reporter: 
   const label = options.label === undefined ? DEFAULT_IMPORT_LABEL : options.label;
   const hostname = options.sourceHost ?? 'unknown';
   const finalPath = path.join(options.outputDir, archiveFileName(hostname, createdAt, label));
-  const writer = await ArchiveWriter.create(finalPath, { compressionLevel: options.compressionLevel });
+  const writer = await ArchiveWriter.create(finalPath, { compressionLevel: options.compressionLevel, encryptTo: options.encryptTo });
   const input = fs.createReadStream(plan.dump);
   const cancel = () => input.destroy(new JobFailedError('The import was cancelled.'));
   options.signal?.addEventListener('abort', cancel);

@@ -112,8 +112,11 @@ async function runSteps(config: Config, options: NightlyOptions, reporter: Repor
 
   if (result) {
     const archive = result.archive;
+    // An encrypted archive is read back with the file key this run made: the host that writes
+    // the backups holds no identity, and needs none to check them.
+    const keys = result.keys;
     await step(record, reporter, 'verify', async () => {
-      const report = await verifyArchive(archive, { onProgress: (done, total) => reporter.progress('verify', done, total) });
+      const report = await verifyArchive(archive, { keys, onProgress: (done, total) => reporter.progress('verify', done, total) });
       if (!report.ok) {
         throw new CupmError(EXIT.archiveInvalid, `The new archive ${archive} did not verify: it is kept for inspection, but not copied off-site and not counted as a backup.`, {
           problems: report.problems,
