@@ -1,6 +1,6 @@
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { CupmError, messageOf } from '../errors.js';
+import { ConfigError, CupmError, messageOf } from '../errors.js';
 import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
 import { dumpGuardSink } from '../restore/dump-guard.js';
 import { IdentityRequiredError, sniffArchive, type ArchiveKeys } from './encryption.js';
@@ -33,8 +33,9 @@ export interface VerifyOptions {
 
 /**
  * Re-reads every entry through the central directory and checks it against the manifest: no
- * entry missing or extra, every size and SHA-256 equal, the dump complete. Never throws for a bad
- * archive: every problem found is in the report.
+ * entry missing or extra, every size and SHA-256 equal, the dump complete and a pg_dumpall script
+ * psql may run. Never throws for a bad archive: every problem found is in the report (an identity
+ * file that cannot be read is a ConfigError, thrown).
  */
 export async function verifyArchive(file: string, options: VerifyOptions = {}): Promise<VerifyReport> {
   const report: VerifyReport = { archive: file, ok: false, problems: [], manifest: undefined, bytesChecked: 0, warnings: [], encrypted: false };
@@ -43,6 +44,8 @@ export async function verifyArchive(file: string, options: VerifyOptions = {}): 
   try {
     reader = await ArchiveReader.open(file, options.keys);
   } catch (error) {
+    // An identity file that cannot be used is the caller's problem, not the archive's (exit 2).
+    if (error instanceof ConfigError && !(error instanceof IdentityRequiredError)) throw error;
     if (error instanceof IdentityRequiredError) report.needsIdentity = true;
     report.problems.push(describe(error));
     return report;
