@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { backup } from '../backup/backup.js';
 import { configFor, interruptSignal, withCommonOptions, type CommonOptions } from './common.js';
 import { encryptToOverride, withEncryptTo } from './encryption-options.js';
-import { formatBytes, formatDuration, printJson, terminalReporter } from './output.js';
+import { formatBytes, formatDuration, printJson, terminalReporter, printOut } from './output.js';
 
 interface BackupFlags extends CommonOptions {
   outputDir?: string;
@@ -46,7 +46,7 @@ export function registerBackup(program: Command): void {
         encrypted: result.encrypted,
       });
     } else {
-      process.stdout.write(result.archive + '\n');
+      printOut(result.archive + '\n');
     }
   });
 }

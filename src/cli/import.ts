@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { DEFAULT_IMPORT_LABEL, importBackup } from '../backup/import.js';
 import { configFor, interruptSignal, withCommonOptions, type CommonOptions } from './common.js';
 import { encryptToOverride, withEncryptTo } from './encryption-options.js';
-import { formatBytes, formatDuration, printJson, terminalReporter } from './output.js';
+import { formatBytes, formatDuration, printJson, terminalReporter, printOut } from './output.js';
 
 interface ImportFlags extends CommonOptions {
   dump: string;
@@ -73,7 +73,7 @@ export function registerImport(program: Command): void {
         dumpToolVersion: result.facts.dumpToolVersion,
       });
     } else {
-      process.stdout.write(result.archive + '\n');
+      printOut(result.archive + '\n');
     }
   });
 }

@@ -4,7 +4,7 @@ import { listArchives, type CatalogEntry } from '../archive/catalog.js';
 import { loadConfig } from '../config/config.js';
 import { withCommonOptions, type CommonOptions } from './common.js';
 import { keysFromFlags, withIdentity } from './encryption-options.js';
-import { formatBytes, printJson } from './output.js';
+import { formatBytes, printJson, printOut } from './output.js';
 
 export function registerList(program: Command): void {
   withCommonOptions(withIdentity(
@@ -20,7 +20,7 @@ export function registerList(program: Command): void {
       return;
     }
     if (archives.length === 0) {
-      process.stdout.write(`No archives in ${folder}\n`);
+      printOut(`No archives in ${folder}\n`);
       return;
     }
     for (const a of archives) {
@@ -31,7 +31,7 @@ export function registerList(program: Command): void {
         : a.locked
           ? `ENCRYPTED (${a.locked}; --identity reads its manifest)${a.nameFacts ? `  by its name: ${a.nameFacts.createdAt}  ${a.nameFacts.hostname}${a.nameFacts.label ? `  [${a.nameFacts.label}]` : ''}` : ''}`
           : `UNREADABLE: ${a.error?.split('\n')[0]}`;
-      process.stdout.write(`${a.name}  ${formatBytes(a.size)}  ${facts}\n`);
+      printOut(`${a.name}  ${formatBytes(a.size)}  ${facts}\n`);
     }
   });
 }

@@ -18,6 +18,7 @@ import { registerSchedule } from './schedule.js';
 import { registerStatus } from './status.js';
 import { registerUpgrade } from './upgrade.js';
 import { registerVerify } from './verify.js';
+import { redactOutput } from '../security/redact.js';
 
 /** The command line: builds the program, runs it, and is the only place that exits. */
 function buildProgram(): Command {
@@ -57,12 +58,12 @@ async function main(argv: string[]): Promise<number> {
     }
     if (error instanceof ExitWith) return error.code;
     if (error instanceof CupmError) {
-      process.stderr.write(`\nerror: ${error.describe()}\n`);
+      process.stderr.write(redactOutput(`\nerror: ${error.describe()}\n`));
       if (json) printJson({ ok: false, exitCode: error.exitCode, error: errorJson(error) });
       return error.exitCode;
     }
     // A bug or an unexpected failure: show everything, and say what state we know of.
-    process.stderr.write(`\ninternal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(redactOutput(`\ninternal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`));
     if (json) printJson({ ok: false, exitCode: EXIT.failed, error: { message: String(error) } });
     return EXIT.failed;
   }

@@ -4,7 +4,7 @@ import { ExitWith } from './exit-code.js';
 import { nightly } from '../schedule/nightly.js';
 import { configFor, interruptSignal, withCommonOptions, type CommonOptions } from './common.js';
 import { encryptToOverride, withEncryptTo } from './encryption-options.js';
-import { printJson, terminalReporter } from './output.js';
+import { printJson, terminalReporter, printOut } from './output.js';
 
 interface NightlyFlags extends CommonOptions {
   stop: boolean;
@@ -23,7 +23,7 @@ export function registerNightly(program: Command): void {
     const config = configFor(flags, encryptToOverride(flags));
     const record = await nightly(config, { noStop: !flags.stop, allowLive: flags.allowLive, signal: interruptSignal() }, terminalReporter());
     if (flags.json) printJson(record);
-    else if (record.verified && record.archive) process.stdout.write(record.archive.path + '\n');
+    else if (record.verified && record.archive) printOut(record.archive.path + '\n');
     if (record.exitCode !== 0) throw new ExitWith(record.exitCode as ExitCode);
   });
 }

@@ -8,7 +8,7 @@ import { pruneLocked, type PruneResult } from '../schedule/prune.js';
 import { hasRules, RETENTION_RULES, type RetentionPolicy } from '../schedule/retention.js';
 import { configFor, withCommonOptions, type CommonOptions } from './common.js';
 import { identityOverride, withIdentity } from './encryption-options.js';
-import { printJson, terminalReporter } from './output.js';
+import { printJson, terminalReporter, printOut, printErr } from './output.js';
 
 interface PruneFlags extends CommonOptions {
   keepLast?: string;
@@ -87,7 +87,7 @@ export function registerPrune(program: Command): void {
       });
       if (!flags.json) throw error;
       // The JSON above already says it all: one object on stdout, the words on stderr.
-      process.stderr.write(`\nerror: ${error.describe()}\n`);
+      printErr(`\nerror: ${error.describe()}\n`);
       throw new ExitWith(error.exitCode as ExitCode);
     }
   });
@@ -95,7 +95,7 @@ export function registerPrune(program: Command): void {
 
 /** The plan, one line per archive: KEEP with the reasons, or DELETE. */
 function printPlan(result: PruneResult): void {
-  const out = (line: string) => process.stdout.write(line + '\n');
+  const out = (line: string) => printOut(line + '\n');
   for (const location of result.locations) {
     out(`${location.location}${location.error ? `  FAILED: ${location.error}` : ''}`);
     for (const d of location.decisions) {

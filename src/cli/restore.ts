@@ -5,7 +5,7 @@ import { restore, type RestoreResult } from '../restore/restore.js';
 import { confirmer } from './confirm.js';
 import { configFor, interruptSignal, withCommonOptions, type CommonOptions } from './common.js';
 import { identityOverride, withIdentity } from './encryption-options.js';
-import { formatDuration, printJson, terminalReporter } from './output.js';
+import { formatDuration, printJson, terminalReporter, printOut } from './output.js';
 
 interface RestoreFlags extends CommonOptions {
   dbHost?: string;
@@ -72,7 +72,7 @@ export function printRestoreResult(result: RestoreResult, json: boolean): void {
   const reporter = terminalReporter();
   if (result.dryRun) {
     if (json) printJson({ ok: true, dryRun: true, plan: result.plan });
-    else process.stdout.write(`${formatPlan(result.plan).join('\n')}\n\n(--dry-run: nothing was changed)\n`);
+    else printOut(`${formatPlan(result.plan).join('\n')}\n\n(--dry-run: nothing was changed)\n`);
     return;
   }
   reporter.info(['', ...stepLines(result.steps)].join('\n'));

@@ -5,7 +5,7 @@ import { ArchiveInvalidError, ConfigError } from '../errors.js';
 import { withCommonOptions, type CommonOptions } from './common.js';
 import { keysFromFlags, withIdentity } from './encryption-options.js';
 import { ExitWith } from './exit-code.js';
-import { formatBytes, printJson, terminalReporter } from './output.js';
+import { formatBytes, printJson, terminalReporter, printErr } from './output.js';
 
 export function registerVerify(program: Command): void {
   withCommonOptions(withIdentity(
@@ -43,7 +43,7 @@ export function registerVerify(program: Command): void {
           });
       // With --json the report above is the one object on stdout; the reason still goes to stderr.
       if (!flags.json) throw error;
-      process.stderr.write(`error: ${error.describe()}\n`);
+      printErr(`error: ${error.describe()}\n`);
       throw new ExitWith(error.exitCode);
     }
     for (const warning of report.warnings) reporter.warn(warning);
