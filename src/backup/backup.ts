@@ -287,7 +287,7 @@ async function removeStalePartials(dir: string, reporter: Reporter): Promise<voi
 /** Creates the dir if needed and proves it is writable; returns a problem line or undefined. */
 async function checkWritableDir(dir: string): Promise<string | undefined> {
   try {
-    await fs.mkdir(dir, { recursive: true });
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     const probe = path.join(dir, `.cupm-backup-write-test-${process.pid}`);
     await fs.writeFile(probe, '', { mode: 0o600 });
     await fs.rm(probe);

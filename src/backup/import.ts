@@ -338,7 +338,7 @@ async function readAt(handle: fsp.FileHandle, position: number, length: number):
 /** Creates the dir if needed and proves it is writable; returns a problem line or undefined. */
 async function checkWritableDir(dir: string): Promise<string | undefined> {
   try {
-    await fsp.mkdir(dir, { recursive: true });
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     await fsp.access(dir, fs.constants.W_OK);
     return undefined;
   } catch (error) {

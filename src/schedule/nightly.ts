@@ -42,7 +42,7 @@ export const NIGHTLY_EXIT = { ok: EXIT.done, warning: EXIT.partial } as const;
 export async function nightly(config: Config, options: NightlyOptions, terminal: Reporter): Promise<NightlyRunRecord> {
   const started = new Date();
   const dir = config.backupDir;
-  await fsp.mkdir(dir, { recursive: true }).catch((error: unknown) => {
+  await fsp.mkdir(dir, { recursive: true, mode: 0o700 }).catch((error: unknown) => {
     throw new JobFailedError(`Cannot create the backup folder ${dir}: ${(error as NodeJS.ErrnoException).code ?? messageOf(error)}.`, {
       state: 'nothing was changed',
       hint: 'check CUPM_BACKUP_DIR',
