@@ -108,7 +108,9 @@ async function pruneBackupDir(config: Config, options: PruneOptions & { host: st
       candidate.verified = true;
       break;
     }
-    candidate.problem = `failed verification: ${report.problems[0] ?? 'unknown problem'}`;
+    candidate.problem = report.needsIdentity
+      ? 'encrypted, and not known to be verified: no identity opens it here (nightly records the archives it verified; or pass --identity)'
+      : `failed verification: ${report.problems[0] ?? 'unknown problem'}`;
   }
   return decideAndDelete(location, candidates, options, reporter, (name) => fs.rm(path.join(dir, name)));
 }
