@@ -20,6 +20,7 @@ import { withLock } from '../jobs/lock.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
 import { CLUSTER_HEADER, DumpScanner, type DumpFacts } from '../pg/dump-scan.js';
 import { DUMP_TRAILER, endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
+import { DumpGuard } from '../restore/dump-guard.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 
 /** The label an imported archive gets unless told otherwise, so `list` tells it from a tool backup. */
@@ -256,9 +257,13 @@ async function writeArchive(plan: ImportPlan, options: ImportOptions, reporter: 
 
     reporter.info(`Importing ${plan.dump} (${plan.dumpSize} bytes)`);
     const scanner = new DumpScanner();
-    input.once('error', (error) => scanner.destroy(error));
+    // The dump is read as psql would read it on restore: a script that is not pg_dumpall's (a
+    // shell escape, a COPY to a file) is refused now, not after it was archived (dump-guard.ts).
+    const guard = new DumpGuard(plan.dump);
+    input.once('error', (error) => guard.destroy(error));
+    guard.once('error', (error) => scanner.destroy(error));
     if (options.signal?.aborted) cancel();
-    const measurement = await writer.addStream(DUMP_ENTRY, input.pipe(scanner), {
+    const measurement = await writer.addStream(DUMP_ENTRY, input.pipe(guard).pipe(scanner), {
       tailBytes: TRAILER_WINDOW,
       onBytes: (n) => reporter.progress('import', n, plan.dumpSize),
     });

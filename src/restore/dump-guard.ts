@@ -28,9 +28,8 @@ import { ArchiveInvalidError } from '../errors.js';
 
 /** A dump the guard refuses: a usage of psql or SQL that pg_dumpall never writes (exit 3). */
 export class DumpRefusedError extends ArchiveInvalidError {
-  constructor(readonly line: number, reason: string) {
-    super(`${DUMP_ENTRY} is not a pg_dumpall script psql may run: line ${line}: ${reason}.`, {
-      state: 'nothing was changed by it',
+  constructor(readonly line: number, reason: string, label = DUMP_ENTRY) {
+    super(`${label} is not a pg_dumpall script psql may run: line ${line}: ${reason}.`, {
       hint: 'do not restore from this archive; it was altered, or was not made by pg_dumpall (cupm-backup list shows the others)',
     });
   }
@@ -109,6 +108,10 @@ type State = 'sql' | 'quote' | 'equote' | 'dquote' | 'dollar' | 'block' | 'copy'
 export class DumpGuardScanner {
   /** The line being read (1-based). */
   line = 1;
+
+  /** `label` names the script in refusals (the archive entry, or the file given to import). */
+  constructor(private readonly label = DUMP_ENTRY) {}
+
   private state: State = 'sql';
   private pending: Buffer[] = [];
   private pendingSize = 0;
@@ -496,7 +499,7 @@ export class DumpGuardScanner {
   }
 
   private refuse(reason: string, line = this.line): never {
-    throw new DumpRefusedError(line, reason);
+    throw new DumpRefusedError(line, reason, this.label);
   }
 }
 
@@ -582,7 +585,12 @@ function isVariableChar(c: number): boolean {
 
 /** The guard between the archive and psql: passes only judged lines on, fails the stream on a refusal. */
 export class DumpGuard extends Transform {
-  readonly scanner = new DumpGuardScanner();
+  readonly scanner: DumpGuardScanner;
+
+  constructor(label = DUMP_ENTRY) {
+    super();
+    this.scanner = new DumpGuardScanner(label);
+  }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
