@@ -73,10 +73,11 @@ export async function verifyArchive(file: string, options: VerifyOptions = {}): 
     for (const path of listed) {
       if (path !== DUMP_ENTRY && !path.startsWith(FILES_PREFIX)) report.problems.push(`the manifest lists ${path}, which is neither the dump nor a CUPM file`);
     }
-    report.problems.push(...manifestPathProblems(manifest));
+    const unsafe = manifestPathProblems(manifest);
+    report.problems.push(...unsafe);
     // A hostile archive (unsafe names, impossible sizes, files that are not CUPM's) is refused
     // unread: not a byte of its data is inflated.
-    if (report.problems.length > 0 && (reader.structuralProblems.length > 0 || manifestPathProblems(manifest).length > 0)) return report;
+    if (reader.structuralProblems.length > 0 || unsafe.length > 0) return report;
 
     const total = manifest.entries.reduce((sum, e) => sum + e.size, 0);
     for (const expected of manifest.entries) {

@@ -108,10 +108,6 @@ type State = 'sql' | 'quote' | 'equote' | 'dquote' | 'dollar' | 'block' | 'copy'
 export class DumpGuardScanner {
   /** The line being read (1-based). */
   line = 1;
-
-  /** `label` names the script in refusals (the archive entry, or the file given to import). */
-  constructor(private readonly label = DUMP_ENTRY) {}
-
   private state: State = 'sql';
   private pending: Buffer[] = [];
   private pendingSize = 0;
@@ -127,6 +123,9 @@ export class DumpGuardScanner {
   private headerSeen = false;
   private lastLiteral: string | undefined;
   private encodingLength: ((bytes: Buffer, at: number) => number) | undefined;
+
+  /** `label` names the script in refusals (the archive entry, or the file given to import). */
+  constructor(private readonly label = DUMP_ENTRY) {}
 
   /** Reads `chunk`; returns what may go on to psql. Throws DumpRefusedError. */
   feed(chunk: Buffer): Buffer[] {
