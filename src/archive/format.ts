@@ -87,7 +87,7 @@ export function archiveFileName(hostname: string, createdAt: Date, label: string
 }
 
 /** Keeps a name part portable across Windows and POSIX file systems. */
-function safeNamePart(text: string): string {
+export function safeNamePart(text: string): string {
   return text.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '') || 'unnamed';
 }
 

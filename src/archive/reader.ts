@@ -4,7 +4,9 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import yauzl from 'yauzl';
 import { ArchiveInvalidError, messageOf } from '../errors.js';
+import { openEncrypted, type ArchiveKeys } from './encryption.js';
 import { MANIFEST_ENTRY, MAX_MANIFEST_BYTES, parseManifest, type Manifest } from './format.js';
+import { entryCountProblem, rawEntryProblems } from './hostile.js';
 
 /** One entry of the central directory, with its name decoded but not trusted. */
 export interface ArchiveEntryInfo {
@@ -30,8 +32,13 @@ export class ArchiveReader {
 
   private constructor(readonly file: string, private readonly zip: yauzl.ZipFile) {}
 
-  /** Opens `file` and reads its whole central directory; a file that is not a ZIP is invalid (exit 3). */
-  static async open(file: string): Promise<ArchiveReader> {
+  /**
+   * Opens `file` and reads its whole central directory; a file that is not a ZIP is invalid (exit
+   * 3). An age-encrypted archive (`.zip.age`) is read in place with `keys` (encryption.ts).
+   */
+  static async open(file: string, keys: ArchiveKeys = {}): Promise<ArchiveReader> {
+    const encrypted = await openEncrypted(file, keys);
+    if (encrypted) return ArchiveReader.openRandomAccess(file, encrypted.reader, encrypted.size);
     let zip: yauzl.ZipFile;
     let access: LocalFileAccess | undefined;
     try {
@@ -67,6 +74,7 @@ export class ArchiveReader {
         validateEntrySizes: true,
       });
     } catch (error) {
+      access.close(() => {}); // yauzl leaves a reader it could not use open
       throw new ArchiveInvalidError(`${label} is not a readable ZIP archive (${messageOf(error)}); it is corrupt or truncated.`);
     }
     return ArchiveReader.load(label, zip);
@@ -74,6 +82,11 @@ export class ArchiveReader {
 
   private static async load(file: string, zip: yauzl.ZipFile): Promise<ArchiveReader> {
     const reader = new ArchiveReader(file, zip);
+    const tooMany = entryCountProblem(zip.entryCount);
+    if (tooMany) {
+      zip.close();
+      throw new ArchiveInvalidError(`${file} is not an archive of cupm-backup: ${tooMany}.`);
+    }
     try {
       for await (const raw of zip.eachEntry()) reader.add(raw);
     } catch (error) {
@@ -97,6 +110,7 @@ export class ArchiveReader {
     };
     const problem = entryNameProblem(name);
     if (problem) this.structuralProblems.push(problem);
+    this.structuralProblems.push(...rawEntryProblems(name, raw));
     if (info.isSymlink) this.structuralProblems.push(`entry ${JSON.stringify(name)} is a symbolic link`);
     if (this.byName.has(name)) this.structuralProblems.push(`entry ${JSON.stringify(name)} appears more than once`);
     else this.byName.set(name, info);

@@ -1,8 +1,11 @@
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { CupmError, messageOf } from '../errors.js';
+import { ConfigError, CupmError, messageOf } from '../errors.js';
 import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
+import { dumpGuardSink } from '../restore/dump-guard.js';
+import { IdentityRequiredError, sniffArchive, type ArchiveKeys } from './encryption.js';
 import { DUMP_ENTRY, FILES_PREFIX, MANIFEST_ENTRY, type Manifest } from './format.js';
+import { manifestPathProblems } from './hostile.js';
 import { MeasureStream } from './measure.js';
 import { ArchiveReader } from './reader.js';
 
@@ -16,23 +19,34 @@ export interface VerifyReport {
   bytesChecked: number;
   /** What is known and accepted but worth saying: a dump the manifest declares incomplete (import --allow-incomplete). */
   warnings: string[];
+  /** The archive is an age file (`.zip.age`). */
+  encrypted: boolean;
+  /** The archive is encrypted and no identity was given to open it (a usage error, not a bad archive). */
+  needsIdentity?: boolean;
 }
 
 export interface VerifyOptions {
   onProgress?: (done: number, total: number) => void;
+  /** What opens an encrypted archive (--identity, or the writer's file key). */
+  keys?: ArchiveKeys;
 }
 
 /**
  * Re-reads every entry through the central directory and checks it against the manifest: no
- * entry missing or extra, every size and SHA-256 equal, the dump complete. Never throws for a bad
- * archive: every problem found is in the report.
+ * entry missing or extra, every size and SHA-256 equal, the dump complete and a pg_dumpall script
+ * psql may run. Never throws for a bad archive: every problem found is in the report (an identity
+ * file that cannot be read is a ConfigError, thrown).
  */
 export async function verifyArchive(file: string, options: VerifyOptions = {}): Promise<VerifyReport> {
-  const report: VerifyReport = { archive: file, ok: false, problems: [], manifest: undefined, bytesChecked: 0, warnings: [] };
+  const report: VerifyReport = { archive: file, ok: false, problems: [], manifest: undefined, bytesChecked: 0, warnings: [], encrypted: false };
+  report.encrypted = (await sniffArchive(file).catch(() => 'other')) === 'age';
   let reader: ArchiveReader;
   try {
-    reader = await ArchiveReader.open(file);
+    reader = await ArchiveReader.open(file, options.keys);
   } catch (error) {
+    // An identity file that cannot be used is the caller's problem, not the archive's (exit 2).
+    if (error instanceof ConfigError && !(error instanceof IdentityRequiredError)) throw error;
+    if (error instanceof IdentityRequiredError) report.needsIdentity = true;
     report.problems.push(describe(error));
     return report;
   }
@@ -59,6 +73,11 @@ export async function verifyArchive(file: string, options: VerifyOptions = {}): 
     for (const path of listed) {
       if (path !== DUMP_ENTRY && !path.startsWith(FILES_PREFIX)) report.problems.push(`the manifest lists ${path}, which is neither the dump nor a CUPM file`);
     }
+    const unsafe = manifestPathProblems(manifest);
+    report.problems.push(...unsafe);
+    // A hostile archive (unsafe names, impossible sizes, files that are not CUPM's) is refused
+    // unread: not a byte of its data is inflated.
+    if (reader.structuralProblems.length > 0 || unsafe.length > 0) return report;
 
     const total = manifest.entries.reduce((sum, e) => sum + e.size, 0);
     for (const expected of manifest.entries) {
@@ -78,12 +97,15 @@ export async function verifyArchive(file: string, options: VerifyOptions = {}): 
         report.bytesChecked = before + n;
         options.onProgress?.(report.bytesChecked, total);
       });
+      // The dump is also read the way psql would read it: only a pg_dumpall script passes (dump-guard.ts).
+      const guard = isDump ? dumpGuardSink() : undefined;
       try {
-        await pipeline(await reader.openEntry(expected.path), measure, discard());
+        await pipeline(await reader.openEntry(expected.path), measure, guard ?? discard());
       } catch (error) {
         report.problems.push(`${expected.path} cannot be read: ${describe(error)}`);
         continue;
       }
+      if (guard?.refusal) report.problems.push(guard.refusal.message);
       const got = measure.measurement;
       if (got.size !== expected.size) report.problems.push(`${expected.path}: read ${got.size} bytes, the manifest says ${expected.size}`);
       else if (got.sha256 !== expected.sha256) report.problems.push(`${expected.path}: SHA-256 differs from the manifest (tampered or corrupt)`);

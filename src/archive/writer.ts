@@ -2,8 +2,10 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
-import { JobFailedError, messageOf } from '../errors.js';
+import { Readable, type Transform } from 'node:stream';
+import { ConfigError, JobFailedError, messageOf } from '../errors.js';
+import { startAgeEncryption } from './age.js';
+import { ENCRYPTED_SUFFIX, type ArchiveKeys } from './encryption.js';
 import { MANIFEST_ENTRY, PARTIAL_SUFFIX, type Manifest, type ManifestBody, type ManifestEntry } from './format.js';
 import { Measurer, type Measurement } from './measure.js';
 import { ArchiveReader } from './reader.js';
@@ -19,6 +21,8 @@ export const DEFAULT_COMPRESSION_LEVEL = 4;
 
 export interface ArchiveWriterOptions {
   compressionLevel?: number;
+  /** age recipients (`age1...`): the archive is written encrypted to them, as `<name>.zip.age`. */
+  encryptTo?: readonly string[];
 }
 
 /**
@@ -36,15 +40,28 @@ export class ArchiveWriter {
   private failure: Error | undefined;
   private closed = false;
 
-  private constructor(readonly finalPath: string, private readonly output: fs.WriteStream, private readonly level: number) {
+  private constructor(
+    readonly finalPath: string,
+    private readonly output: fs.WriteStream,
+    private readonly level: number,
+    /** How this process reads the archive back: the file key when it is encrypted. */
+    readonly keys: ArchiveKeys,
+    encrypt: Transform | undefined,
+  ) {
     this.partialPath = finalPath + PARTIAL_SUFFIX;
-    // The archive is a ZIP byte stream piped to the file: a Transform (encryption) fits in between.
-    this.written = pipeline(this.zip.zip, output);
+    // The archive is a ZIP byte stream piped to the file; encrypted, it goes through age on its
+    // way there (encryption.ts).
+    this.written = encrypt ? pipeline(this.zip.zip, encrypt, output) : pipeline(this.zip.zip, output);
     this.written.catch((error: Error) => this.fail(error));
   }
 
-  /** Creates `<finalPath>.partial`; an existing partial (from a killed run) is replaced. */
-  static async create(finalPath: string, options: ArchiveWriterOptions = {}): Promise<ArchiveWriter> {
+  /**
+   * Creates `<finalPath>.partial`; an existing partial (from a killed run) is replaced. With
+   * `encryptTo`, the final name is `<finalPath>.age`.
+   */
+  static async create(target: string, options: ArchiveWriterOptions = {}): Promise<ArchiveWriter> {
+    const encryption = options.encryptTo?.length ? await startEncryption(options.encryptTo) : undefined;
+    const finalPath = encryption ? target + ENCRYPTED_SUFFIX : target;
     const partial = finalPath + PARTIAL_SUFFIX;
     await fsp.rm(partial, { force: true });
     // 'wx' + 0600: a fresh file that only its owner can read (it holds password hashes and keys).
@@ -58,7 +75,8 @@ export class ArchiveWriter {
         hint: 'check that the backup folder exists, is writable and has free space',
       });
     });
-    return new ArchiveWriter(finalPath, output, options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL);
+    const keys: ArchiveKeys = encryption ? { fileKey: encryption.fileKey } : {};
+    return new ArchiveWriter(finalPath, output, options.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL, keys, encryption?.stream);
   }
 
   /** Streams `source` into entry `name`; resolves with its measurement once it is fully written. */
@@ -111,7 +129,7 @@ export class ArchiveWriter {
     await Promise.race([this.written.catch(() => {}), this.failed()]);
     this.throwIfFailed();
     this.closed = true;
-    await checkCentralDirectory(this.partialPath, full);
+    await checkCentralDirectory(this.partialPath, full, this.keys);
     await fsp.rename(this.partialPath, this.finalPath);
     await syncDirectory(path.dirname(this.finalPath));
     const { size } = await fsp.stat(this.finalPath);
@@ -155,8 +173,8 @@ export class ArchiveWriter {
 }
 
 /** Re-opens the written ZIP and checks its central directory lists exactly the manifest's entries. */
-async function checkCentralDirectory(file: string, manifest: Manifest): Promise<void> {
-  const reader = await ArchiveReader.open(file);
+async function checkCentralDirectory(file: string, manifest: Manifest, keys: ArchiveKeys): Promise<void> {
+  const reader = await ArchiveReader.open(file, keys);
   try {
     const problems: string[] = [];
     const names = new Set(reader.entryNames);
@@ -179,6 +197,18 @@ async function checkCentralDirectory(file: string, manifest: Manifest): Promise<
     }
   } finally {
     await reader.close();
+  }
+}
+
+/** Starts age encryption; a recipient age-encryption refuses is a configuration error (exit 2). */
+async function startEncryption(recipients: readonly string[]) {
+  try {
+    return await startAgeEncryption(recipients);
+  } catch (error) {
+    throw new ConfigError(`Cannot encrypt to ${recipients.join(', ')}: ${messageOf(error)}.`, {
+      state: 'nothing was written',
+      hint: 'give --encrypt-to (or CUPM_ENCRYPT_TO) the age1... public key age-keygen printed',
+    });
   }
 }
 

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { ArchiveKeys } from '../archive/encryption.js';
 import { ArchiveWriter } from '../archive/writer.js';
 import { archiveFileName, DUMP_ENTRY, FORMAT_NAME, FORMAT_VERSION, fileEntryName, PARTIAL_SUFFIX, type Manifest, type ManifestBody } from '../archive/format.js';
 import { locateCupmFiles, fileOf, type CupmFile } from '../artifacts/cupm-files.js';
@@ -41,6 +42,10 @@ export interface BackupResult {
   durationMs: number;
   services: ServiceScopeRecord;
   liveSessions: Session[];
+  /** Encrypted to CUPM_ENCRYPT_TO: the archive is `<name>.zip.age`. */
+  encrypted: boolean;
+  /** What reads this archive back in this process (its file key, when encrypted): never printed or stored. */
+  keys: ArchiveKeys;
 }
 
 /** What preflight learned; nothing has been touched when it exists. */
@@ -128,10 +133,10 @@ async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: R
   if (options.noStop) reporter.info('Not stopping services (--no-stop)');
 
   let liveSessions: Session[] = [];
-  const { written, dumpBytes, scope } = await withServicesStopped(ctx.manager, services, reporter, async (scope) => {
+  const { written, dumpBytes, scope, keys } = await withServicesStopped(ctx.manager, services, reporter, async (scope) => {
     liveSessions = await consistencyGuard(ctx, options, scope.stopped.length > 0, reporter);
-    const { written, dumpBytes } = await writeArchive(ctx, options, reporter, scope, liveSessions);
-    return { written, dumpBytes, scope };
+    const { written, dumpBytes, keys } = await writeArchive(ctx, options, reporter, scope, liveSessions);
+    return { written, dumpBytes, scope, keys };
   });
   return {
     archive: written.path,
@@ -141,6 +146,8 @@ async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: R
     durationMs: Date.now() - started,
     services: scope,
     liveSessions,
+    encrypted: ctx.config.encryption.recipients.length > 0,
+    keys,
   };
 }
 
@@ -174,12 +181,14 @@ async function writeArchive(
   reporter: Reporter,
   scope: ServiceScopeRecord,
   liveSessions: Session[],
-): Promise<{ written: { path: string; size: number; manifest: Manifest }; dumpBytes: number }> {
+): Promise<{ written: { path: string; size: number; manifest: Manifest }; dumpBytes: number; keys: ArchiveKeys }> {
   const createdAt = new Date();
   const host = hostFacts();
   const label = options.label ?? null;
   const finalPath = path.join(ctx.config.backupDir, archiveFileName(host.hostname, createdAt, label));
-  const writer = await ArchiveWriter.create(finalPath, { compressionLevel: options.compressionLevel ?? ctx.config.compressionLevel });
+  const recipients = ctx.config.encryption.recipients;
+  const writer = await ArchiveWriter.create(finalPath, { compressionLevel: options.compressionLevel ?? ctx.config.compressionLevel, encryptTo: recipients });
+  if (recipients.length > 0) reporter.info(`Encrypting the archive to ${recipients.length} age recipient(s) (CUPM_ENCRYPT_TO): only their identities can read it`);
   const dump = { kill: () => {} };
   const onAbort = () => dump.kill();
   options.signal?.addEventListener('abort', onAbort);
@@ -235,7 +244,7 @@ async function writeArchive(
       },
     };
     const written = await writer.finish(manifest);
-    return { written, dumpBytes: measurement.size };
+    return { written, dumpBytes: measurement.size, keys: writer.keys };
   } catch (error) {
     await writer.abort();
     if (error instanceof CupmError) {
@@ -278,7 +287,7 @@ async function removeStalePartials(dir: string, reporter: Reporter): Promise<voi
 /** Creates the dir if needed and proves it is writable; returns a problem line or undefined. */
 async function checkWritableDir(dir: string): Promise<string | undefined> {
   try {
-    await fs.mkdir(dir, { recursive: true });
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     const probe = path.join(dir, `.cupm-backup-write-test-${process.pid}`);
     await fs.writeFile(probe, '', { mode: 0o600 });
     await fs.rm(probe);

@@ -20,6 +20,7 @@ import { withLock } from '../jobs/lock.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
 import { CLUSTER_HEADER, DumpScanner, type DumpFacts } from '../pg/dump-scan.js';
 import { DUMP_TRAILER, endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
+import { DumpGuard } from '../restore/dump-guard.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 
 /** The label an imported archive gets unless told otherwise, so `list` tells it from a tool backup. */
@@ -44,6 +45,8 @@ export interface ImportOptions {
   /** Import although some of the five files are not in `files`; the manifest names them. */
   allowMissingFiles?: boolean | undefined;
   compressionLevel?: number | undefined;
+  /** age recipients: the archive is written encrypted to them (`<name>.zip.age`). */
+  encryptTo?: readonly string[] | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -244,7 +247,7 @@ async function writeArchive(plan: ImportPlan, options: ImportOptions, reporter: 
   const label = options.label === undefined ? DEFAULT_IMPORT_LABEL : options.label;
   const hostname = options.sourceHost ?? 'unknown';
   const finalPath = path.join(options.outputDir, archiveFileName(hostname, createdAt, label));
-  const writer = await ArchiveWriter.create(finalPath, { compressionLevel: options.compressionLevel });
+  const writer = await ArchiveWriter.create(finalPath, { compressionLevel: options.compressionLevel, encryptTo: options.encryptTo });
   const input = fs.createReadStream(plan.dump);
   const cancel = () => input.destroy(new JobFailedError('The import was cancelled.'));
   options.signal?.addEventListener('abort', cancel);
@@ -254,9 +257,13 @@ async function writeArchive(plan: ImportPlan, options: ImportOptions, reporter: 
 
     reporter.info(`Importing ${plan.dump} (${plan.dumpSize} bytes)`);
     const scanner = new DumpScanner();
-    input.once('error', (error) => scanner.destroy(error));
+    // The dump is read as psql would read it on restore: a script that is not pg_dumpall's (a
+    // shell escape, a COPY to a file) is refused now, not after it was archived (dump-guard.ts).
+    const guard = new DumpGuard(plan.dump);
+    input.once('error', (error) => guard.destroy(error));
+    guard.once('error', (error) => scanner.destroy(error));
     if (options.signal?.aborted) cancel();
-    const measurement = await writer.addStream(DUMP_ENTRY, input.pipe(scanner), {
+    const measurement = await writer.addStream(DUMP_ENTRY, input.pipe(guard).pipe(scanner), {
       tailBytes: TRAILER_WINDOW,
       onBytes: (n) => reporter.progress('import', n, plan.dumpSize),
     });
@@ -336,7 +343,7 @@ async function readAt(handle: fsp.FileHandle, position: number, length: number):
 /** Creates the dir if needed and proves it is writable; returns a problem line or undefined. */
 async function checkWritableDir(dir: string): Promise<string | undefined> {
   try {
-    await fsp.mkdir(dir, { recursive: true });
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
     await fsp.access(dir, fs.constants.W_OK);
     return undefined;
   } catch (error) {

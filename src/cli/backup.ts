@@ -1,17 +1,19 @@
 import type { Command } from 'commander';
 import { backup } from '../backup/backup.js';
 import { configFor, interruptSignal, withCommonOptions, type CommonOptions } from './common.js';
-import { formatBytes, formatDuration, printJson, terminalReporter } from './output.js';
+import { encryptToOverride, withEncryptTo } from './encryption-options.js';
+import { formatBytes, formatDuration, printJson, terminalReporter, printOut } from './output.js';
 
 interface BackupFlags extends CommonOptions {
   outputDir?: string;
   label?: string;
   stop: boolean;
   allowLive?: boolean;
+  encryptTo?: string[];
 }
 
 export function registerBackup(program: Command): void {
-  withCommonOptions(
+  withCommonOptions(withEncryptTo(
     program
       .command('backup')
       .description('stop the CUPM services, dump PostgreSQL, bundle the CUPM files into a verified archive, start the services')
@@ -19,8 +21,8 @@ export function registerBackup(program: Command): void {
       .option('--label <text>', 'a label for the archive name and manifest (e.g. pre-upgrade)')
       .option('--no-stop', 'do not stop the services (sessions on the database are still refused)')
       .option('--allow-live', 'back up even with other sessions on the database (recorded in the manifest)'),
-  ).action(async (flags: BackupFlags) => {
-    const config = configFor(flags, { CUPM_BACKUP_DIR: flags.outputDir });
+  )).action(async (flags: BackupFlags) => {
+    const config = configFor(flags, { CUPM_BACKUP_DIR: flags.outputDir, ...encryptToOverride(flags) });
     const reporter = terminalReporter();
     const result = await backup(
       config,
@@ -41,9 +43,10 @@ export function registerBackup(program: Command): void {
         cupmVersion: result.manifest.cupm.version,
         services: result.services,
         liveSessions: result.liveSessions.length,
+        encrypted: result.encrypted,
       });
     } else {
-      process.stdout.write(result.archive + '\n');
+      printOut(result.archive + '\n');
     }
   });
 }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig, type Config } from '../config/config.js';
-import { terminalReporter } from './output.js';
+import { registerSecrets, secretsOf } from '../security/redact.js';
+import { terminalReporter, printErr } from './output.js';
 
 /** Options every command takes. */
 export interface CommonOptions {
@@ -18,6 +19,7 @@ export function withCommonOptions(command: Command): Command {
 /** Loads the configuration for a command; flags given as variable overrides; warnings shown once. */
 export function configFor(options: CommonOptions, overrides: Record<string, string | undefined> = {}): Config {
   const config = loadConfig({ envFile: options.envFile, overrides });
+  registerSecrets(secretsOf(config));
   const reporter = terminalReporter();
   for (const warning of config.warnings) reporter.warn(warning);
   return config;
@@ -34,12 +36,12 @@ export function interruptSignal(options: { secondEndsAtOnce?: boolean } = {}): A
   const onSignal = (signal: NodeJS.Signals) => {
     if (!controller.signal.aborted) {
       const again = options.secondEndsAtOnce ? `; ${signal} again ends at once and the next run finishes the job` : '';
-      process.stderr.write(`\nReceived ${signal}: stopping and putting things back (this can take a moment${again})...\n`);
+      printErr(`\nReceived ${signal}: stopping and putting things back (this can take a moment${again})...\n`);
       controller.abort();
       return;
     }
     if (!options.secondEndsAtOnce) {
-      process.stderr.write(`\nReceived ${signal} again: still putting things back; please wait.\n`);
+      printErr(`\nReceived ${signal} again: still putting things back; please wait.\n`);
       return;
     }
     process.off('SIGINT', onSignal);

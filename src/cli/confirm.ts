@@ -1,5 +1,6 @@
 import readline from 'node:readline/promises';
 import { ConfigError } from '../errors.js';
+import { printErr } from './output.js';
 
 /** Asks before a destructive command: a prompt on a terminal, --yes otherwise (no terminal: exit 2). */
 export type Confirm = (question: string, details: string[]) => Promise<boolean>;
@@ -13,7 +14,7 @@ export function confirmer(yes: boolean | undefined, command: string): Confirm {
         hint: `pass --yes to confirm (run with --dry-run first to see what it will do)`,
       });
     }
-    process.stderr.write(`\n${details.join('\n')}\n\n`);
+    printErr(`\n${details.join('\n')}\n\n`);
     const prompt = readline.createInterface({ input: process.stdin, output: process.stderr });
     try {
       const answer = await prompt.question(`${question} Type "yes" to go on: `);

@@ -4,7 +4,7 @@ import { EXIT } from '../errors.js';
 import { ExitWith } from './exit-code.js';
 import { silentReporter } from '../jobs/reporter.js';
 import { configFor, withCommonOptions, type CommonOptions } from './common.js';
-import { printJson, terminalReporter } from './output.js';
+import { printJson, terminalReporter, printOut } from './output.js';
 
 export function registerDoctor(program: Command): void {
   withCommonOptions(
@@ -15,7 +15,7 @@ export function registerDoctor(program: Command): void {
     const config = configFor(flags);
     const report = await doctor(config, {}, flags.json ? terminalReporter() : silentReporter);
     if (flags.json) printJson({ ok: report.ok, exitCode: report.ok ? EXIT.done : EXIT.refused, counts: report.counts, checks: report.checks });
-    else process.stdout.write(`${formatDoctorReport(report).join('\n')}\n`);
+    else printOut(`${formatDoctorReport(report).join('\n')}\n`);
     if (!report.ok) throw new ExitWith(EXIT.refused);
   });
 }

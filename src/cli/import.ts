@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { DEFAULT_IMPORT_LABEL, importBackup } from '../backup/import.js';
 import { configFor, interruptSignal, withCommonOptions, type CommonOptions } from './common.js';
-import { formatBytes, formatDuration, printJson, terminalReporter } from './output.js';
+import { encryptToOverride, withEncryptTo } from './encryption-options.js';
+import { formatBytes, formatDuration, printJson, terminalReporter, printOut } from './output.js';
 
 interface ImportFlags extends CommonOptions {
   dump: string;
@@ -13,10 +14,11 @@ interface ImportFlags extends CommonOptions {
   sourceAddress: string[];
   allowIncomplete?: boolean;
   allowMissingFiles?: boolean;
+  encryptTo?: string[];
 }
 
 export function registerImport(program: Command): void {
-  withCommonOptions(
+  withCommonOptions(withEncryptTo(
     program
       .command('import')
       .description('wrap a manual backup (a pg_dumpall file and the copied CUPM files) into an archive that verify and restore accept')
@@ -29,8 +31,8 @@ export function registerImport(program: Command): void {
       .option('--source-address <ip>', 'an IP address of that server (repeatable; migrate purges its nicesyseng rows)', collect, [])
       .option('--allow-incomplete', 'import a dump that does not end with pg_dumpall\'s closing comment (the archive records it)')
       .option('--allow-missing-files', 'import although some of the five files are not in --files (the archive names them)'),
-  ).action(async (flags: ImportFlags) => {
-    const config = configFor(flags, { CUPM_BACKUP_DIR: flags.outputDir });
+  )).action(async (flags: ImportFlags) => {
+    const config = configFor(flags, { CUPM_BACKUP_DIR: flags.outputDir, ...encryptToOverride(flags) });
     const reporter = terminalReporter();
     const result = await importBackup(
       {
@@ -43,6 +45,7 @@ export function registerImport(program: Command): void {
         sourceAddresses: flags.sourceAddress,
         allowIncomplete: flags.allowIncomplete,
         allowMissingFiles: flags.allowMissingFiles,
+        encryptTo: config.encryption.recipients,
         signal: interruptSignal(),
       },
       reporter,
@@ -66,10 +69,11 @@ export function registerImport(program: Command): void {
         databases: result.facts.databases,
         roles: result.facts.roles,
         serverVersion: result.facts.serverVersion,
+        encrypted: config.encryption.recipients.length > 0,
         dumpToolVersion: result.facts.dumpToolVersion,
       });
     } else {
-      process.stdout.write(result.archive + '\n');
+      printOut(result.archive + '\n');
     }
   });
 }

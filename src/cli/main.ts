@@ -3,6 +3,7 @@ import { CupmError, EXIT } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { ExitWith } from './exit-code.js';
 import { printJson } from './output.js';
+import { redactOutput } from '../security/redact.js';
 
 type Register = (program: Command) => void;
 
@@ -61,12 +62,12 @@ async function main(argv: string[]): Promise<number> {
     }
     if (error instanceof ExitWith) return error.code;
     if (error instanceof CupmError) {
-      process.stderr.write(`\nerror: ${error.describe()}\n`);
+      process.stderr.write(redactOutput(`\nerror: ${error.describe()}\n`));
       if (json) printJson({ ok: false, exitCode: error.exitCode, error: errorJson(error) });
       return error.exitCode;
     }
     // A bug or an unexpected failure: show everything, and say what state we know of.
-    process.stderr.write(`\ninternal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(redactOutput(`\ninternal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`));
     if (json) printJson({ ok: false, exitCode: EXIT.failed, error: { message: String(error) } });
     return EXIT.failed;
   }

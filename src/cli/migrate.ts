@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { migrate } from '../migrate/migrate.js';
 import { confirmer } from './confirm.js';
 import { configFor, interruptSignal, withCommonOptions, type CommonOptions } from './common.js';
+import { identityOverride, withIdentity } from './encryption-options.js';
 import { terminalReporter } from './output.js';
 import { parsePort, printRestoreResult } from './restore.js';
 
@@ -15,10 +16,11 @@ interface MigrateFlags extends CommonOptions {
   adminPasswordFromBackup?: boolean;
   dryRun?: boolean;
   yes?: boolean;
+  identity?: string;
 }
 
 export function registerMigrate(program: Command): void {
-  withCommonOptions(
+  withCommonOptions(withIdentity(
     program
       .command('migrate')
       .description('move a CUPM 8.5 server onto this one (e.g. Windows 2003 -> 2008): restore the archive, check ports, rewrite the database host')
@@ -32,8 +34,8 @@ export function registerMigrate(program: Command): void {
       .option('--admin-password-from-backup', "set the admin role's password to the old server's (by default it stays as it is)")
       .option('--dry-run', 'print what would be done, change nothing')
       .option('--yes', 'do not ask for confirmation (required without a terminal)'),
-  ).action(async (archive: string, flags: MigrateFlags) => {
-    const config = configFor(flags);
+  )).action(async (archive: string, flags: MigrateFlags) => {
+    const config = configFor(flags, identityOverride(flags));
     const result = await migrate(
       config,
       archive,

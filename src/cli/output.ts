@@ -1,8 +1,13 @@
 import type { Reporter } from '../jobs/reporter.js';
+import { redactOutput } from '../security/redact.js';
 
-/** Human output goes to stderr, always: stdout is for the archive path or the one JSON object. */
-export function terminalReporter(stream: NodeJS.WriteStream = process.stderr): Reporter {
-  const tty = stream.isTTY === true;
+/**
+ * Human output goes to stderr, always: stdout is for the archive path or the one JSON object.
+ * Every line passes the redactor: no configured password reaches the terminal or a log of it.
+ */
+export function terminalReporter(target: NodeJS.WriteStream = process.stderr): Reporter {
+  const tty = target.isTTY === true;
+  const stream = { write: (text: string) => target.write(redactOutput(text)) };
   let progressShown = false;
   // A terminal gets its first progress line at once; a log file only once the job runs long.
   let lastDraw = tty ? 0 : Date.now();
@@ -60,7 +65,17 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
 }
 
+/** Writes text to stdout, redacted (the command line's only way to stdout besides printJson). */
+export function printOut(text: string): void {
+  process.stdout.write(redactOutput(text));
+}
+
+/** Writes text to stderr, redacted. */
+export function printErr(text: string): void {
+  process.stderr.write(redactOutput(text));
+}
+
 /** Prints the one JSON object of --json on stdout. */
 export function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  process.stdout.write(redactOutput(JSON.stringify(value, null, 2)) + '\n');
 }

@@ -7,7 +7,8 @@ import { openRunLog, secretsOf } from '../schedule/run-log.js';
 import { pruneLocked, type PruneResult } from '../schedule/prune.js';
 import { hasRules, RETENTION_RULES, type RetentionPolicy } from '../schedule/retention.js';
 import { configFor, withCommonOptions, type CommonOptions } from './common.js';
-import { printJson, terminalReporter } from './output.js';
+import { identityOverride, withIdentity } from './encryption-options.js';
+import { printJson, terminalReporter, printOut, printErr } from './output.js';
 
 interface PruneFlags extends CommonOptions {
   keepLast?: string;
@@ -18,10 +19,11 @@ interface PruneFlags extends CommonOptions {
   localOnly?: boolean;
   dryRun?: boolean;
   yes?: boolean;
+  identity?: string;
 }
 
 export function registerPrune(program: Command): void {
-  withCommonOptions(
+  withCommonOptions(withIdentity(
     program
       .command('prune')
       .description('delete old archives here and off-site by retention rules (restic semantics, UTC periods); never the newest verified, unreadable or pre-upgrade ones')
@@ -33,10 +35,10 @@ export function registerPrune(program: Command): void {
       .option('--local-only', 'prune the backup dir only, not the off-site destinations')
       .option('--dry-run', 'say what would be deleted and why each kept archive is kept; delete nothing')
       .option('--yes', 'delete without asking (required when not on a terminal)'),
-  ).action(async (flags: PruneFlags) => {
+  )).action(async (flags: PruneFlags) => {
     // Any --keep-* given makes the flags the whole policy; otherwise CUPM_KEEP_* applies.
     const given = { CUPM_KEEP_LAST: flags.keepLast, CUPM_KEEP_DAILY: flags.keepDaily, CUPM_KEEP_WEEKLY: flags.keepWeekly, CUPM_KEEP_MONTHLY: flags.keepMonthly };
-    const config = configFor(flags, given);
+    const config = configFor(flags, { ...given, ...identityOverride(flags) });
     const fromFlags = Object.values(given).some((v) => v !== undefined);
     const policy: RetentionPolicy = {};
     for (const rule of RETENTION_RULES) {
@@ -85,7 +87,7 @@ export function registerPrune(program: Command): void {
       });
       if (!flags.json) throw error;
       // The JSON above already says it all: one object on stdout, the words on stderr.
-      process.stderr.write(`\nerror: ${error.describe()}\n`);
+      printErr(`\nerror: ${error.describe()}\n`);
       throw new ExitWith(error.exitCode as ExitCode);
     }
   });
@@ -93,7 +95,7 @@ export function registerPrune(program: Command): void {
 
 /** The plan, one line per archive: KEEP with the reasons, or DELETE. */
 function printPlan(result: PruneResult): void {
-  const out = (line: string) => process.stdout.write(line + '\n');
+  const out = (line: string) => printOut(line + '\n');
   for (const location of result.locations) {
     out(`${location.location}${location.error ? `  FAILED: ${location.error}` : ''}`);
     for (const d of location.decisions) {

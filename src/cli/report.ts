@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { writeHtmlReport } from '../report/report.js';
 import { configFor, withCommonOptions, type CommonOptions } from './common.js';
-import { formatBytes, printJson, terminalReporter } from './output.js';
+import { formatBytes, printJson, terminalReporter, printOut } from './output.js';
 
 interface ReportFlags extends CommonOptions {
   html: string;
@@ -18,6 +18,6 @@ export function registerReport(program: Command): void {
     const result = await writeHtmlReport(config, flags.html);
     terminalReporter().info(`Report of ${result.runs} nightly run${result.runs === 1 ? '' : 's'} written: ${result.file} (${formatBytes(result.bytes)})`);
     if (flags.json) printJson({ file: result.file, runs: result.runs, bytes: result.bytes });
-    else process.stdout.write(result.file + '\n');
+    else printOut(result.file + '\n');
   });
 }

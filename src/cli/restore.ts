@@ -4,7 +4,8 @@ import { formatPlan } from '../restore/plan.js';
 import { restore, type RestoreResult } from '../restore/restore.js';
 import { confirmer } from './confirm.js';
 import { configFor, interruptSignal, withCommonOptions, type CommonOptions } from './common.js';
-import { formatDuration, printJson, terminalReporter } from './output.js';
+import { identityOverride, withIdentity } from './encryption-options.js';
+import { formatDuration, printJson, terminalReporter, printOut } from './output.js';
 
 interface RestoreFlags extends CommonOptions {
   dbHost?: string;
@@ -16,6 +17,7 @@ interface RestoreFlags extends CommonOptions {
   adminPasswordFromBackup?: boolean;
   dryRun?: boolean;
   yes?: boolean;
+  identity?: string;
 }
 
 /** commander parser for port options: a number 1-65535 or a usage error (exit 2). */
@@ -26,7 +28,7 @@ export function parsePort(value: string): number {
 }
 
 export function registerRestore(program: Command): void {
-  withCommonOptions(
+  withCommonOptions(withIdentity(
     program
       .command('restore')
       .description('restore an archive onto this server: database (the current one moved aside, then dropped) and CUPM files; rewrite hosts; purge nicesyseng')
@@ -40,8 +42,8 @@ export function registerRestore(program: Command): void {
       .option('--admin-password-from-backup', "set the admin role's password to the backup's (by default it stays as it is)")
       .option('--dry-run', 'print what would be done, change nothing')
       .option('--yes', 'do not ask for confirmation (required without a terminal)'),
-  ).action(async (archive: string, flags: RestoreFlags) => {
-    const config = configFor(flags);
+  )).action(async (archive: string, flags: RestoreFlags) => {
+    const config = configFor(flags, identityOverride(flags));
     const reporter = terminalReporter();
     const result = await restore(
       config,
@@ -70,7 +72,7 @@ export function printRestoreResult(result: RestoreResult, json: boolean): void {
   const reporter = terminalReporter();
   if (result.dryRun) {
     if (json) printJson({ ok: true, dryRun: true, plan: result.plan });
-    else process.stdout.write(`${formatPlan(result.plan).join('\n')}\n\n(--dry-run: nothing was changed)\n`);
+    else printOut(`${formatPlan(result.plan).join('\n')}\n\n(--dry-run: nothing was changed)\n`);
     return;
   }
   reporter.info(['', ...stepLines(result.steps)].join('\n'));

@@ -18,7 +18,7 @@ import {
   type ScheduleStatus,
 } from '../schedule/install/index.js';
 import { configFor, withCommonOptions, type CommonOptions } from './common.js';
-import { printJson, terminalReporter } from './output.js';
+import { printJson, terminalReporter, printOut } from './output.js';
 
 interface ScheduleFlags extends CommonOptions {
   at?: string;
@@ -71,7 +71,7 @@ export function registerSchedule(program: Command): void {
       const { backend, request } = prepare(flags);
       const status = await backend.status(request);
       if (flags.json) printJson(status);
-      else process.stdout.write(formatStatus(status).join('\n') + '\n');
+      else printOut(formatStatus(status).join('\n') + '\n');
     },
   );
 }
@@ -86,7 +86,7 @@ function prepare(flags: ScheduleFlags): { config: Config; backend: ScheduleBacke
 async function applyOrPrint(plan: SchedulePlan, flags: ScheduleFlags, jobName: string, done: () => string): Promise<void> {
   if (flags.print) {
     if (flags.json) printJson({ print: true, ...schedulePlanJson(plan) });
-    else process.stdout.write(formatSchedulePlan(plan).join('\n') + '\n');
+    else printOut(formatSchedulePlan(plan).join('\n') + '\n');
     return;
   }
   const reporter = terminalReporter();
@@ -95,7 +95,7 @@ async function applyOrPrint(plan: SchedulePlan, flags: ScheduleFlags, jobName: s
   const message = done();
   reporter.info(message);
   if (flags.json) printJson({ ok: true, ...schedulePlanJson(plan) });
-  else process.stdout.write(`${message}\n`);
+  else printOut(`${message}\n`);
 }
 
 /** `schedule status` for a person. */

@@ -3,7 +3,7 @@ import type { ExitCode } from '../errors.js';
 import { ExitWith } from './exit-code.js';
 import { backupStatus, formatHours } from '../schedule/status.js';
 import { configFor, withCommonOptions, type CommonOptions } from './common.js';
-import { formatBytes, printJson } from './output.js';
+import { formatBytes, printJson, printOut } from './output.js';
 
 export function registerStatus(program: Command): void {
   withCommonOptions(
@@ -16,7 +16,7 @@ export function registerStatus(program: Command): void {
     if (flags.json) {
       printJson(status);
     } else {
-      const out = (line: string) => process.stdout.write(line + '\n');
+      const out = (line: string) => printOut(line + '\n');
       const last = status.lastRun;
       out(`Backup folder:   ${status.backupDir}`);
       out(`Last run:        ${last ? `${last.outcome.toUpperCase()} (exit ${last.exitCode}), started ${last.startedAt}` : 'none recorded'}`);

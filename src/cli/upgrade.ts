@@ -9,7 +9,7 @@ import { cleanupFailure, planLines, upgradeCleanup, type UpgradeCleanupResult } 
 import { prepareUpgrade } from '../upgrade/prepare.js';
 import { formatRollback, rollbackSequence } from '../upgrade/rollback.js';
 import { configFor, interruptSignal, withCommonOptions, type CommonOptions } from './common.js';
-import { formatBytes, printJson, terminalReporter } from './output.js';
+import { formatBytes, printJson, terminalReporter, printOut, printErr } from './output.js';
 
 interface PrepareFlags extends CommonOptions {
   outputDir?: string;
@@ -59,7 +59,7 @@ export function registerUpgrade(program: Command): void {
         warnings: result.warnings,
       });
     } else {
-      process.stdout.write(b.archive + '\n');
+      printOut(b.archive + '\n');
     }
   });
 
@@ -100,7 +100,7 @@ export function registerUpgrade(program: Command): void {
     const reporter = terminalReporter();
     const sequence = await rollbackSequence(config, archive, { windowsUser: flags.windowsUser, envFile: flags.envFile, reporter });
     if (flags.json) printJson({ ok: true, ...sequence });
-    else process.stdout.write(`${formatRollback(sequence).join('\n')}\n`);
+    else printOut(`${formatRollback(sequence).join('\n')}\n`);
   });
 }
 
@@ -118,13 +118,13 @@ function printCleanup(result: UpgradeCleanupResult, json: boolean): void {
     if (json) printJson({ ok: true, ...body, wouldRefuse: !result.backupCheck.ok });
     else {
       const refusal = result.backupCheck.ok ? [] : ['', 'A real run would REFUSE (exit 4) before touching anything: no archive to restore afterwards.'];
-      process.stdout.write(`${[...planLines(result), ...refusal].join('\n')}\n\n(--dry-run: nothing was changed)\n`);
+      printOut(`${[...planLines(result), ...refusal].join('\n')}\n\n(--dry-run: nothing was changed)\n`);
     }
     return;
   }
   if (!result.ok) {
     const failure = cleanupFailure(result);
-    process.stderr.write(`\nerror: ${failure.describe()}\n`);
+    printErr(`\nerror: ${failure.describe()}\n`);
     if (json) printJson({ ok: false, exitCode: failure.exitCode, ...body });
     throw new ExitWith(failure.exitCode);
   }
@@ -142,7 +142,7 @@ function confirmer(yes: boolean | undefined) {
         hint: 'pass --yes to confirm (run with --dry-run first to see the plan)',
       });
     }
-    process.stderr.write(`\n${details.join('\n')}\n\n`);
+    printErr(`\n${details.join('\n')}\n\n`);
     const prompt = readline.createInterface({ input: process.stdin, output: process.stderr });
     try {
       return (await prompt.question(`${question} Type "yes" to go on: `)).trim().toLowerCase() === 'yes';

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseShellWords } from 'shell-quote';
 import { ConfigError } from '../errors.js';
+import { ENCRYPTION_VARIABLES, parseEncryptionSettings, type EncryptionSettings } from './encryption-settings.js';
 import { NIGHTLY_VARIABLES, parseNightlySettings, type NightlySettings } from './nightly-settings.js';
 import { parseNotifySettings, type NotifySettings } from './notify-settings.js';
 import { OFFSITE_VARIABLES, parseOffsiteSettings, type OffsiteSettings } from './offsite-settings.js';
@@ -58,6 +59,8 @@ export interface Config {
   offsite: OffsiteSettings;
   /** Retention, status threshold, log size (src/config/nightly-settings.ts). */
   nightly: NightlySettings;
+  /** age recipients of new archives, identity of encrypted ones (src/config/encryption-settings.ts). */
+  encryption: EncryptionSettings;
   /** Non-fatal observations (unknown CUPM_ variables), shown once by the CLI. */
   warnings: string[];
 }
@@ -93,6 +96,7 @@ const KNOWN = new Set([
   'CUPM_SCHEDULER',
   ...OFFSITE_VARIABLES,
   ...NIGHTLY_VARIABLES,
+  ...ENCRYPTION_VARIABLES,
   'CUPM_PG_SERVICE',
 ]);
 
@@ -206,6 +210,7 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
   const schedule = parseScheduleSettings(get, where, problems);
   const offsite = parseOffsiteSettings(get, where, problems, { ...context, rawPassword: values.CUPM_OFFSITE_PASSWORD });
   const nightly = parseNightlySettings(get, where, problems);
+  const encryption = parseEncryptionSettings(get, where, problems, context);
 
   for (const name of Object.keys(values)) {
     if (name.startsWith('CUPM_') && !KNOWN.has(name)) {
@@ -246,6 +251,7 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
     schedule,
     offsite,
     nightly,
+    encryption,
     warnings,
   };
 }

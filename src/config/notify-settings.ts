@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { redactUrl, redactUrlText } from '../security/redact.js';
 
 /** When mail is sent: only for runs that need attention (default), or after every run. */
 export const NOTIFY_ON = ['failure', 'always'] as const;
@@ -109,18 +110,7 @@ export function parseSmtpUrl(text: string): SmtpSettings | string {
   };
 }
 
-/** The URL with its password replaced by `***`. */
-export function redactUrl(url: URL): string {
-  if (url.password === '') return url.href;
-  const copy = new URL(url.href);
-  copy.password = '***';
-  return copy.href;
-}
-
-/** Best effort for text that does not even parse as a URL: hide what sits between `:` and `@`. */
-function redactUrlText(text: string): string {
-  return text.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@');
-}
+export { redactUrl } from '../security/redact.js';
 
 /** `user@example.com` or `Name <user@example.com>`. */
 function isMailbox(text: string): boolean {

@@ -2,7 +2,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { listArchives, type CatalogEntry } from '../archive/catalog.js';
 import { DUMP_ENTRY } from '../archive/format.js';
+import type { ArchiveKeys } from '../archive/encryption.js';
 import { verifyArchive } from '../archive/verify.js';
+import { archiveKeys } from '../config/encryption-settings.js';
 import type { Config } from '../config/config.js';
 import { messageOf } from '../errors.js';
 import { isUncPath, looksLikeWindowsPath, volumeOf } from '../system/windows-paths.js';
@@ -20,9 +22,10 @@ export interface BackupCheckOptions {
 export async function backupChecks(config: Config, options: BackupCheckOptions = {}): Promise<CheckResult[]> {
   const dir = config.backupDir;
   const results: CheckResult[] = [await writable(dir)];
-  const archives = (await listArchives(dir).catch(() => [] as CatalogEntry[])).reverse();
+  const keys = archiveKeys(config.encryption);
+  const archives = (await listArchives(dir, keys).catch(() => [] as CatalogEntry[])).reverse();
   results.push(await freeSpace(dir, archives));
-  results.push(await newestVerified(archives, dir, options));
+  results.push(await newestVerified(archives, dir, { ...options, keys }));
   results.push(await offServer(config));
   return results;
 }
@@ -62,13 +65,13 @@ async function freeSpace(dir: string, archives: CatalogEntry[]): Promise<CheckRe
   return pass(id, title, facts);
 }
 
-async function newestVerified(archives: CatalogEntry[], dir: string, options: BackupCheckOptions): Promise<CheckResult> {
+async function newestVerified(archives: CatalogEntry[], dir: string, options: BackupCheckOptions & { keys: ArchiveKeys }): Promise<CheckResult> {
   const id = 'backup.newest';
   const title = 'Newest verified backup';
   const limit = options.verifyLimit ?? 3;
   const broken: string[] = [];
   for (const archive of archives.filter((a) => a.manifest).slice(0, limit)) {
-    const report = await verifyArchive(archive.file);
+    const report = await verifyArchive(archive.file, { keys: options.keys });
     if (!report.ok) {
       broken.push(archive.name);
       continue;
@@ -82,6 +85,11 @@ async function newestVerified(archives: CatalogEntry[], dir: string, options: Ba
     return broken.length > 0 ? warn(id, title, detail, 'find out why the newer archives are broken (cupm-backup verify)') : pass(id, title, detail);
   }
   if (broken.length > 0) return warn(id, title, `none of the newest archives in ${dir} verifies: ${broken.join(', ')}`, 'run cupm-backup backup now; check the broken ones with cupm-backup verify');
+  const locked = archives.find((a) => a.locked && a.nameFacts);
+  if (locked) {
+    // Encrypted, and this host holds no identity (as it should): its name says when it was made.
+    return warn(id, title, `${locked.name} is encrypted and was not verified here (${locked.locked}); made ${locked.nameFacts!.createdAt} by its name`, 'verify it where the identity is kept: cupm-backup verify --identity <file> <archive>');
+  }
   return warn(id, title, `no backup in ${dir}`, 'run cupm-backup backup');
 }
 

@@ -27,7 +27,7 @@ export async function withLock<T>(dir: string, command: string, fn: () => Promis
 }
 
 async function acquire(file: string, me: LockHolder): Promise<void> {
-  await fs.mkdir(path.dirname(file), { recursive: true });
+  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       await fs.writeFile(file, JSON.stringify(me) + '\n', { flag: 'wx', mode: 0o600 });

@@ -1,6 +1,9 @@
 import type { Readable } from 'node:stream';
 import yauzl from 'yauzl';
-import { ARCHIVE_PREFIX, ARCHIVE_SUFFIX, type Manifest } from '../archive/format.js';
+import type { ByteSource } from '../archive/age.js';
+import { IdentityRequiredError, WrongIdentityError, openEncryptedSource, type ArchiveKeys } from '../archive/encryption.js';
+import type { Manifest } from '../archive/format.js';
+import { factsFromName, isArchiveName, isEncryptedName, type NameFacts } from '../archive/names.js';
 import { ArchiveReader } from '../archive/reader.js';
 import { CupmError, messageOf } from '../errors.js';
 import type { DestinationConnection } from './destination.js';
@@ -11,32 +14,52 @@ export interface RemoteArchive {
   size: number;
   manifest?: Manifest;
   error?: string;
+  /** An age-encrypted archive (`.zip.age`). */
+  encrypted?: boolean;
+  /** Encrypted and not opened (no identity, or not its): only its name speaks for it. */
+  locked?: string;
+  nameFacts?: NameFacts;
 }
 
 /**
  * Lists the archives at a destination and reads each one's manifest in place, through ranged
- * reads of its central directory and manifest entry (a few KB per archive, whatever its size).
+ * reads of its central directory and manifest entry (a few KB per archive, whatever its size;
+ * an encrypted one is decrypted chunk by chunk the same way when `keys` open it).
  * No sidecar file is kept: an archive copied there by hand is judged like any other, and there is
  * no second file that could disagree with the archive.
  */
-export async function listRemoteArchives(connection: DestinationConnection, display: string): Promise<RemoteArchive[]> {
-  const files = (await connection.list()).filter((f) => f.name.startsWith(ARCHIVE_PREFIX) && f.name.endsWith(ARCHIVE_SUFFIX));
+export async function listRemoteArchives(connection: DestinationConnection, display: string, keys: ArchiveKeys = {}): Promise<RemoteArchive[]> {
+  const files = (await connection.list()).filter((f) => isArchiveName(f.name));
   const archives: RemoteArchive[] = [];
   for (const file of files) {
     const entry: RemoteArchive = { name: file.name, size: file.size };
+    const facts = factsFromName(file.name);
+    if (facts) entry.nameFacts = facts;
+    const label = `${file.name} on ${display}`;
     try {
-      const reader = await ArchiveReader.openRandomAccess(`${file.name} on ${display}`, new RangeReader(connection, file.name), file.size);
+      let reader: ArchiveReader;
+      if (isEncryptedName(file.name)) {
+        entry.encrypted = true;
+        const opened = await openEncryptedSource(new RemoteSource(connection, file.name, file.size), label, keys);
+        reader = await ArchiveReader.openRandomAccess(label, opened.reader, opened.size);
+      } else {
+        reader = await ArchiveReader.openRandomAccess(label, new RangeReader(connection, file.name), file.size);
+      }
       try {
         entry.manifest = await reader.readManifest();
       } finally {
         await reader.close();
       }
     } catch (error) {
-      entry.error = error instanceof CupmError ? error.describe() : messageOf(error);
+      if (error instanceof IdentityRequiredError || error instanceof WrongIdentityError) {
+        entry.locked = error instanceof IdentityRequiredError ? 'encrypted; no identity given' : 'encrypted to other recipients than the identity given';
+      } else {
+        entry.error = error instanceof CupmError ? error.describe() : messageOf(error);
+      }
     }
     archives.push(entry);
   }
-  const when = (a: RemoteArchive) => (a.manifest ? Date.parse(a.manifest.createdAt) : 0);
+  const when = (a: RemoteArchive) => Date.parse(a.manifest?.createdAt ?? a.nameFacts?.createdAt ?? '1970-01-01T00:00:00Z');
   return archives.sort((a, b) => when(a) - when(b) || a.name.localeCompare(b.name));
 }
 
@@ -49,4 +72,19 @@ class RangeReader extends yauzl.RandomAccessReader {
   override _readStreamForRange(start: number, end: number): Readable {
     return this.connection.createReadStream(this.name, { start, end });
   }
+}
+
+/** A file at a destination as a ByteSource (for the age decryption of an off-site archive). */
+class RemoteSource implements ByteSource {
+  constructor(private readonly connection: DestinationConnection, private readonly name: string, readonly size: number) {}
+
+  async read(position: number, length: number): Promise<Buffer> {
+    const end = Math.min(this.size, position + length);
+    if (end <= position) return Buffer.alloc(0);
+    const chunks: Buffer[] = [];
+    for await (const chunk of this.connection.createReadStream(this.name, { start: position, end })) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  async close(): Promise<void> {}
 }

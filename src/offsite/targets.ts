@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { redactUrlText } from '../security/redact.js';
 
 /**
  * Off-site destinations as configured (CUPM_OFFSITE). Parsing only: connecting is the drivers' job.
@@ -125,9 +126,7 @@ export function normalizeFingerprint(text: string): string | undefined {
 }
 
 /** A URL with its password replaced by `***`, for messages about a URL that did not parse. */
-export function redactUrl(text: string): string {
-  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*):[^/@]*@/i, '$1:***@');
-}
+export const redactUrl = redactUrlText;
 
 function safeDecode(text: string): string {
   try {

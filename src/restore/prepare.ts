@@ -3,7 +3,9 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { DUMP_ENTRY, FILES_PREFIX, type Manifest, type ManifestEntry } from '../archive/format.js';
+import { IdentityRequiredError } from '../archive/encryption.js';
 import { ArchiveReader } from '../archive/reader.js';
+import { archiveKeys } from '../config/encryption-settings.js';
 import { verifyArchive } from '../archive/verify.js';
 import { findJbossFolder } from '../artifacts/cupm-files.js';
 import { readCupmVersion, sameCupmVersion } from '../artifacts/install-log.js';
@@ -121,7 +123,16 @@ export async function prepareRestore(config: Config, archiveArg: string, options
   const command = options.migration ? 'migrate' : 'restore';
 
   reporter.info(`Verifying ${archive}`);
-  const report = await verifyArchive(archive, { onProgress: (done, total) => reporter.progress('verify', done, total) });
+  // An encrypted archive is decrypted whole here, before anything is stopped: a wrong identity or
+  // a tampered byte is refused now (exit 3), with nothing touched.
+  const keys = archiveKeys(config.encryption);
+  const report = await verifyArchive(archive, { keys, onProgress: (done, total) => reporter.progress('verify', done, total) });
+  if (report.needsIdentity) {
+    throw new IdentityRequiredError(`The archive ${archive} is encrypted; restoring it needs the identity it was encrypted to.`, {
+      state: 'nothing was changed',
+      hint: 'pass --identity <file> (or set CUPM_IDENTITY) with the age key made by age-keygen',
+    });
+  }
   if (!report.ok || !report.manifest) {
     throw new ArchiveInvalidError(`The archive ${archive} is NOT valid:`, {
       problems: report.problems,
@@ -161,8 +172,12 @@ export async function prepareRestore(config: Config, archiveArg: string, options
     });
   }
 
-  const reader = await ArchiveReader.open(archive);
+  const reader = await ArchiveReader.open(archive, keys);
   try {
+    // Opened again for the load: refuse a file swapped since it verified.
+    if (reader.structuralProblems.length > 0) {
+      throw new ArchiveInvalidError(`The archive ${archive} changed since it was verified:`, { problems: reader.structuralProblems, state: 'nothing was changed' });
+    }
     const pgInfo = connectionInfo(config);
     const databaseIsLocal = await isLocalHost(pgInfo.host);
     const edits: ConfigEdits = { dbHosts, dbPort: options.dbPort, properties: {} };

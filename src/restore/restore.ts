@@ -82,7 +82,7 @@ function cancelled(): JobFailedError {
 async function applyRestore(prepared: PreparedRestore, reporter: Reporter, signal: AbortSignal | undefined) {
   const { config, journal } = prepared;
   const dir = config.backupDir;
-  await fsp.mkdir(dir, { recursive: true });
+  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
   const rt: RestoreRuntime = {
     config,
     journal,

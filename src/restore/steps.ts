@@ -17,6 +17,7 @@ import type { ServiceManager } from '../services/service-manager.js';
 import { removeFile, writeFileAtomic } from './atomic-file.js';
 import { databaseExists, dropDatabase, endRoleSessions, ident, literal, renameDatabase } from './databases.js';
 import { DumpFilter, type SkippedSection } from './dump-filter.js';
+import { DumpGuard, DumpRefusedError } from './dump-guard.js';
 import type { RestoreJournal } from './journal.js';
 import { dumpRoles, restoreRoles, roleFacts } from './roles.js';
 
@@ -156,7 +157,9 @@ function loadStep(): RestoreStep {
       if (rt.signal?.aborted) onAbort();
       const fed = (async () => {
         try {
-          await pipeline(await reader.openEntry(DUMP_ENTRY), measure, filter, psql.stdin);
+          // The guard judges what psql gets (after the filter), line by line, as the preflight did:
+          // an archive changed since then is stopped before psql reads a line it did not pass.
+          await pipeline(await reader.openEntry(DUMP_ENTRY), measure, filter, new DumpGuard(), psql.stdin);
         } catch (error) {
           // psql stopping at an error breaks the pipe: that is psql's story, told by `finished`.
           if ((error as NodeJS.ErrnoException).code !== 'EPIPE') readFailure = error;
@@ -167,7 +170,7 @@ function loadStep(): RestoreStep {
       const [ran] = await Promise.allSettled([psql.finished, fed]);
       rt.signal?.removeEventListener('abort', onAbort);
       rt.journal.psqlPid = null;
-      if (readFailure instanceof JobFailedError) throw readFailure;
+      if (readFailure instanceof JobFailedError || readFailure instanceof DumpRefusedError) throw readFailure;
       if (readFailure !== undefined) {
         throw new ArchiveInvalidError(`Reading ${DUMP_ENTRY} from ${rt.load.archive} failed during the load: ${messageOf(readFailure)}.`);
       }

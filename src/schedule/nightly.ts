@@ -42,7 +42,7 @@ export const NIGHTLY_EXIT = { ok: EXIT.done, warning: EXIT.partial } as const;
 export async function nightly(config: Config, options: NightlyOptions, terminal: Reporter): Promise<NightlyRunRecord> {
   const started = new Date();
   const dir = config.backupDir;
-  await fsp.mkdir(dir, { recursive: true }).catch((error: unknown) => {
+  await fsp.mkdir(dir, { recursive: true, mode: 0o700 }).catch((error: unknown) => {
     throw new JobFailedError(`Cannot create the backup folder ${dir}: ${(error as NodeJS.ErrnoException).code ?? messageOf(error)}.`, {
       state: 'nothing was changed',
       hint: 'check CUPM_BACKUP_DIR',
@@ -112,8 +112,11 @@ async function runSteps(config: Config, options: NightlyOptions, reporter: Repor
 
   if (result) {
     const archive = result.archive;
+    // An encrypted archive is read back with the file key this run made: the host that writes
+    // the backups holds no identity, and needs none to check them.
+    const keys = result.keys;
     await step(record, reporter, 'verify', async () => {
-      const report = await verifyArchive(archive, { onProgress: (done, total) => reporter.progress('verify', done, total) });
+      const report = await verifyArchive(archive, { keys, onProgress: (done, total) => reporter.progress('verify', done, total) });
       if (!report.ok) {
         throw new CupmError(EXIT.archiveInvalid, `The new archive ${archive} did not verify: it is kept for inspection, but not copied off-site and not counted as a backup.`, {
           problems: report.problems,

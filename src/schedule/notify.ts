@@ -8,6 +8,7 @@ import type { Reporter } from '../jobs/reporter.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import type { NightlyRunRecord } from './history.js';
 import { formatLocalTime } from './local-time.js';
+import { redactor } from '../security/redact.js';
 
 /** What became of a notification: `failed` never changes the run's own outcome. */
 export type NotificationResult = 'sent' | 'skipped' | 'failed';
@@ -191,13 +192,6 @@ function describeMailError(error: unknown, smtp: SmtpSettings): string {
 export function scrub(text: string, smtp: SmtpSettings): string {
   const password = smtp.password;
   if (!password) return text;
-  const forms = new Set([
-    password,
-    encodeURIComponent(password),
-    Buffer.from(password).toString('base64'),
-    Buffer.from(`\0${smtp.user ?? ''}\0${password}`).toString('base64'),
-  ]);
-  let out = text;
-  for (const form of forms) out = out.split(form).join('***');
-  return out;
+  // AUTH PLAIN sends user and password base64-encoded together: that form is a secret too.
+  return redactor([password, Buffer.from(`\0${smtp.user ?? ''}\0${password}`).toString('base64')])(text);
 }

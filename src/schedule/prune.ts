@@ -2,8 +2,12 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { listArchives } from '../archive/catalog.js';
+import type { ArchiveKeys } from '../archive/encryption.js';
+import { safeNamePart } from '../archive/format.js';
+import type { NameFacts } from '../archive/names.js';
 import { verifyArchive } from '../archive/verify.js';
 import type { Config } from '../config/config.js';
+import { archiveKeys } from '../config/encryption-settings.js';
 import { ConfigError, CupmError, messageOf } from '../errors.js';
 import { withLock } from '../jobs/lock.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
@@ -68,7 +72,7 @@ export async function pruneLocked(config: Config, options: PruneOptions, reporte
   reporter.info(`Retention (${describePolicy(options.policy)}) for ${host}'s archives${options.dryRun ? ', dry run' : ''}`);
   result.locations.push(await pruneBackupDir(config, { ...options, host }, reporter));
   for (const destination of options.destinations ?? configuredDestinations(config.offsite)) {
-    result.locations.push(await pruneDestination(destination, { ...options, host }, reporter));
+    result.locations.push(await pruneDestination(destination, { ...options, host, keys: archiveKeys(config.encryption) }, reporter));
   }
   return result;
 }
@@ -76,15 +80,20 @@ export async function pruneLocked(config: Config, options: PruneOptions, reporte
 async function pruneBackupDir(config: Config, options: PruneOptions & { host: string }, reporter: Reporter): Promise<PruneLocation> {
   const dir = config.backupDir;
   const location: PruneLocation = { location: dir, kind: 'local', decisions: [], deleted: [], unreadable: [] };
-  const archives = await listArchives(dir);
+  const keys = archiveKeys(config.encryption);
+  const archives = await listArchives(dir, keys);
   const known = await knownVerified(dir, options.verified ?? []);
   const candidates: RetentionCandidate[] = archives.map((a) => ({
     name: a.name,
     ...(a.manifest
       ? { createdAt: a.manifest.createdAt, label: a.manifest.label, host: a.manifest.source.hostname, verified: known.get(a.name) === a.size }
-      : { problem: firstLine(a.error ?? 'unreadable') }),
+      : a.locked && a.nameFacts
+        ? { ...byName(a.nameFacts, options.host), verified: known.get(a.name) === a.size }
+        : { problem: firstLine(a.error ?? (a.locked ? `${a.locked}, and its name is not one cupm-backup writes` : 'unreadable')) }),
     hold: options.hold?.get(a.name) ?? [],
   }));
+  const locked = archives.filter((a) => a.locked && a.nameFacts).length;
+  if (locked > 0) reporter.info(`${locked} encrypted archive(s) judged by the host, time and label in their names (no identity opens them here)`);
 
   // The newest verified archive is never deleted: find it, reading archives newest first until
   // one verifies. One that fails is kept and reported, like an unreadable one.
@@ -94,28 +103,32 @@ async function pruneBackupDir(config: Config, options: PruneOptions & { host: st
   for (const candidate of countable) {
     if (candidate.verified) break;
     reporter.info(`Verifying ${candidate.name} (the newest archive not yet known to be verified)`);
-    const report = await verifyArchive(path.join(dir, candidate.name));
+    const report = await verifyArchive(path.join(dir, candidate.name), { keys });
     if (report.ok) {
       candidate.verified = true;
       break;
     }
-    candidate.problem = `failed verification: ${report.problems[0] ?? 'unknown problem'}`;
+    candidate.problem = report.needsIdentity
+      ? 'encrypted, and not known to be verified: no identity opens it here (nightly records the archives it verified; or pass --identity)'
+      : `failed verification: ${report.problems[0] ?? 'unknown problem'}`;
   }
   return decideAndDelete(location, candidates, options, reporter, (name) => fs.rm(path.join(dir, name)));
 }
 
-async function pruneDestination(destination: Destination, options: PruneOptions & { host: string }, reporter: Reporter): Promise<PruneLocation> {
+async function pruneDestination(destination: Destination, options: PruneOptions & { host: string; keys?: ArchiveKeys }, reporter: Reporter): Promise<PruneLocation> {
   const location: PruneLocation = { location: destination.display, kind: destination.kind, decisions: [], deleted: [], unreadable: [] };
   try {
     await withConnection(destination, async (connection) => {
-      const archives = await listRemoteArchives(connection, destination.display);
+      const archives = await listRemoteArchives(connection, destination.display, options.keys ?? {});
       // Off-site copies only get their final name after they were read back and matched: a
-      // readable one there is a checked one.
+      // readable one there is a checked one (an encrypted one too, judged by its name).
       const candidates: RetentionCandidate[] = archives.map((a) => ({
         name: a.name,
         ...(a.manifest
           ? { createdAt: a.manifest.createdAt, label: a.manifest.label, host: a.manifest.source.hostname, verified: true }
-          : { problem: firstLine(a.error ?? 'unreadable') }),
+          : a.locked && a.nameFacts
+            ? { ...byName(a.nameFacts, options.host), verified: true }
+            : { problem: firstLine(a.error ?? (a.locked ? `${a.locked}, and its name is not one cupm-backup writes` : 'unreadable')) }),
       }));
       await decideAndDelete(location, candidates, options, reporter, (name) => connection.remove(name));
     });
@@ -169,6 +182,16 @@ async function knownVerified(dir: string, fresh: readonly string[]): Promise<Map
     known.set(name, size);
   }
   return known;
+}
+
+/**
+ * The retention facts of an encrypted archive no identity opens here, from its name (written by
+ * the tool with the manifest's createdAt, host and label). The name holds the host made file-name
+ * safe: it counts as this host's when it is this host's name made safe the same way.
+ */
+function byName(facts: NameFacts, host: string): Pick<RetentionCandidate, 'createdAt' | 'label' | 'host'> {
+  const ours = safeNamePart(host).toLowerCase() === facts.hostname.toLowerCase();
+  return { createdAt: facts.createdAt, label: facts.label, host: ours ? host : facts.hostname };
 }
 
 function firstLine(text: string): string {

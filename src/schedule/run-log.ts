@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config/config.js';
 import type { Reporter } from '../jobs/reporter.js';
+import { redactor } from '../security/redact.js';
 
 /** The log of nightly and prune runs, in the backup dir; rotated to .1, .2, .3 by size. */
 export const LOG_FILE = 'cupm-backup.log';
@@ -10,19 +10,8 @@ export const LOG_GENERATIONS = 3;
 /** Progress lines in the log: one per label this often, so a long dump leaves a trace, not a flood. */
 const PROGRESS_EVERY_MS = 30_000;
 
-/** Every secret of a configuration: database, off-site and SMTP passwords. */
-export function secretsOf(config: Config): string[] {
-  const secrets = [config.pg.password, ...config.offsite.secrets, config.notify?.smtp.password];
-  return secrets.filter((s): s is string => typeof s === 'string' && s.length > 0);
-}
-
-/** Replaces every secret (and its URL-encoded form) by `***`. Very short ones too: better a garbled line than a leak. */
-export function redactor(secrets: readonly string[]): (text: string) => string {
-  const forms = [...new Set(secrets.flatMap((s) => [s, encodeURIComponent(s)]))].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
-  if (forms.length === 0) return (text) => text;
-  const pattern = new RegExp(forms.map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g');
-  return (text) => text.replace(pattern, '***');
-}
+// Redaction lives in src/security/redact.ts (one place); re-exported for the log's callers.
+export { redactor, secretsOf } from '../security/redact.js';
 
 /**
  * Moves the log aside when it is larger than maxBytes (log -> log.1 -> log.2 ...; the oldest is

@@ -1,4 +1,5 @@
 import type { Config } from '../config/config.js';
+import { archiveKeys } from '../config/encryption-settings.js';
 import { ConfigError, DirtyStateError, JobFailedError, RefusedError } from '../errors.js';
 import { withLock } from '../jobs/lock.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
@@ -146,7 +147,7 @@ async function checkBackup(config: Config, target: CleanupTarget, options: Upgra
       message: `skipped (--no-backup-check): ${target.installDir} is deleted without checking for an archive of the old version`,
     };
   }
-  const search = await findRollbackArchive(dir, { explicit: options.archive, reporter });
+  const search = await findRollbackArchive(dir, { explicit: options.archive, reporter, keys: archiveKeys(config.encryption) });
   const check: BackupCheck = { skipped: false, ok: false, dir, archive: null, rejected: search.rejected, message: '' };
   const where = options.archive ? options.archive : `the backup dir ${dir}`;
   if (!search.chosen) {

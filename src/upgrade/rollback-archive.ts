@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { listArchives, type CatalogEntry } from '../archive/catalog.js';
+import { listArchives, readManifestInto, type CatalogEntry } from '../archive/catalog.js';
+import type { ArchiveKeys } from '../archive/encryption.js';
 import type { Manifest } from '../archive/format.js';
 import { ArchiveReader } from '../archive/reader.js';
 import { verifyArchive } from '../archive/verify.js';
@@ -29,13 +30,15 @@ export interface RollbackArchiveSearch {
  * Candidates are verified in that order until one passes (a corrupt newest one does not hide an
  * older good one). With `explicit`, only that archive is considered.
  */
-export async function findRollbackArchive(dir: string, options: { explicit?: string; reporter?: Reporter } = {}): Promise<RollbackArchiveSearch> {
+export async function findRollbackArchive(dir: string, options: { explicit?: string; reporter?: Reporter; keys?: ArchiveKeys } = {}): Promise<RollbackArchiveSearch> {
   const search: RollbackArchiveSearch = { dir, chosen: undefined, rejected: [] };
-  const entries = options.explicit ? await catalogOf(options.explicit) : await listArchives(dir).catch(notFoundIsEmpty);
+  const keys = options.keys ?? {};
+  const entries = options.explicit ? await catalogOf(options.explicit, keys) : await listArchives(dir, keys).catch(notFoundIsEmpty);
   const candidates: Array<{ file: string; manifest: Manifest }> = [];
   for (const entry of entries) {
     if (!entry.manifest) {
-      search.rejected.push({ file: entry.file, reason: `unreadable: ${(entry.error ?? '').split('\n')[0]}` });
+      const why = entry.locked ? `${entry.locked} (set CUPM_IDENTITY to read it)` : `unreadable: ${(entry.error ?? '').split('\n')[0]}`;
+      search.rejected.push({ file: entry.file, reason: why });
     } else if (!isOldCupmVersion(entry.manifest.cupm.version)) {
       search.rejected.push({
         file: entry.file,
@@ -51,7 +54,7 @@ export async function findRollbackArchive(dir: string, options: { explicit?: str
   candidates.sort((a, b) => preUpgrade(a.manifest) - preUpgrade(b.manifest) || Date.parse(b.manifest.createdAt) - Date.parse(a.manifest.createdAt));
   for (const candidate of candidates) {
     options.reporter?.info(`Verifying ${candidate.file}`);
-    const report = await verifyArchive(candidate.file, { onProgress: (done, total) => options.reporter?.progress('verify', done, total) });
+    const report = await verifyArchive(candidate.file, { keys, onProgress: (done, total) => options.reporter?.progress('verify', done, total) });
     if (report.ok) {
       search.chosen = { file: candidate.file, manifest: candidate.manifest, cupmVersion: candidate.manifest.cupm.version! };
       break;
@@ -68,21 +71,17 @@ export function describeRollbackArchive(archive: RollbackArchive): string {
 }
 
 /** One archive named on the command line, whatever its file name (renamed, copied from a CD). */
-async function catalogOf(file: string): Promise<CatalogEntry[]> {
+async function catalogOf(file: string, keys: ArchiveKeys): Promise<CatalogEntry[]> {
   const absolute = path.resolve(file);
   const entry: CatalogEntry = { file: absolute, name: path.basename(absolute), size: 0, modifiedAt: '' };
   try {
     const stat = await fs.stat(absolute);
     Object.assign(entry, { size: stat.size, modifiedAt: stat.mtime.toISOString() });
-    const reader = await ArchiveReader.open(absolute);
-    try {
-      entry.manifest = await reader.readManifest();
-    } finally {
-      await reader.close();
-    }
   } catch (error) {
     entry.error = error instanceof CupmError ? error.describe() : messageOf(error);
+    return [entry];
   }
+  await readManifestInto(entry, absolute, keys);
   return [entry];
 }
 

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { verifyArchive } from '../archive/verify.js';
+import { archiveKeys } from '../config/encryption-settings.js';
 import { DEFAULT_WINDOWS_INSTALL_DIR, type Config } from '../config/config.js';
 import { ArchiveInvalidError, RefusedError } from '../errors.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
@@ -41,7 +42,7 @@ export interface RollbackSequence {
 export async function rollbackSequence(config: Config, archive: string, options: RollbackOptions = {}): Promise<RollbackSequence> {
   const reporter = options.reporter ?? silentReporter;
   const file = path.resolve(archive);
-  const report = await verifyArchive(file, { onProgress: (done, total) => reporter.progress('verify', done, total) });
+  const report = await verifyArchive(file, { keys: archiveKeys(config.encryption), onProgress: (done, total) => reporter.progress('verify', done, total) });
   if (!report.ok || !report.manifest) {
     throw new ArchiveInvalidError(`The archive ${file} is NOT valid, so it cannot carry a rollback:`, {
       problems: report.problems,

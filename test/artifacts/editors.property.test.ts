@@ -9,6 +9,8 @@ import { ConfigError } from '../../src/errors.js';
 import { escapePropertyValue, findPropertyOccurrences, readProperties, setPropertyValues } from '../../src/artifacts/dfc-properties.js';
 import { readConnectionUrl, setConnectionUrlHost } from '../../src/artifacts/dfc-ds-xml.js';
 import { hostProblem, urlHost } from '../../src/artifacts/host.js';
+import { checkHostOptions } from '../../src/restore/prepare.js';
+import { rewriteDfcProperties } from '../../src/restore/rewrites.js';
 import { expect } from '../support/expect.js';
 import { javaReadProperties, javaReadXml } from '../support/java.js';
 
@@ -257,6 +259,30 @@ describe('the editors survive any input (property-based, read back by Java)', ()
       expect(after.connectionUrls.map((u) => u.trim()), because(i, edited[i])).to.deep.equal([expectedUrl]);
       const others = (nodes: string[]) => nodes.filter((node) => !node.startsWith('element /datasources/local-tx-datasource/connection-url'));
       expect(others(after.nodes), because(i, edited[i])).to.deep.equal(others(before.nodes));
+    });
+  });
+
+  it(`--db-host and --old-nice-host values with quotes, <, &, spaces or line breaks are refused before restore reads a file (${RUNS} values)`, () => {
+    const word = fc.stringMatching(/^[a-z0-9.]{1,4}$/);
+    const interior = fc.tuple(word, fc.constantFrom('"', "'", '<', '>', '&', '\n', '\r', ' ', '\t', '\u0000', ';', '/', '\\'), word).map(([a, bad, b]) => a + bad + b);
+    for (const [i, host] of sample(interior).entries()) {
+      expect(() => checkHostOptions({ dbHost: host }), because(i, host)).to.throw(ConfigError);
+      expect(() => checkHostOptions({ dbHost: `db1.example,${host}` }), because(i, host)).to.throw(ConfigError);
+      expect(() => checkHostOptions({ oldNiceHost: host }), because(i, host)).to.throw(ConfigError);
+    }
+  });
+
+  it(`even a hostile host that got past the check is escaped in dfc.properties: Java reads that one value, and no new key (${RUNS} values)`, async () => {
+    const original = 'dfc.postgres.host=db.example\ndfc.postgres.port=5432\ndfc.jboss.port=46008\n';
+    const hosts = sample(fc.oneof(hostileHost, fc.string({ unit: fc.constantFrom('\n', '\r', '=', ':', '#', '!', '\\', ' ', 'u', 'x', 'dfc.jboss.port'), maxLength: 12 })));
+    const edited = hosts.map((host) => rewriteDfcProperties(original, { dbHosts: [host] }, 'dfc.properties').text);
+    const java = await javaReadProperties(edited);
+    hosts.forEach((host, i) => {
+      const result = java[i]!;
+      if (!result.ok) throw new Error(`Java cannot read ${because(i, edited[i])}: ${result.error}`);
+      expect(sorted(result.properties), because(i, { host, edited: edited[i] })).to.deep.equal(
+        sorted(new Map([['dfc.postgres.host', host], ['dfc.postgres.port', '5432'], ['dfc.jboss.port', '46008']])),
+      );
     });
   });
 
