@@ -1,12 +1,14 @@
 import { Readable, Transform, Writable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
+import { ParallelDeflate } from './parallel-deflate.js';
 
 /**
  * A streaming ZIP encoder (PKWARE APPNOTE 6.3): entries go in one after the other, deflated on
  * the way, and `zip` is the archive's byte stream, to be piped to a file (or through a Transform,
  * e.g. encryption, first). Nothing is buffered beyond a chunk: sizes and CRC-32 follow each entry
- * in a data descriptor, and the central directory comes at the end.
+ * in a data descriptor, and the central directory comes at the end. Deflate runs on several
+ * cores (parallel-deflate.ts).
  *
  * ZIP64 only where a value does not fit in 32 bits, so that archives stay readable by the oldest
  * tools: the central directory's ZIP64 extra field and end records then; and the data descriptor
@@ -77,7 +79,7 @@ export class ZipStream {
     });
     const entryInput = new EntryInput(options.observe);
     if (method === STORED) await pipeline(input, entryInput, sink);
-    else await pipeline(input, entryInput, zlib.createDeflateRaw({ level: options.level, chunkSize: DEFLATE_CHUNK }), sink);
+    else await pipeline(input, entryInput, new ParallelDeflate(options.level), sink);
     const { crc, size } = entryInput;
     if (method === STORED) compressedSize = size;
 
@@ -195,8 +197,6 @@ const VERSION_DEFLATE = 20;
 const VERSION_ZIP64 = 45;
 /** Made by: Unix (3), spec 4.5, so that readers take the external attributes as a Unix mode. */
 const MADE_BY = (3 << 8) | VERSION_ZIP64;
-/** Output chunk of deflate: large chunks mean fewer round trips to zlib's thread. */
-const DEFLATE_CHUNK = 256 * 1024;
 const S_IFREG = 0o100000;
 
 /** The ZIP64 extended information extra field (id 1) with these 8-byte values. */

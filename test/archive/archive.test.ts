@@ -2,12 +2,13 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
 import { expect } from '../support/expect.js';
 import { execa } from 'execa';
 import { archiveFileName, DUMP_ENTRY, MANIFEST_ENTRY } from '../../src/archive/format.js';
 import { ArchiveReader } from '../../src/archive/reader.js';
 import { verifyArchive } from '../../src/archive/verify.js';
-import { ArchiveWriter } from '../../src/archive/writer.js';
+import { ArchiveWriter, DEFAULT_COMPRESSION_LEVEL } from '../../src/archive/writer.js';
 import { buildZip, manifestFor, patchBytes, SAMPLE_DUMP, sha256, typicalEntries } from '../support/archives.js';
 import { javaReadZipStream } from '../support/java-zip.js';
 
@@ -63,6 +64,36 @@ describe('archive format v1', () => {
     const streamed = await javaReadZipStream(final);
     expect(streamed.slice(0, 2)).to.deep.equal(result.manifest.entries.map((e) => ({ name: e.path, size: e.size, sha256: e.sha256 })));
     expect(streamed.map((e) => ('name' in e ? e.name : e.error))).to.deep.equal(['files/sep/dfc.properties', DUMP_ENTRY, MANIFEST_ENTRY]);
+  });
+
+  it('deflates a large entry on several cores as one deflate stream: unzip, Java and verify read it byte for byte, as small as one zlib stream makes it', async () => {
+    // 9.5 MiB of dump-like lines (ten blocks, the last one short), repeating across block edges
+    // so that matches reach back into the block before (the dictionary each block gets).
+    const lines: string[] = [];
+    for (let i = 0; lines.join('').length < 9.5 * 1024 * 1024; i++) {
+      lines.push(...Array.from({ length: 1000 }, (_, j) => `${i * 1000 + j}\tSEP${((i * 7919 + j * 104729) % 0xffffff).toString(16).padStart(6, '0')}\tCisco 79${j % 80}\t{"ring": ${j % 7}}\n`));
+    }
+    const dump = Buffer.from(`--\n-- PostgreSQL database cluster dump\n--\n\nCOPY public.phones (id, mac, model, settings) FROM stdin;\n${lines.join('')}\\.\n${SAMPLE_DUMP.slice(SAMPLE_DUMP.lastIndexOf('\n--\n-- PostgreSQL database cluster dump complete'))}`);
+    const final = path.join(dir, 'large.zip');
+    const writer = await ArchiveWriter.create(final);
+    const chunks = Array.from({ length: Math.ceil(dump.length / 65536) }, (_, i) => dump.subarray(i * 65536, (i + 1) * 65536));
+    await writer.addStream(DUMP_ENTRY, Readable.from(chunks));
+    const result = await writer.finish(body());
+
+    const { stdout } = await execa('unzip', ['-p', final, DUMP_ENTRY], { encoding: 'buffer', stripFinalNewline: false });
+    expect(sha256(Buffer.from(stdout))).to.equal(sha256(dump));
+    const streamed = await javaReadZipStream(final);
+    expect(streamed[0]).to.deep.equal({ name: DUMP_ENTRY, size: dump.length, sha256: sha256(dump) });
+    expect((await verifyArchive(final)).problems).to.deep.equal([]);
+    const reader = await ArchiveReader.open(final);
+    try {
+      const stored = reader.entry(DUMP_ENTRY)!.compressedSize;
+      const oneStream = zlib.deflateRawSync(dump, { level: DEFAULT_COMPRESSION_LEVEL }).length;
+      expect(stored / oneStream).to.be.within(0.99, 1.01);
+    } finally {
+      await reader.close();
+    }
+    expect(result.manifest.entries[0]!.size).to.equal(dump.length);
   });
 
   it('stops reading an entry at once when it inflates to more than the central directory says (a zip bomb is not read through)', async () => {
