@@ -1,5 +1,5 @@
-import pg from 'pg';
 import type { Cluster } from '../../src/sandbox/cluster.js';
+import { createApplicationDatabase } from '../../src/sandbox/cupm-database.js';
 
 /**
  * A CUPM-like database of a chosen number of phones, generated inside PostgreSQL with
@@ -35,12 +35,7 @@ export interface CupmDataOptions {
 
 /** Creates the role and database and fills them; two connections share the work (the machine has two cores). */
 export async function createCupmData(cluster: Cluster, options: CupmDataOptions): Promise<void> {
-  const database = options.database ?? 'cupm';
-  const role = options.role ?? 'cupm';
-  const ident = (name: string) => pg.Client.prototype.escapeIdentifier(name);
-  const literal = (text: string) => pg.Client.prototype.escapeLiteral(text);
-  await cluster.query(`CREATE ROLE ${ident(role)} LOGIN PASSWORD ${literal(options.rolePassword)}`);
-  await cluster.query(`CREATE DATABASE ${ident(database)} OWNER ${ident(role)}`);
+  const { database, role, ident, literal } = await createApplicationDatabase(cluster, options);
   const p = Math.max(1, Math.floor(options.phones));
   const asRole = (sql: string) => cluster.query(`SET ROLE ${ident(role)}; ${sql}; RESET ROLE;`, undefined, database);
 
@@ -136,7 +131,8 @@ function fillSubscribers(p: number): string {
 
 function fillPhones(p: number): string {
   return `INSERT INTO phone
-    SELECT i, 'SEP' || upper(lpad(to_hex(${h('i', 11)} % 281474976710656), 12, '0')) || '' , ${pick(MODELS, 'i', 12)},
+    -- hashint8 gives 32 bits: random-looking high half, the id in the low half, so MACs stay unique at any size.
+    SELECT i, 'SEP' || upper(lpad(to_hex(${h('i', 11)} % 16777216), 6, '0') || lpad(to_hex(i), 6, '0')), ${pick(MODELS, 'i', 12)},
       CASE WHEN i % 3 = 0 THEN 'SIP' ELSE 'SCCP' END, i,
       'Phone of u' || lpad(i::text, 7, '0') || ' at ' || ${pick(SITES, 'i', 4)},
       jsonb_build_object(

@@ -51,8 +51,20 @@ export async function listArchives(dir: string, keys: ArchiveKeys = {}): Promise
 
 /** Reads the manifest of an archive into its entry: `manifest`, or `locked`, or `error`. */
 export async function readManifestInto(entry: CatalogEntry, file: string, keys: ArchiveKeys): Promise<void> {
+  await readManifestFrom(entry, () => ArchiveReader.open(file, keys));
+}
+
+/**
+ * Reads the manifest of the archive `open` opens (a local file, or one at an off-site destination)
+ * into `entry`: `manifest`; or `locked` when it is encrypted and not for the keys given; or
+ * `error`, also when its entry names are unsafe (the manifest of a hostile archive is not trusted).
+ */
+export async function readManifestFrom(
+  entry: Pick<CatalogEntry, 'manifest' | 'locked' | 'error'>,
+  open: () => Promise<ArchiveReader>,
+): Promise<void> {
   try {
-    const reader = await ArchiveReader.open(file, keys);
+    const reader = await open();
     try {
       if (reader.structuralProblems.length > 0) throw new Error(`unsafe entries: ${reader.structuralProblems.join('; ')}`);
       entry.manifest = await reader.readManifest();

@@ -1,11 +1,11 @@
 import type { Readable } from 'node:stream';
 import yauzl from 'yauzl';
 import type { ByteSource } from '../archive/age.js';
-import { IdentityRequiredError, WrongIdentityError, openEncryptedSource, type ArchiveKeys } from '../archive/encryption.js';
+import { readManifestFrom } from '../archive/catalog.js';
+import { openEncryptedSource, type ArchiveKeys } from '../archive/encryption.js';
 import type { Manifest } from '../archive/format.js';
 import { factsFromName, isArchiveName, isEncryptedName, type NameFacts } from '../archive/names.js';
 import { ArchiveReader } from '../archive/reader.js';
-import { CupmError, messageOf } from '../errors.js';
 import type { DestinationConnection } from './destination.js';
 
 /** An archive found at a destination, with its manifest or the reason it cannot be read. */
@@ -36,27 +36,12 @@ export async function listRemoteArchives(connection: DestinationConnection, disp
     const facts = factsFromName(file.name);
     if (facts) entry.nameFacts = facts;
     const label = `${file.name} on ${display}`;
-    try {
-      let reader: ArchiveReader;
-      if (isEncryptedName(file.name)) {
-        entry.encrypted = true;
-        const opened = await openEncryptedSource(new RemoteSource(connection, file.name, file.size), label, keys);
-        reader = await ArchiveReader.openRandomAccess(label, opened.reader, opened.size);
-      } else {
-        reader = await ArchiveReader.openRandomAccess(label, new RangeReader(connection, file.name), file.size);
-      }
-      try {
-        entry.manifest = await reader.readManifest();
-      } finally {
-        await reader.close();
-      }
-    } catch (error) {
-      if (error instanceof IdentityRequiredError || error instanceof WrongIdentityError) {
-        entry.locked = error instanceof IdentityRequiredError ? 'encrypted; no identity given' : 'encrypted to other recipients than the identity given';
-      } else {
-        entry.error = error instanceof CupmError ? error.describe() : messageOf(error);
-      }
-    }
+    if (isEncryptedName(file.name)) entry.encrypted = true;
+    await readManifestFrom(entry, async () => {
+      if (!entry.encrypted) return ArchiveReader.openRandomAccess(label, new RangeReader(connection, file.name), file.size);
+      const opened = await openEncryptedSource(new RemoteSource(connection, file.name, file.size), label, keys);
+      return ArchiveReader.openRandomAccess(label, opened.reader, opened.size);
+    });
     archives.push(entry);
   }
   const when = (a: RemoteArchive) => Date.parse(a.manifest?.createdAt ?? a.nameFacts?.createdAt ?? '1970-01-01T00:00:00Z');

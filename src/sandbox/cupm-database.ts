@@ -11,18 +11,24 @@ export interface SampleDatabaseOptions {
   subscribers?: number;
 }
 
-/**
- * Creates the CUPM application role and database with a small, realistic schema: subscribers,
- * phones, lines, an order history (jsonb), device certificates (bytea) and `nicesyseng`, the
- * table the seed's restore procedure purges by host.
- */
-export async function createSampleCupmDatabase(cluster: Cluster, options: SampleDatabaseOptions): Promise<void> {
+/** CUPM's application role (a login with a password) and the database it owns; names default to `cupm`. */
+export async function createApplicationDatabase(cluster: Cluster, options: { database?: string; role?: string; rolePassword: string }) {
   const database = options.database ?? 'cupm';
   const role = options.role ?? 'cupm';
   const ident = (name: string) => pg.Client.prototype.escapeIdentifier(name);
   const literal = (text: string) => pg.Client.prototype.escapeLiteral(text);
   await cluster.query(`CREATE ROLE ${ident(role)} LOGIN PASSWORD ${literal(options.rolePassword)}`);
   await cluster.query(`CREATE DATABASE ${ident(database)} OWNER ${ident(role)}`);
+  return { database, role, ident, literal };
+}
+
+/**
+ * Creates the CUPM application role and database with a small, realistic schema: subscribers,
+ * phones, lines, an order history (jsonb), device certificates (bytea) and `nicesyseng`, the
+ * table the seed's restore procedure purges by host.
+ */
+export async function createSampleCupmDatabase(cluster: Cluster, options: SampleDatabaseOptions): Promise<void> {
+  const { database, role, ident, literal } = await createApplicationDatabase(cluster, options);
   const n = options.subscribers ?? 200;
   await cluster.query(
     `SET ROLE ${ident(role)};
