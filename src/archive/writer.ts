@@ -10,6 +10,7 @@ import { MANIFEST_ENTRY, PARTIAL_SUFFIX, type Manifest, type ManifestBody, type 
 import { Measurer, type Measurement } from './measure.js';
 import { ArchiveReader } from './reader.js';
 import { ZipStream } from './zip-stream.js';
+import { syncDirectory } from '../file-system.js';
 
 /**
  * Deflate level, chosen by measurement (README "Performance"): the fastest level whose archive
@@ -209,16 +210,5 @@ async function startEncryption(recipients: readonly string[]) {
       state: 'nothing was written',
       hint: 'give --encrypt-to (or CUPM_ENCRYPT_TO) the age1... public key age-keygen printed',
     });
-  }
-}
-
-/** fsync a directory so a rename survives a power cut (not possible, nor needed, on Windows). */
-async function syncDirectory(dir: string): Promise<void> {
-  if (process.platform === 'win32') return;
-  const handle = await fsp.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

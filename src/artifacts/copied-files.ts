@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { CupmFile, CupmFileRole } from './cupm-files.js';
+import { isDirectory, isReadableFile } from '../file-system.js';
 
 /** The five files a manual backup copies, relative to the install dir; `*` is the JBoss folder. */
 const WANTED: Array<[CupmFileRole, string]> = [
@@ -86,21 +87,4 @@ function resolveCaseInsensitive(dir: string, parts: string[]): string | undefine
     current = path.join(current, matches[0]!);
   }
   return current;
-}
-
-function isDirectory(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-function isReadableFile(p: string): boolean {
-  try {
-    fs.accessSync(p, fs.constants.R_OK);
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
 }

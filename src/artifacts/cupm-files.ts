@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
+import { isDirectory, isReadableFile } from '../file-system.js';
 
 /** The five CUPM files a backup carries (DOMAIN.md), by role. */
 export type CupmFileRole = 'installLog' | 'dfcProperties' | 'dfcKeystore' | 'loginConfig' | 'dfcDs';
@@ -80,21 +81,4 @@ export function fileOf(files: CupmFile[], role: CupmFileRole): CupmFile {
   const file = files.find((f) => f.role === role);
   if (!file) throw new Error(`no CUPM file with role ${role}`);
   return file;
-}
-
-function isDirectory(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-function isReadableFile(p: string): boolean {
-  try {
-    fs.accessSync(p, fs.constants.R_OK);
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
 }

@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseShellWords } from 'shell-quote';
 import { ConfigError } from '../errors.js';
@@ -9,6 +8,7 @@ import { OFFSITE_VARIABLES, parseOffsiteSettings, type OffsiteSettings } from '.
 import { parseScheduleSettings, type ScheduleSettings } from './schedule-settings.js';
 import { looksLikeWindowsPath } from '../system/windows-paths.js';
 import { readSources, type RawSettings } from './sources.js';
+import { isDirectory } from '../file-system.js';
 
 export const SERVICE_MANAGER_KINDS = ['windows', 'systemd', 'command', 'none'] as const;
 export type ServiceManagerKind = (typeof SERVICE_MANAGER_KINDS)[number];
@@ -285,12 +285,4 @@ export function splitCommand(text: string): string[] | string {
   }
   if (words.length === 0) return 'the command is empty.';
   return words;
-}
-
-function isDirectory(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
 }

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { syncDirectory } from '../file-system.js';
 
 /** What a file's replacement must keep: its mode and, when we may set it, its owner. */
 export interface FileMeta {
@@ -45,22 +46,11 @@ export async function writeFileAtomic(file: string, content: Buffer, meta: FileM
     await fsp.rm(temp, { force: true });
     throw error;
   }
-  await syncDir(dir);
+  await syncDirectory(dir);
 }
 
 /** Removes `file` (when undoing the creation of a file that did not exist). */
 export async function removeFile(file: string): Promise<void> {
   await fsp.rm(file, { force: true });
-  await syncDir(path.dirname(file));
-}
-
-async function syncDir(dir: string): Promise<void> {
-  // Windows cannot open a folder for fsync; NTFS journals the rename itself.
-  if (process.platform === 'win32') return;
-  const handle = await fsp.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await syncDirectory(path.dirname(file));
 }

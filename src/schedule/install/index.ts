@@ -10,6 +10,7 @@ import { localHost, type SchedulerHost } from './host.js';
 import type { NightlyCommand, ScheduleRequest, SchedulerName } from './plan.js';
 import { SchtasksScheduler } from './schtasks.js';
 import { SystemdScheduler } from './systemd.js';
+import { isDirectory } from '../../file-system.js';
 
 export { applySchedulePlan, formatSchedulePlan, schedulePlanJson, type SchedulePlan, type ScheduleRequest, type SchedulerName } from './plan.js';
 export type { ScheduleBackend, ScheduleStatus } from './backend.js';
@@ -96,14 +97,6 @@ export function settingsOnlyInEnvironment(origin: Record<string, string>): strin
     .filter(([, from]) => from === 'environment')
     .map(([name]) => name)
     .sort();
-}
-
-function isDirectory(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 function isExecutable(p: string): boolean {

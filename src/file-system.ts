@@ -1,0 +1,35 @@
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+
+/** Small facts about paths, and the one fsync of a folder, shared by every layer. */
+
+/** True when `p` is a folder (false when it is missing or cannot be looked at). */
+export function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** True when `p` is a regular file this process may read. */
+export function isReadableFile(p: string): boolean {
+  try {
+    fs.accessSync(p, fs.constants.R_OK);
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** fsyncs a folder, so a rename or removal in it survives a power cut. */
+export async function syncDirectory(dir: string): Promise<void> {
+  // Windows cannot open a folder for fsync; NTFS journals the rename itself.
+  if (process.platform === 'win32') return;
+  const handle = await fsp.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
