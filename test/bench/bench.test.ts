@@ -1,0 +1,94 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { REPO } from '../support/cli.js';
+import { expect } from '../support/expect.js';
+
+/**
+ * `npm run bench` is a script, not a test: its timings are never asserted here. What is tested is
+ * what makes it safe to run on a shared machine: it measures only clusters it starts, it writes
+ * its results, and it leaves nothing behind, also when interrupted. Each run gets its own TMPDIR,
+ * so "nothing left" is a folder that is empty again.
+ */
+describe('the benchmark (npm run bench): safe to run, whatever happens', function () {
+  this.timeout(10 * 60_000);
+  let tmp: string;
+  let out: string;
+  beforeEach(async () => {
+    tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-bench-test-'));
+    // The clusters run as the postgres user when the tests run as root: it must reach its folder.
+    await fs.chmod(tmp, 0o755);
+    out = path.join(tmp, 'results');
+  });
+  afterEach(async () => {
+    await fs.rm(tmp, { recursive: true, force: true });
+  });
+
+  const bench = (args: string[], env: Record<string, string> = {}): ResultPromise<{ reject: false; all: true }> =>
+    execa(process.execPath, ['--import', 'tsx', path.join(REPO, 'scripts', 'bench.ts'), '--tsx', '--out', out, ...args], {
+      cwd: REPO,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TMPDIR: tmp, ...env },
+      extendEnv: false,
+      reject: false,
+      all: true,
+    });
+
+  /** What is left in the run's TMPDIR besides the results (and tsx's compile cache, which is not the benchmark's). */
+  const leftovers = async () => (await fs.readdir(tmp)).filter((name) => name !== 'results' && !name.startsWith('tsx-'));
+
+  /** Processes whose command line names a path under the run's TMPDIR (a postmaster's -D). */
+  const processesUnder = async (dir: string) => {
+    const found: string[] = [];
+    for (const pid of (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n))) {
+      const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (cmdline.includes(dir)) found.push(`${pid}: ${cmdline.replace(/\0/g, ' ')}`);
+    }
+    return found;
+  };
+
+  for (const variable of ['PGHOST', 'PGPORT', 'CUPM_BACKUP_DIR']) {
+    it(`refuses to run when ${variable} is set (it never measures a server it did not start), and starts nothing`, async () => {
+      const run = await bench(['--size', '5MB', '--small-size', '0', '--runs', '1'], { [variable]: variable === 'PGPORT' ? '5432' : '/srv/cupm' });
+      expect(run.exitCode, run.all).to.equal(2);
+      expect(run.all).to.include(`refuses to run with ${variable} set`);
+      expect(await leftovers()).to.deep.equal([]);
+      await expect(fs.access(out)).to.be.rejected;
+    });
+  }
+
+  it('a small run measures both tools, writes JSON, Markdown and SVG, and removes its clusters and files', async () => {
+    const run = await bench(['--size', '4MB', '--small-size', '0', '--runs', '1']);
+    expect(run.exitCode, run.all).to.equal(0);
+    expect(run.all).to.match(/backup 1: cupm-backup [\d.]+ s, reference [\d.]+ s, ratio [\d.]+/);
+    expect(run.all).to.match(/restore 1: cupm-backup [\d.]+ s, reference [\d.]+ s, ratio [\d.]+/);
+    const written = (await fs.readdir(out)).sort();
+    expect(written.map((f) => path.extname(f))).to.deep.equal(['.json', '.md', '.svg']);
+    const result = JSON.parse(await fs.readFile(path.join(out, written[0]!), 'utf8')) as { sizes: Array<{ dumpBytes?: number }> };
+    expect(result.sizes).to.have.length(1);
+    expect(await fs.readFile(path.join(out, written[1]!), 'utf8')).to.include('| backup time vs pg_dumpall > file');
+    expect(await fs.readFile(path.join(out, written[2]!), 'utf8')).to.match(/^<svg/);
+    expect(await leftovers()).to.deep.equal([]);
+    expect(await processesUnder(tmp)).to.deep.equal([]);
+  });
+
+  it('Ctrl-C in the middle of a measurement stops its processes and removes every cluster and temp file (exit 130)', async () => {
+    const run = bench(['--size', '40MB', '--small-size', '0', '--runs', '3']);
+    // Interrupt once a cluster holds data and the paired runs have begun.
+    await new Promise<void>((resolve, reject) => {
+      let seen = '';
+      run.all!.on('data', (chunk: Buffer) => {
+        seen += chunk.toString();
+        if (/backup 1: /.test(seen)) resolve();
+      });
+      void run.then((r) => reject(new Error(`the benchmark ended before it was interrupted:\n${r.all}`)));
+    });
+    expect(await processesUnder(tmp), 'a cluster was running before the interrupt').to.not.deep.equal([]);
+    run.kill('SIGINT');
+    const result = await run;
+    expect(result.exitCode, result.all).to.equal(130);
+    expect(result.all).to.include('SIGINT: stopping the benchmark and removing its clusters and files');
+    expect(await leftovers()).to.deep.equal([]);
+    expect(await processesUnder(tmp)).to.deep.equal([]);
+  });
+});
