@@ -1,4 +1,4 @@
-// npm run bench [-- --size 1GB --small-size 0.25GB --runs 3 | --phones 60000 | --size 5GB --scale-check]
+// npm run bench [-- --size 1GB --small-size 0.25GB --runs 3 [--encrypt] | --phones 60000 | --size 5GB --scale-check]
 //
 // cupm-backup against the bare PostgreSQL tools on the same data, the same machine, in one run:
 // backup vs `pg_dumpall > file`, restore vs `psql -X -f dump.sql`, in alternating pairs; verify
@@ -14,6 +14,7 @@ import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { execa } from 'execa';
 import { DEFAULT_COMPRESSION_LEVEL } from '../src/archive/writer.js';
 import { findServerBinDir, startCluster, type Cluster } from '../src/sandbox/cluster.js';
@@ -70,6 +71,7 @@ async function run(options: BenchOptions): Promise<void> {
   const loadAtStart = os.loadavg();
   const tool = await prepareTool(options);
   level = options.level;
+  if (options.encrypt) encryption = await makeRunKey(work);
   log(`cupm-backup under test: ${tool.how}`);
 
   if (options.scaleCheck) {
@@ -85,12 +87,12 @@ async function run(options: BenchOptions): Promise<void> {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     machine: await machineFacts(loadAtStart),
-    tool: { how: tool.how, compressionLevel: options.level ?? DEFAULT_COMPRESSION_LEVEL },
+    tool: { how: tool.how, compressionLevel: options.level ?? DEFAULT_COMPRESSION_LEVEL, encrypted: options.encrypt },
     runs: options.runs,
     sizes,
     targets: judge(sizes),
   };
-  const base = path.join(path.resolve(ROOT, options.outDir), `bench-${stamp(startedAt)}${options.phones ? `-${options.phones}-phones` : ''}`);
+  const base = path.join(path.resolve(ROOT, options.outDir), `bench-${stamp(startedAt)}${options.phones ? `-${options.phones}-phones` : ''}${options.encrypt ? '-encrypted' : ''}`);
   await fsp.mkdir(path.dirname(base), { recursive: true });
   await fsp.writeFile(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
   await fsp.writeFile(`${base}.md`, markdown(result));
@@ -376,7 +378,19 @@ function toolEnv(cluster: Cluster, installDir: string, backupDir: string): Recor
     CUPM_PG_BIN: cluster.binDir,
     CUPM_SERVICE_MANAGER: 'none',
     ...(level === undefined ? {} : { CUPM_COMPRESSION_LEVEL: String(level) }),
+    ...encryption,
   };
+}
+
+/** --encrypt: the tool's CUPM_ENCRYPT_TO and CUPM_IDENTITY, for a key made for this run. */
+let encryption: { CUPM_ENCRYPT_TO: string; CUPM_IDENTITY: string } | undefined;
+
+/** An age key pair for this run, its identity file in the run's temp folder (removed with it). */
+async function makeRunKey(work: string): Promise<{ CUPM_ENCRYPT_TO: string; CUPM_IDENTITY: string }> {
+  const identity = await generateIdentity();
+  const file = path.join(work, 'bench-identity.txt');
+  await fsp.writeFile(file, identity + '\n', { mode: 0o600 });
+  return { CUPM_ENCRYPT_TO: await identityToRecipient(identity), CUPM_IDENTITY: file };
 }
 
 /** --level: the deflate level the tool is run with (undefined: its default). */

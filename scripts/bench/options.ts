@@ -13,6 +13,8 @@ export interface BenchOptions {
   scaleCheck: boolean;
   /** CUPM_COMPRESSION_LEVEL for the tool; undefined: its default. */
   level: number | undefined;
+  /** Encrypt the archives (age, to a key made for the run): what encryption costs. */
+  encrypt: boolean;
   /** Run the checkout through tsx (bin/cupm-backup) instead of a build of it. */
   tsx: boolean;
   outDir: string;
@@ -41,11 +43,13 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     .option('--runs <n>', 'paired runs per comparison (A and B alternate)', positiveInt, 3)
     .option('--scale-check', 'one backup/verify/restore round trip at --size (zip64 when over 4 GiB), no baselines')
     .option('--level <n>', 'deflate level for cupm-backup (CUPM_COMPRESSION_LEVEL; default: the tool\'s)', positiveInt)
+    .option('--encrypt', 'encrypt the archives to an age key made for the run (what encryption costs)')
     .option('--tsx', 'run the checkout through tsx (bin/cupm-backup) instead of a build of it')
     .option('--out <dir>', 'where results go', 'bench/results')
     .addHelpText('after', '\nIt only ever talks to the clusters it starts; it refuses to run when PG* or CUPM_* connection settings are set.')
     .parse(argv);
-  const flags = program.opts<{ size: number; smallSize: number; phones?: number; runs: number; scaleCheck?: boolean; level?: number; tsx?: boolean; out: string }>();
+  const flags = program.opts<{ size: number; smallSize: number; phones?: number; runs: number; scaleCheck?: boolean; level?: number; encrypt?: boolean; tsx?: boolean; out: string }>();
+  if (flags.encrypt && flags.scaleCheck) program.error('--encrypt and --scale-check do not go together: the scale check reads the archive with unzip -t');
   return {
     size: flags.size,
     smallSize: flags.scaleCheck || flags.phones ? 0 : flags.smallSize,
@@ -53,6 +57,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     runs: flags.runs,
     scaleCheck: flags.scaleCheck ?? false,
     level: flags.level,
+    encrypt: flags.encrypt ?? false,
     tsx: flags.tsx ?? false,
     outDir: flags.out,
   };

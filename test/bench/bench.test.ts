@@ -57,20 +57,25 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
     });
   }
 
-  it('a small run measures both tools, writes JSON, Markdown and SVG, and removes its clusters and files', async () => {
-    const run = await bench(['--size', '4MB', '--small-size', '0', '--runs', '1']);
-    expect(run.exitCode, run.all).to.equal(0);
-    expect(run.all).to.match(/backup 1: cupm-backup [\d.]+ s, reference [\d.]+ s, ratio [\d.]+/);
-    expect(run.all).to.match(/restore 1: cupm-backup [\d.]+ s, reference [\d.]+ s, ratio [\d.]+/);
-    const written = (await fs.readdir(out)).sort();
-    expect(written.map((f) => path.extname(f))).to.deep.equal(['.json', '.md', '.svg']);
-    const result = JSON.parse(await fs.readFile(path.join(out, written[0]!), 'utf8')) as { sizes: Array<{ dumpBytes?: number }> };
-    expect(result.sizes).to.have.length(1);
-    expect(await fs.readFile(path.join(out, written[1]!), 'utf8')).to.include('| backup time vs pg_dumpall > file');
-    expect(await fs.readFile(path.join(out, written[2]!), 'utf8')).to.match(/^<svg/);
-    expect(await leftovers()).to.deep.equal([]);
-    expect(await processesUnder(tmp)).to.deep.equal([]);
-  });
+  for (const encrypted of [false, true]) {
+    it(`a small run${encrypted ? ' with --encrypt (archives encrypted to a key made for the run)' : ''} measures both tools, writes JSON, Markdown and SVG, and removes its clusters and files`, async () => {
+      const run = await bench(['--size', '4MB', '--small-size', '0', '--runs', '1', ...(encrypted ? ['--encrypt'] : [])]);
+      expect(run.exitCode, run.all).to.equal(0);
+      expect(run.all).to.match(/backup 1: cupm-backup [\d.]+ s, reference [\d.]+ s, ratio [\d.]+/);
+      expect(run.all).to.match(/restore 1: cupm-backup [\d.]+ s, reference [\d.]+ s, ratio [\d.]+/);
+      const written = (await fs.readdir(out)).sort();
+      expect(written.map((f) => path.extname(f))).to.deep.equal(['.json', '.md', '.svg']);
+      const result = JSON.parse(await fs.readFile(path.join(out, written[0]!), 'utf8')) as { sizes: unknown[]; tool: { encrypted: boolean } };
+      expect(result.sizes).to.have.length(1);
+      expect(result.tool.encrypted).to.equal(encrypted);
+      const markdown = await fs.readFile(path.join(out, written[1]!), 'utf8');
+      expect(markdown).to.include('| backup time vs pg_dumpall > file');
+      expect(markdown.includes('archives encrypted (age)')).to.equal(encrypted);
+      expect(await fs.readFile(path.join(out, written[2]!), 'utf8')).to.match(/^<svg/);
+      expect(await leftovers()).to.deep.equal([]);
+      expect(await processesUnder(tmp)).to.deep.equal([]);
+    });
+  }
 
   it('Ctrl-C in the middle of a measurement stops its processes and removes every cluster and temp file (exit 130)', async () => {
     const run = bench(['--size', '40MB', '--small-size', '0', '--runs', '3']);
