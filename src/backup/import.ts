@@ -18,8 +18,8 @@ import { decodeLog, parseCupmVersion, sameCupmVersion } from '../artifacts/insta
 import { ArchiveInvalidError, ConfigError, CupmError, JobFailedError, messageOf } from '../errors.js';
 import { withLock } from '../jobs/lock.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
-import { CLUSTER_HEADER, DumpScanner, type DumpFacts } from '../pg/dump-scan.js';
-import { DUMP_TRAILER, endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
+import { DumpScanner, type DumpFacts } from '../pg/dump-scan.js';
+import { CLUSTER_HEADER, DUMP_TRAILER, endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
 import { DumpGuard } from '../restore/dump-guard.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 

@@ -1,5 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { connectTarget, createdRole, startsCopyData, unquoteIdentifier } from '../restore/dump-syntax.js';
+import { connectTarget, createdRole, startsCopyData, unquoteIdentifier } from './dump-syntax.js';
+import { CLUSTER_HEADER, HEADER_LINES } from './dump-script.js';
 
 /** What a pg_dumpall script says about itself (for the manifest of an imported dump). */
 export interface DumpFacts {
@@ -19,8 +20,6 @@ export interface DumpFacts {
   lineEnds: 'lf' | 'crlf' | 'mixed' | 'none';
 }
 
-/** pg_dumpall's first comment. */
-export const CLUSTER_HEADER = '-- PostgreSQL database cluster dump';
 /** Statement lines are short; only their starts are looked at, so longer lines are cut. */
 const MAX_LINE = 4096;
 
@@ -29,7 +28,7 @@ const MAX_LINE = 4096;
  * line by line, without holding more than one (cut) line: dumps are GBs. Lines inside
  * `COPY ... FROM stdin;` data are skipped, so a table row that happens to read `CREATE ROLE x;`
  * is not taken for a role. The statements are recognized by restore's grammar
- * (src/restore/dump-syntax.ts), so import and restore read a dump the same way.
+ * (dump-syntax.ts), so import and restore read a dump the same way.
  */
 export class DumpScanner extends Transform {
   private readonly databases = new Set<string>();
@@ -115,7 +114,7 @@ export class DumpScanner extends Transform {
       if (line === '\\.') this.inCopy = false;
       return;
     }
-    if (this.lineNumber <= 5 && line.replace(/^\u00ef\u00bb\u00bf/, '') === CLUSTER_HEADER) this.hasClusterHeader = true;
+    if (this.lineNumber <= HEADER_LINES && line.replace(/^\u00ef\u00bb\u00bf/, '') === CLUSTER_HEADER) this.hasClusterHeader = true;
     // pg_dump writes data as COPY ... FROM stdin; a COPY line too long to have been read whole is one too.
     if (startsCopyData(line) || (cut && line.startsWith('COPY '))) {
       this.inCopy = true;

@@ -1,5 +1,9 @@
 /** Facts about pg_dumpall scripts, shared by backup, verify, import and restore. */
 
+/** pg_dumpall's first comment, within the first HEADER_LINES lines of a script. */
+export const CLUSTER_HEADER = '-- PostgreSQL database cluster dump';
+export const HEADER_LINES = 5;
+
 /** The last comment pg_dumpall writes; a dump without it was cut short. */
 export const DUMP_TRAILER = '-- PostgreSQL database cluster dump complete';
 

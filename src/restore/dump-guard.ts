@@ -1,6 +1,7 @@
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { DUMP_ENTRY } from '../archive/format.js';
 import { ArchiveInvalidError } from '../errors.js';
+import { CLUSTER_HEADER, HEADER_LINES } from '../pg/dump-script.js';
 
 /**
  * The dump guard: proves a dump is a pg_dumpall script before psql runs it. psql executes
@@ -35,9 +36,6 @@ export class DumpRefusedError extends ArchiveInvalidError {
   }
 }
 
-/** pg_dumpall's first comment, within the first lines of a script. */
-const CLUSTER_HEADER = '-- PostgreSQL database cluster dump';
-const HEADER_LINES = 5;
 /** A line outside COPY data is held in memory to be read whole; pg_dump's are far shorter. */
 const MAX_SQL_LINE = 16 * 1024 * 1024;
 /** The start of a statement kept for the checks made when it ends (a COPY header, a SET). */

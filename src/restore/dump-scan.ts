@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { connectTarget, copyField, startsCopyData, unquoteIdentifier } from './dump-syntax.js';
+import { connectTarget, copyField, startsCopyData, unquoteIdentifier } from '../pg/dump-syntax.js';
 
 /** Lines longer than this are never the ones a scan looks for (COPY headers, short data rows). */
 const MAX_LINE = 64 * 1024;

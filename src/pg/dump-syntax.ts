@@ -1,6 +1,6 @@
 /**
- * The few pieces of pg_dumpall's plain-text output the restore has to understand, as written by
- * pg_dumpall 8.2 through 17: role statements, `\connect` lines, COPY blocks. Lines are handled as
+ * The few pieces of pg_dumpall's plain-text output the tool has to understand (restore, import),
+ * as written by pg_dumpall 8.2 through 17: role statements, `\connect` lines, COPY blocks. Lines are handled as
  * latin1 strings (one char per byte) so nothing is ever re-encoded; names are compared after
  * decoding their bytes as UTF-8 (the dumps' client_encoding).
  */
