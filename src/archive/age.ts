@@ -185,21 +185,39 @@ export class AgePayload {
     return new AgePayload(source, payloadKey(Buffer.from(fileKey), nonce), length + NONCE, payloadBytes);
   }
 
-  /** A stream of plaintext bytes [start, end). */
+  /**
+   * A stream of plaintext bytes [start, end). Chunks are read and decrypted a group ahead, so the
+   * file read and the decryption of the next group overlap with whoever consumes this one (the
+   * inflater, on zlib's threads).
+   */
   stream(start: number, end: number): Readable {
+    const lastChunk = Math.floor((end - 1) / CHUNK);
+    let nextChunk = Math.floor(start / CHUNK);
     let position = start;
+    const fetchGroup = () => {
+      if (end <= start || nextChunk > lastChunk) return undefined;
+      const first = nextChunk;
+      const count = Math.min(READ_AHEAD, lastChunk - first + 1);
+      nextChunk += count;
+      const group = this.readChunks(first, count).then((plain) => ({ first, plain }));
+      // Awaited in turn below; a failure before then must not count as unhandled.
+      group.catch(() => {});
+      return group;
+    };
+    let ahead = fetchGroup();
     let busy = false;
     const stream = new Readable({
+      highWaterMark: READ_AHEAD * CHUNK,
       read: () => {
         if (busy) return;
         busy = true;
         void (async () => {
           try {
             let more = true;
-            while (more && position < end) {
-              const first = Math.floor(position / CHUNK);
-              const count = Math.min(READ_AHEAD, Math.floor((end - 1) / CHUNK) - first + 1);
-              const plain = await this.readChunks(first, count);
+            while (more && ahead) {
+              const { first, plain } = await ahead;
+              if (plain.length === 0) throw new AgeError('it ends before the data it should hold', 'tampered');
+              ahead = fetchGroup();
               for (const [i, data] of plain.entries()) {
                 const chunkStart = (first + i) * CHUNK;
                 const from = Math.max(position, chunkStart) - chunkStart;
@@ -208,9 +226,11 @@ export class AgePayload {
                 position = chunkStart + to;
                 more = stream.push(data.subarray(from, to));
               }
-              if (plain.length === 0) throw new AgeError('it ends before the data it should hold', 'tampered');
             }
-            if (position >= end) stream.push(null);
+            if (!ahead) {
+              if (position < end) throw new AgeError('it ends before the data it should hold', 'tampered');
+              stream.push(null);
+            }
           } catch (error) {
             stream.destroy(error as Error);
           } finally {
