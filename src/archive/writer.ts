@@ -3,7 +3,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable, type Transform } from 'node:stream';
-import { ConfigError, JobFailedError, messageOf } from '../errors.js';
+import { ConfigError, CupmError, JobFailedError, messageOf } from '../errors.js';
 import { startAgeEncryption } from './age.js';
 import { ENCRYPTED_SUFFIX, type ArchiveKeys } from './encryption.js';
 import { MANIFEST_ENTRY, PARTIAL_SUFFIX, type Manifest, type ManifestBody, type ManifestEntry } from './format.js';
@@ -135,6 +135,22 @@ export class ArchiveWriter {
     await syncDirectory(path.dirname(this.finalPath));
     const { size } = await fsp.stat(this.finalPath);
     return { path: this.finalPath, size, manifest: full };
+  }
+
+  /**
+   * Aborts after `error` ended the job named `job` ("The backup"), and returns what to throw: the
+   * CupmError at its root (a writer failure wraps the source's), or a JobFailedError; either way
+   * saying that no archive was written.
+   */
+  async abortAfter(error: unknown, job: string): Promise<CupmError> {
+    await this.abort();
+    const state = 'no archive was written (the partial file was removed)';
+    const cause = error instanceof JobFailedError && error.cause instanceof CupmError ? error.cause : error;
+    if (cause instanceof CupmError) {
+      cause.state ??= state;
+      return cause;
+    }
+    return new JobFailedError(`${job} failed: ${messageOf(error)}`, { state, cause: error });
   }
 
   /** Stops writing and removes the partial file. Safe to call at any time, more than once. */

@@ -6,7 +6,7 @@ import { archiveFileName, DUMP_ENTRY, FORMAT_NAME, FORMAT_VERSION, fileEntryName
 import { locateCupmFiles, fileOf, type CupmFile } from '../artifacts/cupm-files.js';
 import { readCupmVersion } from '../artifacts/install-log.js';
 import { requireInstallDir, type Config } from '../config/config.js';
-import { ConfigError, CupmError, JobFailedError, RefusedError, messageOf } from '../errors.js';
+import { ConfigError, JobFailedError, RefusedError, messageOf } from '../errors.js';
 import { withLock } from '../jobs/lock.js';
 import { readJournal } from '../restore/journal.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
@@ -246,15 +246,7 @@ async function writeArchive(
     const written = await writer.finish(manifest);
     return { written, dumpBytes: measurement.size, keys: writer.keys };
   } catch (error) {
-    await writer.abort();
-    if (error instanceof CupmError) {
-      error.state ??= 'no archive was written (the partial file was removed)';
-      throw error;
-    }
-    throw new JobFailedError(`The backup failed: ${messageOf(error)}`, {
-      state: 'no archive was written (the partial file was removed)',
-      cause: error,
-    });
+    throw await writer.abortAfter(error, 'The backup');
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
   }

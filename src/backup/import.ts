@@ -15,7 +15,7 @@ import { locateCopiedFiles, type CopiedFiles } from '../artifacts/copied-files.j
 import { DB_HOST_KEY, DB_HOSTLIST_KEY, dbHostKey, readProperties } from '../artifacts/dfc-properties.js';
 import { hostProblem, parseHostList } from '../artifacts/host.js';
 import { decodeLog, parseCupmVersion, sameCupmVersion } from '../artifacts/install-log.js';
-import { ArchiveInvalidError, ConfigError, CupmError, JobFailedError, messageOf } from '../errors.js';
+import { ArchiveInvalidError, ConfigError, JobFailedError, messageOf } from '../errors.js';
 import { withLock } from '../jobs/lock.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
 import { DumpScanner, type DumpFacts } from '../pg/dump-scan.js';
@@ -319,16 +319,7 @@ async function writeArchive(plan: ImportPlan, options: ImportOptions, reporter: 
     };
   } catch (error) {
     input.destroy();
-    await writer.abort();
-    const cause = error instanceof JobFailedError && error.cause instanceof CupmError ? error.cause : error;
-    if (cause instanceof CupmError) {
-      cause.state ??= 'no archive was written (the partial file was removed)';
-      throw cause;
-    }
-    throw new JobFailedError(`The import failed: ${messageOf(error)}`, {
-      state: 'no archive was written (the partial file was removed)',
-      cause: error,
-    });
+    throw await writer.abortAfter(error, 'The import');
   } finally {
     options.signal?.removeEventListener('abort', cancel);
   }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { backup } from '../backup/backup.js';
 import { configFor, interruptSignal, withCommonOptions, type CommonOptions } from './common.js';
 import { encryptToOverride, withEncryptTo } from './encryption-options.js';
-import { formatBytes, formatDuration, printJson, terminalReporter, printOut } from './output.js';
+import { formatBytes, formatDuration, printJson, terminalReporter, printOut, writtenArchiveFacts } from './output.js';
 
 interface BackupFlags extends CommonOptions {
   outputDir?: string;
@@ -33,18 +33,7 @@ export function registerBackup(program: Command): void {
       `Backup written: ${result.archive} (${formatBytes(result.size)}; dump ${formatBytes(result.dumpBytes)}; ${formatDuration(result.durationMs)})`,
     );
     if (flags.json) {
-      printJson({
-        archive: result.archive,
-        size: result.size,
-        dumpBytes: result.dumpBytes,
-        durationMs: result.durationMs,
-        createdAt: result.manifest.createdAt,
-        label: result.manifest.label,
-        cupmVersion: result.manifest.cupm.version,
-        services: result.services,
-        liveSessions: result.liveSessions.length,
-        encrypted: result.encrypted,
-      });
+      printJson({ ...writtenArchiveFacts(result), services: result.services, liveSessions: result.liveSessions.length });
     } else {
       printOut(result.archive + '\n');
     }

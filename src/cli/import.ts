@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { DEFAULT_IMPORT_LABEL, importBackup } from '../backup/import.js';
 import { configFor, interruptSignal, withCommonOptions, type CommonOptions } from './common.js';
 import { encryptToOverride, withEncryptTo } from './encryption-options.js';
-import { formatBytes, formatDuration, printJson, terminalReporter, printOut } from './output.js';
+import { formatBytes, formatDuration, printJson, terminalReporter, printOut, writtenArchiveFacts } from './output.js';
 
 interface ImportFlags extends CommonOptions {
   dump: string;
@@ -56,20 +56,13 @@ export function registerImport(program: Command): void {
     );
     if (flags.json) {
       printJson({
-        archive: result.archive,
-        size: result.size,
-        dumpBytes: result.dumpBytes,
-        durationMs: result.durationMs,
-        createdAt: result.manifest.createdAt,
-        label: result.manifest.label,
-        cupmVersion: result.manifest.cupm.version,
+        ...writtenArchiveFacts(result),
         dumpComplete: result.dumpComplete,
         files: result.files,
         missingFiles: result.missingFiles,
         databases: result.facts.databases,
         roles: result.facts.roles,
         serverVersion: result.facts.serverVersion,
-        encrypted: config.encryption.recipients.length > 0,
         dumpToolVersion: result.facts.dumpToolVersion,
       });
     } else {

@@ -1,22 +1,13 @@
 import type { Command } from 'commander';
 import { migrate } from '../migrate/migrate.js';
-import { confirmer } from './confirm.js';
-import { configFor, interruptSignal, withCommonOptions, type CommonOptions } from './common.js';
+import { configFor, withCommonOptions } from './common.js';
 import { identityOverride, withIdentity } from './encryption-options.js';
 import { terminalReporter } from './output.js';
-import { parsePort, printRestoreResult } from './restore.js';
+import { parsePort, printRestoreResult, restoreLikeOptions, type RestoreLikeFlags } from './restore.js';
 
-interface MigrateFlags extends CommonOptions {
+interface MigrateFlags extends RestoreLikeFlags {
   dbHost: string;
-  dbPort?: number;
-  oldNiceHost?: string;
   autoPorts?: boolean;
-  keepPrevious?: boolean;
-  allowVersionMismatch?: boolean;
-  adminPasswordFromBackup?: boolean;
-  dryRun?: boolean;
-  yes?: boolean;
-  identity?: string;
 }
 
 export function registerMigrate(program: Command): void {
@@ -36,24 +27,7 @@ export function registerMigrate(program: Command): void {
       .option('--yes', 'do not ask for confirmation (required without a terminal)'),
   )).action(async (archive: string, flags: MigrateFlags) => {
     const config = configFor(flags, identityOverride(flags));
-    const result = await migrate(
-      config,
-      archive,
-      {
-        dbHost: flags.dbHost,
-        dbPort: flags.dbPort,
-        oldNiceHost: flags.oldNiceHost,
-        autoPorts: flags.autoPorts,
-        keepPrevious: flags.keepPrevious,
-        allowVersionMismatch: flags.allowVersionMismatch,
-        adminPasswordFromBackup: flags.adminPasswordFromBackup,
-        dryRun: flags.dryRun,
-        countPurgeRows: flags.dryRun || (!flags.yes && process.stdin.isTTY === true),
-        confirm: confirmer(flags.yes, 'migrate'),
-        signal: interruptSignal({ secondEndsAtOnce: true }),
-      },
-      terminalReporter(),
-    );
+    const result = await migrate(config, archive, { ...restoreLikeOptions(flags, 'migrate'), dbHost: flags.dbHost, autoPorts: flags.autoPorts }, terminalReporter());
     printRestoreResult(result, flags.json === true);
   });
 }

@@ -1,3 +1,5 @@
+import type { Manifest } from '../archive/format.js';
+import { isEncryptedName } from '../archive/names.js';
 import type { Reporter } from '../jobs/reporter.js';
 import { redactOutput } from '../security/redact.js';
 
@@ -78,4 +80,18 @@ export function printErr(text: string): void {
 /** Prints the one JSON object of --json on stdout. */
 export function printJson(value: unknown): void {
   process.stdout.write(redactOutput(JSON.stringify(value, null, 2)) + '\n');
+}
+
+/** What backup and import say of the archive they wrote, in their --json object. */
+export function writtenArchiveFacts(result: { archive: string; size: number; dumpBytes: number; durationMs: number; manifest: Manifest }) {
+  return {
+    archive: result.archive,
+    size: result.size,
+    dumpBytes: result.dumpBytes,
+    durationMs: result.durationMs,
+    createdAt: result.manifest.createdAt,
+    label: result.manifest.label,
+    cupmVersion: result.manifest.cupm.version,
+    encrypted: isEncryptedName(result.archive),
+  };
 }

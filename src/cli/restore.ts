@@ -7,17 +7,39 @@ import { configFor, interruptSignal, withCommonOptions, type CommonOptions } fro
 import { identityOverride, withIdentity } from './encryption-options.js';
 import { formatDuration, printJson, terminalReporter, printOut } from './output.js';
 
-interface RestoreFlags extends CommonOptions {
+/** The flags restore and migrate share. */
+export interface RestoreLikeFlags extends CommonOptions {
   dbHost?: string;
   dbPort?: number;
   oldNiceHost?: string;
-  files: boolean;
   keepPrevious?: boolean;
   allowVersionMismatch?: boolean;
   adminPasswordFromBackup?: boolean;
   dryRun?: boolean;
   yes?: boolean;
   identity?: string;
+}
+
+interface RestoreFlags extends RestoreLikeFlags {
+  files: boolean;
+}
+
+/** The options restore and migrate share, from their flags. */
+export function restoreLikeOptions(flags: RestoreLikeFlags, command: 'restore' | 'migrate') {
+  return {
+    dbHost: flags.dbHost,
+    dbPort: flags.dbPort,
+    oldNiceHost: flags.oldNiceHost,
+    keepPrevious: flags.keepPrevious,
+    allowVersionMismatch: flags.allowVersionMismatch,
+    adminPasswordFromBackup: flags.adminPasswordFromBackup,
+    dryRun: flags.dryRun,
+    // Counting the rows to purge reads the dump once more: only where a person reads the plan.
+    countPurgeRows: flags.dryRun || (!flags.yes && process.stdin.isTTY === true),
+    confirm: confirmer(flags.yes, command),
+    // A second Ctrl-C ends the tool at once; the journal finishes or undoes on the next run.
+    signal: interruptSignal({ secondEndsAtOnce: true }),
+  };
 }
 
 /** commander parser for port options: a number 1-65535 or a usage error (exit 2). */
@@ -45,24 +67,7 @@ export function registerRestore(program: Command): void {
   )).action(async (archive: string, flags: RestoreFlags) => {
     const config = configFor(flags, identityOverride(flags));
     const reporter = terminalReporter();
-    const result = await restore(
-      config,
-      archive,
-      {
-        dbHost: flags.dbHost,
-        dbPort: flags.dbPort,
-        oldNiceHost: flags.oldNiceHost,
-        noFiles: !flags.files,
-        keepPrevious: flags.keepPrevious,
-        allowVersionMismatch: flags.allowVersionMismatch,
-        adminPasswordFromBackup: flags.adminPasswordFromBackup,
-        dryRun: flags.dryRun,
-        countPurgeRows: flags.dryRun || (!flags.yes && process.stdin.isTTY === true),
-        confirm: confirmer(flags.yes, 'restore'),
-        signal: interruptSignal({ secondEndsAtOnce: true }),
-      },
-      reporter,
-    );
+    const result = await restore(config, archive, { ...restoreLikeOptions(flags, 'restore'), noFiles: !flags.files }, reporter);
     printRestoreResult(result, flags.json === true);
   });
 }

@@ -12,7 +12,7 @@ import { copyArchive, type CopyOptions } from '../offsite/copy.js';
 import { withConnection, type Destination } from '../offsite/destination.js';
 import { configuredDestinations } from '../offsite/index.js';
 import type { ServiceManager } from '../services/service-manager.js';
-import { appendHistory, readHistory, type NightlyRunRecord, type NightlyStepRecord, type OffsiteCopyRecord, type PendingCopy } from './history.js';
+import { appendHistory, readHistory, type NightlyRunRecord, type OffsiteCopyRecord, type PendingCopy } from './history.js';
 import { sendNotification } from './notify.js';
 import { pruneLocked } from './prune.js';
 import { describePolicy, hasRules } from './retention.js';

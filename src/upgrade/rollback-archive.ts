@@ -3,7 +3,6 @@ import path from 'node:path';
 import { listArchives, readManifestInto, type CatalogEntry } from '../archive/catalog.js';
 import type { ArchiveKeys } from '../archive/encryption.js';
 import type { Manifest } from '../archive/format.js';
-import { ArchiveReader } from '../archive/reader.js';
 import { verifyArchive } from '../archive/verify.js';
 import { CupmError, messageOf } from '../errors.js';
 import type { Reporter } from '../jobs/reporter.js';
