@@ -6,75 +6,98 @@ import zlib from 'node:zlib';
 const deflateRaw = promisify(zlib.deflateRaw);
 
 /** Input per block: large enough that a block's thread-pool round trip costs nothing next to it. */
-const BLOCK = 1024 * 1024;
+export const DEFLATE_BLOCK = 1024 * 1024;
 /** Deflate looks back at most 32 KiB: the dictionary a block needs from the one before. */
 const WINDOW = 32 * 1024;
-/** An empty final block: it ends the stream the sync-flushed blocks leave open. */
+/** An empty final block: it ends a stream whose last block was sync-flushed. */
 const FINAL_BLOCK = zlib.deflateRawSync(Buffer.alloc(0));
+/** Output buffer per zlib call: a deflated block (~1/7 of its input here) fits in one. */
+const OUTPUT_CHUNK = 256 * 1024;
 
 /**
  * Raw deflate on several cores, the way pigz does it: the input is cut into 1 MiB blocks, each
  * deflated on libuv's thread pool with the 32 KiB before it as its dictionary and ended with a
  * sync flush (a byte-aligned empty stored block), so the blocks joined in order are one deflate
- * stream that any inflater reads (unzip, Java, ours); an empty final block ends it. The
- * dictionary keeps matches across block edges, so the output is within a fraction of a percent
- * of a single stream's. A single zlib stream deflates on one core and sets the backup's pace; this
- * lets the dump's rate set it (README "Performance").
+ * stream that any inflater reads (unzip, Java, ours); the last block ends it. The dictionary
+ * keeps matches across block edges, so the output is within a fraction of a percent of a single
+ * stream's. A single zlib stream deflates on one core and sets the backup's pace; this lets the
+ * dump's rate set it (README "Performance").
  *
- * Memory is bounded: at most `depth` blocks in flight, and the Transform's backpressure holds the
- * input while the reader of the output is behind.
+ * The input is copied once, into block buffers that are reused: a fresh 1 MiB buffer per block
+ * (and a copy to join chunks into it) cost a third of the backup's CPU beside deflate, in page
+ * faults and copies (measured with --cpu-prof and perf, README "Performance"). Memory is bounded:
+ * at most `depth` blocks in flight, and the Transform's backpressure holds the input while the
+ * reader of the output is behind.
  */
 export class ParallelDeflate extends Transform {
-  private pending: Buffer[] = [];
-  private pendingSize = 0;
-  private tail: Buffer | undefined;
-  private readonly inFlight: Array<Promise<Buffer>> = [];
+  private block: Buffer | undefined;
+  private filled = 0;
+  /** Block buffers whose deflate is done, to be filled again. */
+  private readonly spare: Buffer[] = [];
+  /** The last WINDOW bytes of the block before the one being filled (a copy: its buffer is reused). */
+  private dictionary: Buffer | undefined;
+  private readonly inFlight: Array<{ output: Promise<Buffer>; input: Buffer }> = [];
 
   constructor(
     private readonly level: number,
     /** Blocks deflating at once: one per core, within libuv's pool of 4 threads. */
     private readonly depth = Math.max(2, Math.min(os.availableParallelism(), 4)),
   ) {
-    super({ readableHighWaterMark: BLOCK, writableHighWaterMark: BLOCK });
+    super({ readableHighWaterMark: DEFLATE_BLOCK, writableHighWaterMark: DEFLATE_BLOCK });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.pending.push(chunk);
-    this.pendingSize += chunk.length;
-    this.deflateBlocks(false).then(() => callback(), callback);
+    this.collect(chunk).then(() => callback(), callback);
   }
 
   override _flush(callback: TransformCallback): void {
-    this.deflateBlocks(true).then(() => {
-      this.push(FINAL_BLOCK);
-      callback();
-    }, callback);
+    this.finish().then(() => callback(), callback);
   }
 
-  /** Starts every whole block (and at the end the rest); passes on finished ones, in order. */
-  private async deflateBlocks(end: boolean): Promise<void> {
-    while (this.pendingSize >= BLOCK || (end && this.pendingSize > 0)) {
-      const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
-      const block = all.subarray(0, BLOCK);
-      const rest = all.subarray(block.length);
-      this.pending = rest.length > 0 ? [rest] : [];
-      this.pendingSize = rest.length;
-      this.start(block);
-      if (this.inFlight.length >= this.depth) this.push(await this.inFlight.shift()!);
+  /** Copies `chunk` into block buffers, starting each block as it fills. */
+  private async collect(chunk: Buffer): Promise<void> {
+    let offset = 0;
+    while (offset < chunk.length) {
+      this.block ??= this.spare.pop() ?? Buffer.allocUnsafeSlow(DEFLATE_BLOCK);
+      const copied = chunk.copy(this.block, this.filled, offset);
+      offset += copied;
+      this.filled += copied;
+      if (this.filled === DEFLATE_BLOCK) await this.start(zlib.constants.Z_SYNC_FLUSH);
     }
-    if (end) while (this.inFlight.length > 0) this.push(await this.inFlight.shift()!);
   }
 
-  private start(block: Buffer): void {
-    const dictionary = this.tail;
-    this.tail = block.subarray(Math.max(0, block.length - WINDOW));
-    const deflated = deflateRaw(block, {
+  /** The rest of the input ends the stream; when there is no rest (or no input), an empty final block does. */
+  private async finish(): Promise<void> {
+    const rest = this.filled > 0;
+    if (rest) await this.start(zlib.constants.Z_FINISH);
+    while (this.inFlight.length > 0) await this.passOldest();
+    if (!rest) this.push(FINAL_BLOCK);
+  }
+
+  private async start(flush: number): Promise<void> {
+    const input = this.block!;
+    const block = input.subarray(0, this.filled);
+    this.block = undefined;
+    this.filled = 0;
+    const dictionary = this.dictionary;
+    this.dictionary = Buffer.from(block.subarray(Math.max(0, block.length - WINDOW)));
+    const output = deflateRaw(block, {
       level: this.level,
-      finishFlush: zlib.constants.Z_SYNC_FLUSH,
+      finishFlush: flush,
+      chunkSize: OUTPUT_CHUNK,
       ...(dictionary ? { dictionary } : {}),
     });
-    // Awaited in order by deflateBlocks; until then a failure must not count as unhandled.
-    deflated.catch(() => {});
-    this.inFlight.push(deflated);
+    // Awaited in order by passOldest; until then a failure must not count as unhandled.
+    output.catch(() => {});
+    this.inFlight.push({ output, input });
+    if (this.inFlight.length >= this.depth) await this.passOldest();
+  }
+
+  /** Waits for the oldest block, passes its output on, and keeps its buffer for another block. */
+  private async passOldest(): Promise<void> {
+    const { output, input } = this.inFlight.shift()!;
+    const deflated = await output;
+    this.spare.push(input);
+    this.push(deflated);
   }
 }

@@ -245,46 +245,19 @@ function dosDateTime(at: Date): { time: number; date: number } {
   };
 }
 
-/**
- * Computes the CRC-32 (zlib's, native) and size of what passes, shows each chunk to `observe`, and
- * hands deflate chunks of at least COALESCE bytes: a pipe delivers what the writer wrote (pg_dump:
- * 8 KiB at a time), and each chunk is a round trip to zlib's thread.
- */
+/** Computes the CRC-32 (zlib's, native) and size of what passes, and shows each chunk to `observe`. */
 class EntryInput extends Transform {
   crc = 0;
   size = 0;
-  private held: Buffer[] = [];
-  private heldBytes = 0;
 
   constructor(private readonly observe: ((chunk: Buffer) => void) | undefined) {
-    super({ highWaterMark: COALESCE });
+    super();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.crc = zlib.crc32(chunk, this.crc);
     this.size += chunk.length;
     this.observe?.(chunk);
-    if (this.heldBytes === 0 && chunk.length >= COALESCE) {
-      callback(null, chunk);
-      return;
-    }
-    this.held.push(chunk);
-    this.heldBytes += chunk.length;
-    if (this.heldBytes >= COALESCE) this.release();
-    callback();
-  }
-
-  override _flush(callback: TransformCallback): void {
-    if (this.heldBytes > 0) this.release();
-    callback();
-  }
-
-  private release(): void {
-    this.push(this.held.length === 1 ? this.held[0] : Buffer.concat(this.held, this.heldBytes));
-    this.held = [];
-    this.heldBytes = 0;
+    callback(null, chunk);
   }
 }
-
-/** Each chunk handed to zlib is a job for its thread pool, which costs ~0.1 ms to start on a VM: 1 MiB ones. */
-const COALESCE = 1024 * 1024;

@@ -1,11 +1,13 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { expect } from '../support/expect.js';
 import { execa } from 'execa';
 import { archiveFileName, DUMP_ENTRY, MANIFEST_ENTRY } from '../../src/archive/format.js';
+import { DEFLATE_BLOCK, ParallelDeflate } from '../../src/archive/parallel-deflate.js';
 import { ArchiveReader } from '../../src/archive/reader.js';
 import { verifyArchive } from '../../src/archive/verify.js';
 import { ArchiveWriter, DEFAULT_COMPRESSION_LEVEL } from '../../src/archive/writer.js';
@@ -70,8 +72,12 @@ describe('archive format v1', () => {
     // 9.5 MiB of dump-like lines (ten blocks, the last one short), repeating across block edges
     // so that matches reach back into the block before (the dictionary each block gets).
     const lines: string[] = [];
-    for (let i = 0; lines.join('').length < 9.5 * 1024 * 1024; i++) {
-      lines.push(...Array.from({ length: 1000 }, (_, j) => `${i * 1000 + j}\tSEP${((i * 7919 + j * 104729) % 0xffffff).toString(16).padStart(6, '0')}\tCisco 79${j % 80}\t{"ring": ${j % 7}}\n`));
+    for (let i = 0, length = 0; length < 9.5 * 1024 * 1024; i++) {
+      for (let j = 0; j < 1000; j++) {
+        const line = `${i * 1000 + j}\tSEP${((i * 7919 + j * 104729) % 0xffffff).toString(16).padStart(6, '0')}\tCisco 79${j % 80}\t{"ring": ${j % 7}}\n`;
+        lines.push(line);
+        length += line.length;
+      }
     }
     const dump = Buffer.from(`--\n-- PostgreSQL database cluster dump\n--\n\nCOPY public.phones (id, mac, model, settings) FROM stdin;\n${lines.join('')}\\.\n${SAMPLE_DUMP.slice(SAMPLE_DUMP.lastIndexOf('\n--\n-- PostgreSQL database cluster dump complete'))}`);
     const final = path.join(dir, 'large.zip');
@@ -94,6 +100,32 @@ describe('archive format v1', () => {
       await reader.close();
     }
     expect(result.manifest.entries[0]!.size).to.equal(dump.length);
+  });
+
+  it('deflates whatever the input is cut into: nothing, one byte, whole blocks, a chunk larger than a block', async () => {
+    const block = DEFLATE_BLOCK;
+    // Bytes that repeat with a period longer than a block: matches reach across block edges.
+    const data = Buffer.from(Array.from({ length: 3.5 * block / 64 }, (_, i) => `${(i % 40_000).toString(36).padStart(8, '0')}${'SEP'.repeat(18)}\n`).join('').slice(0, 3.5 * block));
+    const cases: Array<[string, Buffer[]]> = [
+      ['nothing', []],
+      ['one byte', [data.subarray(0, 1)]],
+      ['exactly one block', [data.subarray(0, block)]],
+      ['exactly three blocks, in 64 KiB chunks', Array.from({ length: 48 }, (_, i) => data.subarray(i * 65536, (i + 1) * 65536))],
+      ['three and a half blocks in one chunk', [data]],
+      ['uneven chunks', [data.subarray(0, 1000), data.subarray(1000, block + 7), data.subarray(block + 7)]],
+    ];
+    for (const [what, chunks] of cases) {
+      const out: Buffer[] = [];
+      await pipeline(Readable.from(chunks), new ParallelDeflate(DEFAULT_COMPRESSION_LEVEL), new Writable({
+        write: (chunk: Buffer, _encoding, callback) => {
+          out.push(chunk);
+          callback();
+        },
+      }));
+      const input = Buffer.concat(chunks);
+      // Z_FINISH: the stream must end (a missing final block is an error here).
+      expect(zlib.inflateRawSync(Buffer.concat(out)).equals(input), what).to.equal(true);
+    }
   });
 
   it('stops reading an entry at once when it inflates to more than the central directory says (a zip bomb is not read through)', async () => {
