@@ -120,16 +120,13 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
   const sourceEnv = toolEnv(source.cluster, sourceInstall, archives);
   let archive = '';
   const backupRuns: Measured[] = [];
-  const backupTimes = await alternate(options.runs, 'backup', async () => {
+  const backupRunsPaired = await alternate(options.runs, 'backup', async () => {
     await fsp.rm(archives, { recursive: true, force: true });
     const measured = await runTool(tool, ['backup', '--no-stop', '--json'], sourceEnv);
     archive = (JSON.parse(measured.stdout) as { archive: string }).archive;
     backupRuns.push(measured);
-    return measured.ms;
-  }, async () => {
-    const measured = await runMeasured(cleanup, path.join(source.cluster.binDir, 'pg_dumpall'), [], { env: pgEnv(source.cluster), stdout: { file: dump } });
-    return measured.ms;
-  });
+    return measured;
+  }, () => runMeasured(cleanup, path.join(source.cluster.binDir, 'pg_dumpall'), [], { env: pgEnv(source.cluster), stdout: { file: dump } }));
   const dumpBytes = (await fsp.stat(dump)).size;
   const archiveBytes = (await fsp.stat(archive)).size;
   const gz = path.join(dir, 'dump.sql.gz');
@@ -157,12 +154,12 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
   await createInstallTree(targetInstall, { dbHost: target.cluster.host, dbPort: target.cluster.port });
   const targetEnv = toolEnv(target.cluster, targetInstall, path.join(dir, 'restore-work'));
   const restoreRuns: Measured[] = [];
-  const restoreTimes = await alternate(options.runs, 'restore', async () => {
+  const restoreRunsPaired = await alternate(options.runs, 'restore', async () => {
     await emptyTarget(target);
     const measured = await runTool(tool, ['restore', archive, '--yes', '--json'], targetEnv);
     restoreRuns.push(measured);
     await checkRestored(target.cluster, counts, 'cupm-backup restore');
-    return measured.ms;
+    return measured;
   }, async () => {
     await emptyTarget(target);
     const measured = await runMeasured(cleanup, path.join(target.cluster.binDir, 'psql'), ['-X', '-q', '-d', 'postgres', '-f', dump], {
@@ -170,7 +167,7 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
       stdout: 'ignore',
     });
     await checkRestored(target.cluster, counts, 'psql -f');
-    return measured.ms;
+    return measured;
   });
   await target.destroy();
   await fsp.rm(dir, { recursive: true, force: true });
@@ -186,8 +183,8 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
     archiveBytes,
     gzipBytes,
     gzipMs: gzip.ms,
-    backup: pairOf(backupTimes.a, backupTimes.b),
-    restore: pairOf(restoreTimes.a, restoreTimes.b),
+    backup: pairOf(backupRunsPaired.a, backupRunsPaired.b),
+    restore: pairOf(restoreRunsPaired.a, restoreRunsPaired.b),
     verify: {
       ms: verifyRuns.map((r) => r.ms),
       bytes: verifiedBytes,
@@ -204,22 +201,23 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
  * Runs A and B `runs` times each, alternating which goes first (AB, BA, AB...) so that a drift in
  * the machine's load hits both alike. Logs each pair.
  */
-async function alternate(runs: number, what: string, a: () => Promise<number>, b: () => Promise<number>): Promise<{ a: number[]; b: number[] }> {
-  const times = { a: [] as number[], b: [] as number[] };
+async function alternate(runs: number, what: string, a: () => Promise<Measured>, b: () => Promise<Measured>): Promise<{ a: Measured[]; b: Measured[] }> {
+  const times = { a: [] as Measured[], b: [] as Measured[] };
   for (let i = 0; i < runs; i++) {
     cleanup.throwIfInterrupted();
-    let msA: number;
-    let msB: number;
+    let runA: Measured;
+    let runB: Measured;
     if (i % 2 === 0) {
-      msA = await a();
-      msB = await b();
+      runA = await a();
+      runB = await b();
     } else {
-      msB = await b();
-      msA = await a();
+      runB = await b();
+      runA = await a();
     }
-    times.a.push(msA);
-    times.b.push(msB);
-    log(`${what} ${i + 1}: cupm-backup ${(msA / 1000).toFixed(1)} s, reference ${(msB / 1000).toFixed(1)} s, ratio ${(msA / msB).toFixed(2)} (load ${os.loadavg()[0]!.toFixed(2)})`);
+    times.a.push(runA);
+    times.b.push(runB);
+    log(`${what} ${i + 1}: cupm-backup ${(runA.ms / 1000).toFixed(1)} s, reference ${(runB.ms / 1000).toFixed(1)} s, ratio ${(runA.ms / runB.ms).toFixed(2)}; ` +
+      `CPU ${(runA.machineCpuMs / 1000).toFixed(1)} s vs ${(runB.machineCpuMs / 1000).toFixed(1)} s (load ${os.loadavg()[0]!.toFixed(2)})`);
   }
   return times;
 }

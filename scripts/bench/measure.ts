@@ -7,6 +7,14 @@ export interface Measured {
   ms: number;
   /** Peak resident set of the process itself (VmHWM), in bytes; its children are not counted. */
   peakRss: number;
+  /**
+   * CPU time the whole machine spent while it ran, in ms (busy time in /proc/stat): the process,
+   * its children and the PostgreSQL server working for them (and whatever else ran: the machine
+   * is otherwise idle during a benchmark).
+   */
+  machineCpuMs: number;
+  /** CPU time of the process itself (user + system, from /proc/<pid>/stat), in ms; not its children. */
+  ownCpuMs: number;
   stdout: string;
   stderr: string;
 }
@@ -29,6 +37,7 @@ export async function runMeasured(cleanup: Cleanup, file: string, args: string[]
   cleanup.throwIfInterrupted();
   const out = options.stdout ?? 'keep';
   const fd = typeof out === 'object' ? fs.openSync(out.file, 'w', 0o600) : undefined;
+  const busyAtStart = machineBusyMs();
   const started = process.hrtime.bigint();
   const child = spawn(file, args, {
     env: options.env,
@@ -39,8 +48,11 @@ export async function runMeasured(cleanup: Cleanup, file: string, args: string[]
   if (fd !== undefined) fs.closeSync(fd);
   cleanup.track(child);
   let peakRss = 0;
+  let ownCpuMs = 0;
+  // Polled: the last reading is at most 25 ms before the end.
   const poll = () => {
     peakRss = Math.max(peakRss, vmHwm(child.pid));
+    ownCpuMs = Math.max(ownCpuMs, processCpuMs(child.pid));
   };
   const timer = setInterval(poll, 25);
   let stdout = '';
@@ -52,13 +64,37 @@ export async function runMeasured(cleanup: Cleanup, file: string, args: string[]
     child.once('exit', (exitCode, exitSignal) => resolve({ code: exitCode, signal: exitSignal }));
   }).finally(() => clearInterval(timer));
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  const machineCpuMs = machineBusyMs() - busyAtStart;
   // 'exit' can come before the pipes drained.
   await new Promise<void>((resolve) => (child.stdout && !child.stdout.readableEnded ? child.stdout.once('close', () => resolve()) : resolve()));
   if (code !== 0) {
     const how = signal ? `was killed by ${signal}` : `exited with ${code}`;
     throw new Error(`${[file, ...args].join(' ')} ${how}:\n${stderr.trim().split('\n').slice(-15).join('\n')}`);
   }
-  return { ms, peakRss, stdout, stderr };
+  return { ms, peakRss, machineCpuMs, ownCpuMs, stdout, stderr };
+}
+
+/** /proc/stat and /proc/<pid>/stat count in clock ticks of 1/100 s (USER_HZ, 100 on Linux). */
+const TICK_MS = 10;
+
+/** Busy CPU time of the whole machine since boot, in ms: every state but idle and iowait. */
+function machineBusyMs(): number {
+  const fields = fs.readFileSync('/proc/stat', 'latin1').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+  return (user + nice + system + irq + softirq + steal) * TICK_MS;
+}
+
+/** User + system CPU time of a live process in ms (0 once it is gone). */
+function processCpuMs(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // Fields after the command name (which may hold spaces), from field 3 on: utime is 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return 0;
+  }
 }
 
 /** VmHWM of a live process in bytes (0 once it is gone). */

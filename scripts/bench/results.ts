@@ -1,4 +1,4 @@
-import { median } from './measure.js';
+import { median, type Measured } from './measure.js';
 
 /** A tool run against its PostgreSQL reference, run in alternating pairs. */
 export interface Pair {
@@ -11,6 +11,15 @@ export interface Pair {
   medianTool: number;
   medianBaseline: number;
   medianRatio: number;
+  /**
+   * Medians of the CPU time the whole machine spent during each side's runs (ms): the tool or
+   * the bare tool, and the PostgreSQL server working for it. With `cores`, the least wall time
+   * the work can take is this / cores.
+   */
+  machineCpuTool: number;
+  machineCpuBaseline: number;
+  /** Median CPU time of cupm-backup's own process (ms): what the tool adds, beside pg_dumpall/psql. */
+  ownCpuTool: number;
 }
 
 export interface SizeResult {
@@ -57,9 +66,21 @@ export interface Target {
   met: boolean;
 }
 
-export function pairOf(tool: number[], baseline: number[]): Pair {
+export function pairOf(toolRuns: Measured[], baselineRuns: Measured[]): Pair {
+  const tool = toolRuns.map((r) => r.ms);
+  const baseline = baselineRuns.map((r) => r.ms);
   const ratios = tool.map((t, i) => t / baseline[i]!);
-  return { tool, baseline, ratios, medianTool: median(tool), medianBaseline: median(baseline), medianRatio: median(ratios) };
+  return {
+    tool,
+    baseline,
+    ratios,
+    medianTool: median(tool),
+    medianBaseline: median(baseline),
+    medianRatio: median(ratios),
+    machineCpuTool: median(toolRuns.map((r) => r.machineCpuMs)),
+    machineCpuBaseline: median(baselineRuns.map((r) => r.machineCpuMs)),
+    ownCpuTool: median(toolRuns.map((r) => r.ownCpuMs)),
+  };
 }
 
 const MB = 1e6;
@@ -111,9 +132,13 @@ export function markdown(result: BenchResult): string {
     row('backup: cupm-backup', result.sizes.map((z) => s(z.backup.medianTool))),
     row('backup: pg_dumpall > file', result.sizes.map((z) => s(z.backup.medianBaseline))),
     row('backup: ratio (median of pairs)', result.sizes.map((z) => `${z.backup.medianRatio.toFixed(2)} (${z.backup.ratios.map((r) => r.toFixed(2)).join(', ')})`)),
+    row('backup: CPU, whole machine (cupm-backup / pg_dumpall)', result.sizes.map((z) => cpu(z.backup, result.machine.cores))),
+    row('backup: CPU of cupm-backup itself', result.sizes.map((z) => s(z.backup.ownCpuTool))),
     row('restore: cupm-backup restore', result.sizes.map((z) => s(z.restore.medianTool))),
     row('restore: psql -X -f dump.sql', result.sizes.map((z) => s(z.restore.medianBaseline))),
     row('restore: ratio (median of pairs)', result.sizes.map((z) => `${z.restore.medianRatio.toFixed(2)} (${z.restore.ratios.map((r) => r.toFixed(2)).join(', ')})`)),
+    row('restore: CPU, whole machine (cupm-backup / psql)', result.sizes.map((z) => cpu(z.restore, result.machine.cores))),
+    row('restore: CPU of cupm-backup itself', result.sizes.map((z) => s(z.restore.ownCpuTool))),
     row('verify', result.sizes.map((z) => `${s(z.verify.medianMs)}: ${z.verify.mbPerSecond.toFixed(0)} MB/s`)),
     row('verify, program start excluded', result.sizes.map((z) => `${z.verify.mbPerSecondAfterStartup.toFixed(0)} MB/s`)),
     row('program start (--version)', result.sizes.map((z) => `${s(z.startup.medianMs)}, ${mb(z.startup.peakRss)}`)),
@@ -129,6 +154,11 @@ export function markdown(result: BenchResult): string {
       `peak RSS x ${grow(Math.max(a.peakRss.backup, a.peakRss.restore), Math.max(b.peakRss.backup, b.peakRss.restore))}.`);
   }
   return lines.join('\n') + '\n';
+}
+
+/** Both sides' CPU time, and the least wall time cupm-backup's work could take on these cores. */
+function cpu(pair: Pair, cores: number): string {
+  return `${s(pair.machineCpuTool)} / ${s(pair.machineCpuBaseline)} (on ${cores} cores, at least ${s(pair.machineCpuTool / cores)})`;
 }
 
 function row(name: string, cells: string[]): string {

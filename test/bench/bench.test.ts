@@ -65,11 +65,20 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
       expect(run.all).to.match(/restore 1: cupm-backup [\d.]+ s, reference [\d.]+ s, ratio [\d.]+/);
       const written = (await fs.readdir(out)).sort();
       expect(written.map((f) => path.extname(f))).to.deep.equal(['.json', '.md', '.svg']);
-      const result = JSON.parse(await fs.readFile(path.join(out, written[0]!), 'utf8')) as { sizes: unknown[]; tool: { encrypted: boolean } };
+      type Pair = { medianTool: number; machineCpuTool: number; machineCpuBaseline: number; ownCpuTool: number };
+      const result = JSON.parse(await fs.readFile(path.join(out, written[0]!), 'utf8')) as { sizes: Array<{ backup: Pair; restore: Pair }>; tool: { encrypted: boolean } };
       expect(result.sizes).to.have.length(1);
+      // CPU time is counted: the tool's own is part of the machine's, and no more than the machine had.
+      for (const pair of [result.sizes[0]!.backup, result.sizes[0]!.restore]) {
+        expect(pair.ownCpuTool).to.be.greaterThan(0);
+        expect(pair.machineCpuTool).to.be.at.least(pair.ownCpuTool);
+        expect(pair.machineCpuBaseline).to.be.greaterThan(0);
+        expect(pair.machineCpuTool).to.be.at.most(pair.medianTool * os.availableParallelism() * 1.5);
+      }
       expect(result.tool.encrypted).to.equal(encrypted);
       const markdown = await fs.readFile(path.join(out, written[1]!), 'utf8');
       expect(markdown).to.include('| backup time vs pg_dumpall > file');
+      expect(markdown).to.match(/\| backup: CPU, whole machine \(cupm-backup \/ pg_dumpall\) \| [\d.]+ s \/ [\d.]+ s \(on \d+ cores, at least [\d.]+ s\) \|/);
       expect(markdown.includes('archives encrypted (age)')).to.equal(encrypted);
       expect(await fs.readFile(path.join(out, written[2]!), 'utf8')).to.match(/^<svg/);
       expect(await leftovers()).to.deep.equal([]);
