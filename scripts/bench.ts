@@ -202,7 +202,7 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
  * the machine's load hits both alike. Logs each pair.
  */
 async function alternate(runs: number, what: string, a: () => Promise<Measured>, b: () => Promise<Measured>): Promise<{ a: Measured[]; b: Measured[] }> {
-  const times = { a: [] as Measured[], b: [] as Measured[] };
+  const paired = { a: [] as Measured[], b: [] as Measured[] };
   for (let i = 0; i < runs; i++) {
     cleanup.throwIfInterrupted();
     let runA: Measured;
@@ -214,12 +214,12 @@ async function alternate(runs: number, what: string, a: () => Promise<Measured>,
       runB = await b();
       runA = await a();
     }
-    times.a.push(runA);
-    times.b.push(runB);
+    paired.a.push(runA);
+    paired.b.push(runB);
     log(`${what} ${i + 1}: cupm-backup ${(runA.ms / 1000).toFixed(1)} s, reference ${(runB.ms / 1000).toFixed(1)} s, ratio ${(runA.ms / runB.ms).toFixed(2)}; ` +
       `CPU ${(runA.machineCpuMs / 1000).toFixed(1)} s vs ${(runB.machineCpuMs / 1000).toFixed(1)} s (load ${os.loadavg()[0]!.toFixed(2)})`);
   }
-  return times;
+  return paired;
 }
 
 /** --scale-check: one round trip at --size without baselines; unzip -t and verify must pass, rows must match. */
