@@ -77,11 +77,14 @@ export async function runMeasured(cleanup: Cleanup, file: string, args: string[]
 /** /proc/stat and /proc/<pid>/stat count in clock ticks of 1/100 s (USER_HZ, 100 on Linux). */
 const TICK_MS = 10;
 
-/** Busy CPU time of the whole machine since boot, in ms: every state but idle and iowait. */
+/**
+ * Busy CPU time of the whole machine since boot, in ms: user, nice, system, irq and softirq. Not
+ * idle or iowait, and not steal either: on a VM that is time the host gave to someone else.
+ */
 function machineBusyMs(): number {
   const fields = fs.readFileSync('/proc/stat', 'latin1').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
-  return (user + nice + system + irq + softirq + steal) * TICK_MS;
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = fields;
+  return (user + nice + system + irq + softirq) * TICK_MS;
 }
 
 /** User + system CPU time of a live process in ms (0 once it is gone). */
