@@ -21,6 +21,7 @@ import { findServerBinDir, startCluster, type Cluster } from '../src/sandbox/clu
 import { createInstallTree } from '../src/sandbox/install-tree.js';
 import { chart } from './bench/chart.js';
 import { Cleanup } from './bench/cleanup.js';
+import { cpusAllowed, pinToCpus } from './bench/cpus.js';
 import { createCupmData, phonesForDumpSize } from './bench/cupm-data.js';
 import { median, runMeasured, type Measured } from './bench/measure.js';
 import { parseBenchOptions, type BenchOptions } from './bench/options.js';
@@ -70,6 +71,7 @@ async function run(options: BenchOptions): Promise<void> {
   const startedAt = new Date();
   const loadAtStart = os.loadavg();
   const tool = await prepareTool(options);
+  if (options.cpus !== undefined) log(`pinned to CPUs ${await pinToCpus(options.cpus)} (--cpus ${options.cpus}): the clusters and the tools it starts inherit it`);
   level = options.level;
   if (options.encrypt) encryption = await makeRunKey(work);
   log(`cupm-backup under test: ${tool.how}`);
@@ -92,7 +94,7 @@ async function run(options: BenchOptions): Promise<void> {
     sizes,
     targets: judge(sizes),
   };
-  const base = path.join(path.resolve(ROOT, options.outDir), `bench-${stamp(startedAt)}${options.phones ? `-${options.phones}-phones` : ''}${options.encrypt ? '-encrypted' : ''}`);
+  const base = path.join(path.resolve(ROOT, options.outDir), `bench-${stamp(startedAt)}${options.phones ? `-${options.phones}-phones` : ''}${options.encrypt ? '-encrypted' : ''}${options.cpus ? `-${options.cpus}-cpus` : ''}`);
   await fsp.mkdir(path.dirname(base), { recursive: true });
   await fsp.writeFile(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
   await fsp.writeFile(`${base}.md`, markdown(result));
@@ -310,7 +312,8 @@ async function ownCluster(role: string, dir: string): Promise<OwnCluster> {
   const destroy = cleanup.add(`cluster ${cluster.dir}`, () => cluster.destroy());
   const own = { cluster, nonce, destroy };
   await assertOurs(own);
-  log(`${role} cluster: PostgreSQL on ${cluster.host}:${cluster.port} (${cluster.dataDir}, cluster_name ${nonce})`);
+  const postmaster = Number((await fsp.readFile(path.join(cluster.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  log(`${role} cluster: PostgreSQL on ${cluster.host}:${cluster.port} (${cluster.dataDir}, cluster_name ${nonce}, on CPUs ${await cpusAllowed(postmaster)})`);
   return own;
 }
 
@@ -398,7 +401,9 @@ async function machineFacts(loadAtStart: number[]) {
   const { stdout } = await execa(path.join(findServerBinDir(), 'postgres'), ['--version']);
   return {
     cpu: os.cpus()[0]?.model ?? 'unknown',
-    cores: os.cpus().length,
+    // The CPUs this run may use (--cpus pins it to fewer than the machine has).
+    cores: os.availableParallelism(),
+    coresOnMachine: os.cpus().length,
     memoryBytes: os.totalmem(),
     os: `${os.type()} ${os.release()}`,
     node: process.version,

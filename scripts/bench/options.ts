@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 
 export interface BenchOptions {
@@ -17,6 +18,8 @@ export interface BenchOptions {
   encrypt: boolean;
   /** Run the checkout through tsx (bin/cupm-backup) instead of a build of it. */
   tsx: boolean;
+  /** Pin the run (clusters, both tools) to the first N CPUs: how the gap changes with cores. */
+  cpus: number | undefined;
   outDir: string;
 }
 
@@ -45,11 +48,15 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     .option('--level <n>', 'deflate level for cupm-backup (CUPM_COMPRESSION_LEVEL; default: the tool\'s)', positiveInt)
     .option('--encrypt', 'encrypt the archives to an age key made for the run (what encryption costs)')
     .option('--tsx', 'run the checkout through tsx (bin/cupm-backup) instead of a build of it')
+    .option('--cpus <n>', 'run everything (clusters, cupm-backup, pg_dumpall, psql) on the first n CPUs only (taskset)', positiveInt)
     .option('--out <dir>', 'where results go', 'bench/results')
     .addHelpText('after', '\nIt only ever talks to the clusters it starts; it refuses to run when PG* or CUPM_* connection settings are set.')
     .parse(argv);
-  const flags = program.opts<{ size: number; smallSize: number; phones?: number; runs: number; scaleCheck?: boolean; level?: number; encrypt?: boolean; tsx?: boolean; out: string }>();
+  const flags = program.opts<{ size: number; smallSize: number; phones?: number; runs: number; scaleCheck?: boolean; level?: number; encrypt?: boolean; tsx?: boolean; cpus?: number; out: string }>();
   if (flags.encrypt && flags.scaleCheck) program.error('--encrypt and --scale-check do not go together: the scale check reads the archive with unzip -t');
+  if (flags.cpus !== undefined && flags.cpus > os.availableParallelism()) {
+    program.error(`--cpus ${flags.cpus}: this machine lets the bench use ${os.availableParallelism()} CPUs`);
+  }
   return {
     size: flags.size,
     smallSize: flags.scaleCheck || flags.phones ? 0 : flags.smallSize,
@@ -59,6 +66,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     level: flags.level,
     encrypt: flags.encrypt ?? false,
     tsx: flags.tsx ?? false,
+    cpus: flags.cpus,
     outDir: flags.out,
   };
 }

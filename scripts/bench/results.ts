@@ -44,7 +44,9 @@ export interface BenchResult {
   finishedAt: string;
   machine: {
     cpu: string;
+    /** The CPUs the run could use: all of the machine's, or fewer with --cpus. */
     cores: number;
+    coresOnMachine?: number;
     memoryBytes: number;
     os: string;
     node: string;
@@ -110,7 +112,7 @@ export function markdown(result: BenchResult): string {
   const lines = [
     `# cupm-backup benchmark, ${result.startedAt}`,
     '',
-    `Machine: ${m.cpu}, ${m.cores} cores, ${(m.memoryBytes / 2 ** 30).toFixed(0)} GiB; ${m.os}; Node ${m.node}; PostgreSQL ${m.postgres}.`,
+    `Machine: ${m.cpu}, ${m.coresOnMachine !== undefined && m.coresOnMachine !== m.cores ? `${m.coresOnMachine} cores, this run pinned to ${m.cores} (--cpus)` : `${m.cores} cores`}, ${(m.memoryBytes / 2 ** 30).toFixed(0)} GiB; ${m.os}; Node ${m.node}; PostgreSQL ${m.postgres}.`,
     `Load average (1/5/15 min): ${m.loadAtStart.map((l) => l.toFixed(2)).join(' / ')} at the start, ${m.loadAtEnd.map((l) => l.toFixed(2)).join(' / ')} at the end (the machine is shared).`,
     `Tool: ${result.tool.how}, deflate level ${result.tool.compressionLevel}${result.tool.encrypted ? ', archives encrypted (age)' : ''}. ${result.runs} paired runs per comparison, A and B alternating; medians.`,
     '',
@@ -158,7 +160,7 @@ export function markdown(result: BenchResult): string {
 
 /** Both sides' CPU time, and the least wall time cupm-backup's work could take on these cores. */
 function cpu(pair: Pair, cores: number): string {
-  return `${s(pair.machineCpuTool)} / ${s(pair.machineCpuBaseline)} (on ${cores} cores, at least ${s(pair.machineCpuTool / cores)})`;
+  return `${s(pair.machineCpuTool)} / ${s(pair.machineCpuBaseline)} (on ${cores} ${cores === 1 ? 'core' : 'cores'}, at least ${s(pair.machineCpuTool / cores)})`;
 }
 
 function row(name: string, cells: string[]): string {

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
+import { cpusAllowed, expandCpuList } from '../../scripts/bench/cpus.js';
 import { REPO } from '../support/cli.js';
 import { expect } from '../support/expect.js';
 
@@ -63,6 +64,8 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
       expect(run.exitCode, run.all).to.equal(0);
       expect(run.all).to.match(/backup 1: cupm-backup [\d.]+ s, reference [\d.]+ s, ratio [\d.]+/);
       expect(run.all).to.match(/restore 1: cupm-backup [\d.]+ s, reference [\d.]+ s, ratio [\d.]+/);
+      // Without --cpus, the servers may use every CPU the bench may.
+      expect(run.all.match(/on CPUs [^)]+\)/g)).to.deep.equal(Array(2).fill(`on CPUs ${await cpusAllowed(process.pid)})`));
       const written = (await fs.readdir(out)).sort();
       expect(written.map((f) => path.extname(f))).to.deep.equal(['.json', '.md', '.svg']);
       type Pair = { medianTool: number; machineCpuTool: number; machineCpuBaseline: number; ownCpuTool: number };
@@ -78,13 +81,44 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
       expect(result.tool.encrypted).to.equal(encrypted);
       const markdown = await fs.readFile(path.join(out, written[1]!), 'utf8');
       expect(markdown).to.include('| backup time vs pg_dumpall > file');
-      expect(markdown).to.match(/\| backup: CPU, whole machine \(cupm-backup \/ pg_dumpall\) \| [\d.]+ s \/ [\d.]+ s \(on \d+ cores, at least [\d.]+ s\) \|/);
+      expect(markdown).to.match(/\| backup: CPU, whole machine \(cupm-backup \/ pg_dumpall\) \| [\d.]+ s \/ [\d.]+ s \(on \d+ cores?, at least [\d.]+ s\) \|/);
       expect(markdown.includes('archives encrypted (age)')).to.equal(encrypted);
       expect(await fs.readFile(path.join(out, written[2]!), 'utf8')).to.match(/^<svg/);
       expect(await leftovers()).to.deep.equal([]);
       expect(await processesUnder(tmp)).to.deep.equal([]);
     });
   }
+
+  it('--cpus 1 runs the clusters and the tools on one CPU, and says so in its results', async () => {
+    const first = expandCpuList(await cpusAllowed(process.pid))[0]!;
+    const run = await bench(['--size', '4MB', '--small-size', '0', '--runs', '1', '--cpus', '1']);
+    expect(run.exitCode, run.all).to.equal(0);
+    expect(run.all).to.include(`pinned to CPUs ${first} (--cpus 1)`);
+    // Read from each postmaster's /proc status: pg_ctl started them, and they inherited the pinning.
+    expect(run.all.match(/on CPUs [^)]+\)/g)).to.deep.equal([`on CPUs ${first})`, `on CPUs ${first})`]);
+    const written = (await fs.readdir(out)).sort();
+    expect(written[0]).to.match(/-1-cpus\.json$/);
+    const result = JSON.parse(await fs.readFile(path.join(out, written[0]!), 'utf8')) as { machine: { cores: number; coresOnMachine: number } };
+    expect(result.machine).to.include({ cores: 1, coresOnMachine: os.cpus().length });
+    const markdown = await fs.readFile(path.join(out, written[1]!), 'utf8');
+    expect(markdown).to.match(/\| backup: CPU, whole machine \(cupm-backup \/ pg_dumpall\) \| [\d.]+ s \/ [\d.]+ s \(on 1 core, at least [\d.]+ s\) \|/);
+    if (os.cpus().length > 1) expect(markdown).to.include(`${os.cpus().length} cores, this run pinned to 1 (--cpus)`);
+    expect(await leftovers()).to.deep.equal([]);
+  });
+
+  it('refuses --cpus beyond the CPUs it may use, and starts nothing', async () => {
+    const run = await bench(['--size', '4MB', '--small-size', '0', '--runs', '1', '--cpus', String(os.availableParallelism() + 1)]);
+    expect(run.exitCode).to.equal(1);
+    expect(run.all).to.include(`--cpus ${os.availableParallelism() + 1}: this machine lets the bench use ${os.availableParallelism()} CPUs`);
+    expect(await leftovers()).to.deep.equal([]);
+    await expect(fs.access(out)).to.be.rejected;
+  });
+
+  it('reads CPU lists the way /proc writes them', () => {
+    expect(expandCpuList('0')).to.deep.equal([0]);
+    expect(expandCpuList('0-3')).to.deep.equal([0, 1, 2, 3]);
+    expect(expandCpuList('0-1,4,6-7')).to.deep.equal([0, 1, 4, 6, 7]);
+  });
 
   it('Ctrl-C in the middle of a measurement stops its processes and removes every cluster and temp file (exit 130)', async () => {
     const run = bench(['--size', '40MB', '--small-size', '0', '--runs', '3']);
