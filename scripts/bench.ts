@@ -21,7 +21,7 @@ import { findServerBinDir, startCluster, type Cluster } from '../src/sandbox/clu
 import { createInstallTree } from '../src/sandbox/install-tree.js';
 import { chart } from './bench/chart.js';
 import { Cleanup } from './bench/cleanup.js';
-import { cpusAllowed, pinToCpus } from './bench/cpus.js';
+import { cpusAllowed, pinToCpus } from './bench/proc.js';
 import { createCupmData, phonesForDumpSize } from './bench/cupm-data.js';
 import { median, runMeasured, type Measured } from './bench/measure.js';
 import { parseBenchOptions, type BenchOptions } from './bench/options.js';
@@ -313,7 +313,7 @@ async function ownCluster(role: string, dir: string): Promise<OwnCluster> {
   const own = { cluster, nonce, destroy };
   await assertOurs(own);
   const postmaster = Number((await fsp.readFile(path.join(cluster.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
-  log(`${role} cluster: PostgreSQL on ${cluster.host}:${cluster.port} (${cluster.dataDir}, cluster_name ${nonce}, on CPUs ${await cpusAllowed(postmaster)})`);
+  log(`${role} cluster: PostgreSQL on ${cluster.host}:${cluster.port} (${cluster.dataDir}, cluster_name ${nonce}, on CPUs ${cpusAllowed(postmaster)})`);
   return own;
 }
 

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import type { Cleanup } from './cleanup.js';
+import { machineBusyMs, processCpuMs, vmHwm } from './proc.js';
 
 export interface Measured {
   /** Wall-clock milliseconds from spawn to exit. */
@@ -72,44 +73,6 @@ export async function runMeasured(cleanup: Cleanup, file: string, args: string[]
     throw new Error(`${[file, ...args].join(' ')} ${how}:\n${stderr.trim().split('\n').slice(-15).join('\n')}`);
   }
   return { ms, peakRss, machineCpuMs, ownCpuMs, stdout, stderr };
-}
-
-/** /proc/stat and /proc/<pid>/stat count in clock ticks of 1/100 s (USER_HZ, 100 on Linux). */
-const TICK_MS = 10;
-
-/**
- * Busy CPU time of the whole machine since boot, in ms: user, nice, system, irq and softirq. Not
- * idle or iowait, and not steal either: on a VM that is time the host gave to someone else.
- */
-function machineBusyMs(): number {
-  const fields = fs.readFileSync('/proc/stat', 'latin1').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = fields;
-  return (user + nice + system + irq + softirq) * TICK_MS;
-}
-
-/** User + system CPU time of a live process in ms (0 once it is gone). */
-function processCpuMs(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // Fields after the command name (which may hold spaces), from field 3 on: utime is 14, stime 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-  } catch {
-    return 0;
-  }
-}
-
-/** VmHWM of a live process in bytes (0 once it is gone). */
-function vmHwm(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'latin1');
-    const match = /^VmHWM:\s+(\d+) kB/m.exec(status);
-    return match ? Number(match[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
 }
 
 export function median(values: number[]): number {

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { cpusAllowed, expandCpuList } from '../../scripts/bench/cpus.js';
+import { cpusAllowed, expandCpuList } from '../../scripts/bench/proc.js';
 import { REPO } from '../support/cli.js';
 import { expect } from '../support/expect.js';
 
@@ -65,7 +65,7 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
       expect(run.all).to.match(/backup 1: cupm-backup [\d.]+ s, reference [\d.]+ s, ratio [\d.]+/);
       expect(run.all).to.match(/restore 1: cupm-backup [\d.]+ s, reference [\d.]+ s, ratio [\d.]+/);
       // Without --cpus, the servers may use every CPU the bench may.
-      expect(run.all.match(/on CPUs [^)]+\)/g)).to.deep.equal(Array(2).fill(`on CPUs ${await cpusAllowed(process.pid)})`));
+      expect(run.all.match(/on CPUs [^)]+\)/g)).to.deep.equal(Array(2).fill(`on CPUs ${cpusAllowed(process.pid)})`));
       const written = (await fs.readdir(out)).sort();
       expect(written.map((f) => path.extname(f))).to.deep.equal(['.json', '.md', '.svg']);
       type Pair = { medianTool: number; machineCpuTool: number; machineCpuBaseline: number; ownCpuTool: number };
@@ -90,7 +90,7 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
   }
 
   it('--cpus 1 runs the clusters and the tools on one CPU, and says so in its results', async () => {
-    const first = expandCpuList(await cpusAllowed(process.pid))[0]!;
+    const first = expandCpuList(cpusAllowed(process.pid))[0]!;
     const run = await bench(['--size', '4MB', '--small-size', '0', '--runs', '1', '--cpus', '1']);
     expect(run.exitCode, run.all).to.equal(0);
     expect(run.all).to.include(`pinned to CPUs ${first} (--cpus 1)`);

@@ -1,0 +1,75 @@
+import fs from 'node:fs';
+import { execa } from 'execa';
+
+/** What Linux says about processes and CPUs (/proc, taskset): the benchmark's measurements and --cpus. */
+
+/** /proc/stat and /proc/<pid>/stat count in clock ticks of 1/100 s (USER_HZ, 100 on Linux). */
+const TICK_MS = 10;
+
+/**
+ * Busy CPU time of the whole machine since boot, in ms: user, nice, system, irq and softirq. Not
+ * idle or iowait, and not steal either: on a VM that is time the host gave to someone else.
+ */
+export function machineBusyMs(): number {
+  const fields = fs.readFileSync('/proc/stat', 'latin1').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = fields;
+  return (user + nice + system + irq + softirq) * TICK_MS;
+}
+
+/** User + system CPU time of a live process in ms (0 once it is gone). */
+export function processCpuMs(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // Fields after the command name (which may hold spaces), from field 3 on: utime is 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return 0;
+  }
+}
+
+/** VmHWM of a live process in bytes (0 once it is gone). */
+export function vmHwm(pid: number | undefined): number {
+  const kb = statusField(pid, 'VmHWM');
+  return kb === undefined ? 0 : Number.parseInt(kb, 10) * 1024;
+}
+
+/** Cpus_allowed_list of a live process ("0-1", "0,2-3"). */
+export function cpusAllowed(pid: number): string {
+  const list = statusField(pid, 'Cpus_allowed_list');
+  if (list === undefined) throw new Error(`/proc/${pid}/status has no Cpus_allowed_list (is the process gone?)`);
+  return list;
+}
+
+/** One field of /proc/<pid>/status ("VmHWM" -> "12345 kB"); undefined once the process is gone. */
+function statusField(pid: number | undefined, name: string): string | undefined {
+  if (!pid) return undefined;
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'latin1');
+    return new RegExp(`^${name}:\\s*(.+)$`, 'm').exec(status)?.[1]?.trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * --cpus: how the gap to the bare tools changes with the number of cores, measured on one machine.
+ * The bench pins itself (every thread) to the first `count` CPUs it may use; whatever it starts
+ * afterwards (initdb, pg_ctl and so the PostgreSQL server, cupm-backup, pg_dumpall, psql) inherits
+ * that affinity. Linux only (taskset, /proc).
+ */
+export async function pinToCpus(count: number): Promise<string> {
+  // parseBenchOptions refused a count above os.availableParallelism(), the length of this list.
+  const list = expandCpuList(cpusAllowed(process.pid)).slice(0, count).join(',');
+  await execa('taskset', ['--all-tasks', '--pid', '--cpu-list', list, String(process.pid)]);
+  return list;
+}
+
+/** "0-2,5" -> [0, 1, 2, 5]. */
+export function expandCpuList(list: string): number[] {
+  return list.split(',').flatMap((part) => {
+    const [from, to] = part.split('-').map(Number) as [number, number | undefined];
+    return Array.from({ length: (to ?? from) - from + 1 }, (_, i) => from + i);
+  });
+}
