@@ -40,3 +40,18 @@ export function sameCupmVersion(a: string, b: string): boolean {
   const norm = (v: string) => v.split('.').map(Number).join('.').replace(/(\.0)+$/, '');
   return norm(a) === norm(b);
 }
+
+/** The release the seed's upgrade goes to; its clean-up rolls back to 2.1 or 2.2. */
+export const UPGRADE_TARGET_VERSION = '8.5';
+
+/** True for a version older than the upgrade's target: the 2.1 / 2.2 a rollback reinstalls. */
+export function isOldCupmVersion(version: string | null): version is string {
+  if (version === null || sameCupmVersion(version, UPGRADE_TARGET_VERSION)) return false;
+  const parts = (v: string) => v.split('.').map((n) => Number(n) || 0);
+  const [a, b] = [parts(version), parts(UPGRADE_TARGET_VERSION)];
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const d = (a[i] ?? 0) - (b[i] ?? 0);
+    if (d !== 0) return d < 0;
+  }
+  return false;
+}

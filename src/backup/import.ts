@@ -20,7 +20,7 @@ import { withLock } from '../jobs/lock.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
 import { DumpScanner, type DumpFacts } from '../pg/dump-scan.js';
 import { CLUSTER_HEADER, DUMP_TRAILER, endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
-import { DumpGuard } from '../restore/dump-guard.js';
+import { DumpGuard } from '../pg/dump-guard.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 
 /** The label an imported archive gets unless told otherwise, so `list` tells it from a tool backup. */

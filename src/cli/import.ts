@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { DEFAULT_IMPORT_LABEL, importBackup } from '../backup/import.js';
 import { configFor, interruptSignal, withCommonOptions, type CommonOptions } from './common.js';
 import { encryptToOverride, withEncryptTo } from './encryption-options.js';
-import { formatBytes, formatDuration, printJson, terminalReporter, printOut, writtenArchiveFacts } from './output.js';
+import { formatBytes, formatDuration } from '../format/units.js';
+import { printJson, terminalReporter, printOut, writtenArchiveFacts } from './output.js';
 
 interface ImportFlags extends CommonOptions {
   dump: string;

@@ -4,7 +4,8 @@ import { listArchives, type CatalogEntry } from '../archive/catalog.js';
 import { loadConfig } from '../config/config.js';
 import { withCommonOptions, type CommonOptions } from './common.js';
 import { keysFromFlags, withIdentity } from './encryption-options.js';
-import { formatBytes, printJson, printOut } from './output.js';
+import { formatBytes } from '../format/units.js';
+import { printJson, printOut } from './output.js';
 
 export function registerList(program: Command): void {
   withCommonOptions(withIdentity(

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { writeHtmlReport } from '../report/report.js';
 import { configFor, withCommonOptions, type CommonOptions } from './common.js';
-import { formatBytes, printJson, terminalReporter, printOut } from './output.js';
+import { formatBytes } from '../format/units.js';
+import { printJson, terminalReporter, printOut } from './output.js';
 
 interface ReportFlags extends CommonOptions {
   html: string;

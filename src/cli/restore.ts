@@ -5,7 +5,8 @@ import { restore, type RestoreResult } from '../restore/restore.js';
 import { confirmer } from './confirm.js';
 import { configFor, interruptSignal, withCommonOptions, type CommonOptions } from './common.js';
 import { identityOverride, withIdentity } from './encryption-options.js';
-import { formatDuration, printJson, terminalReporter, printOut } from './output.js';
+import { formatDuration } from '../format/units.js';
+import { printJson, terminalReporter, printOut } from './output.js';
 
 /** The flags restore and migrate share. */
 export interface RestoreLikeFlags extends CommonOptions {

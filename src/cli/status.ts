@@ -3,7 +3,8 @@ import type { ExitCode } from '../errors.js';
 import { ExitWith } from './exit-code.js';
 import { backupStatus, formatHours } from '../schedule/status.js';
 import { configFor, withCommonOptions, type CommonOptions } from './common.js';
-import { formatBytes, printJson, printOut } from './output.js';
+import { formatBytes } from '../format/units.js';
+import { printJson, printOut } from './output.js';
 
 export function registerStatus(program: Command): void {
   withCommonOptions(

@@ -9,7 +9,8 @@ import { cleanupFailure, planLines, upgradeCleanup, type UpgradeCleanupResult } 
 import { prepareUpgrade } from '../upgrade/prepare.js';
 import { formatRollback, rollbackSequence } from '../upgrade/rollback.js';
 import { configFor, interruptSignal, withCommonOptions, type CommonOptions } from './common.js';
-import { formatBytes, printJson, terminalReporter, printOut, printErr } from './output.js';
+import { formatBytes } from '../format/units.js';
+import { printJson, terminalReporter, printOut, printErr } from './output.js';
 
 interface PrepareFlags extends CommonOptions {
   outputDir?: string;

@@ -5,7 +5,8 @@ import { ArchiveInvalidError, ConfigError } from '../errors.js';
 import { withCommonOptions, type CommonOptions } from './common.js';
 import { keysFromFlags, withIdentity } from './encryption-options.js';
 import { ExitWith } from './exit-code.js';
-import { formatBytes, printJson, terminalReporter, printErr } from './output.js';
+import { formatBytes } from '../format/units.js';
+import { printJson, terminalReporter, printErr } from './output.js';
 
 export function registerVerify(program: Command): void {
   withCommonOptions(withIdentity(

@@ -1,6 +1,9 @@
 import path from 'node:path';
 import { parse as parseShellWords } from 'shell-quote';
 import { ConfigError } from '../errors.js';
+import type { PgConnection } from '../pg/connection.js';
+import type { ServiceCommandTemplates } from '../services/command.js';
+import { SERVICE_MANAGER_KINDS, type ServiceManagerKind } from '../services/service-manager.js';
 import { ENCRYPTION_VARIABLES, parseEncryptionSettings, type EncryptionSettings } from './encryption-settings.js';
 import { NIGHTLY_VARIABLES, parseNightlySettings, type NightlySettings } from './nightly-settings.js';
 import { parseNotifySettings, type NotifySettings } from './notify-settings.js';
@@ -10,27 +13,8 @@ import { looksLikeWindowsPath } from '../system/windows-paths.js';
 import { readSources, type RawSettings } from './sources.js';
 import { isDirectory } from '../file-system.js';
 
-export const SERVICE_MANAGER_KINDS = ['windows', 'systemd', 'command', 'none'] as const;
-export type ServiceManagerKind = (typeof SERVICE_MANAGER_KINDS)[number];
-
 export const DEFAULT_SERVICES = ['Apache', 'cupm JBossService', 'cupm NiceService'];
 export const DEFAULT_WINDOWS_INSTALL_DIR = 'C:\\CUPM';
-
-/** The PostgreSQL admin connection, in libpq's terms. Unset fields fall back to libpq defaults. */
-export interface PgConnection {
-  host?: string | undefined;
-  port?: number | undefined;
-  user?: string | undefined;
-  password?: string | undefined;
-  passfile?: string | undefined;
-}
-
-/** Argument-array templates of the `command` service manager; `{service}` is substituted. */
-export interface ServiceCommandTemplates {
-  stop: string[];
-  start: string[];
-  status: string[];
-}
 
 /** The validated configuration every job receives. */
 export interface Config {

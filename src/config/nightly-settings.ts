@@ -1,4 +1,10 @@
-import type { RetentionPolicy } from '../schedule/retention.js';
+/** How many archives each rule keeps (CUPM_KEEP_*, prune --keep-*); src/schedule/retention.ts applies it. */
+export interface RetentionPolicy {
+  last?: number;
+  daily?: number;
+  weekly?: number;
+  monthly?: number;
+}
 
 /** Retention, the status threshold and the log (CUPM_KEEP_*, CUPM_MAX_AGE_HOURS, CUPM_LOG_MAX_BYTES). */
 export interface NightlySettings {

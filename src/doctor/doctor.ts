@@ -1,6 +1,6 @@
 import type { Config } from '../config/config.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
-import type { PortProbe } from '../migrate/ports.js';
+import type { PortProbe } from '../restore/ports.js';
 import type { ServiceManager } from '../services/service-manager.js';
 import { backupChecks, type BackupCheckOptions } from './backup-checks.js';
 import { failFrom, type CheckResult, type CheckStatus } from './check.js';

@@ -3,7 +3,7 @@ import { locateCupmFiles, type CupmFile } from '../artifacts/cupm-files.js';
 import { readConnectionUrl } from '../artifacts/dfc-ds-xml.js';
 import { DB_HOST_KEY, DB_HOSTLIST_KEY, dbHostKey, readProperties } from '../artifacts/dfc-properties.js';
 import { parseHostList } from '../artifacts/host.js';
-import { CUPM_PORT_KEYS } from '../migrate/ports.js';
+import { CUPM_PORT_KEYS } from '../restore/ports.js';
 import { readCupmVersion } from '../artifacts/install-log.js';
 import type { Config } from '../config/config.js';
 import { failFrom, fail, pass, warn, type CheckResult } from './check.js';

@@ -1,5 +1,5 @@
 import type { Config } from '../config/config.js';
-import { CUPM_FIXED_PORTS, CUPM_PORT_KEYS, DB_PORT_KEY, inspectPorts, systemProbe, type PortHolder, type PortProbe, type PortUse } from '../migrate/ports.js';
+import { CUPM_FIXED_PORTS, CUPM_PORT_KEYS, DB_PORT_KEY, inspectPorts, systemProbe, type PortHolder, type PortProbe, type PortUse } from '../restore/ports.js';
 import { connectionInfo } from '../pg/connection.js';
 import { isLocalHost } from '../pg/locality.js';
 import { fail, pass, warn, type CheckResult } from './check.js';

@@ -2,7 +2,7 @@ import type { Config } from '../config/config.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
 import type { RestoreOptions } from '../restore/prepare.js';
 import { restore, type RestoreResult } from '../restore/restore.js';
-import type { PortProbe } from './ports.js';
+import type { PortProbe } from '../restore/ports.js';
 
 /** The only CUPM version the seed moves to a new server (Windows 2003 -> 2008). */
 export const MIGRATABLE_VERSION = '8.5';

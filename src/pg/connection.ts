@@ -2,8 +2,21 @@ import fs from 'node:fs';
 import pg from 'pg';
 // pg's own pgpass fallback is deprecated and reads only process.env; this helper takes our settings.
 import pgpassHelper from 'pgpass/lib/helper.js';
-import type { Config } from '../config/config.js';
 import { ConfigError, JobFailedError, messageOf } from '../errors.js';
+
+/** The PostgreSQL admin connection, in libpq's terms. Unset fields fall back to libpq defaults. */
+export interface PgConnection {
+  host?: string | undefined;
+  port?: number | undefined;
+  user?: string | undefined;
+  password?: string | undefined;
+  passfile?: string | undefined;
+}
+
+/** What the PostgreSQL layer needs of the configuration: how to reach the server. */
+export interface PgSettings {
+  pg: PgConnection;
+}
 
 /**
  * The effective admin connection. Unset values default to what a CUPM server uses (the admin
@@ -16,7 +29,7 @@ export interface ConnectionInfo {
   user: string;
 }
 
-export function connectionInfo(config: Pick<Config, 'pg'>): ConnectionInfo {
+export function connectionInfo(config: PgSettings): ConnectionInfo {
   return {
     host: config.pg.host ?? 'localhost',
     port: config.pg.port ?? 5432,
@@ -28,7 +41,7 @@ export function connectionInfo(config: Pick<Config, 'pg'>): ConnectionInfo {
  * The environment for pg_dumpall/psql: connection and password travel here, never in argv
  * (argv is world-readable in /proc and in Windows' process list).
  */
-export function childEnv(config: Pick<Config, 'pg'>): Record<string, string> {
+export function childEnv(config: PgSettings): Record<string, string> {
   const info = connectionInfo(config);
   const env: Record<string, string> = {
     PGHOST: info.host,
@@ -43,7 +56,7 @@ export function childEnv(config: Pick<Config, 'pg'>): Record<string, string> {
 }
 
 /** Looks the password up in the pgpass file libpq would use, for our own `pg` client. */
-function passwordFromPgpass(config: Pick<Config, 'pg'>, database: string): Promise<string | undefined> {
+function passwordFromPgpass(config: PgSettings, database: string): Promise<string | undefined> {
   const info = connectionInfo(config);
   const file = pgpassHelper.getFileName(config.pg.passfile ? { PGPASSFILE: config.pg.passfile } : process.env);
   return new Promise((resolve) => {
@@ -60,7 +73,7 @@ function passwordFromPgpass(config: Pick<Config, 'pg'>, database: string): Promi
 
 /** Opens an admin connection to `database`, runs fn, always closes. Connection errors are explained. */
 export async function withClient<T>(
-  config: Pick<Config, 'pg'>,
+  config: PgSettings,
   database: string,
   fn: (client: pg.Client) => Promise<T>,
 ): Promise<T> {

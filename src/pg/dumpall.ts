@@ -1,8 +1,7 @@
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
-import type { Config } from '../config/config.js';
 import { JobFailedError } from '../errors.js';
-import { childEnv } from './connection.js';
+import { childEnv, type PgSettings } from './connection.js';
 import type { PgTool } from './tools.js';
 
 /** pg_dumpall's flags for this tool version: `-o` (table OIDs) while it exists, `-w` once it does. */
@@ -28,7 +27,7 @@ export interface DumpallProcess {
  * Starts pg_dumpall with the connection in its environment (never in argv). The caller streams
  * stdout; nothing is buffered here but stderr (kept for the error message).
  */
-export function startDumpall(tool: PgTool, config: Pick<Config, 'pg'>): DumpallProcess {
+export function startDumpall(tool: PgTool, config: PgSettings): DumpallProcess {
   const child = execa(tool.path, dumpallArgs(tool), {
     env: childEnv(config),
     stdin: 'ignore',

@@ -1,8 +1,7 @@
 import type { Writable } from 'node:stream';
 import { execa } from 'execa';
-import type { Config } from '../config/config.js';
 import { JobFailedError } from '../errors.js';
-import { childEnv } from './connection.js';
+import { childEnv, type PgSettings } from './connection.js';
 import type { PgTool } from './tools.js';
 
 /** How much of psql's stderr is kept for the error message: the end, where ON_ERROR_STOP stops. */
@@ -50,7 +49,7 @@ export function psqlArgs(tool: PgTool, database: string): string[] {
  * The caller streams the script into `stdin`; stdout (query results of setval() and friends) is
  * dropped; only the end of stderr is kept, so memory stays flat whatever the script's size.
  */
-export function startPsql(tool: PgTool, config: Pick<Config, 'pg'>, database: string): PsqlProcess {
+export function startPsql(tool: PgTool, config: PgSettings, database: string): PsqlProcess {
   const child = execa(tool.path, psqlArgs(tool, database), {
     env: { ...childEnv(config), PGAPPNAME: 'cupm-backup restore' },
     stdin: 'pipe',
@@ -88,7 +87,7 @@ export function startPsql(tool: PgTool, config: Pick<Config, 'pg'>, database: st
 }
 
 /** Runs a small script (a roles snapshot) through psql and waits for it; errors as startPsql's. */
-export async function runPsqlScript(tool: PgTool, config: Pick<Config, 'pg'>, database: string, script: Buffer | string): Promise<void> {
+export async function runPsqlScript(tool: PgTool, config: PgSettings, database: string, script: Buffer | string): Promise<void> {
   const psql = startPsql(tool, config, database);
   psql.stdin.end(script);
   await psql.finished;

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import type { Config } from '../config/config.js';
 import { ConfigError } from '../errors.js';
 import { parsePgVersion, type PgVersion } from './connection.js';
 
@@ -13,12 +12,19 @@ export interface PgTool {
   version: PgVersion;
 }
 
+/** Where the configuration says client tools are (CUPM_PG_BIN, CUPM_INSTALL_DIR) and for which platform. */
+export interface PgToolSettings {
+  pgBin: string | undefined;
+  installDir: string | undefined;
+  platform: NodeJS.Platform;
+}
+
 /**
  * Finds a PostgreSQL client tool: CUPM_PG_BIN, then CUPM's bundled `<install>/pgsql8.2/bin`,
  * then PATH; and reads its version, since what it can do (`-o`, `-w`) depends on it.
  */
 export async function findPgTool(
-  config: Pick<Config, 'pgBin' | 'installDir' | 'platform'>,
+  config: PgToolSettings,
   name: PgToolName,
 ): Promise<PgTool> {
   const file = config.platform === 'win32' ? `${name}.exe` : name;

@@ -1,5 +1,5 @@
-import type { PortFinding } from '../migrate/ports.js';
-import { describeConflict } from '../migrate/ports.js';
+import type { PortFinding } from './ports.js';
+import { describeConflict } from './ports.js';
 import type { DiskCheck } from './disk.js';
 import type { Rewrite } from './rewrites.js';
 

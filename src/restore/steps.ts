@@ -11,13 +11,13 @@ import { ArchiveInvalidError, CupmError, JobFailedError, messageOf } from '../er
 import type { Step } from '../jobs/plan.js';
 import { listDatabases, listRoles } from '../pg/catalog.js';
 import { serverVersion, withClient } from '../pg/connection.js';
+import { DumpGuard, DumpRefusedError } from '../pg/dump-guard.js';
 import { PsqlFailedError, startPsql } from '../pg/psql.js';
 import type { PgTool } from '../pg/tools.js';
 import type { ServiceManager } from '../services/service-manager.js';
 import { removeFile, writeFileAtomic } from './atomic-file.js';
 import { databaseExists, dropDatabase, endRoleSessions, ident, literal, renameDatabase } from './databases.js';
 import { DumpFilter, type SkippedSection } from './dump-filter.js';
-import { DumpGuard, DumpRefusedError } from './dump-guard.js';
 import type { RestoreJournal } from './journal.js';
 import { dumpRoles, restoreRoles, roleFacts } from './roles.js';
 
@@ -159,7 +159,7 @@ function loadStep(): RestoreStep {
         try {
           // The guard judges what psql gets (after the filter), line by line, as the preflight did:
           // an archive changed since then is stopped before psql reads a line it did not pass.
-          await pipeline(await reader.openEntry(DUMP_ENTRY), measure, filter, new DumpGuard(), psql.stdin);
+          await pipeline(await reader.openEntry(DUMP_ENTRY), measure, filter, new DumpGuard(DUMP_ENTRY), psql.stdin);
         } catch (error) {
           // psql stopping at an error breaks the pipe: that is psql's story, told by `finished`.
           if ((error as NodeJS.ErrnoException).code !== 'EPIPE') readFailure = error;

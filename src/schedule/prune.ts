@@ -8,6 +8,7 @@ import type { NameFacts } from '../archive/names.js';
 import { verifyArchive } from '../archive/verify.js';
 import type { Config } from '../config/config.js';
 import { archiveKeys } from '../config/encryption-settings.js';
+import type { RetentionPolicy } from '../config/nightly-settings.js';
 import { ConfigError, CupmError, messageOf } from '../errors.js';
 import { withLock } from '../jobs/lock.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
@@ -15,7 +16,7 @@ import { withConnection, type Destination } from '../offsite/destination.js';
 import { configuredDestinations } from '../offsite/index.js';
 import { listRemoteArchives } from '../offsite/remote-catalog.js';
 import { readHistory } from './history.js';
-import { describePolicy, hasRules, planRetention, type RetentionCandidate, type RetentionDecision, type RetentionPolicy } from './retention.js';
+import { describePolicy, hasRules, planRetention, type RetentionCandidate, type RetentionDecision } from './retention.js';
 
 export interface PruneOptions {
   policy: RetentionPolicy;

@@ -1,3 +1,5 @@
+import type { RetentionPolicy } from '../config/nightly-settings.js';
+
 /**
  * Retention policy, pure: which archives to keep and why, restic's `forget` semantics.
  *
@@ -8,13 +10,6 @@
  * archive names use (`..._20261125T020000Z.zip` is day 2026-11-25), whatever the time zone of the
  * machine that runs prune.
  */
-
-export interface RetentionPolicy {
-  last?: number;
-  daily?: number;
-  weekly?: number;
-  monthly?: number;
-}
 
 export const RETENTION_RULES = ['last', 'daily', 'weekly', 'monthly'] as const;
 export type RetentionRule = (typeof RETENTION_RULES)[number];

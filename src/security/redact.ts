@@ -1,5 +1,3 @@
-import type { Config } from '../config/config.js';
-
 /**
  * Secrets never leave the process in the clear: every password the configuration holds is taken
  * out of the text we print, log or return (`***`), in each form it could appear in (as is,
@@ -7,8 +5,15 @@ import type { Config } from '../config/config.js';
  * notification, and the command line's output (stdout, stderr, --json, error messages).
  */
 
+/** The places a configuration holds secrets in (a Config is one). */
+export interface SecretSettings {
+  pg: { password?: string | undefined };
+  offsite: { secrets: readonly string[] };
+  notify: { smtp: { password?: string | undefined } } | undefined;
+}
+
 /** Every secret of a configuration: the database, off-site and SMTP passwords. */
-export function secretsOf(config: Pick<Config, 'pg' | 'offsite' | 'notify'>): string[] {
+export function secretsOf(config: SecretSettings): string[] {
   const secrets = [config.pg.password, ...config.offsite.secrets, config.notify?.smtp.password];
   return secrets.filter((s): s is string => typeof s === 'string' && s.length > 0);
 }

@@ -1,7 +1,13 @@
 import { execa } from 'execa';
-import type { ServiceCommandTemplates } from '../config/config.js';
 import { JobFailedError } from '../errors.js';
 import { ServiceNotFoundError, waitForState, type ServiceManager, type ServiceState } from './service-manager.js';
+
+/** Argument-array templates of the `command` service manager; `{service}` is substituted. */
+export interface ServiceCommandTemplates {
+  stop: string[];
+  start: string[];
+  status: string[];
+}
 
 /**
  * CUPM_SERVICE_MANAGER=command: three command templates (argument arrays, no shell), `{service}`

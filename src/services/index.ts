@@ -1,13 +1,19 @@
-import type { Config } from '../config/config.js';
 import { ConfigError } from '../errors.js';
-import { CommandServiceManager } from './command.js';
+import { CommandServiceManager, type ServiceCommandTemplates } from './command.js';
 import { NoServiceManager } from './none.js';
-import type { ServiceManager } from './service-manager.js';
+import type { ServiceManager, ServiceManagerKind } from './service-manager.js';
 import { SystemdServiceManager } from './systemd.js';
 import { WindowsServiceManager } from './windows.js';
 
+/** What the service layer needs of the configuration: CUPM_SERVICE_MANAGER, its commands and CUPM_SERVICE_TIMEOUT. */
+export interface ServiceSettings {
+  serviceManager: ServiceManagerKind;
+  serviceCommands: ServiceCommandTemplates | undefined;
+  serviceTimeoutSeconds: number;
+}
+
 /** The driver CUPM_SERVICE_MANAGER names. */
-export function createServiceManager(config: Pick<Config, 'serviceManager' | 'serviceCommands' | 'serviceTimeoutSeconds'>): ServiceManager {
+export function createServiceManager(config: ServiceSettings): ServiceManager {
   const timeoutSeconds = config.serviceTimeoutSeconds;
   switch (config.serviceManager) {
     case 'windows':

@@ -1,5 +1,9 @@
 import { ConfigError, JobFailedError } from '../errors.js';
 
+/** The drivers CUPM_SERVICE_MANAGER can name. */
+export const SERVICE_MANAGER_KINDS = ['windows', 'systemd', 'command', 'none'] as const;
+export type ServiceManagerKind = (typeof SERVICE_MANAGER_KINDS)[number];
+
 /** A service's state as the tool needs it: settled running or stopped, or on its way. */
 export type ServiceState = 'running' | 'stopped' | 'pending';
 

@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import { ConfigError, JobFailedError, type CupmError } from '../errors.js';
+import { decodeScOutput, parseGetKeyName, parseScError, unixLines } from '../system/windows-output.js';
 import { ServiceNotFoundError, waitForState, type ServiceManager, type ServiceState } from './service-manager.js';
 
 /** Options of the sc.exe driver. */
@@ -78,15 +79,6 @@ export interface ScStatus {
   serviceExitCode: number | undefined;
 }
 
-/** An `[SC] <call> FAILED <code>:` report. */
-export interface ScFailure {
-  /** The Win32 call that failed, e.g. `ControlService` or `EnumQueryServicesStatus:OpenService`. */
-  operation: string;
-  code: number;
-  /** The system message (localized on non-English Windows). */
-  message: string;
-}
-
 /** Parses `sc.exe query|stop|start` output; undefined when it holds no known STATE line. */
 export function parseScQuery(text: string): ScStatus | undefined {
   const lines = unixLines(text);
@@ -103,20 +95,6 @@ export function parseScQuery(text: string): ScStatus | undefined {
     win32ExitCode: numberField(lines, 'WIN32_EXIT_CODE'),
     serviceExitCode: numberField(lines, 'SERVICE_EXIT_CODE'),
   };
-}
-
-/** Parses an `[SC] <call> FAILED <code>:` report; undefined when the output holds none. */
-export function parseScError(text: string): ScFailure | undefined {
-  const lines = unixLines(text);
-  const match = /^\[SC\][ \t]*(\S.*?)[ \t]+FAILED[ \t]+(\d+):?[ \t]*$/m.exec(lines);
-  if (!match) return undefined;
-  const message = lines
-    .slice(match.index + match[0].length)
-    .split('\n')
-    .map((line) => line.trim())
-    .filter(Boolean)
-    .join(' ');
-  return { operation: match[1]!, code: Number(match[2]), message };
 }
 
 /** One service as the registry lists it: its key name and display name. */
@@ -144,30 +122,6 @@ export function parseRegDisplayNames(text: string): RegistryService[] {
     if (value && keyName !== undefined) found.push({ keyName, displayName: value[1]! });
   }
   return found;
-}
-
-/** Parses `sc.exe getkeyname` output (`Name = KEYNAME`); undefined when it holds no name. */
-export function parseGetKeyName(text: string): string | undefined {
-  const lines = unixLines(text);
-  if (!/GetServiceKeyName[ \t]+SUCCESS/.test(lines)) return undefined;
-  return /^[ \t]*Name[ \t]*=[ \t]*(.*?)[ \t]*$/m.exec(lines)?.[1] || undefined;
-}
-
-/**
- * Decodes sc.exe output. It is in the console's OEM code page (cp932 on Japanese Windows), which
- * Node cannot ask for; parsing needs only ASCII, so decoding just has to keep messages readable.
- */
-export function decodeScOutput(bytes: Uint8Array | string | undefined): string {
-  if (bytes === undefined) return '';
-  if (typeof bytes === 'string') return bytes;
-  for (const encoding of ['utf-8', 'shift_jis']) {
-    try {
-      return new TextDecoder(encoding, { fatal: true }).decode(bytes);
-    } catch {
-      // Not this encoding, or a Node built without this ICU codec: try the next.
-    }
-  }
-  return new TextDecoder('latin1').decode(bytes);
 }
 
 interface ScOutput {
@@ -489,10 +443,6 @@ function named(service: string, name: string): string {
 function numberField(lines: string, field: string): number | undefined {
   const match = new RegExp(`^[ \\t]*${field}[ \\t]*:[ \\t]*(\\d+)`, 'm').exec(lines);
   return match ? Number(match[1]) : undefined;
-}
-
-function unixLines(text: string): string {
-  return text.replace(/\r\n?/g, '\n');
 }
 
 function oneLine(text: string): string {

@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { ConfigError, JobFailedError } from '../errors.js';
-import { decodeScOutput } from '../services/windows.js';
+import { decodeScOutput } from './windows-output.js';
 
 /** What one run of a Windows tool printed and how it ended. */
 export interface CommandResult {

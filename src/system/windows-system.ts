@@ -1,12 +1,12 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { JobFailedError, messageOf } from '../errors.js';
-import { parseGetKeyName, parseScError } from '../services/windows.js';
 import { commandLine, execaRunner, outputOf, type CommandResult, type CommandRunner } from './command-runner.js';
 import { programsFromRegistry, uninstallCommand, UNINSTALL_KEYS, type InstalledProgram } from './installed-programs.js';
 import { readNetUser } from './net-user.js';
 import { expandWindowsEnv, queryRegistryTree, regValue } from './registry.js';
 import type { DeleteOutcome, UninstallResult, WindowsSystem } from './system.js';
+import { parseGetKeyName, parseScError } from './windows-output.js';
 import { comparable, isWindowsAbsolute } from './windows-paths.js';
 
 export const PROFILE_LIST_KEY = 'HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\ProfileList';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { isUncPath, volumeOf } from '../system/windows-paths.js';
-import { UPGRADE_TARGET_VERSION } from './target.js';
+import { UPGRADE_TARGET_VERSION } from '../artifacts/install-log.js';
 
 export interface ChecklistFacts {
   archive: string;

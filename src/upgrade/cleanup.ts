@@ -11,7 +11,7 @@ import { isWithin, quoteArg } from '../system/windows-paths.js';
 import { buildCleanupPlan, cleanupTarget, foldersDeleted, type CleanupContext, type CleanupTarget } from './cleanup-plan.js';
 import { formatCleanupReports, runCleanupSteps, type CleanupReport } from './cleanup-runner.js';
 import { describeRollbackArchive, findRollbackArchive, type RollbackArchive } from './rollback-archive.js';
-import { UPGRADE_TARGET_VERSION } from './target.js';
+import { UPGRADE_TARGET_VERSION } from '../artifacts/install-log.js';
 
 export interface UpgradeCleanupOptions {
   dryRun?: boolean;

@@ -2,7 +2,8 @@ import { backup, type BackupOptions, type BackupResult } from '../backup/backup.
 import type { Config } from '../config/config.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
 import { upgradeChecklist, type ChecklistSection } from './checklist.js';
-import { isOldCupmVersion, PRE_UPGRADE_LABEL, UPGRADE_TARGET_VERSION } from './target.js';
+import { isOldCupmVersion, UPGRADE_TARGET_VERSION } from '../artifacts/install-log.js';
+import { PRE_UPGRADE_LABEL } from './target.js';
 
 export interface PrepareResult {
   backup: BackupResult;

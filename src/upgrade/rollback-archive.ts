@@ -6,7 +6,8 @@ import type { Manifest } from '../archive/format.js';
 import { verifyArchive } from '../archive/verify.js';
 import { CupmError, messageOf } from '../errors.js';
 import type { Reporter } from '../jobs/reporter.js';
-import { isOldCupmVersion, PRE_UPGRADE_LABEL, UPGRADE_TARGET_VERSION } from './target.js';
+import { isOldCupmVersion, UPGRADE_TARGET_VERSION } from '../artifacts/install-log.js';
+import { PRE_UPGRADE_LABEL } from './target.js';
 
 /** The archive a rollback restores: verified, of the version before the upgrade. */
 export interface RollbackArchive {

@@ -7,7 +7,7 @@ import { silentReporter, type Reporter } from '../jobs/reporter.js';
 import { looksLikeWindowsPath, quoteArg } from '../system/windows-paths.js';
 import { buildCleanupPlan, cleanupTarget } from './cleanup-plan.js';
 import type { PlannedCleanupStep } from './cleanup.js';
-import { isOldCupmVersion, UPGRADE_TARGET_VERSION } from './target.js';
+import { isOldCupmVersion, UPGRADE_TARGET_VERSION } from '../artifacts/install-log.js';
 
 export interface RollbackOptions {
   windowsUser?: string;

@@ -1,8 +1,3 @@
-import { sameCupmVersion } from '../artifacts/install-log.js';
-
-/** The release the seed's upgrade goes to; its clean-up rolls back to 2.1 or 2.2. */
-export const UPGRADE_TARGET_VERSION = '8.5';
-
 /** The label `upgrade prepare` gives its backup; retention never deletes archives with it. */
 export const PRE_UPGRADE_LABEL = 'pre-upgrade';
 
@@ -23,16 +18,4 @@ export function isCupmProgram(displayName: string): boolean {
 /** The PostgreSQL CUPM installed: 8.2 only, never another PostgreSQL on the same machine. */
 export function isPostgres82Program(displayName: string): boolean {
   return /^\s*PostgreSQL\s+8\.2(?:\b|$)/i.test(displayName);
-}
-
-/** True for a version older than the upgrade's target: the 2.1 / 2.2 a rollback reinstalls. */
-export function isOldCupmVersion(version: string | null): version is string {
-  if (version === null || sameCupmVersion(version, UPGRADE_TARGET_VERSION)) return false;
-  const parts = (v: string) => v.split('.').map((n) => Number(n) || 0);
-  const [a, b] = [parts(version), parts(UPGRADE_TARGET_VERSION)];
-  for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    const d = (a[i] ?? 0) - (b[i] ?? 0);
-    if (d !== 0) return d < 0;
-  }
-  return false;
 }

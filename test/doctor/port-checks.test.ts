@@ -1,7 +1,7 @@
 import { expect } from '../support/expect.js';
 import { loadConfig } from '../../src/config/config.js';
 import { portChecks } from '../../src/doctor/port-checks.js';
-import type { PortHolder, PortProbe } from '../../src/migrate/ports.js';
+import type { PortHolder, PortProbe } from '../../src/restore/ports.js';
 
 /** The listening sockets of a running CUPM server on Windows, as netstat -ano + tasklist name them. */
 function probe(listeners: Record<number, PortHolder>): PortProbe {

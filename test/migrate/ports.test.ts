@@ -2,7 +2,7 @@ import os from 'node:os';
 import type pg from 'pg';
 import { expect } from '../support/expect.js';
 import { ConfigError, RefusedError } from '../../src/errors.js';
-import { checkCupmPorts, parseNetstat, parseSs, type PortHolder, type PortProbe } from '../../src/migrate/ports.js';
+import { checkCupmPorts, parseNetstat, parseSs, type PortHolder, type PortProbe } from '../../src/restore/ports.js';
 import { isLocalHost } from '../../src/pg/locality.js';
 import { checkDisk } from '../../src/restore/disk.js';
 

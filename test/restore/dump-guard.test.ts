@@ -2,7 +2,8 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
-import { DumpGuard, DumpGuardScanner, DumpRefusedError } from '../../src/restore/dump-guard.js';
+import { DUMP_ENTRY } from '../../src/archive/format.js';
+import { DumpGuard, DumpGuardScanner, DumpRefusedError } from '../../src/pg/dump-guard.js';
 import { createSandboxServer, type SandboxServer } from '../../src/sandbox/sandbox-server.js';
 import { expect } from '../support/expect.js';
 
@@ -12,7 +13,7 @@ const TAIL = '\n--\n-- PostgreSQL database cluster dump complete\n--\n\n';
 /** Runs a script through the guard in chunks of `chunk` bytes; returns what it passed on. */
 function guard(script: string | Buffer, chunk = 7): Buffer {
   const bytes = typeof script === 'string' ? Buffer.from(script, 'latin1') : script;
-  const scanner = new DumpGuardScanner();
+  const scanner = new DumpGuardScanner(DUMP_ENTRY);
   const out: Buffer[] = [];
   for (let i = 0; i < bytes.length; i += chunk) out.push(...scanner.feed(bytes.subarray(i, i + chunk)));
   out.push(...scanner.finish());
@@ -203,7 +204,7 @@ describe('the dump guard: only a pg_dumpall script reaches psql', function () {
       },
     });
     const chunks = [HEAD + 'SELECT 1;\n\\! to', 'uch /tmp/pwned\n'].map((c) => Buffer.from(c));
-    await expect(pipeline(Readable.from(chunks), new DumpGuard(), sink)).to.be.rejectedWith(DumpRefusedError, /"\\!"/);
+    await expect(pipeline(Readable.from(chunks), new DumpGuard(DUMP_ENTRY), sink)).to.be.rejectedWith(DumpRefusedError, /"\\!"/);
     expect(Buffer.concat(passed).toString()).to.equal(HEAD + 'SELECT 1;\n');
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { decodeScOutput } from '../../src/services/windows.js';
+import { decodeScOutput } from '../../src/system/windows-output.js';
 import { commandLine, type CommandResult, type CommandRunner } from '../../src/system/command-runner.js';
 import { PROFILE_LIST_KEY } from '../../src/system/windows-system.js';
 import { UNINSTALL_KEYS } from '../../src/system/installed-programs.js';

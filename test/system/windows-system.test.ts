@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from '../support/expect.js';
 import { createFakeSc, type FakeSc } from '../support/fake-sc/fake-sc.js';
 import { CUPM_UNINSTALLER, PG82_PRODUCT_CODE, PG90_PRODUCT_CODE, RecordedWindows } from '../support/recorded-windows.js';
-import { decodeScOutput } from '../../src/services/windows.js';
+import { decodeScOutput } from '../../src/system/windows-output.js';
 import { programsFromRegistry, splitWindowsCommandLine, uninstallCommand } from '../../src/system/installed-programs.js';
 import { readNetUser } from '../../src/system/net-user.js';
 import { expandWindowsEnv, parseRegQuery, regValue } from '../../src/system/registry.js';

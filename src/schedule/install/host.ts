@@ -1,7 +1,7 @@
 import { execa } from 'execa';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { decodeScOutput } from '../../services/windows.js';
+import { decodeScOutput } from '../../system/windows-output.js';
 
 /** What one scheduler command printed and how it exited. */
 export interface CommandOutput {

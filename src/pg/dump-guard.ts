@@ -1,7 +1,6 @@
 import { Transform, Writable, type TransformCallback } from 'node:stream';
-import { DUMP_ENTRY } from '../archive/format.js';
 import { ArchiveInvalidError } from '../errors.js';
-import { CLUSTER_HEADER, HEADER_LINES } from '../pg/dump-script.js';
+import { CLUSTER_HEADER, HEADER_LINES } from './dump-script.js';
 
 /**
  * The dump guard: proves a dump is a pg_dumpall script before psql runs it. psql executes
@@ -29,7 +28,7 @@ import { CLUSTER_HEADER, HEADER_LINES } from '../pg/dump-script.js';
 
 /** A dump the guard refuses: a usage of psql or SQL that pg_dumpall never writes (exit 3). */
 export class DumpRefusedError extends ArchiveInvalidError {
-  constructor(readonly line: number, reason: string, label = DUMP_ENTRY) {
+  constructor(readonly line: number, reason: string, label: string) {
     super(`${label} is not a pg_dumpall script psql may run: line ${line}: ${reason}.`, {
       hint: 'do not restore from this archive; it was altered, or was not made by pg_dumpall (cupm-backup list shows the others)',
     });
@@ -123,7 +122,7 @@ export class DumpGuardScanner {
   private encodingLength: ((bytes: Buffer, at: number) => number) | undefined;
 
   /** `label` names the script in refusals (the archive entry, or the file given to import). */
-  constructor(private readonly label = DUMP_ENTRY) {}
+  constructor(private readonly label: string) {}
 
   /** Reads `chunk`; returns what may go on to psql. Throws DumpRefusedError. */
   feed(chunk: Buffer): Buffer[] {
@@ -584,7 +583,7 @@ function isVariableChar(c: number): boolean {
 export class DumpGuard extends Transform {
   readonly scanner: DumpGuardScanner;
 
-  constructor(label = DUMP_ENTRY) {
+  constructor(label: string) {
     super();
     this.scanner = new DumpGuardScanner(label);
   }
@@ -613,8 +612,8 @@ export class DumpGuard extends Transform {
  * refusal is kept in `refusal`, and the rest of the dump is still read, so the other checks
  * (size, SHA-256, trailer) are made too.
  */
-export function dumpGuardSink(): Writable & { refusal: DumpRefusedError | undefined } {
-  const scanner = new DumpGuardScanner();
+export function dumpGuardSink(label: string): Writable & { refusal: DumpRefusedError | undefined } {
+  const scanner = new DumpGuardScanner(label);
   let refusal: DumpRefusedError | undefined;
   const judge = (step: () => void) => {
     if (refusal) return;
