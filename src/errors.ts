@@ -1,9 +1,9 @@
 /**
  * Typed errors. Every error the tool raises on purpose is a CupmError carrying the exit code of
- * DESIGN.md, so that src/cli/ (the only place that exits) can map it without guessing.
+ * docs/design.md, so that src/cli/ (the only place that exits) can map it without guessing.
  */
 
-/** Exit codes (DESIGN.md, contract). */
+/** Exit codes (docs/design.md, contract). */
 export const EXIT = {
   done: 0,
   /** Failed, and everything it changed was put back. */

@@ -10,7 +10,7 @@ import { createApplicationDatabase } from '../../src/sandbox/cupm-database.js';
  * and vocabularies (jsonb orders, log messages), unique identifiers (MACs, user ids, numbers),
  * timestamps spread over years, and incompressible bytes (certificates, bytea).
  *
- * Per phone (the unit of a CUPM install, DOMAIN.md: 1,000 / 10,000 / 60,000): one subscriber,
+ * Per phone (the unit of a CUPM install, docs/cupm.md: 1,000 / 10,000 / 60,000): one subscriber,
  * 1.5 lines, one certificate, ORDERS_PER_PHONE orders with EVENTS_PER_ORDER log events each.
  * That is about BYTES_PER_PHONE bytes of pg_dumpall output (measured; see README "Performance").
  */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ArchiveInvalidError } from '../errors.js';
 
-/** Archive format v1 (DESIGN.md, contract). */
+/** Archive format v1 (docs/design.md, contract). */
 export const FORMAT_NAME = 'cupm-backup';
 export const FORMAT_VERSION = 1;
 export const MANIFEST_ENTRY = 'manifest.json';

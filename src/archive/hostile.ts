@@ -41,7 +41,7 @@ export function rawEntryProblems(name: string, raw: yauzl.Entry): string[] {
   return problems;
 }
 
-/** The paths of the five CUPM files (DOMAIN.md) as entries, the JBoss folder one plain name. */
+/** The paths of the five CUPM files (docs/cupm.md) as entries, the JBoss folder one plain name. */
 const CUPM_FILE_PATHS = [
   /^install\.log$/,
   /^sep\/dfc\.properties$/,

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { isDirectory, isReadableFile } from '../file-system.js';
 
-/** The five CUPM files a backup carries (DOMAIN.md), by role. */
+/** The five CUPM files a backup carries (docs/cupm.md), by role. */
 export type CupmFileRole = 'installLog' | 'dfcProperties' | 'dfcKeystore' | 'loginConfig' | 'dfcDs';
 
 /** A CUPM file: its role, its path relative to the install dir ('/'-separated), and on disk. */

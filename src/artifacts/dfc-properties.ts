@@ -12,9 +12,9 @@
  */
 import { ConfigError } from '../errors.js';
 
-/** The key of the single database host (DOMAIN.md). */
+/** The key of the single database host (docs/cupm.md). */
 export const DB_HOST_KEY = 'dfc.postgres.host';
-/** The key of the database hosts when the database runs on several systems (DOMAIN.md). */
+/** The key of the database hosts when the database runs on several systems (docs/cupm.md). */
 export const DB_HOSTLIST_KEY = 'dfc.postgres.hostlist';
 
 /** One `key=value` of the file, as Java reads it, with where it sits in the text. */
@@ -157,7 +157,7 @@ export function escapePropertyValue(value: string): string {
 }
 
 /**
- * Which key names the database host (DOMAIN.md): `dfc.postgres.hostlist` when it is present with a
+ * Which key names the database host (docs/cupm.md): `dfc.postgres.hostlist` when it is present with a
  * non-blank value (the database runs on several systems), otherwise `dfc.postgres.host` when
  * present, otherwise a blank `dfc.postgres.hostlist`, otherwise undefined (no host key at all).
  */

@@ -56,7 +56,7 @@ export interface HostListEntry {
 }
 
 /**
- * Parses `dfc.postgres.hostlist`. The seed does not document its format; we assume what JDBC and
+ * Parses `dfc.postgres.hostlist`. The install guide does not document its format; we assume what JDBC and
  * CUPM's other settings suggest: hosts separated by commas (spaces around them allowed), each
  * optionally followed by `:PORT`; an IPv6 address with a port is written `[addr]:PORT`, and a bare
  * IPv6 address (more than one ':') has no port. Returns the entries and any problems found.

@@ -41,7 +41,7 @@ export function sameCupmVersion(a: string, b: string): boolean {
   return norm(a) === norm(b);
 }
 
-/** The release the seed's upgrade goes to; its clean-up rolls back to 2.1 or 2.2. */
+/** The release the install guide's upgrade goes to; its clean-up rolls back to 2.1 or 2.2 (docs/cupm.md). */
 export const UPGRADE_TARGET_VERSION = '8.5';
 
 /** True for a version older than the upgrade's target: the 2.1 / 2.2 a rollback reinstalls. */

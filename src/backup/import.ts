@@ -1,5 +1,5 @@
 /**
- * `import`: wraps a manual backup made the seed's way (a `pg_dumpall` file made by hand, and
+ * `import`: wraps a manual backup made the install guide's way (a `pg_dumpall` file made by hand, and
  * optionally a folder of the five copied files in their install-dir layout) into a v1 archive that
  * `verify` accepts and `restore` uses. The dump is streamed into the archive unchanged (it may be
  * GBs) and read for its facts on the way.

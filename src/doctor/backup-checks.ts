@@ -93,7 +93,7 @@ async function newestVerified(archives: CatalogEntry[], dir: string, options: Ba
   return warn(id, title, `no backup in ${dir}`, 'run cupm-backup backup');
 }
 
-/** The seed: keep backups on a different file server (and a CD), not on the CUPM server. */
+/** The install guide: keep backups on a different file server (and a CD), not on the CUPM server (docs/cupm.md). */
 async function offServer(config: Config): Promise<CheckResult> {
   const id = 'backup.off-server';
   const title = 'Backups kept off the CUPM server';

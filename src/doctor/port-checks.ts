@@ -34,7 +34,7 @@ interface PortToCheck {
 /**
  * The ports of dfc.properties and of the install guide's tables: free, or held by CUPM's own
  * program (Apache, JBoss/NICE java, PostgreSQL) — fine on a running server — or taken by another
- * program, which fails and is named (the seed: they "must not be used by other applications").
+ * program, which fails and is named (the install guide: they "must not be used by other applications", docs/cupm.md).
  */
 export async function portChecks(config: Config, properties: Map<string, string> | undefined, probe: PortProbe = systemProbe): Promise<CheckResult[]> {
   const results: CheckResult[] = [];

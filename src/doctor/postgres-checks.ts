@@ -66,7 +66,7 @@ async function toolChecks(config: Config, server: PgVersion | undefined, oidTabl
   return results;
 }
 
-/** The seed dumps with -o; it exists until PostgreSQL 11 and only matters for tables WITH OIDS. */
+/** The install guide dumps with -o (docs/cupm.md); it exists until PostgreSQL 11 and only matters for tables WITH OIDS. */
 function oidLine(id: string, title: string, what: string, tool: PgTool, server: PgVersion, oidTables: number | undefined): CheckResult {
   if (tool.version.num < LAST_WITH_OIDS) return pass(id, title, `${what} (server ${server.text}); dumps with -o as the install guide does`);
   if (oidTables !== undefined && oidTables > 0) {

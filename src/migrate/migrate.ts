@@ -4,7 +4,7 @@ import type { RestoreOptions } from '../restore/prepare.js';
 import { restore, type RestoreResult } from '../restore/restore.js';
 import type { PortProbe } from '../restore/ports.js';
 
-/** The only CUPM version the seed moves to a new server (Windows 2003 -> 2008). */
+/** The only CUPM version the install guide moves to a new server (Windows 2003 -> 2008, docs/cupm.md). */
 export const MIGRATABLE_VERSION = '8.5';
 
 export interface MigrateOptions extends Omit<RestoreOptions, 'migration' | 'noFiles'> {

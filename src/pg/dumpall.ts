@@ -7,7 +7,7 @@ import type { PgTool } from './tools.js';
 /** pg_dumpall's flags for this tool version: `-o` (table OIDs) while it exists, `-w` once it does. */
 export function dumpallArgs(tool: PgTool): string[] {
   const args: string[] = [];
-  // -o was removed in PostgreSQL 12; CUPM's seed procedure passes it (8.2 era).
+  // -o was removed in PostgreSQL 12; the install guide's procedure passes it (8.2 era, docs/cupm.md).
   if (tool.version.num < 120000) args.push('-o');
   // -w (never prompt) exists from 8.4; older tools get the password from the environment anyway.
   if (tool.version.num >= 80400) args.push('-w');

@@ -2,12 +2,12 @@ import net from 'node:net';
 import { execa } from 'execa';
 import { ConfigError, RefusedError } from '../errors.js';
 
-/** The dfc.properties keys naming ports CUPM listens on (DOMAIN.md, the seed's restore chapter). */
+/** The dfc.properties keys naming ports CUPM listens on (docs/cupm.md, the install guide's restore section). */
 export const CUPM_PORT_KEYS = ['dfc.jboss.port', 'dfc.postgres.port', 'dfc.nice.rmi.registry.internal.port', 'dfc.webport'] as const;
 export const DB_PORT_KEY = 'dfc.postgres.port';
 
 /**
- * The ports of the install guide's tables that no dfc.properties key names (DOMAIN.md), with what
+ * The ports of the install guide's tables that no dfc.properties key names (docs/cupm.md), with what
  * CUPM runs there: fixed in CUPM, so a program holding one is a conflict that cannot be moved away.
  */
 export const CUPM_FIXED_PORTS: ReadonlyArray<{ port: number; use: string; program: 'apache' | 'jboss' }> = [
@@ -22,7 +22,7 @@ export const CUPM_FIXED_PORTS: ReadonlyArray<{ port: number; use: string; progra
   { port: 46457, use: 'bisocket transport (JBoss)', program: 'jboss' },
 ];
 
-/** Ports CUPM uses besides the four keys (DOMAIN.md): never chosen by --auto-ports. */
+/** Ports CUPM uses besides the four keys (docs/cupm.md): never chosen by --auto-ports. */
 const CUPM_RESERVED = [80, 5432, 46001, 46008, ...CUPM_FIXED_PORTS.map((p) => p.port)];
 
 /** Who listens on a port, as far as the OS tells. */
@@ -66,7 +66,7 @@ export interface PortCheckResult {
 }
 
 /**
- * Checks that the ports of the configuration being restored are free on this host (the seed: they
+ * Checks that the ports of the configuration being restored are free on this host (the install guide: they
  * "must not be used by other applications"). A taken port refuses the migration (exit 4) naming
  * port, key and program, unless --auto-ports may move it to a free port. dfc.postgres.port is the
  * database's: it is fine when the CUPM database itself holds it, not checked when the database runs

@@ -59,7 +59,7 @@ export interface RestoreOptions {
 }
 
 export interface MigrationOptions {
-  /** The only CUPM version that may move to a new server (the seed: 8.5). */
+  /** The only CUPM version that may move to a new server (the install guide: 8.5; docs/cupm.md). */
   requiredVersion: string;
   autoPorts: boolean;
   /** Take --old-nice-host from the manifest when it recorded exactly one address. */
@@ -144,7 +144,7 @@ export async function prepareRestore(config: Config, archiveArg: string, options
   // An archive imported knowingly incomplete (import --allow-incomplete) verifies with a warning.
   const warnings: string[] = [...report.warnings];
 
-  // Versions: the seed moves only 8.5; a restore must match the installed version.
+  // Versions: the install guide moves only 8.5; a restore must match the installed version.
   const installed = safeVersion(path.join(installDir, 'install.log'));
   const inArchive = manifest.cupm.version;
   if (options.migration && (inArchive === null || !sameCupmVersion(inArchive, options.migration.requiredVersion))) {

@@ -30,7 +30,7 @@ export interface RestoreResult {
 }
 
 /**
- * Restores an archive onto this server (DESIGN.md "Restore, done safely"): a restore killed
+ * Restores an archive onto this server (docs/design.md, "Restore, done safely"): a restore killed
  * earlier is noticed first and finished; then preflight (nothing touched), the plan (--dry-run
  * stops here), confirmation, and under the lock: services stopped, roles and files snapshotted,
  * the database moved aside, the dump streamed into psql, files written and rewritten, nicesyseng

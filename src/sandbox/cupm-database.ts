@@ -25,7 +25,7 @@ export async function createApplicationDatabase(cluster: Cluster, options: { dat
 /**
  * Creates the CUPM application role and database with a small, realistic schema: subscribers,
  * phones, lines, an order history (jsonb), device certificates (bytea) and `nicesyseng`, the
- * table the seed's restore procedure purges by host.
+ * table the install guide's restore procedure purges by host (docs/cupm.md).
  */
 export async function createSampleCupmDatabase(cluster: Cluster, options: SampleDatabaseOptions): Promise<void> {
   const { database, role, ident, literal } = await createApplicationDatabase(cluster, options);

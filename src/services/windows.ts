@@ -203,7 +203,7 @@ export class WindowsServiceManager implements ServiceManager {
 
   /**
    * Deletes a stopped service (`sc.exe delete <key name>`), for the clean-up of a failed upgrade.
-   * Refuses one that is not stopped: the seed deletes services only once they are not running.
+   * Refuses one that is not stopped: the install guide deletes services only once they are not running (docs/cupm.md).
    */
   async delete(service: string): Promise<DeleteOutcome> {
     let found: { name: string; status: ScStatus };

@@ -101,7 +101,7 @@ export class WindowsSystemDriver implements WindowsSystem {
     }
     if (out.exitCode !== 0) {
       throw new JobFailedError(`The uninstaller of "${program.displayName}" failed (exit ${out.exitCode}): ${line}${outputOf(out) ? `: ${outputOf(out)}` : ''}.`, {
-        hint: 'the seed says: when the standard uninstall fails, remove the rest by hand; the next steps do exactly that',
+        hint: 'the install guide says: when the standard uninstall fails, remove the rest by hand; the next steps do exactly that',
       });
     }
     return { outcome: 'done', detail: `${line}: finished${command.mode === 'plain' ? ' (it has no silent mode; it may have shown a window)' : ''}` };
@@ -174,7 +174,7 @@ export class WindowsSystemDriver implements WindowsSystem {
       const left = await countEntries(local);
       throw new JobFailedError(`Could not delete ${windowsPath} completely: ${messageOf(error)}.`, {
         state: left === undefined ? undefined : `${left} file(s) and folder(s) are left in ${windowsPath}`,
-        hint: 'a program still uses files there (the seed: a running CUPM service may hold them until a reboot): reboot, then run upgrade cleanup again',
+        hint: 'a program still uses files there (the install guide: a running CUPM service may hold them until a reboot): reboot, then run upgrade cleanup again',
         cause: error,
       });
     }

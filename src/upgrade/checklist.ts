@@ -18,7 +18,7 @@ export interface ChecklistSection {
 
 /**
  * The upgrade checklist of the install guide (upgrade chapter), with this archive's facts filled in.
- * The seed's points: the manual backup is separate from the installer's own and both are needed;
+ * Its points (docs/cupm.md): the manual backup is separate from the installer's own and both are needed;
  * keep backups on another server (and a CD); after the upgrade, synchronize every call processor
  * and unified message processor before placing orders.
  */

@@ -59,9 +59,10 @@ export function cleanupTarget(installDir: string | undefined, env: Record<string
 }
 
 /**
- * The seed's clean-up of a failed 2.x -> 8.5 upgrade, in its order: the standard uninstall, then by
- * hand what it left (PostgreSQL 8.2, the services, the user and its home, the folders). Services go
- * before the folders: a running service holds files in the install dir.
+ * The install guide's clean-up of a failed 2.x -> 8.5 upgrade (docs/cupm.md), in its order: the
+ * standard uninstall, then by hand what it left (PostgreSQL 8.2, the services, the user and its
+ * home, the folders). Services go before the folders: a running service holds files in the install
+ * dir.
  */
 export function buildCleanupPlan(target: CleanupTarget): CleanupStep<CleanupContext>[] {
   const steps: CleanupStep<CleanupContext>[] = [
@@ -143,7 +144,7 @@ function label(program: InstalledProgram): string {
 /**
  * Stops a service through the ServiceManager (the same code that stops CUPM for a backup, so a
  * STOP_PENDING service is waited for, then reported), and deletes it only once it is stopped: the
- * seed deletes services "only once they are not running", and `sc delete` of a running one would
+ * install guide deletes services "only once they are not running", and `sc delete` of a running one would
  * merely mark it.
  */
 async function stopAndDeleteService({ system, services }: CleanupContext, service: string): Promise<CleanupOutcome> {

@@ -62,8 +62,8 @@ export interface UpgradeCleanupResult {
 }
 
 /**
- * The seed's clean-up of a failed 2.1/2.2 -> 8.5 upgrade, as a plan of idempotent steps. Plans
- * anywhere (--dry-run); runs only on Windows. Before anything is touched it refuses (exit 4) when
+ * The install guide's clean-up of a failed 2.1/2.2 -> 8.5 upgrade (docs/cupm.md), as a plan of
+ * idempotent steps. Plans anywhere (--dry-run); runs only on Windows. Before anything is touched it refuses (exit 4) when
  * no verified archive of the old version exists to restore afterwards. Steps run in order and a
  * failed one does not stop the rest; the result says what each did, and a second run continues.
  */

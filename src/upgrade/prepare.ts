@@ -13,7 +13,7 @@ export interface PrepareResult {
 }
 
 /**
- * `upgrade prepare`: the seed's manual backup before an upgrade (a `pre-upgrade` archive, which
+ * `upgrade prepare`: the install guide's manual backup before an upgrade (a `pre-upgrade` archive, which
  * retention never deletes), then the upgrade checklist with this archive's facts.
  */
 export async function prepareUpgrade(

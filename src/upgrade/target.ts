@@ -1,7 +1,7 @@
 /** The label `upgrade prepare` gives its backup; retention never deletes archives with it. */
 export const PRE_UPGRADE_LABEL = 'pre-upgrade';
 
-/** The services the seed's clean-up deletes, as the seed spells them (matched case-insensitively). */
+/** The services the install guide's clean-up deletes, as it spells them (matched case-insensitively; docs/cupm.md). */
 export const CLEANUP_SERVICES = ['Apache2', 'cupm JbossService', 'cupm NICEService', 'pgsql-8.2'] as const;
 
 /** The Windows user the CUPM installer creates by default (another name when changed at install). */

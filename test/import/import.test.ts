@@ -29,11 +29,11 @@ async function manifestOf(archive: string): Promise<Manifest & Record<string, un
   return JSON.parse((await entryBytes(archive, MANIFEST_ENTRY)).toString('utf8')) as Manifest & Record<string, unknown>;
 }
 
-describe('import: a manual backup made the seed\'s way becomes an archive', function () {
+describe('import: a manual backup made the install guide\'s way becomes an archive', function () {
   this.timeout(300_000);
   let cluster: Cluster;
   let work: string;
-  /** pg_dumpall of the sample CUPM cluster, made by hand as the seed says. */
+  /** pg_dumpall of the sample CUPM cluster, made by hand as the install guide says. */
   let dump: string;
   /** The five files, copied in their install-dir layout. */
   let copied: string;

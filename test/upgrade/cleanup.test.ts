@@ -95,7 +95,7 @@ describe('upgrade cleanup of a failed 2.x -> 8.5 upgrade (recorded Windows)', ()
     if (backupDir) await rm(backupDir, { recursive: true, force: true });
   });
 
-  it('walks the seed\'s clean-up on Windows Server 2008 in order, with the exact commands, and a second run finds everything already absent', async () => {
+  it('walks the install guide\'s clean-up on Windows Server 2008 in order, with the exact commands, and a second run finds everything already absent', async () => {
     await failedUpgrade();
     const result = await cleanup();
     expect(result.ok).to.equal(true);
@@ -171,7 +171,7 @@ describe('upgrade cleanup of a failed 2.x -> 8.5 upgrade (recorded Windows)', ()
   });
 
   it('goes on after a step that fails half way, reports every step, and a second run continues where it stopped', async () => {
-    // The CUPM uninstaller deletes part of C:\CUPM, then fails: the seed's "standard uninstall does not work".
+    // The CUPM uninstaller deletes part of C:\CUPM, then fails: the install guide's "standard uninstall does not work".
     await failedUpgrade({ uninstallers: {
       [CUPM_UNINSTALLER]: { exitCode: 1, removes: ['C:\\CUPM\\EnterprisePlatform-4.2.0.GA_CP09'] },
       [PG82_PRODUCT_CODE]: { exitCode: 0, unregisters: [PG82_PRODUCT_CODE], removes: ['C:\\CUPM\\pgsql8.2'] },

@@ -17,7 +17,7 @@ describe('upgrade prepare, rollback and cleanup on the command line', () => {
     await server?.destroy();
   });
 
-  it('upgrade prepare backs up with the label pre-upgrade and prints the seed\'s upgrade checklist', async () => {
+  it('upgrade prepare backs up with the label pre-upgrade and prints the install guide\'s upgrade checklist', async () => {
     const run = await runCli(['upgrade', 'prepare'], { env: server.env() });
     expect(run.exitCode, run.stderr).to.equal(0);
     preUpgrade = run.stdout.trim();

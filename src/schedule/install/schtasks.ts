@@ -18,7 +18,7 @@ const TASK_RESULTS = new Map<number, string>([
   [0x41306, 'stopped by a user'],
 ]);
 
-/** What cupm-backup's exit codes mean (DESIGN.md), for a Last Result that is one of them. */
+/** What cupm-backup's exit codes mean (docs/design.md), for a Last Result that is one of them. */
 const EXIT_MEANING = new Map<number, string>([
   [EXIT.failed, 'failed (see the log in the backup folder)'],
   [EXIT.usage, 'configuration error'],
