@@ -11,7 +11,7 @@ const CONFIG = path.join(ROOT, '.dependency-cruiser.mjs');
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'layers');
 
 /** One line per violation: the rule, then the import (or the whole cycle) that breaks it. */
-function describe_(violation: IViolation): string {
+function violationLine(violation: IViolation): string {
   const cycle = violation.cycle?.map((step) => step.name);
   return `${violation.rule.name}: ${cycle ? [violation.from, ...cycle].join(' -> ') : `${violation.from} -> ${violation.to}`}`;
 }
@@ -22,7 +22,7 @@ async function violations(baseDir: string): Promise<string[]> {
   const tsConfig = extractTSConfig(path.join(ROOT, 'tsconfig.json'));
   const result = await cruise(['src'], { ...options, baseDir, validate: true }, {}, { tsConfig });
   const output = result.output as ICruiseResult;
-  return output.summary.violations.map(describe_).sort();
+  return output.summary.violations.map(violationLine).sort();
 }
 
 /** The entries of `<baseDir>/src` that LAYERS does not place. */
