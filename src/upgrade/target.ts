@@ -25,8 +25,11 @@ export function isPostgres82Program(displayName: string): boolean {
   return /^\s*PostgreSQL\s+8\.2(?:\b|$)/i.test(displayName);
 }
 
-/** True for a version older than the upgrade's target: the 2.1 / 2.2 a rollback reinstalls. */
-export function isOldCupmVersion(version: string | null): version is string {
+/**
+ * True for a version older than the upgrade's target: the 2.1 / 2.2 a rollback reinstalls. (Not a
+ * type guard: false says nothing of null, a newer version is a string too.)
+ */
+export function isOldCupmVersion(version: string | null): boolean {
   if (version === null || sameCupmVersion(version, UPGRADE_TARGET_VERSION)) return false;
   const parts = (v: string) => v.split('.').map((n) => Number(n) || 0);
   const [a, b] = [parts(version), parts(UPGRADE_TARGET_VERSION)];

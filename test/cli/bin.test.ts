@@ -32,7 +32,10 @@ describe('bin/cupm-backup runs the build, and the sources only when asked', () =
     await fs.writeFile(path.join(root, 'package.json'), JSON.stringify({ type: 'module' }));
     await fs.mkdir(path.join(root, 'src', 'cli'), { recursive: true });
     // Type annotations: only tsx can run this one.
-    await fs.writeFile(path.join(root, SOURCE), "const ran: string = 'the sources';\nprocess.stdout.write(`${ran} ran: ${process.argv.slice(2).join(' ')}`);\n");
+    await fs.writeFile(
+      path.join(root, SOURCE),
+      "const ran: string = 'the sources';\nprocess.stdout.write(`${ran} ran: ${process.argv.slice(2).join(' ')}`);\n",
+    );
     await fs.mkdir(path.join(root, 'dist', 'cli'), { recursive: true });
     await fs.writeFile(path.join(root, BUILT), "process.stdout.write(`the build ran: ${process.argv.slice(2).join(' ')}`);\n");
     await touch(SOURCE, new Date(built.getTime() - 60_000));

@@ -33,7 +33,9 @@ describe('the package: what npm pack ships is a library plain Node and TypeScrip
     for (const name of await fs.readdir(path.join(REPO, 'node_modules'))) {
       if (!name.startsWith('.') && name !== '@types') await fs.symlink(path.join(REPO, 'node_modules', name), path.join(modules, name));
     }
-    const shipped = JSON.parse(await fs.readFile(path.join(modules, 'cupm-backup', 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const shipped = JSON.parse(await fs.readFile(path.join(modules, 'cupm-backup', 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
     await fs.mkdir(path.join(modules, '@types'));
     for (const name of ['@types/node', ...Object.keys(shipped.dependencies).filter((d) => d.startsWith('@types/'))]) {
       await fs.symlink(path.join(REPO, 'node_modules', name), path.join(modules, name));
@@ -45,7 +47,13 @@ describe('the package: what npm pack ships is a library plain Node and TypeScrip
   });
 
   it('ships the build with its declarations and the command, not the sources or the tests', () => {
-    for (const file of ['package/dist/index.js', 'package/dist/index.d.ts', 'package/dist/cli/main.js', 'package/bin/cupm-backup', 'package/package.json']) {
+    for (const file of [
+      'package/dist/index.js',
+      'package/dist/index.d.ts',
+      'package/dist/cli/main.js',
+      'package/bin/cupm-backup',
+      'package/package.json',
+    ]) {
       expect(files, file).to.include(file);
     }
     expect(files.filter((f) => /^package\/(src|test|scripts)\//.test(f))).to.deep.equal([]);
@@ -77,7 +85,12 @@ process.stdout.write(JSON.stringify({
 }));
 `,
     );
-    const run = await execa(process.execPath, ['job.mjs', archive], { cwd: project, reject: false, env: { PATH: process.env.PATH ?? '' }, extendEnv: false });
+    const run = await execa(process.execPath, ['job.mjs', archive], {
+      cwd: project,
+      reject: false,
+      env: { PATH: process.env.PATH ?? '' },
+      extendEnv: false,
+    });
     expect(run.exitCode, run.stderr).to.equal(0);
     // Importing the library runs no command: the job's one line is all there is on stdout.
     expect(JSON.parse(run.stdout)).to.deep.equal({
@@ -132,7 +145,15 @@ export async function wrong(): Promise<void> {
     await fs.writeFile(
       path.join(project, 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] },
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          types: ['node'],
+        },
         files: ['nightly.ts'],
       }),
     );
