@@ -39,6 +39,8 @@ interface Tool {
   file: string;
   args: string[];
   how: string;
+  /** Settings of its own (CUPM_BACKUP_DEV for --tsx). */
+  env?: Record<string, string>;
 }
 
 /** A cluster of ours, with its proof of identity. */
@@ -284,7 +286,9 @@ async function scaleCheck(options: BenchOptions, tool: Tool, work: string, start
 
 /** Builds the checkout (tsc) into bench/tmp, the way it is installed, unless --tsx. */
 async function prepareTool(options: BenchOptions): Promise<Tool> {
-  if (options.tsx) return { file: process.execPath, args: ['--', path.join(ROOT, 'bin', 'cupm-backup')], how: 'the checkout through tsx (bin/cupm-backup)' };
+  if (options.tsx) {
+    return { file: process.execPath, args: ['--', path.join(ROOT, 'bin', 'cupm-backup')], env: { CUPM_BACKUP_DEV: '1' }, how: 'the checkout through tsx (bin/cupm-backup, CUPM_BACKUP_DEV=1)' };
+  }
   // Under the checkout, so the build finds node_modules; bench/tmp/ is ignored by git.
   const build = path.join(ROOT, 'bench', 'tmp', `build-${process.pid}`);
   cleanup.add(`build ${build}`, () => fsp.rm(build, { recursive: true, force: true }));
@@ -296,7 +300,7 @@ async function prepareTool(options: BenchOptions): Promise<Tool> {
 }
 
 function runTool(tool: Tool, args: string[], env: Record<string, string>): Promise<Measured> {
-  return runMeasured(cleanup, tool.file, [...tool.args, ...args], { env });
+  return runMeasured(cleanup, tool.file, [...tool.args, ...args], { env: { ...env, ...tool.env } });
 }
 
 /** Starts a cluster named by a random nonce; `destroy` stops and removes it (also on Ctrl-C). */

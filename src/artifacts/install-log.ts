@@ -45,7 +45,7 @@ export function sameCupmVersion(a: string, b: string): boolean {
 export const UPGRADE_TARGET_VERSION = '8.5';
 
 /** True for a version older than the upgrade's target: the 2.1 / 2.2 a rollback reinstalls. */
-export function isOldCupmVersion(version: string | null): version is string {
+export function isOldCupmVersion(version: string | null): boolean {
   if (version === null || sameCupmVersion(version, UPGRADE_TARGET_VERSION)) return false;
   const parts = (v: string) => v.split('.').map((n) => Number(n) || 0);
   const [a, b] = [parts(version), parts(UPGRADE_TARGET_VERSION)];

@@ -158,7 +158,7 @@ async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: R
  */
 async function consistencyGuard(ctx: BackupContext, options: BackupOptions, servicesJustStopped: boolean, reporter: Reporter): Promise<Session[]> {
   const deadline = Date.now() + (servicesJustStopped ? 10_000 : 0);
-  let sessions: Session[] = [];
+  let sessions: Session[];
   for (;;) {
     sessions = await withClient(ctx.config, 'postgres', (client) => otherSessions(client, ctx.server, ctx.config.database));
     if (sessions.length === 0 || options.allowLive || Date.now() >= deadline) break;
@@ -197,7 +197,7 @@ async function writeArchive(
 
     reporter.info(`Dumping PostgreSQL ${ctx.server.text} with ${ctx.tool.path} (${ctx.tool.version.text})`);
     const child = startDumpall(ctx.tool, ctx.config);
-    dump.kill = child.kill;
+    dump.kill = () => child.kill();
     if (options.signal?.aborted) child.kill();
     let measurement;
     try {

@@ -1,4 +1,4 @@
-import type { ExitCode } from '../errors.js';
+import type { CupmError, ExitCode } from '../errors.js';
 
 /**
  * Thrown by a command that has already told the user everything (its one JSON object, or its
@@ -7,5 +7,19 @@ import type { ExitCode } from '../errors.js';
 export class ExitWith extends Error {
   constructor(readonly code: ExitCode) {
     super(`exit ${code}`);
+  }
+}
+
+/**
+ * A failure whose --json object also carries the command's own report (verify's problems, prune's
+ * places, the clean-up's steps). main.ts reports it like any other CupmError (the words on stderr,
+ * with --json one object with `ok: false`, `exitCode` and `error`), the report's fields merged in.
+ */
+export class FailedWithReport extends Error {
+  constructor(
+    readonly error: CupmError,
+    readonly report: object,
+  ) {
+    super(error.message, { cause: error });
   }
 }

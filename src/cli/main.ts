@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { CupmError, EXIT } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
-import { ExitWith } from './exit-code.js';
+import { ExitWith, FailedWithReport } from './exit-code.js';
 import { printJson } from './output.js';
 import { redactOutput } from '../security/redact.js';
 
@@ -61,16 +61,20 @@ async function main(argv: string[]): Promise<number> {
       return error.exitCode === 0 ? EXIT.done : EXIT.usage;
     }
     if (error instanceof ExitWith) return error.code;
-    if (error instanceof CupmError) {
-      process.stderr.write(redactOutput(`\nerror: ${error.describe()}\n`));
-      if (json) printJson({ ok: false, exitCode: error.exitCode, error: errorJson(error) });
-      return error.exitCode;
-    }
+    if (error instanceof FailedWithReport) return reportFailure(error.error, json, error.report);
+    if (error instanceof CupmError) return reportFailure(error, json);
     // A bug or an unexpected failure: show everything, and say what state we know of.
     process.stderr.write(redactOutput(`\ninternal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`));
     if (json) printJson({ ok: false, exitCode: EXIT.failed, error: { message: String(error) } });
     return EXIT.failed;
   }
+}
+
+/** The one error path: the words on stderr; with --json one object on stdout (a command's report, if any, merged in). */
+function reportFailure(error: CupmError, json: boolean, report: object = {}): number {
+  process.stderr.write(redactOutput(`\nerror: ${error.describe()}\n`));
+  if (json) printJson({ ...report, ok: false, exitCode: error.exitCode, error: errorJson(error) });
+  return error.exitCode;
 }
 
 function errorJson(error: CupmError) {

@@ -1,7 +1,7 @@
 import readline from 'node:readline/promises';
 import type { Command } from 'commander';
-import { ConfigError, PartialError, type ExitCode } from '../errors.js';
-import { ExitWith } from './exit-code.js';
+import { ConfigError, PartialError } from '../errors.js';
+import { FailedWithReport } from './exit-code.js';
 import { withLock } from '../jobs/lock.js';
 import { openRunLog, secretsOf } from '../schedule/run-log.js';
 import { pruneLocked, type PruneResult } from '../schedule/prune.js';
@@ -9,7 +9,7 @@ import type { RetentionPolicy } from '../config/nightly-settings.js';
 import { hasRules, RETENTION_RULES } from '../schedule/retention.js';
 import { configFor, withCommonOptions, type CommonOptions } from './common.js';
 import { identityOverride, withIdentity } from './encryption-options.js';
-import { printJson, terminalReporter, printOut, printErr } from './output.js';
+import { printJson, terminalReporter, printOut } from './output.js';
 
 interface PruneFlags extends CommonOptions {
   keepLast?: string;
@@ -78,19 +78,17 @@ export function registerPrune(program: Command): void {
       return pruneLocked(config, options, log.reporter);
     });
 
-    if (flags.json) printJson(result);
-    else printPlan(result);
+    if (!flags.json) printPlan(result);
     const failed = result.locations.filter((l) => l.error);
     if (failed.length > 0) {
       const error = new PartialError(`prune could not finish in ${failed.length} place(s):`, {
         problems: failed.map((l) => `${l.location}: ${l.error}`),
         state: 'the other places were pruned as shown',
       });
-      if (!flags.json) throw error;
-      // The JSON above already says it all: one object on stdout, the words on stderr.
-      printErr(`\nerror: ${error.describe()}\n`);
-      throw new ExitWith(error.exitCode as ExitCode);
+      // With --json the result and the error are the one object on stdout (main.ts prints it).
+      throw flags.json ? new FailedWithReport(error, result) : error;
     }
+    if (flags.json) printJson(result);
   });
 }
 

@@ -2,7 +2,7 @@ import path from 'node:path';
 import readline from 'node:readline/promises';
 import type { Command } from 'commander';
 import { ConfigError } from '../errors.js';
-import { ExitWith } from './exit-code.js';
+import { FailedWithReport } from './exit-code.js';
 import { formatChecklist } from '../upgrade/checklist.js';
 import { formatCleanupReports } from '../upgrade/cleanup-runner.js';
 import { cleanupFailure, planLines, upgradeCleanup, type UpgradeCleanupResult } from '../upgrade/cleanup.js';
@@ -124,10 +124,9 @@ function printCleanup(result: UpgradeCleanupResult, json: boolean): void {
     return;
   }
   if (!result.ok) {
+    // With --json the steps and the error are the one object on stdout (main.ts prints it).
     const failure = cleanupFailure(result);
-    printErr(`\nerror: ${failure.describe()}\n`);
-    if (json) printJson({ ok: false, exitCode: failure.exitCode, ...body });
-    throw new ExitWith(failure.exitCode);
+    throw json ? new FailedWithReport(failure, body) : failure;
   }
   reporter.info(['', 'Upgrade clean-up finished:', ...formatCleanupReports(result.steps), '', 'Next:', ...result.next.map((n, i) => `  ${i + 1}. ${n}`)].join('\n'));
   if (json) printJson({ ok: true, ...body });

@@ -4,9 +4,9 @@ import { verifyArchive } from '../archive/verify.js';
 import { ArchiveInvalidError, ConfigError } from '../errors.js';
 import { withCommonOptions, type CommonOptions } from './common.js';
 import { keysFromFlags, withIdentity } from './encryption-options.js';
-import { ExitWith } from './exit-code.js';
+import { FailedWithReport } from './exit-code.js';
 import { formatBytes } from '../format/units.js';
-import { printJson, terminalReporter, printErr } from './output.js';
+import { printJson, terminalReporter } from './output.js';
 
 export function registerVerify(program: Command): void {
   withCommonOptions(withIdentity(
@@ -18,20 +18,18 @@ export function registerVerify(program: Command): void {
     const reporter = terminalReporter();
     const keys = keysFromFlags(flags);
     const report = await verifyArchive(path.resolve(archive), { keys, onProgress: (done, total) => reporter.progress('verify', done, total) });
-    if (flags.json) {
-      printJson({
-        ok: report.ok,
-        archive: report.archive,
-        problems: report.problems,
-        bytesChecked: report.bytesChecked,
-        createdAt: report.manifest?.createdAt ?? null,
-        hostname: report.manifest?.source.hostname ?? null,
-        cupmVersion: report.manifest?.cupm.version ?? null,
-        entries: report.manifest?.entries.length ?? 0,
-        warnings: report.warnings,
-        encrypted: report.encrypted,
-      });
-    }
+    const summary = {
+      ok: report.ok,
+      archive: report.archive,
+      problems: report.problems,
+      bytesChecked: report.bytesChecked,
+      createdAt: report.manifest?.createdAt ?? null,
+      hostname: report.manifest?.source.hostname ?? null,
+      cupmVersion: report.manifest?.cupm.version ?? null,
+      entries: report.manifest?.entries.length ?? 0,
+      warnings: report.warnings,
+      encrypted: report.encrypted,
+    };
     if (!report.ok) {
       const error = report.needsIdentity
         ? new ConfigError(`The archive ${report.archive} is encrypted: verifying it needs the identity it was encrypted to.`, {
@@ -42,11 +40,10 @@ export function registerVerify(program: Command): void {
             problems: report.problems,
             hint: 'do not restore from it; use another archive (cupm-backup list)',
           });
-      // With --json the report above is the one object on stdout; the reason still goes to stderr.
-      if (!flags.json) throw error;
-      printErr(`error: ${error.describe()}\n`);
-      throw new ExitWith(error.exitCode);
+      // With --json the report and the error are the one object on stdout (main.ts prints it).
+      throw flags.json ? new FailedWithReport(error, summary) : error;
     }
+    if (flags.json) printJson(summary);
     for (const warning of report.warnings) reporter.warn(warning);
     reporter.info(`OK: ${report.archive} (${report.manifest?.entries.length} entries, ${formatBytes(report.bytesChecked)} checked${report.encrypted ? ', decrypted with the identity' : ''})`);
   });

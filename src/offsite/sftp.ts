@@ -303,6 +303,7 @@ function readAheadStream(sftp: SFTPWrapper, file: string, range?: { start: numbe
     }
   };
   return new Readable({
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- read() settles its own failures (destroy)
     async read() {
       try {
         if (!handle) {

@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import { JobFailedError } from '../errors.js';
 import { childEnv, type PgSettings } from './connection.js';
@@ -61,4 +63,20 @@ export function startDumpall(tool: PgTool, config: PgSettings): DumpallProcess {
       child.stdout.destroy();
     },
   };
+}
+
+/** Writes `pg_dumpall --roles-only` (--globals-only before 8.3) of the target to `file`, mode 0600. */
+export async function dumpRoles(tool: PgTool, config: PgSettings, file: string): Promise<void> {
+  const child = execa(tool.path, [tool.version.num >= 80300 ? '--roles-only' : '--globals-only'], {
+    env: childEnv(config),
+    stdin: 'ignore',
+    buffer: { stdout: false, stderr: true },
+    maxBuffer: { stderr: 1024 * 1024 },
+    reject: false,
+  });
+  await pipeline(child.stdout, fs.createWriteStream(file, { mode: 0o600, flags: 'w' }));
+  const result = await child;
+  if (result.exitCode !== 0) {
+    throw new JobFailedError(`pg_dumpall --roles-only exited with code ${result.exitCode}: ${String(result.stderr).trim()}`);
+  }
 }

@@ -73,7 +73,7 @@ export function restoreFailure(job: string, result: PlanResult, steps: RestoreSt
 export function stepLines(reports: readonly StepReport[], steps: readonly RestoreStep[] = []): string[] {
   return reports.map((r) => {
     const first = (text: string) => text.split('\n')[0]!;
-    const undone = r.status === 'failed' && !r.undoError && steps.some((s) => s.id === r.id && s.undo);
+    const undone = r.status === 'failed' && !r.undoError && steps.some((s) => s.id === r.id && s.undo !== undefined);
     const status = undone ? 'failed, undone' : r.status;
     const extra = r.undoError ? ` (undo failed: ${first(r.undoError)})` : r.error ? ` (${first(r.error)})` : r.detail ? ` (${r.detail})` : '';
     return `[${status}] ${r.title}${extra}`;

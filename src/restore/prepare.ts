@@ -392,7 +392,7 @@ export function psqlKnowsRestrict(tool: PgTool): boolean {
   const minor = num % 10000;
   const since: Record<number, number> = { 13: 22, 14: 19, 15: 14, 16: 10, 17: 6 };
   if (major >= 18) return true;
-  return since[major] !== undefined && minor >= since[major]!;
+  return since[major] !== undefined && minor >= since[major];
 }
 
 /** A CUPM file's bytes from the archive, checked against the manifest (it may change after verify). */

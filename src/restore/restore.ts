@@ -140,6 +140,7 @@ async function applyRestore(prepared: PreparedRestore, reporter: Reporter, signa
       (servicesError as { state?: string }).state = `the ${job.toLowerCase()} itself completed; services named above are stopped` +
         (previous.length > 0 ? `; the previous database is kept as ${previous.join(', ')} (drop it once CUPM runs)` : '');
     }
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what withServicesStopped threw
     throw servicesError;
   }
   const finishing = await runFinishing(finishingSteps(journal), rt, reporter);

@@ -1,15 +1,17 @@
 import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { execa } from 'execa';
 import type pg from 'pg';
 import type { Config } from '../config/config.js';
 import { JobFailedError, messageOf } from '../errors.js';
 import { listRoles } from '../pg/catalog.js';
-import { childEnv, withClient } from '../pg/connection.js';
+import { withClient } from '../pg/connection.js';
 import { startPsql } from '../pg/psql.js';
 import type { PgTool } from '../pg/tools.js';
 import { ident } from './databases.js';
 import { DumpFilter } from './dump-filter.js';
+
+// The snapshot is taken by pg_dumpall, which runs where the PostgreSQL tools run (src/pg).
+export { dumpRoles } from '../pg/dumpall.js';
 
 /** The roles side of the cluster before the restore: what undo puts back. */
 export interface RolesBefore {
@@ -19,22 +21,6 @@ export interface RolesBefore {
   /** [role, member] pairs. */
   memberships: Array<[string, string]>;
   tablespaces: string[];
-}
-
-/** Writes `pg_dumpall --roles-only` (--globals-only before 8.3) of the target to `file`, mode 0600. */
-export async function dumpRoles(tool: PgTool, config: Pick<Config, 'pg'>, file: string): Promise<void> {
-  const child = execa(tool.path, [tool.version.num >= 80300 ? '--roles-only' : '--globals-only'], {
-    env: childEnv(config),
-    stdin: 'ignore',
-    buffer: { stdout: false, stderr: true },
-    maxBuffer: { stderr: 1024 * 1024 },
-    reject: false,
-  });
-  await pipeline(child.stdout, fs.createWriteStream(file, { mode: 0o600, flags: 'w' }));
-  const result = await child;
-  if (result.exitCode !== 0) {
-    throw new JobFailedError(`pg_dumpall --roles-only exited with code ${result.exitCode}: ${String(result.stderr).trim()}`);
-  }
 }
 
 /** Roles, memberships and tablespaces as they are now. */

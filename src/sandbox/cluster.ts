@@ -131,11 +131,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     dataDir,
     binDir,
     env: () => ({ PGHOST: host, PGPORT: String(port), PGUSER: adminUser, PGPASSWORD: options.password }),
-    async query(sql, params, database = 'postgres') {
+    async query<R extends pg.QueryResultRow>(sql: string, params?: unknown[], database = 'postgres') {
       const client = new pg.Client({ host, port, user: adminUser, password: options.password, database });
       await client.connect();
       try {
-        return (await client.query(sql, params)).rows;
+        return (await client.query<R>(sql, params)).rows;
       } finally {
         await client.end();
       }

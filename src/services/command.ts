@@ -68,7 +68,7 @@ export class CommandServiceManager implements ServiceManager {
   private failure(
     verb: string,
     service: string,
-    result: { exitCode?: number | undefined; signal?: string | undefined; stderr: unknown; stdout: unknown; timedOut?: boolean; failed?: boolean; code?: string; originalMessage?: string },
+    result: { exitCode?: number | undefined; signal?: string | undefined; stderr: string; stdout: string; timedOut?: boolean; failed?: boolean; code?: string; originalMessage?: string },
   ): JobFailedError {
     const output = String(result.stderr || result.stdout || '').trim();
     const how = result.timedOut

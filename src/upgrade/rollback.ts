@@ -51,14 +51,14 @@ export async function rollbackSequence(config: Config, archive: string, options:
     });
   }
   const m = report.manifest;
-  if (!isOldCupmVersion(m.cupm.version)) {
+  const version = m.cupm.version;
+  if (version === null || !isOldCupmVersion(version)) {
     const holds = m.cupm.version === null ? 'a CUPM version it does not know (install.log did not say)' : `CUPM ${m.cupm.version}`;
     throw new RefusedError(`The archive ${file} holds ${holds}: a rollback of the upgrade to ${UPGRADE_TARGET_VERSION} needs an archive of the version before it (2.1 or 2.2).`, {
       state: 'nothing was changed',
       hint: 'choose the pre-upgrade archive (cupm-backup list shows each archive\'s CUPM version and label)',
     });
   }
-  const version = m.cupm.version;
   // The server's install dir: the setting, else where the archive came from, else the default.
   const warnings: string[] = [];
   const candidates = [config.installDir, m.cupm.installDir].filter((d): d is string => d !== undefined && looksLikeWindowsPath(d));

@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const BIN = path.join(REPO, 'bin', 'cupm-backup');
+/** bin/cupm-backup, run on the sources as they are now (CUPM_BACKUP_DEV=1: see test/support/bin/cupm-backup). */
+export const BIN = path.join(REPO, 'test', 'support', 'bin', 'cupm-backup');
 
 export interface CliResult {
   exitCode: number;

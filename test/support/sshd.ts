@@ -118,7 +118,7 @@ async function waitForBanner(port: number, child: ResultPromise): Promise<void> 
     exited = true;
   });
   for (;;) {
-    if (exited) throw new Error(`sshd exited before it listened:\n${(await child).all}`);
+    if (exited) throw new Error(`sshd exited before it listened:\n${String((await child).all)}`);
     const banner = await new Promise<string>((resolve) => {
       const socket = net.connect(port, '127.0.0.1');
       socket.once('data', (data) => {

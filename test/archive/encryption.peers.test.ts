@@ -121,6 +121,12 @@ describe('encrypted archives: age, readable by the standard tools', function () 
     const none = await runCli(['verify', sealed]);
     expect(none.exitCode, none.stderr).to.equal(2);
     expect(none.stderr).to.match(/is encrypted/).and.match(/--identity/);
+    const noneJson = await runCli(['verify', sealed, '--json']);
+    expect(noneJson.exitCode, noneJson.stderr).to.equal(2);
+    const failure = noneJson.json<{ ok: boolean; exitCode: number; encrypted: boolean; error: { type: string; state: string; hint: string } }>();
+    expect(failure).to.include({ ok: false, exitCode: 2, encrypted: true });
+    expect(failure.error).to.include({ type: 'ConfigError', state: 'nothing was checked' });
+    expect(failure.error.hint).to.match(/--identity/);
 
     const fromEnv = await runCli(['verify', sealed], { env: { CUPM_IDENTITY: alice.identityFile } });
     expect(fromEnv.exitCode, fromEnv.stderr).to.equal(0);

@@ -125,7 +125,7 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
     // Interrupt once a cluster holds data and the paired runs have begun.
     await new Promise<void>((resolve, reject) => {
       let seen = '';
-      run.all!.on('data', (chunk: Buffer) => {
+      run.all.on('data', (chunk: Buffer) => {
         seen += chunk.toString();
         if (/backup 1: /.test(seen)) resolve();
       });

@@ -36,7 +36,7 @@ describe('cupm-backup daemon --cron (a sandbox CUPM server)', () => {
     });
     let stderr = '';
     const finished = new Promise<void>((resolve) => {
-      daemon.stderr!.on('data', (chunk: Buffer) => {
+      daemon.stderr.on('data', (chunk: Buffer) => {
         stderr += chunk.toString();
         if (/Nightly run finished ok/.test(stderr) && /still going: skipped/.test(stderr)) resolve();
       });

@@ -162,6 +162,11 @@ describe('upgrade prepare, rollback and cleanup on the command line', () => {
       const run = await runCli(args, { env });
       expect(run.exitCode).to.equal(2);
       expect(run.stderr).to.contain('it runs only on the CUPM Windows server').and.contain('--dry-run prints the plan');
+      if (args.includes('--json')) {
+        const failure = run.json<{ ok: boolean; exitCode: number; error: { type: string; state: string } }>();
+        expect(failure).to.include({ ok: false, exitCode: 2 });
+        expect(failure.error).to.include({ type: 'ConfigError', state: 'nothing was changed' });
+      }
     }
   });
 

@@ -73,5 +73,12 @@ describe('the command line', () => {
     expect(run.json<{ ok: boolean; problems: string[] }>()).to.include({ ok: false });
     expect(run.json<{ problems: string[] }>().problems.join('\n')).to.match(/files\/install\.log/);
     expect(run.stderr).to.match(/is NOT valid/);
+    // The one error path every command's --json failure takes: the report, and the error object.
+    const failure = run.json<{ exitCode: number; error: { type: string; message: string; problems: string[]; hint: string | null } }>();
+    expect(failure.exitCode).to.equal(3);
+    expect(failure.error.type).to.equal('ArchiveInvalidError');
+    expect(failure.error.message).to.match(/is NOT valid/);
+    expect(failure.error.problems.join('\n')).to.match(/files\/install\.log/);
+    expect(failure.error.hint).to.match(/do not restore from it/);
   });
 });

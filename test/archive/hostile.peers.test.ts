@@ -93,7 +93,7 @@ describe('hostile archives are refused before anything is written (exit 3, each 
   }
 
   it('a symbolic link entry (a restore would follow it)', async () => {
-    const file = await hostile('symlink.zip', { entries: (entries) => entries.map((e) => (e.name === 'files/sep/dfc.keystore' ? { ...e, data: '/etc/shadow', unixMode: 0o120777 } : e)), manifest: (m) => manifestFor({ ...GOOD, 'files/sep/dfc.keystore': '/etc/shadow' }) });
+    const file = await hostile('symlink.zip', { entries: (entries) => entries.map((e) => (e.name === 'files/sep/dfc.keystore' ? { ...e, data: '/etc/shadow', unixMode: 0o120777 } : e)), manifest: () => manifestFor({ ...GOOD, 'files/sep/dfc.keystore': '/etc/shadow' }) });
     expect(await problemsOf(file)).to.match(/entry "files\/sep\/dfc\.keystore" is a symbolic link/);
   });
 

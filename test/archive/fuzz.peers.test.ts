@@ -57,7 +57,7 @@ describe(`fuzzing the archive reader (${CASES} cases, CUPM_FUZZ_SEED=${SEED})`, 
       return 0;
     } catch (error) {
       if (error instanceof CupmError) return error.exitCode;
-      throw new Error(`crash: ${what}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      throw new Error(`crash: ${what}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`, { cause: error });
     } finally {
       clearTimeout(timer);
     }

@@ -138,6 +138,12 @@ describe('prune: retention over the backup dir and the off-site folders', () => 
     const json = await runCli(['prune', '--keep-last', '2', '--yes', '--json'], { env: env({ CUPM_OFFSITE: missing }) });
     expect(json.exitCode).to.equal(6);
     expect(json.json<PruneJson>().locations.map((l) => l.location)).to.deep.equal([dir, missing]); // one JSON object
+    // ... that the one error path of every command completes: ok, exitCode and the error object.
+    const failure = json.json<{ ok: boolean; exitCode: number; error: { type: string; problems: string[]; state: string } }>();
+    expect(failure).to.include({ ok: false, exitCode: 6 });
+    expect(failure.error.type).to.equal('PartialError');
+    expect(failure.error.problems.join('\n')).to.match(/not-mounted/);
+    expect(failure.error.state).to.equal('the other places were pruned as shown');
   });
 
   it('waits for no one: while another job holds the lock it refuses (exit 4) and deletes nothing', async () => {

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { expect } from '../support/expect.js';
-import { runCli } from '../support/cli.js';
+import { BIN, runCli } from '../support/cli.js';
 import { slowDumpallBin, killedDumpallBin } from '../support/pg-wrappers.js';
 import { freePort } from '../../src/sandbox/cluster.js';
 import { createSandboxServer, type SandboxServer } from '../../src/sandbox/sandbox-server.js';
@@ -191,7 +191,7 @@ describe('backup of a CUPM server', () => {
 
   it('puts everything back when interrupted during the dump (SIGTERM)', async () => {
     const bin = await slowDumpallBin(server.dir, server.cluster.binDir, 30);
-    const child = execa(path.resolve('bin/cupm-backup'), ['backup'], {
+    const child = execa(BIN, ['backup'], {
       env: { PATH: process.env.PATH ?? '', ...server.env(), CUPM_PG_BIN: bin },
       extendEnv: false, reject: false, cwd: server.dir, forceKillAfterDelay: false,
     });

@@ -154,7 +154,7 @@ describe('doctor checks a CUPM server before anything runs', () => {
   it('fails (exit 4) when a port of dfc.properties is taken by another program, and names it', async () => {
     const holder = execa(process.execPath, ['-e', "const s = require('net').createServer().listen(0, () => console.log(s.address().port)); setInterval(() => {}, 1000);"], { stdin: 'ignore' });
     try {
-      const port = await new Promise<number>((resolve) => holder.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+      const port = await new Promise<number>((resolve) => holder.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
       await withFileChanged('sep/dfc.properties', (t) => t.replace('dfc.jboss.port=46008', `dfc.jboss.port=${port}`), async () => {
         const { run, check } = await doctorJson();
         expect(run.exitCode).to.equal(4);
