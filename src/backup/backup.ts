@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { ArchiveKeys } from '../archive/encryption.js';
 import { ArchiveWriter } from '../archive/writer.js';
-import { archiveFileName, DUMP_ENTRY, FORMAT_NAME, FORMAT_VERSION, fileEntryName, PARTIAL_SUFFIX, type Manifest, type ManifestBody } from '../archive/format.js';
+import { archiveFileName, canonicalLabel, DUMP_ENTRY, FORMAT_NAME, FORMAT_VERSION, fileEntryName, PARTIAL_SUFFIX, type Manifest, type ManifestBody } from '../archive/format.js';
 import { locateCupmFiles, fileOf, type CupmFile } from '../artifacts/cupm-files.js';
 import { readCupmVersion } from '../artifacts/install-log.js';
 import { requireInstallDir, type Config } from '../config/config.js';
@@ -81,6 +81,8 @@ export async function backupLocked(config: Config, options: BackupOptions = {}, 
 
 /** Checks everything a backup needs before anything is stopped; reports all problems at once. */
 async function preflight(config: Config, options: BackupOptions, reporter: Reporter): Promise<BackupContext> {
+  // A label that cannot be written is a usage error before anything is stopped.
+  if (options.label) canonicalLabel(options.label);
   const installDir = requireInstallDir(config);
   const problems: string[] = [];
   let files: CupmFile[] = [];
@@ -184,7 +186,7 @@ async function writeArchive(
 ): Promise<{ written: { path: string; size: number; manifest: Manifest }; dumpBytes: number; keys: ArchiveKeys }> {
   const createdAt = new Date();
   const host = hostFacts();
-  const label = options.label ?? null;
+  const label = options.label ? canonicalLabel(options.label) : null;
   const finalPath = path.join(ctx.config.backupDir, archiveFileName(host.hostname, createdAt, label));
   const recipients = ctx.config.encryption.recipients;
   const writer = await ArchiveWriter.create(finalPath, { compressionLevel: options.compressionLevel ?? ctx.config.compressionLevel, encryptTo: recipients });

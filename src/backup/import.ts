@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ArchiveWriter } from '../archive/writer.js';
-import { archiveFileName, DUMP_ENTRY, FORMAT_NAME, FORMAT_VERSION, fileEntryName, type Manifest, type ManifestBody } from '../archive/format.js';
+import { archiveFileName, canonicalLabel, DUMP_ENTRY, FORMAT_NAME, FORMAT_VERSION, fileEntryName, type Manifest, type ManifestBody } from '../archive/format.js';
 import { locateCopiedFiles, type CopiedFiles } from '../artifacts/copied-files.js';
 import { DB_HOST_KEY, DB_HOSTLIST_KEY, dbHostKey, readProperties } from '../artifacts/dfc-properties.js';
 import { hostProblem, parseHostList } from '../artifacts/host.js';
@@ -85,6 +85,14 @@ export async function importBackup(options: ImportOptions, reporter: Reporter = 
 /** Every check that can be made before writing: all usage problems at once, then the dump itself. */
 async function prepare(options: ImportOptions, reporter: Reporter): Promise<ImportPlan> {
   const problems: string[] = [];
+  if (options.label) {
+    try {
+      canonicalLabel(options.label);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(`--label: ${error.message}`);
+    }
+  }
   const dump = path.resolve(options.dump);
   let dumpStat: fs.Stats | undefined;
   try {
@@ -244,7 +252,7 @@ async function checkDump(dump: string, size: number, options: ImportOptions, rep
 async function writeArchive(plan: ImportPlan, options: ImportOptions, reporter: Reporter): Promise<ImportResult> {
   const started = Date.now();
   const createdAt = new Date();
-  const label = options.label === undefined ? DEFAULT_IMPORT_LABEL : options.label;
+  const label = options.label === undefined ? DEFAULT_IMPORT_LABEL : options.label && canonicalLabel(options.label);
   const hostname = options.sourceHost ?? 'unknown';
   const finalPath = path.join(options.outputDir, archiveFileName(hostname, createdAt, label));
   const writer = await ArchiveWriter.create(finalPath, { compressionLevel: options.compressionLevel, encryptTo: options.encryptTo });

@@ -9,6 +9,8 @@
  * machine that runs prune.
  */
 
+import { labelKey } from '../archive/format.js';
+
 export interface RetentionPolicy {
   last?: number;
   daily?: number;
@@ -66,7 +68,7 @@ export function planRetention(candidates: readonly RetentionCandidate[], policy:
   for (const c of candidates) {
     if (c.problem !== undefined || c.createdAt === undefined || Number.isNaN(Date.parse(c.createdAt))) {
       decide(c, [`cannot be judged: ${c.problem ?? 'no creation date'} (kept; remove it by name)`]);
-    } else if (c.label === PRE_UPGRADE_LABEL) {
+    } else if (labelKey(c.label) === PRE_UPGRADE_LABEL) {
       decide(c, [`labelled ${PRE_UPGRADE_LABEL} (kept until removed by name)`]);
     } else if ((c.host ?? '').toLowerCase() !== host) {
       decide(c, [`an archive of another host (${c.host ?? 'unknown'}); only ${options.host}'s archives are pruned`]);

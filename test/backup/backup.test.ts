@@ -77,6 +77,22 @@ describe('backup of a CUPM server', () => {
     expect(verify.json<{ problems: string[] }>().problems).to.deep.equal([]);
   });
 
+  it('writes a label in one canonical form: "Pre Upgrade" names the file and the manifest pre-upgrade', async () => {
+    const run = await runCli(['backup', '--label', 'Pre Upgrade'], { env: server.env() });
+    expect(run.exitCode, run.stderr).to.equal(0);
+    const archive = run.stdout.trim();
+    expect(path.basename(archive)).to.match(/_pre-upgrade\.zip$/);
+    expect((await readManifest(archive)).label).to.equal('pre-upgrade');
+  });
+
+  it('refuses a label with characters a label cannot hold (exit 2) before any service is stopped', async () => {
+    const run = await runCli(['backup', '--label', 'pre/upgrade'], { env: server.env() });
+    expect(run.exitCode, run.stderr).to.equal(2);
+    expect(run.stderr).to.match(/label "pre\/upgrade"/);
+    expect(await server.services.events()).to.deep.equal([]);
+    expect(await archivesIn(server.backupDir)).to.deep.equal([]);
+  });
+
   it('prints exactly one JSON object with --json, and lists the archive', async () => {
     const run = await runCli(['backup', '--json'], { env: server.env() });
     expect(run.exitCode, run.stderr).to.equal(0);
