@@ -1,7 +1,9 @@
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { listArchives, type CatalogEntry } from '../archive/catalog.js';
 import { loadConfig } from '../config/config.js';
+import { ConfigError } from '../errors.js';
 import { withCommonOptions, type CommonOptions } from './common.js';
 import { keysFromFlags, withIdentity } from './encryption-options.js';
 import { formatBytes, printJson, printOut } from './output.js';
@@ -14,6 +16,16 @@ export function registerList(program: Command): void {
       .argument('[dir]', 'the folder to list'),
   )).action(async (dir: string | undefined, flags: CommonOptions & { identity?: string }) => {
     const folder = dir ? path.resolve(dir) : loadConfig({ envFile: flags.envFile }).backupDir;
+    if (!(await isFolder(folder))) {
+      // Before the first backup the backup dir does not exist yet: that is no error. A folder
+      // named on the command line that does not exist is a mistake in the command (exit 2).
+      if (dir !== undefined) {
+        throw new ConfigError(`No such folder: ${folder}`, { state: 'nothing was listed', hint: 'give the folder that holds the archives (default CUPM_BACKUP_DIR)' });
+      }
+      if (flags.json) printJson({ dir: folder, exists: false, archives: [] });
+      else printOut(`No archives yet: the backup folder ${folder} does not exist (no backup was written there). Run cupm-backup backup, or set CUPM_BACKUP_DIR.\n`);
+      return;
+    }
     const archives = await listArchives(folder, keysFromFlags(flags));
     if (flags.json) {
       printJson({ dir: folder, archives: archives.map(archiveJson) });
@@ -46,4 +58,13 @@ function archiveJson(a: CatalogEntry) {
     return { ...base, locked: a.locked, factsFrom: 'name', createdAt: a.nameFacts?.createdAt ?? null, hostname: a.nameFacts?.hostname ?? null, label: a.nameFacts?.label ?? null };
   }
   return { ...base, error: a.error };
+}
+
+async function isFolder(folder: string): Promise<boolean> {
+  const stat = await fs.stat(folder).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw new ConfigError(`The folder ${folder} cannot be read (${error.code ?? error.message}).`, { state: 'nothing was listed', hint: 'check its permissions' });
+  });
+  if (stat && !stat.isDirectory()) throw new ConfigError(`${folder} is not a folder.`, { state: 'nothing was listed', hint: 'give the folder that holds the archives' });
+  return stat !== undefined;
 }

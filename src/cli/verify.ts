@@ -1,3 +1,4 @@
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { verifyArchive } from '../archive/verify.js';
@@ -16,6 +17,7 @@ export function registerVerify(program: Command): void {
   )).action(async (archive: string, flags: CommonOptions & { identity?: string }) => {
     const reporter = terminalReporter();
     const keys = keysFromFlags(flags);
+    await requireFile(path.resolve(archive));
     const report = await verifyArchive(path.resolve(archive), { keys, onProgress: (done, total) => reporter.progress('verify', done, total) });
     if (flags.json) {
       printJson({
@@ -49,4 +51,18 @@ export function registerVerify(program: Command): void {
     for (const warning of report.warnings) reporter.warn(warning);
     reporter.info(`OK: ${report.archive} (${report.manifest?.entries.length} entries, ${formatBytes(report.bytesChecked)} checked${report.encrypted ? ', decrypted with the identity' : ''})`);
   });
+}
+
+/** A path that names no file is the caller's mistake (exit 2), not an invalid archive (exit 3). */
+async function requireFile(file: string): Promise<void> {
+  const stat = await fs.stat(file).catch((error: NodeJS.ErrnoException) => error);
+  if (stat instanceof Error) {
+    throw new ConfigError(`No such file: ${file}${stat.code === 'ENOENT' ? '' : ` (${stat.code ?? stat.message})`}`, {
+      state: 'nothing was checked',
+      hint: 'give the path of an archive (cupm-backup list shows the archives of the backup dir)',
+    });
+  }
+  if (!stat.isFile()) {
+    throw new ConfigError(`${file} is not a file.`, { state: 'nothing was checked', hint: 'give the path of an archive (cupm-backup list shows them)' });
+  }
 }
