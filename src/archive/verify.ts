@@ -29,6 +29,8 @@ export interface VerifyOptions {
   onProgress?: (done: number, total: number) => void;
   /** What opens an encrypted archive (--identity, or the writer's file key). */
   keys?: ArchiveKeys;
+  /** The application database the dump should hold (CUPM_DATABASE; default cupm): warned about when missing. */
+  database?: string;
 }
 
 /**
@@ -60,6 +62,10 @@ export async function verifyArchive(file: string, options: VerifyOptions = {}): 
       return report;
     }
     report.manifest = manifest;
+    const database = options.database ?? 'cupm';
+    if (!manifest.postgres.databases.includes(database)) {
+      report.warnings.push(`the dump holds no database "${database}" (it holds ${manifest.postgres.databases.join(', ') || 'none'}): a restore cannot bring CUPM back from this archive`);
+    }
 
     const listed = new Set<string>();
     for (const entry of manifest.entries) {

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { verifyArchive } from '../archive/verify.js';
+import { loadConfig } from '../config/config.js';
 import { ArchiveInvalidError, ConfigError } from '../errors.js';
 import { withCommonOptions, type CommonOptions } from './common.js';
 import { keysFromFlags, withIdentity } from './encryption-options.js';
@@ -18,7 +19,10 @@ export function registerVerify(program: Command): void {
     const reporter = terminalReporter();
     const keys = keysFromFlags(flags);
     await requireFile(path.resolve(archive));
-    const report = await verifyArchive(path.resolve(archive), { keys, onProgress: (done, total) => reporter.progress('verify', done, total) });
+    // Only for the warning about a missing application database: a configuration problem elsewhere
+    // must not stop an archive from being checked (the default name cupm is used then).
+    const database = configuredDatabase(flags.envFile);
+    const report = await verifyArchive(path.resolve(archive), { database, keys, onProgress: (done, total) => reporter.progress('verify', done, total) });
     if (flags.json) {
       printJson({
         ok: report.ok,
@@ -64,5 +68,13 @@ async function requireFile(file: string): Promise<void> {
   }
   if (!stat.isFile()) {
     throw new ConfigError(`${file} is not a file.`, { state: 'nothing was checked', hint: 'give the path of an archive (cupm-backup list shows them)' });
+  }
+}
+
+function configuredDatabase(envFile: string | undefined): string | undefined {
+  try {
+    return loadConfig({ envFile }).database;
+  } catch {
+    return undefined;
   }
 }

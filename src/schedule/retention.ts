@@ -36,6 +36,8 @@ export interface RetentionCandidate {
   problem?: string;
   /** Read whole and matched its manifest (or arrived checked, off-site). */
   verified?: boolean;
+  /** Made by `import` from a manual dump: never "the newest verified archive" while a real backup is verified. */
+  imported?: boolean;
   /** More reasons to keep it, e.g. "not yet copied to sftp://...". */
   hold?: string[];
 }
@@ -81,7 +83,8 @@ export function planRetention(candidates: readonly RetentionCandidate[], policy:
   const remaining: Record<RetentionRule, number> = { last: 0, daily: 0, weekly: 0, monthly: 0 };
   for (const rule of RETENTION_RULES) remaining[rule] = policy[rule] ?? 0;
   const lastBucket: Partial<Record<RetentionRule, string>> = {};
-  const newestVerified = counted.find((c) => c.verified);
+  // An imported dump is dated by the dump, yet a real backup is what a restore should fall back to.
+  const newestVerified = counted.find((c) => c.verified && !c.imported) ?? counted.find((c) => c.verified);
 
   for (const c of counted) {
     const reasons: string[] = [];
