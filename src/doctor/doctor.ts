@@ -14,7 +14,11 @@ export interface DoctorOptions extends BackupCheckOptions {
   serviceManager?: ServiceManager;
   /** For tests: how listening sockets are seen (the system's by default). */
   portProbe?: PortProbe;
+  /** Only these groups (e.g. `schedule install`'s check leaves out the ports); all by default. */
+  groups?: readonly DoctorGroup[];
 }
+
+export type DoctorGroup = 'postgres' | 'services' | 'files' | 'ports' | 'backup';
 
 export interface DoctorReport {
   /** True when no check failed (warnings allowed). */
@@ -30,7 +34,7 @@ export interface DoctorReport {
  */
 export async function doctor(config: Config, options: DoctorOptions = {}, reporter: Reporter = silentReporter): Promise<DoctorReport> {
   const facts: FileFacts = { files: undefined };
-  const groups: Array<[string, string, () => Promise<CheckResult[]>]> = [
+  const groups: Array<[DoctorGroup, string, () => Promise<CheckResult[]>]> = [
     ['postgres', 'PostgreSQL', () => postgresChecks(config)],
     ['services', 'Services', () => serviceChecks(config, options.serviceManager)],
     ['files', 'CUPM files', () => fileChecks(config, facts)],
@@ -40,6 +44,7 @@ export async function doctor(config: Config, options: DoctorOptions = {}, report
   ];
   const checks: CheckResult[] = [];
   for (const [id, title, run] of groups) {
+    if (options.groups && !options.groups.includes(id)) continue;
     reporter.info(`Checking ${title.toLowerCase()}...`);
     try {
       checks.push(...(await run()));
