@@ -22,6 +22,8 @@ export interface PgConnection {
   port?: number | undefined;
   user?: string | undefined;
   password?: string | undefined;
+  /** The env file PGPASSWORD was read from, when it came from one: named when the login fails. */
+  passwordFile?: string | undefined;
   passfile?: string | undefined;
 }
 
@@ -99,6 +101,14 @@ const KNOWN = new Set([
   ...ENCRYPTION_VARIABLES,
   'CUPM_PG_SERVICE',
 ]);
+
+/** Settings that hold paths (or lists of them): none may hold a control character. */
+const PATH_VARIABLES = ['CUPM_INSTALL_DIR', 'CUPM_BACKUP_DIR', 'CUPM_PG_BIN', 'CUPM_OFFSITE', 'CUPM_IDENTITY', 'CUPM_OFFSITE_IDENTITY', 'CUPM_OFFSITE_KNOWN_HOSTS', 'PGPASSFILE'] as const;
+
+/** True for an origin that is a file (not "environment", "command line" or "default"). */
+function isFileOrigin(origin: string | undefined): origin is string {
+  return origin !== undefined && origin !== 'environment' && origin !== 'command line' && origin !== 'default';
+}
 
 /** Reads every source, validates everything, and throws one ConfigError listing all problems. */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
@@ -192,6 +202,20 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
     }
   }
 
+  // A path with a control character in it is always a mistake, most often an env file's double
+  // quotes turning the \n of "D:\backup\nightly" into a line break: refused, not used.
+  for (const name of PATH_VARIABLES) {
+    const value = values[name];
+    const at = value === undefined ? -1 : value.search(/[\u0000-\u001f\u007f]/);
+    if (at >= 0) {
+      const shown = JSON.stringify(value);
+      problems.push(
+        `${where(name)} contains a control character (${JSON.stringify(value![at])} at position ${at + 1}: ${shown}). ` +
+          `In an env file, double quotes turn \\n, \\r and \\t into control characters: write Windows paths in single quotes (${name}='D:\\backup\\nightly') or with forward slashes.`,
+      );
+    }
+  }
+
   const database = get('CUPM_DATABASE') ?? 'cupm';
   const dbRole = get('CUPM_DB_ROLE') ?? 'cupm';
   for (const name of ['CUPM_DATABASE', 'CUPM_DB_ROLE']) {
@@ -235,6 +259,7 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
       user: get('PGUSER'),
       // The password is taken verbatim: it may legitimately start or end with spaces.
       password: values.PGPASSWORD === '' ? undefined : values.PGPASSWORD,
+      ...(values.PGPASSWORD && isFileOrigin(raw.origin.PGPASSWORD) ? { passwordFile: raw.origin.PGPASSWORD } : {}),
       passfile: get('PGPASSFILE'),
     },
     database,
