@@ -41,6 +41,8 @@ export interface Config {
   installDir: string | undefined;
   pg: PgConnection;
   database: string;
+  /** CUPM_EXTRA_DATABASES: more databases a backup dumps besides CUPM's own. */
+  extraDatabases: string[];
   dbRole: string;
   /** CUPM_PG_BIN when set; otherwise the PostgreSQL tools are looked up at use (src/pg/tools.ts). */
   pgBin: string | undefined;
@@ -100,6 +102,7 @@ const KNOWN = new Set([
   ...NIGHTLY_VARIABLES,
   ...ENCRYPTION_VARIABLES,
   'CUPM_PG_SERVICE',
+  'CUPM_EXTRA_DATABASES',
 ]);
 
 /** Settings that hold paths (or lists of them): none may hold a control character. */
@@ -217,6 +220,7 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
   }
 
   const database = get('CUPM_DATABASE') ?? 'cupm';
+  const extraDatabases = (get('CUPM_EXTRA_DATABASES') ?? '').split(',').map((d) => d.trim()).filter((d) => d !== '');
   const dbRole = get('CUPM_DB_ROLE') ?? 'cupm';
   for (const name of ['CUPM_DATABASE', 'CUPM_DB_ROLE']) {
     const value = get(name);
@@ -263,6 +267,7 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
       passfile: get('PGPASSFILE'),
     },
     database,
+    extraDatabases,
     dbRole,
     pgBin,
     serviceManager,
