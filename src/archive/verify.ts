@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { ConfigError, CupmError, messageOf } from '../errors.js';
 import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
 import { dumpGuardSink } from '../restore/dump-guard.js';
-import { IdentityRequiredError, sniffArchive, type ArchiveKeys } from './encryption.js';
+import { IdentityRequiredError, WrongIdentityError, sniffArchive, type ArchiveKeys } from './encryption.js';
 import { DUMP_ENTRY, FILES_PREFIX, MANIFEST_ENTRY, type Manifest } from './format.js';
 import { manifestPathProblems } from './hostile.js';
 import { MeasureStream } from './measure.js';
@@ -23,6 +23,8 @@ export interface VerifyReport {
   encrypted: boolean;
   /** The archive is encrypted and no identity was given to open it (a usage error, not a bad archive). */
   needsIdentity?: boolean;
+  /** The identity given opens it not (encrypted to other recipients): the error to show as it is. */
+  wrongIdentity?: CupmError;
 }
 
 export interface VerifyOptions {
@@ -49,6 +51,7 @@ export async function verifyArchive(file: string, options: VerifyOptions = {}): 
     // An identity file that cannot be used is the caller's problem, not the archive's (exit 2).
     if (error instanceof ConfigError && !(error instanceof IdentityRequiredError)) throw error;
     if (error instanceof IdentityRequiredError) report.needsIdentity = true;
+    if (error instanceof WrongIdentityError) report.wrongIdentity = error;
     report.problems.push(describe(error));
     return report;
   }
@@ -129,8 +132,10 @@ export async function verifyArchive(file: string, options: VerifyOptions = {}): 
   }
 }
 
+/** A problem line: what is wrong, without the State/Next of the error (the report has its own). */
 function describe(error: unknown): string {
-  return error instanceof CupmError ? error.describe() : messageOf(error);
+  if (!(error instanceof CupmError)) return messageOf(error);
+  return [error.message, ...error.problems.map((p) => `  - ${p}`)].join('\n');
 }
 
 function discard(): Writable {

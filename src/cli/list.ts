@@ -6,7 +6,8 @@ import { loadConfig } from '../config/config.js';
 import { ConfigError } from '../errors.js';
 import { withCommonOptions, type CommonOptions } from './common.js';
 import { keysFromFlags, withIdentity } from './encryption-options.js';
-import { formatBytes, printJson, printOut } from './output.js';
+import { printJson, printOut } from './output.js';
+import { formatBytes, formatTable } from '../text/format.js';
 
 export function registerList(program: Command): void {
   withCommonOptions(withIdentity(
@@ -35,16 +36,7 @@ export function registerList(program: Command): void {
       printOut(`No archives in ${folder}\n`);
       return;
     }
-    for (const a of archives) {
-      const m = a.manifest;
-      const lock = a.encrypted ? (m ? '  (encrypted)' : '') : '';
-      const facts = m
-        ? `${m.createdAt}  ${m.source.hostname}  CUPM ${m.cupm.version ?? '?'}${m.label ? `  [${m.label}]` : ''}${lock}`
-        : a.locked
-          ? `ENCRYPTED (${a.locked}; --identity reads its manifest)${a.nameFacts ? `  by its name: ${a.nameFacts.createdAt}  ${a.nameFacts.hostname}${a.nameFacts.label ? `  [${a.nameFacts.label}]` : ''}` : ''}`
-          : `UNREADABLE: ${a.error?.split('\n')[0]}`;
-      printOut(`${a.name}  ${formatBytes(a.size)}  ${facts}\n`);
-    }
+    printOut(`${formatArchiveTable(archives).join('\n')}\n`);
   });
 }
 
@@ -67,4 +59,29 @@ async function isFolder(folder: string): Promise<boolean> {
   });
   if (stat && !stat.isDirectory()) throw new ConfigError(`${folder} is not a folder.`, { state: 'nothing was listed', hint: 'give the folder that holds the archives' });
   return stat !== undefined;
+}
+
+/**
+ * The archives as a table: name, size, when, host, CUPM version, label, state. An encrypted
+ * archive is "encrypted" (read with --identity) or, unopened, shows what its name says.
+ */
+export function formatArchiveTable(archives: readonly CatalogEntry[]): string[] {
+  const rows = archives.map((a) => {
+    const m = a.manifest;
+    const facts = m
+      ? { createdAt: m.createdAt, host: m.source.hostname, cupm: m.cupm.version ?? '?', label: m.label ?? '' }
+      : { createdAt: a.nameFacts?.createdAt ?? '', host: a.nameFacts?.hostname ?? '', cupm: '', label: a.nameFacts?.label ?? '' };
+    const state = a.error
+      ? `UNREADABLE: ${a.error.split('\n')[0]}`
+      : a.locked
+        ? `encrypted (${a.locked === 'encrypted; no identity given' ? 'no identity given: --identity reads it' : a.locked.replace(/^encrypted; /, '')}; facts from its name)`
+        : a.encrypted
+          ? 'encrypted'
+          : 'ok';
+    return [a.name, formatBytes(a.size), facts.createdAt.replace(/\.000Z$/, 'Z'), facts.host, facts.cupm, facts.label, state];
+  });
+  return formatTable(
+    [{ header: 'ARCHIVE' }, { header: 'SIZE', align: 'right' }, { header: 'CREATED (UTC)' }, { header: 'HOST' }, { header: 'CUPM' }, { header: 'LABEL' }, { header: 'STATE' }],
+    rows,
+  );
 }

@@ -2,6 +2,7 @@ import type { Manifest } from '../archive/format.js';
 import { isEncryptedName } from '../archive/names.js';
 import type { Reporter } from '../jobs/reporter.js';
 import { redactOutput } from '../security/redact.js';
+import { formatBytes, formatDuration } from '../text/format.js';
 
 /**
  * Human output goes to stderr, always: stdout is for the archive path or the one JSON object.
@@ -46,26 +47,8 @@ export function terminalReporter(target: NodeJS.WriteStream = process.stderr): R
   };
 }
 
-/** 1536 -> "1.5 KiB" */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
-}
-
-/** 75_000 -> "1m15s" */
-export function formatDuration(ms: number): string {
-  const seconds = Math.round(ms / 1000);
-  if (seconds < 60) return `${(ms / 1000).toFixed(1)}s`;
-  const minutes = Math.floor(seconds / 60);
-  if (minutes < 60) return `${minutes}m${String(seconds % 60).padStart(2, '0')}s`;
-  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
-}
+// Sizes and durations have one home (src/text/format.ts); re-exported for the commands.
+export { formatBytes, formatDuration } from '../text/format.js';
 
 /** Writes text to stdout, redacted (the command line's only way to stdout besides printJson). */
 export function printOut(text: string): void {

@@ -38,7 +38,10 @@ export function registerVerify(program: Command): void {
       });
     }
     if (!report.ok) {
-      const error = report.needsIdentity
+      // A wrong identity is one message with one State/Next, not a list inside "NOT valid".
+      const error = report.wrongIdentity
+        ? report.wrongIdentity
+        : report.needsIdentity
         ? new ConfigError(`The archive ${report.archive} is encrypted: verifying it needs the identity it was encrypted to.`, {
             state: 'nothing was checked',
             hint: 'pass --identity <file> (or set CUPM_IDENTITY) with the age key made by age-keygen',

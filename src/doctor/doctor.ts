@@ -8,6 +8,7 @@ import { fileChecks, type FileFacts } from './file-checks.js';
 import { portChecks } from './port-checks.js';
 import { postgresChecks } from './postgres-checks.js';
 import { serviceChecks } from './service-checks.js';
+import { formatTable } from '../text/format.js';
 
 export interface DoctorOptions extends BackupCheckOptions {
   /** For tests: a service manager other than the configured one. */
@@ -60,12 +61,11 @@ export async function doctor(config: Config, options: DoctorOptions = {}, report
 
 /** The report as lines: "[pass] title: detail", with "what to do" under warnings and failures. */
 export function formatDoctorReport(report: DoctorReport): string[] {
-  const lines: string[] = [];
+  const rows: Array<string[] | string> = [];
   for (const check of report.checks) {
-    lines.push(`[${check.status}] ${check.title}: ${check.detail}`);
-    if (check.hint && check.status !== 'pass') lines.push(`       what to do: ${check.hint}`);
+    rows.push([`[${check.status}]`, `${check.title}: ${check.detail}`]);
+    if (check.hint && check.status !== 'pass') rows.push(`       what to do: ${check.hint}`);
   }
   const { pass, warn, fail } = report.counts;
-  lines.push('', `${pass} passed, ${warn} warning(s), ${fail} failed${fail > 0 ? ': fix the failures before a backup, restore or migration' : ''}`);
-  return lines;
+  return [...formatTable([{}, {}], rows), '', `${pass} passed, ${warn} warning(s), ${fail} failed${fail > 0 ? ': fix the failures before a backup, restore or migration' : ''}`];
 }

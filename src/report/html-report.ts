@@ -1,4 +1,4 @@
-import { formatBytes, formatDuration } from '../cli/output.js';
+import { formatBytes, formatDuration } from '../text/format.js';
 import type { NightlyRunRecord } from '../schedule/history.js';
 import { formatLocalTime } from '../schedule/local-time.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import nodemailer from 'nodemailer';
-import { formatBytes, formatDuration } from '../cli/output.js';
+import { formatBytes, formatDuration } from '../text/format.js';
 import type { Config } from '../config/config.js';
 import type { NotifySettings, SmtpSettings } from '../config/notify-settings.js';
 import { messageOf } from '../errors.js';

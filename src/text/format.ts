@@ -1,0 +1,61 @@
+/**
+ * The tool's one place for human formats: sizes, durations and aligned tables. Commands (list,
+ * status, doctor), the report and the mail all use these, so a size reads the same everywhere.
+ */
+
+/** 1536 -> "1.5 KiB"; 302676907 -> "288.7 MiB" */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** 75_000 -> "1m15s" */
+export function formatDuration(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 60) return `${(ms / 1000).toFixed(1)}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m${String(seconds % 60).padStart(2, '0')}s`;
+  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
+}
+
+export interface Column {
+  /** The header; omit every header for a table without a header line (key: value lists). */
+  header?: string;
+  /** Numbers and sizes read best right-aligned. */
+  align?: 'left' | 'right';
+}
+
+/**
+ * Rows as aligned columns, two spaces apart, with a header line when the columns have headers.
+ * The last column is not padded (no trailing spaces). A row that is a plain string is printed
+ * as it is, under the row before it (a note, a hint).
+ */
+export function formatTable(columns: readonly Column[], rows: ReadonlyArray<readonly string[] | string>): string[] {
+  const header = columns.some((c) => c.header !== undefined) ? columns.map((c) => c.header ?? '') : undefined;
+  const cells = rows.filter((r): r is readonly string[] => typeof r !== 'string');
+  const widths = columns.map((_, i) => Math.max(...[header, ...cells].map((r) => width(r?.[i] ?? ''))));
+  const line = (row: readonly string[]) =>
+    columns
+      .map((column, i) => {
+        const text = row[i] ?? '';
+        const pad = ' '.repeat(widths[i]! - width(text));
+        if (column.align === 'right') return pad + text;
+        return i === columns.length - 1 ? text : text + pad;
+      })
+      .join('  ')
+      .trimEnd();
+  return [...(header ? [line(header)] : []), ...rows.map((r) => (typeof r === 'string' ? r : line(r)))];
+}
+
+/** Columns a string takes on a terminal: East Asian wide characters (a Japanese host name) take two. */
+function width(text: string): number {
+  let n = 0;
+  for (const char of text) n += /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]/u.test(char) ? 2 : 1;
+  return n;
+}
