@@ -67,5 +67,5 @@ export function formatDoctorReport(report: DoctorReport): string[] {
     if (check.hint && check.status !== 'pass') rows.push(`       what to do: ${check.hint}`);
   }
   const { pass, warn, fail } = report.counts;
-  return [...formatTable([{}, {}], rows), '', `${pass} passed, ${warn} warning(s), ${fail} failed${fail > 0 ? ': fix the failures before a backup, restore or migration' : ''}`];
+  return [...formatTable([{}, {}], rows, { gap: 1 }), '', `${pass} passed, ${warn} warning(s), ${fail} failed${fail > 0 ? ': fix the failures before a backup, restore or migration' : ''}`];
 }

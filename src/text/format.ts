@@ -32,11 +32,12 @@ export interface Column {
 }
 
 /**
- * Rows as aligned columns, two spaces apart, with a header line when the columns have headers.
+ * Rows as aligned columns, two spaces apart (or `gap`), with a header line when the columns have headers.
  * The last column is not padded (no trailing spaces). A row that is a plain string is printed
  * as it is, under the row before it (a note, a hint).
  */
-export function formatTable(columns: readonly Column[], rows: ReadonlyArray<readonly string[] | string>): string[] {
+export function formatTable(columns: readonly Column[], rows: ReadonlyArray<readonly string[] | string>, options: { gap?: number } = {}): string[] {
+  const gap = ' '.repeat(options.gap ?? 2);
   const header = columns.some((c) => c.header !== undefined) ? columns.map((c) => c.header ?? '') : undefined;
   const cells = rows.filter((r): r is readonly string[] => typeof r !== 'string');
   const widths = columns.map((_, i) => Math.max(...[header, ...cells].map((r) => width(r?.[i] ?? ''))));
@@ -48,7 +49,7 @@ export function formatTable(columns: readonly Column[], rows: ReadonlyArray<read
         if (column.align === 'right') return pad + text;
         return i === columns.length - 1 ? text : text + pad;
       })
-      .join('  ')
+      .join(gap)
       .trimEnd();
   return [...(header ? [line(header)] : []), ...rows.map((r) => (typeof r === 'string' ? r : line(r)))];
 }
