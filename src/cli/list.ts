@@ -66,19 +66,21 @@ async function isFolder(folder: string): Promise<boolean> {
  * archive is "encrypted" (read with --identity) or, unopened, shows what its name says.
  */
 export function formatArchiveTable(archives: readonly CatalogEntry[]): string[] {
-  const rows = archives.map((a) => {
+  const rows = archives.flatMap((a): Array<string[] | string> => {
     const m = a.manifest;
     const facts = m
       ? { createdAt: m.createdAt, host: m.source.hostname, cupm: m.cupm.version ?? '?', label: m.label ?? '' }
       : { createdAt: a.nameFacts?.createdAt ?? '', host: a.nameFacts?.hostname ?? '', cupm: '', label: a.nameFacts?.label ?? '' };
     const state = a.error
-      ? `UNREADABLE: ${a.error.split('\n')[0]}`
+      ? 'UNREADABLE'
       : a.locked
         ? `encrypted (${a.locked === 'encrypted; no identity given' ? 'no identity given: --identity reads it' : a.locked.replace(/^encrypted; /, '')}; facts from its name)`
         : a.encrypted
           ? 'encrypted'
           : 'ok';
-    return [a.name, formatBytes(a.size), facts.createdAt.replace(/\.000Z$/, 'Z'), facts.host, facts.cupm, facts.label, state];
+    const row = [a.name, formatBytes(a.size), facts.createdAt.replace(/\.000Z$/, 'Z'), facts.host, facts.cupm, facts.label, state];
+    // Why it cannot be read, on its own line under the row (the path is the row's name).
+    return a.error ? [row, `  -> ${a.error.split('\n')[0]!.replace(a.file, 'the file')}`] : [row];
   });
   return formatTable(
     [{ header: 'ARCHIVE' }, { header: 'SIZE', align: 'right' }, { header: 'CREATED (UTC)' }, { header: 'HOST' }, { header: 'CUPM' }, { header: 'LABEL' }, { header: 'STATE' }],
