@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ArchiveInvalidError } from '../errors.js';
+import { ArchiveInvalidError, ConfigError } from '../errors.js';
 
 /** Archive format v1 (docs/design.md, contract). */
 export const FORMAT_NAME = 'cupm-backup';
@@ -82,8 +82,34 @@ export function parseManifest(text: string): Manifest {
 /** The archive file name: cupm-backup_<host>_<yyyymmddThhmmssZ>[_<label>].zip */
 export function archiveFileName(hostname: string, createdAt: Date, label: string | null): string {
   const stamp = createdAt.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
-  const suffix = label ? `_${safeNamePart(label)}` : '';
+  const key = labelKey(label);
+  const suffix = key ? `_${key}` : '';
   return `${ARCHIVE_PREFIX}${safeNamePart(hostname)}_${stamp}${suffix}${ARCHIVE_SUFFIX}`;
+}
+
+/**
+ * A label's one form, the same in the archive name and the manifest: lowercase letters, digits
+ * and '-' ("Pre Upgrade" -> "pre-upgrade"). Spaces and underscores become '-'; any other
+ * character is refused (exit 2), so no two spellings of a label can exist.
+ */
+export function canonicalLabel(text: string): string {
+  const label = text.trim().toLowerCase().replace(/[\s_]+/g, '-').replace(/-{2,}/g, '-').replace(/^-+|-+$/g, '');
+  if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(label)) {
+    throw new ConfigError(`The label ${JSON.stringify(text)} has characters a label cannot hold.`, {
+      state: 'nothing was done',
+      hint: 'use letters, digits and "-" (e.g. --label pre-upgrade); spaces become "-"',
+    });
+  }
+  return label;
+}
+
+/**
+ * The canonical form of a label as any archive recorded it (older ones kept "pre upgrade" or
+ * "Pre_Upgrade" in the manifest): for comparing labels, never for writing one. Null for none.
+ */
+export function labelKey(label: string | null | undefined): string | null {
+  if (label === null || label === undefined) return null;
+  return label.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || null;
 }
 
 /** Keeps a name part portable across Windows and POSIX file systems. */

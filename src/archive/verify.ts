@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { ConfigError, CupmError, messageOf } from '../errors.js';
 import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
 import { dumpGuardSink } from '../pg/dump-guard.js';
-import { IdentityRequiredError, sniffArchive, type ArchiveKeys } from './encryption.js';
+import { IdentityRequiredError, WrongIdentityError, sniffArchive, type ArchiveKeys } from './encryption.js';
 import { DUMP_ENTRY, FILES_PREFIX, MANIFEST_ENTRY, type Manifest } from './format.js';
 import { manifestPathProblems } from './hostile.js';
 import { MeasureStream } from './measure.js';
@@ -23,12 +23,16 @@ export interface VerifyReport {
   encrypted: boolean;
   /** The archive is encrypted and no identity was given to open it (a usage error, not a bad archive). */
   needsIdentity?: boolean;
+  /** The identity given opens it not (encrypted to other recipients): the error to show as it is. */
+  wrongIdentity?: CupmError;
 }
 
 export interface VerifyOptions {
   onProgress?: (done: number, total: number) => void;
   /** What opens an encrypted archive (--identity, or the writer's file key). */
   keys?: ArchiveKeys;
+  /** The application database the dump should hold (CUPM_DATABASE; default cupm): warned about when missing. */
+  database?: string;
 }
 
 /**
@@ -47,6 +51,7 @@ export async function verifyArchive(file: string, options: VerifyOptions = {}): 
     // An identity file that cannot be used is the caller's problem, not the archive's (exit 2).
     if (error instanceof ConfigError && !(error instanceof IdentityRequiredError)) throw error;
     if (error instanceof IdentityRequiredError) report.needsIdentity = true;
+    if (error instanceof WrongIdentityError) report.wrongIdentity = error;
     report.problems.push(describe(error));
     return report;
   }
@@ -60,6 +65,10 @@ export async function verifyArchive(file: string, options: VerifyOptions = {}): 
       return report;
     }
     report.manifest = manifest;
+    const database = options.database ?? 'cupm';
+    if (!manifest.postgres.databases.includes(database)) {
+      report.warnings.push(`the dump holds no database "${database}" (it holds ${manifest.postgres.databases.join(', ') || 'none'}): a restore cannot bring CUPM back from this archive`);
+    }
 
     const listed = new Set<string>();
     for (const entry of manifest.entries) {
@@ -123,8 +132,10 @@ export async function verifyArchive(file: string, options: VerifyOptions = {}): 
   }
 }
 
+/** A problem line: what is wrong, without the State/Next of the error (the report has its own). */
 function describe(error: unknown): string {
-  return error instanceof CupmError ? error.describe() : messageOf(error);
+  if (!(error instanceof CupmError)) return messageOf(error);
+  return [error.message, ...error.problems.map((p) => `  - ${p}`)].join('\n');
 }
 
 function discard(): Writable {

@@ -19,6 +19,9 @@ export function hostProblem(value: string): string | undefined {
     const address = bracketed ? bracketed[1]! : value;
     // Zone ids (fe80::1%eth0) mean nothing on another host and are not valid in a JDBC URL.
     if (address.includes('%')) return `${shown} is an IPv6 address with a zone id (%...), which cannot be used from another host`;
+    // host:port (10.0.0.7:5432, db01:5432): the port has its own option.
+    const hostPort = bracketed ? undefined : /^([^:]+):(\d{1,5})$/.exec(value);
+    if (hostPort) return `${shown} has a port in it: give the host alone and the port with --db-port (--db-host ${hostPort[1]} --db-port ${hostPort[2]})`;
     return net.isIPv6(address) ? undefined : `${shown} is not a valid IPv6 address`;
   }
   if (/^[0-9.]+$/.test(value)) {

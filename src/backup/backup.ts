@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { ArchiveKeys } from '../archive/encryption.js';
 import { ArchiveWriter } from '../archive/writer.js';
-import { archiveFileName, DUMP_ENTRY, FORMAT_NAME, FORMAT_VERSION, fileEntryName, PARTIAL_SUFFIX, type Manifest, type ManifestBody } from '../archive/format.js';
+import { archiveFileName, canonicalLabel, DUMP_ENTRY, FORMAT_NAME, FORMAT_VERSION, fileEntryName, PARTIAL_SUFFIX, type Manifest, type ManifestBody } from '../archive/format.js';
 import { locateCupmFiles, fileOf, type CupmFile } from '../artifacts/cupm-files.js';
 import { readCupmVersion } from '../artifacts/install-log.js';
 import { requireInstallDir, type Config } from '../config/config.js';
@@ -10,10 +10,10 @@ import { ConfigError, JobFailedError, RefusedError, messageOf } from '../errors.
 import { withLock } from '../jobs/lock.js';
 import { readJournal } from '../restore/journal.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
-import { describeSession, listDatabases, listRoles, otherSessions, type Session } from '../pg/catalog.js';
+import { databasesToDump, describeSession, listDatabases, listRoles, otherSessions, type Session } from '../pg/catalog.js';
 import { connectionInfo, serverVersion, withClient, type PgVersion } from '../pg/connection.js';
 import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
-import { startDumpall } from '../pg/dumpall.js';
+import { canExcludeDatabases, startDumpall } from '../pg/dumpall.js';
 import { findPgTool, type PgTool } from '../pg/tools.js';
 import { createServiceManager } from '../services/index.js';
 import { withServicesStopped, type ServiceScopeRecord } from '../services/scope.js';
@@ -56,6 +56,8 @@ interface BackupContext {
   tool: PgTool;
   server: PgVersion;
   databases: string[];
+  /** Databases of the cluster the dump leaves out (not CUPM's). */
+  excluded: string[];
   roles: string[];
   cupmVersion: string | null;
   manager: ServiceManager;
@@ -81,6 +83,8 @@ export async function backupLocked(config: Config, options: BackupOptions = {}, 
 
 /** Checks everything a backup needs before anything is stopped; reports all problems at once. */
 async function preflight(config: Config, options: BackupOptions, reporter: Reporter): Promise<BackupContext> {
+  // A label that cannot be written is a usage error before anything is stopped.
+  if (options.label) canonicalLabel(options.label);
   const installDir = requireInstallDir(config);
   const problems: string[] = [];
   let files: CupmFile[] = [];
@@ -113,6 +117,20 @@ async function preflight(config: Config, options: BackupOptions, reporter: Repor
       hint: 'check CUPM_DATABASE and PGHOST/PGPORT',
     });
   }
+  const missingExtra = config.extraDatabases.filter((d) => !databases.includes(d));
+  if (missingExtra.length > 0) {
+    throw new ConfigError(`CUPM_EXTRA_DATABASES names databases that are not on ${describeServer(config)}: ${missingExtra.join(', ')}.`, {
+      problems: [`databases there: ${databases.join(', ')}`],
+      state: 'nothing was changed; no service was stopped',
+      hint: 'correct CUPM_EXTRA_DATABASES',
+    });
+  }
+  const chosen = databasesToDump(databases, config.database, config.extraDatabases);
+  if (chosen.excluded.length > 0 && !canExcludeDatabases(tool)) {
+    reporter.warn(
+      `${tool.path} (${tool.version.text}) has no --exclude-database (PostgreSQL 12+): the dump holds every database, also ${chosen.excluded.join(', ')}, which CUPM does not use; drop the ones you do not need (cupm-backup doctor names left-over previous databases)`,
+    );
+  }
   if (majorOf(tool.version) < majorOf(server)) {
     throw new ConfigError(`${tool.path} is version ${tool.version.text}, older than the server (${server.text}): it cannot dump it.`, {
       state: 'nothing was changed; no service was stopped',
@@ -122,7 +140,8 @@ async function preflight(config: Config, options: BackupOptions, reporter: Repor
   const cupmVersion = readCupmVersion(fileOf(files, 'installLog').absolutePath);
   if (cupmVersion === null) reporter.warn('install.log does not say which CUPM version this is; the archive records it as unknown');
   const manager = options.serviceManager ?? createServiceManager(config);
-  return { config, installDir, files, tool, server, databases, roles, cupmVersion, manager };
+  const dumped = canExcludeDatabases(tool) ? chosen : { keep: databases, excluded: [] };
+  return { config, installDir, files, tool, server, databases: dumped.keep, excluded: dumped.excluded, roles, cupmVersion, manager };
 }
 
 async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: Reporter): Promise<BackupResult> {
@@ -184,7 +203,7 @@ async function writeArchive(
 ): Promise<{ written: { path: string; size: number; manifest: Manifest }; dumpBytes: number; keys: ArchiveKeys }> {
   const createdAt = new Date();
   const host = hostFacts();
-  const label = options.label ?? null;
+  const label = options.label ? canonicalLabel(options.label) : null;
   const finalPath = path.join(ctx.config.backupDir, archiveFileName(host.hostname, createdAt, label));
   const recipients = ctx.config.encryption.recipients;
   const writer = await ArchiveWriter.create(finalPath, { compressionLevel: options.compressionLevel ?? ctx.config.compressionLevel, encryptTo: recipients });
@@ -196,8 +215,11 @@ async function writeArchive(
     for (const file of ctx.files) await writer.addFile(fileEntryName(file.relativePath), file.absolutePath);
 
     reporter.info(`Dumping PostgreSQL ${ctx.server.text} with ${ctx.tool.path} (${ctx.tool.version.text})`);
-    const child = startDumpall(ctx.tool, ctx.config);
-    dump.kill = () => child.kill();
+    if (ctx.excluded.length > 0) {
+      reporter.info(`Left out of the dump (not CUPM's databases; CUPM_EXTRA_DATABASES adds one): ${ctx.excluded.join(', ')}`);
+    }
+    const child = startDumpall(ctx.tool, ctx.config, ctx.excluded);
+    dump.kill = child.kill;
     if (options.signal?.aborted) child.kill();
     let measurement;
     try {
@@ -233,6 +255,7 @@ async function writeArchive(
         dumpToolVersion: ctx.tool.version.text,
         databases: ctx.databases,
         roles: ctx.roles,
+        ...(ctx.excluded.length > 0 ? { excludedDatabases: ctx.excluded } : {}),
       },
       consistency: {
         serviceManager: ctx.manager.kind,

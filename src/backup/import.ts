@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ArchiveWriter } from '../archive/writer.js';
-import { archiveFileName, DUMP_ENTRY, FORMAT_NAME, FORMAT_VERSION, fileEntryName, type Manifest, type ManifestBody } from '../archive/format.js';
+import { archiveFileName, canonicalLabel, DUMP_ENTRY, FORMAT_NAME, FORMAT_VERSION, fileEntryName, type Manifest, type ManifestBody } from '../archive/format.js';
 import { locateCopiedFiles, type CopiedFiles } from '../artifacts/copied-files.js';
 import { DB_HOST_KEY, DB_HOSTLIST_KEY, dbHostKey, readProperties } from '../artifacts/dfc-properties.js';
 import { hostProblem, parseHostList } from '../artifacts/host.js';
@@ -18,6 +18,7 @@ import { decodeLog, parseCupmVersion, sameCupmVersion } from '../artifacts/insta
 import { ArchiveInvalidError, ConfigError, JobFailedError, messageOf } from '../errors.js';
 import { withLock } from '../jobs/lock.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
+import { dumpDate } from '../pg/dump-date.js';
 import { DumpScanner, type DumpFacts } from '../pg/dump-scan.js';
 import { CLUSTER_HEADER, DUMP_TRAILER, endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
 import { DumpGuard } from '../pg/dump-guard.js';
@@ -25,6 +26,14 @@ import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 
 /** The label an imported archive gets unless told otherwise, so `list` tells it from a tool backup. */
 export const DEFAULT_IMPORT_LABEL = 'imported';
+
+const DEFAULT_DATABASE = 'cupm';
+
+const DATED_BY = {
+  dump: 'the time stamp in the dump',
+  'file-time': "the dump file's modification time; --created-at sets it",
+  'created-at': '--created-at',
+} as const;
 
 export interface ImportOptions {
   /** The pg_dumpall file. */
@@ -40,6 +49,12 @@ export interface ImportOptions {
   sourceHost?: string | undefined;
   /** Its IP addresses (manifest source.addresses; migrate's default --old-nice-host). */
   sourceAddresses?: string[] | undefined;
+  /** When the backup was made (ISO-8601): overrides the dump's own time stamp and its file time. */
+  createdAt?: string | undefined;
+  /** The application database the dump must hold (CUPM_DATABASE). */
+  database?: string | undefined;
+  /** Import a dump that holds no application database (e.g. pg_dumpall --roles-only); the manifest records it. */
+  allowMissingDatabase?: boolean | undefined;
   /** Import a dump without pg_dumpall's closing comment; the manifest records it. */
   allowIncomplete?: boolean | undefined;
   /** Import although some of the five files are not in `files`; the manifest names them. */
@@ -69,6 +84,9 @@ interface ImportPlan {
   dumpSize: number;
   dumpModified: Date;
   dumpComplete: boolean;
+  /** When the dump was made, and how that is known. */
+  createdAt: Date;
+  datedBy: 'dump' | 'file-time' | 'created-at';
   copied: CopiedFiles | undefined;
   cupmVersion: string | null;
   installDir: string | null;
@@ -85,7 +103,19 @@ export async function importBackup(options: ImportOptions, reporter: Reporter = 
 /** Every check that can be made before writing: all usage problems at once, then the dump itself. */
 async function prepare(options: ImportOptions, reporter: Reporter): Promise<ImportPlan> {
   const problems: string[] = [];
+  if (options.label) {
+    try {
+      canonicalLabel(options.label);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(`--label: ${error.message}`);
+    }
+  }
   const dump = path.resolve(options.dump);
+  const createdAt = options.createdAt === undefined ? undefined : new Date(options.createdAt);
+  if (createdAt !== undefined && (!/^\d{4}-\d{2}-\d{2}(T|\s|$)/.test(options.createdAt!) || Number.isNaN(createdAt.getTime()))) {
+    problems.push(`--created-at ${JSON.stringify(options.createdAt)} is not an ISO-8601 time such as 2011-03-04T02:00:00Z`);
+  }
   let dumpStat: fs.Stats | undefined;
   try {
     dumpStat = await fsp.stat(dump);
@@ -137,12 +167,16 @@ async function prepare(options: ImportOptions, reporter: Reporter): Promise<Impo
     });
   }
 
-  const dumpComplete = await checkDump(dump, dumpStat!.size, options, reporter);
+  const checked = await checkDump(dump, dumpStat!.size, options, reporter);
+  const dated = createdAt ? { at: createdAt, source: 'created-at' as const } : dumpDate(checked.head, checked.tail, dumpStat!.mtime);
+  reporter.info(`The archive is dated ${dated.at.toISOString()} (${DATED_BY[dated.source]})`);
   return {
     dump,
     dumpSize: dumpStat!.size,
     dumpModified: dumpStat!.mtime,
-    dumpComplete,
+    dumpComplete: checked.complete,
+    createdAt: dated.at,
+    datedBy: dated.source,
     copied,
     ...versions,
     ...databaseAddress(copied, reporter),
@@ -200,7 +234,7 @@ function databaseAddress(copied: CopiedFiles | undefined, reporter: Reporter): {
  * byte encoding psql reads, and end with pg_dumpall's closing comment (else exit 3, unless
  * --allow-incomplete). Returns whether the dump is complete.
  */
-async function checkDump(dump: string, size: number, options: ImportOptions, reporter: Reporter): Promise<boolean> {
+async function checkDump(dump: string, size: number, options: ImportOptions, reporter: Reporter): Promise<{ complete: boolean; head: string; tail: string }> {
   const handle = await fsp.open(dump, 'r');
   let head: Buffer;
   let tail: Buffer;
@@ -230,7 +264,8 @@ async function checkDump(dump: string, size: number, options: ImportOptions, rep
   if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) {
     reporter.warn(`${dump} starts with a UTF-8 byte order mark (the file was saved by an editor); it is kept as it is (psql 15 ignores it; an old psql may not)`);
   }
-  if (endsWithTrailer(tail.toString('latin1'))) return true;
+  const seen = { head: head.toString('latin1'), tail: tail.toString('latin1') };
+  if (endsWithTrailer(seen.tail)) return { complete: true, ...seen };
   if (!options.allowIncomplete) {
     throw refuse(
       `does not end with "${DUMP_TRAILER}": the dump was cut short (pg_dumpall failed, the disk was full, or the copy is incomplete).`,
@@ -238,13 +273,13 @@ async function checkDump(dump: string, size: number, options: ImportOptions, rep
     );
   }
   reporter.warn(`${dump} does not end with "${DUMP_TRAILER}"; importing it anyway (--allow-incomplete): the archive records the dump as incomplete`);
-  return false;
+  return { complete: false, ...seen };
 }
 
 async function writeArchive(plan: ImportPlan, options: ImportOptions, reporter: Reporter): Promise<ImportResult> {
   const started = Date.now();
-  const createdAt = new Date();
-  const label = options.label === undefined ? DEFAULT_IMPORT_LABEL : options.label;
+  const createdAt = plan.createdAt;
+  const label = options.label === undefined ? DEFAULT_IMPORT_LABEL : options.label && canonicalLabel(options.label);
   const hostname = options.sourceHost ?? 'unknown';
   const finalPath = path.join(options.outputDir, archiveFileName(hostname, createdAt, label));
   const writer = await ArchiveWriter.create(finalPath, { compressionLevel: options.compressionLevel, encryptTo: options.encryptTo });
@@ -274,6 +309,16 @@ async function writeArchive(plan: ImportPlan, options: ImportOptions, reporter: 
       });
     }
     const facts = scanner.facts;
+    const database = options.database ?? DEFAULT_DATABASE;
+    if (!facts.databases.includes(database)) {
+      if (!options.allowMissingDatabase) {
+        throw new ArchiveInvalidError(`${plan.dump} holds no database "${database}" (CUPM's application database); it holds ${facts.databases.length > 0 ? facts.databases.join(', ') : 'no database at all'} (a pg_dumpall --roles-only or --globals-only file?).`, {
+          state: 'nothing was written',
+          hint: 'give --dump the full pg_dumpall of the CUPM server; to keep this file anyway, run with --allow-missing-database (restore will refuse it)',
+        });
+      }
+      reporter.warn(`${plan.dump} holds no database "${database}"; importing it anyway (--allow-missing-database): a restore cannot bring CUPM back from it`);
+    }
     const missingFiles = plan.copied?.missing ?? [];
     const manifest: ManifestBody = {
       format: FORMAT_NAME,
@@ -294,7 +339,10 @@ async function writeArchive(plan: ImportPlan, options: ImportOptions, reporter: 
       },
       dumpComplete: plan.dumpComplete,
       imported: true,
+      ...(facts.databases.includes(database) ? {} : { missingDatabase: database }),
       importedFrom: {
+        datedBy: plan.datedBy,
+        importedAt: new Date().toISOString(),
         dumpFile: path.basename(plan.dump),
         dumpPath: plan.dump,
         dumpModifiedAt: plan.dumpModified.toISOString(),

@@ -15,6 +15,8 @@ interface ImportFlags extends CommonOptions {
   sourceAddress: string[];
   allowIncomplete?: boolean;
   allowMissingFiles?: boolean;
+  allowMissingDatabase?: boolean;
+  createdAt?: string;
   encryptTo?: string[];
 }
 
@@ -30,6 +32,8 @@ export function registerImport(program: Command): void {
       .option('--label <text>', `a label for the archive name and manifest (default "${DEFAULT_IMPORT_LABEL}")`)
       .option('--source-host <name>', 'the host name of the server the backup was made on (default "unknown")')
       .option('--source-address <ip>', 'an IP address of that server (repeatable; migrate purges its nicesyseng rows)', collect, [])
+      .option('--created-at <time>', 'when the backup was made (ISO-8601, e.g. 2011-03-04T02:00:00Z); default: the dump\'s own time stamp, else its file time')
+      .option('--allow-missing-database', 'import a dump that holds no application database (e.g. pg_dumpall --roles-only; restore will refuse it)')
       .option('--allow-incomplete', 'import a dump that does not end with pg_dumpall\'s closing comment (the archive records it)')
       .option('--allow-missing-files', 'import although some of the five files are not in --files (the archive names them)'),
   )).action(async (flags: ImportFlags) => {
@@ -46,6 +50,9 @@ export function registerImport(program: Command): void {
         sourceAddresses: flags.sourceAddress,
         allowIncomplete: flags.allowIncomplete,
         allowMissingFiles: flags.allowMissingFiles,
+        allowMissingDatabase: flags.allowMissingDatabase,
+        createdAt: flags.createdAt,
+        database: config.database,
         encryptTo: config.encryption.recipients,
         signal: interruptSignal(),
       },

@@ -1,10 +1,13 @@
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { listArchives, type CatalogEntry } from '../archive/catalog.js';
 import { loadConfig } from '../config/config.js';
+import { ConfigError } from '../errors.js';
 import { withCommonOptions, type CommonOptions } from './common.js';
 import { keysFromFlags, withIdentity } from './encryption-options.js';
 import { formatBytes } from '../format/units.js';
+import { formatTable } from '../format/table.js';
 import { printJson, printOut } from './output.js';
 
 export function registerList(program: Command): void {
@@ -15,6 +18,16 @@ export function registerList(program: Command): void {
       .argument('[dir]', 'the folder to list'),
   )).action(async (dir: string | undefined, flags: CommonOptions & { identity?: string }) => {
     const folder = dir ? path.resolve(dir) : loadConfig({ envFile: flags.envFile }).backupDir;
+    if (!(await isFolder(folder))) {
+      // Before the first backup the backup dir does not exist yet: that is no error. A folder
+      // named on the command line that does not exist is a mistake in the command (exit 2).
+      if (dir !== undefined) {
+        throw new ConfigError(`No such folder: ${folder}`, { state: 'nothing was listed', hint: 'give the folder that holds the archives (default CUPM_BACKUP_DIR)' });
+      }
+      if (flags.json) printJson({ dir: folder, exists: false, archives: [] });
+      else printOut(`No archives yet: the backup folder ${folder} does not exist (no backup was written there). Run cupm-backup backup, or set CUPM_BACKUP_DIR.\n`);
+      return;
+    }
     const archives = await listArchives(folder, keysFromFlags(flags));
     if (flags.json) {
       printJson({ dir: folder, archives: archives.map(archiveJson) });
@@ -24,16 +37,7 @@ export function registerList(program: Command): void {
       printOut(`No archives in ${folder}\n`);
       return;
     }
-    for (const a of archives) {
-      const m = a.manifest;
-      const lock = a.encrypted ? (m ? '  (encrypted)' : '') : '';
-      const facts = m
-        ? `${m.createdAt}  ${m.source.hostname}  CUPM ${m.cupm.version ?? '?'}${m.label ? `  [${m.label}]` : ''}${lock}`
-        : a.locked
-          ? `ENCRYPTED (${a.locked}; --identity reads its manifest)${a.nameFacts ? `  by its name: ${a.nameFacts.createdAt}  ${a.nameFacts.hostname}${a.nameFacts.label ? `  [${a.nameFacts.label}]` : ''}` : ''}`
-          : `UNREADABLE: ${a.error?.split('\n')[0]}`;
-      printOut(`${a.name}  ${formatBytes(a.size)}  ${facts}\n`);
-    }
+    printOut(`${formatArchiveTable(archives).join('\n')}\n`);
   });
 }
 
@@ -47,4 +51,40 @@ function archiveJson(a: CatalogEntry) {
     return { ...base, locked: a.locked, factsFrom: 'name', createdAt: a.nameFacts?.createdAt ?? null, hostname: a.nameFacts?.hostname ?? null, label: a.nameFacts?.label ?? null };
   }
   return { ...base, error: a.error };
+}
+
+async function isFolder(folder: string): Promise<boolean> {
+  const stat = await fs.stat(folder).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw new ConfigError(`The folder ${folder} cannot be read (${error.code ?? error.message}).`, { state: 'nothing was listed', hint: 'check its permissions' });
+  });
+  if (stat && !stat.isDirectory()) throw new ConfigError(`${folder} is not a folder.`, { state: 'nothing was listed', hint: 'give the folder that holds the archives' });
+  return stat !== undefined;
+}
+
+/**
+ * The archives as a table: name, size, when, host, CUPM version, label, state. An encrypted
+ * archive is "encrypted" (read with --identity) or, unopened, shows what its name says.
+ */
+export function formatArchiveTable(archives: readonly CatalogEntry[]): string[] {
+  const rows = archives.flatMap((a): Array<string[] | string> => {
+    const m = a.manifest;
+    const facts = m
+      ? { createdAt: m.createdAt, host: m.source.hostname, cupm: m.cupm.version ?? '?', label: m.label ?? '' }
+      : { createdAt: a.nameFacts?.createdAt ?? '', host: a.nameFacts?.hostname ?? '', cupm: '', label: a.nameFacts?.label ?? '' };
+    const state = a.error
+      ? 'UNREADABLE'
+      : a.locked
+        ? `encrypted (${a.locked === 'encrypted; no identity given' ? 'no identity given: --identity reads it' : a.locked.replace(/^encrypted; /, '')}; facts from its name)`
+        : a.encrypted
+          ? 'encrypted'
+          : 'ok';
+    const row = [a.name, formatBytes(a.size), facts.createdAt.replace(/\.000Z$/, 'Z'), facts.host, facts.cupm, facts.label, state];
+    // Why it cannot be read, on its own line under the row (the path is the row's name).
+    return a.error ? [row, `  -> ${a.error.split('\n')[0]!.replace(a.file, 'the file')}`] : [row];
+  });
+  return formatTable(
+    [{ header: 'ARCHIVE' }, { header: 'SIZE', align: 'right' }, { header: 'CREATED (UTC)' }, { header: 'HOST' }, { header: 'CUPM' }, { header: 'LABEL' }, { header: 'STATE' }],
+    rows,
+  );
 }

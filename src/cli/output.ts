@@ -1,8 +1,8 @@
 import type { Manifest } from '../archive/format.js';
 import { isEncryptedName } from '../archive/names.js';
 import type { Reporter } from '../jobs/reporter.js';
-import { formatBytes, formatDuration } from '../format/units.js';
 import { redactOutput } from '../security/redact.js';
+import { formatBytes, formatDuration } from '../format/units.js';
 
 /**
  * Human output goes to stderr, always: stdout is for the archive path or the one JSON object.

@@ -1,4 +1,9 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
+import { doctor } from '../doctor/doctor.js';
+import { ConfigError } from '../errors.js';
+import { silentReporter } from '../jobs/reporter.js';
 import type { Config } from '../config/config.js';
 import { formatTimeOfDay } from '../config/schedule-settings.js';
 import { readSources } from '../config/sources.js';
@@ -23,6 +28,8 @@ import { printJson, terminalReporter, printOut } from './output.js';
 interface ScheduleFlags extends CommonOptions {
   at?: string;
   print?: boolean;
+  /** --no-check sets it false. */
+  check?: boolean;
 }
 
 const SCHEDULER_TITLES = { schtasks: 'Task Scheduler (schtasks.exe)', systemd: 'systemd timer', cron: 'crontab' } as const;
@@ -37,16 +44,21 @@ export function registerSchedule(program: Command): void {
       .command('install')
       .description('run `cupm-backup nightly` every day: a SYSTEM task on Windows, a systemd timer, or a crontab line')
       .option('--at <HH:MM>', 'the time of day, local to the host (default CUPM_SCHEDULE_AT, else 02:00)')
-      .option('--print', 'show exactly what would be installed, and change nothing'),
+      .option('--print', 'show exactly what would be installed, and change nothing')
+      .option('--no-check', 'install without first checking the configuration the job will read (doctor\'s checks, ports left out)'),
   ).action(async (flags: ScheduleFlags) => {
     const { config, backend, request } = prepare(flags);
     const plan = await backend.planInstall(request);
+    const envFile = path.resolve(flags.envFile ?? 'cupm-backup.env');
+    const envFileExists = fs.existsSync(envFile);
+    plan.summary.push(`The job reads its settings from ${envFile}${envFileExists ? '' : ' (which does not exist: the job would run on defaults)'}.`);
     const missing = settingsOnlyInEnvironment(readSources({ env: process.env, cwd: process.cwd(), envFile: flags.envFile }).origin);
     if (missing.length > 0) {
       plan.warnings.push(
         `these settings come from this shell's environment, which a scheduled run does not have: ${missing.join(', ')}; put them in ${flags.envFile ?? './cupm-backup.env'}`,
       );
     }
+    if (flags.check !== false) await checkBeforeScheduling(config, { envFile, envFileExists, onlyInEnvironment: missing });
     await applyOrPrint(plan, flags, 'schedule install', () => {
       const at = formatTimeOfDay(request.at);
       return `Installed: ${SCHEDULER_TITLES[plan.scheduler]} "${plan.name}" runs \`cupm-backup nightly\` every day at ${at} (backup folder ${config.backupDir}).`;
@@ -116,4 +128,24 @@ export function formatStatus(status: ScheduleStatus): string[] {
   row('output', status.output);
   for (const problem of status.problems) lines.push(`  problem: ${problem}`);
   return lines;
+}
+
+/**
+ * The configuration the nightly job will run with, checked before it is scheduled: doctor's
+ * checks (ports left out: they concern a restore), and that the settings are where the job
+ * reads them. A job that would fail every night is refused (exit 2); --no-check skips this.
+ */
+async function checkBeforeScheduling(config: Config, job: { envFile: string; envFileExists: boolean; onlyInEnvironment: string[] }): Promise<void> {
+  const problems: string[] = [];
+  if (job.onlyInEnvironment.length > 0) {
+    problems.push(`${job.onlyInEnvironment.join(', ')} come only from this shell's environment: the job reads ${job.envFile}${job.envFileExists ? '' : ', which does not exist'}`);
+  }
+  const report = await doctor(config, { groups: ['postgres', 'services', 'files', 'backup'] }, silentReporter);
+  for (const check of report.checks) if (check.status === 'fail') problems.push(`${check.title}: ${check.detail}${check.hint ? ` (${check.hint})` : ''}`);
+  if (problems.length === 0) return;
+  throw new ConfigError('The nightly job would fail with this configuration:', {
+    problems,
+    state: 'nothing was scheduled',
+    hint: `put the settings in ${job.envFile} (see README "The env file") and run cupm-backup doctor; --no-check schedules anyway`,
+  });
 }

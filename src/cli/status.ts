@@ -4,6 +4,7 @@ import { ExitWith } from './exit-code.js';
 import { backupStatus, formatHours } from '../schedule/status.js';
 import { configFor, withCommonOptions, type CommonOptions } from './common.js';
 import { formatBytes } from '../format/units.js';
+import { formatTable } from '../format/table.js';
 import { printJson, printOut } from './output.js';
 
 export function registerStatus(program: Command): void {
@@ -19,12 +20,15 @@ export function registerStatus(program: Command): void {
     } else {
       const out = (line: string) => printOut(line + '\n');
       const last = status.lastRun;
-      out(`Backup folder:   ${status.backupDir}`);
-      out(`Last run:        ${last ? `${last.outcome.toUpperCase()} (exit ${last.exitCode}), started ${last.startedAt}` : 'none recorded'}`);
       const newest = status.newestVerified;
-      out(`Newest verified: ${newest ? `${newest.name} (${formatBytes(newest.size)}), ${formatHours(newest.ageHours)} old (limit ${status.maxAgeHours}h)` : 'none'}`);
-      out(`Off-site:        ${status.pendingOffsite.length === 0 ? 'nothing pending' : `${status.pendingOffsite.length} pending`}`);
-      for (const p of status.pendingOffsite) out(`  pending: ${p.archive} -> ${p.destination} (since ${p.since})`);
+      const rows: Array<string[] | string> = [
+        ['Backup folder:', status.backupDir],
+        ['Last run:', last ? `${last.outcome.toUpperCase()} (exit ${last.exitCode}), started ${last.startedAt}` : 'none recorded'],
+        ['Newest verified:', newest ? `${newest.name} (${formatBytes(newest.size)}), ${formatHours(newest.ageHours)} old (limit ${status.maxAgeHours}h)` : 'none'],
+        ['Off-site:', status.pendingOffsite.length === 0 ? 'nothing pending' : `${status.pendingOffsite.length} pending`],
+        ...status.pendingOffsite.map((p) => `  pending: ${p.archive} -> ${p.destination} (since ${p.since})`),
+      ];
+      for (const line of formatTable([{}, {}], rows)) out(line);
       for (const problem of status.problems) out(`PROBLEM: ${problem}`);
       if (status.problems.length === 0) out('OK');
     }

@@ -16,6 +16,7 @@ interface PrepareFlags extends CommonOptions {
   outputDir?: string;
   stop: boolean;
   allowLive?: boolean;
+  anyVersion?: boolean;
 }
 
 interface CleanupFlags extends CommonOptions {
@@ -41,11 +42,12 @@ export function registerUpgrade(program: Command): void {
       .description('back up with the label pre-upgrade (kept by retention), then print the upgrade checklist')
       .option('--output-dir <dir>', 'where to write the archive (default CUPM_BACKUP_DIR)')
       .option('--no-stop', 'do not stop the services (sessions on the database are still refused)')
-      .option('--allow-live', 'back up even with other sessions on the database (recorded in the manifest)'),
+      .option('--allow-live', 'back up even with other sessions on the database (recorded in the manifest)')
+      .option('--any-version', 'back up even when install.log says the server already runs CUPM 8.5 (refused otherwise, before anything is stopped)'),
   ).action(async (flags: PrepareFlags) => {
     const config = configFor(flags, { CUPM_BACKUP_DIR: flags.outputDir });
     const reporter = terminalReporter();
-    const result = await prepareUpgrade(config, { noStop: !flags.stop, allowLive: flags.allowLive, signal: interruptSignal() }, reporter);
+    const result = await prepareUpgrade(config, { noStop: !flags.stop, allowLive: flags.allowLive, anyVersion: flags.anyVersion, signal: interruptSignal() }, reporter);
     const b = result.backup;
     reporter.info(`Pre-upgrade backup written: ${b.archive} (${formatBytes(b.size)}; CUPM ${b.manifest.cupm.version ?? 'version unknown'})`);
     reporter.info(['', ...formatChecklist(result.checklist)].join('\n'));

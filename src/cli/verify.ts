@@ -1,6 +1,8 @@
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { verifyArchive } from '../archive/verify.js';
+import { loadConfig } from '../config/config.js';
 import { ArchiveInvalidError, ConfigError } from '../errors.js';
 import { withCommonOptions, type CommonOptions } from './common.js';
 import { keysFromFlags, withIdentity } from './encryption-options.js';
@@ -17,7 +19,11 @@ export function registerVerify(program: Command): void {
   )).action(async (archive: string, flags: CommonOptions & { identity?: string }) => {
     const reporter = terminalReporter();
     const keys = keysFromFlags(flags);
-    const report = await verifyArchive(path.resolve(archive), { keys, onProgress: (done, total) => reporter.progress('verify', done, total) });
+    await requireFile(path.resolve(archive));
+    // Only for the warning about a missing application database: a configuration problem elsewhere
+    // must not stop an archive from being checked (the default name cupm is used then).
+    const database = configuredDatabase(flags.envFile);
+    const report = await verifyArchive(path.resolve(archive), { database, keys, onProgress: (done, total) => reporter.progress('verify', done, total) });
     const summary = {
       ok: report.ok,
       archive: report.archive,
@@ -31,7 +37,10 @@ export function registerVerify(program: Command): void {
       encrypted: report.encrypted,
     };
     if (!report.ok) {
-      const error = report.needsIdentity
+      // A wrong identity is one message with one State/Next, not a list inside "NOT valid".
+      const error = report.wrongIdentity
+        ? report.wrongIdentity
+        : report.needsIdentity
         ? new ConfigError(`The archive ${report.archive} is encrypted: verifying it needs the identity it was encrypted to.`, {
             state: 'nothing was checked',
             hint: 'pass --identity <file> (or set CUPM_IDENTITY) with the age key made by age-keygen',
@@ -47,4 +56,26 @@ export function registerVerify(program: Command): void {
     for (const warning of report.warnings) reporter.warn(warning);
     reporter.info(`OK: ${report.archive} (${report.manifest?.entries.length} entries, ${formatBytes(report.bytesChecked)} checked${report.encrypted ? ', decrypted with the identity' : ''})`);
   });
+}
+
+/** A path that names no file is the caller's mistake (exit 2), not an invalid archive (exit 3). */
+async function requireFile(file: string): Promise<void> {
+  const stat = await fs.stat(file).catch((error: NodeJS.ErrnoException) => error);
+  if (stat instanceof Error) {
+    throw new ConfigError(`No such file: ${file}${stat.code === 'ENOENT' ? '' : ` (${stat.code ?? stat.message})`}`, {
+      state: 'nothing was checked',
+      hint: 'give the path of an archive (cupm-backup list shows the archives of the backup dir)',
+    });
+  }
+  if (!stat.isFile()) {
+    throw new ConfigError(`${file} is not a file.`, { state: 'nothing was checked', hint: 'give the path of an archive (cupm-backup list shows them)' });
+  }
+}
+
+function configuredDatabase(envFile: string | undefined): string | undefined {
+  try {
+    return loadConfig({ envFile }).database;
+  } catch {
+    return undefined;
+  }
 }

@@ -23,6 +23,8 @@ export interface Config {
   installDir: string | undefined;
   pg: PgConnection;
   database: string;
+  /** CUPM_EXTRA_DATABASES: more databases a backup dumps besides CUPM's own. */
+  extraDatabases: string[];
   dbRole: string;
   /** CUPM_PG_BIN when set; otherwise the PostgreSQL tools are looked up at use (src/pg/tools.ts). */
   pgBin: string | undefined;
@@ -82,7 +84,16 @@ const KNOWN = new Set([
   ...NIGHTLY_VARIABLES,
   ...ENCRYPTION_VARIABLES,
   'CUPM_PG_SERVICE',
+  'CUPM_EXTRA_DATABASES',
 ]);
+
+/** Settings that hold paths (or lists of them): none may hold a control character. */
+const PATH_VARIABLES = ['CUPM_INSTALL_DIR', 'CUPM_BACKUP_DIR', 'CUPM_PG_BIN', 'CUPM_OFFSITE', 'CUPM_IDENTITY', 'CUPM_OFFSITE_IDENTITY', 'CUPM_OFFSITE_KNOWN_HOSTS', 'PGPASSFILE'] as const;
+
+/** True for an origin that is a file (not "environment", "command line" or "default"). */
+function isFileOrigin(origin: string | undefined): origin is string {
+  return origin !== undefined && origin !== 'environment' && origin !== 'command line' && origin !== 'default';
+}
 
 /** Reads every source, validates everything, and throws one ConfigError listing all problems. */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
@@ -176,7 +187,22 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
     }
   }
 
+  // A path with a control character in it is always a mistake, most often an env file's double
+  // quotes turning the \n of "D:\backup\nightly" into a line break: refused, not used.
+  for (const name of PATH_VARIABLES) {
+    const value = values[name];
+    const at = value === undefined ? -1 : value.search(/[\u0000-\u001f\u007f]/);
+    if (at >= 0) {
+      const shown = JSON.stringify(value);
+      problems.push(
+        `${where(name)} contains a control character (${JSON.stringify(value![at])} at position ${at + 1}: ${shown}). ` +
+          `In an env file, double quotes turn \\n, \\r and \\t into control characters: write Windows paths in single quotes (${name}='D:\\backup\\nightly') or with forward slashes.`,
+      );
+    }
+  }
+
   const database = get('CUPM_DATABASE') ?? 'cupm';
+  const extraDatabases = (get('CUPM_EXTRA_DATABASES') ?? '').split(',').map((d) => d.trim()).filter((d) => d !== '');
   const dbRole = get('CUPM_DB_ROLE') ?? 'cupm';
   for (const name of ['CUPM_DATABASE', 'CUPM_DB_ROLE']) {
     const value = get(name);
@@ -219,9 +245,11 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
       user: get('PGUSER'),
       // The password is taken verbatim: it may legitimately start or end with spaces.
       password: values.PGPASSWORD === '' ? undefined : values.PGPASSWORD,
+      ...(values.PGPASSWORD && isFileOrigin(raw.origin.PGPASSWORD) ? { passwordFile: raw.origin.PGPASSWORD } : {}),
       passfile: get('PGPASSFILE'),
     },
     database,
+    extraDatabases,
     dbRole,
     pgBin,
     serviceManager,

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { formatBytes } from '../format/units.js';
 import { listArchives, type CatalogEntry } from '../archive/catalog.js';
 import { DUMP_ENTRY } from '../archive/format.js';
 import type { ArchiveKeys } from '../archive/encryption.js';
@@ -57,9 +58,9 @@ async function freeSpace(dir: string, archives: CatalogEntry[]): Promise<CheckRe
     return warn(id, title, `cannot read the free space of ${dir}: ${messageOf(error)}`);
   }
   const last = archives.find((a) => a.manifest);
-  if (!last) return pass(id, title, `${gib(free)} free (no archive yet to compare with)`);
+  if (!last) return pass(id, title, `${formatBytes(free)} free (no archive yet to compare with)`);
   const dump = last.manifest!.entries.find((e) => e.path === DUMP_ENTRY)?.size;
-  const facts = `${gib(free)} free; the last archive is ${gib(last.size)}${dump === undefined ? '' : ` (dump ${gib(dump)})`}`;
+  const facts = `${formatBytes(free)} free; the last archive is ${formatBytes(last.size)}${dump === undefined ? '' : ` (dump ${formatBytes(dump)})`}`;
   if (free < last.size) return fail(id, title, `${facts}: the next backup does not fit`, 'free space there, or point CUPM_BACKUP_DIR at a larger disk');
   if (free < 3 * last.size) return warn(id, title, `${facts}: room for fewer than three more`, 'free space there, or prune old archives');
   return pass(id, title, facts);
@@ -128,10 +129,4 @@ async function nearestExisting(dir: string): Promise<string> {
     if (parent === current) return current;
     current = parent;
   }
-}
-
-function gib(bytes: number): string {
-  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
-  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
 }

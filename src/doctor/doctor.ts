@@ -8,13 +8,18 @@ import { fileChecks, type FileFacts } from './file-checks.js';
 import { portChecks } from './port-checks.js';
 import { postgresChecks } from './postgres-checks.js';
 import { serviceChecks } from './service-checks.js';
+import { formatTable } from '../format/table.js';
 
 export interface DoctorOptions extends BackupCheckOptions {
   /** For tests: a service manager other than the configured one. */
   serviceManager?: ServiceManager;
   /** For tests: how listening sockets are seen (the system's by default). */
   portProbe?: PortProbe;
+  /** Only these groups (e.g. `schedule install`'s check leaves out the ports); all by default. */
+  groups?: readonly DoctorGroup[];
 }
+
+export type DoctorGroup = 'postgres' | 'services' | 'files' | 'ports' | 'backup';
 
 export interface DoctorReport {
   /** True when no check failed (warnings allowed). */
@@ -30,7 +35,7 @@ export interface DoctorReport {
  */
 export async function doctor(config: Config, options: DoctorOptions = {}, reporter: Reporter = silentReporter): Promise<DoctorReport> {
   const facts: FileFacts = { files: undefined };
-  const groups: Array<[string, string, () => Promise<CheckResult[]>]> = [
+  const groups: Array<[DoctorGroup, string, () => Promise<CheckResult[]>]> = [
     ['postgres', 'PostgreSQL', () => postgresChecks(config)],
     ['services', 'Services', () => serviceChecks(config, options.serviceManager)],
     ['files', 'CUPM files', () => fileChecks(config, facts)],
@@ -40,6 +45,7 @@ export async function doctor(config: Config, options: DoctorOptions = {}, report
   ];
   const checks: CheckResult[] = [];
   for (const [id, title, run] of groups) {
+    if (options.groups && !options.groups.includes(id)) continue;
     reporter.info(`Checking ${title.toLowerCase()}...`);
     try {
       checks.push(...(await run()));
@@ -55,12 +61,11 @@ export async function doctor(config: Config, options: DoctorOptions = {}, report
 
 /** The report as lines: "[pass] title: detail", with "what to do" under warnings and failures. */
 export function formatDoctorReport(report: DoctorReport): string[] {
-  const lines: string[] = [];
+  const rows: Array<string[] | string> = [];
   for (const check of report.checks) {
-    lines.push(`[${check.status}] ${check.title}: ${check.detail}`);
-    if (check.hint && check.status !== 'pass') lines.push(`       what to do: ${check.hint}`);
+    rows.push([`[${check.status}]`, `${check.title}: ${check.detail}`]);
+    if (check.hint && check.status !== 'pass') rows.push(`       what to do: ${check.hint}`);
   }
   const { pass, warn, fail } = report.counts;
-  lines.push('', `${pass} passed, ${warn} warning(s), ${fail} failed${fail > 0 ? ': fix the failures before a backup, restore or migration' : ''}`);
-  return lines;
+  return [...formatTable([{}, {}], rows, { gap: 1 }), '', `${pass} passed, ${warn} warning(s), ${fail} failed${fail > 0 ? ': fix the failures before a backup, restore or migration' : ''}`];
 }

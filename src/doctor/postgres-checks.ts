@@ -1,5 +1,5 @@
 import type { Config } from '../config/config.js';
-import { listDatabases } from '../pg/catalog.js';
+import { isPreviousDatabase, listDatabases } from '../pg/catalog.js';
 import { connectionInfo, serverVersion, withClient, type PgVersion } from '../pg/connection.js';
 import { findPgTool, type PgTool } from '../pg/tools.js';
 import { fail, failFrom, pass, warn, type CheckResult } from './check.js';
@@ -24,6 +24,7 @@ export async function postgresChecks(config: Config): Promise<CheckResult[]> {
     }));
     server = facts.version;
     results.push(pass('postgres.connect', 'PostgreSQL reachable with the admin login', `PostgreSQL ${server.text} at ${where}`));
+    results.push(previousDatabasesCheck(facts.databases, info));
     if (facts.databases.includes(config.database)) {
       results.push(pass('postgres.database', `Application database "${config.database}"`, 'present'));
       if (server.num < LAST_WITH_OIDS) oidTables = await tablesWithOids(config);
@@ -35,6 +36,21 @@ export async function postgresChecks(config: Config): Promise<CheckResult[]> {
   }
   results.push(...(await toolChecks(config, server, oidTables)));
   return results;
+}
+
+/** Databases restore --keep-previous kept: each doubles the disk use; the exact command to drop one. */
+function previousDatabasesCheck(databases: string[], info: { host: string; port: number; user: string }): CheckResult {
+  const id = 'postgres.previous-databases';
+  const title = 'Databases kept by restore --keep-previous';
+  const previous = databases.filter(isPreviousDatabase);
+  if (previous.length === 0) return pass(id, title, 'none');
+  const commands = previous.map((name) => `psql -h ${info.host} -p ${info.port} -U ${info.user} -d postgres -c 'DROP DATABASE "${name}"'`);
+  return warn(
+    id,
+    title,
+    `${previous.join(', ')} (not backed up: backup leaves them out; they take disk space)`,
+    `once the restore is known good, drop each: ${commands.join(' ; ')}`,
+  );
 }
 
 async function toolChecks(config: Config, server: PgVersion | undefined, oidTables: number | undefined): Promise<CheckResult[]> {

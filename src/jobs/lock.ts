@@ -41,7 +41,11 @@ async function acquire(file: string, me: LockHolder): Promise<void> {
         `Another cupm-backup job is running: "${holder.command}", pid ${holder.pid} on ${holder.host}, since ${holder.startedAt}.`,
         {
           state: 'nothing was changed',
-          hint: `wait for it to finish; if that process is gone, delete ${file}`,
+          // A lock whose process is gone is taken over by the next run on the same host: nothing
+          // to delete by hand. Only another host's process cannot be seen from here.
+          hint: holder.host === os.hostname()
+            ? `wait for it to finish, then run again (pid ${holder.pid} is running now; a lock whose process is gone is taken over by the next run)`
+            : `wait for it to finish, then run again; its process runs on ${holder.host} and cannot be checked from here: only if that job is gone for certain (the host went down), delete ${file}`,
         },
       );
     }

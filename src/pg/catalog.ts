@@ -2,6 +2,21 @@ import type pg from 'pg';
 import type { PgVersion } from './connection.js';
 
 /** Databases a pg_dumpall carries (every connectable one but template0). */
+/**
+ * Which databases a backup dumps: CUPM's application database, the ones CUPM_EXTRA_DATABASES
+ * names, and the built-in ones pg_dumpall always writes; every other database of the cluster
+ * (a `<db>__previous_<stamp>` left by restore --keep-previous, another application's) is left out.
+ */
+export function databasesToDump(all: readonly string[], application: string, extra: readonly string[]): { keep: string[]; excluded: string[] } {
+  const wanted = new Set([application, ...extra, 'postgres', 'template1']);
+  return { keep: all.filter((d) => wanted.has(d)), excluded: all.filter((d) => !wanted.has(d)) };
+}
+
+/** A database restore --keep-previous left: `<db>__previous_<yyyymmddhhmmss>` (restore/databases.ts). */
+export function isPreviousDatabase(name: string): boolean {
+  return /__previous_\d{14}$/.test(name);
+}
+
 export async function listDatabases(client: pg.Client): Promise<string[]> {
   const { rows } = await client.query<{ datname: string }>(
     'SELECT datname FROM pg_database WHERE datallowconn AND datname <> $1 ORDER BY datname',

@@ -10,6 +10,8 @@ export interface PgConnection {
   port?: number | undefined;
   user?: string | undefined;
   password?: string | undefined;
+  /** The env file PGPASSWORD was read from, when it came from one: named when the login fails. */
+  passwordFile?: string | undefined;
   passfile?: string | undefined;
 }
 
@@ -92,7 +94,7 @@ export async function withClient<T>(
     await client.connect();
   } catch (error) {
     await client.end().catch(() => {});
-    throw explainConnectionError(error, info, database);
+    throw explainConnectionError(error, info, database, config.pg.passwordFile);
   }
   try {
     await nameSession(client);
@@ -109,14 +111,16 @@ async function nameSession(client: pg.Client): Promise<void> {
 }
 
 /** Turns a failed connect into an error that names the cause and the setting to fix. */
-export function explainConnectionError(error: unknown, info: ConnectionInfo, database: string) {
+export function explainConnectionError(error: unknown, info: ConnectionInfo, database: string, passwordFile?: string) {
   const target = `PostgreSQL at ${info.host}:${info.port} (user "${info.user}", database "${database}")`;
   const code = (error as { code?: string }).code;
   const state = 'nothing was changed';
   if (code === '28P01' || /password authentication failed/i.test(messageOf(error))) {
-    return new ConfigError(`Cannot log in to ${target}: the password was refused.`, {
+    return new ConfigError(`Cannot log in to ${target}: the password was refused.${passwordFile ? ` The password came from PGPASSWORD in ${passwordFile}.` : ''}`, {
       state,
-      hint: 'set PGPASSWORD (or a pgpass entry) to the admin password of this server',
+      hint: passwordFile
+        ? `check PGPASSWORD in ${passwordFile}: unquoted, a value ends at the first "#" (the rest is a comment); write it in single quotes, PGPASSWORD='the#password' (README "The env file")`
+        : 'set PGPASSWORD (or a pgpass entry) to the admin password of this server',
       cause: error,
     });
   }

@@ -7,13 +7,20 @@ import { childEnv, type PgSettings } from './connection.js';
 import type { PgTool } from './tools.js';
 
 /** pg_dumpall's flags for this tool version: `-o` (table OIDs) while it exists, `-w` once it does. */
-export function dumpallArgs(tool: PgTool): string[] {
+export function dumpallArgs(tool: PgTool, exclude: readonly string[] = []): string[] {
   const args: string[] = [];
   // -o was removed in PostgreSQL 12; the install guide's procedure passes it (8.2 era, docs/cupm.md).
   if (tool.version.num < 120000) args.push('-o');
   // -w (never prompt) exists from 8.4; older tools get the password from the environment anyway.
   if (tool.version.num >= 80400) args.push('-w');
+  // --exclude-database takes a pattern: the name in double quotes matches exactly that name.
+  if (canExcludeDatabases(tool)) for (const name of exclude) args.push(`--exclude-database="${name.replaceAll('"', '""')}"`);
   return args;
+}
+
+/** pg_dumpall can leave databases out from PostgreSQL 12 (--exclude-database). */
+export function canExcludeDatabases(tool: PgTool): boolean {
+  return tool.version.num >= 120000;
 }
 
 /** A running pg_dumpall whose script is read from `stdout`. */
@@ -29,8 +36,8 @@ export interface DumpallProcess {
  * Starts pg_dumpall with the connection in its environment (never in argv). The caller streams
  * stdout; nothing is buffered here but stderr (kept for the error message).
  */
-export function startDumpall(tool: PgTool, config: PgSettings): DumpallProcess {
-  const child = execa(tool.path, dumpallArgs(tool), {
+export function startDumpall(tool: PgTool, config: PgSettings, exclude: readonly string[] = []): DumpallProcess {
+  const child = execa(tool.path, dumpallArgs(tool, exclude), {
     env: childEnv(config),
     stdin: 'ignore',
     buffer: { stdout: false, stderr: true },

@@ -11,6 +11,8 @@ export interface ReportInput {
   runs: NightlyRunRecord[];
   backupDir: string;
   generatedAt: Date;
+  /** CUPM_MAX_AGE_HOURS: a newest verified backup older than this is highlighted. */
+  maxAgeHours?: number;
 }
 
 /**
@@ -27,7 +29,7 @@ export function renderHtmlReport(input: ReportInput): string {
   if (runs.length === 0) {
     body.push(`<p id="empty">No nightly runs are recorded in ${escapeHtml(input.backupDir)} yet: the history starts with the first <code>cupm-backup nightly</code>.</p>`);
   } else {
-    body.push(summary(runs, input.generatedAt));
+    body.push(summary(runs, input.generatedAt, input.maxAgeHours));
     body.push(sizeChart(runs));
     body.push(durationChart(runs));
     body.push(table(runs));
@@ -58,16 +60,23 @@ function periodText(runs: NightlyRunRecord[], backupDir: string): string {
   return `${runs.length} nightly run${runs.length === 1 ? '' : 's'} from ${first} to ${last}, backup folder ${backupDir}.`;
 }
 
-function summary(runs: NightlyRunRecord[], now: Date): string {
+function summary(runs: NightlyRunRecord[], now: Date, maxAgeHours: number | undefined): string {
   const last = runs.at(-1)!;
   const newest = [...runs].reverse().find((r) => r.verified && r.archive);
   const failures = runs.filter((r) => r.outcome === 'failed').length;
   const warnings = runs.filter((r) => r.outcome === 'warning').length;
   const pending = last.pendingOffsite.length;
+  const ageMs = newest ? now.getTime() - Date.parse(newest.archive!.createdAt) : 0;
+  const stale = newest !== undefined && maxAgeHours !== undefined && ageMs > maxAgeHours * 3_600_000;
   const cards = [
     card('Last run', `<span class="outcome ${last.outcome}">${OUTCOME[last.outcome]}</span>`, formatLocalTime(last.startedAt, false)),
     newest
-      ? card('Newest verified backup', escapeHtml(formatAge(now.getTime() - Date.parse(newest.archive!.createdAt))), `${formatLocalTime(newest.archive!.createdAt, false)}, ${formatBytes(newest.archive!.size)}`)
+      ? card(
+          'Newest verified backup',
+          stale ? `<span class="outcome failed">${escapeHtml(formatAge(ageMs))}</span>` : escapeHtml(formatAge(ageMs)),
+          `${formatLocalTime(newest.archive!.createdAt, false)}, ${formatBytes(newest.archive!.size)}${stale ? `; older than CUPM_MAX_AGE_HOURS (${maxAgeHours} h)` : ''}`,
+          stale ? 'stale' : undefined,
+        )
       : card('Newest verified backup', '<span class="outcome failed">none</span>', 'no run in this history made one'),
     card('Failed runs', String(failures), `${warnings} with warnings, of ${runs.length}`),
     card('Off-site copies pending', String(pending), pending === 0 ? 'none owed' : last.pendingOffsite.map((p) => p.destination).join(', ')),
@@ -75,8 +84,8 @@ function summary(runs: NightlyRunRecord[], now: Date): string {
   return `<section id="summary" class="cards">${cards.join('')}</section>`;
 }
 
-function card(label: string, valueHtml: string, note: string): string {
-  return `<div class="card"><div class="label">${escapeHtml(label)}</div><div class="value">${valueHtml}</div><div class="note">${escapeHtml(note)}</div></div>`;
+function card(label: string, valueHtml: string, note: string, extraClass?: string): string {
+  return `<div class="card${extraClass ? ` ${extraClass}` : ''}"><div class="label">${escapeHtml(label)}</div><div class="value">${valueHtml}</div><div class="note">${escapeHtml(note)}</div></div>`;
 }
 
 const OUTCOME: Record<NightlyRunRecord['outcome'], string> = { ok: 'OK', warning: 'warning', failed: 'FAILED' };
@@ -126,6 +135,7 @@ function chartSection(
     steps,
     formatValue: (v) => (v === 0 ? '0' : formatTick(v)),
     formatTime: (t) => formatLocalTime(new Date(t).toISOString(), false).slice(0, 10),
+    formatTimeOfDay: (t) => formatLocalTime(new Date(t).toISOString(), false).slice(0, 16),
   });
   const valued = points.filter((p) => p.value !== null) as Array<ChartPoint & { value: number }>;
   let trend = 'No run made an archive in this period.';
@@ -144,7 +154,8 @@ function chartSection(
 function table(runs: NightlyRunRecord[]): string {
   const rows = [...runs].reverse().map((run) => {
     const offsite = offsiteText(run);
-    const what = run.archive ? escapeHtml(run.archive.name) : escapeHtml(run.error?.message ?? (run.steps.find((s) => s.status === 'failed')?.error ?? 'no archive'));
+ // Archive names break only after an underscore (host, time, label), never inside a word.
+    const what = run.archive ? escapeHtml(run.archive.name).replaceAll('_', '_<wbr>') : escapeHtml(run.error?.message ?? (run.steps.find((s) => s.status === 'failed')?.error ?? 'no archive'));
     return [
       `<tr class="${run.outcome}">`,
       `<td class="date">${escapeHtml(formatLocalTime(run.startedAt, false))}</td>`,
@@ -193,6 +204,7 @@ h2 { font-size: 16px; margin: 28px 0 4px; }
 .card .label { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
 .card .value { font-size: 20px; font-weight: 600; margin: 2px 0; }
 .card .note { font-size: 12px; }
+.card.stale { border-color: var(--failed); background: #fff5f5; }
 .outcome.ok { color: var(--ok); } .outcome.warning { color: var(--warning); } .outcome.failed { color: var(--failed); }
 svg.chart { width: 100%; height: auto; border: 1px solid var(--line); border-radius: 8px; background: #fff; }
 svg .grid { stroke: #eef1f4; } svg .axis { stroke: #8c959f; }
@@ -204,7 +216,7 @@ table { border-collapse: collapse; width: 100%; margin-top: 6px; }
 th, td { border-bottom: 1px solid var(--line); padding: 6px 8px; text-align: left; vertical-align: top; }
 th { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); }
 td.num { text-align: right; white-space: nowrap; } td.date { white-space: nowrap; }
-td.verified.no { color: var(--failed); } td.what { min-width: 17em; overflow-wrap: anywhere; } td.offsite { overflow-wrap: anywhere; }
+td.verified.no { color: var(--failed); } td.what { min-width: 17em; overflow-wrap: break-word; } td.offsite { overflow-wrap: break-word; }
 tr.failed td { background: #fff5f5; } tr.warning td { background: #fffbeb; }
 @media print { body { max-width: none; } }
 `;

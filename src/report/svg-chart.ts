@@ -15,6 +15,8 @@ export interface ChartOptions {
   points: ChartPoint[];
   formatValue(value: number): string;
   formatTime(at: number): string;
+  /** A finer label (date and time) for ticks that fall on one day. */
+  formatTimeOfDay?(at: number): string;
   /** Round steps the value axis may use, ascending (bytes: 1, 2, 5 MiB ...; durations: 30 s, 1 min ...). */
   steps: number[];
 }
@@ -50,11 +52,22 @@ export function renderChart(options: ChartOptions): string {
     parts.push(`<line class="grid" x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${yy}" y2="${yy}"/>`);
     parts.push(`<text class="tick y" x="${MARGIN.left - 8}" y="${yy}" text-anchor="end" dominant-baseline="middle">${escapeHtml(options.formatValue(v))}</text>`);
   }
-  const times = timeTicks(minT, maxT);
+  // Runs that fall on one day would repeat one date on every tick: label those with the time
+  // (formatTimeOfDay), and never print the same label twice.
+  let times = timeTicks(minT, maxT);
+  const dates = times.map((t) => options.formatTime(t));
+  const format = new Set(dates).size < dates.length && options.formatTimeOfDay ? options.formatTimeOfDay : options.formatTime;
+  const seen = new Set<string>();
+  times = times.filter((t) => {
+    const label = format(t);
+    if (seen.has(label)) return false;
+    seen.add(label);
+    return true;
+  });
   for (const [i, t] of times.entries()) {
     // The first and last labels lean inwards so that they are not cut at the edges.
     const anchor = times.length === 1 ? 'middle' : i === 0 ? 'start' : i === times.length - 1 ? 'end' : 'middle';
-    parts.push(`<text class="tick x" x="${x(t).toFixed(1)}" y="${HEIGHT - 12}" text-anchor="${anchor}">${escapeHtml(options.formatTime(t))}</text>`);
+    parts.push(`<text class="tick x" x="${x(t).toFixed(1)}" y="${HEIGHT - 12}" text-anchor="${anchor}">${escapeHtml(format(t))}</text>`);
   }
   parts.push(`<line class="axis" x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${baseline}" y2="${baseline}"/>`);
   const withValue = points.filter((p): p is ChartPoint & { value: number } => p.value !== null);

@@ -144,6 +144,17 @@ export async function checkCupmPorts(properties: Map<string, string>, options: P
 }
 
 /** "port 46008 (dfc.jboss.port) is used by java (pid 4242)" */
+/**
+ * When the dfc.properties being restored points CUPM at another database port than the one the
+ * admin connection reaches PostgreSQL on: the warning to show (restore and migrate alike), or
+ * undefined. Only for a single-host value (a hostlist may name ports per host).
+ */
+export function databasePortMismatch(properties: Map<string, string>, databasePort: number): string | undefined {
+  const text = properties.get(DB_PORT_KEY)?.trim();
+  if (text === undefined || !/^\d{1,5}$/.test(text) || Number(text) === databasePort) return undefined;
+  return `${DB_PORT_KEY} is ${text} in the restored dfc.properties, but PostgreSQL here listens on ${databasePort} (PGPORT): CUPM would connect to the wrong port. Pass --db-port ${databasePort} to rewrite it (dfc.properties and dfc-ds.xml)`;
+}
+
 export function describeConflict(finding: PortFinding): string {
   const holder = finding.holder?.program
     ? `${finding.holder.program}${finding.holder.pid === undefined ? '' : ` (pid ${finding.holder.pid})`}`

@@ -15,7 +15,7 @@ import { hostProblem } from '../artifacts/host.js';
 import { requireInstallDir, type Config } from '../config/config.js';
 import { ArchiveInvalidError, ConfigError, RefusedError, messageOf } from '../errors.js';
 import type { Reporter } from '../jobs/reporter.js';
-import { checkCupmPorts, type PortFinding, type PortProbe } from './ports.js';
+import { checkCupmPorts, databasePortMismatch, type PortFinding, type PortProbe } from './ports.js';
 import { listDatabases, listRoles } from '../pg/catalog.js';
 import { connectionInfo, serverVersion, withClient } from '../pg/connection.js';
 import { isLocalHost } from '../pg/locality.js';
@@ -244,6 +244,14 @@ export async function prepareRestore(config: Config, archiveArg: string, options
           rewrites.push(...dsRewritten.rewrites);
         }
       }
+    }
+
+    // A restore onto a server whose PostgreSQL listens elsewhere than the archive's port: CUPM
+    // would not find its database. --db-port rewrites it (above); without it, the plan warns.
+    const restoredProperties = contents.get(propertiesRel);
+    if (restoredProperties && options.dbPort === undefined && !options.migration) {
+      const mismatch = databasePortMismatch(readProperties(restoredProperties.toString('latin1')), pgInfo.port);
+      if (mismatch) warnings.push(mismatch);
     }
 
     // Where each file goes; its folder must exist (CUPM is installed there).

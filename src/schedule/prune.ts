@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { listArchives } from '../archive/catalog.js';
 import type { ArchiveKeys } from '../archive/encryption.js';
-import { safeNamePart } from '../archive/format.js';
+import { labelKey, safeNamePart } from '../archive/format.js';
 import type { NameFacts } from '../archive/names.js';
 import { verifyArchive } from '../archive/verify.js';
 import type { Config } from '../config/config.js';
@@ -16,7 +16,7 @@ import { withConnection, type Destination } from '../offsite/destination.js';
 import { configuredDestinations } from '../offsite/index.js';
 import { listRemoteArchives } from '../offsite/remote-catalog.js';
 import { readHistory } from './history.js';
-import { describePolicy, hasRules, planRetention, type RetentionCandidate, type RetentionDecision } from './retention.js';
+import { describePolicy, hasRules, planRetention, PRE_UPGRADE_LABEL, type RetentionCandidate, type RetentionDecision } from './retention.js';
 
 export interface PruneOptions {
   policy: RetentionPolicy;
@@ -87,7 +87,7 @@ async function pruneBackupDir(config: Config, options: PruneOptions & { host: st
   const candidates: RetentionCandidate[] = archives.map((a) => ({
     name: a.name,
     ...(a.manifest
-      ? { createdAt: a.manifest.createdAt, label: a.manifest.label, host: a.manifest.source.hostname, verified: known.get(a.name) === a.size }
+      ? { createdAt: a.manifest.createdAt, label: a.manifest.label, host: a.manifest.source.hostname, verified: known.get(a.name) === a.size, imported: a.manifest.imported === true }
       : a.locked && a.nameFacts
         ? { ...byName(a.nameFacts, options.host), verified: known.get(a.name) === a.size }
         : { problem: firstLine(a.error ?? (a.locked ? `${a.locked}, and its name is not one cupm-backup writes` : 'unreadable')) }),
@@ -99,8 +99,9 @@ async function pruneBackupDir(config: Config, options: PruneOptions & { host: st
   // The newest verified archive is never deleted: find it, reading archives newest first until
   // one verifies. One that fails is kept and reported, like an unreadable one.
   const countable = candidates
-    .filter((c) => c.problem === undefined && c.label !== 'pre-upgrade' && c.host?.toLowerCase() === options.host.toLowerCase())
-    .sort((a, b) => Date.parse(b.createdAt!) - Date.parse(a.createdAt!));
+    .filter((c) => c.problem === undefined && labelKey(c.label) !== PRE_UPGRADE_LABEL && c.host?.toLowerCase() === options.host.toLowerCase())
+    // Real backups first: an import never stands in for the newest verified backup (retention.ts).
+    .sort((a, b) => Number(a.imported === true) - Number(b.imported === true) || Date.parse(b.createdAt!) - Date.parse(a.createdAt!));
   for (const candidate of countable) {
     if (candidate.verified) break;
     reporter.info(`Verifying ${candidate.name} (the newest archive not yet known to be verified)`);
@@ -126,7 +127,7 @@ async function pruneDestination(destination: Destination, options: PruneOptions 
       const candidates: RetentionCandidate[] = archives.map((a) => ({
         name: a.name,
         ...(a.manifest
-          ? { createdAt: a.manifest.createdAt, label: a.manifest.label, host: a.manifest.source.hostname, verified: true }
+          ? { createdAt: a.manifest.createdAt, label: a.manifest.label, host: a.manifest.source.hostname, verified: true, imported: a.manifest.imported === true }
           : a.locked && a.nameFacts
             ? { ...byName(a.nameFacts, options.host), verified: true }
             : { problem: firstLine(a.error ?? (a.locked ? `${a.locked}, and its name is not one cupm-backup writes` : 'unreadable')) }),

@@ -11,6 +11,8 @@ import type { RetentionPolicy } from '../config/nightly-settings.js';
  * machine that runs prune.
  */
 
+import { labelKey } from '../archive/format.js';
+
 export const RETENTION_RULES = ['last', 'daily', 'weekly', 'monthly'] as const;
 export type RetentionRule = (typeof RETENTION_RULES)[number];
 
@@ -29,6 +31,8 @@ export interface RetentionCandidate {
   problem?: string;
   /** Read whole and matched its manifest (or arrived checked, off-site). */
   verified?: boolean;
+  /** Made by `import` from a manual dump: never "the newest verified archive" while a real backup is verified. */
+  imported?: boolean;
   /** More reasons to keep it, e.g. "not yet copied to sftp://...". */
   hold?: string[];
 }
@@ -61,7 +65,7 @@ export function planRetention(candidates: readonly RetentionCandidate[], policy:
   for (const c of candidates) {
     if (c.problem !== undefined || c.createdAt === undefined || Number.isNaN(Date.parse(c.createdAt))) {
       decide(c, [`cannot be judged: ${c.problem ?? 'no creation date'} (kept; remove it by name)`]);
-    } else if (c.label === PRE_UPGRADE_LABEL) {
+    } else if (labelKey(c.label) === PRE_UPGRADE_LABEL) {
       decide(c, [`labelled ${PRE_UPGRADE_LABEL} (kept until removed by name)`]);
     } else if ((c.host ?? '').toLowerCase() !== host) {
       decide(c, [`an archive of another host (${c.host ?? 'unknown'}); only ${options.host}'s archives are pruned`]);
@@ -74,7 +78,8 @@ export function planRetention(candidates: readonly RetentionCandidate[], policy:
   const remaining: Record<RetentionRule, number> = { last: 0, daily: 0, weekly: 0, monthly: 0 };
   for (const rule of RETENTION_RULES) remaining[rule] = policy[rule] ?? 0;
   const lastBucket: Partial<Record<RetentionRule, string>> = {};
-  const newestVerified = counted.find((c) => c.verified);
+  // An imported dump is dated by the dump, yet a real backup is what a restore should fall back to.
+  const newestVerified = counted.find((c) => c.verified && !c.imported) ?? counted.find((c) => c.verified);
 
   for (const c of counted) {
     const reasons: string[] = [];

@@ -24,16 +24,30 @@ export interface CleanupTarget {
   zeroGFolders: string[];
   /** Where the user's home folder usually is, for the plan text (the run asks the profile list). */
   homeFolderGuesses: string[];
+  /** Said with the plan: e.g. that the install dir is not a Windows path (a dry run on another OS). */
+  note?: string;
 }
 
 /**
  * The clean-up's target from the settings: the install dir (C:\CUPM unless CUPM_INSTALL_DIR says
  * otherwise) and the Windows user. Refuses (exit 2) a folder whose deletion would wreck Windows.
  */
-export function cleanupTarget(installDir: string | undefined, env: Record<string, string | undefined>, windowsUser = DEFAULT_WINDOWS_USER): CleanupTarget {
+export function cleanupTarget(
+  installDir: string | undefined,
+  env: Record<string, string | undefined>,
+  windowsUser = DEFAULT_WINDOWS_USER,
+  options: { planOnly?: boolean } = {},
+): CleanupTarget {
   const dir = installDir ?? DEFAULT_WINDOWS_INSTALL_DIR;
   const problems: string[] = [];
-  if (!isWindowsAbsolute(dir)) problems.push(`the install dir ${dir} is not a Windows path (C:\\CUPM by default): set CUPM_INSTALL_DIR to it`);
+  // Only printing the plan (--dry-run, any OS): an install dir such as a mounted share
+  // (/mnt/cupm01/CUPM) is shown as it is; the real run happens on the Windows server.
+  const note = options.planOnly && !isWindowsAbsolute(dir)
+    ? `the install dir ${dir} is not a Windows path: this plan shows it as configured here; on the CUPM server the clean-up deletes its Windows install dir (CUPM_INSTALL_DIR there, C:\\CUPM by default)`
+    : undefined;
+  if (note) {
+    // nothing to refuse: nothing is deleted by a plan
+  } else if (!isWindowsAbsolute(dir)) problems.push(`the install dir ${dir} is not a Windows path (C:\\CUPM by default): set CUPM_INSTALL_DIR to it`);
   else {
     const broad = tooBroadToDelete(dir);
     if (broad) problems.push(`the install dir is deleted by the clean-up, and ${broad}`);
@@ -48,6 +62,7 @@ export function cleanupTarget(installDir: string | undefined, env: Record<string
   const zeroG = new Map(programFiles.map((p) => [comparable(p), path.win32.join(p, ZERO_G_REGISTRY)]));
   return {
     installDir: dir,
+    ...(note ? { note } : {}),
     windowsUser,
     services: [...CLEANUP_SERVICES],
     zeroGFolders: [...zeroG.values()],

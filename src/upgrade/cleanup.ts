@@ -69,7 +69,7 @@ export interface UpgradeCleanupResult {
  */
 export async function upgradeCleanup(config: Config, options: UpgradeCleanupOptions = {}, reporter: Reporter = silentReporter): Promise<UpgradeCleanupResult> {
   const env = options.env ?? process.env;
-  const target = cleanupTarget(config.installDir, env, options.windowsUser);
+  const target = cleanupTarget(config.installDir, env, options.windowsUser, { planOnly: options.dryRun === true });
   const steps = buildCleanupPlan(target);
   const plan = steps.map((s) => ({ id: s.id, title: s.title, changes: s.changes ?? [] }));
   if (!options.dryRun && config.platform !== 'win32' && !options.system) {
@@ -115,6 +115,7 @@ export async function upgradeCleanup(config: Config, options: UpgradeCleanupOpti
 /** The text of the plan, for --dry-run and the confirmation prompt. */
 export function planLines(result: Pick<UpgradeCleanupResult, 'plan' | 'backupCheck' | 'next' | 'target'>): string[] {
   const lines = [`Clean-up of a failed upgrade to CUPM ${UPGRADE_TARGET_VERSION} (install dir ${result.target.installDir}):`];
+  if (result.target.note) lines.push(`  (note: ${result.target.note})`);
   for (const [i, step] of result.plan.entries()) {
     lines.push(`  ${i + 1}. ${step.title}`);
     for (const change of step.changes) lines.push(`       ${change}`);

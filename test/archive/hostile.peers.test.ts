@@ -193,7 +193,7 @@ describe('hostile archives are refused before anything is written (exit 3, each 
     await fs.copyFile(traversal, path.join(backups, 'cupm-backup_cupm01_20261125T020000Z.zip'));
     const list = await runCli(['list', backups], { env });
     expect(list.exitCode, list.stderr).to.equal(0);
-    expect(list.stdout).to.match(/cupm-backup_cupm01_20261125T020000Z\.zip .* UNREADABLE: unsafe entries: entry "files\/\.\.\/\.\.\/\.\.\/\.\.\/tmp\/cupm-pwned-cli" climbs out/);
+    expect(list.stdout).to.match(/cupm-backup_cupm01_20261125T020000Z\.zip .* UNREADABLE\n {2}-> unsafe entries: entry "files\/\.\.\/\.\.\/\.\.\/\.\.\/tmp\/cupm-pwned-cli" climbs out/);
 
     for (const args of [['restore', traversal, '--dry-run'], ['restore', traversal, '--yes'], ['migrate', traversal, '--db-host', 'db.example', '--yes']]) {
       const result = await runCli([...args, '--json'], { env });

@@ -13,6 +13,10 @@ describe('host names and addresses', () => {
       expect(hostProblem(host), JSON.stringify(host)).to.be.a('string');
     }
     expect(hostProblem('db x')).to.contain('a space');
+    // A port glued to the host is pointed at --db-port, not called a bad IPv6 address.
+    expect(hostProblem('10.0.0.7:5432')).to.contain('has a port in it').and.contain('--db-host 10.0.0.7 --db-port 5432').and.not.contain('IPv6');
+    expect(hostProblem('db01:5433')).to.contain('--db-port 5433');
+    expect(hostProblem('[2001:db8::1]')).to.equal(undefined);
     expect(hostProblem('db\nx')).to.contain('a line break');
     expect(hostProblem('')).to.contain('empty');
   });

@@ -77,6 +77,52 @@ describe('backup of a CUPM server', () => {
     expect(verify.json<{ problems: string[] }>().problems).to.deep.equal([]);
   });
 
+  it('writes a label in one canonical form: "Pre Upgrade" names the file and the manifest pre-upgrade', async () => {
+    const run = await runCli(['backup', '--label', 'Pre Upgrade'], { env: server.env() });
+    expect(run.exitCode, run.stderr).to.equal(0);
+    const archive = run.stdout.trim();
+    expect(path.basename(archive)).to.match(/_pre-upgrade\.zip$/);
+    expect((await readManifest(archive)).label).to.equal('pre-upgrade');
+  });
+
+  it('refuses a label with characters a label cannot hold (exit 2) before any service is stopped', async () => {
+    const run = await runCli(['backup', '--label', 'pre/upgrade'], { env: server.env() });
+    expect(run.exitCode, run.stderr).to.equal(2);
+    expect(run.stderr).to.match(/label "pre\/upgrade"/);
+    expect(await server.services.events()).to.deep.equal([]);
+    expect(await archivesIn(server.backupDir)).to.deep.equal([]);
+  });
+
+  it('backs up only the databases CUPM uses, says what it left out, and doctor names the left-over previous database with the command to drop it', async () => {
+    const previous = 'cupm__previous_20261204101500';
+    await server.cluster.query(`CREATE DATABASE "${previous}"`, [], 'postgres');
+    await server.cluster.query('CREATE DATABASE other_app', [], 'postgres');
+    try {
+      const run = await runCli(['backup'], { env: server.env() });
+      expect(run.exitCode, run.stderr).to.equal(0);
+      expect(run.stderr).to.contain(`Left out of the dump (not CUPM's databases; CUPM_EXTRA_DATABASES adds one): ${previous}, other_app`);
+      const archive = run.stdout.trim();
+      const manifest = await readManifest(archive);
+      expect(manifest.postgres.databases).to.include('cupm').and.not.include(previous).and.not.include('other_app');
+      const { stdout: dump } = await execa('unzip', ['-p', archive, 'database/pg_dumpall.sql']);
+      expect(dump).not.to.contain(previous).and.not.to.match(/CREATE DATABASE other_app/);
+
+      const extra = await runCli(['backup', '--json'], { env: { ...server.env(), CUPM_EXTRA_DATABASES: 'other_app' } });
+      expect(extra.exitCode, extra.stderr).to.equal(0);
+      expect((await readManifest(extra.json<{ archive: string }>().archive)).postgres.databases).to.include('other_app').and.not.include(previous);
+
+      const doctor = await runCli(['doctor', '--json'], { env: server.env() });
+      const checks = doctor.json<{ checks: Array<{ id: string; status: string; detail: string; hint?: string }> }>().checks;
+      const check = checks.find((c) => c.id === 'postgres.previous-databases')!;
+      expect(check.status).to.equal('warn');
+      expect(check.detail).to.contain(previous);
+      expect(check.hint).to.contain(`-d postgres -c 'DROP DATABASE "${previous}"'`);
+    } finally {
+      await server.cluster.query(`DROP DATABASE "${previous}"`, [], 'postgres');
+      await server.cluster.query('DROP DATABASE other_app', [], 'postgres');
+    }
+  });
+
   it('prints exactly one JSON object with --json, and lists the archive', async () => {
     const run = await runCli(['backup', '--json'], { env: server.env() });
     expect(run.exitCode, run.stderr).to.equal(0);

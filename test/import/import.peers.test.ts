@@ -121,6 +121,51 @@ describe('import: a manual backup made the install guide\'s way becomes an archi
     }
   });
 
+  it('dates an imported dump by its own "-- Started on" stamp, names it so, and records that it is an import', async () => {
+    const old = path.join(work, 'dump-2011.sql');
+    const text = (await fs.readFile(dump, 'latin1')).replace('-- PostgreSQL database cluster dump\n', '-- PostgreSQL database cluster dump\n\n-- Started on 2011-03-15 02:00:05 JST\n');
+    await fs.writeFile(old, text, 'latin1');
+    const result = await runCli(['import', '--dump', old, '--output-dir', out, '--cupm-version', '8.5', '--json']);
+    expect(result.exitCode, result.stderr).to.equal(0);
+    const { archive } = result.json<{ archive: string }>();
+    expect(path.basename(archive)).to.match(/_20110314T170005Z_imported\.zip$/);
+    const manifest = await manifestOf(archive);
+    expect(manifest.createdAt).to.equal('2011-03-14T17:00:05.000Z');
+    expect(manifest.imported).to.equal(true);
+    expect((manifest.importedFrom as { datedBy: string }).datedBy).to.equal('dump');
+  });
+
+  it('dates a dump without a time stamp by its file time, and --created-at overrides both', async () => {
+    const undated = path.join(work, 'undated.sql');
+    await fs.copyFile(dump, undated);
+    await fs.utimes(undated, new Date('2012-06-01T08:30:00Z'), new Date('2012-06-01T08:30:00Z'));
+    const byFile = await runCli(['import', '--dump', undated, '--output-dir', out, '--cupm-version', '8.5', '--json']);
+    expect(byFile.exitCode, byFile.stderr).to.equal(0);
+    expect((await manifestOf(byFile.json<{ archive: string }>().archive)).createdAt).to.equal('2012-06-01T08:30:00.000Z');
+    const told = await runCli(['import', '--dump', undated, '--output-dir', out, '--cupm-version', '8.5', '--created-at', '2010-01-02T03:04:05Z', '--json']);
+    expect(told.exitCode, told.stderr).to.equal(0);
+    expect(path.basename(told.json<{ archive: string }>().archive)).to.match(/_20100102T030405Z_imported\.zip$/);
+    const bad = await runCli(['import', '--dump', undated, '--output-dir', out, '--created-at', 'yesterday']);
+    expect(bad.exitCode).to.equal(2);
+    expect(bad.stderr).to.contain('--created-at "yesterday" is not an ISO-8601 time');
+  });
+
+  it('refuses a dump without the cupm database (pg_dumpall --roles-only) with exit 3; --allow-missing-database imports it and verify warns', async () => {
+    const roles = path.join(work, 'roles-only.sql');
+    await execa(path.join(cluster.binDir, 'pg_dumpall'), ['-U', cluster.adminUser, '--roles-only', '-f', roles], { env: cluster.env(), stdin: 'ignore' });
+    const refused = await runCli(['import', '--dump', roles, '--output-dir', out, '--cupm-version', '8.5']);
+    expect(refused.exitCode).to.equal(3);
+    expect(refused.stderr).to.contain('holds no database "cupm"').and.to.contain('--allow-missing-database');
+    expect((await fs.readdir(out)).filter((name) => name.startsWith('cupm-backup_'))).to.deep.equal([]);
+
+    const allowed = await runCli(['import', '--dump', roles, '--output-dir', out, '--cupm-version', '8.5', '--allow-missing-database', '--json']);
+    expect(allowed.exitCode, allowed.stderr).to.equal(0);
+    const { archive } = allowed.json<{ archive: string }>();
+    const verify = await runCli(['verify', archive, '--json']);
+    expect(verify.exitCode, verify.stderr).to.equal(0);
+    expect(verify.json<{ warnings: string[] }>().warnings.join('\n')).to.contain('holds no database "cupm"');
+  });
+
   it('refuses a dump cut short (no closing comment) with exit 3 and writes nothing', async () => {
     const truncated = path.join(work, 'truncated.sql');
     const bytes = await fs.readFile(dump);

@@ -37,6 +37,8 @@ describe('one job at a time (lock)', () => {
       expect(error).to.be.instanceOf(RefusedError);
       expect(error.exitCode).to.equal(4);
       expect(error.message).to.contain(`"nightly", pid ${sleeper.pid} on ${os.hostname()}`);
+      // Stale locks are taken over: the message never sends the user to delete the lock by hand.
+      expect(error.hint).to.contain('taken over by the next run').and.not.to.match(/delete/);
     } finally {
       sleeper.kill();
     }

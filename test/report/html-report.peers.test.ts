@@ -142,6 +142,48 @@ describe('report --html: the backup history as one self-contained page (headless
     expect(opened.errors).to.deep.equal([]);
   });
 
+  it('runs on one day get distinct x-axis labels, archive names wrap only at "_", and a newest backup older than CUPM_MAX_AGE_HOURS is highlighted', async () => {
+    // Three runs on 2 November (a backup retried in the afternoon): the report is made 3 days later.
+    const runs = ['2026-11-02T02:00:00Z', '2026-11-02T09:30:00Z', '2026-11-02T17:45:00Z'].map((at) => okRun(at));
+    opened = await openInChromium(await report(runs));
+    const { page } = opened;
+    for (const chart of ['#size-chart', '#duration-chart']) {
+      const labels = await page.locator(`${chart} text.tick.x`).allTextContents();
+      expect(labels.length, chart).to.be.greaterThan(1);
+      expect(new Set(labels).size, `${chart}: ${labels.join(' | ')}`).to.equal(labels.length);
+    }
+    const stale = page.locator('#summary .card.stale');
+    expect(await stale.count()).to.equal(1);
+    expect(await stale.locator('.note').textContent()).to.contain('older than CUPM_MAX_AGE_HOURS (26 h)');
+    expect(await stale.locator('.value .outcome.failed').count()).to.equal(1);
+
+    // A narrow window: every line break inside an archive name comes right after an underscore.
+    await page.setViewportSize({ width: 420, height: 900 });
+    // Runs in the page (a string: this project's TypeScript has no DOM types).
+    const breaks = (await page.evaluate(`(() => {
+      const cell = document.querySelector('#runs td.what');
+      const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+      const chars = [];
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const text = node.textContent || '';
+        for (let i = 0; i < text.length; i++) {
+          const range = document.createRange();
+          range.setStart(node, i);
+          range.setEnd(node, i + 1);
+          chars.push({ char: text[i], top: Math.round(range.getBoundingClientRect().top) });
+        }
+      }
+      const before = [];
+      for (let i = 1; i < chars.length; i++) if (chars[i].top > chars[i - 1].top) before.push(chars[i - 1].char);
+      return before;
+    })()`)) as string[];
+    expect(breaks.length, 'the name wraps in a narrow window').to.be.greaterThan(0);
+    for (const char of breaks) expect(char).to.equal('_');
+    await mkdir(OUTPUT, { recursive: true });
+    await page.screenshot({ path: path.join(OUTPUT, 'report-one-day-narrow.png'), fullPage: true });
+    expect(opened.errors).to.deep.equal([]);
+  });
+
   it('says when there is no history yet', async () => {
     opened = await openInChromium(await report([]));
     expect(await opened.page.locator('#empty').textContent()).to.include('No nightly runs are recorded in');

@@ -123,6 +123,19 @@ describe('restore: bringing a CUPM server back from an archive', function () {
     expect(await serverState(target)).to.deep.equal(before);
   });
 
+  it('warns in the plan when PostgreSQL here listens on another port than the archive\'s dfc.postgres.port; --db-port rewrites it', async () => {
+    expect(old.cluster.port).not.to.equal(target.cluster.port);
+    const warned = await restoreCli(archive, '--dry-run');
+    expect(warned.exitCode, warned.stderr).to.equal(0);
+    expect(warned.stdout + warned.stderr).to.include(
+      `dfc.postgres.port is ${old.cluster.port} in the restored dfc.properties, but PostgreSQL here listens on ${target.cluster.port} (PGPORT): CUPM would connect to the wrong port. Pass --db-port ${target.cluster.port}`,
+    );
+    const rewritten = await restoreCli(archive, '--dry-run', '--db-port', String(target.cluster.port));
+    expect(rewritten.exitCode, rewritten.stderr).to.equal(0);
+    expect(rewritten.stdout).to.include(`sep/dfc.properties: dfc.postgres.port: ${old.cluster.port} -> ${target.cluster.port}`);
+    expect(rewritten.stdout + rewritten.stderr).not.to.include('CUPM would connect to the wrong port');
+  });
+
   it('--db-host rewrites the database host in dfc.properties and dfc-ds.xml, and nothing else', async () => {
     // This server keeps its dfc.properties owner-only: a replaced file keeps the mode it had.
     await fs.chmod(path.join(target.installDir, 'sep', 'dfc.properties'), 0o640);

@@ -64,6 +64,34 @@ describe('cupm-backup daemon --cron (a sandbox CUPM server)', () => {
     expect(files.filter((f) => f.endsWith('.partial'))).to.deep.equal([]);
   });
 
+  it('--json prints one JSON object per line for each event, human text on stderr', async () => {
+    const daemon = execa(BIN, ['daemon', '--json', '--cron', '* * * * * *'], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...server.env(), CUPM_BACKUP_DIR: path.join(work, 'backups') },
+      extendEnv: false,
+      cwd: work,
+      reject: false,
+      stdin: 'ignore',
+    });
+    let stdout = '';
+    const finished = new Promise<void>((resolve) => {
+      daemon.stdout!.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        if (stdout.includes('"event":"run-finished"')) resolve();
+      });
+    });
+    await Promise.race([finished, daemon.then(() => undefined)]);
+    daemon.kill('SIGTERM');
+    const result = await daemon;
+    expect(result.exitCode, result.stderr).to.equal(0);
+    const events = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { event: string; at: string; outcome?: string });
+    const types = events.map((e) => e.event);
+    expect(types[0]).to.equal('started');
+    expect(types).to.include.members(['run-started', 'run-finished', 'stopped']);
+    expect(events.find((e) => e.event === 'run-finished')!.outcome).to.equal('ok');
+    for (const e of events) expect(Date.parse(e.at)).to.be.a('number').and.not.NaN;
+    expect(result.stderr).to.include('cupm-backup daemon: nightly runs on');
+  });
+
   it('refuses an expression that is not cron (exit 2) before running anything', async () => {
     const result = await runCli(['daemon', '--cron', 'every night'], { env: { ...server.env(), CUPM_BACKUP_DIR: path.join(work, 'backups') }, cwd: work });
     expect(result.exitCode).to.equal(2);

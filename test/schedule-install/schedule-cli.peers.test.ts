@@ -34,7 +34,7 @@ describe('cupm-backup schedule install | status | remove (command line)', () => 
   it('--print shows the crontab line it would add, warns of settings only this shell has, and changes nothing', async () => {
     const before = await execa('crontab', ['-l'], { reject: false });
 
-    const result = await runCli(['schedule', 'install', '--print', '--at', '4:30'], {
+    const result = await runCli(['schedule', 'install', '--print', '--no-check', '--at', '4:30'], {
       env: { CUPM_SCHEDULER: 'cron', CUPM_BACKUP_DIR: path.join(work, 'backups'), PGPASSWORD: 'never-shown-7' },
       cwd: work,
     });
@@ -55,7 +55,7 @@ describe('cupm-backup schedule install | status | remove (command line)', () => 
     const envFile = path.join(work, 'cupm-backup.env');
     await writeFile(envFile, `CUPM_SCHEDULER=systemd\nCUPM_SCHEDULE_AT=01:45\nCUPM_BACKUP_DIR=${work}/backups\n`);
 
-    const result = await runCli(['schedule', 'install', '--print', '--json', '--env-file', envFile], { cwd: work });
+    const result = await runCli(['schedule', 'install', '--print', '--no-check', '--json', '--env-file', envFile], { cwd: work });
 
     expect(result.exitCode, result.stderr).to.equal(0);
     const plan = result.json<{ print: boolean; scheduler: string; warnings: string[]; actions: Array<{ kind: string; file?: string; content?: string; argv?: string[] }> }>();
@@ -82,7 +82,7 @@ describe('cupm-backup schedule install | status | remove (command line)', () => 
     const asAdmin = (...args: string[]) =>
       execa('runuser', ['-u', CRON_USER, '--', BIN, ...args], { cwd: home, reject: false, extendEnv: false, env: { PATH: process.env.PATH ?? '', HOME: home } });
 
-    const installed = await asAdmin('schedule', 'install', '--at', '03:15', '--env-file', envFile);
+    const installed = await asAdmin('schedule', 'install', '--no-check', '--at', '03:15', '--env-file', envFile);
     expect(installed.exitCode, installed.stderr).to.equal(0);
     expect(installed.stdout).to.equal(`Installed: crontab "cupm-backup-nightly" runs \`cupm-backup nightly\` every day at 03:15 (backup folder ${home}/backups).`);
     expect(installed.stderr).to.include('Install the crontab line "cupm-backup-nightly"');

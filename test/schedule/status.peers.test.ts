@@ -61,8 +61,12 @@ describe('status: is there a fresh verified backup? (for monitoring)', () => {
     expect(json.stale).to.equal(false);
 
     const text = await runCli(['status'], { env: { CUPM_BACKUP_DIR: dir } });
-    expect(text.stdout).to.match(new RegExp(`Newest verified: ${run.archive!.name} .*, 2h0\\dm old \\(limit 26h\\)`));
+    expect(text.stdout).to.match(new RegExp(`^Newest verified: +${run.archive!.name} .*, 2h0\\dm old \\(limit 26h\\)$`, 'm'));
     expect(text.stdout).to.match(/\nOK$/);
+    // One aligned column of values, sizes human.
+    const values = text.stdout.split('\n').filter((l) => /^[A-Z][a-z -]+: +\S/.test(l)).map((l) => l.search(/: +\S/) + l.slice(l.indexOf(':') + 1).search(/\S/) + 1);
+    expect(new Set(values).size, text.stdout).to.equal(1);
+    expect(text.stdout).not.to.match(/\d+ bytes/);
   });
 
   it('the newest verified backup is 30 hours old: exit 1 with the default limit of 26 hours, 0 with CUPM_MAX_AGE_HOURS=48', async () => {

@@ -36,12 +36,19 @@ describe('upgrade prepare, rollback and cleanup on the command line', () => {
     for (const service of server.services.services) expect(await server.services.status(service)).to.equal('running');
   });
 
-  it('upgrade prepare --json gives the archive and the checklist, and warns when the server runs 8.5 already', async () => {
+  it('upgrade prepare on a server that runs 8.5 already refuses (exit 4) before any service is stopped; --any-version backs up and warns', async () => {
     const log = path.join(server.installDir, 'install.log');
     const original = await readFile(log);
     await writeFile(log, original.toString('latin1').replaceAll('2.2', '8.5'), 'latin1');
     try {
-      const run = await runCli(['upgrade', 'prepare', '--json'], { env: server.env() });
+      await server.services.events({ clear: true });
+      const refused = await runCli(['upgrade', 'prepare'], { env: server.env() });
+      expect(refused.exitCode, refused.stderr).to.equal(4);
+      expect(refused.stderr).to.contain('already runs CUPM 8.5').and.contain('no service was stopped').and.contain('--any-version');
+      expect(await server.services.events()).to.deep.equal([]);
+      expect(refused.stdout).to.equal('');
+
+      const run = await runCli(['upgrade', 'prepare', '--any-version', '--json'], { env: server.env() });
       expect(run.exitCode, run.stderr).to.equal(0);
       const out = run.json<{ archive: string; label: string; cupmVersion: string; warnings: string[]; checklist: Array<{ heading: string; items: string[] }> }>();
       expect(out).to.include({ label: 'pre-upgrade', cupmVersion: '8.5' });
@@ -154,6 +161,14 @@ describe('upgrade prepare, rollback and cleanup on the command line', () => {
     const run = await runCli(['upgrade', 'cleanup', '--dry-run'], { env });
     expect(run.exitCode).to.equal(0);
     expect(run.stdout).to.contain('No verified archive of the CUPM version before the upgrade').and.contain('A real run would REFUSE (exit 4)');
+  });
+
+  it('upgrade cleanup --dry-run prints the plan with a Linux install dir too (a mounted share), and notes it', async () => {
+    const run = await runCli(['upgrade', 'cleanup', '--dry-run'], { env: server.env() });
+    expect(run.exitCode, run.stderr).to.equal(0);
+    expect(run.stdout).to.contain(`Clean-up of a failed upgrade to CUPM 8.5 (install dir ${server.installDir})`)
+      .and.contain(`the install dir ${server.installDir} is not a Windows path`)
+      .and.contain('(--dry-run: nothing was changed)');
   });
 
   it('upgrade cleanup runs only on Windows: elsewhere a real run exits 2 and says why', async () => {
