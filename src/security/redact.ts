@@ -7,9 +7,9 @@ import type { Config } from '../config/config.js';
  * notification, and the command line's output (stdout, stderr, --json, error messages).
  */
 
-/** Every secret of a configuration: the database, off-site and SMTP passwords. */
-export function secretsOf(config: Pick<Config, 'pg' | 'offsite' | 'notify'>): string[] {
-  const secrets = [config.pg.password, ...config.offsite.secrets, config.notify?.smtp.password];
+/** Every secret of a configuration: the database, off-site, SMTP and CUPM server passwords. */
+export function secretsOf(config: Pick<Config, 'pg' | 'offsite' | 'notify'> & Partial<Pick<Config, 'server'>>): string[] {
+  const secrets = [config.pg.password, ...config.offsite.secrets, config.notify?.smtp.password, config.server?.password];
   return secrets.filter((s): s is string => typeof s === 'string' && s.length > 0);
 }
 
