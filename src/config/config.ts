@@ -11,7 +11,7 @@ import { looksLikeWindowsPath } from '../system/windows-paths.js';
 import { readSources, type RawSettings } from './sources.js';
 import { isDirectory } from '../file-system.js';
 
-export const SERVICE_MANAGER_KINDS = ['windows', 'systemd', 'command', 'none'] as const;
+export const SERVICE_MANAGER_KINDS = ['windows', 'systemd', 'command', 'rpc', 'none'] as const;
 export type ServiceManagerKind = (typeof SERVICE_MANAGER_KINDS)[number];
 
 export const DEFAULT_SERVICES = ['Apache', 'cupm JBossService', 'cupm NiceService'];
@@ -216,6 +216,10 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
   const nightly = parseNightlySettings(get, where, problems);
   const encryption = parseEncryptionSettings(get, where, problems, context);
   const server = parseServerSettings(get, where, problems, values.CUPM_SERVER_PASSWORD);
+  if (serviceManager === 'rpc') {
+    const missing = [server === undefined && 'CUPM_SERVER', !server?.user && 'CUPM_SERVER_USER', !server?.password && 'CUPM_SERVER_PASSWORD'].filter(Boolean);
+    if (missing.length > 0) problems.push(`CUPM_SERVICE_MANAGER=rpc needs ${missing.join(', ')}: the server whose services it controls, and an administrator account there.`);
+  }
 
   for (const name of Object.keys(values)) {
     if (name.startsWith('CUPM_') && !KNOWN.has(name)) {

@@ -2,12 +2,13 @@ import type { Config } from '../config/config.js';
 import { ConfigError } from '../errors.js';
 import { CommandServiceManager } from './command.js';
 import { NoServiceManager } from './none.js';
+import { RpcServiceManager } from './rpc.js';
 import type { ServiceManager } from './service-manager.js';
 import { SystemdServiceManager } from './systemd.js';
 import { WindowsServiceManager } from './windows.js';
 
 /** The driver CUPM_SERVICE_MANAGER names. */
-export function createServiceManager(config: Pick<Config, 'serviceManager' | 'serviceCommands' | 'serviceTimeoutSeconds'>): ServiceManager {
+export function createServiceManager(config: Pick<Config, 'serviceManager' | 'serviceCommands' | 'serviceTimeoutSeconds'> & Partial<Pick<Config, 'server'>>): ServiceManager {
   const timeoutSeconds = config.serviceTimeoutSeconds;
   switch (config.serviceManager) {
     case 'windows':
@@ -17,6 +18,13 @@ export function createServiceManager(config: Pick<Config, 'serviceManager' | 'se
     case 'command':
       if (!config.serviceCommands) throw new ConfigError('CUPM_SERVICE_MANAGER=command needs CUPM_SERVICE_COMMAND_STOP, _START and _STATUS.');
       return new CommandServiceManager(config.serviceCommands, timeoutSeconds);
+    case 'rpc': {
+      const server = config.server;
+      if (!server?.user || server.password === undefined) {
+        throw new ConfigError('CUPM_SERVICE_MANAGER=rpc needs CUPM_SERVER, CUPM_SERVER_USER and CUPM_SERVER_PASSWORD.');
+      }
+      return new RpcServiceManager({ host: server.host, user: server.user, password: server.password, timeoutSeconds });
+    }
     case 'none':
       return new NoServiceManager();
   }

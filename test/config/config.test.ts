@@ -132,4 +132,12 @@ describe('configuration', () => {
       (error: ConfigError) => /CUPM_SERVER_USER .*is set but CUPM_SERVER is not/.test(error.problems.join('\n')),
     );
   });
+
+  it('CUPM_SERVICE_MANAGER=rpc needs the server and its account', () => {
+    expect(() => loadConfig({ env: { ...base, CUPM_SERVICE_MANAGER: 'rpc', CUPM_SERVER: 'cupm01' }, cwd: dir })).to.throw(ConfigError).that.satisfies(
+      (error: ConfigError) => /rpc needs CUPM_SERVER_USER, CUPM_SERVER_PASSWORD/.test(error.problems.join('\n')),
+    );
+    const config = loadConfig({ env: { ...base, CUPM_SERVICE_MANAGER: 'rpc', CUPM_SERVER: 'cupm01', CUPM_SERVER_USER: 'admin', CUPM_SERVER_PASSWORD: 'pw' }, cwd: dir });
+    expect(config.serviceManager).to.equal('rpc');
+  });
 });
