@@ -12,7 +12,7 @@ export function createServiceManager(config: Pick<Config, 'serviceManager' | 'se
   const timeoutSeconds = config.serviceTimeoutSeconds;
   switch (config.serviceManager) {
     case 'windows':
-      return new WindowsServiceManager({ timeoutSeconds });
+      return new WindowsServiceManager({ timeoutSeconds, server: config.server?.host });
     case 'systemd':
       return new SystemdServiceManager({ timeoutSeconds });
     case 'command':
