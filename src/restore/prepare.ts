@@ -16,10 +16,10 @@ import { hostProblem } from '../artifacts/host.js';
 import { requireInstallDir, type Config } from '../config/config.js';
 import { ArchiveInvalidError, ConfigError, RefusedError, messageOf } from '../errors.js';
 import type { Reporter } from '../jobs/reporter.js';
-import { checkCupmPorts, type PortFinding, type PortProbe } from '../migrate/ports.js';
+import { checkCupmPorts, remoteProbe, type PortFinding, type PortProbe } from '../migrate/ports.js';
 import { listDatabases, listRoles } from '../pg/catalog.js';
 import { connectionInfo, serverVersion, withClient } from '../pg/connection.js';
-import { isLocalHost } from '../pg/locality.js';
+import { isLocalHost, sameHost } from '../pg/locality.js';
 import { findPgTool, type PgTool } from '../pg/tools.js';
 import { createServiceManager } from '../services/index.js';
 import type { ServiceManager } from '../services/service-manager.js';
@@ -180,6 +180,9 @@ export async function prepareRestore(config: Config, archiveArg: string, options
     }
     const pgInfo = connectionInfo(config);
     const databaseIsLocal = await isLocalHost(pgInfo.host);
+    // From an admin host (CUPM_SERVER), what matters is whether PostgreSQL runs on the CUPM server:
+    // its port is then the CUPM database's, and its service is restarted through the (remote) driver.
+    const databaseOnServer = config.server ? await sameHost(pgInfo.host, config.server.host) : databaseIsLocal;
     const edits: ConfigEdits = { dbHosts, dbPort: options.dbPort, properties: {} };
 
     // Old NICE host: given, or (migrate) the one address the old server had.
@@ -219,9 +222,10 @@ export async function prepareRestore(config: Config, archiveArg: string, options
         if (options.dbPort !== undefined) values.set('dfc.postgres.port', String(options.dbPort));
         const checked = await checkCupmPorts(values, {
           databasePort: pgInfo.port,
-          databaseIsLocal,
+          databaseIsLocal: databaseOnServer,
           autoPorts: options.migration.autoPorts,
-          probe: options.migration.portProbe,
+          // From an admin host a port of the server is in use when it accepts a connection.
+          probe: options.migration.portProbe ?? (config.server ? remoteProbe(config.server.host) : undefined),
         });
         ports = checked.findings;
         edits.properties = checked.moves;
@@ -310,7 +314,7 @@ export async function prepareRestore(config: Config, archiveArg: string, options
           hint: 'take the PostgreSQL service out of CUPM_SERVICES',
         });
       }
-      if (databaseIsLocal) {
+      if (databaseOnServer) {
         pgService = config.pgService;
         await manager.status(pgService);
       } else {
