@@ -28,6 +28,8 @@ export interface TestSamba {
   shareName: 'cupm';
   /** smb.conf of this server (for `net -s` on the server side). */
   confFile: string;
+  /** Whether it also listens on 445 (free when it started), the only port smbnetfs can reach. */
+  onPort445: boolean;
 }
 
 let shared: Promise<TestSamba> | undefined;
@@ -47,7 +49,11 @@ async function startSamba(): Promise<TestSamba> {
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   for (const sub of ['private', 'lock', 'state', 'cache', 'pid', 'log', 'share']) mkdirSync(path.join(dir, sub));
   await fs.chmod(path.join(dir, 'private'), 0o700);
+  // smbd serves the share as its Unix user, who must be able to reach it.
+  await fs.chmod(dir, 0o755);
   const port = await freePort();
+  // libsmbclient (smbnetfs) always connects to 445: listen there too when nothing else does.
+  const onPort445 = await portIsFree(445);
   const confFile = path.join(dir, 'smb.conf');
   await fs.writeFile(
     confFile,
@@ -65,7 +71,7 @@ async function startSamba(): Promise<TestSamba> {
       `  ncalrpc dir = ${dir}/state/ncalrpc`,
       `  log file = ${dir}/log/smbd.log`,
       '  log level = 1',
-      `  smb ports = ${port}`,
+      `  smb ports = ${onPort445 ? `445 ${port}` : port}`,
       '  interfaces = 127.0.0.1',
       '  bind interfaces only = yes',
       // The print spooler is the one service Samba's svcctl lets a client stop and start.
@@ -94,7 +100,49 @@ async function startSamba(): Promise<TestSamba> {
   const child = execa('smbd', ['--foreground', '--no-process-group', '-s', confFile], { stdin: 'ignore', reject: false, cleanup: true });
   process.once('exit', () => child.kill('SIGKILL'));
   await waitForPort(port, child, path.join(dir, 'log', 'smbd.log'));
-  return { host: '127.0.0.1', port, admin, user, shareDir: path.join(dir, 'share'), shareName: 'cupm', confFile };
+  return { host: '127.0.0.1', port, admin, user, shareDir: path.join(dir, 'share'), shareName: 'cupm', confFile, onPort445 };
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/** The share `\\127.0.0.1\cupm` mounted with smbnetfs (FUSE), as an admin host mounts C$. */
+export interface MountedShare {
+  /** The mounted share: `<mount point>/127.0.0.1/cupm`. */
+  dir: string;
+  unmount(): Promise<void>;
+}
+
+/** Mounts the test server's share with smbnetfs as its admin (credentials in an owner-only config file). */
+export async function mountShare(samba: TestSamba): Promise<MountedShare> {
+  if (!samba.onPort445) throw new Error('smbnetfs reaches SMB servers on port 445 only, and 445 was taken when the test smbd started');
+  const home = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-smbnetfs-'));
+  const mountPoint = path.join(home, 'mnt');
+  await fs.mkdir(path.join(home, '.smb'), { recursive: true, mode: 0o700 });
+  await fs.mkdir(mountPoint);
+  await fs.writeFile(path.join(home, '.smb', 'smb.conf'), '[global]\n  client min protocol = SMB2\n');
+  const config = path.join(home, '.smb', 'smbnetfs.conf');
+  await fs.writeFile(config, `auth "${samba.host}" "${samba.admin.user}" "${samba.admin.password}"\nsmb_query_browsers "false"\n`, { mode: 0o600 });
+  await execa('smbnetfs', [mountPoint, '-o', `config=${config}`], { env: { HOME: home }, stdin: 'ignore' });
+  const dir = path.join(mountPoint, samba.host, samba.shareName);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (await fs.readdir(dir).then(() => true, () => false)) break;
+    if (Date.now() > deadline) throw new Error(`smbnetfs did not show ${dir} within 60 s`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return {
+    dir,
+    async unmount() {
+      await execa('fusermount', ['-u', mountPoint], { reject: false });
+      await fs.rm(home, { recursive: true, force: true });
+    },
+  };
 }
 
 async function ensureUnixAccounts(): Promise<void> {
