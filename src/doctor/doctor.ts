@@ -7,6 +7,7 @@ import { failFrom, type CheckResult, type CheckStatus } from './check.js';
 import { fileChecks, type FileFacts } from './file-checks.js';
 import { portChecks } from './port-checks.js';
 import { postgresChecks } from './postgres-checks.js';
+import { remoteChecks } from './remote-checks.js';
 import { serviceChecks } from './service-checks.js';
 
 export interface DoctorOptions extends BackupCheckOptions {
@@ -31,6 +32,8 @@ export interface DoctorReport {
 export async function doctor(config: Config, options: DoctorOptions = {}, reporter: Reporter = silentReporter): Promise<DoctorReport> {
   const facts: FileFacts = { files: undefined };
   const groups: Array<[string, string, () => Promise<CheckResult[]>]> = [
+    // Only with CUPM_SERVER (an admin host): the server's name and channels, the share.
+    ...(config.server ? [['remote', 'CUPM server', () => remoteChecks(config)] as [string, string, () => Promise<CheckResult[]>]] : []),
     ['postgres', 'PostgreSQL', () => postgresChecks(config)],
     ['services', 'Services', () => serviceChecks(config, options.serviceManager)],
     ['files', 'CUPM files', () => fileChecks(config, facts)],
