@@ -3,6 +3,7 @@ import { expect } from '../support/expect.js';
 import { RefusedError } from '../../src/errors.js';
 import { checkCupmPorts, remoteProbe } from '../../src/migrate/ports.js';
 import { sameHost } from '../../src/pg/locality.js';
+import { checkDisk } from '../../src/restore/disk.js';
 
 /** A listener on 127.0.0.1 (a program on the CUPM server holding a port). */
 async function listen(): Promise<net.Server & { port: number }> {
@@ -75,5 +76,14 @@ describe('the port check of a migration run from an admin host (CUPM_SERVER)', (
     expect(await sameHost('127.0.0.1', '[127.0.0.1]')).to.equal(true);
     expect(await sameHost('192.0.2.10', '192.0.2.11')).to.equal(false);
     expect(await sameHost('db.invalid', 'cupm.invalid')).to.equal(false);
+  });
+});
+
+describe('the free-disk check of a restore onto a database on another host', () => {
+  it('says the free disk is not measured, and how much is needed', async () => {
+    const client = { query: async () => { throw new Error('not asked'); } } as never;
+    const disk = await checkDisk(client, 1000, false, '/tmp');
+    expect(disk.free).to.equal(undefined);
+    expect(disk.note).to.contain('not measured').and.contain('2000 bytes');
   });
 });
