@@ -97,7 +97,13 @@ async function startSamba(): Promise<TestSamba> {
   await execa('net', ['-s', confFile, 'groupmap', 'add', 'sid=S-1-5-32-544', `unixgroup=${ADMIN_GROUP}`, 'type=builtin', 'ntgroup=Administrators']);
   await fs.chown(path.join(dir, 'share'), Number((await execa('id', ['-u', SAMBA_ADMIN])).stdout), 0);
 
-  const child = execa('smbd', ['--foreground', '--no-process-group', '-s', confFile], { stdin: 'ignore', reject: false, cleanup: true });
+  // setpriv --pdeathsig: smbd dies with the test process even when that is killed with SIGKILL,
+  // so no test smbd is left holding 445 for the next run.
+  const child = execa('setpriv', ['--pdeathsig', 'KILL', '--', 'smbd', '--foreground', '--no-process-group', '-s', confFile], {
+    stdin: 'ignore',
+    reject: false,
+    cleanup: true,
+  });
   process.once('exit', () => child.kill('SIGKILL'));
   await waitForPort(port, child, path.join(dir, 'log', 'smbd.log'));
   return { host: '127.0.0.1', port, admin, user, shareDir: path.join(dir, 'share'), shareName: 'cupm', confFile, onPort445 };
