@@ -134,21 +134,22 @@ export async function mountShare(samba: TestSamba): Promise<MountedShare> {
   await fs.writeFile(path.join(home, '.smb', 'smb.conf'), '[global]\n  client min protocol = SMB2\n');
   const config = path.join(home, '.smb', 'smbnetfs.conf');
   await fs.writeFile(config, `auth "${samba.host}" "${samba.admin.user}" "${samba.admin.password}"\nsmb_query_browsers "false"\n`, { mode: 0o600 });
+  const unmount = async () => {
+    await execa('fusermount', ['-u', mountPoint], { reject: false });
+    await fs.rm(home, { recursive: true, force: true });
+  };
   await execa('smbnetfs', [mountPoint, '-o', `config=${config}`], { env: { HOME: home }, stdin: 'ignore' });
   const dir = path.join(mountPoint, samba.host, samba.shareName);
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (await fs.readdir(dir).then(() => true, () => false)) break;
-    if (Date.now() > deadline) throw new Error(`smbnetfs did not show ${dir} within 60 s`);
+    if (Date.now() > deadline) {
+      await unmount();
+      throw new Error(`smbnetfs did not show ${dir} within 60 s`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  return {
-    dir,
-    async unmount() {
-      await execa('fusermount', ['-u', mountPoint], { reject: false });
-      await fs.rm(home, { recursive: true, force: true });
-    },
-  };
+  return { dir, unmount };
 }
 
 async function ensureUnixAccounts(): Promise<void> {
