@@ -20,7 +20,7 @@ import { checkCupmPorts, remoteProbe, type PortFinding, type PortProbe } from '.
 import { listDatabases, listRoles } from '../pg/catalog.js';
 import { connectionInfo, serverVersion, withClient } from '../pg/connection.js';
 import { isLocalHost, sameHost } from '../pg/locality.js';
-import { findPgTool, type PgTool } from '../pg/tools.js';
+import { dumpPair, dumpPairHint, findPgTool, type PgTool } from '../pg/tools.js';
 import { createServiceManager } from '../services/index.js';
 import type { ServiceManager } from '../services/service-manager.js';
 import { fileMeta } from './atomic-file.js';
@@ -291,6 +291,9 @@ export async function prepareRestore(config: Config, archiveArg: string, options
       disk: await checkDisk(client, dumpEntry.size, databaseIsLocal, config.backupDir),
     }));
     if (server.disk.note) warnings.push(`disk: ${server.disk.note}`);
+    // The restore saves the roles with pg_dumpall first: a pair that cannot work is refused now.
+    const pair = dumpPair(dumpall.version, server.version);
+    if (!pair.ok) throw new ConfigError(`${dumpall.path} is ${pair.reason}.`, { state: 'nothing was changed', hint: dumpPairHint(pair.clients) });
     const dumpDatabases = manifest.postgres.databases.filter((d) => !BUILTIN_DATABASES.includes(d));
     const renames = dumpDatabases.filter((d) => server.databases.includes(d)).map((from) => ({ from, to: previousName(from, stamp) }));
     const clash = renames.filter((r) => server.databases.includes(r.to));
