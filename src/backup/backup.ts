@@ -14,7 +14,7 @@ import { databasesToDump, describeSession, listDatabases, listRoles, otherSessio
 import { connectionInfo, serverVersion, withClient, type PgVersion } from '../pg/connection.js';
 import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
 import { canExcludeDatabases, startDumpall } from '../pg/dumpall.js';
-import { findPgTool, type PgTool } from '../pg/tools.js';
+import { dumpPair, dumpPairHint, findPgTool, type PgTool } from '../pg/tools.js';
 import { createServiceManager } from '../services/index.js';
 import { withServicesStopped, type ServiceScopeRecord } from '../services/scope.js';
 import type { ServiceManager } from '../services/service-manager.js';
@@ -131,10 +131,11 @@ async function preflight(config: Config, options: BackupOptions, reporter: Repor
       `${tool.path} (${tool.version.text}) has no --exclude-database (PostgreSQL 12+): the dump holds every database, also ${chosen.excluded.join(', ')}, which CUPM does not use; drop the ones you do not need (cupm-backup doctor names left-over previous databases)`,
     );
   }
-  if (majorOf(tool.version) < majorOf(server)) {
-    throw new ConfigError(`${tool.path} is version ${tool.version.text}, older than the server (${server.text}): it cannot dump it.`, {
+  const pair = dumpPair(tool.version, server);
+  if (!pair.ok) {
+    throw new ConfigError(`${tool.path} is ${pair.reason}.`, {
       state: 'nothing was changed; no service was stopped',
-      hint: 'set CUPM_PG_BIN to the bin folder of a PostgreSQL client at least as new as the server',
+      hint: dumpPairHint(pair.clients),
     });
   }
   const cupmVersion = readCupmVersion(fileOf(files, 'installLog').absolutePath);
@@ -310,11 +311,6 @@ async function checkWritableDir(dir: string): Promise<string | undefined> {
   } catch (error) {
     return `the backup folder ${dir} is not writable (${(error as NodeJS.ErrnoException).code ?? messageOf(error)})`;
   }
-}
-
-/** Major versions on one scale: 8.2 -> 802, 9.6 -> 906, 15 -> 1500. */
-function majorOf(version: PgVersion): number {
-  return version.num >= 100000 ? Math.floor(version.num / 10000) * 100 : Math.floor(version.num / 100);
 }
 
 function describeServer(config: Config): string {

@@ -9,6 +9,7 @@ import { NIGHTLY_VARIABLES, parseNightlySettings, type NightlySettings } from '.
 import { parseNotifySettings, type NotifySettings } from './notify-settings.js';
 import { OFFSITE_VARIABLES, parseOffsiteSettings, type OffsiteSettings } from './offsite-settings.js';
 import { parseScheduleSettings, type ScheduleSettings } from './schedule-settings.js';
+import { parseServerSettings, SERVER_VARIABLES, type ServerSettings } from './server-settings.js';
 import { looksLikeWindowsPath } from '../system/windows-paths.js';
 import { readSources, type RawSettings } from './sources.js';
 import { isDirectory } from '../file-system.js';
@@ -47,6 +48,8 @@ export interface Config {
   nightly: NightlySettings;
   /** age recipients of new archives, identity of encrypted ones (src/config/encryption-settings.ts). */
   encryption: EncryptionSettings;
+  /** CUPM_SERVER: the CUPM server this admin host works on; undefined when the tool runs on the server itself. */
+  server: ServerSettings | undefined;
   /** Non-fatal observations (unknown CUPM_ variables), shown once by the CLI. */
   warnings: string[];
 }
@@ -83,6 +86,7 @@ const KNOWN = new Set([
   ...OFFSITE_VARIABLES,
   ...NIGHTLY_VARIABLES,
   ...ENCRYPTION_VARIABLES,
+  ...SERVER_VARIABLES,
   'CUPM_PG_SERVICE',
   'CUPM_EXTRA_DATABASES',
 ]);
@@ -221,6 +225,11 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
   const offsite = parseOffsiteSettings(get, where, problems, { ...context, rawPassword: values.CUPM_OFFSITE_PASSWORD });
   const nightly = parseNightlySettings(get, where, problems);
   const encryption = parseEncryptionSettings(get, where, problems, context);
+  const server = parseServerSettings(get, where, problems, values.CUPM_SERVER_PASSWORD);
+  if (serviceManager === 'rpc') {
+    const missing = [server === undefined && 'CUPM_SERVER', !server?.user && 'CUPM_SERVER_USER', !server?.password && 'CUPM_SERVER_PASSWORD'].filter(Boolean);
+    if (missing.length > 0) problems.push(`CUPM_SERVICE_MANAGER=rpc needs ${missing.join(', ')}: the server whose services it controls, and an administrator account there.`);
+  }
 
   for (const name of Object.keys(values)) {
     if (name.startsWith('CUPM_') && !KNOWN.has(name)) {
@@ -264,6 +273,7 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
     offsite,
     nightly,
     encryption,
+    server,
     warnings,
   };
 }

@@ -7,6 +7,7 @@ import { failFrom, type CheckResult, type CheckStatus } from './check.js';
 import { fileChecks, type FileFacts } from './file-checks.js';
 import { portChecks } from './port-checks.js';
 import { postgresChecks } from './postgres-checks.js';
+import { remoteChecks } from './remote-checks.js';
 import { serviceChecks } from './service-checks.js';
 import { formatTable } from '../format/table.js';
 
@@ -19,7 +20,7 @@ export interface DoctorOptions extends BackupCheckOptions {
   groups?: readonly DoctorGroup[];
 }
 
-export type DoctorGroup = 'postgres' | 'services' | 'files' | 'ports' | 'backup';
+export type DoctorGroup = 'remote' | 'postgres' | 'services' | 'files' | 'ports' | 'backup';
 
 export interface DoctorReport {
   /** True when no check failed (warnings allowed). */
@@ -36,6 +37,8 @@ export interface DoctorReport {
 export async function doctor(config: Config, options: DoctorOptions = {}, reporter: Reporter = silentReporter): Promise<DoctorReport> {
   const facts: FileFacts = { files: undefined };
   const groups: Array<[DoctorGroup, string, () => Promise<CheckResult[]>]> = [
+    // Only with CUPM_SERVER (an admin host): the server's name and channels, the share.
+    ...(config.server ? [['remote', 'CUPM server', () => remoteChecks(config)] as [DoctorGroup, string, () => Promise<CheckResult[]>]] : []),
     ['postgres', 'PostgreSQL', () => postgresChecks(config)],
     ['services', 'Services', () => serviceChecks(config, options.serviceManager)],
     ['files', 'CUPM files', () => fileChecks(config, facts)],

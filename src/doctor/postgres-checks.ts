@@ -1,7 +1,7 @@
 import type { Config } from '../config/config.js';
 import { isPreviousDatabase, listDatabases } from '../pg/catalog.js';
 import { connectionInfo, serverVersion, withClient, type PgVersion } from '../pg/connection.js';
-import { findPgTool, type PgTool } from '../pg/tools.js';
+import { dumpPair, dumpPairHint, findPgTool, majorNumber, type PgTool } from '../pg/tools.js';
 import { fail, failFrom, pass, warn, type CheckResult } from './check.js';
 
 /** pg_dumpall lost -o (table OIDs) in PostgreSQL 12. */
@@ -70,10 +70,14 @@ async function toolChecks(config: Config, server: PgVersion | undefined, oidTabl
       results.push(warn(id, title, `${what}; the server's version is unknown (not reachable)`, 'fix the connection first, then run doctor again'));
       continue;
     }
-    if (majorOf(tool.version) < majorOf(server)) {
-      const effect = name === 'pg_dumpall' ? 'it cannot dump a newer server' : 'it may not read what a newer pg_dumpall writes';
-      const line = name === 'pg_dumpall' ? fail : warn;
-      results.push(line(id, title, `${what}, older than the server (${server.text}): ${effect}`, 'set CUPM_PG_BIN to the bin folder of a PostgreSQL client at least as new as the server'));
+    if (name === 'pg_dumpall') {
+      const pair = dumpPair(tool.version, server);
+      if (!pair.ok) {
+        results.push(fail(id, title, `${tool.path} is ${pair.reason}`, dumpPairHint(pair.clients)));
+        continue;
+      }
+    } else if (majorNumber(tool.version) < majorNumber(server)) {
+      results.push(warn(id, title, `${what}, older than the server (${server.text}): it may not read what a newer pg_dumpall writes`, 'set CUPM_PG_BIN to the bin folder of a PostgreSQL client at least as new as the server'));
       continue;
     }
     if (name === 'pg_dumpall') results.push(oidLine(id, title, what, tool, server, oidTables));
@@ -105,7 +109,3 @@ async function tablesWithOids(config: Config): Promise<number | undefined> {
   }
 }
 
-/** Comparable major versions: 8.2 -> 802, 15 -> 1500 (as backup's preflight compares them). */
-function majorOf(version: PgVersion): number {
-  return version.num >= 100000 ? Math.floor(version.num / 10000) * 100 : Math.floor(version.num / 100);
-}

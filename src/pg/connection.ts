@@ -124,6 +124,17 @@ export function explainConnectionError(error: unknown, info: ConnectionInfo, dat
       cause: error,
     });
   }
+  const hba = /no pg_hba\.conf entry for host "([^"]+)", user "([^"]+)", database "([^"]+)"/.exec(messageOf(error));
+  if (hba) {
+    const [, client, user] = hba;
+    const line = `host    all    ${user}    ${client}/${client!.includes(':') ? 128 : 32}    md5`;
+    return new ConfigError(`${target} refused this host (${client}): pg_hba.conf has no line that lets "${user}" in from it.`, {
+      state,
+      problems: [`add to pg_hba.conf on ${info.host}, above any "reject" line: ${line}`],
+      hint: `add that line to the server's pg_hba.conf (in its data folder: SHOW hba_file names it; on CUPM usually <install>\\pgsql8.2\\data\\pg_hba.conf; "all" because pg_dumpall reads every database), then restart PostgreSQL (service pgsql-8.2) so it reads the file, and run again`,
+      cause: error,
+    });
+  }
   if (code === '28000' || code === '3D000') {
     return new ConfigError(`Cannot connect to ${target}: ${messageOf(error)}.`, {
       state,

@@ -15,6 +15,18 @@ export async function isLocalHost(host: string): Promise<boolean> {
   return addresses.some((address) => isLoopback(address) || local.has(normalize(address)));
 }
 
+/**
+ * Whether two host names name the same machine (PGHOST and CUPM_SERVER): equal names, or names
+ * that resolve to a common address. A name that does not resolve matches only itself.
+ */
+export async function sameHost(a: string, b: string): Promise<boolean> {
+  const [x, y] = [stripBrackets(a).toLowerCase(), stripBrackets(b).toLowerCase()];
+  if (x === y) return true;
+  const addressesOf = async (host: string) => new Set((net.isIP(host) ? [host] : await resolve(host)).map(normalize));
+  const [first, second] = await Promise.all([addressesOf(x), addressesOf(y)]);
+  return [...first].some((address) => second.has(address));
+}
+
 function localAddresses(): Set<string> {
   const set = new Set<string>();
   for (const list of Object.values(os.networkInterfaces())) for (const info of list ?? []) set.add(normalize(info.address));

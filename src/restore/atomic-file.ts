@@ -38,15 +38,57 @@ export async function writeFileAtomic(file: string, content: Buffer, meta: FileM
     } finally {
       await handle.close();
     }
-    // The mode given to open() is filtered by the umask: set it exactly.
-    await fsp.chmod(temp, mode);
-    if (meta && meta.uid !== null && meta.gid !== null && process.getuid?.() === 0) await fsp.chown(temp, meta.uid, meta.gid);
-    await fsp.rename(temp, file);
+    // The mode given to open() is filtered by the umask: set it exactly. A share (the CUPM server's
+    // C$ mounted on an admin host) may have no POSIX mode or owner to set: keep what it allows.
+    await unlessRefused(fsp.chmod(temp, mode));
+    if (meta && meta.uid !== null && meta.gid !== null && process.getuid?.() === 0) await unlessRefused(fsp.chown(temp, meta.uid, meta.gid));
+    await renameOver(temp, file);
   } catch (error) {
     await fsp.rm(temp, { force: true });
     throw error;
   }
   await syncDirectory(dir);
+}
+
+/** What a file system says when it has no POSIX modes or owners to set (SMB, FAT). */
+const NO_POSIX_META = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EINVAL']);
+
+async function unlessRefused(change: Promise<void>): Promise<void> {
+  try {
+    await change;
+  } catch (error) {
+    if (!NO_POSIX_META.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+  }
+}
+
+/** How SMB1 servers refuse a rename onto an existing name. */
+const RENAME_OVER_REFUSED = new Set(['EEXIST', 'EPERM', 'EACCES', 'ENOTSUP', 'EOPNOTSUPP', 'EBUSY']);
+
+/**
+ * Renames `temp` over `file`. Where the file system refuses to replace a name (SMB1 servers), the
+ * old file is renamed aside first, the new one put in its place, and the old one removed; if the
+ * second rename fails the old one is put back. A crash in between leaves the old file aside (under
+ * a name that says so) and the name empty: the restore journal, which has the file's previous
+ * bytes, puts it back on the next run.
+ */
+async function renameOver(temp: string, file: string): Promise<void> {
+  try {
+    await fsp.rename(temp, file);
+    return;
+  } catch (error) {
+    if (!RENAME_OVER_REFUSED.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    const exists = await fsp.stat(file).then(() => true, () => false);
+    if (!exists) throw error;
+  }
+  const aside = `${temp}.old`;
+  await fsp.rename(file, aside);
+  try {
+    await fsp.rename(temp, file);
+  } catch (error) {
+    await fsp.rename(aside, file).catch(() => {});
+    throw error;
+  }
+  await fsp.rm(aside, { force: true });
 }
 
 /** Removes `file` (when undoing the creation of a file that did not exist). */

@@ -27,7 +27,7 @@ export async function checkDisk(
 ): Promise<DiskCheck> {
   const needed = 2 * dumpSize;
   if (!databaseIsLocal) {
-    return { needed, free: undefined, where: undefined, note: `PostgreSQL runs on another host: its free disk cannot be checked from here (it needs about ${needed} bytes free)` };
+    return { needed, free: undefined, where: undefined, note: `free disk not measured: PostgreSQL runs on another host and its data folder cannot be reached from here (it needs about ${needed} bytes free)` };
   }
   let dataDir: string | undefined;
   let note: string | undefined;

@@ -57,6 +57,8 @@ export interface PortProbe {
   listeners(): Promise<Map<number, PortHolder>>;
   /** Tries to bind the port on every address: 'in-use', 'free', or 'unknown' (e.g. no permission). */
   bind(port: number): Promise<'in-use' | 'free' | 'unknown'>;
+  /** Why a port came out 'unknown', for the finding's note (default: no permission to bind it). */
+  unknownNote?: string;
 }
 
 export interface PortCheckResult {
@@ -111,7 +113,7 @@ export async function checkCupmPorts(properties: Map<string, string>, options: P
       port,
       state: taken ? 'taken' : 'free',
       holder,
-      note: !taken && bound === 'unknown' ? 'could not be probed (no permission to bind it); no program was seen listening' : undefined,
+      note: !taken && bound === 'unknown' ? probe.unknownNote ?? 'could not be probed (no permission to bind it); no program was seen listening' : undefined,
     });
   }
 
@@ -193,6 +195,32 @@ async function findFreePort(from: number, avoid: Set<number>, probe: PortProbe, 
     if ((await probe.bind(port)) === 'free') return port;
   }
   return undefined;
+}
+
+/**
+ * The probe of another machine (CUPM_SERVER: the tool runs on an admin host): a port is in use
+ * when a TCP connection to HOST:PORT is accepted, free when it is refused; no answer within
+ * `timeoutMs` (a firewall dropping it) leaves it unknown. No program names: the server does not say.
+ */
+export function remoteProbe(host: string, timeoutMs = 5_000): PortProbe {
+  return {
+    listeners: async () => new Map(),
+    bind: (port) => connectTo(host, port, timeoutMs),
+    unknownNote: `could not be probed: ${host} neither accepted nor refused a connection (a firewall may drop it)`,
+  };
+}
+
+function connectTo(host: string, port: number, timeoutMs: number): Promise<'in-use' | 'free' | 'unknown'> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (answer: 'in-use' | 'free' | 'unknown') => {
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.setTimeout(timeoutMs, () => done('unknown'));
+    socket.once('connect', () => done('in-use'));
+    socket.once('error', (error: NodeJS.ErrnoException) => done(error.code === 'ECONNREFUSED' ? 'free' : 'unknown'));
+  });
 }
 
 /** The probe of this machine: ss (Linux), netstat + tasklist (Windows), lsof (others); real binds. */

@@ -15,11 +15,11 @@ import { hostProblem } from '../artifacts/host.js';
 import { requireInstallDir, type Config } from '../config/config.js';
 import { ArchiveInvalidError, ConfigError, RefusedError, messageOf } from '../errors.js';
 import type { Reporter } from '../jobs/reporter.js';
-import { checkCupmPorts, databasePortMismatch, type PortFinding, type PortProbe } from './ports.js';
+import { checkCupmPorts, databasePortMismatch, remoteProbe, type PortFinding, type PortProbe } from './ports.js';
 import { listDatabases, listRoles } from '../pg/catalog.js';
 import { connectionInfo, serverVersion, withClient } from '../pg/connection.js';
-import { isLocalHost } from '../pg/locality.js';
-import { findPgTool, type PgTool } from '../pg/tools.js';
+import { isLocalHost, sameHost } from '../pg/locality.js';
+import { dumpPair, dumpPairHint, findPgTool, type PgTool } from '../pg/tools.js';
 import { createServiceManager } from '../services/index.js';
 import type { ServiceManager } from '../services/service-manager.js';
 import { fileMeta } from './atomic-file.js';
@@ -179,6 +179,9 @@ export async function prepareRestore(config: Config, archiveArg: string, options
     }
     const pgInfo = connectionInfo(config);
     const databaseIsLocal = await isLocalHost(pgInfo.host);
+    // From an admin host (CUPM_SERVER), what matters is whether PostgreSQL runs on the CUPM server:
+    // its port is then the CUPM database's, and its service is restarted through the (remote) driver.
+    const databaseOnServer = config.server ? await sameHost(pgInfo.host, config.server.host) : databaseIsLocal;
     const edits: ConfigEdits = { dbHosts, dbPort: options.dbPort, properties: {} };
 
     // Old NICE host: given, or (migrate) the one address the old server had.
@@ -218,9 +221,10 @@ export async function prepareRestore(config: Config, archiveArg: string, options
         if (options.dbPort !== undefined) values.set('dfc.postgres.port', String(options.dbPort));
         const checked = await checkCupmPorts(values, {
           databasePort: pgInfo.port,
-          databaseIsLocal,
+          databaseIsLocal: databaseOnServer,
           autoPorts: options.migration.autoPorts,
-          probe: options.migration.portProbe,
+          // From an admin host a port of the server is in use when it accepts a connection.
+          probe: options.migration.portProbe ?? (config.server ? remoteProbe(config.server.host) : undefined),
         });
         ports = checked.findings;
         edits.properties = checked.moves;
@@ -294,6 +298,9 @@ export async function prepareRestore(config: Config, archiveArg: string, options
       disk: await checkDisk(client, dumpEntry.size, databaseIsLocal, config.backupDir),
     }));
     if (server.disk.note) warnings.push(`disk: ${server.disk.note}`);
+    // The restore saves the roles with pg_dumpall first: a pair that cannot work is refused now.
+    const pair = dumpPair(dumpall.version, server.version);
+    if (!pair.ok) throw new ConfigError(`${dumpall.path} is ${pair.reason}.`, { state: 'nothing was changed', hint: dumpPairHint(pair.clients) });
     const dumpDatabases = manifest.postgres.databases.filter((d) => !BUILTIN_DATABASES.includes(d));
     const renames = dumpDatabases.filter((d) => server.databases.includes(d)).map((from) => ({ from, to: previousName(from, stamp) }));
     const clash = renames.filter((r) => server.databases.includes(r.to));
@@ -317,7 +324,7 @@ export async function prepareRestore(config: Config, archiveArg: string, options
           hint: 'take the PostgreSQL service out of CUPM_SERVICES',
         });
       }
-      if (databaseIsLocal) {
+      if (databaseOnServer) {
         pgService = config.pgService;
         await manager.status(pgService);
       } else {

@@ -10,11 +10,12 @@ export interface SecretSettings {
   pg: { password?: string | undefined };
   offsite: { secrets: readonly string[] };
   notify: { smtp: { password?: string | undefined } } | undefined;
+  server?: { password?: string | undefined } | undefined;
 }
 
-/** Every secret of a configuration: the database, off-site and SMTP passwords. */
+/** Every secret of a configuration: the database, off-site, SMTP and CUPM server passwords. */
 export function secretsOf(config: SecretSettings): string[] {
-  const secrets = [config.pg.password, ...config.offsite.secrets, config.notify?.smtp.password];
+  const secrets = [config.pg.password, ...config.offsite.secrets, config.notify?.smtp.password, config.server?.password];
   return secrets.filter((s): s is string => typeof s === 'string' && s.length > 0);
 }
 

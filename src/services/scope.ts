@@ -83,6 +83,8 @@ function startHint(kind: string): string {
       return 'sc.exe start "<name>", or the Services console';
     case 'systemd':
       return 'systemctl start <name>';
+    case 'rpc':
+      return 'net rpc service start <name> -S <CUPM_SERVER> -U <CUPM_SERVER_USER>, or the Services console on the server';
     default:
       return 'your service start command';
   }

@@ -1,7 +1,7 @@
 import { ConfigError, JobFailedError } from '../errors.js';
 
 /** The drivers CUPM_SERVICE_MANAGER can name. */
-export const SERVICE_MANAGER_KINDS = ['windows', 'systemd', 'command', 'none'] as const;
+export const SERVICE_MANAGER_KINDS = ['windows', 'systemd', 'command', 'rpc', 'none'] as const;
 export type ServiceManagerKind = (typeof SERVICE_MANAGER_KINDS)[number];
 
 /** A service's state as the tool needs it: settled running or stopped, or on its way. */

@@ -13,6 +13,8 @@ export interface WindowsServiceManagerOptions {
   regExe?: string;
   /** How often to ask `sc.exe query` while a service is pending. */
   pollMs?: number;
+  /** CUPM_SERVER: the services are on this host, reached as `sc.exe \\HOST` and `reg.exe query \\HOST\HKLM\...`. */
+  server?: string | undefined;
 }
 
 /** dwCurrentState values: `sc.exe query` prints them as `STATE : <number>  <WORD>`. */
@@ -49,6 +51,10 @@ const ERROR = {
   cannotAcceptControl: 1061,
   notActive: 1062,
   markedForDelete: 1072,
+  /** The server is not reachable over RPC (remote sc.exe). */
+  rpcServerUnavailable: 1722,
+  /** No such host, or its file and printer sharing is off (remote sc.exe). */
+  networkPathNotFound: 53,
 } as const;
 
 /** Where the Service Control Manager keeps its services: one subkey per key name. */
@@ -112,7 +118,8 @@ export function parseRegDisplayNames(text: string): RegistryService[] {
   const found: RegistryService[] = [];
   let keyName: string | undefined;
   for (const line of unixLines(text).split('\n')) {
-    const key = /^HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\([^\\]+?)[ \t]*$/i.exec(line);
+    // A remote query (`reg.exe query \\HOST\HKLM\...`) names the keys with the host in front.
+    const key = /^(?:\\\\[^\\]+\\)?HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\([^\\]+?)[ \t]*$/i.exec(line);
     if (key) {
       keyName = key[1];
       continue;
@@ -141,6 +148,7 @@ export class WindowsServiceManager implements ServiceManager {
   private readonly scExe: string;
   private readonly regExe: string;
   private readonly pollMs: number | undefined;
+  private readonly server: string | undefined;
   /** Lower-cased configured name -> the key name sc.exe answered to. */
   private readonly keyNames = new Map<string, string>();
 
@@ -149,6 +157,7 @@ export class WindowsServiceManager implements ServiceManager {
     this.scExe = options.scExe ?? 'sc.exe';
     this.regExe = options.regExe ?? 'reg.exe';
     this.pollMs = options.pollMs;
+    this.server = options.server;
   }
 
   async status(service: string): Promise<ServiceState> {
@@ -280,7 +289,7 @@ export class WindowsServiceManager implements ServiceManager {
   }
 
   private async keyNameFromRegistry(service: string, getKeyName: ScOutput): Promise<string> {
-    const args = ['query', SERVICES_KEY, '/s', '/v', 'DisplayName'];
+    const args = ['query', this.server === undefined ? SERVICES_KEY : `\\\\${this.server}\\${SERVICES_KEY}`, '/s', '/v', 'DisplayName'];
     const result = await this.run('reg.exe', this.regExe, args, 4 * 1024 * 1024);
     const services = parseRegDisplayNames(result.text);
     if (result.exitCode !== 0 && services.length === 0) {
@@ -291,7 +300,9 @@ export class WindowsServiceManager implements ServiceManager {
           `reg.exe ${quoteArgs(args)}: exit status ${result.exitCode}${oneLine(result.text) ? `: ${oneLine(result.text)}` : ''}`,
         ],
         state: 'nothing was changed',
-        hint: 'put the service name (Services console > Properties > "Service name") in CUPM_SERVICES instead of the display name',
+        hint: this.server === undefined
+          ? 'put the service name (Services console > Properties > "Service name") in CUPM_SERVICES instead of the display name'
+          : `reg.exe reads ${this.server}'s registry through its Remote Registry service: start it there (sc.exe \\\\${this.server} start RemoteRegistry), or put the service name (Services console > Properties > "Service name") in CUPM_SERVICES instead of the display name`,
       });
     }
     const wanted = service.toLowerCase();
@@ -350,7 +361,8 @@ export class WindowsServiceManager implements ServiceManager {
   }
 
   private sc(args: string[]): Promise<ScOutput> {
-    return this.run('sc.exe', this.scExe, args, 256 * 1024);
+    // `sc.exe \\HOST <verb> ...` drives the Service Control Manager of that host.
+    return this.run('sc.exe', this.scExe, this.server === undefined ? args : [`\\\\${this.server}`, ...args], 256 * 1024);
   }
 
   private async run(tool: 'sc.exe' | 'reg.exe', file: string, args: string[], maxBuffer: number): Promise<ScOutput> {
@@ -400,7 +412,7 @@ export class WindowsServiceManager implements ServiceManager {
       ? `${failed.operation} FAILED ${failed.code}${failed.message ? `: ${failed.message}` : ''}`
       : `exit status ${out.exitCode}${oneLine(out.text) ? `: ${oneLine(out.text)}` : ''}`;
     return new JobFailedError(`sc.exe ${verb} failed for service ${named(service, name)}: ${detail}.`, {
-      hint: hintFor(failed?.code ?? out.exitCode, verb, name),
+      hint: hintFor(failed?.code ?? out.exitCode, verb, name, this.server),
     });
   }
 
@@ -419,10 +431,15 @@ function errorCode(out: ScOutput): number | undefined {
   return parseScError(out.text)?.code ?? out.exitCode;
 }
 
-function hintFor(code: number, verb: string, name: string): string {
+function hintFor(code: number, verb: string, name: string, server?: string): string {
   switch (code) {
     case ERROR.accessDenied:
-      return 'run cupm-backup from an elevated prompt (Run as administrator), or as an account allowed to control services';
+      return server === undefined
+        ? 'run cupm-backup from an elevated prompt (Run as administrator), or as an account allowed to control services'
+        : `run cupm-backup as an account in the Administrators group of ${server} (or connect as one first: net use \\\\${server}\\IPC$ /user:${server}\\Administrator)`;
+    case ERROR.rpcServerUnavailable:
+    case ERROR.networkPathNotFound:
+      return `${server ?? 'the server'} cannot be reached for service control: check CUPM_SERVER, that the server is up, and that a firewall lets this host reach TCP 135 and 445`;
     case ERROR.dependentServicesRunning:
       return `other running services depend on it (sc.exe enumdepend "${name}"): list them before it in CUPM_SERVICES so they stop first`;
     case ERROR.notStoppable:

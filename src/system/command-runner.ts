@@ -13,6 +13,10 @@ export interface CommandResult {
 export interface RunOptions {
   /** Kill the command after this long (default 2 minutes; uninstallers get longer). */
   timeoutMs?: number;
+  /** Variables added to (or, when undefined, taken out of) the inherited environment: how secrets reach a child. */
+  env?: Record<string, string | undefined>;
+  /** What to do when the program is not installed (default: run on the CUPM Windows server). */
+  notFoundHint?: string;
 }
 
 /**
@@ -37,6 +41,7 @@ export const execaRunner: CommandRunner = {
       timeout: timeoutMs,
       maxBuffer: 16 * 1024 * 1024,
       windowsHide: true,
+      ...(options.env ? { env: options.env } : {}),
     });
     const line = commandLine(file, args);
     if (result.timedOut) {
@@ -47,7 +52,7 @@ export const execaRunner: CommandRunner = {
     if (result.exitCode === undefined) {
       if (result.code === 'ENOENT') {
         throw new ConfigError(`Could not run ${file}: not found.`, {
-          hint: 'run cupm-backup on the CUPM Windows server (reg.exe, net.exe and sc.exe are in C:\\Windows\\System32)',
+          hint: options.notFoundHint ?? 'run cupm-backup on the CUPM Windows server (reg.exe, net.exe and sc.exe are in C:\\Windows\\System32)',
         });
       }
       throw new JobFailedError(`${line} could not be run (${result.signal ?? result.code ?? result.originalMessage ?? 'unknown error'}).`);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { expect } from '../support/expect.js';
 import { loadConfig, splitCommand } from '../../src/config/config.js';
 import { ConfigError } from '../../src/errors.js';
+import { secretsOf } from '../../src/security/redact.js';
 
 describe('configuration', () => {
   let dir: string;
@@ -111,5 +112,32 @@ describe('configuration', () => {
     await fs.writeFile(path.join(dir, 'cupm-backup.env'), `PGPASSWORD='${password.replace(/'/g, "\\'")}'\n`);
     const fromEnv = loadConfig({ env: { ...base, PGPASSWORD: password }, cwd: dir });
     expect(fromEnv.pg.password).to.equal(password);
+  });
+
+  it('CUPM_SERVER names the CUPM server (\\\\HOST accepted); unset, the server is this machine', async () => {
+    expect(loadConfig({ env: base, cwd: dir }).server).to.equal(undefined);
+    await fs.writeFile(path.join(dir, 'cupm01.env'), 'CUPM_SERVER=\\\\cupm01.example.com\nCUPM_SERVER_USER=CUPM01\\Administrator\nCUPM_SERVER_PASSWORD=" s3cret "\n');
+    const config = loadConfig({ env: base, cwd: dir, envFile: 'cupm01.env' });
+    expect(config.server).to.deep.equal({ host: 'cupm01.example.com', user: 'CUPM01\\Administrator', password: ' s3cret ' });
+    expect(config.warnings).to.deep.equal([]);
+    expect(secretsOf(config), 'its password is redacted like every other').to.include(' s3cret ');
+    expect(loadConfig({ env: { ...base, CUPM_SERVER: '10.1.2.3' }, cwd: dir }).server?.host).to.equal('10.1.2.3');
+  });
+
+  it('refuses a CUPM_SERVER that is no host name, and a server account without a server', () => {
+    expect(() => loadConfig({ env: { ...base, CUPM_SERVER: 'cupm 01' }, cwd: dir })).to.throw(ConfigError).that.satisfies(
+      (error: ConfigError) => /CUPM_SERVER .*must be a host name or IP address.*"cupm 01"/.test(error.problems.join('\n')),
+    );
+    expect(() => loadConfig({ env: { ...base, CUPM_SERVER_USER: 'admin' }, cwd: dir })).to.throw(ConfigError).that.satisfies(
+      (error: ConfigError) => /CUPM_SERVER_USER .*is set but CUPM_SERVER is not/.test(error.problems.join('\n')),
+    );
+  });
+
+  it('CUPM_SERVICE_MANAGER=rpc needs the server and its account', () => {
+    expect(() => loadConfig({ env: { ...base, CUPM_SERVICE_MANAGER: 'rpc', CUPM_SERVER: 'cupm01' }, cwd: dir })).to.throw(ConfigError).that.satisfies(
+      (error: ConfigError) => /rpc needs CUPM_SERVER_USER, CUPM_SERVER_PASSWORD/.test(error.problems.join('\n')),
+    );
+    const config = loadConfig({ env: { ...base, CUPM_SERVICE_MANAGER: 'rpc', CUPM_SERVER: 'cupm01', CUPM_SERVER_USER: 'admin', CUPM_SERVER_PASSWORD: 'pw' }, cwd: dir });
+    expect(config.serviceManager).to.equal('rpc');
   });
 });

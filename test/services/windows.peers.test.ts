@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { execa } from 'execa';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -386,5 +386,51 @@ describe('WindowsServiceManager driving sc.exe', () => {
     } finally {
       await rm(emptyDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('WindowsServiceManager from a Windows admin host (CUPM_SERVER)', () => {
+  let fake: FakeSc | undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    await fake?.cleanup();
+    if (dir) await rm(dir, { recursive: true, force: true });
+    fake = undefined;
+    dir = undefined;
+  });
+
+  /** A reg.exe that records its arguments and answers with `output` and `exitCode`. */
+  async function fakeReg(output: string, exitCode: number): Promise<{ regExe: string; args: () => Promise<string[]> }> {
+    dir = await mkdtemp(path.join(tmpdir(), 'cupm-fake-reg-'));
+    const regExe = path.join(dir, 'reg.exe');
+    await writeFile(path.join(dir, 'answer.txt'), output);
+    await writeFile(regExe, `#!/bin/sh\nprintf '%s\\n' "$@" > "${dir}/args.txt"\ncat "${dir}/answer.txt"\nexit ${exitCode}\n`);
+    await chmod(regExe, 0o755);
+    return { regExe, args: async () => (await readFile(path.join(dir!, 'args.txt'), 'utf8')).split('\n').filter(Boolean) };
+  }
+
+  it('passes \\\\HOST to every sc.exe run, and to the registry path reg.exe reads display names from', async () => {
+    fake = await createFakeSc({ services: [{ keyName: 'cupmJBoss', displayName: 'cupm JBossService', state: 'RUNNING', pendingQueries: 1 }], getKeyName: false });
+    const reg = await fakeReg(
+      '\r\n\\\\cupm01\\HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\cupmJBoss\r\n    DisplayName    REG_SZ    cupm JBossService\r\n\r\nEnd of search: 1 match(es) found.\r\n',
+      0,
+    );
+    const manager = new WindowsServiceManager({ timeoutSeconds: 30, scExe: fake.scExe, regExe: reg.regExe, pollMs: 10, server: 'cupm01' });
+    await manager.stop('cupm JBossService');
+    expect(await manager.status('cupm JBossService')).to.equal('stopped');
+    const calls = await fake.calls();
+    expect(calls.every((call) => call.args[0] === '\\\\cupm01'), JSON.stringify(calls)).to.equal(true);
+    expect((await fake.callsOf('stop')).map((call) => call.args)).to.deep.equal([['\\\\cupm01', 'stop', 'cupmJBoss']]);
+    expect(await reg.args()).to.deep.equal(['query', '\\\\cupm01\\HKLM\\SYSTEM\\CurrentControlSet\\Services', '/s', '/v', 'DisplayName']);
+  });
+
+  it('says the Remote Registry service must run when reg.exe cannot read the server\'s registry', async () => {
+    fake = await createFakeSc({ services: [{ keyName: 'cupmJBoss', displayName: 'cupm JBossService', state: 'RUNNING' }], getKeyName: false });
+    const reg = await fakeReg('ERROR: The network path was not found.\r\n', 1);
+    const manager = new WindowsServiceManager({ timeoutSeconds: 30, scExe: fake.scExe, regExe: reg.regExe, pollMs: 10, server: 'cupm01' });
+    const error = await rejectionOf(() => manager.status('cupm JBossService'));
+    expect(error).to.be.instanceOf(JobFailedError);
+    expect((error as CupmError).hint).to.match(/Remote Registry/).and.to.contain('sc.exe \\\\cupm01 start RemoteRegistry');
+    expect((error as CupmError).state).to.equal('nothing was changed');
   });
 });

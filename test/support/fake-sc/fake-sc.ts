@@ -72,7 +72,7 @@ export interface FakeSc {
 }
 
 /** Creates a fake sc.exe knowing `services`; `locale: 'ja'` prints system messages in cp932. */
-export async function createFakeSc(options: { services: FakeScService[]; locale?: 'en' | 'ja' }): Promise<FakeSc> {
+export async function createFakeSc(options: { services: FakeScService[]; locale?: 'en' | 'ja'; getKeyName?: false }): Promise<FakeSc> {
   const root = await mkdtemp(path.join(tmpdir(), 'cupm-fake-sc-'));
   const binDir = path.join(root, 'bin');
   const stateDir = path.join(root, 'state');
@@ -81,7 +81,7 @@ export async function createFakeSc(options: { services: FakeScService[]; locale?
   const scExe = path.join(binDir, 'sc.exe');
   await copyFile(SCRIPT, scExe);
   await chmod(scExe, 0o755);
-  await writeFile(path.join(stateDir, 'config.json'), JSON.stringify({ locale: options.locale ?? 'en' }));
+  await writeFile(path.join(stateDir, 'config.json'), JSON.stringify({ locale: options.locale ?? 'en', getKeyName: options.getKeyName ?? true }));
   await writeFile(path.join(stateDir, 'calls.jsonl'), '');
   for (const service of options.services) {
     const pendingQueries = service.pendingQueries ?? 2;
@@ -109,7 +109,7 @@ export async function createFakeSc(options: { services: FakeScService[]; locale?
     binDir,
     scExe,
     calls,
-    callsOf: async (verb) => (await calls()).filter((call) => call.args[0] === verb),
+    callsOf: async (verb) => (await calls()).filter((call) => (call.args[0]?.startsWith('\\\\') ? call.args[1] : call.args[0]) === verb),
     cleanup: () => rm(root, { recursive: true, force: true }),
   };
 }

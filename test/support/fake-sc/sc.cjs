@@ -175,6 +175,8 @@ function run(verb, name) {
       return ok(`[SC] DeleteService SUCCESS${CRLF}`);
     }
     case 'getkeyname': {
+      // Wine's sc.exe has no getkeyname: it answers with its usage.
+      if (config.getKeyName === false) return { code: 87, out: Buffer.from(`fake sc.exe: "getkeyname" is not scripted${CRLF}`, 'utf8') };
       const service = byDisplayName(name);
       if (!service) return fail('GetServiceKeyName', 1060);
       return ok(`[SC] GetServiceKeyName SUCCESS${CRLF}Name = ${service.keyName}${CRLF}`);
@@ -184,7 +186,10 @@ function run(verb, name) {
   }
 }
 
-const [verb, name] = process.argv.slice(2);
+// `sc.exe \\HOST <verb> ...`: the fake is every host; the calls log keeps the whole argument list.
+const words = process.argv.slice(2);
+if (words[0] && words[0].startsWith('\\\\')) words.shift();
+const [verb, name] = words;
 const result = run(verb, name);
 const shown = byKeyName(name);
 fs.appendFileSync(
