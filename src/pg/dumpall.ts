@@ -15,9 +15,9 @@ export function dumpallArgs(tool: PgTool): string[] {
   return args;
 }
 
-/** A running pg_dumpall whose script is read from `stdout`. */
+/** A running pg_dumpall whose script is read from `stdout` (or goes to the file it was given). */
 export interface DumpallProcess {
-  stdout: Readable;
+  stdout: Readable | undefined;
   /** Settles when the process ended: rejects with the exit code, signal and stderr when it failed. */
   finished: Promise<void>;
   pid: number | undefined;
@@ -28,10 +28,12 @@ export interface DumpallProcess {
  * Starts pg_dumpall with the connection in its environment (never in argv). The caller streams
  * stdout; nothing is buffered here but stderr (kept for the error message).
  */
-export function startDumpall(tool: PgTool, config: Pick<Config, 'pg'>): DumpallProcess {
+export function startDumpall(tool: PgTool, config: Pick<Config, 'pg'>, options: { outputFile?: string } = {}): DumpallProcess {
   const child = execa(tool.path, dumpallArgs(tool), {
     env: childEnv(config),
     stdin: 'ignore',
+    // A file (the backup's spool, created owner-only by the caller): pg_dumpall writes there at its own speed.
+    ...(options.outputFile === undefined ? {} : { stdout: { file: options.outputFile, append: true } }),
     buffer: { stdout: false, stderr: true },
     maxBuffer: { stderr: 1024 * 1024 },
     reject: false,
@@ -48,7 +50,7 @@ export function startDumpall(tool: PgTool, config: Pick<Config, 'pg'>): DumpallP
   // The caller awaits `finished` after the stream; keep an early failure from being "unhandled".
   finished.catch(() => {});
   return {
-    stdout: child.stdout,
+    stdout: child.stdout ?? undefined,
     finished,
     pid: child.pid,
     kill: () => {
@@ -59,7 +61,7 @@ export function startDumpall(tool: PgTool, config: Pick<Config, 'pg'>): DumpallP
         child.kill('SIGTERM');
       }
       // Closing our end makes any writer left over fail with EPIPE instead of running on.
-      child.stdout.destroy();
+      child.stdout?.destroy();
     },
   };
 }
