@@ -19,6 +19,7 @@ import { findPgTool, type PgTool } from '../pg/tools.js';
 import { createServiceManager } from '../services/index.js';
 import { withServicesStopped, type ServiceScopeRecord } from '../services/scope.js';
 import type { ServiceManager } from '../services/service-manager.js';
+import { lowerCpuPriority } from '../system/cpu-priority.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { hostFacts } from './host-facts.js';
 import { chooseDumpRoute, fileTail, followSpool, removeStaleSpools, spoolPathFor, type DumpRoute } from './spool.js';
@@ -257,15 +258,21 @@ async function startArchive(ctx: BackupContext, options: BackupOptions, reporter
   };
   try {
     for (const file of ctx.files) await writer.addFile(fileEntryName(file.relativePath), file.absolutePath);
-    if (spool) {
-      // Owner-only and new: it holds the whole dump, password hashes included.
-      await (await fs.open(spool, 'wx', 0o600)).close();
-    }
+    // Owner-only and new: it holds the whole dump, password hashes included. Ours closes once
+    // pg_dumpall has its own copy of the descriptor.
+    const spoolFile = spool ? await fs.open(spool, 'wx', 0o600) : undefined;
     reporter.info(`Dumping PostgreSQL ${ctx.server.text} with ${ctx.tool.path} (${ctx.tool.version.text})${spool ? ` into the spool ${path.basename(spool)}: the services start again once it is complete` : ''}`);
     const dumpStarted = Date.now();
-    const dumpall = startDumpall(ctx.tool, ctx.config, spool ? { outputFile: spool } : {});
+    let dumpall: ReturnType<typeof startDumpall>;
+    try {
+      dumpall = startDumpall(ctx.tool, ctx.config, spoolFile ? { outputFd: spoolFile.fd } : {});
+    } finally {
+      await spoolFile?.close();
+    }
     child = dumpall;
-    const ran = dumpall.finished.then(() => {
+    // Spooled, the writer only follows: the dump (and so the outage) goes first.
+    const restorePriority = spool ? lowerCpuPriority() : () => {};
+    const ran = dumpall.finished.finally(restorePriority).then(() => {
       dumpMs = Date.now() - dumpStarted;
     });
     ran.catch(() => {});

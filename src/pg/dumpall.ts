@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { spawn } from 'node:child_process';
 import { execa } from 'execa';
 import type { Config } from '../config/config.js';
 import { JobFailedError } from '../errors.js';
@@ -26,42 +27,81 @@ export interface DumpallProcess {
 
 /**
  * Starts pg_dumpall with the connection in its environment (never in argv). The caller streams
- * stdout; nothing is buffered here but stderr (kept for the error message).
+ * stdout, or with `outputFd` pg_dumpall writes straight into that open file (the backup's spool:
+ * at its own speed, no pipe through this process); nothing is buffered here but stderr (kept
+ * for the error message).
  */
-export function startDumpall(tool: PgTool, config: Pick<Config, 'pg'>, options: { outputFile?: string } = {}): DumpallProcess {
-  const child = execa(tool.path, dumpallArgs(tool), {
+export function startDumpall(tool: PgTool, config: Pick<Config, 'pg'>, options: { outputFd?: number } = {}): DumpallProcess {
+  const spawnOptions = {
     env: childEnv(config),
-    stdin: 'ignore',
-    // A file (the backup's spool, created owner-only by the caller): pg_dumpall writes there at its own speed.
-    ...(options.outputFile === undefined ? {} : { stdout: { file: options.outputFile, append: true } }),
-    buffer: { stdout: false, stderr: true },
-    maxBuffer: { stderr: 1024 * 1024 },
-    reject: false,
     // Its own process group on POSIX: pg_dumpall runs pg_dump children, and a cancel must end
     // them too (and a Ctrl-C on the terminal is ours to handle, not theirs).
     detached: process.platform !== 'win32',
+  };
+  if (options.outputFd !== undefined) return startToFile(tool, spawnOptions, options.outputFd);
+  const child = execa(tool.path, dumpallArgs(tool), {
+    ...spawnOptions,
+    stdin: 'ignore',
+    buffer: { stdout: false, stderr: true },
+    maxBuffer: { stderr: STDERR_KEPT },
+    reject: false,
   });
-  const finished = child.then((result) => {
-    if (result.exitCode === 0 && !result.signal) return;
-    const how = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
-    const stderr = String(result.stderr ?? '').trim();
-    throw new JobFailedError(`pg_dumpall ${how}${stderr ? `: ${stderr}` : '.'}`);
-  });
+  const finished = child.then((result) => checkExit(result.exitCode, result.signal, String(result.stderr ?? '')));
   // The caller awaits `finished` after the stream; keep an early failure from being "unhandled".
   finished.catch(() => {});
   return {
-    stdout: child.stdout ?? undefined,
+    stdout: child.stdout,
     finished,
     pid: child.pid,
     kill: () => {
-      try {
-        if (process.platform !== 'win32' && child.pid) process.kill(-child.pid, 'SIGTERM');
-        else child.kill('SIGTERM');
-      } catch {
-        child.kill('SIGTERM');
-      }
+      killGroup(child.pid, () => child.kill('SIGTERM'));
       // Closing our end makes any writer left over fail with EPIPE instead of running on.
-      child.stdout?.destroy();
+      child.stdout.destroy();
     },
   };
+}
+
+/** stderr kept for the error message. */
+const STDERR_KEPT = 1024 * 1024;
+
+/**
+ * pg_dumpall with its stdout on `fd`. Node's own spawn: execa pipes every stdout through this
+ * process, even one given as a file descriptor, which would tie the dump's speed to ours.
+ */
+function startToFile(tool: PgTool, spawnOptions: { env: Record<string, string>; detached: boolean }, fd: number): DumpallProcess {
+  const child = spawn(tool.path, dumpallArgs(tool), { ...spawnOptions, stdio: ['ignore', fd, 'pipe'] });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+    if (stderr.length < STDERR_KEPT) stderr += text;
+  });
+  const finished = new Promise<void>((resolve, reject) => {
+    child.once('error', (error) => reject(new JobFailedError(`pg_dumpall could not be started: ${error.message}.`)));
+    child.once('close', (code, signal) => {
+      try {
+        checkExit(code, signal ?? undefined, stderr);
+        resolve();
+      } catch (error) {
+        reject(error as Error);
+      }
+    });
+  });
+  finished.catch(() => {});
+  return { stdout: undefined, finished, pid: child.pid, kill: () => killGroup(child.pid, () => child.kill('SIGTERM')) };
+}
+
+function checkExit(exitCode: number | null | undefined, signal: string | undefined | null, stderr: string): void {
+  if (exitCode === 0 && !signal) return;
+  const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`;
+  const text = stderr.trim();
+  throw new JobFailedError(`pg_dumpall ${how}${text ? `: ${text}` : '.'}`);
+}
+
+/** SIGTERM to the process group (pg_dumpall and its pg_dump children); the process alone on Windows. */
+function killGroup(pid: number | undefined, fallback: () => void): void {
+  try {
+    if (process.platform !== 'win32' && pid) process.kill(-pid, 'SIGTERM');
+    else fallback();
+  } catch {
+    fallback();
+  }
 }
