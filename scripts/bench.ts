@@ -334,7 +334,11 @@ async function prepareTool(options: BenchOptions): Promise<Tool> {
   await execa(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', path.join(build, 'dist')], { cwd: ROOT });
   // dist/version.js reads ../package.json.
   await fsp.copyFile(path.join(ROOT, 'package.json'), path.join(build, 'package.json'));
-  return { file: process.execPath, args: [path.join(build, 'dist', 'cli', 'main.js')], how: `a build of the checkout (node dist/cli/main.js, as installed)` };
+  // Run through bin/cupm-backup, as installed: its #! line carries Node's settings.
+  await fsp.mkdir(path.join(build, 'bin'));
+  await fsp.copyFile(path.join(ROOT, 'bin', 'cupm-backup'), path.join(build, 'bin', 'cupm-backup'));
+  await fsp.chmod(path.join(build, 'bin', 'cupm-backup'), 0o755);
+  return { file: path.join(build, 'bin', 'cupm-backup'), args: [], how: `a build of the checkout (bin/cupm-backup running dist/, as installed)` };
 }
 
 function runTool(tool: Tool, args: string[], env: Record<string, string>): Promise<Measured> {
