@@ -19,9 +19,11 @@ import { execa } from 'execa';
 import { DEFAULT_COMPRESSION_LEVEL } from '../src/archive/writer.js';
 import { findServerBinDir, startCluster, type Cluster } from '../src/sandbox/cluster.js';
 import { createInstallTree } from '../src/sandbox/install-tree.js';
+import { createStandinWorld, downtimeOf, type StandinWorld } from '../src/sandbox/standin-services.js';
+import { DEFAULT_SERVICES } from '../src/config/config.js';
 import { chart } from './bench/chart.js';
 import { Cleanup } from './bench/cleanup.js';
-import { cpusAllowed, pinToCpus } from './bench/proc.js';
+import { cpusAllowed, machineBusyMs, pinToCpus } from './bench/proc.js';
 import { createCupmData, phonesForDumpSize } from './bench/cupm-data.js';
 import { median, runMeasured, type Measured } from './bench/measure.js';
 import { parseBenchOptions, type BenchOptions } from './bench/options.js';
@@ -118,19 +120,21 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
   const sourceInstall = path.join(dir, 'source-cupm');
   await createInstallTree(sourceInstall, { dbHost: source.cluster.host, dbPort: source.cluster.port });
 
-  // Backup: cupm-backup backup --no-stop vs pg_dumpall > file.
+  // Backup: cupm-backup backup (stopping the stand-in services) vs the manual procedure: stop,
+  // pg_dumpall > file, start. Both sides' downtime comes from the stand-ins' own timeline.
   const archives = path.join(dir, 'archives');
   const dump = path.join(dir, 'dump.sql');
+  const services = await standinServices(dir);
   const sourceEnv = toolEnv(source.cluster, sourceInstall, archives);
   let archive = '';
   const backupRuns: Measured[] = [];
   const backupRunsPaired = await alternate(options.runs, 'backup', async () => {
     await fsp.rm(archives, { recursive: true, force: true });
-    const measured = await runTool(tool, ['backup', '--no-stop', '--json'], sourceEnv);
+    const measured = await withDowntime(services, () => runTool(tool, ['backup', '--json'], { ...sourceEnv, ...services.env() }));
     archive = (JSON.parse(measured.stdout) as { archive: string }).archive;
     backupRuns.push(measured);
     return measured;
-  }, () => runMeasured(cleanup, path.join(source.cluster.binDir, 'pg_dumpall'), [], { env: pgEnv(source.cluster), stdout: { file: dump } }));
+  }, () => manualProcedure(services, () => runMeasured(cleanup, path.join(source.cluster.binDir, 'pg_dumpall'), [], { env: pgEnv(source.cluster), stdout: { file: dump } })));
   const dumpBytes = (await fsp.stat(dump)).size;
   const archiveBytes = (await fsp.stat(archive)).size;
   const gz = path.join(dir, 'dump.sql.gz');
@@ -160,20 +164,21 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
   const restoreRuns: Measured[] = [];
   const restoreRunsPaired = await alternate(options.runs, 'restore', async () => {
     await emptyTarget(target);
-    const measured = await runTool(tool, ['restore', archive, '--yes', '--json'], targetEnv);
+    const measured = await withDowntime(services, () => runTool(tool, ['restore', archive, '--yes', '--json'], { ...targetEnv, ...services.env() }));
     restoreRuns.push(measured);
     await checkRestored(target.cluster, counts, 'cupm-backup restore');
     return measured;
   }, async () => {
     await emptyTarget(target);
-    const measured = await runMeasured(cleanup, path.join(target.cluster.binDir, 'psql'), ['-X', '-q', '-d', 'postgres', '-f', dump], {
+    const measured = await manualProcedure(services, () => runMeasured(cleanup, path.join(target.cluster.binDir, 'psql'), ['-X', '-q', '-d', 'postgres', '-f', dump], {
       env: pgEnv(target.cluster),
       stdout: 'ignore',
-    });
+    }));
     await checkRestored(target.cluster, counts, 'psql -f');
     return measured;
   });
   await target.destroy();
+  await services.destroy();
   await fsp.rm(dir, { recursive: true, force: true });
 
   const verifyMs = median(verifyRuns.map((r) => r.ms));
@@ -202,6 +207,41 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
 }
 
 /**
+ * Real processes standing in for CUPM's services (Apache, JBoss, NICE), running; each logs its
+ * stops and starts with their time, which is what downtime is measured by.
+ */
+async function standinServices(dir: string): Promise<StandinWorld> {
+  const world = await createStandinWorld(path.join(dir, 'services'), { services: DEFAULT_SERVICES });
+  const destroy = cleanup.add(`stand-in services in ${world.dir}`, () => world.destroy());
+  for (const service of world.services) await world.start(service);
+  // Destroyed through the cleanup list, so that a Ctrl-C later does not try again.
+  return { ...world, destroy };
+}
+
+/** Runs `job` and records how long the services were down meanwhile, by their own timeline. */
+async function withDowntime(world: StandinWorld, job: () => Promise<Measured>): Promise<Measured> {
+  await world.timeline({ clear: true });
+  const measured = await job();
+  return { ...measured, downtimeMs: downtimeOf(await world.timeline()) };
+}
+
+/**
+ * The manual procedure around a bare PostgreSQL tool: stop the services (waiting until each is
+ * gone, as `net stop` does), run it, start them again. Time and machine CPU are the whole
+ * procedure's; peak RSS and own CPU the tool's.
+ */
+function manualProcedure(world: StandinWorld, tool: () => Promise<Measured>): Promise<Measured> {
+  return withDowntime(world, async () => {
+    const started = process.hrtime.bigint();
+    const busyAtStart = machineBusyMs();
+    for (const service of world.services) await world.stop(service);
+    const measured = await tool();
+    for (const service of [...world.services].reverse()) await world.start(service);
+    return { ...measured, ms: Number(process.hrtime.bigint() - started) / 1e6, machineCpuMs: machineBusyMs() - busyAtStart };
+  });
+}
+
+/**
  * Runs A and B `runs` times each, alternating which goes first (AB, BA, AB...) so that a drift in
  * the machine's load hits both alike. Logs each pair.
  */
@@ -220,7 +260,9 @@ async function alternate(runs: number, what: string, a: () => Promise<Measured>,
     }
     paired.a.push(runA);
     paired.b.push(runB);
-    log(`${what} ${i + 1}: cupm-backup ${(runA.ms / 1000).toFixed(1)} s, reference ${(runB.ms / 1000).toFixed(1)} s, ratio ${(runA.ms / runB.ms).toFixed(2)}; ` +
+    const down = runA.downtimeMs !== undefined && runB.downtimeMs !== undefined
+      ? `; CUPM down ${(runA.downtimeMs / 1000).toFixed(1)} s vs ${(runB.downtimeMs / 1000).toFixed(1)} s (ratio ${(runA.downtimeMs / runB.downtimeMs).toFixed(2)})` : '';
+    log(`${what} ${i + 1}: cupm-backup ${(runA.ms / 1000).toFixed(1)} s, reference ${(runB.ms / 1000).toFixed(1)} s, ratio ${(runA.ms / runB.ms).toFixed(2)}${down}; ` +
       `CPU ${(runA.machineCpuMs / 1000).toFixed(1)} s vs ${(runB.machineCpuMs / 1000).toFixed(1)} s (load ${os.loadavg()[0]!.toFixed(2)})`);
   }
   return paired;
@@ -296,7 +338,11 @@ async function prepareTool(options: BenchOptions): Promise<Tool> {
   await execa(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', path.join(build, 'dist')], { cwd: ROOT });
   // dist/version.js reads ../package.json.
   await fsp.copyFile(path.join(ROOT, 'package.json'), path.join(build, 'package.json'));
-  return { file: process.execPath, args: [path.join(build, 'dist', 'cli', 'main.js')], how: `a build of the checkout (node dist/cli/main.js, as installed)` };
+  // Run through bin/cupm-backup, as installed: its #! line carries Node's settings.
+  await fsp.mkdir(path.join(build, 'bin'));
+  await fsp.copyFile(path.join(ROOT, 'bin', 'cupm-backup'), path.join(build, 'bin', 'cupm-backup'));
+  await fsp.chmod(path.join(build, 'bin', 'cupm-backup'), 0o755);
+  return { file: path.join(build, 'bin', 'cupm-backup'), args: [], how: `a build of the checkout (bin/cupm-backup running dist/, as installed)` };
 }
 
 function runTool(tool: Tool, args: string[], env: Record<string, string>): Promise<Measured> {

@@ -10,7 +10,9 @@
 //   <slug>.ignore-stop  the process ignores SIGTERM, so it never stops (timeout path)
 //   <slug>.fail-start   `start` exits 1
 //   <slug>.fail-stop    `stop` exits 1
-// Every stop/start request is appended to <world-dir>/events.log ("stop Apache").
+// Every stop/start request is appended to <world-dir>/events.log ("stop Apache"), and with its
+// time to <world-dir>/timeline.log ("1764849600123 stop Apache": a stop when it is asked for, a
+// start once the service is up): the service's own account of how long CUPM was down.
 // Exit codes follow LSB: status 0 running, 3 stopped, 4 unknown service.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -48,6 +50,7 @@ function runningPid() {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // What the service manager asked for, in order: tests read it to check stop/start order.
 const logEvent = (what) => fs.appendFileSync(path.join(world, 'events.log'), `${what} ${known}\n`);
+const logTime = (what) => fs.appendFileSync(path.join(world, 'timeline.log'), `${Date.now()} ${what} ${known}\n`);
 
 switch (verb) {
   case 'status':
@@ -60,6 +63,7 @@ switch (verb) {
     }
     logEvent('stop');
     const pid = runningPid();
+    if (pid) logTime('stop');
     // Like `sc stop`: ask, and return before the process is gone; the manager polls status.
     if (pid) process.kill(pid, 'SIGTERM');
     process.exit(0);
@@ -76,7 +80,9 @@ switch (verb) {
     const child = spawn(process.execPath, [process.argv[1], 'run', known, world], { detached: true, stdio: 'ignore' });
     child.unref();
     for (let i = 0; i < 200 && !fs.existsSync(readyFile); i++) await sleep(50);
-    process.exit(fs.existsSync(readyFile) ? 0 : 1);
+    if (!fs.existsSync(readyFile)) process.exit(1);
+    logTime('start');
+    process.exit(0);
     break;
   }
   case 'run':

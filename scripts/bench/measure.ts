@@ -18,6 +18,11 @@ export interface Measured {
   ownCpuMs: number;
   stdout: string;
   stderr: string;
+  /**
+   * How long CUPM's services were down during the run (first stop to last start, by the stand-in
+   * services' own timestamps): set by the bench, not by runMeasured.
+   */
+  downtimeMs?: number;
 }
 
 export interface RunOptions {

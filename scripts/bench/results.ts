@@ -20,6 +20,11 @@ export interface Pair {
   machineCpuBaseline: number;
   /** Median CPU time of cupm-backup's own process (ms): what the tool adds, beside pg_dumpall/psql. */
   ownCpuTool: number;
+  /**
+   * How long CUPM was down (ms, first service stopped to last started, by the stand-in services'
+   * timestamps), per run: cupm-backup, and the manual procedure (stop, the bare tool, start).
+   */
+  downtime?: { tool: number[]; baseline: number[]; ratios: number[]; medianTool: number; medianBaseline: number; medianRatio: number };
 }
 
 export interface SizeResult {
@@ -82,7 +87,18 @@ export function pairOf(toolRuns: Measured[], baselineRuns: Measured[]): Pair {
     machineCpuTool: median(toolRuns.map((r) => r.machineCpuMs)),
     machineCpuBaseline: median(baselineRuns.map((r) => r.machineCpuMs)),
     ownCpuTool: median(toolRuns.map((r) => r.ownCpuMs)),
+    ...downtimeOfPairs(toolRuns, baselineRuns),
   };
+}
+
+function downtimeOfPairs(toolRuns: Measured[], baselineRuns: Measured[]): Pick<Pair, 'downtime'> {
+  const tool = toolRuns.map((r) => r.downtimeMs);
+  const baseline = baselineRuns.map((r) => r.downtimeMs);
+  if (tool.some((ms) => ms === undefined) || baseline.some((ms) => ms === undefined)) return {};
+  const t = tool as number[];
+  const b = baseline as number[];
+  const ratios = t.map((ms, i) => ms / b[i]!);
+  return { downtime: { tool: t, baseline: b, ratios, medianTool: median(t), medianBaseline: median(b), medianRatio: median(ratios) } };
 }
 
 const MB = 1e6;
@@ -91,8 +107,12 @@ const MB = 1e6;
 export function judge(sizes: SizeResult[]): Target[] {
   const main = sizes[sizes.length - 1]!;
   const targets: Target[] = [
-    { what: `backup time vs pg_dumpall > file (${main.label})`, limit: '<= 1.10 x', value: `${main.backup.medianRatio.toFixed(2)} x`, met: main.backup.medianRatio <= 1.1 },
+    { what: `backup time vs pg_dumpall > file${main.backup.downtime ? ' (both with the services\' stop and start)' : ''} (${main.label})`, limit: '<= 1.10 x', value: `${main.backup.medianRatio.toFixed(2)} x`, met: main.backup.medianRatio <= 1.1 },
     { what: `restore time vs psql -f (${main.label})`, limit: '<= 1.10 x', value: `${main.restore.medianRatio.toFixed(2)} x`, met: main.restore.medianRatio <= 1.1 },
+    ...(main.backup.downtime ? [{
+      what: `backup downtime vs stop + pg_dumpall > file + start (${main.label})`, limit: '<= 1.05 x',
+      value: `${main.backup.downtime.medianRatio.toFixed(2)} x`, met: main.backup.downtime.medianRatio <= 1.05,
+    }] : []),
     { what: `verify throughput (${main.label})`, limit: '>= 250 MB/s', value: `${main.verify.mbPerSecond.toFixed(0)} MB/s`, met: main.verify.mbPerSecond >= 250 },
     { what: `archive size vs gzip -6 (${main.label})`, limit: '<= 1.10 x', value: `${(main.archiveBytes / main.gzipBytes).toFixed(3)} x`, met: main.archiveBytes <= 1.1 * main.gzipBytes },
   ];
@@ -131,13 +151,15 @@ export function markdown(result: BenchResult): string {
     row('archive (zip)', result.sizes.map((z) => `${mb(z.archiveBytes)} (${(z.dumpBytes / z.archiveBytes).toFixed(1)}:1)`)),
     row('gzip -6 of the dump', result.sizes.map((z) => `${mb(z.gzipBytes)} (${s(z.gzipMs)})`)),
     row('archive / gzip -6', result.sizes.map((z) => (z.archiveBytes / z.gzipBytes).toFixed(3))),
+    ...downtimeRows(result, 'backup', 'stop, pg_dumpall > file, start'),
     row('backup: cupm-backup', result.sizes.map((z) => s(z.backup.medianTool))),
-    row('backup: pg_dumpall > file', result.sizes.map((z) => s(z.backup.medianBaseline))),
+    row(result.sizes.some((z) => z.backup.downtime) ? 'backup: stop, pg_dumpall > file, start' : 'backup: pg_dumpall > file', result.sizes.map((z) => s(z.backup.medianBaseline))),
     row('backup: ratio (median of pairs)', result.sizes.map((z) => `${z.backup.medianRatio.toFixed(2)} (${z.backup.ratios.map((r) => r.toFixed(2)).join(', ')})`)),
     row('backup: CPU, whole machine (cupm-backup / pg_dumpall)', result.sizes.map((z) => cpu(z.backup, result.machine.cores))),
     row('backup: CPU of cupm-backup itself', result.sizes.map((z) => s(z.backup.ownCpuTool))),
+    ...downtimeRows(result, 'restore', 'stop, psql -X -f dump.sql into an empty cluster, start'),
     row('restore: cupm-backup restore', result.sizes.map((z) => s(z.restore.medianTool))),
-    row('restore: psql -X -f dump.sql', result.sizes.map((z) => s(z.restore.medianBaseline))),
+    row(result.sizes.some((z) => z.restore.downtime) ? 'restore: stop, psql -X -f dump.sql, start' : 'restore: psql -X -f dump.sql', result.sizes.map((z) => s(z.restore.medianBaseline))),
     row('restore: ratio (median of pairs)', result.sizes.map((z) => `${z.restore.medianRatio.toFixed(2)} (${z.restore.ratios.map((r) => r.toFixed(2)).join(', ')})`)),
     row('restore: CPU, whole machine (cupm-backup / psql)', result.sizes.map((z) => cpu(z.restore, result.machine.cores))),
     row('restore: CPU of cupm-backup itself', result.sizes.map((z) => s(z.restore.ownCpuTool))),
@@ -156,6 +178,17 @@ export function markdown(result: BenchResult): string {
       `peak RSS x ${grow(Math.max(a.peakRss.backup, a.peakRss.restore), Math.max(b.peakRss.backup, b.peakRss.restore))}.`);
   }
   return lines.join('\n') + '\n';
+}
+
+/** CUPM's downtime rows of a job (absent from results made before they were measured). */
+function downtimeRows(result: BenchResult, job: 'backup' | 'restore', manual: string): string[] {
+  if (!result.sizes.some((z) => z[job].downtime)) return [];
+  const cell = (z: SizeResult, f: (d: NonNullable<Pair['downtime']>) => string) => (z[job].downtime ? f(z[job].downtime) : '-');
+  return [
+    row(`${job}: CUPM down, cupm-backup (stand-ins' timestamps)`, result.sizes.map((z) => cell(z, (d) => s(d.medianTool)))),
+    row(`${job}: CUPM down, ${manual}`, result.sizes.map((z) => cell(z, (d) => s(d.medianBaseline)))),
+    row(`${job}: downtime ratio (median of pairs)`, result.sizes.map((z) => cell(z, (d) => `${d.medianRatio.toFixed(2)} (${d.ratios.map((r) => r.toFixed(2)).join(', ')})`))),
+  ];
 }
 
 /** Both sides' CPU time, and the least wall time cupm-backup's work could take on these cores. */

@@ -251,8 +251,8 @@ export class AgePayload {
   private async readChunks(first: number, count: number): Promise<Buffer[]> {
     const last = Math.min(first + count, this.chunks);
     if (first >= last) return [];
-    const cached = this.cache.get(first);
-    if (cached && last - first === 1) return [cached];
+    const hit = this.cache.get(first);
+    if (hit && last - first === 1) return [hit];
     const offset = this.start + first * SEALED;
     const length = Math.min((last - first) * SEALED, this.payloadBytes - first * SEALED);
     const sealed = await this.source.read(offset, length);
@@ -260,7 +260,15 @@ export class AgePayload {
     const out: Buffer[] = [];
     for (let index = first; index < last; index++) {
       const part = sealed.subarray((index - first) * SEALED, (index - first + 1) * SEALED);
-      out.push(this.cache.get(index) ?? this.remember(index, open(this.key, index, part, index === this.chunks - 1)));
+      const cached = this.cache.get(index);
+      if (cached) out.push(cached);
+      else {
+        const plain = open(this.key, index, part, index === this.chunks - 1);
+        // Only single-chunk reads (the ZIP's directory and headers) are kept: a streamed chunk
+        // kept here would live long enough to be promoted, and promoted buffers are what start
+        // V8's full collections (README "Performance").
+        out.push(last - first === 1 ? this.remember(index, plain) : plain);
+      }
     }
     return out;
   }

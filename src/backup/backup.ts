@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import path from 'node:path';
 import type { ArchiveKeys } from '../archive/encryption.js';
 import { ArchiveWriter } from '../archive/writer.js';
@@ -10,7 +11,7 @@ import { ConfigError, JobFailedError, RefusedError, messageOf } from '../errors.
 import { withLock } from '../jobs/lock.js';
 import { readJournal } from '../restore/journal.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
-import { databasesToDump, describeSession, listDatabases, listRoles, otherSessions, type Session } from '../pg/catalog.js';
+import { databaseBytes, databasesToDump, describeSession, listDatabases, listRoles, otherSessions, type Session } from '../pg/catalog.js';
 import { connectionInfo, serverVersion, withClient, type PgVersion } from '../pg/connection.js';
 import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
 import { canExcludeDatabases, startDumpall } from '../pg/dumpall.js';
@@ -18,8 +19,10 @@ import { dumpPair, dumpPairHint, findPgTool, type PgTool } from '../pg/tools.js'
 import { createServiceManager } from '../services/index.js';
 import { withServicesStopped, type ServiceScopeRecord } from '../services/scope.js';
 import type { ServiceManager } from '../services/service-manager.js';
+import { lowerCpuPriority } from '../system/cpu-priority.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { hostFacts } from './host-facts.js';
+import { chooseDumpRoute, fileTail, followSpool, removeStaleSpools, spoolPathFor, type DumpRoute } from './spool.js';
 
 export interface BackupOptions {
   label?: string | null;
@@ -44,6 +47,12 @@ export interface BackupResult {
   liveSessions: Session[];
   /** Encrypted to CUPM_ENCRYPT_TO: the archive is `<name>.zip.age`. */
   encrypted: boolean;
+  /** ms from the first service stopped to the last started again, by our clock (0 with none stopped). */
+  servicesDownMs: number;
+  /** ms pg_dumpall ran. */
+  dumpMs: number;
+  /** The dump went through a spool (services back before the archive was written). */
+  spooled: boolean;
   /** What reads this archive back in this process (its file key, when encrypted): never printed or stored. */
   keys: ArchiveKeys;
 }
@@ -61,6 +70,8 @@ interface BackupContext {
   roles: string[];
   cupmVersion: string | null;
   manager: ServiceManager;
+  /** Bytes of the databases on disk: the estimate of the dump (and the spool). */
+  databaseBytes: number;
 }
 
 /**
@@ -105,10 +116,11 @@ async function preflight(config: Config, options: BackupOptions, reporter: Repor
   }
 
   const tool = await findPgTool(config, 'pg_dumpall');
-  const { server, databases, roles } = await withClient(config, 'postgres', async (client) => ({
+  const { server, databases, roles, bytes } = await withClient(config, 'postgres', async (client) => ({
     server: await serverVersion(client),
     databases: await listDatabases(client),
     roles: await listRoles(client),
+    bytes: await databaseBytes(client),
   }));
   if (!databases.includes(config.database)) {
     throw new ConfigError(`The application database "${config.database}" does not exist on ${describeServer(config)}.`, {
@@ -142,22 +154,43 @@ async function preflight(config: Config, options: BackupOptions, reporter: Repor
   if (cupmVersion === null) reporter.warn('install.log does not say which CUPM version this is; the archive records it as unknown');
   const manager = options.serviceManager ?? createServiceManager(config);
   const dumped = canExcludeDatabases(tool) ? chosen : { keep: databases, excluded: [] };
-  return { config, installDir, files, tool, server, databases: dumped.keep, excluded: dumped.excluded, roles, cupmVersion, manager };
+  return { config, installDir, files, tool, server, databases: dumped.keep, excluded: dumped.excluded, roles, cupmVersion, manager, databaseBytes: bytes };
 }
 
 async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: Reporter): Promise<BackupResult> {
   const started = Date.now();
   await refuseHalfRestoredServer(ctx.config.backupDir);
   await removeStalePartials(ctx.config.backupDir, reporter);
+  await removeStaleSpools(ctx.config.backupDir, reporter);
   const services = options.noStop ? [] : ctx.config.services;
   if (options.noStop) reporter.info('Not stopping services (--no-stop)');
+  // Before any service stops: room for the spool and the archive (the archive a quarter of the
+  // dump at most: deflate makes it a seventh of CUPM's dumps).
+  const route = await chooseDumpRoute(ctx.config.backupDir, { dumpBytes: ctx.databaseBytes, archiveBytes: Math.ceil(ctx.databaseBytes / 4) }, options.noStop ?? false);
+  if (!route.spool && !options.noStop) reporter.warn(route.why[0]!.toUpperCase() + route.why.slice(1));
 
   let liveSessions: Session[] = [];
-  const { written, dumpBytes, scope, keys } = await withServicesStopped(ctx.manager, services, reporter, async (scope) => {
-    liveSessions = await consistencyGuard(ctx, options, scope.stopped.length > 0, reporter);
-    const { written, dumpBytes, keys } = await writeArchive(ctx, options, reporter, scope, liveSessions);
-    return { written, dumpBytes, scope, keys };
-  });
+  let dump: DumpInProgress | undefined;
+  const downFrom = Date.now();
+  let scope: ServiceScopeRecord;
+  try {
+    scope = await withServicesStopped(ctx.manager, services, reporter, async (record) => {
+      liveSessions = await consistencyGuard(ctx, options, record.stopped.length > 0, reporter);
+      const started = await startArchive(ctx, options, reporter, route);
+      dump = started;
+      // Spooled, this is the dump complete (the archive is still being written); streamed, the
+      // whole archive but its manifest. A failure is cleaned up before any service starts.
+      await started.complete.catch(async (error: unknown) => {
+        throw await started.abort(error);
+      });
+      return record;
+    });
+  } catch (error) {
+    throw dump ? await dump.abort(error) : error;
+  }
+  const servicesDownMs = scope.stopped.length > 0 ? Date.now() - downFrom : 0;
+  if (route.spool && scope.stopped.length > 0) reporter.info('Services are running again; the archive is still being written');
+  const { written, dumpBytes, keys, dumpMs } = await dump!.finish(scope, liveSessions, servicesDownMs);
   return {
     archive: written.path,
     size: written.size,
@@ -168,6 +201,9 @@ async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: R
     liveSessions,
     encrypted: ctx.config.encryption.recipients.length > 0,
     keys,
+    servicesDownMs,
+    dumpMs,
+    spooled: route.spool,
   };
 }
 
@@ -195,13 +231,22 @@ async function consistencyGuard(ctx: BackupContext, options: BackupOptions, serv
   });
 }
 
-async function writeArchive(
-  ctx: BackupContext,
-  options: BackupOptions,
-  reporter: Reporter,
-  scope: ServiceScopeRecord,
-  liveSessions: Session[],
-): Promise<{ written: { path: string; size: number; manifest: Manifest }; dumpBytes: number; keys: ArchiveKeys }> {
+/** An archive being written, its dump running or done. */
+interface DumpInProgress {
+  /** Settles once pg_dumpall exited 0 and its output ends with the trailer (spooled), or the dump entry is written (streamed). */
+  complete: Promise<void>;
+  /** Writes the rest and the manifest, checks it, renames it; the spool is gone afterwards. */
+  finish(scope: ServiceScopeRecord, liveSessions: Session[], servicesDownMs: number): Promise<{ written: { path: string; size: number; manifest: Manifest }; dumpBytes: number; keys: ArchiveKeys; dumpMs: number }>;
+  /** Stops everything, removes the partial archive and the spool; returns what to throw. */
+  abort(error: unknown): Promise<unknown>;
+}
+
+/**
+ * Starts the archive: the CUPM files, then pg_dumpall. Spooled, pg_dumpall writes into
+ * `<archive>.spool` at its own speed and the writer follows that file as it grows; streamed, the
+ * writer reads pg_dumpall's output as it comes.
+ */
+async function startArchive(ctx: BackupContext, options: BackupOptions, reporter: Reporter, route: DumpRoute): Promise<DumpInProgress> {
   const createdAt = new Date();
   const host = hostFacts();
   const label = options.label ? canonicalLabel(options.label) : null;
@@ -209,70 +254,122 @@ async function writeArchive(
   const recipients = ctx.config.encryption.recipients;
   const writer = await ArchiveWriter.create(finalPath, { compressionLevel: options.compressionLevel ?? ctx.config.compressionLevel, encryptTo: recipients });
   if (recipients.length > 0) reporter.info(`Encrypting the archive to ${recipients.length} age recipient(s) (CUPM_ENCRYPT_TO): only their identities can read it`);
-  const dump = { kill: () => {} };
-  const onAbort = () => dump.kill();
-  options.signal?.addEventListener('abort', onAbort);
+  const spool = route.spool ? spoolPathFor(writer.finalPath) : undefined;
+  let child: ReturnType<typeof startDumpall> | undefined;
+  let source: Readable | undefined;
+  const cancel = () => {
+    child?.kill();
+    source?.destroy(cancelled());
+  };
+  options.signal?.addEventListener('abort', cancel);
+  const removeSpool = async () => {
+    if (spool) await fs.rm(spool, { force: true });
+  };
+  let dumpMs = 0;
+  let entry: Promise<Awaited<ReturnType<ArchiveWriter['addStream']>>> | undefined;
+  const abort = async (error: unknown) => {
+    options.signal?.removeEventListener('abort', cancel);
+    child?.kill();
+    source?.destroy();
+    await child?.finished.catch(() => {});
+    await entry?.catch(() => {});
+    await removeSpool();
+    return writer.abortAfter(options.signal?.aborted ? cancelled() : error, 'The backup');
+  };
   try {
     for (const file of ctx.files) await writer.addFile(fileEntryName(file.relativePath), file.absolutePath);
-
-    reporter.info(`Dumping PostgreSQL ${ctx.server.text} with ${ctx.tool.path} (${ctx.tool.version.text})`);
+    // Owner-only and new: it holds the whole dump, password hashes included. Ours closes once
+    // pg_dumpall has its own copy of the descriptor.
+    const spoolFile = spool ? await fs.open(spool, 'wx', 0o600) : undefined;
+    reporter.info(`Dumping PostgreSQL ${ctx.server.text} with ${ctx.tool.path} (${ctx.tool.version.text})${spool ? ` into the spool ${path.basename(spool)}: the services start again once it is complete` : ''}`);
     if (ctx.excluded.length > 0) {
       reporter.info(`Left out of the dump (not CUPM's databases; CUPM_EXTRA_DATABASES adds one): ${ctx.excluded.join(', ')}`);
     }
-    const child = startDumpall(ctx.tool, ctx.config, ctx.excluded);
-    dump.kill = child.kill;
-    if (options.signal?.aborted) child.kill();
-    let measurement;
+    const dumpStarted = Date.now();
+    let dumpall: ReturnType<typeof startDumpall>;
     try {
-      measurement = await writer.addStream(DUMP_ENTRY, child.stdout, {
-        tailBytes: TRAILER_WINDOW,
-        onBytes: (n) => reporter.progress('dump', n),
-      });
-    } catch (error) {
-      child.kill();
-      await child.finished.catch(() => {});
-      throw options.signal?.aborted ? cancelled() : error;
+      dumpall = startDumpall(ctx.tool, ctx.config, { exclude: ctx.excluded, ...(spoolFile ? { outputFd: spoolFile.fd } : {}) });
+    } finally {
+      await spoolFile?.close();
     }
-    await child.finished.catch((error: unknown) => {
-      throw options.signal?.aborted ? cancelled() : error;
+    child = dumpall;
+    // Spooled, the writer only follows: the dump (and so the outage) goes first.
+    const restorePriority = spool ? lowerCpuPriority() : () => {};
+    const ran = dumpall.finished.finally(restorePriority).then(() => {
+      dumpMs = Date.now() - dumpStarted;
     });
-    if (options.signal?.aborted) throw cancelled();
-    if (!endsWithTrailer(measurement.tail.toString('latin1'))) {
-      throw new JobFailedError('pg_dumpall exited successfully but its output does not end with "-- PostgreSQL database cluster dump complete": the dump is incomplete.');
-    }
-
-    const manifest: ManifestBody = {
-      format: FORMAT_NAME,
-      formatVersion: FORMAT_VERSION,
-      createdAt: createdAt.toISOString(),
-      label,
-      tool: { name: TOOL_NAME, version: TOOL_VERSION },
-      source: { ...host },
-      cupm: { version: ctx.cupmVersion, installDir: ctx.installDir },
-      postgres: {
-        host: connectionInfo(ctx.config).host,
-        port: connectionInfo(ctx.config).port,
-        serverVersion: ctx.server.text,
-        dumpToolVersion: ctx.tool.version.text,
-        databases: ctx.databases,
-        roles: ctx.roles,
-        ...(ctx.excluded.length > 0 ? { excludedDatabases: ctx.excluded } : {}),
-      },
-      consistency: {
-        serviceManager: ctx.manager.kind,
-        servicesStopped: scope.stopped,
-        servicesAlreadyStopped: scope.alreadyStopped,
-        noStop: options.noStop ?? false,
-        allowLive: options.allowLive ?? false,
-        liveSessions: liveSessions.map(describeSession),
+    ran.catch(() => {});
+    source = spool ? followSpool(spool, dumpall.finished) : dumpall.stdout!;
+    if (options.signal?.aborted) cancel();
+    entry = writer.addStream(DUMP_ENTRY, source, { tailBytes: TRAILER_WINDOW, onBytes: (n) => reporter.progress('dump', n) });
+    entry.catch(() => {});
+    const checkTrailer = (tail: Buffer) => {
+      if (!endsWithTrailer(tail.toString('latin1'))) {
+        throw new JobFailedError('pg_dumpall exited successfully but its output does not end with "-- PostgreSQL database cluster dump complete": the dump is incomplete.');
+      }
+    };
+    const dumpEntry = entry;
+    const complete = (async () => {
+      if (spool) {
+        // The dump is complete when pg_dumpall is; a failure of the archive meanwhile ends it too.
+        await Promise.race([ran, dumpEntry.then(() => new Promise<never>(() => {}))]);
+        checkTrailer(await fileTail(spool, TRAILER_WINDOW));
+      } else {
+        await dumpEntry;
+        await ran;
+      }
+      if (options.signal?.aborted) throw cancelled();
+    })();
+    complete.catch(() => {});
+    return {
+      complete,
+      abort,
+      async finish(scope, liveSessions, servicesDownMs) {
+        try {
+          const measurement = await dumpEntry;
+          await ran;
+          checkTrailer(measurement.tail);
+          if (options.signal?.aborted) throw cancelled();
+          await removeSpool();
+          const manifest: ManifestBody = {
+            format: FORMAT_NAME,
+            formatVersion: FORMAT_VERSION,
+            createdAt: createdAt.toISOString(),
+            label,
+            tool: { name: TOOL_NAME, version: TOOL_VERSION },
+            source: { ...host },
+            cupm: { version: ctx.cupmVersion, installDir: ctx.installDir },
+            postgres: {
+              host: connectionInfo(ctx.config).host,
+              port: connectionInfo(ctx.config).port,
+              serverVersion: ctx.server.text,
+              dumpToolVersion: ctx.tool.version.text,
+              databases: ctx.databases,
+              roles: ctx.roles,
+              ...(ctx.excluded.length > 0 ? { excludedDatabases: ctx.excluded } : {}),
+            },
+            consistency: {
+              serviceManager: ctx.manager.kind,
+              servicesStopped: scope.stopped,
+              servicesAlreadyStopped: scope.alreadyStopped,
+              noStop: options.noStop ?? false,
+              allowLive: options.allowLive ?? false,
+              liveSessions: liveSessions.map(describeSession),
+              servicesDownMs,
+              dumpMs,
+              spooled: spool !== undefined,
+            },
+          };
+          const written = await writer.finish(manifest);
+          options.signal?.removeEventListener('abort', cancel);
+          return { written, dumpBytes: measurement.size, keys: writer.keys, dumpMs };
+        } catch (error) {
+          throw await abort(error);
+        }
       },
     };
-    const written = await writer.finish(manifest);
-    return { written, dumpBytes: measurement.size, keys: writer.keys };
   } catch (error) {
-    throw await writer.abortAfter(error, 'The backup');
-  } finally {
-    options.signal?.removeEventListener('abort', onAbort);
+    throw await abort(error);
   }
 }
 

@@ -31,10 +31,18 @@ export function registerBackup(program: Command): void {
       reporter,
     );
     reporter.info(
-      `Backup written: ${result.archive} (${formatBytes(result.size)}; dump ${formatBytes(result.dumpBytes)}; ${formatDuration(result.durationMs)})`,
+      `Backup written: ${result.archive} (${formatBytes(result.size)}; dump ${formatBytes(result.dumpBytes)}; ${formatDuration(result.durationMs)}` +
+        `${result.services.stopped.length > 0 ? `; services down ${formatDuration(result.servicesDownMs)}` : ''})`,
     );
     if (flags.json) {
-      printJson({ ...writtenArchiveFacts(result), services: result.services, liveSessions: result.liveSessions.length });
+      printJson({
+        ...writtenArchiveFacts(result),
+        services: result.services,
+        liveSessions: result.liveSessions.length,
+        servicesDownMs: result.servicesDownMs,
+        dumpMs: result.dumpMs,
+        spooled: result.spooled,
+      });
     } else {
       printOut(result.archive + '\n');
     }

@@ -1,3 +1,5 @@
+// First: its settings must hold before anything large is allocated.
+import './v8-settings.js';
 import { Command, CommanderError } from 'commander';
 import { CupmError, EXIT } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';

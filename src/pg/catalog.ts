@@ -25,6 +25,15 @@ export async function listDatabases(client: pg.Client): Promise<string[]> {
   return rows.map((r) => r.datname);
 }
 
+/** Bytes on disk of the databases a pg_dumpall carries: what sizes a dump before it is taken. */
+export async function databaseBytes(client: pg.Client): Promise<number> {
+  const { rows } = await client.query<{ bytes: string | null }>(
+    'SELECT sum(pg_database_size(datname))::text AS bytes FROM pg_database WHERE datallowconn AND datname <> $1',
+    ['template0'],
+  );
+  return Number(rows[0]?.bytes ?? 0);
+}
+
 /** Roles of the cluster (pg_roles exists since 8.1; internal pg_* roles are not dumped). */
 export async function listRoles(client: pg.Client): Promise<string[]> {
   const { rows } = await client.query<{ rolname: string }>(

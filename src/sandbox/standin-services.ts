@@ -17,9 +17,13 @@ export interface StandinWorld {
   env(): Record<string, string>;
   status(service: string): Promise<'running' | 'stopped'>;
   start(service: string): Promise<void>;
+  /** Stops it and waits until it is gone, as `net stop` does (the bench's manual procedure). */
+  stop(service: string): Promise<void>;
   setFault(service: string, fault: StandinFault, on?: boolean): Promise<void>;
   /** The stop/start requests received so far, in order ("stop Apache"); `clear` forgets them. */
   events(options?: { clear?: boolean }): Promise<string[]>;
+  /** The timestamped stops and starts so far (see `downtimeOf`); `clear` forgets them. */
+  timeline(options?: { clear?: boolean }): Promise<TimelineEvent[]>;
   /** Kills every stand-in process, whatever its faults. */
   destroy(): Promise<void>;
 }
@@ -55,6 +59,15 @@ export async function createStandinWorld(dir: string, options: StandinOptions): 
       const result = await run('start', service);
       if (result.exitCode !== 0) throw new Error(`stand-in ${service} did not start: ${result.stderr}`);
     },
+    async stop(service) {
+      const result = await run('stop', service);
+      if (result.exitCode !== 0) throw new Error(`stand-in ${service} did not stop: ${result.stderr}`);
+      const deadline = Date.now() + 60_000;
+      while ((await run('status', service)).exitCode === 0) {
+        if (Date.now() > deadline) throw new Error(`stand-in ${service} is still running a minute after its stop`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
     async setFault(service, fault, on = true) {
       const file = path.join(dir, `${slug(service)}.${fault}`);
       if (on) await fs.writeFile(file, '');
@@ -65,6 +78,12 @@ export async function createStandinWorld(dir: string, options: StandinOptions): 
       const text = await fs.readFile(file, 'utf8').catch(() => '');
       if (eventOptions.clear) await fs.rm(file, { force: true });
       return text.split('\n').filter(Boolean);
+    },
+    async timeline(timelineOptions = {}) {
+      const file = path.join(dir, 'timeline.log');
+      const text = await fs.readFile(file, 'utf8').catch(() => '');
+      if (timelineOptions.clear) await fs.rm(file, { force: true });
+      return parseTimeline(text);
     },
     async destroy() {
       for (const service of options.services) {
@@ -77,4 +96,39 @@ export async function createStandinWorld(dir: string, options: StandinOptions): 
       }
     },
   };
+}
+
+/** One line of a stand-in world's timeline.log: a running service asked to stop, or a service up again. */
+export interface TimelineEvent {
+  at: number;
+  verb: 'stop' | 'start';
+  service: string;
+}
+
+/** Reads timeline.log ("<ms since the epoch> stop|start <service>" lines); anything else is an error. */
+export function parseTimeline(text: string): TimelineEvent[] {
+  return text.split('\n').filter((line) => line.trim() !== '').map((line) => {
+    const match = /^(\d+) (stop|start) (.+)$/.exec(line);
+    if (!match) throw new Error(`not a timeline line: ${JSON.stringify(line)}`);
+    return { at: Number(match[1]), verb: match[2] as 'stop' | 'start', service: match[3]! };
+  });
+}
+
+/**
+ * How long CUPM was down, in ms, by the services' own clocks: from the first service asked to
+ * stop to the last one up again. 0 when nothing was stopped; an error when a service stopped
+ * and was not started again (the outage has not ended).
+ */
+export function downtimeOf(events: readonly TimelineEvent[]): number {
+  const stops = events.filter((e) => e.verb === 'stop');
+  if (stops.length === 0) return 0;
+  const firstStop = Math.min(...stops.map((e) => e.at));
+  const down = new Set<string>();
+  for (const event of [...events].sort((a, b) => a.at - b.at)) {
+    if (event.verb === 'stop') down.add(event.service);
+    else down.delete(event.service);
+  }
+  if (down.size > 0) throw new Error(`still down: ${[...down].join(', ')} stopped and was not started again`);
+  const lastStart = Math.max(...events.filter((e) => e.verb === 'start').map((e) => e.at));
+  return lastStart - firstStop;
 }

@@ -49,6 +49,9 @@ export interface NightlyRunRecord {
   exitCode: number;
   archive: { path: string; name: string; size: number; dumpBytes: number; createdAt: string; cupmVersion: string | null } | null;
   backupDurationMs: number | null;
+  /** How long the backup kept the services stopped, and how long pg_dumpall ran (ms; absent in older records). */
+  servicesDownMs?: number | null;
+  dumpMs?: number | null;
   verified: boolean;
   offsite: OffsiteCopyRecord[];
   /** Copies still owed to a destination; the next run retries them. */

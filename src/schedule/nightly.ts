@@ -99,6 +99,8 @@ async function runSteps(config: Config, options: NightlyOptions, reporter: Repor
   await step(record, reporter, 'backup', async () => {
     result = await backupLocked(config, { noStop: options.noStop, allowLive: options.allowLive, signal: options.signal, serviceManager: options.serviceManager }, reporter);
     record.backupDurationMs = result.durationMs;
+    record.servicesDownMs = result.servicesDownMs;
+    record.dumpMs = result.dumpMs;
     record.archive = {
       path: result.archive,
       name: path.basename(result.archive),

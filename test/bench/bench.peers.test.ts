@@ -68,7 +68,7 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
       expect(run.all.match(/on CPUs [^)]+\)/g)).to.deep.equal(Array(2).fill(`on CPUs ${cpusAllowed(process.pid)})`));
       const written = (await fs.readdir(out)).sort();
       expect(written.map((f) => path.extname(f))).to.deep.equal(['.json', '.md', '.svg']);
-      type Pair = { medianTool: number; machineCpuTool: number; machineCpuBaseline: number; ownCpuTool: number };
+      type Pair = { medianTool: number; machineCpuTool: number; machineCpuBaseline: number; ownCpuTool: number; tool: number[]; baseline: number[]; downtime: { tool: number[]; baseline: number[] } };
       const result = JSON.parse(await fs.readFile(path.join(out, written[0]!), 'utf8')) as { sizes: Array<{ backup: Pair; restore: Pair }>; tool: { encrypted: boolean } };
       expect(result.sizes).to.have.length(1);
       // CPU time is counted: the tool's own is part of the machine's, and no more than the machine had.
@@ -77,10 +77,15 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
         expect(pair.machineCpuTool).to.be.at.least(pair.ownCpuTool);
         expect(pair.machineCpuBaseline).to.be.greaterThan(0);
         expect(pair.machineCpuTool).to.be.at.most(pair.medianTool * os.availableParallelism() * 1.5);
+        // CUPM's downtime, by the stand-in services' clocks: there was one, within the run.
+        expect(pair.downtime.tool[0]).to.be.greaterThan(0).and.at.most(pair.tool[0]! + 1000);
+        expect(pair.downtime.baseline[0]).to.be.greaterThan(0).and.at.most(pair.baseline[0]! + 1000);
       }
       expect(result.tool.encrypted).to.equal(encrypted);
       const markdown = await fs.readFile(path.join(out, written[1]!), 'utf8');
       expect(markdown).to.include('| backup time vs pg_dumpall > file');
+      expect(markdown).to.match(/\| backup downtime vs stop \+ pg_dumpall > file \+ start \(0\.004 GB\) \| <= 1\.05 x \| [\d.]+ x \|/);
+      expect(markdown).to.match(/\| restore: CUPM down, cupm-backup \(stand-ins' timestamps\) \| [\d.]+ s \|/);
       expect(markdown).to.match(/\| backup: CPU, whole machine \(cupm-backup \/ pg_dumpall\) \| [\d.]+ s \/ [\d.]+ s \(on \d+ cores?, at least [\d.]+ s\) \|/);
       expect(markdown.includes('archives encrypted (age)')).to.equal(encrypted);
       expect(await fs.readFile(path.join(out, written[2]!), 'utf8')).to.match(/^<svg/);

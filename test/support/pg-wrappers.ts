@@ -30,3 +30,13 @@ export function killedDumpallBin(parent: string, realBinDir: string, bytes: numb
 export function slowDumpallBin(parent: string, realBinDir: string, seconds: number): Promise<string> {
   return wrapperBin(parent, 'bin-slow', realBinDir, `"$REAL" "$@" | head -c 1000\ntouch "$(dirname "$0")/started"\nsleep ${seconds}\n"$REAL" "$@" >/dev/null`);
 }
+
+/**
+ * pg_dumpall whose dump starts with `megabytes` MB of random SQL comment lines: a dump larger
+ * than the databases (a full disk while spooling) and slow to deflate (the archive is still being
+ * written well after pg_dumpall exited). A write that fails fails it (exit 1).
+ */
+export function paddedDumpallBin(parent: string, realBinDir: string, megabytes: number): Promise<string> {
+  return wrapperBin(parent, `bin-padded-${megabytes}`, realBinDir,
+    `set -o pipefail\nhead -c ${megabytes * 750_000} /dev/urandom | base64 -w 72 | sed 's/^/-- /' || exit 1\nexec "$REAL" "$@"`);
+}

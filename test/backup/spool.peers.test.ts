@@ -1,0 +1,133 @@
+import fs from 'node:fs/promises';
+import { execa } from 'execa';
+import { expect } from '../support/expect.js';
+import { BIN, runCli } from '../support/cli.js';
+import { waitFor } from '../support/faults.js';
+import { mountTmpfs, type TestMount } from '../support/mounts.js';
+import { killedDumpallBin, paddedDumpallBin } from '../support/pg-wrappers.js';
+import { createSandboxServer, type SandboxServer } from '../../src/sandbox/sandbox-server.js';
+import type { TimelineEvent } from '../../src/sandbox/standin-services.js';
+import type { Manifest } from '../../src/archive/format.js';
+
+/**
+ * A backup with the services stopped dumps into a spool in the backup folder and starts the
+ * services again as soon as pg_dumpall is done, while the archive is still being written. The
+ * order is read from the stand-in services' own timestamps.
+ */
+describe('backup through a spool: the services come back when the dump is complete', function () {
+  this.timeout(300_000);
+  let server: SandboxServer;
+
+  before(async () => {
+    server = await createSandboxServer({ name: 'cupm-spool-test' });
+  });
+  after(async () => {
+    await server?.destroy();
+  });
+  beforeEach(async () => {
+    await fs.rm(server.backupDir, { recursive: true, force: true });
+    await server.services.events({ clear: true });
+    await server.services.timeline({ clear: true });
+  });
+
+  const lastStart = (events: TimelineEvent[]) => Math.max(...events.filter((e) => e.verb === 'start').map((e) => e.at));
+  const leftIn = async (dir: string) => (await fs.readdir(dir).catch(() => [] as string[])).sort();
+  const allRunning = async () => {
+    for (const service of server.services.services) expect(await server.services.status(service), service).to.equal('running');
+  };
+
+  it('starts the services before the archive is finished, records the downtime, and leaves no spool', async () => {
+    // A dump padded with random text, deflated at level 9: the archive takes seconds after pg_dumpall.
+    const bin = await paddedDumpallBin(server.dir, server.cluster.binDir, 150);
+    const run = await runCli(['backup', '--json'], { env: { ...server.env(), CUPM_PG_BIN: bin, CUPM_COMPRESSION_LEVEL: '9' } });
+    expect(run.exitCode, run.stderr).to.equal(0);
+    const result = JSON.parse(run.stdout) as { archive: string; servicesDownMs: number; dumpMs: number; spooled: boolean };
+    expect(result.spooled).to.equal(true);
+    expect(run.stderr).to.match(/into the spool cupm-backup_.*\.zip\.spool/).and.match(/Services are running again; the archive is still being written/);
+    const timeline = await server.services.timeline();
+    expect(timeline.map((e) => `${e.verb} ${e.service}`)).to.deep.equal([
+      'stop Apache', 'stop cupm JBossService', 'stop cupm NiceService',
+      'start cupm NiceService', 'start cupm JBossService', 'start Apache',
+    ]);
+    // The archive's last write came after the last service was up again.
+    const archiveWritten = (await fs.stat(result.archive)).mtimeMs;
+    expect(lastStart(timeline)).to.be.below(archiveWritten);
+    expect((await leftIn(server.backupDir)).filter((n) => n.endsWith('.spool') || n.endsWith('.partial'))).to.deep.equal([]);
+    expect(result.servicesDownMs).to.be.greaterThan(0);
+    expect(result.dumpMs).to.be.greaterThan(0);
+    const { stdout } = await execa('unzip', ['-p', result.archive, 'manifest.json']);
+    const manifest = JSON.parse(stdout) as Manifest & { consistency: { servicesDownMs: number; dumpMs: number; spooled: boolean } };
+    expect(manifest.consistency).to.include({ servicesDownMs: result.servicesDownMs, dumpMs: result.dumpMs, spooled: true });
+    expect((await execa('unzip', ['-t', result.archive])).stdout).to.match(/No errors detected/);
+    await allRunning();
+  });
+
+  it('leaves no spool when pg_dumpall fails, and the services run again (exit 1)', async () => {
+    const bin = await killedDumpallBin(server.dir, server.cluster.binDir, 2000);
+    const run = await runCli(['backup'], { env: { ...server.env(), CUPM_PG_BIN: bin } });
+    expect(run.exitCode).to.equal(1);
+    expect(run.stderr).to.match(/pg_dumpall was killed by SIGKILL/).and.match(/no archive was written/);
+    expect((await leftIn(server.backupDir)).filter((n) => n.startsWith('cupm-backup_'))).to.deep.equal([]);
+    await allRunning();
+  });
+
+  describe('on a small disk', () => {
+    let mount: TestMount;
+    afterEach(async () => {
+      await mount?.unmount();
+    });
+
+    it('refuses before stopping anything when not even the archive fits (exit 4), naming spool and archive', async () => {
+      mount = await mountTmpfs({ sizeBytes: 1024 * 1024, prefix: 'cupm-spool-tiny-' });
+      const run = await runCli(['backup'], { env: { ...server.env(), CUPM_BACKUP_DIR: mount.dir } });
+      expect(run.exitCode, run.stderr).to.equal(4);
+      expect(run.stderr).to.match(/Not enough free disk for the backup: spool \(the dump\) about [\d.]+ \w+, archive about [\d.]+ \w+, [\d.]+ \w+ free/);
+      expect(await server.services.events()).to.deep.equal([]);
+    });
+
+    it('a disk that fills while spooling: the services run again and nothing is left (exit 1)', async () => {
+      // Room for the databases' estimate, not for the padded dump.
+      mount = await mountTmpfs({ sizeBytes: 64 * 1024 * 1024, prefix: 'cupm-spool-full-' });
+      const bin = await paddedDumpallBin(server.dir, server.cluster.binDir, 150);
+      const run = await runCli(['backup'], { env: { ...server.env(), CUPM_BACKUP_DIR: mount.dir, CUPM_PG_BIN: bin } });
+      expect(run.exitCode, run.stderr).to.equal(1);
+      expect(run.stderr).to.match(/into the spool/).and.match(/no archive was written/);
+      expect((await leftIn(mount.dir)).filter((n) => n.startsWith('cupm-backup_'))).to.deep.equal([]);
+      expect((await server.services.events()).filter((e) => e.startsWith('start'))).to.have.length(3);
+      await allRunning();
+    });
+  });
+
+  it('kill -9 while the archive follows the spool: the next run removes spool and partial, says so, and starts nothing twice', async () => {
+    const bin = await paddedDumpallBin(server.dir, server.cluster.binDir, 300);
+    const child = execa(BIN, ['backup'], {
+      env: { PATH: process.env.PATH ?? '', ...server.env(), CUPM_PG_BIN: bin, CUPM_COMPRESSION_LEVEL: '9' },
+      extendEnv: false, reject: false, cwd: server.dir,
+    });
+    // The follow phase: every service up again, the archive not yet written.
+    await waitFor('the services started again by the backup', async () =>
+      (await server.services.timeline()).filter((e) => e.verb === 'start').length === 3 || undefined);
+    const names = await leftIn(server.backupDir);
+    expect(names.filter((n) => n.endsWith('.zip')), 'the archive was already finished').to.deep.equal([]);
+    child.kill('SIGKILL');
+    await child;
+    const left = await leftIn(server.backupDir);
+    expect(left.filter((n) => n.endsWith('.spool'))).to.have.length(1);
+    expect(left.filter((n) => n.endsWith('.partial'))).to.have.length(1);
+    await allRunning();
+
+    await server.services.events({ clear: true });
+    const next = await runCli(['backup'], { env: server.env() });
+    expect(next.exitCode, next.stderr).to.equal(0);
+    expect(next.stderr).to.match(/Removing cupm-backup_.*\.zip\.spool, the dump spool of an interrupted backup \(that backup was lost/);
+    expect(next.stderr).to.match(/Removing cupm-backup_.*\.zip\.partial, left by an interrupted run/);
+    expect(await server.services.events()).to.deep.equal([
+      'stop Apache', 'stop cupm JBossService', 'stop cupm NiceService',
+      'start cupm NiceService', 'start cupm JBossService', 'start Apache',
+    ]);
+    const after = await leftIn(server.backupDir);
+    expect(after.filter((n) => n.endsWith('.spool') || n.endsWith('.partial'))).to.deep.equal([]);
+    expect(after.filter((n) => n.endsWith('.zip'))).to.have.length(1);
+    await allRunning();
+  });
+});
