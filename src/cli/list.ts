@@ -2,7 +2,13 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { listArchives, type CatalogEntry } from '../archive/catalog.js';
 import { loadConfig } from '../config/config.js';
-import { withCommonOptions, type CommonOptions } from './common.js';
+import { ConfigError } from '../errors.js';
+import { withConnection } from '../offsite/destination.js';
+import { createDestination } from '../offsite/index.js';
+import { listRemoteArchives } from '../offsite/remote-catalog.js';
+import { isS3Url } from '../offsite/s3-archive.js';
+import { parseOffsiteTargets } from '../offsite/targets.js';
+import { configFor, withCommonOptions, type CommonOptions } from './common.js';
 import { keysFromFlags, withIdentity } from './encryption-options.js';
 import { formatBytes, printJson, printOut } from './output.js';
 
@@ -11,10 +17,11 @@ export function registerList(program: Command): void {
     program
       .command('list')
       .description('list the archives in a folder (default CUPM_BACKUP_DIR) with their manifest facts; encrypted ones (.zip.age) are read with --identity, else shown by name')
-      .argument('[dir]', 'the folder to list'),
+      .argument('[dir]', 'the folder to list, or s3://bucket/prefix'),
   )).action(async (dir: string | undefined, flags: CommonOptions & { identity?: string }) => {
-    const folder = dir ? path.resolve(dir) : loadConfig({ envFile: flags.envFile }).backupDir;
-    const archives = await listArchives(folder, keysFromFlags(flags));
+    const remote = dir !== undefined && isS3Url(dir);
+    const folder = remote ? dir : dir ? path.resolve(dir) : loadConfig({ envFile: flags.envFile }).backupDir;
+    const archives: Array<Omit<CatalogEntry, 'modifiedAt'>> = remote ? await listS3(dir, flags) : await listArchives(folder, keysFromFlags(flags));
     if (flags.json) {
       printJson({ dir: folder, archives: archives.map(archiveJson) });
       return;
@@ -36,8 +43,18 @@ export function registerList(program: Command): void {
   });
 }
 
+/** The archives under an s3:// prefix, their manifests read by ranged GETs (as retention reads them). */
+async function listS3(url: string, flags: CommonOptions & { identity?: string }) {
+  const config = configFor(flags);
+  const parsed = parseOffsiteTargets(url, { cwd: process.cwd(), platform: process.platform, where: 'the folder to list' });
+  if (parsed.problems.length > 0) throw new ConfigError(parsed.problems.join(' '));
+  const destination = createDestination(parsed.targets[0]!, config.offsite);
+  const archives = await withConnection(destination, (c) => listRemoteArchives(c, destination.display, keysFromFlags(flags)));
+  return archives.map((a) => ({ ...a, file: `${destination.display}/${a.name}` }));
+}
+
 /** One archive in `list --json`: manifest facts, or for a locked encrypted one what its name says. */
-function archiveJson(a: CatalogEntry) {
+function archiveJson(a: Omit<CatalogEntry, 'modifiedAt'>) {
   const base = { file: a.file, size: a.size, ok: !a.error, encrypted: a.encrypted === true };
   if (a.manifest) {
     return { ...base, createdAt: a.manifest.createdAt, hostname: a.manifest.source.hostname, cupmVersion: a.manifest.cupm.version, label: a.manifest.label };

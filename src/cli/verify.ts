@@ -2,7 +2,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { verifyArchive } from '../archive/verify.js';
 import { ArchiveInvalidError, ConfigError } from '../errors.js';
-import { withCommonOptions, type CommonOptions } from './common.js';
+import { s3Remote, isS3Url } from '../offsite/s3-archive.js';
+import { configFor, withCommonOptions, type CommonOptions } from './common.js';
 import { keysFromFlags, withIdentity } from './encryption-options.js';
 import { ExitWith } from './exit-code.js';
 import { formatBytes, printJson, terminalReporter, printErr } from './output.js';
@@ -12,11 +13,13 @@ export function registerVerify(program: Command): void {
     program
       .command('verify')
       .description('re-read every entry of an archive and check sizes, SHA-256, manifest, dump trailer, and that the dump is a pg_dumpall script')
-      .argument('<archive>', 'the archive to check (.zip, or .zip.age with --identity)'),
+      .argument('<archive>', 'the archive to check (.zip, or .zip.age with --identity; or s3://bucket/prefix/NAME.zip, read in place)'),
   )).action(async (archive: string, flags: CommonOptions & { identity?: string }) => {
     const reporter = terminalReporter();
     const keys = keysFromFlags(flags);
-    const report = await verifyArchive(path.resolve(archive), { keys, onProgress: (done, total) => reporter.progress('verify', done, total) });
+    // s3://bucket/prefix/NAME.zip is read in place, with the endpoint and keys of the configuration.
+    const remote = isS3Url(archive) ? s3Remote(archive, configFor(flags).offsite.s3) : undefined;
+    const report = await verifyArchive(remote ? archive : path.resolve(archive), { keys, remote, onProgress: (done, total) => reporter.progress('verify', done, total) });
     if (flags.json) {
       printJson({
         ok: report.ok,

@@ -13,6 +13,8 @@ export interface CopyResult {
   sha256: string;
   /** The destination already held this exact archive (a retry after a lost record): not sent again. */
   alreadyThere: boolean;
+  /** How the copy was checked, for the log: "read back and matched (SHA-256 ...)", "size and ETag matched (...)". */
+  check: string;
 }
 
 export interface CopyOptions {
@@ -35,10 +37,12 @@ export async function copyArchive(connection: DestinationConnection, display: st
 
   // What is sent is what the local file holds; measured first, since drivers send it their own way.
   const sent = await measureLocal(localFile);
+  if (connection.checksum) return copyChecked(connection, connection.checksum, display, localFile, sent, options);
+  const check = `read back and matched (SHA-256 ${sent.sha256.slice(0, 16)}...)`;
   const existing = await connection.stat(name);
   if (existing && existing.size === sent.size) {
     const remote = await measureRemote(connection, display, name);
-    if (remote.sha256 === sent.sha256) return { archive: name, size: sent.size, sha256: sent.sha256, alreadyThere: true };
+    if (remote.sha256 === sent.sha256) return { archive: name, size: sent.size, sha256: sent.sha256, alreadyThere: true, check };
   }
 
   try {
@@ -67,7 +71,54 @@ export async function copyArchive(connection: DestinationConnection, display: st
     await connection.remove(temp).catch(() => {});
     throw error;
   }
-  return { archive: name, size: sent.size, sha256: sent.sha256, alreadyThere: false };
+  return { archive: name, size: sent.size, sha256: sent.sha256, alreadyThere: false, check };
+}
+
+/**
+ * A copy to a store that writes objects atomically and reports their checksum (S3): sent straight
+ * to its name, then its size and checksum compared with what the local file gives; a copy that
+ * does not check out is deleted.
+ */
+async function copyChecked(
+  connection: DestinationConnection,
+  checksum: NonNullable<DestinationConnection['checksum']>,
+  display: string,
+  localFile: string,
+  sent: Measurement,
+  options: CopyOptions,
+): Promise<CopyResult> {
+  const name = path.basename(localFile);
+  const expected = await checksum.local(localFile);
+  const check = `size and ${checksum.label} matched (${checksum.label} ${expected})`;
+  const result = { archive: name, size: sent.size, sha256: sent.sha256, check };
+  const existing = await connection.stat(name);
+  if (existing && existing.size === sent.size && (await checksum.remote(name)) === expected) return { ...result, alreadyThere: true };
+  try {
+    await connection.upload(localFile, name, options.onBytes);
+  } catch (error) {
+    if (error instanceof CupmError) throw error;
+    throw new JobFailedError(`Copying ${name} to ${display} failed while writing: ${connection.describeError(error)}.`, {
+      state: 'no copy was stored under that name (an upload appears only when complete); the local archive is intact',
+      cause: error,
+    });
+  }
+  try {
+    await options.afterUpload?.(connection, name);
+    const arrived = await connection.stat(name);
+    const remote = arrived ? await checksum.remote(name) : undefined;
+    if (!arrived || arrived.size !== sent.size || remote !== expected) {
+      const what = !arrived
+        ? 'is missing after the upload'
+        : arrived.size !== sent.size ? `holds ${arrived.size} bytes instead of ${sent.size}` : `has ${checksum.label} ${remote}, not ${expected} as computed from the local file`;
+      throw new JobFailedError(`The copy of ${name} on ${display} ${what}.`, {
+        state: 'the bad copy was deleted; the local archive is intact',
+      });
+    }
+  } catch (error) {
+    await connection.remove(name).catch(() => {});
+    throw error;
+  }
+  return { ...result, alreadyThere: false };
 }
 
 /** Reads a file back from the destination and measures it. */
