@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PARTIAL_SUFFIX } from '../archive/format.js';
 import { MeasureStream, type Measurement } from '../archive/measure.js';
-import { CupmError, JobFailedError, messageOf } from '../errors.js';
+import { CupmError, JobFailedError, RefusedError, messageOf } from '../errors.js';
 import type { DestinationConnection } from './destination.js';
 
 export interface CopyResult {
@@ -45,16 +45,10 @@ export async function copyArchive(connection: DestinationConnection, display: st
     if (remote.sha256 === sent.sha256) return { archive: name, size: sent.size, sha256: sent.sha256, alreadyThere: true, check };
   }
 
-  try {
-    await connection.upload(localFile, temp, options.onBytes);
-  } catch (error) {
-    await connection.remove(temp).catch(() => {});
-    if (error instanceof CupmError) throw error;
-    throw new JobFailedError(`Copying ${name} to ${display} failed while writing: ${connection.describeError(error)}.`, {
-      state: 'the partial copy was removed; the local archive is intact',
-      cause: error,
-    });
-  }
+  await upload(connection, display, localFile, temp, options, {
+    cleanUp: () => connection.remove(temp).catch(() => {}),
+    state: 'the partial copy was removed; the local archive is intact',
+  });
   try {
     await options.afterUpload?.(connection, temp);
     const arrived = await measureRemote(connection, display, temp);
@@ -92,16 +86,17 @@ async function copyChecked(
   const check = `size and ${checksum.label} matched (${checksum.label} ${expected})`;
   const result = { archive: name, size: sent.size, sha256: sent.sha256, check };
   const existing = await connection.stat(name);
-  if (existing && existing.size === sent.size && (await checksum.remote(name)) === expected) return { ...result, alreadyThere: true };
-  try {
-    await connection.upload(localFile, name, options.onBytes);
-  } catch (error) {
-    if (error instanceof CupmError) throw error;
-    throw new JobFailedError(`Copying ${name} to ${display} failed while writing: ${connection.describeError(error)}.`, {
-      state: 'no copy was stored under that name (an upload appears only when complete); the local archive is intact',
-      cause: error,
+  if (existing) {
+    if (existing.size === sent.size && (await checksum.remote(name)) === expected) return { ...result, alreadyThere: true };
+    // Copies go straight to their name here: never over an object that holds something else.
+    throw new RefusedError(`${display} already holds an object named ${name} with other content (${existing.size} bytes); it was not overwritten.`, {
+      state: 'nothing was sent; the local archive is intact',
+      hint: 'two servers writing to one prefix collide like this: give each server its own prefix (s3://bucket/cupm/<server>); if that object is a damaged copy of this archive, delete it and the next run copies again',
     });
   }
+  await upload(connection, display, localFile, name, options, {
+    state: 'no copy was stored under that name (an upload appears only when complete); the local archive is intact',
+  });
   try {
     await options.afterUpload?.(connection, name);
     const arrived = await connection.stat(name);
@@ -119,6 +114,27 @@ async function copyChecked(
     throw error;
   }
   return { ...result, alreadyThere: false };
+}
+
+/** Sends the file as `as`; a failure says what is left (after `cleanUp`) in the driver's words. */
+async function upload(
+  connection: DestinationConnection,
+  display: string,
+  localFile: string,
+  as: string,
+  options: CopyOptions,
+  after: { cleanUp?: () => Promise<void>; state: string },
+): Promise<void> {
+  try {
+    await connection.upload(localFile, as, options.onBytes);
+  } catch (error) {
+    await after.cleanUp?.();
+    if (error instanceof CupmError) throw error;
+    throw new JobFailedError(`Copying ${path.basename(localFile)} to ${display} failed while writing: ${connection.describeError(error)}.`, {
+      state: after.state,
+      cause: error,
+    });
+  }
 }
 
 /** Reads a file back from the destination and measures it. */

@@ -1,23 +1,7 @@
 import { createHash } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CopyObjectCommand,
-  CreateBucketCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  UploadPartCommand,
-  type CompletedPart,
-} from '@aws-sdk/client-s3';
+import type { CompletedPart, S3Client } from '@aws-sdk/client-s3';
 import { ConfigError, CupmError, JobFailedError, messageOf } from '../errors.js';
 import type { Destination, DestinationConnection, RemoteFile } from './destination.js';
 import type { S3Settings } from './s3-settings.js';
@@ -68,9 +52,22 @@ export async function expectedEtag(localFile: string): Promise<string> {
   }
 }
 
+type Sdk = typeof import('@aws-sdk/client-s3');
+let loaded: Promise<Sdk> | undefined;
+
+/**
+ * The AWS SDK, loaded on first use: it is large (about 25 MB of memory and a quarter second to
+ * load), and only S3 destinations need it.
+ */
+function loadSdk(): Promise<Sdk> {
+  loaded ??= import('@aws-sdk/client-s3');
+  return loaded;
+}
+
 /** An S3 client for any S3-compatible store: path-style, checksums only where S3 requires them. */
-export function s3Client(settings: S3Settings): S3Client {
-  return new S3Client({
+export async function s3Client(settings: S3Settings): Promise<{ sdk: Sdk; client: S3Client }> {
+  const sdk = await loadSdk();
+  const client = new sdk.S3Client({
     region: settings.region,
     ...(settings.endpoint === undefined ? {} : { endpoint: settings.endpoint }),
     forcePathStyle: true,
@@ -85,6 +82,7 @@ export function s3Client(settings: S3Settings): S3Client {
     retryMode: 'standard',
     requestHandler: { connectionTimeout: 15_000, requestTimeout: 180_000 },
   });
+  return { sdk, client };
 }
 
 /** The error's S3 code (SignatureDoesNotMatch, NoSuchBucket, ...) or Node code (ECONNREFUSED, ...). */
@@ -153,15 +151,24 @@ export class S3Destination implements Destination {
   }
 
   /** Checks that the bucket exists and the credentials work; a bucket is created only when asked. */
-  async preflight(client = s3Client(this.settings)): Promise<void> {
+  async preflight(): Promise<void> {
+    const { sdk, client } = await s3Client(this.settings);
+    try {
+      await this.check(sdk, client);
+    } finally {
+      client.destroy();
+    }
+  }
+
+  private async check(sdk: Sdk, client: S3Client): Promise<void> {
     const bucket = this.target.bucket;
     try {
-      await client.send(new HeadBucketCommand({ Bucket: bucket }));
+      await client.send(new sdk.HeadBucketCommand({ Bucket: bucket }));
       return;
     } catch (error) {
       if (codeOf(error) === 'NotFound' && this.settings.createBucket) {
         try {
-          await client.send(new CreateBucketCommand({ Bucket: bucket }));
+          await client.send(new sdk.CreateBucketCommand({ Bucket: bucket }));
           return;
         } catch (createError) {
           throw this.failure(`Cannot create the bucket ${bucket} (CUPM_S3_CREATE_BUCKET=1)`, createError);
@@ -171,7 +178,7 @@ export class S3Destination implements Destination {
       // policy is wrong. One listing (a GET) asks again and gets the store's error code.
       if (codeOf(error) === 'Forbidden') {
         try {
-          await client.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1, Prefix: this.target.prefix }));
+          await client.send(new sdk.ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1, Prefix: this.target.prefix }));
         } catch (listError) {
           throw this.failure(`The bucket of ${this.display} cannot be used`, listError);
         }
@@ -182,14 +189,14 @@ export class S3Destination implements Destination {
   }
 
   async connect(): Promise<DestinationConnection> {
-    const client = s3Client(this.settings);
+    const { sdk, client } = await s3Client(this.settings);
     try {
-      await this.preflight(client);
+      await this.check(sdk, client);
     } catch (error) {
       client.destroy();
       throw error;
     }
-    return new S3Connection(client, this.target, this.settings.endpoint);
+    return new S3Connection(sdk, client, this.target, this.settings.endpoint);
   }
 
   private failure(what: string, error: unknown): CupmError {
@@ -208,7 +215,7 @@ class S3Connection implements DestinationConnection {
     remote: async (name: string) => (await this.head(name))?.etag,
   };
 
-  constructor(private readonly client: S3Client, private readonly target: S3Target, private readonly endpoint: string | undefined) {}
+  constructor(private readonly sdk: Sdk, private readonly client: S3Client, private readonly target: S3Target, private readonly endpoint: string | undefined) {}
 
   private key(name: string): string {
     return this.target.prefix + name;
@@ -228,7 +235,7 @@ class S3Connection implements DestinationConnection {
     let token: string | undefined;
     do {
       const page = await this.send('list', () =>
-        this.client.send(new ListObjectsV2Command({ Bucket: this.target.bucket, Prefix: this.target.prefix, Delimiter: '/', MaxKeys: this.pageSize, ContinuationToken: token })),
+        this.client.send(new this.sdk.ListObjectsV2Command({ Bucket: this.target.bucket, Prefix: this.target.prefix, Delimiter: '/', MaxKeys: this.pageSize, ContinuationToken: token })),
       );
       for (const object of page.Contents ?? []) {
         if (object.Key === undefined || object.Key === this.target.prefix) continue;
@@ -241,7 +248,7 @@ class S3Connection implements DestinationConnection {
 
   private async head(name: string): Promise<{ size: number; etag: string } | undefined> {
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.target.bucket, Key: this.key(name) }));
+      const head = await this.client.send(new this.sdk.HeadObjectCommand({ Bucket: this.target.bucket, Key: this.key(name) }));
       return { size: head.ContentLength ?? 0, etag: (head.ETag ?? '').replace(/"/g, '') };
     } catch (error) {
       const code = codeOf(error);
@@ -269,8 +276,9 @@ class S3Connection implements DestinationConnection {
     await this.abortStaleUploads(key);
     const handle = await fsp.open(localFile, 'r');
     try {
-      const readPart = async (start: number): Promise<{ body: Buffer; md5: Buffer }> => {
-        const body = Buffer.allocUnsafe(Math.min(partSize, size - start));
+      // Each worker reads into its own buffer, reused part after part: no garbage to collect.
+      const readPart = async (start: number, into: Buffer = Buffer.allocUnsafe(Math.min(partSize, size))): Promise<{ body: Buffer; md5: Buffer }> => {
+        const body = into.subarray(0, Math.min(partSize, size - start));
         for (let at = 0; at < body.length;) {
           const { bytesRead } = await handle.read(body, at, body.length - at, start + at);
           if (bytesRead === 0) throw new JobFailedError(`${localFile} got shorter while being copied.`);
@@ -280,12 +288,12 @@ class S3Connection implements DestinationConnection {
       };
       if (size <= partSize) {
         const { body, md5 } = await readPart(0);
-        const put = await this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length, ContentMD5: md5.toString('base64'), ContentType: 'application/octet-stream' }));
+        const put = await this.client.send(new this.sdk.PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length, ContentMD5: md5.toString('base64'), ContentType: 'application/octet-stream' }));
         checkPartEtag(put.ETag, md5, name, 0);
         onBytes?.(size, size);
         return;
       }
-      const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: 'application/octet-stream' }));
+      const created = await this.client.send(new this.sdk.CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: 'application/octet-stream' }));
       const uploadId = created.UploadId!;
       const parts: CompletedPart[] = [];
       try {
@@ -293,10 +301,11 @@ class S3Connection implements DestinationConnection {
         let next = 0;
         let done = 0;
         const worker = async () => {
+          const buffer = Buffer.allocUnsafe(partSize);
           while (next < count) {
             const index = next++;
-            const { body, md5 } = await readPart(index * partSize);
-            const answer = await this.client.send(new UploadPartCommand({
+            const { body, md5 } = await readPart(index * partSize, buffer);
+            const answer = await this.client.send(new this.sdk.UploadPartCommand({
               Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: index + 1, Body: body, ContentLength: body.length, ContentMD5: md5.toString('base64'),
             }));
             checkPartEtag(answer.ETag, md5, name, index + 1);
@@ -306,9 +315,9 @@ class S3Connection implements DestinationConnection {
           }
         };
         await Promise.all(Array.from({ length: Math.min(PARTS_IN_FLIGHT, count) }, worker));
-        await this.client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+        await this.client.send(new this.sdk.CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
       } catch (error) {
-        await this.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch(() => {});
+        await this.client.send(new this.sdk.AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch(() => {});
         throw error;
       }
     } finally {
@@ -318,10 +327,10 @@ class S3Connection implements DestinationConnection {
 
   /** Uploads of `key` left by a run that was killed or cut off: their parts take space, unseen. */
   private async abortStaleUploads(key: string): Promise<void> {
-    const listed = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.target.bucket, Prefix: key })).catch(() => undefined);
+    const listed = await this.client.send(new this.sdk.ListMultipartUploadsCommand({ Bucket: this.target.bucket, Prefix: key })).catch(() => undefined);
     for (const upload of listed?.Uploads ?? []) {
       if (upload.Key !== key || upload.UploadId === undefined) continue;
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId: upload.UploadId })).catch(() => {});
+      await this.client.send(new this.sdk.AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId: upload.UploadId })).catch(() => {});
     }
   }
 
@@ -329,13 +338,14 @@ class S3Connection implements DestinationConnection {
   createReadStream(name: string, range?: { start: number; end: number }): Readable {
     if (range && range.end <= range.start) return Readable.from([]);
     const client = this.client;
+    const sdk = this.sdk;
     const input = { Bucket: this.target.bucket, Key: this.key(name), ...(range ? { Range: `bytes=${range.start}-${range.end - 1}` } : {}) };
     let body: Readable | undefined;
     return new Readable({
       async read() {
         try {
           if (!body) {
-            const answer = await client.send(new GetObjectCommand(input));
+            const answer = await client.send(new sdk.GetObjectCommand(input));
             body = answer.Body as Readable;
             body.on('error', (error) => this.destroy(error));
             body.on('end', () => this.push(null));
@@ -358,14 +368,14 @@ class S3Connection implements DestinationConnection {
 
   async rename(from: string, to: string): Promise<void> {
     await this.send(`copy ${from} to ${to} in`, () =>
-      this.client.send(new CopyObjectCommand({ Bucket: this.target.bucket, Key: this.key(to), CopySource: `${this.target.bucket}/${encodeURIComponent(this.key(from)).replace(/%2F/g, '/')}` })),
+      this.client.send(new this.sdk.CopyObjectCommand({ Bucket: this.target.bucket, Key: this.key(to), CopySource: `${this.target.bucket}/${encodeURIComponent(this.key(from)).replace(/%2F/g, '/')}` })),
     );
     await this.remove(from);
   }
 
   /** Deletes one object (single deletes: a multi-object delete needs Content-MD5, which some stores mishandle). */
   async remove(name: string): Promise<void> {
-    await this.send(`delete ${name} from`, () => this.client.send(new DeleteObjectCommand({ Bucket: this.target.bucket, Key: this.key(name) })));
+    await this.send(`delete ${name} from`, () => this.client.send(new this.sdk.DeleteObjectCommand({ Bucket: this.target.bucket, Key: this.key(name) })));
   }
 
   describeError(error: unknown): string {

@@ -113,8 +113,9 @@ describe('off-site copies to S3 (a real OpenStack Swift with s3api on loopback)'
       clearInterval(sample);
     }
     expect(progress).to.equal(mib * 1024 * 1024);
-    // The whole file held in memory would be 300 MB; two 8 MiB parts in flight are what it takes.
-    expect(peak, `RSS grew by ${Math.round(peak / 1048576)} MB`).to.be.below(120 * 1024 * 1024);
+    // The whole file held in memory would be 300 MB; two 8 MiB parts in flight are what it takes
+    // (about 70 MB measured with garbage not yet collected; the bound leaves room for a busy GC).
+    expect(peak, `RSS grew by ${Math.round(peak / 1048576)} MB`).to.be.below(160 * 1024 * 1024);
     const head = await withConnection(destinationOf(), (c) => c.stat(path.basename(file)));
     expect(head?.size).to.equal(mib * 1024 * 1024);
   });
@@ -257,7 +258,14 @@ describe('off-site copies to S3 (a real OpenStack Swift with s3api on loopback)'
     expect(describeS3Error(error)).to.match(/^clock skew: .*RequestTimeTooSkewed/);
   });
 
-  it('a copy whose object does not match what was sent is deleted', async () => {
+  it('an object of the same name with other content (another server on the same prefix) is refused, not overwritten', async () => {
+    const key = `cupm/site1/${archive}`;
+    await store.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'the archive of another server' }));
+    await expect(copyTo(destinationOf())).to.be.rejectedWith(/already holds an object named .* with other content \(29 bytes\); it was not overwritten/);
+    expect((await objectBytes(key)).toString()).to.equal('the archive of another server');
+  });
+
+    it('a copy whose object does not match what was sent is deleted', async () => {
     const destination = destinationOf();
     const copy = copyTo(destination, path.join(local, archive), {
       // What the store holds after the upload: another object put in its place.

@@ -98,29 +98,18 @@ conn_timeout = 10
 node_timeout = 120
 client_timeout = 300
 `;
-  await fsp.writeFile(path.join(etc, 'account-server.conf'), `${common(accountPort)}
-[pipeline:main]
-pipeline = account-server
-[app:account-server]
-use = egg:swift#account
-`);
-  await fsp.writeFile(path.join(etc, 'container-server.conf'), `${common(containerPort)}
-[pipeline:main]
-pipeline = container-server
-[app:container-server]
-use = egg:swift#container
-account_update_timeout = 60
-`);
   // container_update_timeout: the object server tells the container server of each new object
   // before it answers; on a busy machine the default 1 s leaves it to an updater (not run here),
-  // and listings would miss objects.
-  await fsp.writeFile(path.join(etc, 'object-server.conf'), `${common(objectPort)}
+  // and listings would miss objects. account_update_timeout: the same one level up.
+  const storage = { account: [accountPort, ''], container: [containerPort, 'account_update_timeout = 60\n'], object: [objectPort, 'container_update_timeout = 60\n'] } as const;
+  for (const [kind, [port, extra]] of Object.entries(storage)) {
+    await fsp.writeFile(path.join(etc, `${kind}-server.conf`), `${common(port)}
 [pipeline:main]
-pipeline = object-server
-[app:object-server]
-use = egg:swift#object
-container_update_timeout = 60
-`);
+pipeline = ${kind}-server
+[app:${kind}-server]
+use = egg:swift#${kind}
+${extra}`);
+  }
   await fsp.writeFile(path.join(etc, 'proxy-server.conf'), `${common(proxyPort)}
 [pipeline:main]
 pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats s3api tempauth copy slo dlo proxy-logging proxy-server
