@@ -117,7 +117,21 @@ describe('nightly, status, list, verify and restore with an S3 destination (a sa
     expect(await keys()).to.deep.equal([record.archive!.name, second.archive!.name].map((n) => `cupm/${server.name}/${n}`).sort());
   });
 
-  it('a bucket that does not exist: exit 2 before anything is done, and the bucket is not created', async () => {
+  it('verify s3://...: an object that is not there is named (exit 3); a store that is down is not called a bad archive (exit 1)', async () => {
+    const url = `s3://${bucket}/cupm/cupm-backup_nothere_20261124T020000Z.zip`;
+    const missing = await cli(['verify', url]);
+    expect(missing.exitCode, whole(missing)).to.equal(3);
+    expect(missing.stderr, whole(missing)).to.include(`Cannot read ${url}: there is no such object`);
+
+    const proxy = await startTcpProxy(store.port, { cutAfter: 1 });
+    const down = await cli(['verify', url], { CUPM_S3_ENDPOINT: `http://127.0.0.1:${proxy.port}` });
+    await proxy.close();
+    expect(down.exitCode, whole(down)).to.equal(1);
+    expect(down.stderr, whole(down)).to.match(/cannot be reached \(E[A-Z]+\): is the store down/);
+    expect(down.stderr).not.to.include('NOT valid');
+  });
+
+    it('a bucket that does not exist: exit 2 before anything is done, and the bucket is not created', async () => {
     const missing = await store.bucket({ create: false });
     const run = await cli(['nightly', '--json'], { CUPM_OFFSITE: `s3://${missing}/cupm` });
     expect(run.exitCode, whole(run)).to.equal(2);
