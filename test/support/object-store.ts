@@ -64,13 +64,10 @@ function stopAll(): void {
   }
 }
 
+// On a normal exit the servers stop at once; on any other end (a signal, kill -9) the watchdog
+// started with them does it within a second. No signal handlers: they would change how the test
+// process itself reacts to Ctrl-C.
 process.once('exit', stopAll);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    stopAll();
-    process.kill(process.pid, signal);
-  });
-}
 
 async function start(): Promise<ObjectStore> {
   const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'cupm-swift-'));
