@@ -1,4 +1,4 @@
-// npm run bench [-- --size 1GB --small-size 0.25GB --runs 3 [--encrypt] | --phones 60000 | --size 5GB --scale-check]
+// npm run bench [-- --size 1GB --small-size 0.25GB --runs 3 [--encrypt] | --phones 60000 | --size 5GB --scale-check | --s3 [--size 1GB]]
 //
 // cupm-backup against the bare PostgreSQL tools on the same data, the same machine, in one run:
 // backup vs `pg_dumpall > file`, restore vs `psql -X -f dump.sql`, in alternating pairs; verify
@@ -27,6 +27,7 @@ import { cpusAllowed, machineBusyMs, pinToCpus } from './bench/proc.js';
 import { createCupmData, phonesForDumpSize } from './bench/cupm-data.js';
 import { median, runMeasured, type Measured } from './bench/measure.js';
 import { parseBenchOptions, type BenchOptions } from './bench/options.js';
+import { benchS3, s3Markdown } from './bench/s3.js';
 import { judge, markdown, pairOf, type BenchResult, type SizeResult } from './bench/results.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -80,6 +81,15 @@ async function run(options: BenchOptions): Promise<void> {
   if (options.encrypt) encryption = await makeRunKey(work);
   log(`cupm-backup under test: ${tool.how}`);
 
+  if (options.s3) {
+    const result = await benchS3(cleanup, work, options.size, tool, log);
+    const base = path.join(path.resolve(ROOT, options.outDir), `bench-s3-${stamp(startedAt)}`);
+    await fsp.mkdir(path.dirname(base), { recursive: true });
+    await fsp.writeFile(`${base}.json`, JSON.stringify({ startedAt: startedAt.toISOString(), loadAtStart, tool: tool.how, ...result }, null, 2) + '\n');
+    await fsp.writeFile(`${base}.md`, s3Markdown(result));
+    log(`\n${s3Markdown(result)}\nwritten: ${base}.json, ${base}.md`);
+    return;
+  }
   if (options.scaleCheck) {
     await scaleCheck(options, tool, work, startedAt);
     return;

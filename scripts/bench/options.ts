@@ -20,6 +20,8 @@ export interface BenchOptions {
   tsx: boolean;
   /** Pin the run (clusters, both tools) to the first N CPUs: how the gap changes with cores. */
   cpus: number | undefined;
+  /** S3 off-site copies to the local object store instead: MB/s up and down, peak RSS of a nightly. */
+  s3: boolean;
   outDir: string;
 }
 
@@ -49,10 +51,11 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     .option('--encrypt', 'encrypt the archives to an age key made for the run (what encryption costs)')
     .option('--tsx', 'run the checkout through tsx (bin/cupm-backup) instead of a build of it')
     .option('--cpus <n>', 'run everything (clusters, cupm-backup, pg_dumpall, psql) on the first n CPUs only (taskset)', positiveInt)
+    .option('--s3', 'S3 off-site copies to a local Swift (s3api) instead: upload/download MB/s and the peak RSS of a nightly copying an archive of --size')
     .option('--out <dir>', 'where results go', 'bench/results')
     .addHelpText('after', '\nIt only ever talks to the clusters it starts; it refuses to run when PG* or CUPM_* connection settings are set.')
     .parse(argv);
-  const flags = program.opts<{ size: number; smallSize: number; phones?: number; runs: number; scaleCheck?: boolean; level?: number; encrypt?: boolean; tsx?: boolean; cpus?: number; out: string }>();
+  const flags = program.opts<{ size: number; smallSize: number; phones?: number; runs: number; scaleCheck?: boolean; level?: number; encrypt?: boolean; tsx?: boolean; cpus?: number; s3?: boolean; out: string }>();
   if (flags.encrypt && flags.scaleCheck) program.error('--encrypt and --scale-check do not go together: the scale check reads the archive with unzip -t');
   if (flags.cpus !== undefined && flags.cpus > os.availableParallelism()) {
     program.error(`--cpus ${flags.cpus}: this machine lets the bench use ${os.availableParallelism()} CPUs`);
@@ -67,6 +70,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     encrypt: flags.encrypt ?? false,
     tsx: flags.tsx ?? false,
     cpus: flags.cpus,
+    s3: flags.s3 ?? false,
     outDir: flags.out,
   };
 }

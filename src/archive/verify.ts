@@ -1,6 +1,6 @@
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { ConfigError, CupmError, messageOf } from '../errors.js';
+import { ConfigError, CupmError, JobFailedError, messageOf } from '../errors.js';
 import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
 import { dumpGuardSink } from '../pg/dump-guard.js';
 import { IdentityRequiredError, WrongIdentityError, sniffArchive, type ArchiveKeys } from './encryption.js';
@@ -33,6 +33,11 @@ export interface VerifyOptions {
   keys?: ArchiveKeys;
   /** The application database the dump should hold (CUPM_DATABASE; default cupm): warned about when missing. */
   database?: string;
+  /**
+   * Opens an archive that is not a local file (`s3://...`: src/offsite/s3-archive.ts); `encrypted`
+   * says what its name says. Its connection errors are thrown, not reported as a bad archive.
+   */
+  remote?: { open(keys: ArchiveKeys | undefined): Promise<ArchiveReader>; encrypted: boolean };
 }
 
 /**
@@ -43,13 +48,15 @@ export interface VerifyOptions {
  */
 export async function verifyArchive(file: string, options: VerifyOptions = {}): Promise<VerifyReport> {
   const report: VerifyReport = { archive: file, ok: false, problems: [], manifest: undefined, bytesChecked: 0, warnings: [], encrypted: false };
-  report.encrypted = (await sniffArchive(file).catch(() => 'other')) === 'age';
+  report.encrypted = options.remote ? options.remote.encrypted : (await sniffArchive(file).catch(() => 'other')) === 'age';
   let reader: ArchiveReader;
   try {
-    reader = await ArchiveReader.open(file, options.keys);
+    reader = options.remote ? await options.remote.open(options.keys) : await ArchiveReader.open(file, options.keys);
   } catch (error) {
     // An identity file that cannot be used is the caller's problem, not the archive's (exit 2).
     if (error instanceof ConfigError && !(error instanceof IdentityRequiredError)) throw error;
+    // A store that cannot be reached says nothing about the archive.
+    if (error instanceof JobFailedError) throw error;
     if (error instanceof IdentityRequiredError) report.needsIdentity = true;
     if (error instanceof WrongIdentityError) report.wrongIdentity = error;
     report.problems.push(describe(error));

@@ -4,7 +4,12 @@ import type { Command } from 'commander';
 import { listArchives, type CatalogEntry } from '../archive/catalog.js';
 import { loadConfig } from '../config/config.js';
 import { ConfigError } from '../errors.js';
-import { withCommonOptions, type CommonOptions } from './common.js';
+import { withConnection } from '../offsite/destination.js';
+import { createDestination } from '../offsite/index.js';
+import { listRemoteArchives } from '../offsite/remote-catalog.js';
+import { isS3Url } from '../offsite/s3-archive.js';
+import { parseOffsiteTargets } from '../offsite/targets.js';
+import { configFor, withCommonOptions, type CommonOptions } from './common.js';
 import { keysFromFlags, withIdentity } from './encryption-options.js';
 import { formatBytes } from '../format/units.js';
 import { formatTable } from '../format/table.js';
@@ -15,10 +20,11 @@ export function registerList(program: Command): void {
     program
       .command('list')
       .description('list the archives in a folder (default CUPM_BACKUP_DIR) with their manifest facts; encrypted ones (.zip.age) are read with --identity, else shown by name')
-      .argument('[dir]', 'the folder to list'),
+      .argument('[dir]', 'the folder to list, or s3://bucket/prefix'),
   )).action(async (dir: string | undefined, flags: CommonOptions & { identity?: string }) => {
-    const folder = dir ? path.resolve(dir) : loadConfig({ envFile: flags.envFile }).backupDir;
-    if (!(await isFolder(folder))) {
+    const remote = dir !== undefined && isS3Url(dir);
+    const folder = remote ? dir : dir ? path.resolve(dir) : loadConfig({ envFile: flags.envFile }).backupDir;
+    if (!remote && !(await isFolder(folder))) {
       // Before the first backup the backup dir does not exist yet: that is no error. A folder
       // named on the command line that does not exist is a mistake in the command (exit 2).
       if (dir !== undefined) {
@@ -28,7 +34,7 @@ export function registerList(program: Command): void {
       else printOut(`No archives yet: the backup folder ${folder} does not exist (no backup was written there). Run cupm-backup backup, or set CUPM_BACKUP_DIR.\n`);
       return;
     }
-    const archives = await listArchives(folder, keysFromFlags(flags));
+    const archives: Array<Omit<CatalogEntry, 'modifiedAt'>> = remote ? await listS3(dir, flags) : await listArchives(folder, keysFromFlags(flags));
     if (flags.json) {
       printJson({ dir: folder, archives: archives.map(archiveJson) });
       return;
@@ -41,8 +47,18 @@ export function registerList(program: Command): void {
   });
 }
 
+/** The archives under an s3:// prefix, their manifests read by ranged GETs (as retention reads them). */
+async function listS3(url: string, flags: CommonOptions & { identity?: string }) {
+  const config = configFor(flags);
+  const parsed = parseOffsiteTargets(url, { cwd: process.cwd(), platform: process.platform, where: 'the folder to list' });
+  if (parsed.problems.length > 0) throw new ConfigError(parsed.problems.join(' '));
+  const destination = createDestination(parsed.targets[0]!, config.offsite);
+  const archives = await withConnection(destination, (c) => listRemoteArchives(c, destination.display, keysFromFlags(flags)));
+  return archives.map((a) => ({ ...a, file: `${destination.display}/${a.name}` }));
+}
+
 /** One archive in `list --json`: manifest facts, or for a locked encrypted one what its name says. */
-function archiveJson(a: CatalogEntry) {
+function archiveJson(a: Omit<CatalogEntry, 'modifiedAt'>) {
   const base = { file: a.file, size: a.size, ok: !a.error, encrypted: a.encrypted === true };
   if (a.manifest) {
     return { ...base, createdAt: a.manifest.createdAt, hostname: a.manifest.source.hostname, cupmVersion: a.manifest.cupm.version, label: a.manifest.label };
@@ -66,7 +82,7 @@ async function isFolder(folder: string): Promise<boolean> {
  * The archives as a table: name, size, when, host, CUPM version, label, state. An encrypted
  * archive is "encrypted" (read with --identity) or, unopened, shows what its name says.
  */
-export function formatArchiveTable(archives: readonly CatalogEntry[]): string[] {
+export function formatArchiveTable<T extends Omit<CatalogEntry, 'modifiedAt'>>(archives: readonly T[]): string[] {
   const rows = archives.flatMap((a): Array<string[] | string> => {
     const m = a.manifest;
     const facts = m

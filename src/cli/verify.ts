@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { verifyArchive } from '../archive/verify.js';
 import { loadConfig } from '../config/config.js';
 import { ArchiveInvalidError, ConfigError } from '../errors.js';
-import { withCommonOptions, type CommonOptions } from './common.js';
+import { s3Remote, isS3Url } from '../offsite/s3-archive.js';
+import { configFor, withCommonOptions, type CommonOptions } from './common.js';
 import { keysFromFlags, withIdentity } from './encryption-options.js';
 import { FailedWithReport } from './exit-code.js';
 import { formatBytes } from '../format/units.js';
@@ -15,15 +16,17 @@ export function registerVerify(program: Command): void {
     program
       .command('verify')
       .description('re-read every entry of an archive and check sizes, SHA-256, manifest, dump trailer, and that the dump is a pg_dumpall script')
-      .argument('<archive>', 'the archive to check (.zip, or .zip.age with --identity)'),
+      .argument('<archive>', 'the archive to check (.zip, or .zip.age with --identity; or s3://bucket/prefix/NAME.zip, read in place)'),
   )).action(async (archive: string, flags: CommonOptions & { identity?: string }) => {
     const reporter = terminalReporter();
     const keys = keysFromFlags(flags);
-    await requireFile(path.resolve(archive));
+    // s3://bucket/prefix/NAME.zip is read in place, with the endpoint and keys of the configuration.
+    const remote = isS3Url(archive) ? s3Remote(archive, configFor(flags).offsite.s3) : undefined;
+    if (!remote) await requireFile(path.resolve(archive));
     // Only for the warning about a missing application database: a configuration problem elsewhere
     // must not stop an archive from being checked (the default name cupm is used then).
     const database = configuredDatabase(flags.envFile);
-    const report = await verifyArchive(path.resolve(archive), { database, keys, onProgress: (done, total) => reporter.progress('verify', done, total) });
+    const report = await verifyArchive(remote ? archive : path.resolve(archive), { database, keys, remote, onProgress: (done, total) => reporter.progress('verify', done, total) });
     const summary = {
       ok: report.ok,
       archive: report.archive,

@@ -21,8 +21,11 @@ export interface SourceOptions {
 
 /** Names this tool reads: ours, and libpq's for the admin connection. */
 export function isOurVariable(name: string): boolean {
-  return name.startsWith('CUPM_') || LIBPQ_VARIABLES.includes(name);
+  return name.startsWith('CUPM_') || LIBPQ_VARIABLES.includes(name) || AWS_VARIABLES.includes(name);
 }
+
+/** The AWS SDK's credential variables, for s3:// destinations (also read from the env file). */
+export const AWS_VARIABLES = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE'];
 
 export const LIBPQ_VARIABLES = ['PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGPASSFILE'];
 

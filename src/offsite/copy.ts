@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PARTIAL_SUFFIX } from '../archive/format.js';
 import { MeasureStream, type Measurement } from '../archive/measure.js';
-import { CupmError, JobFailedError, messageOf } from '../errors.js';
+import { CupmError, JobFailedError, RefusedError, messageOf } from '../errors.js';
 import type { DestinationConnection } from './destination.js';
 
 export interface CopyResult {
@@ -13,6 +13,8 @@ export interface CopyResult {
   sha256: string;
   /** The destination already held this exact archive (a retry after a lost record): not sent again. */
   alreadyThere: boolean;
+  /** How the copy was checked, for the log: "read back and matched (SHA-256 ...)", "size and ETag matched (...)". */
+  check: string;
 }
 
 export interface CopyOptions {
@@ -35,22 +37,18 @@ export async function copyArchive(connection: DestinationConnection, display: st
 
   // What is sent is what the local file holds; measured first, since drivers send it their own way.
   const sent = await measureLocal(localFile);
+  if (connection.checksum) return copyChecked(connection, connection.checksum, display, localFile, sent, options);
+  const check = `read back and matched (SHA-256 ${sent.sha256.slice(0, 16)}...)`;
   const existing = await connection.stat(name);
   if (existing && existing.size === sent.size) {
     const remote = await measureRemote(connection, display, name);
-    if (remote.sha256 === sent.sha256) return { archive: name, size: sent.size, sha256: sent.sha256, alreadyThere: true };
+    if (remote.sha256 === sent.sha256) return { archive: name, size: sent.size, sha256: sent.sha256, alreadyThere: true, check };
   }
 
-  try {
-    await connection.upload(localFile, temp, options.onBytes);
-  } catch (error) {
-    await connection.remove(temp).catch(() => {});
-    if (error instanceof CupmError) throw error;
-    throw new JobFailedError(`Copying ${name} to ${display} failed while writing: ${connection.describeError(error)}.`, {
-      state: 'the partial copy was removed; the local archive is intact',
-      cause: error,
-    });
-  }
+  await upload(connection, display, localFile, temp, options, {
+    cleanUp: () => connection.remove(temp).catch(() => {}),
+    state: 'the partial copy was removed; the local archive is intact',
+  });
   try {
     await options.afterUpload?.(connection, temp);
     const arrived = await measureRemote(connection, display, temp);
@@ -67,7 +65,76 @@ export async function copyArchive(connection: DestinationConnection, display: st
     await connection.remove(temp).catch(() => {});
     throw error;
   }
-  return { archive: name, size: sent.size, sha256: sent.sha256, alreadyThere: false };
+  return { archive: name, size: sent.size, sha256: sent.sha256, alreadyThere: false, check };
+}
+
+/**
+ * A copy to a store that writes objects atomically and reports their checksum (S3): sent straight
+ * to its name, then its size and checksum compared with what the local file gives; a copy that
+ * does not check out is deleted.
+ */
+async function copyChecked(
+  connection: DestinationConnection,
+  checksum: NonNullable<DestinationConnection['checksum']>,
+  display: string,
+  localFile: string,
+  sent: Measurement,
+  options: CopyOptions,
+): Promise<CopyResult> {
+  const name = path.basename(localFile);
+  const expected = await checksum.local(localFile);
+  const check = `size and ${checksum.label} matched (${checksum.label} ${expected})`;
+  const result = { archive: name, size: sent.size, sha256: sent.sha256, check };
+  const existing = await connection.stat(name);
+  if (existing) {
+    if (existing.size === sent.size && (await checksum.remote(name)) === expected) return { ...result, alreadyThere: true };
+    // Copies go straight to their name here: never over an object that holds something else.
+    throw new RefusedError(`${display} already holds an object named ${name} with other content (${existing.size} bytes); it was not overwritten.`, {
+      state: 'nothing was sent; the local archive is intact',
+      hint: 'two servers writing to one prefix collide like this: give each server its own prefix (s3://bucket/cupm/<server>); if that object is a damaged copy of this archive, delete it and the next run copies again',
+    });
+  }
+  await upload(connection, display, localFile, name, options, {
+    state: 'no copy was stored under that name (an upload appears only when complete); the local archive is intact',
+  });
+  try {
+    await options.afterUpload?.(connection, name);
+    const arrived = await connection.stat(name);
+    const remote = arrived ? await checksum.remote(name) : undefined;
+    if (!arrived || arrived.size !== sent.size || remote !== expected) {
+      const what = !arrived
+        ? 'is missing after the upload'
+        : arrived.size !== sent.size ? `holds ${arrived.size} bytes instead of ${sent.size}` : `has ${checksum.label} ${remote}, not ${expected} as computed from the local file`;
+      throw new JobFailedError(`The copy of ${name} on ${display} ${what}.`, {
+        state: 'the bad copy was deleted; the local archive is intact',
+      });
+    }
+  } catch (error) {
+    await connection.remove(name).catch(() => {});
+    throw error;
+  }
+  return { ...result, alreadyThere: false };
+}
+
+/** Sends the file as `as`; a failure says what is left (after `cleanUp`) in the driver's words. */
+async function upload(
+  connection: DestinationConnection,
+  display: string,
+  localFile: string,
+  as: string,
+  options: CopyOptions,
+  after: { cleanUp?: () => Promise<void>; state: string },
+): Promise<void> {
+  try {
+    await connection.upload(localFile, as, options.onBytes);
+  } catch (error) {
+    await after.cleanUp?.();
+    if (error instanceof CupmError) throw error;
+    throw new JobFailedError(`Copying ${path.basename(localFile)} to ${display} failed while writing: ${connection.describeError(error)}.`, {
+      state: after.state,
+      cause: error,
+    });
+  }
 }
 
 /** Reads a file back from the destination and measures it. */

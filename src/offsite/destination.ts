@@ -22,6 +22,17 @@ export interface DestinationConnection {
   /** Renames, replacing `to` if it exists. */
   rename(from: string, to: string): Promise<void>;
   remove(name: string): Promise<void>;
+  /**
+   * Stores that write an object in one step (it appears whole or not at all) and report a checksum
+   * of what they hold (S3's ETag): copies go straight to their name and are checked by comparing
+   * that checksum with one computed from the local file, instead of being read back.
+   */
+  readonly checksum?: {
+    label: string;
+    local(localFile: string): Promise<string>;
+    /** undefined when there is no such file. */
+    remote(name: string): Promise<string | undefined>;
+  };
   /** A stream or call error of this driver in words a person can act on. */
   describeError(error: unknown): string;
   close(): Promise<void>;
@@ -29,10 +40,15 @@ export interface DestinationConnection {
 
 /** A configured destination; `connect` fails with an error that says what is wrong and where. */
 export interface Destination {
-  readonly kind: 'folder' | 'sftp';
+  readonly kind: 'folder' | 'sftp' | 's3';
   /** Shown in logs, records and messages: never holds a password. */
   readonly display: string;
   connect(): Promise<DestinationConnection>;
+  /**
+   * Checks what only the configuration can fix (a missing bucket, wrong keys) before a run starts:
+   * throws a ConfigError for those, and a JobFailedError when the destination cannot be reached.
+   */
+  preflight?(): Promise<void>;
 }
 
 /** Runs fn with an open connection and always closes it. */

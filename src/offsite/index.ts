@@ -1,5 +1,7 @@
 import type { Destination } from './destination.js';
 import { FolderDestination } from './folder.js';
+import { S3Destination } from './s3.js';
+import type { S3Settings } from './s3-settings.js';
 import { SftpDestination, type SftpSettings } from './sftp.js';
 import type { OffsiteTarget } from './targets.js';
 
@@ -7,11 +9,19 @@ import type { OffsiteTarget } from './targets.js';
 export interface DestinationSettings {
   targets: OffsiteTarget[];
   sftp: SftpSettings;
+  s3: S3Settings;
 }
 
 /** The driver for a configured off-site target. */
 export function createDestination(target: OffsiteTarget, settings: DestinationSettings): Destination {
-  return target.kind === 'folder' ? new FolderDestination(target) : new SftpDestination(target, settings.sftp);
+  switch (target.kind) {
+    case 'folder':
+      return new FolderDestination(target);
+    case 'sftp':
+      return new SftpDestination(target, settings.sftp);
+    case 's3':
+      return new S3Destination(target, settings.s3);
+  }
 }
 
 /** Every configured destination, in the order of CUPM_OFFSITE. */

@@ -6,7 +6,7 @@ import { openEncryptedSource, type ArchiveKeys } from '../archive/encryption.js'
 import type { Manifest } from '../archive/format.js';
 import { factsFromName, isArchiveName, isEncryptedName, type NameFacts } from '../archive/names.js';
 import { ArchiveReader } from '../archive/reader.js';
-import type { DestinationConnection } from './destination.js';
+import type { DestinationConnection, RemoteFile } from './destination.js';
 
 /** An archive found at a destination, with its manifest or the reason it cannot be read. */
 export interface RemoteArchive {
@@ -37,15 +37,21 @@ export async function listRemoteArchives(connection: DestinationConnection, disp
     if (facts) entry.nameFacts = facts;
     const label = `${file.name} on ${display}`;
     if (isEncryptedName(file.name)) entry.encrypted = true;
-    await readManifestFrom(entry, async () => {
-      if (!entry.encrypted) return ArchiveReader.openRandomAccess(label, new RangeReader(connection, file.name), file.size);
-      const opened = await openEncryptedSource(new RemoteSource(connection, file.name, file.size), label, keys);
-      return ArchiveReader.openRandomAccess(label, opened.reader, opened.size);
-    });
+    await readManifestFrom(entry, () => openRemoteArchive(connection, file, label, keys));
     archives.push(entry);
   }
   const when = (a: RemoteArchive) => Date.parse(a.manifest?.createdAt ?? a.nameFacts?.createdAt ?? '1970-01-01T00:00:00Z');
   return archives.sort((a, b) => when(a) - when(b) || a.name.localeCompare(b.name));
+}
+
+/**
+ * Opens an archive at a destination in place: its central directory and the entries asked for
+ * are fetched by ranged reads, never the whole file (an encrypted one decrypted chunk by chunk).
+ */
+export async function openRemoteArchive(connection: DestinationConnection, file: RemoteFile, label: string, keys: ArchiveKeys = {}): Promise<ArchiveReader> {
+  if (!isEncryptedName(file.name)) return ArchiveReader.openRandomAccess(label, new RangeReader(connection, file.name), file.size);
+  const opened = await openEncryptedSource(new RemoteSource(connection, file.name, file.size), label, keys);
+  return ArchiveReader.openRandomAccess(label, opened.reader, opened.size);
 }
 
 /** yauzl's window onto a file at a destination: each range is one ranged read. */

@@ -33,7 +33,16 @@ export interface SftpTarget {
   display: string;
 }
 
-export type OffsiteTarget = FolderTarget | SftpTarget;
+/** An S3 bucket (any S3-compatible store): `s3://bucket[/prefix]`; archives are keys under the prefix. */
+export interface S3Target {
+  kind: 's3';
+  bucket: string;
+  /** '' or `a/b/`: ends with '/' when not empty. */
+  prefix: string;
+  display: string;
+}
+
+export type OffsiteTarget = FolderTarget | SftpTarget | S3Target;
 
 export interface ParsedTargets {
   targets: OffsiteTarget[];
@@ -51,7 +60,9 @@ export function parseOffsiteTargets(
   if (text === undefined) return result;
   const seen = new Set<string>();
   for (const item of text.split(OFFSITE_SEPARATOR).map((s) => s.trim()).filter(Boolean)) {
-    const parsed = /^sftp:/i.test(item) ? parseSftp(item, context.where, result) : parseFolder(item, context, result);
+    const parsed = /^sftp:/i.test(item)
+      ? parseSftp(item, context.where, result)
+      : /^s3:/i.test(item) ? parseS3(item, context.where, result) : parseFolder(item, context, result);
     if (!parsed) continue;
     if (seen.has(parsed.display)) {
       result.problems.push(`${context.where} names ${parsed.display} twice.`);
@@ -65,7 +76,7 @@ export function parseOffsiteTargets(
 
 function parseFolder(item: string, context: { cwd: string; platform: NodeJS.Platform; where: string }, result: ParsedTargets): FolderTarget | undefined {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(item)) {
-    result.problems.push(`${context.where}: "${redactUrl(item)}" is not a folder, and sftp:// is the only URL scheme supported.`);
+    result.problems.push(`${context.where}: "${redactUrl(item)}" is not a folder, and sftp:// and s3:// are the only URL schemes supported.`);
     return undefined;
   }
   if (/[a-z]+:\/\//i.test(item)) {
@@ -117,6 +128,31 @@ function parseSftp(item: string, where: string, result: ParsedTargets): SftpTarg
     return undefined;
   }
   return { kind: 'sftp', host, port, username, path: remotePath, password, fingerprint, display };
+}
+
+/**
+ * `s3://bucket/prefix` -> bucket and key prefix. The prefix is a folder-like key prefix: `.` and
+ * `..` segments are refused (stores treat them literally, people read them as folders, and a
+ * prefix that "leaves" another one is how two servers' archives end up mixed).
+ */
+export function parseS3Location(item: string): { bucket: string; key: string } | string {
+  const match = /^s3:\/\/([^/?#]*)(\/[^?#]*)?$/i.exec(item.trim());
+  if (!match) return 'write it as s3://bucket/prefix (no ?query or #fragment)';
+  const bucket = match[1]!;
+  if (!/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/.test(bucket)) return `"${bucket}" is not a bucket name (3 to 63 lower-case letters, digits, dots and dashes)`;
+  const segments = (match[2] ?? '').split('/').filter((s) => s !== '');
+  if (segments.some((s) => s === '..' || s === '.')) return 'the prefix has a "." or ".." segment: name the prefix plainly (s3://bucket/cupm/site1)';
+  return { bucket, key: segments.join('/') };
+}
+
+function parseS3(item: string, where: string, result: ParsedTargets): S3Target | undefined {
+  const location = parseS3Location(item);
+  if (typeof location === 'string') {
+    result.problems.push(`${where}: "${redactUrl(item)}": ${location}.`);
+    return undefined;
+  }
+  const prefix = location.key === '' ? '' : `${location.key}/`;
+  return { kind: 's3', bucket: location.bucket, prefix, display: `s3://${location.bucket}${prefix === '' ? '' : `/${location.key}`}` };
 }
 
 /** `SHA256:abc...` with or without base64 padding -> without, as OpenSSH prints it. */

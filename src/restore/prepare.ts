@@ -7,6 +7,7 @@ import { IdentityRequiredError } from '../archive/encryption.js';
 import { ArchiveReader } from '../archive/reader.js';
 import { archiveKeys } from '../config/encryption-settings.js';
 import { verifyArchive } from '../archive/verify.js';
+import { isS3Url, s3Remote } from '../offsite/s3-archive.js';
 import { findJbossFolder } from '../artifacts/cupm-files.js';
 import { isOldCupmVersion, readCupmVersion, sameCupmVersion } from '../artifacts/install-log.js';
 import { quoteArg } from '../system/windows-paths.js';
@@ -118,14 +119,16 @@ export function checkHostOptions(options: RestoreOptions): string[] | undefined 
 export async function prepareRestore(config: Config, archiveArg: string, options: RestoreOptions, reporter: Reporter): Promise<PreparedRestore> {
   const dbHosts = checkHostOptions(options);
   const installDir = requireInstallDir(config);
-  const archive = path.resolve(archiveArg);
+  // s3://bucket/prefix/NAME.zip is read in place (ranged GETs), never downloaded first.
+  const remote = isS3Url(archiveArg) ? s3Remote(archiveArg, config.offsite.s3) : undefined;
+  const archive = remote ? archiveArg : path.resolve(archiveArg);
   const command = options.migration ? 'migrate' : 'restore';
 
   reporter.info(`Verifying ${archive}`);
   // An encrypted archive is decrypted whole here, before anything is stopped: a wrong identity or
   // a tampered byte is refused now (exit 3), with nothing touched.
   const keys = archiveKeys(config.encryption);
-  const report = await verifyArchive(archive, { keys, onProgress: (done, total) => reporter.progress('verify', done, total) });
+  const report = await verifyArchive(archive, { keys, remote, onProgress: (done, total) => reporter.progress('verify', done, total) });
   if (report.needsIdentity) {
     throw new IdentityRequiredError(`The archive ${archive} is encrypted; restoring it needs the identity it was encrypted to.`, {
       state: 'nothing was changed',
@@ -171,7 +174,7 @@ export async function prepareRestore(config: Config, archiveArg: string, options
     });
   }
 
-  const reader = await ArchiveReader.open(archive, keys);
+  const reader = remote ? await remote.open(keys) : await ArchiveReader.open(archive, keys);
   try {
     // Opened again for the load: refuse a file swapped since it verified.
     if (reader.structuralProblems.length > 0) {

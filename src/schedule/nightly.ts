@@ -5,7 +5,7 @@ import path from 'node:path';
 import { verifyArchive } from '../archive/verify.js';
 import { backupLocked, type BackupResult } from '../backup/backup.js';
 import type { Config } from '../config/config.js';
-import { CupmError, EXIT, JobFailedError, RefusedError, messageOf } from '../errors.js';
+import { ConfigError, CupmError, EXIT, JobFailedError, RefusedError, messageOf } from '../errors.js';
 import { withLock } from '../jobs/lock.js';
 import type { Reporter } from '../jobs/reporter.js';
 import { copyArchive, type CopyOptions } from '../offsite/copy.js';
@@ -95,6 +95,7 @@ export async function nightly(config: Config, options: NightlyOptions, terminal:
 }
 
 async function runSteps(config: Config, options: NightlyOptions, reporter: Reporter, record: NightlyRunRecord): Promise<void> {
+  if (!(await preflightDestinations(config, reporter, record))) return;
   let result: BackupResult | undefined;
   await step(record, reporter, 'backup', async () => {
     result = await backupLocked(config, { noStop: options.noStop, allowLive: options.allowLive, signal: options.signal, serviceManager: options.serviceManager }, reporter);
@@ -178,6 +179,30 @@ async function runSteps(config: Config, options: NightlyOptions, reporter: Repor
   }
 }
 
+/**
+ * Destinations that can be checked up front (S3: the bucket exists, the keys work). What only the
+ * configuration can fix stops the run before anything is done (exit 2); a destination that does
+ * not answer does not: the backup goes on and its copy stays pending.
+ */
+async function preflightDestinations(config: Config, reporter: Reporter, record: NightlyRunRecord): Promise<boolean> {
+  for (const destination of configuredDestinations(config.offsite)) {
+    if (!destination.preflight) continue;
+    const began = Date.now();
+    try {
+      await destination.preflight();
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        record.steps.push({ name: 'preflight', status: 'failed', error: error.message, durationMs: Date.now() - began });
+        reporter.warn(`preflight failed: ${error.describe()}`);
+        fail(record, new ConfigError(error.message, { state: 'nothing was done: no backup was made', hint: error.hint ?? 'fix CUPM_OFFSITE or the store, then run nightly again' }));
+        return false;
+      }
+      reporter.warn(`${destination.display} cannot be checked now (${messageOf(error)}); the backup goes on and its copy stays pending`);
+    }
+  }
+  return true;
+}
+
 /** Adds the new verified archive to what each destination is owed, and drops what is gone. */
 function owedCopies(record: NightlyRunRecord, destinations: Destination[], dir: string, reporter: Reporter): void {
   const configured = new Set(destinations.map((d) => d.display));
@@ -228,8 +253,8 @@ async function copyOffsite(
             const entry: OffsiteCopyRecord = { destination: destination.display, archive: pending.archive, ok: true, durationMs: Date.now() - began };
             record.offsite.push(entry);
             reporter.info(copy.alreadyThere
-              ? `${pending.archive} was already on ${destination.display} (same SHA-256)`
-              : `Copied ${pending.archive} to ${destination.display}: ${copy.size} bytes, read back and matched (SHA-256 ${copy.sha256.slice(0, 16)}...)`);
+              ? `${pending.archive} was already on ${destination.display} (${destination.kind === 's3' ? 'same size and ETag' : 'same SHA-256'})`
+              : `Copied ${pending.archive} to ${destination.display}: ${copy.size} bytes, ${copy.check}`);
           } catch (error) {
             reporter.warn(`Copy of ${pending.archive} to ${destination.display} failed: ${error instanceof CupmError ? error.describe() : messageOf(error)}`);
             failed(pending, error, Date.now() - began);

@@ -35,7 +35,7 @@ export interface PruneOptions {
 /** What prune did (or would do) in one place: the backup dir or one destination. */
 export interface PruneLocation {
   location: string;
-  kind: 'local' | 'folder' | 'sftp';
+  kind: 'local' | 'folder' | 'sftp' | 's3';
   decisions: RetentionDecision[];
   /** Deleted (or, with dryRun, to be deleted). */
   deleted: string[];

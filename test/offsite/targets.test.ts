@@ -19,7 +19,7 @@ describe('CUPM_OFFSITE: destinations separated by | or line breaks', () => {
 
   it('reads one destination a line (a dotenv value in double quotes), with ; and , kept inside paths', () => {
     const { targets } = parse('/mnt/share;2024,a\nsftp://b@[::1]/~/cupm\n');
-    expect(targets.map((t) => t.kind === 'folder' ? t.path : `${t.host} ${t.port} ${t.path}`)).to.deep.equal(['/mnt/share;2024,a', '::1 22 cupm']);
+    expect(targets.map((t) => t.kind === 'folder' ? t.path : t.kind === 'sftp' ? `${t.host} ${t.port} ${t.path}` : t.display)).to.deep.equal(['/mnt/share;2024,a', '::1 22 cupm']);
   });
 
   it('keeps a + and / of a base64 fingerprint (a query parser would turn + into a space)', () => {
@@ -36,7 +36,7 @@ describe('CUPM_OFFSITE: destinations separated by | or line breaks', () => {
   it('names every bad destination at once', () => {
     const { problems } = parse('ftp://old-server/cupm|sftp://vault/srv|sftp://b@vault|sftp://b@vault/x?fingerprint=MD5:aa|/mnt/a;sftp://b@h/x');
     expect(problems).to.have.length(5);
-    expect(problems[0]).to.match(/sftp:\/\/ is the only URL scheme supported/);
+    expect(problems[0]).to.match(/sftp:\/\/ and s3:\/\/ are the only URL schemes supported/);
     expect(problems[1]).to.match(/names no user/);
     expect(problems[2]).to.match(/names no folder/);
     expect(problems[3]).to.match(/fingerprint "MD5:aa" is not SHA256:<base64>/);
