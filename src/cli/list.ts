@@ -1,38 +1,47 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { listArchives, type CatalogEntry } from '../archive/catalog.js';
-import { loadConfig } from '../config/config.js';
-import { withCommonOptions, type CommonOptions } from './common.js';
-import { keysFromFlags, withIdentity } from './encryption-options.js';
-import { formatBytes, printJson, printOut } from './output.js';
+import { ConfigError } from '../errors.js';
+import { withCommonOptions } from './common.js';
+import { archiveKeys } from '../config/encryption-settings.js';
+import { identityOverride, keysFromFlags, withIdentity } from './encryption-options.js';
+import { isFleetRun, runCommand, withFleetOptions, type FleetFlags } from './fleet.js';
+import { formatBytes } from './output.js';
 
 export function registerList(program: Command): void {
-  withCommonOptions(withIdentity(
+  withFleetOptions(withCommonOptions(withIdentity(
     program
       .command('list')
       .description('list the archives in a folder (default CUPM_BACKUP_DIR) with their manifest facts; encrypted ones (.zip.age) are read with --identity, else shown by name')
       .argument('[dir]', 'the folder to list'),
-  )).action(async (dir: string | undefined, flags: CommonOptions & { identity?: string }) => {
-    const folder = dir ? path.resolve(dir) : loadConfig({ envFile: flags.envFile }).backupDir;
-    const archives = await listArchives(folder, keysFromFlags(flags));
-    if (flags.json) {
-      printJson({ dir: folder, archives: archives.map(archiveJson) });
-      return;
+  ))).action(async (dir: string | undefined, flags: FleetFlags & { identity?: string }) => {
+    if (dir !== undefined && isFleetRun(flags)) {
+      throw new ConfigError('A folder to list does not go with --server or --all: each server lists its CUPM_BACKUP_DIR.', { state: 'nothing was changed' });
     }
-    if (archives.length === 0) {
-      printOut(`No archives in ${folder}\n`);
-      return;
-    }
-    for (const a of archives) {
-      const m = a.manifest;
-      const lock = a.encrypted ? (m ? '  (encrypted)' : '') : '';
-      const facts = m
-        ? `${m.createdAt}  ${m.source.hostname}  CUPM ${m.cupm.version ?? '?'}${m.label ? `  [${m.label}]` : ''}${lock}`
-        : a.locked
-          ? `ENCRYPTED (${a.locked}; --identity reads its manifest)${a.nameFacts ? `  by its name: ${a.nameFacts.createdAt}  ${a.nameFacts.hostname}${a.nameFacts.label ? `  [${a.nameFacts.label}]` : ''}` : ''}`
-          : `UNREADABLE: ${a.error?.split('\n')[0]}`;
-      printOut(`${a.name}  ${formatBytes(a.size)}  ${facts}\n`);
-    }
+    await runCommand(flags, async (io) => {
+      // A fleet server's identity is in its own env file (CUPM_IDENTITY), like its backup folder.
+      const config = io.server !== null ? io.config(identityOverride(flags)) : undefined;
+      const folder = dir ? path.resolve(dir) : (config ?? io.config()).backupDir;
+      const archives = await listArchives(folder, config ? archiveKeys(config.encryption) : keysFromFlags(flags));
+      if (flags.json) {
+        io.json({ dir: folder, archives: archives.map(archiveJson) });
+        return;
+      }
+      if (archives.length === 0) {
+        io.out(`No archives in ${folder}\n`);
+        return;
+      }
+      for (const a of archives) {
+        const m = a.manifest;
+        const lock = a.encrypted ? (m ? '  (encrypted)' : '') : '';
+        const facts = m
+          ? `${m.createdAt}  ${m.source.hostname}  CUPM ${m.cupm.version ?? '?'}${m.label ? `  [${m.label}]` : ''}${lock}`
+          : a.locked
+            ? `ENCRYPTED (${a.locked}; --identity reads its manifest)${a.nameFacts ? `  by its name: ${a.nameFacts.createdAt}  ${a.nameFacts.hostname}${a.nameFacts.label ? `  [${a.nameFacts.label}]` : ''}` : ''}`
+            : `UNREADABLE: ${a.error?.split('\n')[0]}`;
+        io.out(`${a.name}  ${formatBytes(a.size)}  ${facts}\n`);
+      }
+    });
   });
 }
 

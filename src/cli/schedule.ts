@@ -17,12 +17,17 @@ import {
   type ScheduleRequest,
   type ScheduleStatus,
 } from '../schedule/install/index.js';
+import { ConfigError } from '../errors.js';
 import { configFor, withCommonOptions, type CommonOptions } from './common.js';
+import { openFleet, parseParallel } from './fleet.js';
 import { printJson, terminalReporter, printOut } from './output.js';
 
 interface ScheduleFlags extends CommonOptions {
   at?: string;
   print?: boolean;
+  all?: boolean;
+  serversDir?: string;
+  parallel?: string;
 }
 
 const SCHEDULER_TITLES = { schtasks: 'Task Scheduler (schtasks.exe)', systemd: 'systemd timer', cron: 'crontab' } as const;
@@ -37,9 +42,12 @@ export function registerSchedule(program: Command): void {
       .command('install')
       .description('run `cupm-backup nightly` every day: a SYSTEM task on Windows, a systemd timer, or a crontab line')
       .option('--at <HH:MM>', 'the time of day, local to the host (default CUPM_SCHEDULE_AT, else 02:00)')
-      .option('--print', 'show exactly what would be installed, and change nothing'),
+      .option('--print', 'show exactly what would be installed, and change nothing')
+      .option('--all', 'one job that runs `nightly --all`: every server of the fleet folder')
+      .option('--servers-dir <dir>', 'with --all: the fleet folder, one env file per server (default CUPM_SERVERS_DIR, else ./servers)')
+      .option('--parallel <n>', 'with --all: the nightly job runs at most n servers at once (default 1)'),
   ).action(async (flags: ScheduleFlags) => {
-    const { config, backend, request } = prepare(flags);
+    const { backend, request, fleet } = prepare(flags);
     const plan = await backend.planInstall(request);
     const missing = settingsOnlyInEnvironment(readSources({ env: process.env, cwd: process.cwd(), envFile: flags.envFile }).origin);
     if (missing.length > 0) {
@@ -49,7 +57,10 @@ export function registerSchedule(program: Command): void {
     }
     await applyOrPrint(plan, flags, 'schedule install', () => {
       const at = formatTimeOfDay(request.at);
-      return `Installed: ${SCHEDULER_TITLES[plan.scheduler]} "${plan.name}" runs \`cupm-backup nightly\` every day at ${at} (backup folder ${config.backupDir}).`;
+      const what = fleet
+        ? `\`cupm-backup nightly --all\` for the ${fleet.servers} server${fleet.servers === 1 ? '' : 's'} of ${fleet.serversDir}`
+        : `\`cupm-backup nightly\``;
+      return `Installed: ${SCHEDULER_TITLES[plan.scheduler]} "${plan.name}" runs ${what} every day at ${at} (${fleet ? 'console output in' : 'backup folder'} ${request.backupDir}).`;
     });
   });
 
@@ -76,11 +87,23 @@ export function registerSchedule(program: Command): void {
   );
 }
 
-function prepare(flags: ScheduleFlags): { config: Config; backend: ScheduleBackend; request: ScheduleRequest } {
+function prepare(flags: ScheduleFlags): { config: Config; backend: ScheduleBackend; request: ScheduleRequest; fleet?: { serversDir: string; servers: number } } {
   const config = configFor(flags, { CUPM_SCHEDULE_AT: flags.at });
   const backend = createScheduleBackend(chooseScheduler(config));
-  const command = nightlyCommand({ cwd: process.cwd(), envFile: flags.envFile, platform: config.platform });
-  return { config, backend, request: scheduleRequest(config, command) };
+  if (!flags.all) {
+    if (flags.serversDir !== undefined || flags.parallel !== undefined) {
+      throw new ConfigError('--servers-dir and --parallel only apply with --all.', { state: 'nothing was changed' });
+    }
+    const command = nightlyCommand({ cwd: process.cwd(), envFile: flags.envFile, platform: config.platform });
+    return { config, backend, request: scheduleRequest(config, command) };
+  }
+  // The fleet is checked now (names, shared folders or databases), not first at 2 a.m.
+  const { serversDir, fleet } = openFleet(flags);
+  const parallel = flags.parallel === undefined ? undefined : parseParallel(flags);
+  // No --env-file for the run: each server's settings are in its own file (nightly --all refuses one).
+  const command = nightlyCommand({ cwd: process.cwd(), platform: config.platform, fleet: { serversDir, parallel } });
+  // The Windows wrapper and the console output of the run go to the fleet folder: no one server's backup folder owns them.
+  return { config, backend, request: { ...scheduleRequest(config, command), backupDir: serversDir }, fleet: { serversDir, servers: fleet.length } };
 }
 
 async function applyOrPrint(plan: SchedulePlan, flags: ScheduleFlags, jobName: string, done: () => string): Promise<void> {

@@ -17,6 +17,12 @@ export interface SourceOptions {
   cwd: string;
   /** --env-file; when given, ./cupm-backup.env is not read. */
   envFile?: string | undefined;
+  /**
+   * A fleet server's env file (`--server`, `--all`): its values beat the environment, which only
+   * fills in what the file leaves unset, so a PGHOST or CUPM_BACKUP_DIR exported in the admin's
+   * shell cannot point every server at one database or one folder.
+   */
+  fileBeatsEnvironment?: boolean;
 }
 
 /** Names this tool reads: ours, and libpq's for the admin connection. */
@@ -38,15 +44,14 @@ export function readSources(options: SourceOptions): RawSettings {
     ? path.resolve(options.cwd, options.envFile)
     : path.resolve(options.cwd, DEFAULT_ENV_FILE);
   const fromFile = readEnvFile(file, options.envFile !== undefined);
-  for (const [name, value] of Object.entries(fromFile)) {
-    if (!isOurVariable(name)) continue;
-    values[name] = value;
-    origin[name] = file;
-  }
-  for (const [name, value] of Object.entries(options.env)) {
-    if (value === undefined || !isOurVariable(name)) continue;
-    values[name] = value;
-    origin[name] = 'environment';
+  const layers: Array<[from: string, settings: Record<string, string | undefined>]> = [[file, fromFile], ['environment', options.env]];
+  if (options.fileBeatsEnvironment) layers.reverse();
+  for (const [from, settings] of layers) {
+    for (const [name, value] of Object.entries(settings)) {
+      if (value === undefined || !isOurVariable(name)) continue;
+      values[name] = value;
+      origin[name] = from;
+    }
   }
   return { values, origin };
 }
