@@ -52,7 +52,7 @@ export function registerSchedule(program: Command): void {
     const missing = settingsOnlyInEnvironment(readSources({ env: process.env, cwd: process.cwd(), envFile: flags.envFile }).origin);
     if (missing.length > 0) {
       plan.warnings.push(
-        `these settings come from this shell's environment, which a scheduled run does not have: ${missing.join(', ')}; put them in ${flags.envFile ?? './cupm-backup.env'}`,
+        `these settings come from this shell's environment, which a scheduled run does not have: ${missing.join(', ')}; put them in ${fleet ? `each server's env file in ${fleet.serversDir}` : (flags.envFile ?? './cupm-backup.env')}`,
       );
     }
     await applyOrPrint(plan, flags, 'schedule install', () => {

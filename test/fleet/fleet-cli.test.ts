@@ -135,6 +135,7 @@ describe('fleet command line: --server, --all, --servers-dir (no PostgreSQL reac
       `15 3 * * * cd ${work} && ${process.execPath} -- ${BIN_PATH} nightly --all --servers-dir ${serversDir} --parallel 2 >${serversDir}/cupm-backup-nightly.console.txt 2>&1\n`,
     );
     expect(result.stdout).not.to.include('--env-file');
+    expect(result.stdout).to.include(`these settings come from this shell's environment, which a scheduled run does not have: CUPM_SCHEDULER; put them in each server's env file in ${serversDir}`);
     // The fleet is checked at install, not first at 2 a.m.
     await writeFile(path.join(serversDir, 'cupm03.env'), `CUPM_BACKUP_DIR=${work}/backups-cupm02\n`);
     const refused = await runCli(['schedule', 'install', '--all', '--print'], { cwd: work, env: { CUPM_SCHEDULER: 'cron' } });
