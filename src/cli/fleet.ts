@@ -62,11 +62,6 @@ export interface FleetRun<T> {
   exitCode: ExitCode;
 }
 
-export interface FleetRunOptions {
-  /** Refuse --parallel (commands whose runs must not overlap, or that make no sense in parallel). */
-  sequentialOnly?: boolean;
-}
-
 /** True when the flags ask for fleet mode. */
 export function isFleetRun(flags: FleetFlags): boolean {
   return flags.server !== undefined || flags.all === true;
@@ -80,7 +75,7 @@ export function isFleetRun(flags: FleetFlags): boolean {
 export async function runCommand<T>(
   flags: FleetFlags,
   body: (io: CommandIO) => Promise<T>,
-  options: FleetRunOptions & { render?: (run: FleetRun<T>) => string } = {},
+  options: { render?: (run: FleetRun<T>) => string } = {},
 ): Promise<void> {
   if (!isFleetRun(flags)) {
     if (flags.parallel !== undefined || flags.serversDir !== undefined) {
@@ -89,7 +84,7 @@ export async function runCommand<T>(
     await body(plainIO(flags));
     return;
   }
-  finishFleetRun(await runFleet(flags, body, options), flags, options.render);
+  finishFleetRun(await runFleet(flags, body), flags, options.render);
 }
 
 /** Prints a fleet run (see printFleetRun) and ends with its worst exit code. */
@@ -112,7 +107,7 @@ function plainIO(flags: CommonOptions): CommandIO {
 }
 
 /** Runs `body` for each server --server/--all chooses; never throws for one server's failure. */
-export async function runFleet<T>(flags: FleetFlags, body: (io: CommandIO) => Promise<T>, options: FleetRunOptions = {}): Promise<FleetRun<T>> {
+export async function runFleet<T>(flags: FleetFlags, body: (io: CommandIO) => Promise<T>): Promise<FleetRun<T>> {
   if (flags.envFile !== undefined) {
     throw new ConfigError('--env-file does not go with --server or --all: each server\'s settings are in its own env file.', {
       state: 'nothing was changed',
@@ -120,7 +115,7 @@ export async function runFleet<T>(flags: FleetFlags, body: (io: CommandIO) => Pr
     });
   }
   if (flags.server !== undefined && flags.all) throw new ConfigError('Give --server NAME or --all, not both.', { state: 'nothing was changed' });
-  const parallel = parseParallel(flags, options);
+  const parallel = parseParallel(flags);
   const { serversDir, fleet, load } = openFleet(flags);
   const chosen = selectServers(fleet, flags, serversDir);
 
@@ -196,14 +191,14 @@ export function openFleet(flags: Pick<FleetFlags, 'serversDir'>): { serversDir: 
   return { serversDir, fleet, load };
 }
 
-export function parseParallel(flags: Pick<FleetFlags, 'parallel' | 'all'>, options: FleetRunOptions = {}): number {
+/** --parallel N (with --all only): 1 to 64 servers at once; 1 without it. */
+export function parseParallel(flags: Pick<FleetFlags, 'parallel' | 'all'>): number {
   if (flags.parallel === undefined) return 1;
   if (!flags.all) throw new ConfigError('--parallel only applies with --all.', { state: 'nothing was changed' });
   const n = Number(flags.parallel);
   if (!/^\d+$/.test(flags.parallel) || n < 1 || n > 64) {
     throw new ConfigError(`--parallel must be a number of servers from 1 to 64, got "${flags.parallel}".`, { state: 'nothing was changed' });
   }
-  if (options.sequentialOnly && n > 1) throw new ConfigError('This command runs the servers one after another; leave out --parallel.', { state: 'nothing was changed' });
   return n;
 }
 
