@@ -142,6 +142,27 @@ describe('many CUPM servers from one admin host (--server, --all; real clusters)
     }
   });
 
+  it('prune --all --yes keeps each server\'s newest archive, in its own folder; list --all shows what is left', async () => {
+    for (let round = 0; round < 2; round++) {
+      const backup = await runCli(['backup', '--all'], { cwd: work });
+      expect(backup.exitCode, backup.stderr).to.equal(0);
+    }
+    const before = await Promise.all(servers.map((s) => zips(s.backupDir)));
+    for (const archives of before) expect(archives).to.have.length(2);
+
+    const prune = await runCli(['prune', '--all', '--parallel', '3', '--yes', '--keep-last', '1'], { cwd: work });
+
+    expect(prune.exitCode, prune.stderr).to.equal(0);
+    for (const [i, server] of servers.entries()) {
+      const newest = [...before[i]!].sort().at(-1)!;
+      expect(await zips(server.backupDir), server.name).to.deep.equal([newest]);
+    }
+    const list = await runCli(['list', '--all', '--json'], { cwd: work });
+    expect(list.exitCode, list.stderr).to.equal(0);
+    const listed = list.json<FleetJson>().servers.map((s) => [s.server, (s.result!.archives as unknown[]).length]);
+    expect(listed).to.deep.equal([['cupm01', 1], ['cupm02', 1], ['cupm03', 1]]);
+  });
+
   it('--server NAME runs for that server only, with its own settings', async () => {
     const result = await runCli(['backup', '--server', 'cupm02'], { cwd: work });
 
