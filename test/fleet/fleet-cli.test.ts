@@ -127,6 +127,25 @@ describe('fleet command line: --server, --all, --servers-dir (no PostgreSQL reac
     expect(result.stderr).to.match(/^\[cupm03\]   - PGPORT .* must be a port number/m);
   });
 
+  it('doctor --all --json: each server checked with its own settings, in one object; unreachable databases make it exit 4', async () => {
+    for (const name of ['cupm01', 'cupm02']) {
+      await writeFile(path.join(serversDir, `${name}.env`), `CUPM_BACKUP_DIR=${work}/backups-${name}\nPGHOST=127.0.0.1\nPGPORT=${name === 'cupm01' ? 1 : 2}\nCUPM_SERVICE_MANAGER=none\n`);
+    }
+
+    const result = await runCli(['doctor', '--all', '--json'], { cwd: work });
+
+    expect(result.exitCode, result.stderr).to.equal(4);
+    const json = result.json<{ exitCode: number; servers: Array<{ server: string; exitCode: number; result: { checks: Array<{ id: string; status: string; detail: string }> } }> }>();
+    expect(json.exitCode).to.equal(4);
+    for (const [i, entry] of json.servers.entries()) {
+      expect(entry.exitCode).to.equal(4);
+      const connect = entry.result.checks.find((c) => c.id === 'postgres.connect')!;
+      expect(connect.status).to.equal('fail');
+      expect(connect.detail).to.include(`127.0.0.1:${i + 1}`);
+    }
+    expect(result.stderr).to.match(/^\[cupm01\] Checking postgresql\.\.\.$/m);
+  });
+
   it('schedule install --all --print: one job running `nightly --all` over the fleet folder', async () => {
     const result = await runCli(['schedule', 'install', '--all', '--parallel', '2', '--print', '--at', '03:15'], { cwd: work, env: { CUPM_SCHEDULER: 'cron' } });
 
