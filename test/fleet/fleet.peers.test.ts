@@ -1,12 +1,13 @@
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { freePort } from '../../src/sandbox/cluster.js';
 import { createSandboxServer, type SandboxServer } from '../../src/sandbox/sandbox-server.js';
-import { runCli } from '../support/cli.js';
+import { BIN, runCli } from '../support/cli.js';
 import { expect } from '../support/expect.js';
 import { writeServerEnvFile } from '../support/fleet.js';
+import { slowDumpallBin } from '../support/pg-wrappers.js';
 
 interface FleetJson {
   ok: boolean;
@@ -161,6 +162,35 @@ describe('many CUPM servers from one admin host (--server, --all; real clusters)
     expect(list.exitCode, list.stderr).to.equal(0);
     const listed = list.json<FleetJson>().servers.map((s) => [s.server, (s.result!.archives as unknown[]).length]);
     expect(listed).to.deep.equal([['cupm01', 1], ['cupm02', 1], ['cupm03', 1]]);
+  });
+
+  it('SIGTERM during backup --all: the running server puts everything back, the others are not started, and the JSON says so', async () => {
+    const interruptDir = path.join(work, 'servers-interrupt');
+    await mkdir(interruptDir);
+    const slowBin = await slowDumpallBin(work, servers[0]!.cluster.binDir, 60);
+    await writeServerEnvFile(path.join(interruptDir, 'cupm01.env'), { ...servers[0]!.env(), CUPM_PG_BIN: slowBin });
+    for (const server of servers.slice(1)) await writeServerEnvFile(path.join(interruptDir, `${server.name}.env`), server.env());
+
+    const child = execa(BIN, ['backup', '--all', '--json', '--servers-dir', interruptDir], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
+      extendEnv: false, reject: false, cwd: work, forceKillAfterDelay: false, stdin: 'ignore',
+    });
+    // Interrupt once cupm01's dump has started (the wrapper writes a marker when it begins).
+    const marker = path.join(slowBin, 'started');
+    for (let i = 0; i < 1200 && !(await access(marker).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGTERM');
+    const result = await child;
+
+    expect(result.exitCode, result.stderr).to.equal(1);
+    expect(result.stderr).to.match(/Received SIGTERM/);
+    const json = JSON.parse(result.stdout) as FleetJson;
+    expect(json.servers.map((s) => [s.server, s.exitCode])).to.deep.equal([['cupm01', 1], ['cupm02', 1], ['cupm03', 1]]);
+    expect(json.servers[0]!.error!.message).to.match(/cancelled/);
+    for (const entry of json.servers.slice(1)) expect(entry.error!.message).to.match(/^not run: the fleet run was interrupted/);
+    for (const server of servers) {
+      expect(await zips(server.backupDir), server.name).to.deep.equal([]);
+      for (const service of server.services.services) expect(await server.services.status(service), `${server.name} ${service}`).to.equal('running');
+    }
   });
 
   it('--server NAME runs for that server only, with its own settings', async () => {
