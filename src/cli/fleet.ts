@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig, type Config } from '../config/config.js';
+import { readSources } from '../config/sources.js';
 import { ConfigError, CupmError, EXIT, messageOf, type ExitCode } from '../errors.js';
 import { fleetConflicts, loadFleet, readFleet, runPool, selectServers, serversDirOf, worstExitCode, type FleetServer } from '../fleet/fleet.js';
 import type { Reporter } from '../jobs/reporter.js';
@@ -175,7 +176,8 @@ export async function runFleet<T>(flags: FleetFlags, body: (io: CommandIO) => Pr
 /** A fleet folder (--servers-dir, CUPM_SERVERS_DIR, ./servers) read and checked; refuses servers that would trample each other (exit 2). */
 export function openFleet(flags: Pick<FleetFlags, 'serversDir'>): { serversDir: string; fleet: FleetServer[]; load: (server: FleetServer, overrides?: Record<string, string | undefined>) => Config } {
   const cwd = process.cwd();
-  const serversDir = serversDirOf(flags.serversDir, process.env, cwd);
+  // CUPM_SERVERS_DIR from the environment or ./cupm-backup.env, like any other setting.
+  const serversDir = serversDirOf(flags.serversDir, readSources({ env: process.env, cwd }).values, cwd);
   const fleet = readFleet(serversDir);
   const load = (server: FleetServer, overrides: Record<string, string | undefined> = {}) =>
     loadConfig({ envFile: server.envFile, cwd, fileBeatsEnvironment: true, overrides });

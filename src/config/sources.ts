@@ -34,7 +34,8 @@ export const LIBPQ_VARIABLES = ['PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGP
 
 /**
  * Merges the environment over the env file (`--env-file`, else `./cupm-backup.env` when present).
- * Precedence, highest first: flags (applied later), environment, env file.
+ * Precedence, highest first: flags (applied later), environment, env file; for a fleet server's
+ * file (fileBeatsEnvironment): flags, its file, environment.
  */
 export function readSources(options: SourceOptions): RawSettings {
   const values: Record<string, string> = {};

@@ -23,7 +23,7 @@ export interface LoadedServer extends FleetServer {
 }
 
 /** The fleet folder: --servers-dir, else CUPM_SERVERS_DIR, else ./servers; absolute. */
-export function serversDirOf(flag: string | undefined, env: NodeJS.ProcessEnv, cwd: string): string {
+export function serversDirOf(flag: string | undefined, env: Record<string, string | undefined>, cwd: string): string {
   const chosen = flag ?? (env.CUPM_SERVERS_DIR?.trim() || undefined) ?? DEFAULT_SERVERS_DIR;
   return path.resolve(cwd, chosen);
 }

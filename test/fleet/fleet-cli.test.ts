@@ -51,6 +51,9 @@ describe('fleet command line: --server, --all, --servers-dir (no PostgreSQL reac
     expect(byFlag.json<FleetJson>().servers.map((s) => s.server)).to.deep.equal(['solo']);
     const byVariable = await runCli(['list', '--all', '--json'], { cwd: '/tmp', env: { CUPM_SERVERS_DIR: elsewhere } });
     expect(byVariable.json<FleetJson>().servers.map((s) => s.server)).to.deep.equal(['solo']);
+    await writeFile(path.join(work, 'cupm-backup.env'), `CUPM_SERVERS_DIR=${elsewhere}\n`);
+    const byFile = await runCli(['list', '--all', '--json'], { cwd: work });
+    expect(byFile.json<FleetJson>().servers.map((s) => s.server)).to.deep.equal(['solo']);
   });
 
   it('refuses a fleet where two servers share a backup folder (exit 2, naming both files), and runs nothing', async () => {
