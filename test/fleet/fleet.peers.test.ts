@@ -177,9 +177,12 @@ describe('many CUPM servers from one admin host (--server, --all; real clusters)
     });
     // Interrupt once cupm01's dump has started (the wrapper writes a marker when it begins).
     const marker = path.join(slowBin, 'started');
-    for (let i = 0; i < 1200 && !(await access(marker).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 50));
+    const started = async () => access(marker).then(() => true, () => false);
+    for (let i = 0; i < 2400 && !(await started()); i++) await new Promise((r) => setTimeout(r, 50));
+    const dumpStarted = await started();
     child.kill('SIGTERM');
     const result = await child;
+    expect(dumpStarted, 'the dump of cupm01 never started').to.equal(true);
 
     expect(result.exitCode, result.stderr).to.equal(1);
     expect(result.stderr).to.match(/Received SIGTERM/);
