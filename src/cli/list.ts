@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { listArchives, type CatalogEntry } from '../archive/catalog.js';
 import { ConfigError } from '../errors.js';
+import { isDirectory } from '../file-system.js';
 import { withCommonOptions } from './common.js';
 import { archiveKeys } from '../config/encryption-settings.js';
 import { identityOverride, keysFromFlags, withIdentity } from './encryption-options.js';
@@ -22,6 +23,12 @@ export function registerList(program: Command): void {
       // A fleet server's identity is in its own env file (CUPM_IDENTITY), like its backup folder.
       const config = io.server !== null ? io.config(identityOverride(flags)) : undefined;
       const folder = dir ? path.resolve(dir) : (config ?? io.config()).backupDir;
+      if (!isDirectory(folder)) {
+        throw new ConfigError(`There is no folder ${folder} to list.`, {
+          state: 'nothing was changed',
+          hint: dir ? 'check the folder given' : 'check CUPM_BACKUP_DIR (a server\'s backup folder appears with its first backup)',
+        });
+      }
       const archives = await listArchives(folder, config ? archiveKeys(config.encryption) : keysFromFlags(flags));
       if (flags.json) {
         io.json({ dir: folder, archives: archives.map(archiveJson) });

@@ -42,6 +42,17 @@ describe('fleet command line: --server, --all, --servers-dir (no PostgreSQL reac
     expect(result.stdout + result.stderr).not.to.include('secret');
   });
 
+  it('list --all with a server not backed up yet: that server exits 2 saying its folder is missing, the others are listed', async () => {
+    await rm(path.join(work, 'backups-cupm02'), { recursive: true });
+
+    const result = await runCli(['list', '--all'], { cwd: work });
+
+    expect(result.exitCode).to.equal(2);
+    expect(result.stdout).to.include(`[cupm01] No archives in ${work}/backups-cupm01`);
+    expect(result.stderr).to.include(`[cupm02] error: There is no folder ${work}/backups-cupm02 to list.`);
+    expect(result.stderr).not.to.include('internal error');
+  });
+
   it('--servers-dir and CUPM_SERVERS_DIR choose the fleet folder', async () => {
     const elsewhere = path.join(work, 'other');
     await mkdir(elsewhere);
