@@ -10,6 +10,7 @@ export const LAYERS = [
   ['sandbox'],
   ['doctor', 'report', 'upgrade'],
   ['schedule'],
+  ['fleet'],
   ['migrate'],
   ['backup'],
   ['restore'],

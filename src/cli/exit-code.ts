@@ -5,7 +5,8 @@ import type { CupmError, ExitCode } from '../errors.js';
  * report) and only needs the process to end with `code`. main.ts prints nothing more for it.
  */
 export class ExitWith extends Error {
-  constructor(readonly code: ExitCode) {
+  /** `value`: what the command found (a fleet run shows it for this server: status --all). */
+  constructor(readonly code: ExitCode, readonly value?: unknown) {
     super(`exit ${code}`);
   }
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { listArchives, type CatalogEntry } from '../archive/catalog.js';
-import { loadConfig } from '../config/config.js';
+import { archiveKeys } from '../config/encryption-settings.js';
 import { ConfigError } from '../errors.js';
 import { withConnection } from '../offsite/destination.js';
 import { createDestination } from '../offsite/index.js';
@@ -10,40 +10,54 @@ import { listRemoteArchives } from '../offsite/remote-catalog.js';
 import { isS3Url } from '../offsite/s3-archive.js';
 import { parseOffsiteTargets } from '../offsite/targets.js';
 import { configFor, withCommonOptions, type CommonOptions } from './common.js';
-import { keysFromFlags, withIdentity } from './encryption-options.js';
+import { identityOverride, keysFromFlags, withIdentity } from './encryption-options.js';
+import { isFleetRun, runCommand, withFleetOptions, type FleetFlags } from './fleet.js';
 import { formatBytes } from '../format/units.js';
 import { formatTable } from '../format/table.js';
-import { printJson, printOut } from './output.js';
 
 export function registerList(program: Command): void {
-  withCommonOptions(withIdentity(
+  withFleetOptions(withCommonOptions(withIdentity(
     program
       .command('list')
       .description('list the archives in a folder (default CUPM_BACKUP_DIR) with their manifest facts; encrypted ones (.zip.age) are read with --identity, else shown by name')
       .argument('[dir]', 'the folder to list, or s3://bucket/prefix'),
-  )).action(async (dir: string | undefined, flags: CommonOptions & { identity?: string }) => {
-    const remote = dir !== undefined && isS3Url(dir);
-    const folder = remote ? dir : dir ? path.resolve(dir) : loadConfig({ envFile: flags.envFile }).backupDir;
-    if (!remote && !(await isFolder(folder))) {
-      // Before the first backup the backup dir does not exist yet: that is no error. A folder
-      // named on the command line that does not exist is a mistake in the command (exit 2).
-      if (dir !== undefined) {
-        throw new ConfigError(`No such folder: ${folder}`, { state: 'nothing was listed', hint: 'give the folder that holds the archives (default CUPM_BACKUP_DIR)' });
+  ))).action(async (dir: string | undefined, flags: FleetFlags & { identity?: string }) => {
+    if (dir !== undefined && isFleetRun(flags)) {
+      throw new ConfigError('A folder to list does not go with --server or --all: each server lists its CUPM_BACKUP_DIR.', { state: 'nothing was changed' });
+    }
+    await runCommand(flags, async (io) => {
+      // A fleet server's identity is in its own env file (CUPM_IDENTITY), like its backup folder.
+      const config = io.server !== null ? io.config(identityOverride(flags)) : undefined;
+      const remote = dir !== undefined && isS3Url(dir);
+      const folder = remote ? dir : dir ? path.resolve(dir) : (config ?? io.config()).backupDir;
+      if (!remote && !(await isFolder(folder))) {
+        // A folder named on the command line that does not exist is a mistake in the command, and
+        // so is a fleet server's (exit 2); before the first backup of this server it is no error.
+        if (dir !== undefined) {
+          throw new ConfigError(`No such folder: ${folder}`, { state: 'nothing was listed', hint: 'give the folder that holds the archives (default CUPM_BACKUP_DIR)' });
+        }
+        if (io.server !== null) {
+          throw new ConfigError(`There is no folder ${folder} to list.`, {
+            state: 'nothing was changed',
+            hint: "check CUPM_BACKUP_DIR (a server's backup folder appears with its first backup)",
+          });
+        }
+        if (flags.json) io.json({ dir: folder, exists: false, archives: [] });
+        else io.out(`No archives yet: the backup folder ${folder} does not exist (no backup was written there). Run cupm-backup backup, or set CUPM_BACKUP_DIR.\n`);
+        return;
       }
-      if (flags.json) printJson({ dir: folder, exists: false, archives: [] });
-      else printOut(`No archives yet: the backup folder ${folder} does not exist (no backup was written there). Run cupm-backup backup, or set CUPM_BACKUP_DIR.\n`);
-      return;
-    }
-    const archives: Array<Omit<CatalogEntry, 'modifiedAt'>> = remote ? await listS3(dir, flags) : await listArchives(folder, keysFromFlags(flags));
-    if (flags.json) {
-      printJson({ dir: folder, archives: archives.map(archiveJson) });
-      return;
-    }
-    if (archives.length === 0) {
-      printOut(`No archives in ${folder}\n`);
-      return;
-    }
-    printOut(`${formatArchiveTable(archives).join('\n')}\n`);
+      const keys = config ? archiveKeys(config.encryption) : keysFromFlags(flags);
+      const archives: Array<Omit<CatalogEntry, 'modifiedAt'>> = remote ? await listS3(dir, flags) : await listArchives(folder, keys);
+      if (flags.json) {
+        io.json({ dir: folder, archives: archives.map(archiveJson) });
+        return;
+      }
+      if (archives.length === 0) {
+        io.out(`No archives in ${folder}\n`);
+        return;
+      }
+      io.out(`${formatArchiveTable(archives).join('\n')}\n`);
+    });
   });
 }
 

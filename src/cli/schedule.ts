@@ -23,6 +23,7 @@ import {
   type ScheduleStatus,
 } from '../schedule/install/index.js';
 import { configFor, withCommonOptions, type CommonOptions } from './common.js';
+import { openFleet, parseParallel } from './fleet.js';
 import { printJson, terminalReporter, printOut } from './output.js';
 
 interface ScheduleFlags extends CommonOptions {
@@ -30,6 +31,9 @@ interface ScheduleFlags extends CommonOptions {
   print?: boolean;
   /** --no-check sets it false. */
   check?: boolean;
+  all?: boolean;
+  serversDir?: string;
+  parallel?: string;
 }
 
 const SCHEDULER_TITLES = { schtasks: 'Task Scheduler (schtasks.exe)', systemd: 'systemd timer', cron: 'crontab' } as const;
@@ -45,23 +49,34 @@ export function registerSchedule(program: Command): void {
       .description('run `cupm-backup nightly` every day: a SYSTEM task on Windows, a systemd timer, or a crontab line')
       .option('--at <HH:MM>', 'the time of day, local to the host (default CUPM_SCHEDULE_AT, else 02:00)')
       .option('--print', 'show exactly what would be installed, and change nothing')
-      .option('--no-check', 'install without first checking the configuration the job will read (doctor\'s checks, ports left out)'),
+      .option('--no-check', 'install without first checking the configuration the job will read (doctor\'s checks, ports left out)')
+      .option('--all', 'one job that runs `nightly --all`: every server of the fleet folder')
+      .option('--servers-dir <dir>', 'with --all: the fleet folder, one env file per server (default CUPM_SERVERS_DIR, else ./servers)')
+      .option('--parallel <n>', 'with --all: the nightly job runs at most n servers at once (default 1)'),
   ).action(async (flags: ScheduleFlags) => {
-    const { config, backend, request } = prepare(flags);
+    const { config, backend, request, fleet } = prepare(flags);
     const plan = await backend.planInstall(request);
     const envFile = path.resolve(flags.envFile ?? 'cupm-backup.env');
     const envFileExists = fs.existsSync(envFile);
-    plan.summary.push(`The job reads its settings from ${envFile}${envFileExists ? '' : ' (which does not exist: the job would run on defaults)'}.`);
+    plan.summary.push(
+      fleet
+        ? `The job reads each server's settings from its env file in ${fleet.serversDir}.`
+        : `The job reads its settings from ${envFile}${envFileExists ? '' : ' (which does not exist: the job would run on defaults)'}.`,
+    );
     const missing = settingsOnlyInEnvironment(readSources({ env: process.env, cwd: process.cwd(), envFile: flags.envFile }).origin);
     if (missing.length > 0) {
       plan.warnings.push(
-        `these settings come from this shell's environment, which a scheduled run does not have: ${missing.join(', ')}; put them in ${flags.envFile ?? './cupm-backup.env'}`,
+        `these settings come from this shell's environment, which a scheduled run does not have: ${missing.join(', ')}; put them in ${fleet ? `each server's env file in ${fleet.serversDir}` : (flags.envFile ?? './cupm-backup.env')}`,
       );
     }
-    if (flags.check !== false) await checkBeforeScheduling(config, { envFile, envFileExists, onlyInEnvironment: missing });
+    // A fleet is checked by prepare (names, shared folders, databases); each server's own settings by doctor --all.
+    if (flags.check !== false && !fleet) await checkBeforeScheduling(config, { envFile, envFileExists, onlyInEnvironment: missing });
     await applyOrPrint(plan, flags, 'schedule install', () => {
       const at = formatTimeOfDay(request.at);
-      return `Installed: ${SCHEDULER_TITLES[plan.scheduler]} "${plan.name}" runs \`cupm-backup nightly\` every day at ${at} (backup folder ${config.backupDir}).`;
+      const what = fleet
+        ? `\`cupm-backup nightly --all\` for the ${fleet.servers} server${fleet.servers === 1 ? '' : 's'} of ${fleet.serversDir}`
+        : `\`cupm-backup nightly\``;
+      return `Installed: ${SCHEDULER_TITLES[plan.scheduler]} "${plan.name}" runs ${what} every day at ${at} (${fleet ? 'console output in' : 'backup folder'} ${request.backupDir}).`;
     });
   });
 
@@ -88,11 +103,23 @@ export function registerSchedule(program: Command): void {
   );
 }
 
-function prepare(flags: ScheduleFlags): { config: Config; backend: ScheduleBackend; request: ScheduleRequest } {
+function prepare(flags: ScheduleFlags): { config: Config; backend: ScheduleBackend; request: ScheduleRequest; fleet?: { serversDir: string; servers: number } } {
   const config = configFor(flags, { CUPM_SCHEDULE_AT: flags.at });
   const backend = createScheduleBackend(chooseScheduler(config));
-  const command = nightlyCommand({ cwd: process.cwd(), envFile: flags.envFile, platform: config.platform });
-  return { config, backend, request: scheduleRequest(config, command) };
+  if (!flags.all) {
+    if (flags.serversDir !== undefined || flags.parallel !== undefined) {
+      throw new ConfigError('--servers-dir and --parallel only apply with --all.', { state: 'nothing was changed' });
+    }
+    const command = nightlyCommand({ cwd: process.cwd(), envFile: flags.envFile, platform: config.platform });
+    return { config, backend, request: scheduleRequest(config, command) };
+  }
+  // The fleet is checked now (names, shared folders or databases), not first at 2 a.m.
+  const { serversDir, fleet } = openFleet(flags);
+  const parallel = flags.parallel === undefined ? undefined : parseParallel(flags);
+  // No --env-file for the run: each server's settings are in its own file (nightly --all refuses one).
+  const command = nightlyCommand({ cwd: process.cwd(), platform: config.platform, fleet: { serversDir, parallel } });
+  // The Windows wrapper and the console output of the run go to the fleet folder: no one server's backup folder owns them.
+  return { config, backend, request: { ...scheduleRequest(config, command), backupDir: serversDir }, fleet: { serversDir, servers: fleet.length } };
 }
 
 async function applyOrPrint(plan: SchedulePlan, flags: ScheduleFlags, jobName: string, done: () => string): Promise<void> {

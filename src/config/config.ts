@@ -58,6 +58,8 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   envFile?: string | undefined;
+  /** A fleet server's env file: it beats the environment (see SourceOptions). */
+  fileBeatsEnvironment?: boolean;
   /** Values from command-line flags, by variable name; they beat every other source. */
   overrides?: Record<string, string | undefined>;
   platform?: NodeJS.Platform;
@@ -89,6 +91,7 @@ const KNOWN = new Set([
   ...SERVER_VARIABLES,
   'CUPM_PG_SERVICE',
   'CUPM_EXTRA_DATABASES',
+  'CUPM_SERVERS_DIR',
 ]);
 
 /** Settings that hold paths (or lists of them): none may hold a control character. */
@@ -102,7 +105,7 @@ function isFileOrigin(origin: string | undefined): origin is string {
 /** Reads every source, validates everything, and throws one ConfigError listing all problems. */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
   const cwd = options.cwd ?? process.cwd();
-  const raw = readSources({ env: options.env ?? process.env, cwd, envFile: options.envFile });
+  const raw = readSources({ env: options.env ?? process.env, cwd, envFile: options.envFile, fileBeatsEnvironment: options.fileBeatsEnvironment });
   for (const [name, value] of Object.entries(options.overrides ?? {})) {
     if (value === undefined) continue;
     raw.values[name] = value;

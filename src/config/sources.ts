@@ -17,12 +17,22 @@ export interface SourceOptions {
   cwd: string;
   /** --env-file; when given, ./cupm-backup.env is not read. */
   envFile?: string | undefined;
+  /**
+   * A fleet server's env file (`--server`, `--all`): its values beat the environment, which only
+   * fills in what the file leaves unset, so a PGHOST or CUPM_BACKUP_DIR exported in the admin's
+   * shell cannot point every server at one database or one folder.
+   */
+  fileBeatsEnvironment?: boolean;
 }
 
 /** Names this tool reads: ours, and libpq's for the admin connection. */
 export function isOurVariable(name: string): boolean {
+  if (LAUNCHER_VARIABLES.includes(name)) return false;
   return name.startsWith('CUPM_') || LIBPQ_VARIABLES.includes(name) || AWS_VARIABLES.includes(name);
 }
+
+/** Read by bin/cupm-backup before the program starts (CUPM_BACKUP_DEV=1: run the sources): not settings. */
+export const LAUNCHER_VARIABLES = ['CUPM_BACKUP_DEV'];
 
 /** The AWS SDK's credential variables, for s3:// destinations (also read from the env file). */
 export const AWS_VARIABLES = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE'];
@@ -31,7 +41,8 @@ export const LIBPQ_VARIABLES = ['PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGP
 
 /**
  * Merges the environment over the env file (`--env-file`, else `./cupm-backup.env` when present).
- * Precedence, highest first: flags (applied later), environment, env file.
+ * Precedence, highest first: flags (applied later), environment, env file; for a fleet server's
+ * file (fileBeatsEnvironment): flags, its file, environment.
  */
 export function readSources(options: SourceOptions): RawSettings {
   const values: Record<string, string> = {};
@@ -41,15 +52,14 @@ export function readSources(options: SourceOptions): RawSettings {
     ? path.resolve(options.cwd, options.envFile)
     : path.resolve(options.cwd, DEFAULT_ENV_FILE);
   const fromFile = readEnvFile(file, options.envFile !== undefined);
-  for (const [name, value] of Object.entries(fromFile)) {
-    if (!isOurVariable(name)) continue;
-    values[name] = value;
-    origin[name] = file;
-  }
-  for (const [name, value] of Object.entries(options.env)) {
-    if (value === undefined || !isOurVariable(name)) continue;
-    values[name] = value;
-    origin[name] = 'environment';
+  const layers: Array<[from: string, settings: Record<string, string | undefined>]> = [[file, fromFile], ['environment', options.env]];
+  if (options.fileBeatsEnvironment) layers.reverse();
+  for (const [from, settings] of layers) {
+    for (const [name, value] of Object.entries(settings)) {
+      if (value === undefined || !isOurVariable(name)) continue;
+      values[name] = value;
+      origin[name] = from;
+    }
   }
   return { values, origin };
 }

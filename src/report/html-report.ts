@@ -34,6 +34,11 @@ export function renderHtmlReport(input: ReportInput): string {
     body.push(durationChart(runs));
     body.push(table(runs));
   }
+  return htmlPage(title, body);
+}
+
+/** A self-contained page: the report's style, and a Content-Security-Policy that forbids every fetch. */
+export function htmlPage(title: string, body: string[]): string {
   return [
     '<!doctype html>',
     '<html lang="en">',
@@ -183,7 +188,7 @@ function offsiteText(run: NightlyRunRecord): string {
   return failedTo.length === 0 ? text : `${text}; failed: ${failedTo.join(', ')}`;
 }
 
-function formatAge(ms: number): string {
+export function formatAge(ms: number): string {
   const hours = Math.max(0, ms) / 3_600_000;
   if (hours < 1) return `${Math.round(hours * 60)} min old`;
   if (hours < 48) return `${hours.toFixed(hours < 10 ? 1 : 0)} h old`;

@@ -15,6 +15,11 @@ export interface ReportResult {
 export async function writeHtmlReport(config: Config, file: string, options: { now?: Date } = {}): Promise<ReportResult> {
   const runs = await readHistory(config.backupDir);
   const html = renderHtmlReport({ runs, backupDir: config.backupDir, generatedAt: options.now ?? new Date(), maxAgeHours: config.nightly.maxAgeHours });
+  return { ...(await writeReportFile(file, html)), runs: runs.length };
+}
+
+/** Writes a report page atomically (temp + rename): a reader never sees half a page. */
+export async function writeReportFile(file: string, html: string): Promise<{ file: string; bytes: number }> {
   const target = path.resolve(file);
   const temp = `${target}.${process.pid}.tmp`;
   try {
@@ -27,5 +32,5 @@ export async function writeHtmlReport(config: Config, file: string, options: { n
       hint: 'check that the folder exists and is writable',
     });
   }
-  return { file: target, runs: runs.length, bytes: Buffer.byteLength(html) };
+  return { file: target, bytes: Buffer.byteLength(html) };
 }

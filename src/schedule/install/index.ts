@@ -76,11 +76,20 @@ export function createScheduleBackend(name: SchedulerName, options: BackendOptio
  * folder the configuration was read from (relative settings and ./cupm-backup.env resolve the same),
  * with the --env-file given to `schedule install`, if any.
  */
-export function nightlyCommand(options: { cwd: string; envFile?: string | undefined; platform?: NodeJS.Platform }): NightlyCommand {
+export function nightlyCommand(options: {
+  cwd: string;
+  envFile?: string | undefined;
+  platform?: NodeJS.Platform;
+  /** `schedule install --all`: one job running `nightly --all` over this fleet folder. */
+  fleet?: { serversDir: string; parallel?: number | undefined };
+}): NightlyCommand {
   const paths = (options.platform ?? process.platform) === 'win32' ? path.win32 : path.posix;
   const envFile = options.envFile === undefined ? [] : ['--env-file', paths.resolve(options.cwd, options.envFile)];
+  const fleet = options.fleet
+    ? ['--all', '--servers-dir', paths.resolve(options.cwd, options.fleet.serversDir), ...(options.fleet.parallel === undefined ? [] : ['--parallel', String(options.fleet.parallel)])]
+    : [];
   // '--' first: Node 20 would otherwise take our --env-file as its own (see bin/cupm-backup).
-  return { workDir: options.cwd, program: process.execPath, args: ['--', BIN_PATH, 'nightly', ...envFile] };
+  return { workDir: options.cwd, program: process.execPath, args: ['--', BIN_PATH, 'nightly', ...envFile, ...fleet] };
 }
 
 /** The request `schedule install|remove|status` works on. */
