@@ -1,5 +1,5 @@
-import { execa } from 'execa';
 import { JobFailedError } from '../errors.js';
+import { runShielded, type ShieldedResult } from './shielded-child.js';
 import { ServiceNotFoundError, waitForState, type ServiceManager, type ServiceState } from './service-manager.js';
 
 /** Argument-array templates of the `command` service manager; `{service}` is substituted. */
@@ -22,8 +22,8 @@ export class CommandServiceManager implements ServiceManager {
     private readonly timeoutSeconds: number,
   ) {}
 
-  async status(service: string): Promise<ServiceState> {
-    const result = await this.run('status', service);
+  async status(service: string, deadline?: number): Promise<ServiceState> {
+    const result = await this.run('status', service, deadline);
     switch (result.exitCode) {
       case 0:
         return 'running';
@@ -47,36 +47,29 @@ export class CommandServiceManager implements ServiceManager {
   }
 
   private async change(verb: 'stop' | 'start', wanted: 'stopped' | 'running', service: string): Promise<void> {
-    const result = await this.run(verb, service);
+    // CUPM_SERVICE_TIMEOUT covers the whole call: the command and the wait for the state after it.
+    const deadline = Date.now() + this.timeoutSeconds * 1000;
+    const result = await this.run(verb, service, deadline);
     if (result.exitCode !== 0) throw this.failure(verb, service, result);
     await waitForState(service, wanted, this.timeoutSeconds, async () => {
-      const state = await this.status(service);
+      const state = await this.status(service, deadline);
       return { state, label: state };
-    });
+    }, { deadline });
   }
 
-  private run(verb: keyof ServiceCommandTemplates, service: string) {
+  private run(verb: keyof ServiceCommandTemplates, service: string, deadline = Date.now() + this.timeoutSeconds * 1000): Promise<ShieldedResult> {
     const [file, ...args] = this.templates[verb].map((word) => word.replaceAll('{service}', service));
-    return execa(file!, args, {
-      reject: false,
-      stdin: 'ignore',
-      timeout: this.timeoutSeconds * 1000,
-      maxBuffer: 64 * 1024,
-    });
+    // A status asked for at the deadline still gets a moment: it says what state the service is in.
+    return runShielded(file!, args, { timeoutMs: Math.max(deadline - Date.now(), 1_000) });
   }
 
-  private failure(
-    verb: string,
-    service: string,
-    result: { exitCode?: number | undefined; signal?: string | undefined; stderr: string; stdout: string; timedOut?: boolean; failed?: boolean; code?: string; originalMessage?: string },
-  ): JobFailedError {
-    const output = String(result.stderr || result.stdout || '').trim();
+  private failure(verb: string, service: string, result: ShieldedResult): JobFailedError {
     const how = result.timedOut
-      ? `did not finish within ${this.timeoutSeconds} s`
-      : result.exitCode === undefined
-        ? `could not run (${result.code ?? result.originalMessage ?? 'unknown error'})`
+      ? `did not finish within ${this.timeoutSeconds} s (CUPM_SERVICE_TIMEOUT)`
+      : result.spawnError
+        ? `could not run (${result.spawnError})`
         : result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
-    return new JobFailedError(`The ${verb} command for service "${service}" ${how}${output ? `: ${output}` : '.'}`, {
+    return new JobFailedError(`The ${verb} command for service "${service}" ${how}${result.output ? `: ${result.output}` : '.'}`, {
       hint: `check CUPM_SERVICE_COMMAND_${verb.toUpperCase()}`,
     });
   }

@@ -1,4 +1,4 @@
-import { CupmError, DirtyStateError, messageOf } from '../errors.js';
+import { CupmError, DirtyStateError, JobFailedError, messageOf } from '../errors.js';
 import type { Reporter } from '../jobs/reporter.js';
 import type { ServiceManager } from './service-manager.js';
 
@@ -21,6 +21,7 @@ export async function withServicesStopped<T>(
   services: string[],
   reporter: Reporter,
   fn: (record: ServiceScopeRecord) => Promise<T>,
+  options: { signal?: AbortSignal; onStopped?: (record: ServiceScopeRecord) => Promise<void> } = {},
 ): Promise<T> {
   const record: ServiceScopeRecord = { stopped: [], alreadyStopped: [] };
   let outcome: { ok: true; value: T } | { ok: false; error: unknown };
@@ -37,8 +38,13 @@ export async function withServicesStopped<T>(
       reporter.info(`Stopping ${service}`);
       // Counted before the call: a stop that fails half way may still have stopped it.
       record.stopped.push(service);
+      // The crash record names it before it goes down: a kill -9 from here on is healed by the next run.
+      await options.onStopped?.(record);
       await manager.stop(service);
+      // Ctrl-C / SIGTERM during a stop: the stop itself finishes (it runs shielded), then no more.
+      if (options.signal?.aborted) throw new JobFailedError('The job was cancelled (Ctrl-C or SIGTERM) while stopping the services.');
     }
+    if (options.signal?.aborted) throw new JobFailedError('The job was cancelled (Ctrl-C or SIGTERM) before it began.');
     outcome = { ok: true, value: await fn(record) };
   } catch (error) {
     outcome = { ok: false, error };

@@ -41,6 +41,7 @@ export class ServiceTimeoutError extends JobFailedError {
 
 /**
  * Polls `read` until it reports `wanted`, or throws ServiceTimeoutError after `timeoutSeconds`.
+ * `deadline` (epoch ms) overrides the timeout when the caller's budget started earlier.
  * `read` returns the state plus the driver's own word for it (e.g. STOP_PENDING) for the message.
  */
 export async function waitForState(
@@ -48,9 +49,9 @@ export async function waitForState(
   wanted: 'stopped' | 'running',
   timeoutSeconds: number,
   read: () => Promise<{ state: ServiceState; label: string }>,
-  pollMs = 250,
+  options: { pollMs?: number; deadline?: number } | number = {},
 ): Promise<void> {
-  const deadline = Date.now() + timeoutSeconds * 1000;
+  const { pollMs = 250, deadline = Date.now() + timeoutSeconds * 1000 } = typeof options === 'number' ? { pollMs: options } : options;
   let last = await read();
   while (last.state !== wanted) {
     if (Date.now() >= deadline) throw new ServiceTimeoutError(service, wanted, timeoutSeconds, last.label);

@@ -1,0 +1,107 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { quote } from 'shell-quote';
+import { expect } from '../support/expect.js';
+import { loadConfig } from '../../src/config/config.js';
+import { JobFailedError } from '../../src/errors.js';
+import { silentReporter, type Reporter } from '../../src/jobs/reporter.js';
+import { createStandinWorld } from '../../src/sandbox/standin-services.js';
+import { createServiceManager } from '../../src/services/index.js';
+import { withServicesStopped } from '../../src/services/scope.js';
+import { runShielded } from '../../src/services/shielded-child.js';
+
+/** A SysV-style service: `start` leaves a daemon that inherits (and holds) the command's output. */
+function sysvTemplates(dir: string, startExtra = '') {
+  const on = path.join(dir, '{service}.on');
+  const pid = path.join(dir, '{service}.pid');
+  return {
+    CUPM_SERVICE_MANAGER: 'command',
+    CUPM_SERVICES: 'Apache',
+    CUPM_SERVICE_COMMAND_START: quote(['sh', '-c', `${startExtra}sleep 600 & echo $! > "$0"; touch "$1"; echo started`]) + ` ${quote([pid])} ${quote([on])}`,
+    CUPM_SERVICE_COMMAND_STOP: quote(['sh', '-c', 'rm -f "$0"; kill "$(cat "$1")" 2>/dev/null; exit 0']) + ` ${quote([on])} ${quote([pid])}`,
+    CUPM_SERVICE_COMMAND_STATUS: quote(['sh', '-c', 'test -e "$0" || exit 3']) + ` ${quote([on])}`,
+  };
+}
+
+async function killDaemon(dir: string) {
+  try {
+    process.kill(Number(await fs.readFile(path.join(dir, 'Apache.pid'), 'utf8')), 'SIGKILL');
+  } catch {
+    // not running
+  }
+}
+
+describe('the command service driver ends when the command ends', function () {
+  this.timeout(60_000);
+  let dir: string;
+  beforeEach(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-command-'));
+  });
+  afterEach(async () => {
+    await killDaemon(dir);
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('a start command that leaves a background process holding its output returns once the command exits', async () => {
+    const manager = createServiceManager(loadConfig({ env: { ...sysvTemplates(dir), CUPM_SERVICE_TIMEOUT: '30' }, cwd: dir }));
+    await manager.start('Apache');
+    expect(await manager.status('Apache')).to.equal('running');
+    const daemon = Number(await fs.readFile(path.join(dir, 'Apache.pid'), 'utf8'));
+    expect(() => process.kill(daemon, 0), 'the daemon keeps running after the start command returned').to.not.throw();
+    await manager.stop('Apache');
+    expect(await manager.status('Apache')).to.equal('stopped');
+  });
+
+  it('CUPM_SERVICE_TIMEOUT covers the command itself: a start command that never exits fails naming the timeout', async () => {
+    const env = { ...sysvTemplates(dir), CUPM_SERVICE_COMMAND_START: quote(['sleep', '600']), CUPM_SERVICE_TIMEOUT: '2' };
+    const manager = createServiceManager(loadConfig({ env, cwd: dir }));
+    const error = await manager.start('Apache').catch((e) => e);
+    expect(error).to.be.instanceOf(JobFailedError);
+    expect(error.message).to.match(/The start command for service "Apache" did not finish within 2 s \(CUPM_SERVICE_TIMEOUT\)/);
+  });
+
+  it('a command that cannot run says why', async () => {
+    const env = { ...sysvTemplates(dir), CUPM_SERVICE_COMMAND_START: quote([path.join(dir, 'no-such-program')]) };
+    const manager = createServiceManager(loadConfig({ env, cwd: dir }));
+    const error = await manager.start('Apache').catch((e) => e);
+    expect(error.message).to.match(/could not run \(ENOENT\)/);
+  });
+
+  it('service commands run in a process group of their own, out of reach of the terminal\'s Ctrl-C', async () => {
+    const ours = (await execa('ps', ['-o', 'pgid=', '-p', String(process.pid)])).stdout.trim();
+    const result = await runShielded('sh', ['-c', 'ps -o pgid= -p $$'], { timeoutMs: 30_000 });
+    expect(result.exitCode).to.equal(0);
+    expect(result.output).to.match(/^\d+$/);
+    expect(result.output).to.not.equal(ours);
+  });
+});
+
+describe('Ctrl-C or SIGTERM while services are being stopped', function () {
+  this.timeout(60_000);
+  const SERVICES = ['Apache', 'cupm JBossService', 'cupm NiceService'];
+
+  it('lets the current stop finish, stops no more, and starts again what it stopped', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-command-abort-'));
+    const world = await createStandinWorld(dir, { services: SERVICES });
+    try {
+      for (const service of SERVICES) await world.start(service);
+      await world.events({ clear: true });
+      const manager = createServiceManager(loadConfig({ env: { ...world.env(), CUPM_SERVICE_TIMEOUT: '30' }, cwd: dir }));
+      const controller = new AbortController();
+      // The signal arrives while the first stop command runs.
+      const reporter: Reporter = { ...silentReporter, info: (line: string) => line === 'Stopping Apache' && controller.abort() };
+      let ran = false;
+      const error = await withServicesStopped(manager, SERVICES, reporter, async () => { ran = true; }, { signal: controller.signal }).catch((e) => e);
+      expect(error).to.be.instanceOf(JobFailedError);
+      expect(error.message).to.match(/cancelled/);
+      expect(ran).to.equal(false);
+      expect(await world.events()).to.deep.equal(['stop Apache', 'start Apache']);
+      for (const service of SERVICES) expect(await world.status(service)).to.equal('running');
+    } finally {
+      await world.destroy();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
