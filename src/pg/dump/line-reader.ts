@@ -37,11 +37,7 @@ export async function* readDumpLines(stream: Readable, options: LineReaderOption
   let size = 0;
   let number = 0;
   let inCopy = false;
-  /** The last byte of the current line seen so far (a \r there may end it, with a \n in the next chunk). */
-  let lastSeen = -1;
-  const line = (bytes: Buffer, end: DumpLine['end']): DumpLine => {
-    const cut = size > maxLine;
-    const text = bytes.toString('latin1');
+  const classify = (text: string, cut: boolean, end: DumpLine['end']): DumpLine => {
     let kind: DumpLine['kind'];
     if (inCopy) {
       kind = !cut && text === '\\.' ? 'copy-end' : 'copy-data';
@@ -52,6 +48,8 @@ export async function* readDumpLines(stream: Readable, options: LineReaderOption
     }
     return { kind, text, number: ++number, cut, end };
   };
+  /** The last byte of the current line seen so far (a \r there may end it, with a \n in the next chunk). */
+  let lastSeen = -1;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     let pos = 0;
     for (;;) {
@@ -68,23 +66,21 @@ export async function* readDumpLines(stream: Readable, options: LineReaderOption
         }
         break;
       }
-      let bytes: Buffer;
-      let crlf: boolean;
       if (size === 0) {
         // The whole line is in this chunk (the common case): no copy.
-        size = nl - pos;
-        crlf = size > 0 && chunk[nl - 1] === 0x0d;
-        bytes = chunk.subarray(pos, pos + Math.min(size, maxLine));
+        const crlf = nl > pos && chunk[nl - 1] === 0x0d;
+        const length = nl - pos - (crlf ? 1 : 0);
+        yield classify(chunk.toString('latin1', pos, pos + Math.min(length, maxLine)), length > maxLine, crlf ? '\r\n' : '\n');
       } else {
         if (kept < maxLine && nl > pos) parts.push(chunk.subarray(pos, Math.min(nl, pos + maxLine - kept)));
         size += nl - pos;
         // A \r before the \n belongs to the line end (it may sit at the end of the previous chunk).
-        crlf = (nl > pos ? chunk[nl - 1] : lastSeen) === 0x0d;
-        bytes = Buffer.concat(parts);
+        const crlf = (nl > pos ? chunk[nl - 1] : lastSeen) === 0x0d;
+        let bytes = Buffer.concat(parts);
+        if (crlf && size <= maxLine) bytes = bytes.subarray(0, bytes.length - 1);
+        if (crlf) size--;
+        yield classify(bytes.toString('latin1'), size > maxLine, crlf ? '\r\n' : '\n');
       }
-      if (crlf && size <= maxLine) bytes = bytes.subarray(0, bytes.length - 1);
-      if (crlf) size--;
-      yield line(bytes, crlf ? '\r\n' : '\n');
       parts = [];
       kept = 0;
       size = 0;
@@ -92,5 +88,5 @@ export async function* readDumpLines(stream: Readable, options: LineReaderOption
       pos = nl + 1;
     }
   }
-  if (size > 0) yield line(Buffer.concat(parts), '');
+  if (size > 0) yield classify(Buffer.concat(parts).toString('latin1'), size > maxLine, '');
 }
