@@ -1,6 +1,7 @@
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { ArchiveInvalidError } from '../errors.js';
 import { CLUSTER_HEADER, HEADER_LINES } from './dump-script.js';
+import { COPY_FROM_STDIN } from './dump/syntax.js';
 
 /**
  * The dump guard: proves a dump is a pg_dumpall script before psql runs it. psql executes
@@ -498,10 +499,6 @@ export class DumpGuardScanner {
     throw new DumpRefusedError(line, reason, this.label);
   }
 }
-
-const IDENT = '(?:"(?:[^"]|"")+"|[A-Za-z_\\x80-\\xff][A-Za-z0-9_$\\x80-\\xff]*)';
-const COLUMNS = '\\((?:"(?:[^"]|"")*"|[^()"])*\\)';
-const COPY_FROM_STDIN = new RegExp(`^COPY ${IDENT}(?:\\.${IDENT})? ?(?:${COLUMNS} ?)?(?:WITH OIDS )?FROM stdin ?;$`, 'i');
 
 /** What is wrong with the argument of a `\connect` line, or undefined when pg_dumpall could have written it. */
 function connectProblem(argument: string): string | undefined {

@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { connectTarget, createdRole, startsCopyData, unquoteIdentifier } from './dump-syntax.js';
+import { connectTarget, createdRole, startsCopyData, unquoteIdentifier } from './dump/syntax.js';
 import { CLUSTER_HEADER, HEADER_LINES } from './dump-script.js';
 
 /** What a pg_dumpall script says about itself (for the manifest of an imported dump). */
@@ -28,7 +28,7 @@ const MAX_LINE = 4096;
  * line by line, without holding more than one (cut) line: dumps are GBs. Lines inside
  * `COPY ... FROM stdin;` data are skipped, so a table row that happens to read `CREATE ROLE x;`
  * is not taken for a role. The statements are recognized by restore's grammar
- * (dump-syntax.ts), so import and restore read a dump the same way.
+ * (dump/syntax.ts), so import and restore read a dump the same way.
  */
 export class DumpScanner extends Transform {
   private readonly databases = new Set<string>();

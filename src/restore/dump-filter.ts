@@ -7,7 +7,7 @@ import {
   createdRole,
   startsCopyData,
   withoutPassword,
-} from '../pg/dump-syntax.js';
+} from '../pg/dump/syntax.js';
 
 export interface DumpFilterOptions {
   /** Roles that exist on the target: their `CREATE ROLE x;` lines are blanked (their ALTER ROLE follows). */

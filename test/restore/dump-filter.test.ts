@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { expect } from '../support/expect.js';
 import { DumpFilter, type DumpFilterOptions } from '../../src/restore/dump-filter.js';
 import { countRowsInDump } from '../../src/restore/dump-scan.js';
-import { connectTarget } from '../../src/pg/dump-syntax.js';
+import { connectTarget } from '../../src/pg/dump/syntax.js';
 
 /** A pg_dumpall 15 script in the shape it really has (roles, template1, cupm, postgres, reports). */
 const DUMP = [

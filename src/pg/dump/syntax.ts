@@ -13,12 +13,22 @@ export const DATABASE_DUMP_END = '-- PostgreSQL database dump complete';
 
 const QUOTED = '"(?:[^"]|"")+"';
 const BARE = '[A-Za-z_\\x80-\\xff][A-Za-z0-9_$\\x80-\\xff]*';
-const IDENT = `(${QUOTED}|${BARE})`;
+/** An SQL identifier as pg_dump writes it (regex source, no capture group): "Odd ""Name""" or cupm. */
+export const IDENTIFIER = `(?:${QUOTED}|${BARE})`;
+const IDENT = `(${IDENTIFIER})`;
+const COLUMNS = '\\((?:"(?:[^"]|"")*"|[^()"])*\\)';
+
+/**
+ * The COPY line as pg_dump writes it, and the only COPY the guard lets through:
+ * `COPY [schema.]table [(columns)] [WITH OIDS] FROM stdin;` (any case, as psql reads it).
+ * startsCopyData is the looser test the readers use to know that data lines follow.
+ */
+export const COPY_FROM_STDIN = new RegExp(`^COPY ${IDENTIFIER}(?:\\.${IDENTIFIER})? ?(?:${COLUMNS} ?)?(?:WITH OIDS )?FROM stdin ?;$`, 'i');
 
 const CREATE_ROLE = new RegExp(`^CREATE ROLE ${IDENT};$`);
 const ALTER_ROLE = new RegExp(`^ALTER ROLE ${IDENT} WITH (.*);$`);
 const PASSWORD_CLAUSE = / (?:ENCRYPTED |UNENCRYPTED )?PASSWORD E?'((?:[^'\\]|''|\\.)*)'/;
-const COPY_FROM_STDIN = /^COPY \S.* FROM stdin;$/;
+const STARTS_COPY_DATA = /^COPY \S.* FROM stdin;$/;
 
 /** An identifier as written in SQL ("Odd ""Name""" or cupm) -> the name, bytes read as UTF-8. */
 export function unquoteIdentifier(latin1: string): string {
@@ -51,7 +61,7 @@ export function withoutPassword(line: string): { line: string; password: string 
 
 /** True for the one-line `COPY table (columns) FROM stdin;` that starts a block of data lines. */
 export function startsCopyData(line: string): boolean {
-  return COPY_FROM_STDIN.test(line);
+  return STARTS_COPY_DATA.test(line);
 }
 
 /**
