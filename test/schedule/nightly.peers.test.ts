@@ -52,9 +52,14 @@ describe('nightly: the run a scheduler starts (a sandbox CUPM server, a real sha
   const servicesRunning = async () => Promise.all(server.services.services.map((s) => server.services.status(s)));
 
   it('a good night: backup, verify, copies to a share and over SFTP, retention everywhere, a status record; exit 0', async () => {
-    // Two months of older nightly archives, here and off-site.
+    // Two months of older nightly archives, here and off-site, dated relative to today (UTC) so the
+    // policy's outcome does not depend on the day the test runs.
+    const monthDay = (monthsBack: number, day: number) => {
+      const now = new Date();
+      return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - monthsBack, day, 2)).toISOString();
+    };
     const old: string[] = [];
-    for (const day of ['2026-09-30', '2026-10-30', '2026-11-20', '2026-11-21']) old.push(await writeArchiveAt(backupDir, { createdAt: `${day}T02:00:00.000Z` }));
+    for (const createdAt of [monthDay(2, 5), monthDay(2, 20), monthDay(1, 10), monthDay(1, 20)]) old.push(await writeArchiveAt(backupDir, { createdAt }));
     for (const name of old) await fs.copyFile(path.join(backupDir, name), path.join(share, name));
 
     const result = await nightly({
@@ -62,7 +67,7 @@ describe('nightly: the run a scheduler starts (a sandbox CUPM server, a real sha
       CUPM_OFFSITE_KNOWN_HOSTS: sshd.knownHostsFile,
       CUPM_OFFSITE_PASSWORD: sshd.password,
       CUPM_KEEP_DAILY: '2',
-      CUPM_KEEP_MONTHLY: '2',
+      CUPM_KEEP_MONTHLY: '3',
     });
     expect(result.exitCode, result.stderr).to.equal(0);
     const record = result.json<NightlyRunRecord>();
@@ -80,7 +85,8 @@ describe('nightly: the run a scheduler starts (a sandbox CUPM server, a real sha
     expect(record.offsite.map((c) => [c.destination, c.archive, c.ok])).to.deep.equal([[share, archive.name, true], [sshd.url(), archive.name, true]]);
     expect(record.pendingOffsite).to.deep.equal([]);
 
-    // daily 2 + monthly 2: the new archive and 2026-11-21 (daily), and 2026-10-30 (monthly October).
+    // daily 2 + monthly 3: the new archive, last month's 20th (daily: the newest day before today;
+    // monthly: last month's newest) and the 20th two months back (monthly); the 5th and 10th go.
     expect(await zips(backupDir)).to.deep.equal([archive.name, old[1]!, old[3]!].sort());
     expect(await zips(share)).to.deep.equal([archive.name, old[1]!, old[3]!].sort());
     expect(record.pruned).to.have.members([old[0], old[2], `${share}: ${old[0]}`, `${share}: ${old[2]}`]);
