@@ -18,7 +18,8 @@ const RUNNERS = [
   'src/pg/dumpall.ts', // pg_dumpall,
   'src/pg/psql.ts', // psql
   'src/schedule/install/host.ts', // SchedulerHost: crontab, schtasks, systemctl for the schedule
-  'src/migrate/ports.ts', // the port probe: ss, netstat, lsof, tasklist
+  'src/restore/ports.ts', // the port probe: ss, netstat, lsof, tasklist
+  'src/services/shielded-child.ts', // service commands in their own process group
   'src/sandbox/**', // throwaway clusters and services for the demo, the tests and the bench
   'scripts/**', // the bench and its helpers
   'test/**', // tests start real peers

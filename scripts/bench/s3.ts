@@ -15,7 +15,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { withConnection } from '../../src/offsite/destination.js';
 import { configuredDestinations } from '../../src/offsite/index.js';
 import { createSandboxServer } from '../../src/sandbox/sandbox-server.js';
-import { appendHistory, readHistory, type NightlyRunRecord } from '../../src/schedule/history.js';
+import { appendHistory, readHistory } from '../../src/schedule/history.js';
 import { objectStore } from '../../test/support/object-store.js';
 import type { Cleanup } from './cleanup.js';
 import { runMeasured } from './measure.js';
@@ -83,7 +83,7 @@ export async function benchS3(cleanup: Cleanup, work: string, size: number, tool
     outcome: 'warning', exitCode: 6, archive: null, backupDurationMs: null, verified: true, offsite: [],
     pendingOffsite: [{ destination: destination.display, archive: big, since: new Date(Date.now() - 86_400_000).toISOString() }],
     pruned: [], steps: [], error: null, warnings: [],
-  } as NightlyRunRecord);
+  });
 
   log(`nightly copying ${size / MB} MB to S3 (peak RSS measured)`);
   const measured = await runMeasured(cleanup, tool.file, [...tool.args, 'nightly', '--json'], {

@@ -72,7 +72,7 @@ async function pruneOne(flags: PruneFlags, io: CommandIO): Promise<void> {
     const toDelete = plan.locations.reduce((n, l) => n + l.deleted.length, 0);
     if (flags.dryRun || toDelete === 0) return plan;
     if (!flags.yes) {
-      printPlan(plan, io.out);
+      printPlan(plan, (text) => io.out(text));
       if (!process.stdin.isTTY || !process.stderr.isTTY) {
         throw new ConfigError(`prune would delete ${toDelete} archive(s) (listed above) and needs --yes when not run on a terminal.`, {
           state: 'nothing was deleted',
@@ -87,7 +87,7 @@ async function pruneOne(flags: PruneFlags, io: CommandIO): Promise<void> {
     return pruneLocked(config, options, log.reporter);
   });
 
-  if (!flags.json) printPlan(result, io.out);
+  if (!flags.json) printPlan(result, (text) => io.out(text));
   const failed = result.locations.filter((l) => l.error);
   if (failed.length > 0) {
     const error = new PartialError(`prune could not finish in ${failed.length} place(s):`, {

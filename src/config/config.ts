@@ -198,6 +198,7 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
   // quotes turning the \n of "D:\backup\nightly" into a line break: refused, not used.
   for (const name of PATH_VARIABLES) {
     const value = values[name];
+    // eslint-disable-next-line no-control-regex -- control characters are what it looks for
     const at = value === undefined ? -1 : value.search(/[\u0000-\u001f\u007f]/);
     if (at >= 0) {
       const shown = JSON.stringify(value);

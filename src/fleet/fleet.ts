@@ -149,7 +149,7 @@ export function worstExitCode(codes: Iterable<number>): ExitCode {
  * ones once `stop()` says so. Results come back in the list's order.
  */
 export async function runPool<T, R>(items: T[], parallel: number, job: (item: T) => Promise<R>, stop: () => boolean = () => false): Promise<Array<R | undefined>> {
-  const results: Array<R | undefined> = new Array(items.length).fill(undefined);
+  const results: Array<R | undefined> = Array.from({ length: items.length }, () => undefined);
   let next = 0;
   const worker = async () => {
     while (next < items.length && !stop()) {

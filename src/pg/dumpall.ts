@@ -89,7 +89,7 @@ function startToFile(tool: PgTool, spawnOptions: { env: Record<string, string>; 
         checkExit(code, signal ?? undefined, stderr);
         resolve();
       } catch (error) {
-        reject(error as Error);
+        reject(error);
       }
     });
   });

@@ -56,7 +56,8 @@ export function renderChart(options: ChartOptions): string {
   // (formatTimeOfDay), and never print the same label twice.
   let times = timeTicks(minT, maxT);
   const dates = times.map((t) => options.formatTime(t));
-  const format = new Set(dates).size < dates.length && options.formatTimeOfDay ? options.formatTimeOfDay : options.formatTime;
+  const format: (t: number) => string =
+    new Set(dates).size < dates.length && options.formatTimeOfDay ? (t) => options.formatTimeOfDay!(t) : (t) => options.formatTime(t);
   const seen = new Set<string>();
   times = times.filter((t) => {
     const label = format(t);

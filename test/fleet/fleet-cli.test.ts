@@ -138,7 +138,7 @@ describe('fleet command line: --server, --all, --servers-dir (no PostgreSQL reac
     const json = result.json<FleetJson>();
     expect(json.servers.map((s) => [s.server, s.exitCode])).to.deep.equal([['cupm01', 0], ['cupm02', 0], ['cupm03', 2]]);
     expect(result.stderr).to.match(/^\[cupm03\] error: The configuration has problems:$/m);
-    expect(result.stderr).to.match(/^\[cupm03\]   - PGPORT .* must be a port number/m);
+    expect(result.stderr).to.match(/^\[cupm03\] {3}- PGPORT .* must be a port number/m);
   });
 
   it('doctor --all --json: each server checked with its own settings, in one object; unreachable databases make it exit 4', async () => {

@@ -160,7 +160,7 @@ describe('report --html: the backup history as one self-contained page (headless
     // A narrow window: every line break inside an archive name comes right after an underscore.
     await page.setViewportSize({ width: 420, height: 900 });
     // Runs in the page (a string: this project's TypeScript has no DOM types).
-    const breaks = (await page.evaluate(`(() => {
+    const breaks = (await page.evaluate<string[]>(`(() => {
       const cell = document.querySelector('#runs td.what');
       const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
       const chars = [];
@@ -176,7 +176,7 @@ describe('report --html: the backup history as one self-contained page (headless
       const before = [];
       for (let i = 1; i < chars.length; i++) if (chars[i].top > chars[i - 1].top) before.push(chars[i - 1].char);
       return before;
-    })()`)) as string[];
+    })()`));
     expect(breaks.length, 'the name wraps in a narrow window').to.be.greaterThan(0);
     for (const char of breaks) expect(char).to.equal('_');
     await mkdir(OUTPUT, { recursive: true });

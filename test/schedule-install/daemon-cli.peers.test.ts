@@ -74,7 +74,7 @@ describe('cupm-backup daemon --cron (a sandbox CUPM server)', () => {
     });
     let stdout = '';
     const finished = new Promise<void>((resolve) => {
-      daemon.stdout!.on('data', (chunk: Buffer) => {
+      daemon.stdout.on('data', (chunk: Buffer) => {
         stdout += chunk.toString();
         if (stdout.includes('"event":"run-finished"')) resolve();
       });
@@ -88,7 +88,7 @@ describe('cupm-backup daemon --cron (a sandbox CUPM server)', () => {
     expect(types[0]).to.equal('started');
     expect(types).to.include.members(['run-started', 'run-finished', 'stopped']);
     expect(events.find((e) => e.event === 'run-finished')!.outcome).to.equal('ok');
-    for (const e of events) expect(Date.parse(e.at)).to.be.a('number').and.not.NaN;
+    for (const e of events) expect(Number.isNaN(Date.parse(e.at))).to.equal(false);
     expect(result.stderr).to.include('cupm-backup daemon: nightly runs on');
   });
 

@@ -219,7 +219,7 @@ for kind, port in (('account', ${accountPort}), ('container', ${containerPort}),
       }
     }, 180);
   } catch (error) {
-    throw new Error(`${(error as Error).message}\n${logTail()}`);
+    throw new Error(`${(error as Error).message}\n${logTail()}`, { cause: error });
   }
 
   return {
