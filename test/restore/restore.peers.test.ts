@@ -202,11 +202,12 @@ describe('restore: bringing a CUPM server back from an archive', function () {
 
   it('replaces the other databases the archive holds, and keeps those only this server has', async () => {
     const other = path.join(work, 'with-reports.zip');
-    // The old server had a reports database too; so does this one (with other contents).
+    // The old server had a reports database too, backed up as one CUPM_EXTRA_DATABASES names; so
+    // does this one (with other contents).
     await old.cluster.query('CREATE DATABASE reports');
     await old.cluster.query("CREATE TABLE r (x text); INSERT INTO r VALUES ('from the old server')", [], 'reports');
     try {
-      await fs.copyFile(await backupOf(old), other);
+      await fs.copyFile(await backupOf(old, { CUPM_EXTRA_DATABASES: 'reports' }), other);
     } finally {
       await old.cluster.query('DROP DATABASE reports');
     }

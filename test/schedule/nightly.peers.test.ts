@@ -162,7 +162,9 @@ describe('nightly: the run a scheduler starts (a sandbox CUPM server, a real sha
     expect(await zips(backupDir)).to.deep.equal([older.replace('20261120', '20261121'), record.archive!.name].sort());
   });
 
-  describe('when the disk of the backup dir fills up during the backup', () => {
+  // Filling up while the dump is written is test/backup/spool.peers.test.ts's; here the disk is
+  // too full from the start, which the backup's free-space check finds before any service stops.
+  describe('when the disk of the backup dir is too full for the backup', () => {
     let mount: TestMount;
     let mail: MailServer;
     before(async () => {
@@ -178,23 +180,24 @@ describe('nightly: the run a scheduler starts (a sandbox CUPM server, a real sha
       await mount?.unmount();
     });
 
-    it('fails (exit 1), removes the .partial, does not run retention, starts the services again, and mails the failure', async () => {
+    it('refuses before any service stops (exit 4, naming needed and free bytes), writes no .partial, does not run retention, and mails the failure', async () => {
       const old = [
         await writeArchiveAt(mount.dir, { createdAt: '2026-11-20T02:00:00.000Z' }),
         await writeArchiveAt(mount.dir, { createdAt: '2026-11-21T02:00:00.000Z' }),
       ];
-      // Leave 16 KB: the lock, the log and the first part of the archive fit, the rest does not.
+      // Leave 16 KB: the lock and the log fit, the archive does not.
       const { bavail, bsize } = await fs.statfs(mount.dir);
       await fs.writeFile(path.join(mount.dir, 'filler'), Buffer.alloc(Math.max(0, bavail * bsize - 16 * 1024)));
 
       const result = await runCli(['nightly', '--json'], {
         env: env({ CUPM_BACKUP_DIR: mount.dir, CUPM_KEEP_LAST: '1', CUPM_SMTP_URL: mail.url('nightly', 'mail-Pa55'), CUPM_NOTIFY_TO: 'ops@example.com' }),
       });
-      expect(result.exitCode, result.stderr).to.equal(1);
+      expect(result.exitCode, result.stderr).to.equal(4);
       const record = result.json<NightlyRunRecord>();
       expect(record.outcome).to.equal('failed');
       expect(record.steps.map((s) => `${s.name}:${s.status}`)).to.deep.equal(['backup:failed', 'verify:skipped', 'offsite:skipped', 'prune:skipped', 'notify:done']);
-      expect(record.steps[0]?.error).to.match(/the disk is full/);
+      expect(record.steps[0]?.error).to.match(/Not enough free disk for the backup: .* archive about [\d.]+ \w+, [\d.]+ \w+ free/);
+      expect(result.stderr).to.include('no service was stopped');
       expect(record.steps.find((s) => s.name === 'prune')?.detail).to.equal('retention runs only after a verified backup');
 
       const files = await fs.readdir(mount.dir);

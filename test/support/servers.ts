@@ -69,9 +69,9 @@ export function configOf(server: SandboxServer, extra: Record<string, string> = 
   return loadConfig({ env: { ...server.env(), ...extra }, cwd: server.dir });
 }
 
-/** Backs the server up with the real backup job; returns the archive path. */
-export async function backupOf(server: SandboxServer): Promise<string> {
-  return (await backup(configOf(server))).archive;
+/** Backs the server up with the real backup job (`extra`: more settings); returns the archive path. */
+export async function backupOf(server: SandboxServer, extra: Record<string, string> = {}): Promise<string> {
+  return (await backup(configOf(server, extra))).archive;
 }
 
 /**
