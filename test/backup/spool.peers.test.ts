@@ -130,4 +130,27 @@ describe('backup through a spool: the services come back when the dump is comple
     expect(after.filter((n) => n.endsWith('.zip'))).to.have.length(1);
     await allRunning();
   });
+
+  it('Ctrl-C to its process group while the archive follows the spool: cancelled (exit 1), spool and partial removed, the services started once and left running', async () => {
+    const bin = await paddedDumpallBin(server.dir, server.cluster.binDir, 300);
+    // A process group of its own, as a terminal gives it: the SIGINT goes to the whole group.
+    const child = execa(BIN, ['backup'], {
+      env: { PATH: process.env.PATH ?? '', ...server.env(), CUPM_PG_BIN: bin, CUPM_COMPRESSION_LEVEL: '9' },
+      extendEnv: false, reject: false, cwd: server.dir, detached: true,
+    });
+    await waitFor('the services started again by the backup', async () =>
+      (await server.services.timeline()).filter((e) => e.verb === 'start').length === 3 || undefined);
+    expect((await leftIn(server.backupDir)).filter((n) => n.endsWith('.zip')), 'the archive was already finished').to.deep.equal([]);
+    process.kill(-child.pid!, 'SIGINT');
+    const run = await child;
+
+    expect(run.exitCode, String(run.stderr)).to.equal(1);
+    expect(String(run.stderr)).to.match(/The backup was cancelled \(interrupted\)/);
+    expect((await leftIn(server.backupDir)).filter((n) => n.endsWith('.spool') || n.endsWith('.partial') || n.endsWith('.zip'))).to.deep.equal([]);
+    expect(await server.services.events()).to.deep.equal([
+      'stop Apache', 'stop cupm JBossService', 'stop cupm NiceService',
+      'start cupm NiceService', 'start cupm JBossService', 'start Apache',
+    ]);
+    await allRunning();
+  });
 });
