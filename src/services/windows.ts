@@ -1,6 +1,19 @@
 import { execa } from 'execa';
 import { ConfigError, JobFailedError, type CupmError } from '../errors.js';
-import { decodeScOutput, parseGetKeyName, parseScError, unixLines } from '../system/windows-output.js';
+import {
+  decodeScOutput,
+  parseGetKeyName,
+  parseRegDisplayNames,
+  parseScError,
+  parseScQuery,
+  scDeleteOutcome,
+  scErrorCode,
+  SC_STATE,
+  SERVICES_KEY,
+  WIN32_ERROR as ERROR,
+  type DeleteOutcome,
+  type ScStatus,
+} from '../system/windows-output.js';
 import { ServiceNotFoundError, waitForState, type ServiceManager, type ServiceState } from './service-manager.js';
 
 /** Options of the sc.exe driver. */
@@ -17,119 +30,8 @@ export interface WindowsServiceManagerOptions {
   server?: string | undefined;
 }
 
-/** dwCurrentState values: `sc.exe query` prints them as `STATE : <number>  <WORD>`. */
-const SC_STATE = {
-  stopped: 1,
-  startPending: 2,
-  stopPending: 3,
-  running: 4,
-  continuePending: 5,
-  pausePending: 6,
-  paused: 7,
-} as const;
-
-const STATES = new Map<number, { state: ServiceState; label: string }>([
-  [SC_STATE.stopped, { state: 'stopped', label: 'STOPPED' }],
-  [SC_STATE.startPending, { state: 'pending', label: 'START_PENDING' }],
-  [SC_STATE.stopPending, { state: 'pending', label: 'STOP_PENDING' }],
-  [SC_STATE.running, { state: 'running', label: 'RUNNING' }],
-  [SC_STATE.continuePending, { state: 'pending', label: 'CONTINUE_PENDING' }],
-  [SC_STATE.pausePending, { state: 'pending', label: 'PAUSE_PENDING' }],
-  // Paused is settled, but it is neither running nor stopped: the tool must act on it.
-  [SC_STATE.paused, { state: 'pending', label: 'PAUSED' }],
-]);
-
-/** Win32 error codes sc.exe prints as `[SC] <call> FAILED <code>:` and exits with. */
-const ERROR = {
-  accessDenied: 5,
-  dependentServicesRunning: 1051,
-  notStoppable: 1052,
-  requestTimeout: 1053,
-  alreadyRunning: 1056,
-  disabled: 1058,
-  doesNotExist: 1060,
-  cannotAcceptControl: 1061,
-  notActive: 1062,
-  markedForDelete: 1072,
-  /** The server is not reachable over RPC (remote sc.exe). */
-  rpcServerUnavailable: 1722,
-  /** No such host, or its file and printer sharing is off (remote sc.exe). */
-  networkPathNotFound: 53,
-} as const;
-
-/** Where the Service Control Manager keeps its services: one subkey per key name. */
-export const SERVICES_KEY = 'HKLM\\SYSTEM\\CurrentControlSet\\Services';
-
-/** What `delete` did. */
-export type DeleteOutcome =
-  /** Gone: `sc.exe query` no longer knows it. */
-  | 'deleted'
-  /** Marked: the Service Control Manager removes it once the last handle to it closes (an open Services console holds one). */
-  | 'marked-for-deletion'
-  /** There was no such service (already deleted). */
-  | 'absent';
-
 /** The least time one sc.exe run gets, whatever CUPM_SERVICE_TIMEOUT says. */
 const SC_RUN_TIMEOUT_FLOOR_SECONDS = 30;
-
-/** What `sc.exe query` says about one service. */
-export interface ScStatus {
-  /** The SERVICE_NAME line: sc.exe echoes the name it was given. */
-  serviceName: string | undefined;
-  /** dwCurrentState, 1 to 7. */
-  code: number;
-  state: ServiceState;
-  /** The English word for `code` (STOP_PENDING ...), for messages; taken from the number, not the printed word. */
-  label: string;
-  win32ExitCode: number | undefined;
-  serviceExitCode: number | undefined;
-}
-
-/** Parses `sc.exe query|stop|start` output; undefined when it holds no known STATE line. */
-export function parseScQuery(text: string): ScStatus | undefined {
-  const lines = unixLines(text);
-  // The number, not the word: it is what Windows guarantees, whatever the display language.
-  const stateMatch = /^[ \t]*STATE[ \t]*:[ \t]*(\d+)\b/m.exec(lines);
-  if (!stateMatch) return undefined;
-  const code = Number(stateMatch[1]);
-  const known = STATES.get(code);
-  if (!known) return undefined;
-  return {
-    serviceName: /^[ \t]*SERVICE_NAME:[ \t]*(.*?)[ \t]*$/m.exec(lines)?.[1],
-    code,
-    ...known,
-    win32ExitCode: numberField(lines, 'WIN32_EXIT_CODE'),
-    serviceExitCode: numberField(lines, 'SERVICE_EXIT_CODE'),
-  };
-}
-
-/** One service as the registry lists it: its key name and display name. */
-export interface RegistryService {
-  keyName: string;
-  displayName: string;
-}
-
-/**
- * Parses `reg.exe query <SERVICES_KEY> /s /v DisplayName`: a key line (`HKEY_LOCAL_MACHINE\...\Services\<key name>`)
- * followed by its `DisplayName  REG_SZ  <name>` line. Separators are runs of spaces (Vista and later, Wine) or
- * tabs (reg.exe 3.0 of Windows 2003); only direct subkeys of Services count, and the localized summary line is ignored.
- */
-export function parseRegDisplayNames(text: string): RegistryService[] {
-  const found: RegistryService[] = [];
-  let keyName: string | undefined;
-  for (const line of unixLines(text).split('\n')) {
-    // A remote query (`reg.exe query \\HOST\HKLM\...`) names the keys with the host in front.
-    const key = /^(?:\\\\[^\\]+\\)?HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\([^\\]+?)[ \t]*$/i.exec(line);
-    if (key) {
-      keyName = key[1];
-      continue;
-    }
-    if (/^\S/.test(line)) keyName = undefined;
-    const value = /^[ \t]+DisplayName[ \t]+REG_(?:EXPAND_)?SZ[ \t]+(.*?)[ \t]*$/i.exec(line);
-    if (value && keyName !== undefined) found.push({ keyName, displayName: value[1]! });
-  }
-  return found;
-}
 
 interface ScOutput {
   args: string[];
@@ -176,7 +78,7 @@ export class WindowsServiceManager implements ServiceManager {
     }
     if (status.code !== SC_STATE.stopPending) {
       const out = await this.sc(['stop', name]);
-      const code = errorCode(out);
+      const code = scErrorCode(out);
       // 1062: it stopped by itself since we looked. 1061: someone else's transition is under way.
       // Either way the poll below tells how it ends.
       if (code !== undefined && code !== ERROR.notActive && code !== ERROR.cannotAcceptControl) {
@@ -202,7 +104,7 @@ export class WindowsServiceManager implements ServiceManager {
       // A paused service ignores `start` (1056); `continue` resumes it.
       const verb = status.code === SC_STATE.paused ? 'continue' : 'start';
       const out = await this.sc([verb, name]);
-      const code = errorCode(out);
+      const code = scErrorCode(out);
       // 1056: someone else started it since we looked; the poll below confirms it.
       if (code !== undefined && code !== ERROR.alreadyRunning) throw this.failure(verb, service, name, out);
       if (code === undefined && parseScQuery(out.text)?.code === SC_STATE.running) return;
@@ -231,13 +133,11 @@ export class WindowsServiceManager implements ServiceManager {
     }
     this.keyNames.delete(service.toLowerCase());
     const out = await this.sc(['delete', name]);
-    const code = errorCode(out);
-    // 1072: someone deleted it before us and a handle still keeps it; 1060: it went since we looked.
-    if (code === ERROR.markedForDelete) return 'marked-for-deletion';
-    if (code === ERROR.doesNotExist) return 'absent';
-    if (code !== undefined) throw this.failure('delete', service, name, out);
+    const outcome = scDeleteOutcome(scErrorCode(out));
+    if (outcome === undefined) throw this.failure('delete', service, name, out);
+    if (outcome !== 'deleted') return outcome;
     // Success means "marked": it is removed when its last handle closes, at once when none is open.
-    return errorCode(await this.sc(['query', name])) === ERROR.doesNotExist ? 'deleted' : 'marked-for-deletion';
+    return scErrorCode(await this.sc(['query', name])) === ERROR.doesNotExist ? 'deleted' : 'marked-for-deletion';
   }
 
   /** Queries a configured name, resolving it to its key name the first time. */
@@ -246,7 +146,7 @@ export class WindowsServiceManager implements ServiceManager {
     const known = this.keyNames.get(cacheKey);
     let name = known ?? service;
     let out = await this.sc(['query', name]);
-    if (known === undefined && errorCode(out) === ERROR.doesNotExist) {
+    if (known === undefined && scErrorCode(out) === ERROR.doesNotExist) {
       // `sc query` takes key names only; CUPM_SERVICES may hold the display name (`cupm JBossService`).
       name = await this.keyNameOf(service);
       out = await this.sc(['query', name]);
@@ -261,7 +161,7 @@ export class WindowsServiceManager implements ServiceManager {
   }
 
   private readStatus(service: string, name: string, out: ScOutput): ScStatus {
-    const code = errorCode(out);
+    const code = scErrorCode(out);
     if (code === ERROR.doesNotExist) {
       throw new ServiceNotFoundError(service, this.kind, 'sc.exe knows no service by that key name or display name (error 1060)');
     }
@@ -277,7 +177,7 @@ export class WindowsServiceManager implements ServiceManager {
 
   private async keyNameOf(service: string): Promise<string> {
     const out = await this.sc(['getkeyname', service]);
-    const code = errorCode(out);
+    const code = scErrorCode(out);
     if (code === ERROR.doesNotExist) {
       throw new ServiceNotFoundError(service, this.kind, 'sc.exe knows it neither as a service (key) name nor as a display name (error 1060)');
     }
@@ -425,12 +325,6 @@ export class WindowsServiceManager implements ServiceManager {
   }
 }
 
-/** The Win32 error of a failed sc.exe run, from its report or else its exit status; undefined on success. */
-function errorCode(out: ScOutput): number | undefined {
-  if (out.exitCode === 0) return undefined;
-  return parseScError(out.text)?.code ?? out.exitCode;
-}
-
 function hintFor(code: number, verb: string, name: string, server?: string): string {
   switch (code) {
     case ERROR.accessDenied:
@@ -455,11 +349,6 @@ function hintFor(code: number, verb: string, name: string, server?: string): str
 
 function named(service: string, name: string): string {
   return name === service ? `"${service}"` : `"${service}" (key name ${name})`;
-}
-
-function numberField(lines: string, field: string): number | undefined {
-  const match = new RegExp(`^[ \\t]*${field}[ \\t]*:[ \\t]*(\\d+)`, 'm').exec(lines);
-  return match ? Number(match[1]) : undefined;
 }
 
 function oneLine(text: string): string {
