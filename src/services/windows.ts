@@ -1,7 +1,6 @@
-import { execa } from 'execa';
 import { ConfigError, JobFailedError, type CupmError } from '../errors.js';
+import { commandLine, execaRunner, type CommandRunner, type RunFailure } from '../system/command-runner.js';
 import {
-  decodeScOutput,
   parseGetKeyName,
   parseRegDisplayNames,
   parseScError,
@@ -28,6 +27,8 @@ export interface WindowsServiceManagerOptions {
   pollMs?: number;
   /** CUPM_SERVER: the services are on this host, reached as `sc.exe \\HOST` and `reg.exe query \\HOST\HKLM\...`. */
   server?: string | undefined;
+  /** How sc.exe and reg.exe are run (tests replay recorded output through their own). */
+  runner?: CommandRunner;
 }
 
 /** The least time one sc.exe run gets, whatever CUPM_SERVICE_TIMEOUT says. */
@@ -51,6 +52,7 @@ export class WindowsServiceManager implements ServiceManager {
   private readonly regExe: string;
   private readonly pollMs: number | undefined;
   private readonly server: string | undefined;
+  private readonly runner: CommandRunner;
   /** Lower-cased configured name -> the key name sc.exe answered to. */
   private readonly keyNames = new Map<string, string>();
 
@@ -60,6 +62,7 @@ export class WindowsServiceManager implements ServiceManager {
     this.regExe = options.regExe ?? 'reg.exe';
     this.pollMs = options.pollMs;
     this.server = options.server;
+    this.runner = options.runner ?? execaRunner;
   }
 
   async status(service: string): Promise<ServiceState> {
@@ -197,7 +200,7 @@ export class WindowsServiceManager implements ServiceManager {
       throw new JobFailedError(`Could not find which service has the display name "${service}".`, {
         problems: [
           `sc.exe getkeyname: ${failed ? `${failed.operation} FAILED ${failed.code}` : `exit status ${getKeyName.exitCode}${oneLine(getKeyName.text) ? `: ${oneLine(getKeyName.text)}` : ''}`}`,
-          `reg.exe ${quoteArgs(args)}: exit status ${result.exitCode}${oneLine(result.text) ? `: ${oneLine(result.text)}` : ''}`,
+          `${commandLine('reg.exe', args)}: exit status ${result.exitCode}${oneLine(result.text) ? `: ${oneLine(result.text)}` : ''}`,
         ],
         state: 'nothing was changed',
         hint: this.server === undefined
@@ -265,45 +268,35 @@ export class WindowsServiceManager implements ServiceManager {
     return this.run('sc.exe', this.scExe, this.server === undefined ? args : [`\\\\${this.server}`, ...args], 256 * 1024);
   }
 
-  private async run(tool: 'sc.exe' | 'reg.exe', file: string, args: string[], maxBuffer: number): Promise<ScOutput> {
+  private async run(tool: 'sc.exe' | 'reg.exe', file: string, args: string[], maxOutputBytes: number): Promise<ScOutput> {
+    // One run is quick; the floor covers a Service Control Manager busy with its lock.
+    const seconds = Math.max(this.timeoutSeconds, SC_RUN_TIMEOUT_FLOOR_SECONDS);
     // Argument array, no shell: a display name with spaces reaches the tool as one argument.
-    const result = await execa(file, args, {
-      reject: false,
-      stdin: 'ignore',
-      encoding: 'buffer',
-      // One run is quick; the floor covers a Service Control Manager busy with its lock.
-      timeout: Math.max(this.timeoutSeconds, SC_RUN_TIMEOUT_FLOOR_SECONDS) * 1000,
-      maxBuffer,
-      windowsHide: true,
+    const result = await this.runner.run(file, args, {
+      timeoutMs: seconds * 1000,
+      maxOutputBytes,
+      failure: (failure) =>
+        failure.kind === 'timed-out'
+          ? new JobFailedError(`${commandLine(tool, args)} did not answer within ${seconds} s.`, {
+            hint: 'the Service Control Manager may be busy or hung: check the Services console (services.msc), then try again',
+          })
+          : this.notRun(tool, file, args, failure),
     });
     // sc.exe reports its errors on stdout; stderr is read in case a wrapper uses it.
-    const text = decodeScOutput(result.stdout) + decodeScOutput(result.stderr);
-    if (result.timedOut) {
-      const seconds = Math.max(this.timeoutSeconds, SC_RUN_TIMEOUT_FLOOR_SECONDS);
-      throw new JobFailedError(`${tool} ${quoteArgs(args)} did not answer within ${seconds} s.`, {
-        hint: 'the Service Control Manager may be busy or hung: check the Services console (services.msc), then try again',
-      });
-    }
-    if (result.exitCode === undefined) throw this.notRun(tool, file, args, result);
-    return { args, exitCode: result.exitCode, text };
+    return { args, exitCode: result.exitCode, text: result.stdout + result.stderr };
   }
 
-  private notRun(
-    tool: 'sc.exe' | 'reg.exe',
-    file: string,
-    args: string[],
-    result: { code?: string | undefined; signal?: string | undefined; originalMessage?: string | undefined },
-  ): CupmError {
-    if (result.code === 'ENOENT' || result.code === 'EACCES') {
+  private notRun(tool: 'sc.exe' | 'reg.exe', file: string, args: string[], failure: RunFailure): CupmError {
+    if (failure.code === 'ENOENT' || failure.code === 'EACCES') {
       return new ConfigError(
-        `Could not run ${tool} ("${file}": ${result.code === 'ENOENT' ? 'not found' : 'permission denied'}); the windows service manager needs it to ${tool === 'sc.exe' ? 'stop and start the CUPM services' : 'find services by their display names'}.`,
+        `Could not run ${tool} ("${file}": ${failure.code === 'ENOENT' ? 'not found' : 'permission denied'}); the windows service manager needs it to ${tool === 'sc.exe' ? 'stop and start the CUPM services' : 'find services by their display names'}.`,
         {
           hint: `run cupm-backup on the CUPM Windows server, where ${tool} is in C:\\Windows\\System32 (on PATH), or set CUPM_SERVICE_MANAGER to systemd, command or none`,
         },
       );
     }
-    const how = result.signal ? `was killed by ${result.signal}` : `could not be run (${result.code ?? result.originalMessage ?? 'unknown error'})`;
-    return new JobFailedError(`${tool} ${quoteArgs(args)} ${how}.`, { hint: `check that ${tool} runs from this account` });
+    const how = failure.signal ? `was killed by ${failure.signal}` : `could not be run (${failure.code ?? failure.message ?? 'unknown error'})`;
+    return new JobFailedError(`${commandLine(tool, args)} ${how}.`, { hint: `check that ${tool} runs from this account` });
   }
 
   private failure(verb: string, service: string, name: string, out: ScOutput): JobFailedError {
@@ -353,8 +346,4 @@ function named(service: string, name: string): string {
 
 function oneLine(text: string): string {
   return text.replace(/\s+/g, ' ').trim();
-}
-
-function quoteArgs(args: string[]): string {
-  return args.map((arg) => (/\s/.test(arg) ? `"${arg}"` : arg)).join(' ');
 }
