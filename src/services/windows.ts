@@ -7,6 +7,7 @@ import {
   parseScQuery,
   scDeleteOutcome,
   scErrorCode,
+  scFailureText,
   SC_STATE,
   SERVICES_KEY,
   WIN32_ERROR as ERROR,
@@ -302,7 +303,7 @@ export class WindowsServiceManager implements ServiceManager {
   private failure(verb: string, service: string, name: string, out: ScOutput): JobFailedError {
     const failed = parseScError(out.text);
     const detail = failed
-      ? `${failed.operation} FAILED ${failed.code}${failed.message ? `: ${failed.message}` : ''}`
+      ? scFailureText(failed)
       : `exit status ${out.exitCode}${oneLine(out.text) ? `: ${oneLine(out.text)}` : ''}`;
     return new JobFailedError(`sc.exe ${verb} failed for service ${named(service, name)}: ${detail}.`, {
       hint: hintFor(failed?.code ?? out.exitCode, verb, name, this.server),

@@ -110,6 +110,11 @@ export function parseScError(text: string): ScFailure | undefined {
   return { operation: match[1]!, code: Number(match[2]), message };
 }
 
+/** An `[SC]` report as messages quote it: `OpenService FAILED 5: Access is denied.` */
+export function scFailureText(failure: ScFailure): string {
+  return `${failure.operation} FAILED ${failure.code}${failure.message ? `: ${failure.message}` : ''}`;
+}
+
 /** The Win32 error of a failed sc.exe run, from its `[SC]` report or else its exit status; undefined on success. */
 export function scErrorCode(out: { exitCode: number; text: string }): number | undefined {
   if (out.exitCode === 0) return undefined;

@@ -6,7 +6,7 @@ import { programsFromRegistry, uninstallCommand, UNINSTALL_KEYS, type InstalledP
 import { readNetUser } from './net-user.js';
 import { expandWindowsEnv, queryRegistryTree } from './registry.js';
 import type { UninstallResult, WindowsSystem } from './system.js';
-import { parseGetKeyName, parseScError, regValue, scDeleteOutcome, scErrorCode, WIN32_ERROR, type DeleteOutcome } from './windows-output.js';
+import { parseGetKeyName, parseScError, regValue, scDeleteOutcome, scErrorCode, scFailureText, WIN32_ERROR, type DeleteOutcome } from './windows-output.js';
 import { comparable, isWindowsAbsolute } from './windows-paths.js';
 
 export const PROFILE_LIST_KEY = 'HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\ProfileList';
@@ -185,7 +185,7 @@ export class WindowsSystemDriver implements WindowsSystem {
     const outcome = scDeleteOutcome(code);
     if (outcome !== undefined) return outcome;
     const failure = parseScError(out.stdout + out.stderr);
-    throw new JobFailedError(`${commandLine(this.scExe, args)} failed: ${failure ? `${failure.operation} FAILED ${failure.code}: ${failure.message}` : outputOf(out) || `exit ${out.exitCode}`}.`, {
+    throw new JobFailedError(`${commandLine(this.scExe, args)} failed: ${failure ? scFailureText(failure) : outputOf(out) || `exit ${out.exitCode}`}.`, {
       hint: code === WIN32_ERROR.accessDenied
         ? 'run cupm-backup from an elevated prompt (Run as administrator)'
         : `see the Windows event log (System), then try ${commandLine('sc.exe', args)} by hand`,
