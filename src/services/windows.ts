@@ -10,7 +10,7 @@ import {
   scFailureText,
   SC_STATE,
   SERVICES_KEY,
-  WIN32_ERROR as ERROR,
+  WIN32_ERROR,
   type DeleteOutcome,
   type ScStatus,
 } from '../system/windows-output.js';
@@ -85,7 +85,7 @@ export class WindowsServiceManager implements ServiceManager {
       const code = scErrorCode(out);
       // 1062: it stopped by itself since we looked. 1061: someone else's transition is under way.
       // Either way the poll below tells how it ends.
-      if (code !== undefined && code !== ERROR.notActive && code !== ERROR.cannotAcceptControl) {
+      if (code !== undefined && code !== WIN32_ERROR.notActive && code !== WIN32_ERROR.cannotAcceptControl) {
         throw this.failure('stop', service, name, out);
       }
       // sc.exe stop prints the state it left the service in: STOPPED already needs no poll.
@@ -110,7 +110,7 @@ export class WindowsServiceManager implements ServiceManager {
       const out = await this.sc([verb, name]);
       const code = scErrorCode(out);
       // 1056: someone else started it since we looked; the poll below confirms it.
-      if (code !== undefined && code !== ERROR.alreadyRunning) throw this.failure(verb, service, name, out);
+      if (code !== undefined && code !== WIN32_ERROR.alreadyRunning) throw this.failure(verb, service, name, out);
       if (code === undefined && parseScQuery(out.text)?.code === SC_STATE.running) return;
     }
     await this.waitUntil(service, name, 'running');
@@ -141,7 +141,7 @@ export class WindowsServiceManager implements ServiceManager {
     if (outcome === undefined) throw this.failure('delete', service, name, out);
     if (outcome !== 'deleted') return outcome;
     // Success means "marked": it is removed when its last handle closes, at once when none is open.
-    return scErrorCode(await this.sc(['query', name])) === ERROR.doesNotExist ? 'deleted' : 'marked-for-deletion';
+    return scErrorCode(await this.sc(['query', name])) === WIN32_ERROR.doesNotExist ? 'deleted' : 'marked-for-deletion';
   }
 
   /** Queries a configured name, resolving it to its key name the first time. */
@@ -150,7 +150,7 @@ export class WindowsServiceManager implements ServiceManager {
     const known = this.keyNames.get(cacheKey);
     let name = known ?? service;
     let out = await this.sc(['query', name]);
-    if (known === undefined && scErrorCode(out) === ERROR.doesNotExist) {
+    if (known === undefined && scErrorCode(out) === WIN32_ERROR.doesNotExist) {
       // `sc query` takes key names only; CUPM_SERVICES may hold the display name (`cupm JBossService`).
       name = await this.keyNameOf(service);
       out = await this.sc(['query', name]);
@@ -166,7 +166,7 @@ export class WindowsServiceManager implements ServiceManager {
 
   private readStatus(service: string, name: string, out: ScOutput): ScStatus {
     const code = scErrorCode(out);
-    if (code === ERROR.doesNotExist) {
+    if (code === WIN32_ERROR.doesNotExist) {
       throw new ServiceNotFoundError(service, this.kind, 'sc.exe knows no service by that key name or display name (error 1060)');
     }
     if (code !== undefined) throw this.failure('query', service, name, out);
@@ -182,7 +182,7 @@ export class WindowsServiceManager implements ServiceManager {
   private async keyNameOf(service: string): Promise<string> {
     const out = await this.sc(['getkeyname', service]);
     const code = scErrorCode(out);
-    if (code === ERROR.doesNotExist) {
+    if (code === WIN32_ERROR.doesNotExist) {
       throw new ServiceNotFoundError(service, this.kind, 'sc.exe knows it neither as a service (key) name nor as a display name (error 1060)');
     }
     const keyName = code === undefined ? parseGetKeyName(out.text) : undefined;
@@ -321,20 +321,20 @@ export class WindowsServiceManager implements ServiceManager {
 
 function hintFor(code: number, verb: string, name: string, server?: string): string {
   switch (code) {
-    case ERROR.accessDenied:
+    case WIN32_ERROR.accessDenied:
       return server === undefined
         ? 'run cupm-backup from an elevated prompt (Run as administrator), or as an account allowed to control services'
         : `run cupm-backup as an account in the Administrators group of ${server} (or connect as one first: net use \\\\${server}\\IPC$ /user:${server}\\Administrator)`;
-    case ERROR.rpcServerUnavailable:
-    case ERROR.networkPathNotFound:
+    case WIN32_ERROR.rpcServerUnavailable:
+    case WIN32_ERROR.networkPathNotFound:
       return `${server ?? 'the server'} cannot be reached for service control: check CUPM_SERVER, that the server is up, and that a firewall lets this host reach TCP 135 and 445`;
-    case ERROR.dependentServicesRunning:
+    case WIN32_ERROR.dependentServicesRunning:
       return `other running services depend on it (sc.exe enumdepend "${name}"): list them before it in CUPM_SERVICES so they stop first`;
-    case ERROR.notStoppable:
+    case WIN32_ERROR.notStoppable:
       return 'the service does not accept a stop request; stop it from the Services console, or remove it from CUPM_SERVICES';
-    case ERROR.disabled:
+    case WIN32_ERROR.disabled:
       return `the service is disabled: enable it (sc.exe config "${name}" start= demand) or remove it from CUPM_SERVICES`;
-    case ERROR.requestTimeout:
+    case WIN32_ERROR.requestTimeout:
       return "the service did not answer the Service Control Manager in time: see the Windows event log (System) and the service's own logs";
     default:
       return `see the Windows event log (System), then try sc.exe ${verb} "${name}" by hand`;
