@@ -7,19 +7,16 @@ import tseslint from 'typescript-eslint';
 
 /**
  * The modules that run programs. Everything else asks one of them: a CommandRunner, the
- * PostgreSQL tools, a ServiceManager, a SchedulerHost, the port probe.
+ * PostgreSQL tools, systemctl's ServiceManager, a SchedulerHost, the port probe.
  */
 const RUNNERS = [
-  'src/system/command-runner.ts', // Windows tools (reg.exe, net.exe, sc.exe delete, uninstallers)
-  'src/services/command.ts', // ServiceManager drivers: CUPM_SERVICE_COMMAND_*,
-  'src/services/systemd.ts', // systemctl,
-  'src/services/windows.ts', // sc.exe
+  'src/system/command-runner.ts', // CommandRunner: sc.exe, reg.exe, net.exe, uninstallers, Samba's net, CUPM_SERVICE_COMMAND_* (shielded)
+  'src/services/systemd.ts', // the systemctl ServiceManager driver
   'src/pg/tools.ts', // the PostgreSQL client tools: finding them,
   'src/pg/dumpall.ts', // pg_dumpall,
   'src/pg/psql.ts', // psql
   'src/schedule/install/host.ts', // SchedulerHost: crontab, schtasks, systemctl for the schedule
   'src/restore/ports.ts', // the port probe: ss, netstat, lsof, tasklist
-  'src/services/shielded-child.ts', // service commands in their own process group
   'src/sandbox/**', // throwaway clusters and services for the demo, the tests and the bench
   'scripts/**', // the bench and its helpers
   'test/**', // tests start real peers

@@ -1,6 +1,19 @@
-import { execa } from 'execa';
 import { ConfigError, JobFailedError, type CupmError } from '../errors.js';
-import { decodeScOutput, parseGetKeyName, parseScError, unixLines } from '../system/windows-output.js';
+import { commandLine, execaRunner, type CommandRunner, type RunFailure } from '../system/command-runner.js';
+import {
+  parseGetKeyName,
+  parseRegDisplayNames,
+  parseScError,
+  parseScQuery,
+  scDeleteOutcome,
+  scErrorCode,
+  scFailureText,
+  SC_STATE,
+  SERVICES_KEY,
+  WIN32_ERROR,
+  type DeleteOutcome,
+  type ScStatus,
+} from '../system/windows-output.js';
 import { ServiceNotFoundError, waitForState, type ServiceManager, type ServiceState } from './service-manager.js';
 
 /** Options of the sc.exe driver. */
@@ -15,121 +28,12 @@ export interface WindowsServiceManagerOptions {
   pollMs?: number;
   /** CUPM_SERVER: the services are on this host, reached as `sc.exe \\HOST` and `reg.exe query \\HOST\HKLM\...`. */
   server?: string | undefined;
+  /** How sc.exe and reg.exe are run (tests replay recorded output through their own). */
+  runner?: CommandRunner;
 }
-
-/** dwCurrentState values: `sc.exe query` prints them as `STATE : <number>  <WORD>`. */
-const SC_STATE = {
-  stopped: 1,
-  startPending: 2,
-  stopPending: 3,
-  running: 4,
-  continuePending: 5,
-  pausePending: 6,
-  paused: 7,
-} as const;
-
-const STATES = new Map<number, { state: ServiceState; label: string }>([
-  [SC_STATE.stopped, { state: 'stopped', label: 'STOPPED' }],
-  [SC_STATE.startPending, { state: 'pending', label: 'START_PENDING' }],
-  [SC_STATE.stopPending, { state: 'pending', label: 'STOP_PENDING' }],
-  [SC_STATE.running, { state: 'running', label: 'RUNNING' }],
-  [SC_STATE.continuePending, { state: 'pending', label: 'CONTINUE_PENDING' }],
-  [SC_STATE.pausePending, { state: 'pending', label: 'PAUSE_PENDING' }],
-  // Paused is settled, but it is neither running nor stopped: the tool must act on it.
-  [SC_STATE.paused, { state: 'pending', label: 'PAUSED' }],
-]);
-
-/** Win32 error codes sc.exe prints as `[SC] <call> FAILED <code>:` and exits with. */
-const ERROR = {
-  accessDenied: 5,
-  dependentServicesRunning: 1051,
-  notStoppable: 1052,
-  requestTimeout: 1053,
-  alreadyRunning: 1056,
-  disabled: 1058,
-  doesNotExist: 1060,
-  cannotAcceptControl: 1061,
-  notActive: 1062,
-  markedForDelete: 1072,
-  /** The server is not reachable over RPC (remote sc.exe). */
-  rpcServerUnavailable: 1722,
-  /** No such host, or its file and printer sharing is off (remote sc.exe). */
-  networkPathNotFound: 53,
-} as const;
-
-/** Where the Service Control Manager keeps its services: one subkey per key name. */
-export const SERVICES_KEY = 'HKLM\\SYSTEM\\CurrentControlSet\\Services';
-
-/** What `delete` did. */
-export type DeleteOutcome =
-  /** Gone: `sc.exe query` no longer knows it. */
-  | 'deleted'
-  /** Marked: the Service Control Manager removes it once the last handle to it closes (an open Services console holds one). */
-  | 'marked-for-deletion'
-  /** There was no such service (already deleted). */
-  | 'absent';
 
 /** The least time one sc.exe run gets, whatever CUPM_SERVICE_TIMEOUT says. */
 const SC_RUN_TIMEOUT_FLOOR_SECONDS = 30;
-
-/** What `sc.exe query` says about one service. */
-export interface ScStatus {
-  /** The SERVICE_NAME line: sc.exe echoes the name it was given. */
-  serviceName: string | undefined;
-  /** dwCurrentState, 1 to 7. */
-  code: number;
-  state: ServiceState;
-  /** The English word for `code` (STOP_PENDING ...), for messages; taken from the number, not the printed word. */
-  label: string;
-  win32ExitCode: number | undefined;
-  serviceExitCode: number | undefined;
-}
-
-/** Parses `sc.exe query|stop|start` output; undefined when it holds no known STATE line. */
-export function parseScQuery(text: string): ScStatus | undefined {
-  const lines = unixLines(text);
-  // The number, not the word: it is what Windows guarantees, whatever the display language.
-  const stateMatch = /^[ \t]*STATE[ \t]*:[ \t]*(\d+)\b/m.exec(lines);
-  if (!stateMatch) return undefined;
-  const code = Number(stateMatch[1]);
-  const known = STATES.get(code);
-  if (!known) return undefined;
-  return {
-    serviceName: /^[ \t]*SERVICE_NAME:[ \t]*(.*?)[ \t]*$/m.exec(lines)?.[1],
-    code,
-    ...known,
-    win32ExitCode: numberField(lines, 'WIN32_EXIT_CODE'),
-    serviceExitCode: numberField(lines, 'SERVICE_EXIT_CODE'),
-  };
-}
-
-/** One service as the registry lists it: its key name and display name. */
-export interface RegistryService {
-  keyName: string;
-  displayName: string;
-}
-
-/**
- * Parses `reg.exe query <SERVICES_KEY> /s /v DisplayName`: a key line (`HKEY_LOCAL_MACHINE\...\Services\<key name>`)
- * followed by its `DisplayName  REG_SZ  <name>` line. Separators are runs of spaces (Vista and later, Wine) or
- * tabs (reg.exe 3.0 of Windows 2003); only direct subkeys of Services count, and the localized summary line is ignored.
- */
-export function parseRegDisplayNames(text: string): RegistryService[] {
-  const found: RegistryService[] = [];
-  let keyName: string | undefined;
-  for (const line of unixLines(text).split('\n')) {
-    // A remote query (`reg.exe query \\HOST\HKLM\...`) names the keys with the host in front.
-    const key = /^(?:\\\\[^\\]+\\)?HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\([^\\]+?)[ \t]*$/i.exec(line);
-    if (key) {
-      keyName = key[1];
-      continue;
-    }
-    if (/^\S/.test(line)) keyName = undefined;
-    const value = /^[ \t]+DisplayName[ \t]+REG_(?:EXPAND_)?SZ[ \t]+(.*?)[ \t]*$/i.exec(line);
-    if (value && keyName !== undefined) found.push({ keyName, displayName: value[1]! });
-  }
-  return found;
-}
 
 interface ScOutput {
   args: string[];
@@ -149,6 +53,7 @@ export class WindowsServiceManager implements ServiceManager {
   private readonly regExe: string;
   private readonly pollMs: number | undefined;
   private readonly server: string | undefined;
+  private readonly runner: CommandRunner;
   /** Lower-cased configured name -> the key name sc.exe answered to. */
   private readonly keyNames = new Map<string, string>();
 
@@ -158,6 +63,7 @@ export class WindowsServiceManager implements ServiceManager {
     this.regExe = options.regExe ?? 'reg.exe';
     this.pollMs = options.pollMs;
     this.server = options.server;
+    this.runner = options.runner ?? execaRunner;
   }
 
   async status(service: string): Promise<ServiceState> {
@@ -176,10 +82,10 @@ export class WindowsServiceManager implements ServiceManager {
     }
     if (status.code !== SC_STATE.stopPending) {
       const out = await this.sc(['stop', name]);
-      const code = errorCode(out);
+      const code = scErrorCode(out);
       // 1062: it stopped by itself since we looked. 1061: someone else's transition is under way.
       // Either way the poll below tells how it ends.
-      if (code !== undefined && code !== ERROR.notActive && code !== ERROR.cannotAcceptControl) {
+      if (code !== undefined && code !== WIN32_ERROR.notActive && code !== WIN32_ERROR.cannotAcceptControl) {
         throw this.failure('stop', service, name, out);
       }
       // sc.exe stop prints the state it left the service in: STOPPED already needs no poll.
@@ -202,9 +108,9 @@ export class WindowsServiceManager implements ServiceManager {
       // A paused service ignores `start` (1056); `continue` resumes it.
       const verb = status.code === SC_STATE.paused ? 'continue' : 'start';
       const out = await this.sc([verb, name]);
-      const code = errorCode(out);
+      const code = scErrorCode(out);
       // 1056: someone else started it since we looked; the poll below confirms it.
-      if (code !== undefined && code !== ERROR.alreadyRunning) throw this.failure(verb, service, name, out);
+      if (code !== undefined && code !== WIN32_ERROR.alreadyRunning) throw this.failure(verb, service, name, out);
       if (code === undefined && parseScQuery(out.text)?.code === SC_STATE.running) return;
     }
     await this.waitUntil(service, name, 'running');
@@ -231,13 +137,11 @@ export class WindowsServiceManager implements ServiceManager {
     }
     this.keyNames.delete(service.toLowerCase());
     const out = await this.sc(['delete', name]);
-    const code = errorCode(out);
-    // 1072: someone deleted it before us and a handle still keeps it; 1060: it went since we looked.
-    if (code === ERROR.markedForDelete) return 'marked-for-deletion';
-    if (code === ERROR.doesNotExist) return 'absent';
-    if (code !== undefined) throw this.failure('delete', service, name, out);
+    const outcome = scDeleteOutcome(scErrorCode(out));
+    if (outcome === undefined) throw this.failure('delete', service, name, out);
+    if (outcome !== 'deleted') return outcome;
     // Success means "marked": it is removed when its last handle closes, at once when none is open.
-    return errorCode(await this.sc(['query', name])) === ERROR.doesNotExist ? 'deleted' : 'marked-for-deletion';
+    return scErrorCode(await this.sc(['query', name])) === WIN32_ERROR.doesNotExist ? 'deleted' : 'marked-for-deletion';
   }
 
   /** Queries a configured name, resolving it to its key name the first time. */
@@ -246,7 +150,7 @@ export class WindowsServiceManager implements ServiceManager {
     const known = this.keyNames.get(cacheKey);
     let name = known ?? service;
     let out = await this.sc(['query', name]);
-    if (known === undefined && errorCode(out) === ERROR.doesNotExist) {
+    if (known === undefined && scErrorCode(out) === WIN32_ERROR.doesNotExist) {
       // `sc query` takes key names only; CUPM_SERVICES may hold the display name (`cupm JBossService`).
       name = await this.keyNameOf(service);
       out = await this.sc(['query', name]);
@@ -261,8 +165,8 @@ export class WindowsServiceManager implements ServiceManager {
   }
 
   private readStatus(service: string, name: string, out: ScOutput): ScStatus {
-    const code = errorCode(out);
-    if (code === ERROR.doesNotExist) {
+    const code = scErrorCode(out);
+    if (code === WIN32_ERROR.doesNotExist) {
       throw new ServiceNotFoundError(service, this.kind, 'sc.exe knows no service by that key name or display name (error 1060)');
     }
     if (code !== undefined) throw this.failure('query', service, name, out);
@@ -277,8 +181,8 @@ export class WindowsServiceManager implements ServiceManager {
 
   private async keyNameOf(service: string): Promise<string> {
     const out = await this.sc(['getkeyname', service]);
-    const code = errorCode(out);
-    if (code === ERROR.doesNotExist) {
+    const code = scErrorCode(out);
+    if (code === WIN32_ERROR.doesNotExist) {
       throw new ServiceNotFoundError(service, this.kind, 'sc.exe knows it neither as a service (key) name nor as a display name (error 1060)');
     }
     const keyName = code === undefined ? parseGetKeyName(out.text) : undefined;
@@ -297,7 +201,7 @@ export class WindowsServiceManager implements ServiceManager {
       throw new JobFailedError(`Could not find which service has the display name "${service}".`, {
         problems: [
           `sc.exe getkeyname: ${failed ? `${failed.operation} FAILED ${failed.code}` : `exit status ${getKeyName.exitCode}${oneLine(getKeyName.text) ? `: ${oneLine(getKeyName.text)}` : ''}`}`,
-          `reg.exe ${quoteArgs(args)}: exit status ${result.exitCode}${oneLine(result.text) ? `: ${oneLine(result.text)}` : ''}`,
+          `${commandLine('reg.exe', args)}: exit status ${result.exitCode}${oneLine(result.text) ? `: ${oneLine(result.text)}` : ''}`,
         ],
         state: 'nothing was changed',
         hint: this.server === undefined
@@ -365,51 +269,41 @@ export class WindowsServiceManager implements ServiceManager {
     return this.run('sc.exe', this.scExe, this.server === undefined ? args : [`\\\\${this.server}`, ...args], 256 * 1024);
   }
 
-  private async run(tool: 'sc.exe' | 'reg.exe', file: string, args: string[], maxBuffer: number): Promise<ScOutput> {
+  private async run(tool: 'sc.exe' | 'reg.exe', file: string, args: string[], maxOutputBytes: number): Promise<ScOutput> {
+    // One run is quick; the floor covers a Service Control Manager busy with its lock.
+    const seconds = Math.max(this.timeoutSeconds, SC_RUN_TIMEOUT_FLOOR_SECONDS);
     // Argument array, no shell: a display name with spaces reaches the tool as one argument.
-    const result = await execa(file, args, {
-      reject: false,
-      stdin: 'ignore',
-      encoding: 'buffer',
-      // One run is quick; the floor covers a Service Control Manager busy with its lock.
-      timeout: Math.max(this.timeoutSeconds, SC_RUN_TIMEOUT_FLOOR_SECONDS) * 1000,
-      maxBuffer,
-      windowsHide: true,
+    const result = await this.runner.run(file, args, {
+      timeoutMs: seconds * 1000,
+      maxOutputBytes,
+      failure: (failure) =>
+        failure.kind === 'timed-out'
+          ? new JobFailedError(`${commandLine(tool, args)} did not answer within ${seconds} s.`, {
+            hint: 'the Service Control Manager may be busy or hung: check the Services console (services.msc), then try again',
+          })
+          : this.notRun(tool, file, args, failure),
     });
     // sc.exe reports its errors on stdout; stderr is read in case a wrapper uses it.
-    const text = decodeScOutput(result.stdout) + decodeScOutput(result.stderr);
-    if (result.timedOut) {
-      const seconds = Math.max(this.timeoutSeconds, SC_RUN_TIMEOUT_FLOOR_SECONDS);
-      throw new JobFailedError(`${tool} ${quoteArgs(args)} did not answer within ${seconds} s.`, {
-        hint: 'the Service Control Manager may be busy or hung: check the Services console (services.msc), then try again',
-      });
-    }
-    if (result.exitCode === undefined) throw this.notRun(tool, file, args, result);
-    return { args, exitCode: result.exitCode, text };
+    return { args, exitCode: result.exitCode, text: result.stdout + result.stderr };
   }
 
-  private notRun(
-    tool: 'sc.exe' | 'reg.exe',
-    file: string,
-    args: string[],
-    result: { code?: string | undefined; signal?: string | undefined; originalMessage?: string | undefined },
-  ): CupmError {
-    if (result.code === 'ENOENT' || result.code === 'EACCES') {
+  private notRun(tool: 'sc.exe' | 'reg.exe', file: string, args: string[], failure: RunFailure): CupmError {
+    if (failure.code === 'ENOENT' || failure.code === 'EACCES') {
       return new ConfigError(
-        `Could not run ${tool} ("${file}": ${result.code === 'ENOENT' ? 'not found' : 'permission denied'}); the windows service manager needs it to ${tool === 'sc.exe' ? 'stop and start the CUPM services' : 'find services by their display names'}.`,
+        `Could not run ${tool} ("${file}": ${failure.code === 'ENOENT' ? 'not found' : 'permission denied'}); the windows service manager needs it to ${tool === 'sc.exe' ? 'stop and start the CUPM services' : 'find services by their display names'}.`,
         {
           hint: `run cupm-backup on the CUPM Windows server, where ${tool} is in C:\\Windows\\System32 (on PATH), or set CUPM_SERVICE_MANAGER to systemd, command or none`,
         },
       );
     }
-    const how = result.signal ? `was killed by ${result.signal}` : `could not be run (${result.code ?? result.originalMessage ?? 'unknown error'})`;
-    return new JobFailedError(`${tool} ${quoteArgs(args)} ${how}.`, { hint: `check that ${tool} runs from this account` });
+    const how = failure.signal ? `was killed by ${failure.signal}` : `could not be run (${failure.code ?? failure.message ?? 'unknown error'})`;
+    return new JobFailedError(`${commandLine(tool, args)} ${how}.`, { hint: `check that ${tool} runs from this account` });
   }
 
   private failure(verb: string, service: string, name: string, out: ScOutput): JobFailedError {
     const failed = parseScError(out.text);
     const detail = failed
-      ? `${failed.operation} FAILED ${failed.code}${failed.message ? `: ${failed.message}` : ''}`
+      ? scFailureText(failed)
       : `exit status ${out.exitCode}${oneLine(out.text) ? `: ${oneLine(out.text)}` : ''}`;
     return new JobFailedError(`sc.exe ${verb} failed for service ${named(service, name)}: ${detail}.`, {
       hint: hintFor(failed?.code ?? out.exitCode, verb, name, this.server),
@@ -425,28 +319,22 @@ export class WindowsServiceManager implements ServiceManager {
   }
 }
 
-/** The Win32 error of a failed sc.exe run, from its report or else its exit status; undefined on success. */
-function errorCode(out: ScOutput): number | undefined {
-  if (out.exitCode === 0) return undefined;
-  return parseScError(out.text)?.code ?? out.exitCode;
-}
-
 function hintFor(code: number, verb: string, name: string, server?: string): string {
   switch (code) {
-    case ERROR.accessDenied:
+    case WIN32_ERROR.accessDenied:
       return server === undefined
         ? 'run cupm-backup from an elevated prompt (Run as administrator), or as an account allowed to control services'
         : `run cupm-backup as an account in the Administrators group of ${server} (or connect as one first: net use \\\\${server}\\IPC$ /user:${server}\\Administrator)`;
-    case ERROR.rpcServerUnavailable:
-    case ERROR.networkPathNotFound:
+    case WIN32_ERROR.rpcServerUnavailable:
+    case WIN32_ERROR.networkPathNotFound:
       return `${server ?? 'the server'} cannot be reached for service control: check CUPM_SERVER, that the server is up, and that a firewall lets this host reach TCP 135 and 445`;
-    case ERROR.dependentServicesRunning:
+    case WIN32_ERROR.dependentServicesRunning:
       return `other running services depend on it (sc.exe enumdepend "${name}"): list them before it in CUPM_SERVICES so they stop first`;
-    case ERROR.notStoppable:
+    case WIN32_ERROR.notStoppable:
       return 'the service does not accept a stop request; stop it from the Services console, or remove it from CUPM_SERVICES';
-    case ERROR.disabled:
+    case WIN32_ERROR.disabled:
       return `the service is disabled: enable it (sc.exe config "${name}" start= demand) or remove it from CUPM_SERVICES`;
-    case ERROR.requestTimeout:
+    case WIN32_ERROR.requestTimeout:
       return "the service did not answer the Service Control Manager in time: see the Windows event log (System) and the service's own logs";
     default:
       return `see the Windows event log (System), then try sc.exe ${verb} "${name}" by hand`;
@@ -457,15 +345,6 @@ function named(service: string, name: string): string {
   return name === service ? `"${service}"` : `"${service}" (key name ${name})`;
 }
 
-function numberField(lines: string, field: string): number | undefined {
-  const match = new RegExp(`^[ \\t]*${field}[ \\t]*:[ \\t]*(\\d+)`, 'm').exec(lines);
-  return match ? Number(match[1]) : undefined;
-}
-
 function oneLine(text: string): string {
   return text.replace(/\s+/g, ' ').trim();
-}
-
-function quoteArgs(args: string[]): string {
-  return args.map((arg) => (/\s/.test(arg) ? `"${arg}"` : arg)).join(' ');
 }

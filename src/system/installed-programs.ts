@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { regValue, type RegKey } from './registry.js';
+import { regValue, type RegKey } from './windows-output.js';
 
 /** Where Windows lists installed programs (Add or Remove Programs): 64-bit view, then 32-bit view. */
 export const UNINSTALL_KEYS = [

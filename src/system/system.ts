@@ -1,13 +1,13 @@
 import type { InstalledProgram } from './installed-programs.js';
+import type { DeleteOutcome } from './windows-output.js';
+
+export type { DeleteOutcome };
 
 /** What running an uninstaller came to. */
 export interface UninstallResult {
   outcome: 'done' | 'absent';
   detail: string;
 }
-
-/** What a delete came to: it went now, or there was nothing to delete. */
-export type DeleteOutcome = 'deleted' | 'absent';
 
 /**
  * The Windows machine as the upgrade clean-up needs it: installed programs, local users, services
@@ -23,12 +23,12 @@ export interface WindowsSystem {
   uninstall(program: InstalledProgram): Promise<UninstallResult>;
   userExists(name: string): Promise<boolean>;
   /** `net user NAME /delete`. */
-  deleteUser(name: string): Promise<DeleteOutcome>;
+  deleteUser(name: string): Promise<Exclude<DeleteOutcome, 'marked-for-deletion'>>;
   /** Where this Windows keeps a user's profile folder: what the profile list records, else the default place. */
   profileFolders(user: string): Promise<string[]>;
-  /** `sc.exe delete NAME` (key name or display name, matched case-insensitively). 'marked': it goes once its last handle closes. */
-  deleteService(name: string): Promise<DeleteOutcome | 'marked'>;
+  /** `sc.exe delete NAME` (key name or display name, matched case-insensitively). 'marked-for-deletion': it goes once its last handle closes. */
+  deleteService(name: string): Promise<DeleteOutcome>;
   exists(windowsPath: string): Promise<boolean>;
   /** Deletes a folder and everything in it. */
-  removeFolder(windowsPath: string): Promise<DeleteOutcome>;
+  removeFolder(windowsPath: string): Promise<Exclude<DeleteOutcome, 'marked-for-deletion'>>;
 }

@@ -64,7 +64,11 @@ export function tooBroadToDelete(p: string): string | undefined {
   return undefined;
 }
 
-/** An argument of a printed command line, for cmd.exe or a POSIX shell alike: double quotes when it has blanks or operators. */
+/**
+ * An argument of a printed command line (messages, hints, the commands a report tells people to
+ * type), for cmd.exe or a POSIX shell alike: double quotes when it is empty or has blanks or
+ * operators. The one quoter: `commandLine` (command-runner.ts) quotes each word with it.
+ */
 export function quoteArg(arg: string): string {
-  return /[\s"&|<>^()]/.test(arg) ? `"${arg.replace(/"/g, '""')}"` : arg;
+  return arg === '' || /[\s"&|<>^()]/.test(arg) ? `"${arg.replace(/"/g, '""')}"` : arg;
 }

@@ -4,9 +4,9 @@ import { JobFailedError, messageOf } from '../errors.js';
 import { commandLine, execaRunner, outputOf, type CommandResult, type CommandRunner } from './command-runner.js';
 import { programsFromRegistry, uninstallCommand, UNINSTALL_KEYS, type InstalledProgram } from './installed-programs.js';
 import { readNetUser } from './net-user.js';
-import { expandWindowsEnv, queryRegistryTree, regValue } from './registry.js';
-import type { DeleteOutcome, UninstallResult, WindowsSystem } from './system.js';
-import { parseGetKeyName, parseScError } from './windows-output.js';
+import { expandWindowsEnv, queryRegistryTree } from './registry.js';
+import type { UninstallResult, WindowsSystem } from './system.js';
+import { parseGetKeyName, parseScError, regValue, scDeleteOutcome, scErrorCode, scFailureText, WIN32_ERROR, type DeleteOutcome } from './windows-output.js';
 import { comparable, isWindowsAbsolute } from './windows-paths.js';
 
 export const PROFILE_LIST_KEY = 'HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\ProfileList';
@@ -30,8 +30,6 @@ export interface WindowsSystemOptions {
   uninstallTimeoutMs?: number;
 }
 
-/** Win32 errors `sc.exe delete` reports. */
-const SC = { accessDenied: 5, doesNotExist: 1060, markedForDelete: 1072 } as const;
 /** msiexec exit codes (Windows Installer error codes). */
 const MSI = { success: 0, rebootInitiated: 1641, rebootRequired: 3010, unknownProduct: 1605, anotherInstall: 1618 } as const;
 
@@ -115,7 +113,7 @@ export class WindowsSystemDriver implements WindowsSystem {
     throw this.netFailure(['user', name], answer.message, answer.systemError);
   }
 
-  async deleteUser(name: string): Promise<DeleteOutcome> {
+  async deleteUser(name: string): Promise<Exclude<DeleteOutcome, 'marked-for-deletion'>> {
     const args = ['user', name, '/delete'];
     const answer = readNetUser(await this.net(args));
     if (answer.kind === 'ok') return 'deleted';
@@ -143,7 +141,7 @@ export class WindowsSystemDriver implements WindowsSystem {
     return [...unique.values()];
   }
 
-  async deleteService(name: string): Promise<DeleteOutcome | 'marked'> {
+  async deleteService(name: string): Promise<DeleteOutcome> {
     const first = await this.scDelete(name);
     if (first !== 'absent') return first;
     // `sc delete` takes key names only; the clean-up list names some services by display name.
@@ -163,7 +161,7 @@ export class WindowsSystemDriver implements WindowsSystem {
     }
   }
 
-  async removeFolder(windowsPath: string): Promise<DeleteOutcome> {
+  async removeFolder(windowsPath: string): Promise<Exclude<DeleteOutcome, 'marked-for-deletion'>> {
     if (!(await this.exists(windowsPath))) return 'absent';
     const local = this.localPath(windowsPath);
     try {
@@ -180,16 +178,15 @@ export class WindowsSystemDriver implements WindowsSystem {
     }
   }
 
-  private async scDelete(name: string): Promise<DeleteOutcome | 'marked'> {
+  private async scDelete(name: string): Promise<DeleteOutcome> {
     const args = ['delete', name];
     const out = await this.runner.run(this.scExe, args);
-    if (out.exitCode === 0) return 'deleted';
+    const code = scErrorCode({ exitCode: out.exitCode, text: out.stdout + out.stderr });
+    const outcome = scDeleteOutcome(code);
+    if (outcome !== undefined) return outcome;
     const failure = parseScError(out.stdout + out.stderr);
-    const code = failure?.code ?? out.exitCode;
-    if (code === SC.doesNotExist) return 'absent';
-    if (code === SC.markedForDelete) return 'marked';
-    throw new JobFailedError(`${commandLine(this.scExe, args)} failed: ${failure ? `${failure.operation} FAILED ${failure.code}: ${failure.message}` : outputOf(out) || `exit ${out.exitCode}`}.`, {
-      hint: code === SC.accessDenied
+    throw new JobFailedError(`${commandLine(this.scExe, args)} failed: ${failure ? scFailureText(failure) : outputOf(out) || `exit ${out.exitCode}`}.`, {
+      hint: code === WIN32_ERROR.accessDenied
         ? 'run cupm-backup from an elevated prompt (Run as administrator)'
         : `see the Windows event log (System), then try ${commandLine('sc.exe', args)} by hand`,
     });

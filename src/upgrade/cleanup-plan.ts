@@ -188,7 +188,7 @@ async function stopAndDeleteService({ system, services }: CleanupContext, servic
   const outcome = await system.deleteService(service);
   const how = stopped ? 'stopped, then ' : '';
   if (outcome === 'deleted') return { status: 'done', detail: `${how}deleted` };
-  if (outcome === 'marked') return { status: 'done', detail: `${how}marked for deletion: Windows removes it once the Services console and other handles close, or at the next reboot` };
+  if (outcome === 'marked-for-deletion') return { status: 'done', detail: `${how}marked for deletion: Windows removes it once the Services console and other handles close, or at the next reboot` };
   return { status: 'absent', detail: `${how}no service ${service} left to delete` };
 }
 

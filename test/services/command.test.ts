@@ -10,7 +10,7 @@ import { silentReporter, type Reporter } from '../../src/jobs/reporter.js';
 import { createStandinWorld } from '../../src/sandbox/standin-services.js';
 import { createServiceManager } from '../../src/services/index.js';
 import { withServicesStopped } from '../../src/services/scope.js';
-import { runShielded } from '../../src/services/shielded-child.js';
+import { runShielded } from '../../src/system/command-runner.js';
 
 /** A SysV-style service: `start` leaves a daemon that inherits (and holds) the command's output. */
 function sysvTemplates(dir: string, startExtra = '') {

@@ -6,8 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, CupmError, JobFailedError } from '../../src/errors.js';
 import { ServiceNotFoundError, ServiceTimeoutError } from '../../src/services/service-manager.js';
-import { parseRegDisplayNames, parseScQuery, WindowsServiceManager } from '../../src/services/windows.js';
-import { decodeScOutput, parseGetKeyName, parseScError } from '../../src/system/windows-output.js';
+import { WindowsServiceManager } from '../../src/services/windows.js';
+import { decodeScOutput, parseGetKeyName, parseRegDisplayNames, parseScError, parseScQuery } from '../../src/system/windows-output.js';
 import { createFakeSc, type FakeSc, type FakeScService } from '../support/fake-sc/fake-sc.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/sc/', import.meta.url));
