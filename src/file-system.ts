@@ -3,10 +3,25 @@ import fsp from 'node:fs/promises';
 
 /** Small facts about paths, and the one fsync of a folder, shared by every layer. */
 
+/**
+ * What is at `p`: a folder, something else, or nothing (ENOENT). Any other error (EACCES, EIO,
+ * ENOTDIR for a path through a file) is thrown: the caller says what to do about it.
+ */
+export function pathKind(p: string): 'folder' | 'other' | 'missing' {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(p);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+    throw error;
+  }
+  return stat.isDirectory() ? 'folder' : 'other';
+}
+
 /** True when `p` is a folder (false when it is missing or cannot be looked at). */
 export function isDirectory(p: string): boolean {
   try {
-    return fs.statSync(p).isDirectory();
+    return pathKind(p) === 'folder';
   } catch {
     return false;
   }

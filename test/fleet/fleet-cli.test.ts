@@ -42,14 +42,30 @@ describe('fleet command line: --server, --all, --servers-dir (no PostgreSQL reac
     expect(result.stdout + result.stderr).not.to.include('secret');
   });
 
-  it('list --all with a server not backed up yet: that server exits 2 saying its folder is missing, the others are listed', async () => {
+  it('list --all with a server not backed up yet: "No archives yet" for it (exit 0, as plain list), the others listed', async () => {
     await rm(path.join(work, 'backups-cupm02'), { recursive: true });
+
+    const result = await runCli(['list', '--all'], { cwd: work });
+
+    expect(result.exitCode, result.stderr).to.equal(0);
+    expect(result.stdout).to.include(`[cupm01] No archives in ${work}/backups-cupm01`);
+    expect(result.stdout).to.include(`[cupm02] No archives yet: the backup folder ${work}/backups-cupm02 does not exist (no backup was written there).`);
+    expect(result.stderr).not.to.include('error');
+
+    const json = (await runCli(['list', '--all', '--json'], { cwd: work })).json<FleetJson>();
+    expect(json.exitCode).to.equal(0);
+    expect(json.servers[1]).to.deep.include({ server: 'cupm02', exitCode: 0, result: { dir: `${work}/backups-cupm02`, exists: false, archives: [] } });
+  });
+
+  it('list --all where a server\'s backup folder is a file: that server exits 2 saying so, the others are listed', async () => {
+    await rm(path.join(work, 'backups-cupm02'), { recursive: true });
+    await writeFile(path.join(work, 'backups-cupm02'), 'not a folder');
 
     const result = await runCli(['list', '--all'], { cwd: work });
 
     expect(result.exitCode).to.equal(2);
     expect(result.stdout).to.include(`[cupm01] No archives in ${work}/backups-cupm01`);
-    expect(result.stderr).to.include(`[cupm02] error: There is no folder ${work}/backups-cupm02 to list.`);
+    expect(result.stderr).to.include(`[cupm02] error: ${work}/backups-cupm02 is not a folder.`);
     expect(result.stderr).not.to.include('internal error');
   });
 
