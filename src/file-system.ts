@@ -37,6 +37,24 @@ export function isReadableFile(p: string): boolean {
   }
 }
 
+/**
+ * Feeds bytes [start, end) of an open file (to its end when `end` is undefined) to `onChunk`,
+ * read through one buffer reused for every chunk: no garbage per chunk. (A read stream allocates a
+ * new 64 KiB buffer for each read; a gigabyte of them raised the RSS by 30-40 MB until collected.)
+ * `onChunk` must not keep the chunk. Returns the bytes read: fewer than asked when the file ends first.
+ */
+export async function readRange(handle: fsp.FileHandle, range: { start: number; end?: number }, buffer: Buffer, onChunk: (chunk: Buffer) => void): Promise<number> {
+  let at = range.start;
+  const end = range.end ?? Infinity;
+  while (at < end) {
+    const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - at), at);
+    if (bytesRead === 0) break;
+    onChunk(buffer.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+  return at - range.start;
+}
+
 /** fsyncs a folder, so a rename or removal in it survives a power cut. */
 export async function syncDirectory(dir: string): Promise<void> {
   // Windows cannot open a folder for fsync; NTFS journals the rename itself.
