@@ -176,6 +176,21 @@ describe('fleet command line: --server, --all, --servers-dir (no PostgreSQL reac
     expect(result.stderr).to.match(/^\[cupm01\] Checking postgresql\.\.\.$/m);
   });
 
+  it('daemon --all / --server: the fleet is checked when the daemon starts (exit 2), not first at the scheduled time', async () => {
+    const withEnvFile = await runCli(['daemon', '--all', '--env-file', path.join(work, 'x.env')], { cwd: work });
+    expect(withEnvFile.exitCode).to.equal(2);
+    expect(withEnvFile.stderr).to.include('--env-file does not go with --server or --all');
+    const unknown = await runCli(['daemon', '--server', 'cupm09'], { cwd: work });
+    expect(unknown.exitCode).to.equal(2);
+    expect(unknown.stderr).to.include('There is no server "cupm09"');
+    expect(unknown.stderr).to.include('known servers: cupm01, cupm02');
+    await writeFile(path.join(serversDir, 'cupm03.env'), `CUPM_BACKUP_DIR=${work}/backups-cupm02\nPGHOST=db-cupm03\n`);
+    const conflict = await runCli(['daemon', '--all'], { cwd: work });
+    expect(conflict.exitCode).to.equal(2);
+    expect(conflict.stderr).to.include('share the backup folder');
+    expect(conflict.stderr).not.to.include('Waiting for the next run');
+  });
+
   it('schedule install --all --print: one job running `nightly --all` over the fleet folder', async () => {
     const result = await runCli(['schedule', 'install', '--all', '--parallel', '2', '--print', '--at', '03:15'], { cwd: work, env: { CUPM_SCHEDULER: 'cron' } });
 
