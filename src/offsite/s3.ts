@@ -108,13 +108,17 @@ function codeOf(error: unknown): string {
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'TimeoutError', 'RequestTimeout']);
 
 /** An S3 error in words that say what to fix (never with a credential in them). */
-export function describeS3Error(error: unknown, where: { bucket?: string; endpoint?: string } = {}): string {
+export function describeS3Error(error: unknown, where: { bucket?: string; endpoint?: string; profile?: string } = {}): string {
   const code = codeOf(error);
   const status = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
   const endpoint = where.endpoint ?? 'the S3 endpoint';
   switch (code) {
     case 'SignatureDoesNotMatch':
       return 'the store refused the request signature (SignatureDoesNotMatch): AWS_SECRET_ACCESS_KEY is wrong for this AWS_ACCESS_KEY_ID';
+    case 'CredentialsProviderError':
+      return where.profile !== undefined
+        ? `no credentials for the store in the profile "${where.profile}" (AWS_PROFILE; CredentialsProviderError): add it to ~/.aws/credentials (or the file AWS_SHARED_CREDENTIALS_FILE names), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`
+        : 'no credentials for the store (CredentialsProviderError): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE naming a profile of ~/.aws/credentials';
     case 'InvalidAccessKeyId':
       return 'the store does not know this access key (InvalidAccessKeyId): check AWS_ACCESS_KEY_ID';
     case 'NoSuchBucket':
@@ -143,7 +147,7 @@ export function describeS3Error(error: unknown, where: { bucket?: string; endpoi
 
 /** Errors that are the configuration's fault: exit 2 at preflight, before anything is done. */
 function isConfigProblem(error: unknown): boolean {
-  return ['SignatureDoesNotMatch', 'InvalidAccessKeyId', 'NoSuchBucket', 'NotFound', 'AccessDenied', 'Forbidden'].includes(codeOf(error));
+  return ['CredentialsProviderError', 'SignatureDoesNotMatch', 'InvalidAccessKeyId', 'NoSuchBucket', 'NotFound', 'AccessDenied', 'Forbidden'].includes(codeOf(error));
 }
 
 /** An S3 bucket (and key prefix) on any S3-compatible store. */
@@ -205,7 +209,7 @@ export class S3Destination implements Destination {
   }
 
   private failure(what: string, error: unknown): CupmError {
-    const text = `${what}: ${describeS3Error(error, { bucket: this.target.bucket, endpoint: this.settings.endpoint })}.`;
+    const text = `${what}: ${describeS3Error(error, { bucket: this.target.bucket, endpoint: this.settings.endpoint, profile: this.settings.credentials ? undefined : this.settings.profile })}.`;
     if (isConfigProblem(error)) return new ConfigError(text, { state: 'nothing was sent to the store' });
     return new JobFailedError(text, { state: 'nothing was sent to the store', cause: error });
   }

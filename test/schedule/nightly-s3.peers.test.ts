@@ -152,7 +152,12 @@ describe('nightly, status, list, verify and restore with an S3 destination (a sa
     // The profile chosen is the one used: the default profile's wrong key is refused (exit 2).
     const wrong = await runCli(['list', display], { env: { ...withoutKeys, HOME: home, AWS_PROFILE: 'default' } });
     expect(wrong.exitCode, whole(wrong)).to.equal(2);
-    for (const text of [night.stdout, night.stderr, list.stdout, list.stderr, wrong.stderr, await fs.readFile(path.join(backupDir, LOG_FILE), 'utf8'), await fs.readFile(path.join(backupDir, HISTORY_FILE), 'utf8')]) {
+    // A profile that is not there is the configuration's fault: exit 2 at preflight, nothing done, and said so.
+    const missing = await runCli(['nightly', '--json'], { env: { ...withoutKeys, HOME: home, AWS_PROFILE: 'cupm-typo' } });
+    expect(missing.exitCode, whole(missing)).to.equal(2);
+    expect(missing.json<NightlyRunRecord>().steps.map((s) => `${s.name}:${s.status}`), whole(missing)).to.deep.equal(['preflight:failed', 'notify:skipped']);
+    expect(missing.stderr).to.include('no credentials for the store in the profile "cupm-typo" (AWS_PROFILE; CredentialsProviderError)');
+    for (const text of [night.stdout, night.stderr, list.stdout, list.stderr, wrong.stderr, missing.stderr, await fs.readFile(path.join(backupDir, LOG_FILE), 'utf8'), await fs.readFile(path.join(backupDir, HISTORY_FILE), 'utf8')]) {
       expect(text).not.to.include(store.secretAccessKey);
     }
   });
