@@ -221,7 +221,8 @@ describe('many CUPM servers from one admin host (--server, --all; real clusters)
     expect(stderr).to.include(`cupm-backup daemon: nightly runs on "* * * * * *" for the servers cupm01, cupm02, cupm03 of ${serversDir}, one after another`);
     expect(stderr.trimEnd().endsWith('Stopped.'), stderr).to.equal(true);
     const events = stdout.trim().split('\n').map((line) => JSON.parse(line) as { event: string; exitCode?: number; servers?: Array<{ server: string; exitCode: number; outcome: string; archive: string | null }> });
-    const finished = events.find((e) => e.event === 'run-finished')!;
+    const finished = events.find((e) => e.event === 'run-finished');
+    if (!finished) throw new Error(`no fleet run finished before the daemon ended:\n${stderr}`);
     expect(finished.exitCode, stderr).to.equal(0);
     expect(finished.servers!.map((s) => [s.server, s.exitCode, s.outcome])).to.deep.equal([['cupm01', 0, 'ok'], ['cupm02', 0, 'ok'], ['cupm03', 0, 'ok']]);
     for (const [i, server] of servers.entries()) {
