@@ -3,10 +3,25 @@ import fsp from 'node:fs/promises';
 
 /** Small facts about paths, and the one fsync of a folder, shared by every layer. */
 
+/**
+ * What is at `p`: a folder, something else, or nothing (ENOENT). Any other error (EACCES, EIO,
+ * ENOTDIR for a path through a file) is thrown: the caller says what to do about it.
+ */
+export function pathKind(p: string): 'folder' | 'other' | 'missing' {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(p);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+    throw error;
+  }
+  return stat.isDirectory() ? 'folder' : 'other';
+}
+
 /** True when `p` is a folder (false when it is missing or cannot be looked at). */
 export function isDirectory(p: string): boolean {
   try {
-    return fs.statSync(p).isDirectory();
+    return pathKind(p) === 'folder';
   } catch {
     return false;
   }
@@ -20,6 +35,24 @@ export function isReadableFile(p: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Feeds bytes [start, end) of an open file (to its end when `end` is undefined) to `onChunk`,
+ * read through one buffer reused for every chunk: no garbage per chunk. (A read stream allocates a
+ * new 64 KiB buffer for each read; a gigabyte of them raised the RSS by 30-40 MB until collected.)
+ * `onChunk` must not keep the chunk. Returns the bytes read: fewer than asked when the file ends first.
+ */
+export async function readRange(handle: fsp.FileHandle, range: { start: number; end?: number }, buffer: Buffer, onChunk: (chunk: Buffer) => void): Promise<number> {
+  let at = range.start;
+  const end = range.end ?? Infinity;
+  while (at < end) {
+    const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - at), at);
+    if (bytesRead === 0) break;
+    onChunk(buffer.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+  return at - range.start;
 }
 
 /** fsyncs a folder, so a rename or removal in it survives a power cut. */

@@ -108,7 +108,7 @@ function plainIO(flags: CommonOptions): CommandIO {
 }
 
 /** Runs `body` for each server --server/--all chooses; never throws for one server's failure. */
-export async function runFleet<T>(flags: FleetFlags, body: (io: CommandIO) => Promise<T>): Promise<FleetRun<T>> {
+export async function runFleet<T>(flags: FleetFlags, body: (io: CommandIO) => Promise<T>, options: { signal?: AbortSignal } = {}): Promise<FleetRun<T>> {
   if (flags.envFile !== undefined) {
     throw new ConfigError('--env-file does not go with --server or --all: each server\'s settings are in its own env file.', {
       state: 'nothing was changed',
@@ -120,7 +120,8 @@ export async function runFleet<T>(flags: FleetFlags, body: (io: CommandIO) => Pr
   const { serversDir, fleet, load } = openFleet(flags);
   const chosen = selectServers(fleet, flags, serversDir);
 
-  let signal: AbortSignal | undefined;
+  // The caller's stop signal (the daemon's), else Ctrl-C / SIGTERM, listened for once asked.
+  let signal: AbortSignal | undefined = options.signal;
   const interrupt = () => (signal ??= interruptSignal());
   const runOne = async (server: FleetServer): Promise<ServerResult<T>> => {
     const reporter = terminalReporter(prefixedStderr(server.name));

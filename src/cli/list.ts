@@ -1,9 +1,9 @@
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { listArchives, type CatalogEntry } from '../archive/catalog.js';
 import { archiveKeys } from '../config/encryption-settings.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, messageOf } from '../errors.js';
+import { pathKind } from '../file-system.js';
 import { withConnection } from '../offsite/destination.js';
 import { createDestination } from '../offsite/index.js';
 import { listRemoteArchives } from '../offsite/remote-catalog.js';
@@ -30,17 +30,12 @@ export function registerList(program: Command): void {
       const config = io.server !== null ? io.config(identityOverride(flags)) : undefined;
       const remote = dir !== undefined && isS3Url(dir);
       const folder = remote ? dir : dir ? path.resolve(dir) : (config ?? io.config()).backupDir;
-      if (!remote && !(await isFolder(folder))) {
-        // A folder named on the command line that does not exist is a mistake in the command, and
-        // so is a fleet server's (exit 2); before the first backup of this server it is no error.
+      if (!remote && !isFolder(folder)) {
+        // One rule, plain or fleet: a folder named on the command line that does not exist is a
+        // mistake in the command (exit 2); the configured backup folder (CUPM_BACKUP_DIR, a fleet
+        // server's too) that does not exist yet only means no backup was written there (exit 0).
         if (dir !== undefined) {
           throw new ConfigError(`No such folder: ${folder}`, { state: 'nothing was listed', hint: 'give the folder that holds the archives (default CUPM_BACKUP_DIR)' });
-        }
-        if (io.server !== null) {
-          throw new ConfigError(`There is no folder ${folder} to list.`, {
-            state: 'nothing was changed',
-            hint: "check CUPM_BACKUP_DIR (a server's backup folder appears with its first backup)",
-          });
         }
         if (flags.json) io.json({ dir: folder, exists: false, archives: [] });
         else io.out(`No archives yet: the backup folder ${folder} does not exist (no backup was written there). Run cupm-backup backup, or set CUPM_BACKUP_DIR.\n`);
@@ -83,13 +78,17 @@ function archiveJson(a: Omit<CatalogEntry, 'modifiedAt'>) {
   return { ...base, error: a.error };
 }
 
-async function isFolder(folder: string): Promise<boolean> {
-  const stat = await fs.stat(folder).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return undefined;
-    throw new ConfigError(`The folder ${folder} cannot be read (${error.code ?? error.message}).`, { state: 'nothing was listed', hint: 'check its permissions' });
-  });
-  if (stat && !stat.isDirectory()) throw new ConfigError(`${folder} is not a folder.`, { state: 'nothing was listed', hint: 'give the folder that holds the archives' });
-  return stat !== undefined;
+/** True for a folder, false when nothing is there; anything else is a configuration error (exit 2). */
+function isFolder(folder: string): boolean {
+  let kind: ReturnType<typeof pathKind>;
+  try {
+    kind = pathKind(folder);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError(`The folder ${folder} cannot be read (${code ?? messageOf(error)}).`, { state: 'nothing was listed', hint: 'check its permissions' });
+  }
+  if (kind === 'other') throw new ConfigError(`${folder} is not a folder.`, { state: 'nothing was listed', hint: 'give the folder that holds the archives' });
+  return kind === 'folder';
 }
 
 /**

@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { doctor } from '../doctor/doctor.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, EXIT, type ExitCode } from '../errors.js';
+import { formatTable } from '../format/table.js';
+import { lastRun } from '../schedule/history.js';
 import { silentReporter } from '../jobs/reporter.js';
 import type { Config } from '../config/config.js';
 import { formatTimeOfDay } from '../config/schedule-settings.js';
@@ -23,7 +25,8 @@ import {
   type ScheduleStatus,
 } from '../schedule/install/index.js';
 import { configFor, withCommonOptions, type CommonOptions } from './common.js';
-import { openFleet, parseParallel } from './fleet.js';
+import { ExitWith } from './exit-code.js';
+import { finishFleetRun, openFleet, parseParallel, runFleet, type FleetRun } from './fleet.js';
 import { printJson, terminalReporter, printOut } from './output.js';
 
 interface ScheduleFlags extends CommonOptions {
@@ -93,14 +96,54 @@ export function registerSchedule(program: Command): void {
     );
   });
 
-  withCommonOptions(schedule.command('status').description('show whether the nightly run is scheduled, when it runs next and how the last one ended')).action(
-    async (flags: ScheduleFlags) => {
-      const { backend, request } = prepare(flags);
-      const status = await backend.status(request);
+  withCommonOptions(
+    schedule
+      .command('status')
+      .description('show whether the nightly run is scheduled, when it runs next and how the last one ended')
+      .option('--all', 'the `nightly --all` job of the fleet folder, and one row per server: its last nightly run; exit code: the worst of those runs')
+      .option('--servers-dir <dir>', 'with --all: the fleet folder, one env file per server (default CUPM_SERVERS_DIR, else ./servers)'),
+  ).action(async (flags: ScheduleFlags) => {
+    const { backend, request, fleet } = prepare(flags);
+    let status = await backend.status(request);
+    const installedParallel = /\s--parallel (\d+)(\s|$)/.exec(status.runs ?? '')?.[1];
+    if (fleet && installedParallel !== undefined) {
+      // Installed with --parallel N: compared with that job, N is a choice, not a difference.
+      status = await backend.status(prepare({ ...flags, parallel: installedParallel }).request);
+    }
+    if (!fleet) {
       if (flags.json) printJson(status);
       else printOut(formatStatus(status).join('\n') + '\n');
-    },
-  );
+      return;
+    }
+    // Each server's last nightly run, from its own history: the job runs them all, each records its own.
+    const run = await runFleet({ all: true, serversDir: fleet.serversDir, json: flags.json }, async (io) => {
+      const last = await lastRun(io.config().backupDir);
+      const value = last ? { outcome: last.outcome, exitCode: last.exitCode, startedAt: last.startedAt, finishedAt: last.finishedAt, error: last.error?.message ?? null } : null;
+      io.json({ lastRun: value });
+      if (last && last.exitCode !== EXIT.done) throw new ExitWith(last.exitCode as ExitCode, value);
+      return value;
+    });
+    finishFleetRun(run, flags, (done) => [...formatStatus(status), '', ...scheduleTable(done)].join('\n') + '\n', { schedule: status });
+  });
+}
+
+/** `schedule status --all`: one row per server, its last nightly run. */
+function scheduleTable(run: FleetRun<LastRunFacts | null>): string[] {
+  const rows = run.results.map((r) => {
+    const last = r.value ?? null;
+    if (r.error) return [r.server, 'NOT CHECKED', r.error.message.split('\n')[0] ?? '', String(r.exitCode)];
+    if (!last) return [r.server, 'none recorded', '-', String(r.exitCode)];
+    return [r.server, last.outcome.toUpperCase(), last.startedAt, String(r.exitCode)];
+  });
+  return formatTable([{ header: 'SERVER' }, { header: 'LAST RUN' }, { header: 'STARTED' }, { header: 'EXIT' }], rows);
+}
+
+interface LastRunFacts {
+  outcome: string;
+  exitCode: number;
+  startedAt: string;
+  finishedAt: string;
+  error: string | null;
 }
 
 function prepare(flags: ScheduleFlags): { config: Config; backend: ScheduleBackend; request: ScheduleRequest; fleet?: { serversDir: string; servers: number } } {

@@ -1,9 +1,10 @@
-import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PARTIAL_SUFFIX } from '../archive/format.js';
-import { MeasureStream, type Measurement } from '../archive/measure.js';
+import { MeasureStream, Measurer, type Measurement } from '../archive/measure.js';
+import { readRange } from '../file-system.js';
 import { CupmError, JobFailedError, RefusedError, messageOf } from '../errors.js';
 import type { DestinationConnection } from './destination.js';
 
@@ -149,14 +150,20 @@ async function measureRemote(connection: DestinationConnection, display: string,
   return measure.measurement;
 }
 
+/** The local archive's size and SHA-256, read through one reused buffer (no garbage: see readRange). */
 async function measureLocal(file: string): Promise<Measurement> {
-  const measure = new MeasureStream();
+  const measurer = new Measurer();
   try {
-    await pipeline(fs.createReadStream(file), measure, discard());
+    const handle = await fsp.open(file, 'r');
+    try {
+      await readRange(handle, { start: 0 }, Buffer.allocUnsafe(256 * 1024), (chunk) => measurer.update(chunk));
+    } finally {
+      await handle.close();
+    }
   } catch (error) {
     throw new JobFailedError(`Cannot read ${file}: ${messageOf(error)}.`, { cause: error });
   }
-  return measure.measurement;
+  return measurer.finish();
 }
 
 function discard(): Writable {

@@ -42,14 +42,30 @@ describe('fleet command line: --server, --all, --servers-dir (no PostgreSQL reac
     expect(result.stdout + result.stderr).not.to.include('secret');
   });
 
-  it('list --all with a server not backed up yet: that server exits 2 saying its folder is missing, the others are listed', async () => {
+  it('list --all with a server not backed up yet: "No archives yet" for it (exit 0, as plain list), the others listed', async () => {
     await rm(path.join(work, 'backups-cupm02'), { recursive: true });
+
+    const result = await runCli(['list', '--all'], { cwd: work });
+
+    expect(result.exitCode, result.stderr).to.equal(0);
+    expect(result.stdout).to.include(`[cupm01] No archives in ${work}/backups-cupm01`);
+    expect(result.stdout).to.include(`[cupm02] No archives yet: the backup folder ${work}/backups-cupm02 does not exist (no backup was written there).`);
+    expect(result.stderr).not.to.include('error');
+
+    const json = (await runCli(['list', '--all', '--json'], { cwd: work })).json<FleetJson>();
+    expect(json.exitCode).to.equal(0);
+    expect(json.servers[1]).to.deep.include({ server: 'cupm02', exitCode: 0, result: { dir: `${work}/backups-cupm02`, exists: false, archives: [] } });
+  });
+
+  it('list --all where a server\'s backup folder is a file: that server exits 2 saying so, the others are listed', async () => {
+    await rm(path.join(work, 'backups-cupm02'), { recursive: true });
+    await writeFile(path.join(work, 'backups-cupm02'), 'not a folder');
 
     const result = await runCli(['list', '--all'], { cwd: work });
 
     expect(result.exitCode).to.equal(2);
     expect(result.stdout).to.include(`[cupm01] No archives in ${work}/backups-cupm01`);
-    expect(result.stderr).to.include(`[cupm02] error: There is no folder ${work}/backups-cupm02 to list.`);
+    expect(result.stderr).to.include(`[cupm02] error: ${work}/backups-cupm02 is not a folder.`);
     expect(result.stderr).not.to.include('internal error');
   });
 
@@ -158,6 +174,21 @@ describe('fleet command line: --server, --all, --servers-dir (no PostgreSQL reac
       expect(connect.detail).to.include(`127.0.0.1:${i + 1}`);
     }
     expect(result.stderr).to.match(/^\[cupm01\] Checking postgresql\.\.\.$/m);
+  });
+
+  it('daemon --all / --server: the fleet is checked when the daemon starts (exit 2), not first at the scheduled time', async () => {
+    const withEnvFile = await runCli(['daemon', '--all', '--env-file', path.join(work, 'x.env')], { cwd: work });
+    expect(withEnvFile.exitCode).to.equal(2);
+    expect(withEnvFile.stderr).to.include('--env-file does not go with --server or --all');
+    const unknown = await runCli(['daemon', '--server', 'cupm09'], { cwd: work });
+    expect(unknown.exitCode).to.equal(2);
+    expect(unknown.stderr).to.include('There is no server "cupm09"');
+    expect(unknown.stderr).to.include('known servers: cupm01, cupm02');
+    await writeFile(path.join(serversDir, 'cupm03.env'), `CUPM_BACKUP_DIR=${work}/backups-cupm02\nPGHOST=db-cupm03\n`);
+    const conflict = await runCli(['daemon', '--all'], { cwd: work });
+    expect(conflict.exitCode).to.equal(2);
+    expect(conflict.stderr).to.include('share the backup folder');
+    expect(conflict.stderr).not.to.include('Waiting for the next run');
   });
 
   it('schedule install --all --print: one job running `nightly --all` over the fleet folder', async () => {

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { freePort } from '../../src/sandbox/cluster.js';
+import { LOCK_FILE } from '../../src/jobs/lock.js';
 import { createSandboxServer, type SandboxServer } from '../../src/sandbox/sandbox-server.js';
+import { readHistory } from '../../src/schedule/history.js';
 import { BIN, runCli } from '../support/cli.js';
 import { expect } from '../support/expect.js';
 import { writeServerEnvFile } from '../support/fleet.js';
@@ -193,6 +195,52 @@ describe('many CUPM servers from one admin host (--server, --all; real clusters)
     for (const server of servers) {
       expect(await zips(server.backupDir), server.name).to.deep.equal([]);
       for (const service of server.services.services) expect(await server.services.status(service), `${server.name} ${service}`).to.equal('running');
+    }
+  });
+
+  it('daemon --all: on the schedule, every server\'s nightly one after another (never two at once), one run-finished event per fleet run; SIGTERM stops it cleanly', async function () {
+    this.timeout(300_000);
+    const daemon = execa(BIN, ['daemon', '--all', '--json', '--cron', '* * * * * *'], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
+      extendEnv: false, reject: false, cwd: work, forceKillAfterDelay: false, stdin: 'ignore',
+    });
+    let stdout = '';
+    let stderr = '';
+    daemon.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const firstRun = new Promise<void>((resolve) => {
+      daemon.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        if (stdout.includes('"event":"run-finished"')) resolve();
+      });
+    });
+    await Promise.race([firstRun, daemon.then(() => undefined)]);
+    daemon.kill('SIGTERM');
+    const result = await daemon;
+
+    expect(result.exitCode, stderr).to.equal(0);
+    expect(stderr).to.include(`cupm-backup daemon: nightly runs on "* * * * * *" for the servers cupm01, cupm02, cupm03 of ${serversDir}, one after another`);
+    expect(stderr.trimEnd().endsWith('Stopped.'), stderr).to.equal(true);
+    const events = stdout.trim().split('\n').map((line) => JSON.parse(line) as { event: string; exitCode?: number; servers?: Array<{ server: string; exitCode: number; outcome: string; archive: string | null }> });
+    const finished = events.find((e) => e.event === 'run-finished');
+    if (!finished) throw new Error(`no fleet run finished before the daemon ended:\n${stderr}`);
+    expect(finished.exitCode, stderr).to.equal(0);
+    expect(finished.servers!.map((s) => [s.server, s.exitCode, s.outcome])).to.deep.equal([['cupm01', 0, 'ok'], ['cupm02', 0, 'ok'], ['cupm03', 0, 'ok']]);
+    for (const [i, server] of servers.entries()) {
+      // Each server's nightly, with its own settings, into its own folder; its lines carry its name.
+      expect(path.dirname(finished.servers![i]!.archive!)).to.equal(server.backupDir);
+      expect(stderr).to.include(`[${server.name}] Nightly run on`);
+      expect(stderr).not.to.include(`${server.name}-admin-pw`);
+    }
+
+    // One job at a time across the fleet: every run (cancelled ones too) began after the one before it ended.
+    const runs = (await Promise.all(servers.map((s) => readHistory(s.backupDir)))).flat().sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
+    expect(runs.length).to.be.at.least(3);
+    for (let i = 1; i < runs.length; i++) expect(Date.parse(runs[i]!.startedAt)).to.be.at.least(Date.parse(runs[i - 1]!.finishedAt));
+    for (const server of servers) {
+      expect((await readHistory(server.backupDir))[0]?.outcome, server.name).to.equal('ok');
+      // A run cut short by the stop put everything back: services up, no lock left.
+      for (const service of server.services.services) expect(await server.services.status(service), `${server.name} ${service}`).to.equal('running');
+      expect(await readdir(server.backupDir)).not.to.include(LOCK_FILE);
     }
   });
 

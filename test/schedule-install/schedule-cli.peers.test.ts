@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { markerLine } from '../../src/schedule/install/crontab.js';
 import { BIN_PATH, SCHEDULE_NAME } from '../../src/schedule/install/index.js';
+import { appendHistory } from '../../src/schedule/history.js';
 import { BIN, runCli } from '../support/cli.js';
+import { failedRun, offsiteFailedRun, okRun } from '../support/nightly-records.js';
 import { expect } from '../support/expect.js';
 
 /** The same system user the crontab tests use: its crontab is the tests' to change. */
@@ -101,6 +103,61 @@ describe('cupm-backup schedule install | status | remove (command line)', () => 
     expect((await execa('crontab', ['-u', CRON_USER, '-l'])).stdout).to.equal('');
     const none = await asAdmin('schedule', 'status', '--env-file', envFile);
     expect(none.stdout).to.equal('crontab "cupm-backup-nightly": not installed (`cupm-backup schedule install` installs it).');
+  });
+
+  it('schedule status --all: the one fleet job, then one row per server with its last nightly run; exit code: the worst (real crontab)', async () => {
+    const { uid, gid } = await ensureCronUser();
+    const home = path.join(work, 'admin');
+    const serversDir = path.join(home, 'servers');
+    await mkdir(serversDir, { recursive: true });
+    const backupsOf = (name: string) => path.join(home, `backups-${name}`);
+    for (const name of ['cupm01', 'cupm02', 'cupm03']) {
+      await writeFile(path.join(serversDir, `${name}.env`), `CUPM_BACKUP_DIR=${backupsOf(name)}\nPGHOST=db-${name}\nPGPASSWORD=pw-${name}-secret\n`);
+    }
+    // cupm01's last night went well, cupm02's ended with a warning; cupm03 has not run yet.
+    await mkdir(backupsOf('cupm01'));
+    await appendHistory(backupsOf('cupm01'), failedRun('2026-12-02T02:00:00.000Z'));
+    await appendHistory(backupsOf('cupm01'), okRun('2026-12-03T02:00:00.000Z'));
+    await mkdir(backupsOf('cupm02'));
+    await appendHistory(backupsOf('cupm02'), offsiteFailedRun('2026-12-03T02:10:00.000Z', { exitCode: 6 }));
+    // The administrator's files: the job (and status) run as that user.
+    const own = () => execa('chown', ['-R', `${uid}:${gid}`, home]);
+    await own();
+    const asAdmin = (...args: string[]) =>
+      execa('runuser', ['-u', CRON_USER, '--', BIN, ...args], { cwd: home, reject: false, extendEnv: false, env: { PATH: process.env.PATH ?? '', HOME: home, CUPM_SCHEDULER: 'cron' } });
+
+    const installed = await asAdmin('schedule', 'install', '--all', '--parallel', '2', '--at', '03:15');
+    expect(installed.exitCode, installed.stderr).to.equal(0);
+
+    const human = await asAdmin('schedule', 'status', '--all');
+    expect(human.exitCode, human.stderr).to.equal(6);
+    const lines = human.stdout.split('\n');
+    expect(lines[0]).to.equal('crontab "cupm-backup-nightly": installed, every day at 03:15.');
+    expect(lines.find((l) => l.startsWith('  runs '))).to.include(`nightly --all --servers-dir ${serversDir} --parallel 2`);
+    // Installed with --parallel 2: that is a choice, not a difference from what install would write.
+    expect(human.stdout).not.to.include('differs');
+    const header = lines.findIndex((l) => l.startsWith('SERVER'));
+    expect(lines[header]).to.match(/^SERVER\s+LAST RUN\s+STARTED\s+EXIT$/);
+    expect(lines[header + 1]).to.match(/^cupm01\s+OK\s+2026-12-03T02:00:00\.000Z\s+0$/);
+    expect(lines[header + 2]).to.match(/^cupm02\s+WARNING\s+2026-12-03T02:10:00\.000Z\s+6$/);
+    expect(lines[header + 3]).to.match(/^cupm03\s+none recorded\s+-\s+0$/);
+    expect(human.stdout + human.stderr).not.to.include('secret');
+
+    const json = await asAdmin('schedule', 'status', '--all', '--json');
+    expect(json.exitCode, json.stderr).to.equal(6);
+    const parsed = JSON.parse(json.stdout) as { exitCode: number; schedule: { installed: boolean; at: string }; servers: Array<{ server: string; exitCode: number; result: { lastRun: { outcome: string } | null } }> };
+    expect(parsed.exitCode).to.equal(6);
+    expect(parsed.schedule).to.deep.include({ installed: true, at: '03:15' });
+    expect(parsed.servers.map((s) => [s.server, s.exitCode, s.result.lastRun?.outcome ?? null])).to.deep.equal([['cupm01', 0, 'ok'], ['cupm02', 6, 'warning'], ['cupm03', 0, null]]);
+
+    // A server whose last run failed makes the whole answer a failure.
+    await appendHistory(backupsOf('cupm01'), failedRun('2026-12-04T02:00:00.000Z'));
+    await own();
+    expect((await asAdmin('schedule', 'status', '--all')).exitCode).to.equal(1);
+
+    expect((await asAdmin('schedule', 'remove')).exitCode).to.equal(0);
+    const none = await asAdmin('schedule', 'status', '--all');
+    expect(none.stdout.split('\n')[0]).to.equal('crontab "cupm-backup-nightly": not installed (`cupm-backup schedule install` installs it).');
   });
 
   it('a host with neither systemd nor cron: exit 2, pointing at the daemon', async () => {

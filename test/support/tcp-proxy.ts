@@ -10,12 +10,15 @@ export interface TcpProxy {
   port: number;
   /** Bytes that went towards the server so far. */
   sent(): number;
+  /** The header blocks of the HTTP requests that went through (each up to its blank line). */
+  requestHeaders(): string[];
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(target: number, options: { cutAfter?: number; flipAt?: number } = {}): Promise<TcpProxy> {
   let sent = 0;
   let flipped = false;
+  const headers: string[] = [];
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(target, '127.0.0.1');
@@ -34,6 +37,9 @@ export async function startTcpProxy(target: number, options: { cutAfter?: number
     upstream.pipe(client);
     client.on('data', (chunk: Buffer) => {
       sent += chunk.length;
+      // Node writes a request's headers as one chunk, before its body.
+      const head = chunk.subarray(0, 16 * 1024).toString('latin1');
+      if (/^(GET|PUT|POST|HEAD|DELETE) \S+ HTTP\/1\.1\r\n/.test(head)) headers.push(head.split('\r\n\r\n')[0]!);
       if (options.cutAfter !== undefined && sent >= options.cutAfter) {
         cut();
         return;
@@ -60,6 +66,7 @@ export async function startTcpProxy(target: number, options: { cutAfter?: number
   return {
     port,
     sent: () => sent,
+    requestHeaders: () => [...headers],
     close: () => new Promise<void>((resolve) => {
       cut();
       server.close(() => resolve());
