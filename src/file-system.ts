@@ -33,3 +33,33 @@ export async function syncDirectory(dir: string): Promise<void> {
     await handle.close();
   }
 }
+
+/** File systems an admin host reaches the CUPM server's C$ through. */
+const SHARE_FILE_SYSTEMS = /^(?:cifs|smb3|smbfs|nfs4?|fuse\.smbnetfs|fuse\.[\w.-]+|fuse)$/;
+
+/** True for the type of a mounted network share (cifs, smbnetfs's FUSE ...), as `fileSystemOf` names it. */
+export function isShareFileSystem(type: string): boolean {
+  return SHARE_FILE_SYSTEMS.test(type);
+}
+
+/** The file system type of the mount `file` lives on (Linux, /proc/self/mountinfo); undefined when it cannot be told. */
+export async function fileSystemOf(file: string): Promise<string | undefined> {
+  let real: string;
+  let text: string;
+  try {
+    real = await fsp.realpath(file);
+    text = await fsp.readFile('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return undefined;
+  }
+  let best: { point: string; type: string } | undefined;
+  for (const line of text.split('\n')) {
+    const fields = line.split(' ');
+    const separator = fields.indexOf('-');
+    if (separator < 5) continue;
+    const point = fields[4]!.replace(/\\(\d{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+    const inside = point === '/' || real === point || real.startsWith(`${point}/`);
+    if (inside && (!best || point.length >= best.point.length)) best = { point, type: fields[separator + 1]! };
+  }
+  return best?.type;
+}
