@@ -4,19 +4,9 @@ import { execa } from 'execa';
 import { expect } from '../support/expect.js';
 import { runCli } from '../support/cli.js';
 import { watchProcesses } from '../support/proc-watch.js';
-import { mountShare, sharedSamba, type MountedShare, type TestSamba } from '../support/samba.js';
+import { copyTree, mountShare, sharedSamba, type MountedShare, type TestSamba } from '../support/samba.js';
 import { shareFreeSpace, shareLocationOf } from '../../src/restore/share-space.js';
 import { createSandboxServer, type SandboxServer } from '../../src/sandbox/sandbox-server.js';
-
-/** Copies a tree with plain reads and writes (smbnetfs answers copy_file_range with EIO). */
-async function copyTree(from: string, to: string): Promise<void> {
-  await fs.mkdir(to, { recursive: true });
-  for (const entry of await fs.readdir(from, { withFileTypes: true })) {
-    const source = path.join(from, entry.name);
-    if (entry.isDirectory()) await copyTree(source, path.join(to, entry.name));
-    else await fs.writeFile(path.join(to, entry.name), await fs.readFile(source));
-  }
-}
 
 // The share's folders sit on small tmpfs disks of their own on the server's side: Samba measures
 // the disk of the folder asked about, so their free space is known exactly.
