@@ -46,22 +46,24 @@ export async function checkCleanup(config: Config, target: CleanupTarget, option
   const items: CleanupCheckItem[] = [];
   const manager = options.serviceManager ?? createServiceManager(config);
   for (const service of target.services) items.push(await serviceItem(manager, service));
+  // Zero G Registry and the profiles are on the system drive (C:), the install dir maybe elsewhere.
   const folders = [
     target.installDir,
-    ...['Program Files', 'Program Files (x86)'].map((p) => path.win32.join(path.win32.parse(target.installDir).root, p, ZERO_G_REGISTRY)),
-    ...['Documents and Settings', 'Users'].map((p) => path.win32.join(path.win32.parse(target.installDir).root, p, target.windowsUser)),
+    ...['Program Files', 'Program Files (x86)'].map((p) => path.win32.join('C:\\', p, ZERO_G_REGISTRY)),
+    ...['Documents and Settings', 'Users'].map((p) => path.win32.join('C:\\', p, target.windowsUser)),
+  ];
+  const notChecked = [
+    `the Add or Remove Programs entries of CUPM and PostgreSQL 8.2 and the user ${target.windowsUser} (the registry and the user list are not reachable through the share): the script's log next to it says what its steps found`,
   ];
   for (const folder of folders) {
+    if (volumeOf(folder) !== volumeOf(target.installDir)) {
+      notChecked.push(`${folder}: on another drive than the install dir's share`);
+      continue;
+    }
     const relative = path.win32.relative(target.installDir, folder).split('\\').filter(Boolean);
     items.push(await folderItem(folder, path.resolve(share, ...relative)));
   }
-  return {
-    ok: items.every((i) => i.state === 'gone'),
-    items,
-    notChecked: [
-      'the Add or Remove Programs entries of CUPM and PostgreSQL 8.2 and the user ' + target.windowsUser + ' (the registry and the user list are not reachable through the share): the script\'s log next to it says what its steps found',
-    ],
-  };
+  return { ok: items.every((i) => i.state === 'gone'), items, notChecked };
 }
 
 /** The error --check ends with when something is left (exit 5) or could not be checked (exit 1); undefined when all is gone. */
