@@ -66,3 +66,48 @@ export async function syncDirectory(dir: string): Promise<void> {
     await handle.close();
   }
 }
+
+/** File systems an admin host reaches the CUPM server's C$ through. */
+const SHARE_FILE_SYSTEMS = /^(?:cifs|smb3|smbfs|nfs4?|fuse\.smbnetfs|fuse\.[\w.-]+|fuse)$/;
+
+/** True for the type of a mounted network share (cifs, smbnetfs's FUSE ...), as `fileSystemOf` names it. */
+export function isShareFileSystem(type: string): boolean {
+  return SHARE_FILE_SYSTEMS.test(type);
+}
+
+/** The mount a file lives on (Linux, /proc/self/mountinfo): its mount point, type and source. */
+export interface MountFacts {
+  point: string;
+  type: string;
+  source: string;
+  /** The file's real path (symbolic links resolved). */
+  real: string;
+}
+
+/** The mount `file` lives on; undefined when it cannot be told (not Linux, no such file). */
+export async function mountOf(file: string, mountinfo?: string): Promise<MountFacts | undefined> {
+  let real: string;
+  let text: string;
+  try {
+    real = await fsp.realpath(file);
+    text = mountinfo ?? (await fsp.readFile('/proc/self/mountinfo', 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const unescape = (s: string) => s.replace(/\\(\d{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+  let best: MountFacts | undefined;
+  for (const line of text.split('\n')) {
+    const fields = line.split(' ');
+    const separator = fields.indexOf('-');
+    if (separator < 5) continue;
+    const point = unescape(fields[4]!);
+    const inside = point === '/' || real === point || real.startsWith(`${point}/`);
+    if (inside && (!best || point.length >= best.point.length)) best = { point, type: fields[separator + 1]!, source: unescape(fields[separator + 2] ?? ''), real };
+  }
+  return best;
+}
+
+/** The file system type of the mount `file` lives on (Linux, /proc/self/mountinfo); undefined when it cannot be told. */
+export async function fileSystemOf(file: string): Promise<string | undefined> {
+  return (await mountOf(file))?.type;
+}

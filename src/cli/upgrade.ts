@@ -5,7 +5,8 @@ import { ConfigError } from '../errors.js';
 import { FailedWithReport } from './exit-code.js';
 import { formatChecklist } from '../upgrade/checklist.js';
 import { formatCleanupReports } from '../upgrade/cleanup-runner.js';
-import { cleanupFailure, planLines, upgradeCleanup, type UpgradeCleanupResult } from '../upgrade/cleanup.js';
+import { cleanupFailure, planLines, upgradeCleanup, upgradeCleanupCheck, upgradeCleanupScript, type UpgradeCleanupResult } from '../upgrade/cleanup.js';
+import { cleanupCheckFailure, formatCleanupCheck } from '../upgrade/cleanup-check.js';
 import { prepareUpgrade } from '../upgrade/prepare.js';
 import { formatRollback, rollbackSequence } from '../upgrade/rollback.js';
 import { configFor, interruptSignal, withCommonOptions, type CommonOptions } from './common.js';
@@ -25,6 +26,9 @@ interface CleanupFlags extends CommonOptions {
   backupCheck: boolean;
   archive?: string;
   windowsUser?: string;
+  script?: string;
+  check?: boolean;
+  serverInstallDir?: string;
 }
 
 interface RollbackFlags extends CommonOptions {
@@ -74,10 +78,44 @@ export function registerUpgrade(program: Command): void {
       .option('--yes', 'do not ask for confirmation (required without a terminal)')
       .option('--no-backup-check', 'delete the install dir even without a verified archive of the old version')
       .option('--archive <file>', 'the archive the restore will use (default: the newest verified pre-upgrade archive in CUPM_BACKUP_DIR)')
-      .option('--windows-user <name>', 'the Windows user the CUPM installer created', 'cupmuser'),
+      .option('--windows-user <name>', 'the Windows user the CUPM installer created', 'cupmuser')
+      .option('--script <file>', 'write the clean-up as a cmd.exe batch file to run on a Windows 2003/2008 server (Node cannot run there); it logs next to itself')
+      .option('--check', 'from an admin host: what the clean-up left on the server (services through the service driver, folders through the share); exit 5 when something is left')
+      .option('--server-install-dir <dir>', 'with --script/--check: the install dir as a Windows path on the server (default: CUPM_INSTALL_DIR when it is one, else C:\\CUPM)'),
   ).action(async (flags: CleanupFlags) => {
     const config = configFor(flags);
     const reporter = terminalReporter();
+    if (flags.script !== undefined && flags.check) throw new ConfigError('--script and --check are two steps: write the script, run it on the server, then check.', { state: 'nothing was changed' });
+    if (flags.script !== undefined) {
+      const { script, target, backupCheck } = await upgradeCleanupScript(
+        config,
+        path.resolve(flags.script),
+        { noBackupCheck: !flags.backupCheck, archive: flags.archive ? path.resolve(flags.archive) : undefined, windowsUser: flags.windowsUser, serverInstallDir: flags.serverInstallDir },
+        reporter,
+      );
+      if (flags.json) printJson({ ok: true, script: script.file, log: script.log, installDir: target.installDir, steps: script.steps, backupCheck });
+      else {
+        printOut(`${[
+          `Clean-up script written: ${script.file} (install dir ${target.installDir} on the server)`,
+          ...script.steps.map((s, i) => `  ${i + 1}. ${s}`),
+          `Backup check: ${backupCheck.message}`,
+          '',
+          'Next:',
+          '  1. copy it to the CUPM server and run it there from a command prompt opened with Run as administrator',
+          `  2. it writes its log next to itself (${path.basename(script.log)}); run it again until it says "Nothing to do"`,
+          '  3. check from here: cupm-backup upgrade cleanup --check',
+        ].join('\n')}\n`);
+      }
+      return;
+    }
+    if (flags.check) {
+      const result = await upgradeCleanupCheck(config, { windowsUser: flags.windowsUser, serverInstallDir: flags.serverInstallDir });
+      const failure = cleanupCheckFailure(result);
+      if (failure) throw flags.json ? new FailedWithReport(failure, { items: result.items, notChecked: result.notChecked }) : failure;
+      if (flags.json) printJson({ ok: true, items: result.items, notChecked: result.notChecked });
+      else printOut(`${['Nothing the clean-up removes is left on the server:', ...formatCleanupCheck(result)].join('\n')}\n`);
+      return;
+    }
     const result = await upgradeCleanup(
       config,
       {

@@ -8,6 +8,7 @@ import { fileChecks, type FileFacts } from './file-checks.js';
 import { portChecks } from './port-checks.js';
 import { postgresChecks } from './postgres-checks.js';
 import { remoteChecks } from './remote-checks.js';
+import { remoteServerChecks } from './remote-service-checks.js';
 import { serviceChecks } from './service-checks.js';
 import { formatTable } from '../format/table.js';
 
@@ -38,7 +39,7 @@ export async function doctor(config: Config, options: DoctorOptions = {}, report
   const facts: FileFacts = { files: undefined };
   const groups: Array<[DoctorGroup, string, () => Promise<CheckResult[]>]> = [
     // Only with CUPM_SERVER (an admin host): the server's name and channels, the share.
-    ...(config.server ? [['remote', 'CUPM server', () => remoteChecks(config)] as [DoctorGroup, string, () => Promise<CheckResult[]>]] : []),
+    ...(config.server ? [['remote', 'CUPM server', async () => [...(await remoteChecks(config)), ...(await remoteServerChecks(config, options.serviceManager))]] as [DoctorGroup, string, () => Promise<CheckResult[]>]] : []),
     ['postgres', 'PostgreSQL', () => postgresChecks(config)],
     ['services', 'Services', () => serviceChecks(config, options.serviceManager)],
     ['files', 'CUPM files', () => fileChecks(config, facts)],

@@ -4,12 +4,11 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
 import { messageOf } from '../errors.js';
+import { fileSystemOf, isShareFileSystem } from '../file-system.js';
 import { remoteProbe } from '../restore/ports.js';
 import { looksLikeWindowsPath } from '../system/windows-paths.js';
 import { fail, pass, warn, type CheckResult } from './check.js';
 
-/** File systems an admin host reaches the CUPM server's C$ through. */
-const SHARE_FILE_SYSTEMS = /^(?:cifs|smb3|smbfs|nfs4?|fuse\.smbnetfs|fuse\.[\w.-]+|fuse)$/;
 
 /**
  * With CUPM_SERVER set (the tool on an admin host): the server's name, the channels the tool
@@ -51,7 +50,7 @@ async function installDirCheck(installDir: string, platform: NodeJS.Platform, ho
   }
   if (platform === 'linux') {
     const fsType = await fileSystemOf(installDir);
-    if (fsType !== undefined && !SHARE_FILE_SYSTEMS.test(fsType)) {
+    if (fsType !== undefined && !isShareFileSystem(fsType)) {
       return fail(id, title, `${installDir} is on this host's own disk (${fsType}), not on a mounted share of ${host}: the share is not mounted, or CUPM_INSTALL_DIR points at a local copy`, `mount \\\\${host}\\C$ and set CUPM_INSTALL_DIR to the CUPM folder in it; a local folder of the same name is never used in its place`);
     }
   }
@@ -65,26 +64,4 @@ async function installDirCheck(installDir: string, platform: NodeJS.Platform, ho
     await fsp.rm(probe, { force: true }).catch(() => {});
     return fail(id, title, `${installDir}: ${(error as NodeJS.ErrnoException).code ?? messageOf(error)}`, `the server account needs read and write rights on the share (\\\\${host}\\C$ is for administrators)`);
   }
-}
-
-/** The file system type of the mount `file` lives on (Linux, /proc/self/mountinfo); undefined when it cannot be told. */
-export async function fileSystemOf(file: string): Promise<string | undefined> {
-  let real: string;
-  let text: string;
-  try {
-    real = await fsp.realpath(file);
-    text = await fsp.readFile('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return undefined;
-  }
-  let best: { point: string; type: string } | undefined;
-  for (const line of text.split('\n')) {
-    const fields = line.split(' ');
-    const separator = fields.indexOf('-');
-    if (separator < 5) continue;
-    const point = fields[4]!.replace(/\\(\d{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
-    const inside = point === '/' || real === point || real.startsWith(`${point}/`);
-    if (inside && (!best || point.length >= best.point.length)) best = { point, type: fields[separator + 1]! };
-  }
-  return best?.type;
 }

@@ -26,6 +26,7 @@ import type { ServiceManager } from '../services/service-manager.js';
 import { fileMeta } from './atomic-file.js';
 import { nameStamp, previousName } from './databases.js';
 import { checkDisk } from './disk.js';
+import { shareFreeSpace } from './share-space.js';
 import { countRowsInDump } from './dump-scan.js';
 import { BUILTIN_DATABASES } from '../pg/dump/syntax.js';
 import { newJournal, type JournalFile, type RestoreJournal } from './journal.js';
@@ -301,6 +302,18 @@ export async function prepareRestore(config: Config, archiveArg: string, options
       disk: await checkDisk(client, dumpEntry.size, databaseIsLocal, config.backupDir),
     }));
     if (server.disk.note) warnings.push(`disk: ${server.disk.note}`);
+    // From an admin host the files go over the share: room for them there, before any service stops.
+    if (config.server && contents.size > 0) {
+      const filesNeeded = [...contents.values()].reduce((sum, bytes) => sum + bytes.length, 0);
+      const space = await shareFreeSpace(installDir, config.server);
+      if (space.free === undefined) warnings.push(`share: free space not measured (${space.note}); the files need ${filesNeeded} bytes there`);
+      else if (space.free < filesNeeded) {
+        throw new RefusedError(`Not enough free space on the share for the CUPM files: ${space.free} bytes free under ${installDir}, ${filesNeeded} needed.`, {
+          state: 'nothing was changed',
+          hint: `free some space on ${config.server.host}'s disk that holds the install dir, then run again`,
+        });
+      }
+    }
     // The restore saves the roles with pg_dumpall first: a pair that cannot work is refused now.
     const pair = dumpPair(dumpall.version, server.version);
     if (!pair.ok) throw new ConfigError(`${dumpall.path} is ${pair.reason}.`, { state: 'nothing was changed', hint: dumpPairHint(pair.clients) });

@@ -7,7 +7,11 @@ import type { ServiceManager } from '../services/service-manager.js';
 import { WindowsServiceManager } from '../services/windows.js';
 import type { WindowsSystem } from '../system/system.js';
 import { WindowsSystemDriver } from '../system/windows-system.js';
-import { isWithin, quoteArg } from '../system/windows-paths.js';
+import { isUncPath, isWindowsAbsolute, isWithin, quoteArg } from '../system/windows-paths.js';
+import path from 'node:path';
+import { DEFAULT_WINDOWS_INSTALL_DIR } from '../config/config.js';
+import { checkCleanup, type CleanupCheckResult } from './cleanup-check.js';
+import { writeCleanupScript, type CleanupScript } from './cleanup-script.js';
 import { buildCleanupPlan, cleanupTarget, foldersDeleted, type CleanupContext, type CleanupTarget } from './cleanup-plan.js';
 import { formatCleanupReports, runCleanupSteps, type CleanupReport } from './cleanup-runner.js';
 import { describeRollbackArchive, findRollbackArchive, type RollbackArchive } from './rollback-archive.js';
@@ -178,4 +182,47 @@ function nextSteps(check: BackupCheck): string[] {
     `reinstall CUPM ${check.archive.cupmVersion} (the version in the archive), with the same install dir`,
     `restore the archive: cupm-backup restore ${quoteArg(check.archive.file)}`,
   ];
+}
+
+export interface CleanupScriptRunOptions {
+  noBackupCheck?: boolean;
+  archive?: string;
+  windowsUser?: string;
+  /** The install dir as a Windows path on the server (C:\CUPM unless CUPM_INSTALL_DIR is one, or \\HOST\C$\...). */
+  serverInstallDir?: string;
+}
+
+/**
+ * `upgrade cleanup --script FILE` (an admin host, a server Node cannot run on): the same backup
+ * check as the clean-up itself (refused, exit 4, without an archive to restore afterwards), then
+ * the clean-up as a cmd.exe batch file to run on the server (src/upgrade/cleanup-script.ts).
+ */
+export async function upgradeCleanupScript(config: Config, file: string, options: CleanupScriptRunOptions = {}, reporter: Reporter = silentReporter): Promise<{ script: CleanupScript; target: CleanupTarget; backupCheck: BackupCheck }> {
+  const target = cleanupTarget(serverInstallDir(config, options.serverInstallDir), { SystemDrive: 'C:' }, options.windowsUser);
+  const backupCheck = await checkBackup(config, target, options, reporter);
+  if (!backupCheck.ok) {
+    throw new RefusedError(backupCheck.message, {
+      problems: backupCheck.rejected.map((r) => `${r.file}: ${r.reason}`),
+      state: 'no script was written',
+      hint: 'back up the old version first (cupm-backup upgrade prepare) if it still runs; pass --archive FILE for an archive elsewhere; --no-backup-check writes the script without one',
+    });
+  }
+  const script = await writeCleanupScript(file, target, { serviceTimeoutSeconds: config.serviceTimeoutSeconds, server: config.server?.host });
+  return { script, target, backupCheck };
+}
+
+/** `upgrade cleanup --check`: what is left on the server, seen from here (src/upgrade/cleanup-check.ts). */
+export async function upgradeCleanupCheck(config: Config, options: Pick<CleanupScriptRunOptions, 'windowsUser' | 'serverInstallDir'> & { serviceManager?: ServiceManager } = {}): Promise<CleanupCheckResult> {
+  const target = cleanupTarget(serverInstallDir(config, options.serverInstallDir), { SystemDrive: 'C:' }, options.windowsUser);
+  return checkCleanup(config, target, { serviceManager: options.serviceManager });
+}
+
+/** The server's install dir as a Windows path: the flag, CUPM_INSTALL_DIR when it is one (\\HOST\C$\CUPM is C:\CUPM), else C:\CUPM. */
+function serverInstallDir(config: Config, flag: string | undefined): string {
+  if (flag !== undefined) return flag;
+  const dir = config.installDir;
+  const admin = dir === undefined ? null : /^[\\/]{2}[^\\/]+[\\/]([A-Za-z])\$(?:[\\/](.*))?$/.exec(dir);
+  if (admin) return path.win32.join(`${admin[1]!.toUpperCase()}:\\`, admin[2] ?? '');
+  if (dir !== undefined && isWindowsAbsolute(dir) && !isUncPath(dir)) return dir;
+  return DEFAULT_WINDOWS_INSTALL_DIR;
 }

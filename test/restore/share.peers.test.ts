@@ -3,18 +3,8 @@ import path from 'node:path';
 import { expect } from '../support/expect.js';
 import { runCli } from '../support/cli.js';
 import { javaReadProperties } from '../support/java.js';
-import { mountShare, sharedSamba, type MountedShare, type TestSamba } from '../support/samba.js';
+import { copyTree, mountShare, sharedSamba, type MountedShare, type TestSamba } from '../support/samba.js';
 import { createSandboxServer, type SandboxServer } from '../../src/sandbox/sandbox-server.js';
-
-/** Copies a tree with plain reads and writes (smbnetfs answers copy_file_range with EIO). */
-async function copyTree(from: string, to: string): Promise<void> {
-  await fs.mkdir(to, { recursive: true });
-  for (const entry of await fs.readdir(from, { withFileTypes: true })) {
-    const source = path.join(from, entry.name);
-    if (entry.isDirectory()) await copyTree(source, path.join(to, entry.name));
-    else await fs.writeFile(path.join(to, entry.name), await fs.readFile(source));
-  }
-}
 
 describe('the install dir on a real SMB share (Samba, mounted with smbnetfs): backup and restore', function () {
   this.timeout(180_000);

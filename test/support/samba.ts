@@ -183,3 +183,13 @@ async function waitForPort(port: number, child: ResultPromise, logFile: string):
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
+
+/** Copies a tree with plain reads and writes (smbnetfs answers copy_file_range with EIO): onto a mounted share. */
+export async function copyTree(from: string, to: string): Promise<void> {
+  await fs.mkdir(to, { recursive: true });
+  for (const entry of await fs.readdir(from, { withFileTypes: true })) {
+    const source = path.join(from, entry.name);
+    if (entry.isDirectory()) await copyTree(source, path.join(to, entry.name));
+    else await fs.writeFile(path.join(to, entry.name), await fs.readFile(source));
+  }
+}
