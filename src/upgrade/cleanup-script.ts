@@ -3,7 +3,7 @@ import { ConfigError } from '../errors.js';
 import { writeFileAtomic } from '../restore/atomic-file.js';
 import { UNINSTALL_KEYS } from '../system/installed-programs.js';
 import { PROFILE_LIST_KEY } from '../system/windows-system.js';
-import { SERVICES_KEY } from '../services/windows.js';
+import { SERVICES_KEY } from '../system/windows-output.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 import { UPGRADE_TARGET_VERSION } from '../artifacts/install-log.js';
 import type { CleanupTarget } from './cleanup-plan.js';
