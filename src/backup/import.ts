@@ -19,8 +19,8 @@ import { ArchiveInvalidError, ConfigError, JobFailedError, messageOf } from '../
 import { withLock } from '../jobs/lock.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
 import { dumpDate } from '../pg/dump-date.js';
-import { DumpScanner, type DumpFacts } from '../pg/dump-scan.js';
-import { CLUSTER_HEADER, DUMP_TRAILER, endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
+import { DumpScanner, scriptKind, type DumpFacts } from '../pg/dump/facts.js';
+import { DUMP_TRAILER, endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
 import { DumpGuard } from '../pg/dump-guard.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 
@@ -253,9 +253,9 @@ async function checkDump(dump: string, size: number, options: ImportOptions, rep
       'make the dump again from cmd.exe (pg_dumpall -o -U postgres > FILE), or convert the file to the database encoding without a byte order mark',
     );
   }
-  const firstLines = head.toString('latin1').replace(/^\u00ef\u00bb\u00bf/, '').split(/\r?\n/).slice(0, 5);
-  if (!firstLines.includes(CLUSTER_HEADER)) {
-    const single = firstLines.includes('-- PostgreSQL database dump');
+  const kind = scriptKind(head);
+  if (kind !== 'cluster') {
+    const single = kind === 'database';
     throw refuse(
       single ? 'is a pg_dump of a single database, not a pg_dumpall of the cluster (it has no roles).' : 'is not a pg_dumpall script (it does not start with "-- PostgreSQL database cluster dump").',
       'give --dump the file made with pg_dumpall, as the CUPM backup procedure does',
