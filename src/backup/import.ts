@@ -21,7 +21,7 @@ import { silentReporter, type Reporter } from '../jobs/reporter.js';
 import { dumpDate } from '../pg/dump-date.js';
 import { DumpScanner, scriptKind, type DumpFacts } from '../pg/dump/facts.js';
 import { DUMP_TRAILER, endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
-import { DumpGuard } from '../pg/dump-guard.js';
+import { DumpGuard } from '../pg/dump/guard/stream.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 
 /** The label an imported archive gets unless told otherwise, so `list` tells it from a tool backup. */
@@ -293,7 +293,7 @@ async function writeArchive(plan: ImportPlan, options: ImportOptions, reporter: 
     reporter.info(`Importing ${plan.dump} (${plan.dumpSize} bytes)`);
     const scanner = new DumpScanner();
     // The dump is read as psql would read it on restore: a script that is not pg_dumpall's (a
-    // shell escape, a COPY to a file) is refused now, not after it was archived (dump-guard.ts).
+    // shell escape, a COPY to a file) is refused now, not after it was archived (pg/dump/guard/).
     const guard = new DumpGuard(plan.dump);
     input.once('error', (error) => guard.destroy(error));
     guard.once('error', (error) => scanner.destroy(error));
