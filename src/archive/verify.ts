@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { ConfigError, CupmError, JobFailedError, messageOf } from '../errors.js';
-import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
+import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump/script.js';
 import { dumpGuardSink } from '../pg/dump/guard/stream.js';
 import { IdentityRequiredError, WrongIdentityError, sniffArchive, type ArchiveKeys } from './encryption.js';
 import { DUMP_ENTRY, FILES_PREFIX, MANIFEST_ENTRY, type Manifest } from './format.js';

@@ -13,7 +13,7 @@ import { readJournal } from '../restore/journal.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
 import { databaseSizes, databasesToDump, describeSession, listDatabases, listRoles, otherSessions, type Session } from '../pg/catalog.js';
 import { connectionInfo, serverVersion, withClient, type PgVersion } from '../pg/connection.js';
-import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
+import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump/script.js';
 import { canExcludeDatabases, startDumpall } from '../pg/dumpall.js';
 import { dumpPair, dumpPairHint, findPgTool, type PgTool } from '../pg/tools.js';
 import { createServiceManager } from '../services/index.js';

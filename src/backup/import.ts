@@ -18,9 +18,9 @@ import { decodeLog, parseCupmVersion, sameCupmVersion } from '../artifacts/insta
 import { ArchiveInvalidError, ConfigError, JobFailedError, messageOf } from '../errors.js';
 import { withLock } from '../jobs/lock.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
-import { dumpDate } from '../pg/dump-date.js';
+import { dumpDate } from '../pg/dump/date.js';
 import { DumpScanner, scriptKind, type DumpFacts } from '../pg/dump/facts.js';
-import { DUMP_TRAILER, endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
+import { DUMP_TRAILER, endsWithTrailer, TRAILER_WINDOW } from '../pg/dump/script.js';
 import { DumpGuard } from '../pg/dump/guard/stream.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 

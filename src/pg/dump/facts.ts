@@ -1,6 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { DumpLineReader, type DumpLine } from './line-reader.js';
-import { HEADER_LINES } from '../dump-script.js';
+import { HEADER_LINES } from './script.js';
 import { connectTarget, createdRole, DATABASE_DUMP_START, isClusterHeader, unquoteIdentifier, withoutByteOrderMark } from './syntax.js';
 
 /** What a pg_dumpall script says about itself (for the manifest of an imported dump). */

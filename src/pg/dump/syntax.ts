@@ -5,7 +5,7 @@
  * decoding their bytes as UTF-8 (the dumps' client_encoding).
  */
 
-import { CLUSTER_HEADER, HEADER_LINES } from '../dump-script.js';
+import { CLUSTER_HEADER, HEADER_LINES } from './script.js';
 import { CR, NL } from './bytes.js';
 
 /** The databases every cluster has: pg_dumpall never creates them, it only fills them. */

@@ -1,5 +1,5 @@
 import { Transform, Writable, type TransformCallback } from 'node:stream';
-import { CLUSTER_HEADER, HEADER_LINES } from '../../dump-script.js';
+import { CLUSTER_HEADER, HEADER_LINES } from '../script.js';
 import { BACKSLASH, NL } from '../bytes.js';
 import { LineSplitter } from '../line-reader.js';
 import { copyDataEndLength, isClusterHeader } from '../syntax.js';
