@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { CR, NL } from './bytes.js';
+import * as byteValues from './bytes.js';
 import { isCopyDataEnd, startsCopyData } from './syntax.js';
 
 /**
@@ -26,6 +26,8 @@ export interface LineReaderOptions {
   maxLine: number;
 }
 
+// Module-local copies: V8 folds these into the hot loops; imported bindings are loaded each time.
+const { CR, NL } = byteValues;
 const EMPTY = Buffer.alloc(0);
 
 /**

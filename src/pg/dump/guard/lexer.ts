@@ -1,4 +1,4 @@
-import { BACKSLASH, CR, DOLLAR, DQUOTE, NL, QUOTE } from '../bytes.js';
+import * as byteValues from '../bytes.js';
 import { judgeMetaCommand, judgeStatement } from './allow-list.js';
 import { mask, unsafeEncoding, type CharLength } from './encodings.js';
 
@@ -13,6 +13,9 @@ import { mask, unsafeEncoding, type CharLength } from './encodings.js';
  * pg_dump never writes them that way. Client encodings whose bytes psql masks (SJIS and friends)
  * are masked as psql does once the dump sets one (encodings.ts).
  */
+
+// Module-local copies: V8 folds these into the hot loops; imported bindings are loaded each time.
+const { BACKSLASH, CR, DOLLAR, DQUOTE, NL, QUOTE } = byteValues;
 
 /** The start of a statement kept for the checks made when it ends (a COPY header, a SET). */
 const MAX_STATEMENT_HEAD = 64 * 1024;

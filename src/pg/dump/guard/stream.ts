@@ -1,6 +1,6 @@
 import { Transform, Writable, type TransformCallback } from 'node:stream';
 import { CLUSTER_HEADER, HEADER_LINES } from '../script.js';
-import { BACKSLASH, NL } from '../bytes.js';
+import * as byteValues from '../bytes.js';
 import { LineSplitter } from '../line-reader.js';
 import { copyDataEndLength, isClusterHeader } from '../syntax.js';
 import { DumpRefusedError } from './allow-list.js';
@@ -22,6 +22,9 @@ export { DumpRefusedError } from './allow-list.js';
  * the database server whatever SQL can. It keeps the script from running programs or touching
  * files on this machine through psql, and refuses what is not a pg_dumpall script.
  */
+
+// Module-local copies: V8 folds these into the hot loops; imported bindings are loaded each time.
+const { BACKSLASH, NL } = byteValues;
 
 /** A line outside COPY data is held in memory to be read whole; pg_dump's are far shorter. */
 const MAX_SQL_LINE = 16 * 1024 * 1024;
