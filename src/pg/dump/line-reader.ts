@@ -35,12 +35,14 @@ const EMPTY = Buffer.alloc(0);
  * Transform can use it), holding at most one line of at most maxLine bytes. `take` finds the
  * line that ends in a chunk; a line that goes on in the next chunk is held, and its first maxLine
  * bytes come out with it once it ends (`cut` when it was longer). A line that sits whole in one
- * chunk is not copied (`bytes` is a view of the chunk). The guard reads lines outside COPY data
- * through it; the typed reader below is built on it.
+ * chunk is not copied: the line found is `source` from `start` to `stop`, and `source` is the
+ * chunk. The guard reads lines outside COPY data through it; the typed reader below is built on it.
  */
 export class LineSplitter {
-  /** The last line found: its bytes with its line end, or its first maxLine bytes (no line end) when cut. */
-  bytes: Buffer = EMPTY;
+  /** The last line found is source[start, stop): its bytes with its line end, or its first maxLine bytes (no line end) when cut. */
+  source: Buffer = EMPTY;
+  start = 0;
+  stop = 0;
   /** The line end it had: '\n', '\r\n', or '' for a last line without one. */
   end: DumpLine['end'] = '';
   /** True when the line had more than maxLine bytes (line end not counted). */
@@ -66,13 +68,25 @@ export class LineSplitter {
       const crlf = nl > pos && chunk[nl - 1] === CR;
       this.end = crlf ? '\r\n' : '\n';
       this.cut = nl - pos - (crlf ? 1 : 0) > this.maxLine;
-      this.bytes = this.cut ? chunk.subarray(pos, pos + this.maxLine) : chunk.subarray(pos, nl + 1);
+      this.source = chunk;
+      this.start = pos;
+      this.stop = this.cut ? pos + this.maxLine : nl + 1;
       return nl + 1;
     }
     const crlf = (nl > pos ? chunk[nl - 1] : this.lastHeld) === CR;
     this.hold(chunk, pos, nl + 1);
     this.close(crlf ? '\r\n' : '\n');
     return nl + 1;
+  }
+
+  /** The last line found, as a view of its bytes. */
+  get bytes(): Buffer {
+    return this.source.subarray(this.start, this.stop);
+  }
+
+  /** The last line found without its line end, latin1 (one char per byte). */
+  text(): string {
+    return this.source.toString('latin1', this.start, this.cut ? this.stop : this.stop - this.end.length);
   }
 
   /** At the end of the input: the held last line (one without a line end) -> true, with bytes/end/cut set; false when none is held. */
@@ -99,7 +113,9 @@ export class LineSplitter {
     const all = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
     this.end = end;
     this.cut = this.held - end.length > this.maxLine;
-    this.bytes = this.cut ? all.subarray(0, this.maxLine) : all;
+    this.source = all;
+    this.start = 0;
+    this.stop = this.cut ? this.maxLine : all.length;
     this.parts = [];
     this.kept = 0;
     this.held = 0;
@@ -130,14 +146,20 @@ export class DumpLineReader {
     }
   }
 
+  /** The line that ends in `chunk` at or after `pos` and where the next starts, or undefined (the rest is held). */
+  next(chunk: Buffer, pos: number): { line: DumpLine; next: number } | undefined {
+    const next = this.splitter.take(chunk, pos);
+    return next === -1 ? undefined : { line: this.line(), next };
+  }
+
   /** Calls `each` for the last line when the input ended without a line end. */
   finish(each: (line: DumpLine) => void): void {
     if (this.splitter.finish()) each(this.line());
   }
 
   private line(): DumpLine {
-    const { bytes, end, cut } = this.splitter;
-    const text = bytes.toString('latin1', 0, cut ? bytes.length : bytes.length - end.length);
+    const { end, cut } = this.splitter;
+    const text = this.splitter.text();
     let kind: DumpLine['kind'];
     if (this.inCopy) {
       kind = !cut && isCopyDataEnd(text) ? 'copy-end' : 'copy-data';
@@ -153,13 +175,15 @@ export class DumpLineReader {
 /** The typed lines of a byte stream, read through DumpLineReader. */
 export async function* readDumpLines(stream: Readable, options: LineReaderOptions): AsyncGenerator<DumpLine> {
   const reader = new DumpLineReader(options);
-  const lines: DumpLine[] = [];
-  const keep = (line: DumpLine) => lines.push(line);
   for await (const chunk of stream as AsyncIterable<Buffer>) {
-    reader.feed(chunk, keep);
-    yield* lines;
-    lines.length = 0;
+    for (let pos = 0; pos < chunk.length; ) {
+      const found = reader.next(chunk, pos);
+      if (!found) break;
+      yield found.line;
+      pos = found.next;
+    }
   }
-  reader.finish(keep);
-  yield* lines;
+  let last: DumpLine | undefined;
+  reader.finish((line) => (last = line));
+  if (last) yield last;
 }
