@@ -44,7 +44,7 @@ export class PsqlLexer {
    * script's first line; NUL bytes were refused before). Returns true when COPY data follows it.
    */
   line(raw: Buffer, first: boolean): boolean {
-    const line = this.encodingLength ? mask(raw, this.encodingLength) : raw;
+    const line = this.asPsqlReads(raw);
     const end = raw[raw.length - 1] === NL ? raw.length - 1 : raw.length;
     // A UTF-8 byte order mark before the first line (a dump saved by an editor) is not SQL.
     let i = first && raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf ? 3 : 0;
@@ -125,6 +125,11 @@ export class PsqlLexer {
     const copy = this.copyFollows;
     this.copyFollows = false;
     return copy;
+  }
+
+  /** `raw` as psql lexes it: with the trailing bytes of multibyte characters masked in an unsafe client encoding. */
+  asPsqlReads(raw: Buffer): Buffer {
+    return this.encodingLength ? mask(raw, this.encodingLength) : raw;
   }
 
   /** Reads one token outside literals from `i`; returns where the next starts. */

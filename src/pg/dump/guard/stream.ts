@@ -88,7 +88,8 @@ export class DumpGuardScanner {
     if (cut) this.refuse(`a line of more than ${MAX_SQL_LINE} bytes outside COPY data`);
     if (bytes.includes(0)) this.refuse('a NUL byte');
     if (this.line <= HEADER_LINES && !this.headerSeen) {
-      if (isClusterHeader(this.lines.text(), this.line)) this.headerSeen = true;
+      const text = this.lexer.asPsqlReads(bytes).toString('latin1', 0, bytes.length - end.length);
+      if (isClusterHeader(text, this.line)) this.headerSeen = true;
       else if (this.line === HEADER_LINES) this.refuse(`it does not start with "${CLUSTER_HEADER}"`);
     }
     this.inCopy = this.lexer.line(bytes, this.line === 1);
