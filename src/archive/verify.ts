@@ -1,8 +1,8 @@
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { ConfigError, CupmError, JobFailedError, messageOf } from '../errors.js';
-import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
-import { dumpGuardSink } from '../pg/dump-guard.js';
+import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump/script.js';
+import { dumpGuardSink } from '../pg/dump/guard/stream.js';
 import { IdentityRequiredError, WrongIdentityError, sniffArchive, type ArchiveKeys } from './encryption.js';
 import { DUMP_ENTRY, FILES_PREFIX, MANIFEST_ENTRY, type Manifest } from './format.js';
 import { manifestPathProblems } from './hostile.js';
@@ -113,7 +113,7 @@ export async function verifyArchive(file: string, options: VerifyOptions = {}): 
         report.bytesChecked = before + n;
         options.onProgress?.(report.bytesChecked, total);
       });
-      // The dump is also read the way psql would read it: only a pg_dumpall script passes (dump-guard.ts).
+      // The dump is also read the way psql would read it: only a pg_dumpall script passes (pg/dump/guard/).
       const guard = isDump ? dumpGuardSink(DUMP_ENTRY) : undefined;
       try {
         await pipeline(await reader.openEntry(expected.path), measure, guard ?? discard());

@@ -11,9 +11,9 @@ import { ConfigError, JobFailedError, RefusedError, messageOf } from '../errors.
 import { withLock } from '../jobs/lock.js';
 import { readJournal } from '../restore/journal.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
-import { databaseBytes, databasesToDump, describeSession, listDatabases, listRoles, otherSessions, type Session } from '../pg/catalog.js';
+import { databaseSizes, databasesToDump, describeSession, listDatabases, listRoles, otherSessions, type Session } from '../pg/catalog.js';
 import { connectionInfo, serverVersion, withClient, type PgVersion } from '../pg/connection.js';
-import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
+import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump/script.js';
 import { canExcludeDatabases, startDumpall } from '../pg/dumpall.js';
 import { dumpPair, dumpPairHint, findPgTool, type PgTool } from '../pg/tools.js';
 import { createServiceManager } from '../services/index.js';
@@ -70,7 +70,7 @@ interface BackupContext {
   roles: string[];
   cupmVersion: string | null;
   manager: ServiceManager;
-  /** Bytes of the databases on disk: the estimate of the dump (and the spool). */
+  /** Bytes on disk of the databases the dump holds: the estimate of the dump (and the spool). */
   databaseBytes: number;
 }
 
@@ -116,11 +116,11 @@ async function preflight(config: Config, options: BackupOptions, reporter: Repor
   }
 
   const tool = await findPgTool(config, 'pg_dumpall');
-  const { server, databases, roles, bytes } = await withClient(config, 'postgres', async (client) => ({
+  const { server, databases, roles, sizes } = await withClient(config, 'postgres', async (client) => ({
     server: await serverVersion(client),
     databases: await listDatabases(client),
     roles: await listRoles(client),
-    bytes: await databaseBytes(client),
+    sizes: await databaseSizes(client),
   }));
   if (!databases.includes(config.database)) {
     throw new ConfigError(`The application database "${config.database}" does not exist on ${describeServer(config)}.`, {
@@ -154,6 +154,8 @@ async function preflight(config: Config, options: BackupOptions, reporter: Repor
   if (cupmVersion === null) reporter.warn('install.log does not say which CUPM version this is; the archive records it as unknown');
   const manager = options.serviceManager ?? createServiceManager(config);
   const dumped = canExcludeDatabases(tool) ? chosen : { keep: databases, excluded: [] };
+  // Only what the dump holds needs room: a big database the backup leaves out does not.
+  const bytes = dumped.keep.reduce((sum, name) => sum + (sizes.get(name) ?? 0), 0);
   return { config, installDir, files, tool, server, databases: dumped.keep, excluded: dumped.excluded, roles, cupmVersion, manager, databaseBytes: bytes };
 }
 

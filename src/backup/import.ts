@@ -18,10 +18,10 @@ import { decodeLog, parseCupmVersion, sameCupmVersion } from '../artifacts/insta
 import { ArchiveInvalidError, ConfigError, JobFailedError, messageOf } from '../errors.js';
 import { withLock } from '../jobs/lock.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
-import { dumpDate } from '../pg/dump-date.js';
-import { DumpScanner, type DumpFacts } from '../pg/dump-scan.js';
-import { CLUSTER_HEADER, DUMP_TRAILER, endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
-import { DumpGuard } from '../pg/dump-guard.js';
+import { dumpDate } from '../pg/dump/date.js';
+import { DumpScanner, scriptKind, type DumpFacts } from '../pg/dump/facts.js';
+import { DUMP_TRAILER, endsWithTrailer, TRAILER_WINDOW } from '../pg/dump/script.js';
+import { DumpGuard } from '../pg/dump/guard/stream.js';
 import { TOOL_NAME, TOOL_VERSION } from '../version.js';
 
 /** The label an imported archive gets unless told otherwise, so `list` tells it from a tool backup. */
@@ -253,9 +253,9 @@ async function checkDump(dump: string, size: number, options: ImportOptions, rep
       'make the dump again from cmd.exe (pg_dumpall -o -U postgres > FILE), or convert the file to the database encoding without a byte order mark',
     );
   }
-  const firstLines = head.toString('latin1').replace(/^\u00ef\u00bb\u00bf/, '').split(/\r?\n/).slice(0, 5);
-  if (!firstLines.includes(CLUSTER_HEADER)) {
-    const single = firstLines.includes('-- PostgreSQL database dump');
+  const kind = scriptKind(head);
+  if (kind !== 'cluster') {
+    const single = kind === 'database';
     throw refuse(
       single ? 'is a pg_dump of a single database, not a pg_dumpall of the cluster (it has no roles).' : 'is not a pg_dumpall script (it does not start with "-- PostgreSQL database cluster dump").',
       'give --dump the file made with pg_dumpall, as the CUPM backup procedure does',
@@ -293,7 +293,7 @@ async function writeArchive(plan: ImportPlan, options: ImportOptions, reporter: 
     reporter.info(`Importing ${plan.dump} (${plan.dumpSize} bytes)`);
     const scanner = new DumpScanner();
     // The dump is read as psql would read it on restore: a script that is not pg_dumpall's (a
-    // shell escape, a COPY to a file) is refused now, not after it was archived (dump-guard.ts).
+    // shell escape, a COPY to a file) is refused now, not after it was archived (pg/dump/guard/).
     const guard = new DumpGuard(plan.dump);
     input.once('error', (error) => guard.destroy(error));
     guard.once('error', (error) => scanner.destroy(error));

@@ -25,13 +25,13 @@ export async function listDatabases(client: pg.Client): Promise<string[]> {
   return rows.map((r) => r.datname);
 }
 
-/** Bytes on disk of the databases a pg_dumpall carries: what sizes a dump before it is taken. */
-export async function databaseBytes(client: pg.Client): Promise<number> {
-  const { rows } = await client.query<{ bytes: string | null }>(
-    'SELECT sum(pg_database_size(datname))::text AS bytes FROM pg_database WHERE datallowconn AND datname <> $1',
+/** Bytes on disk of each connectable database: what sizes a dump of some of them before it is taken. */
+export async function databaseSizes(client: pg.Client): Promise<Map<string, number>> {
+  const { rows } = await client.query<{ datname: string; bytes: string }>(
+    'SELECT datname, pg_database_size(datname)::text AS bytes FROM pg_database WHERE datallowconn AND datname <> $1',
     ['template0'],
   );
-  return Number(rows[0]?.bytes ?? 0);
+  return new Map(rows.map((r) => [r.datname, Number(r.bytes)]));
 }
 
 /** Roles of the cluster (pg_roles exists since 8.1; internal pg_* roles are not dumped). */

@@ -27,7 +27,7 @@ import { fileMeta } from './atomic-file.js';
 import { nameStamp, previousName } from './databases.js';
 import { checkDisk } from './disk.js';
 import { shareFreeSpace } from './share-space.js';
-import { countRowsInDump } from './dump-scan.js';
+import { countRowsInDump } from '../pg/dump/row-count.js';
 import { BUILTIN_DATABASES } from '../pg/dump/syntax.js';
 import { newJournal, type JournalFile, type RestoreJournal } from './journal.js';
 import type { RestorePlan } from './plan.js';

@@ -11,7 +11,7 @@ import { ArchiveInvalidError, CupmError, JobFailedError, messageOf } from '../er
 import type { Step } from '../jobs/plan.js';
 import { listDatabases, listRoles } from '../pg/catalog.js';
 import { serverVersion, withClient } from '../pg/connection.js';
-import { DumpGuard, DumpRefusedError } from '../pg/dump-guard.js';
+import { DumpGuard, DumpRefusedError } from '../pg/dump/guard/stream.js';
 import { PsqlFailedError, startPsql } from '../pg/psql.js';
 import type { PgTool } from '../pg/tools.js';
 import type { ServiceManager } from '../services/service-manager.js';

@@ -1,5 +1,5 @@
 import { expect } from '../support/expect.js';
-import { dumpDate } from '../../src/pg/dump-date.js';
+import { dumpDate } from '../../src/pg/dump/date.js';
 import { planRetention } from '../../src/schedule/retention.js';
 
 describe('an imported dump is dated by the dump, and never displaces a real backup', () => {

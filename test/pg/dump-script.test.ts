@@ -1,5 +1,5 @@
 import { expect } from '../support/expect.js';
-import { endsWithTrailer } from '../../src/pg/dump-script.js';
+import { endsWithTrailer } from '../../src/pg/dump/script.js';
 import { parsePgVersion } from '../../src/pg/connection.js';
 import { dumpallArgs } from '../../src/pg/dumpall.js';
 

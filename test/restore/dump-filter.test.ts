@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { expect } from '../support/expect.js';
 import { DumpFilter, type DumpFilterOptions } from '../../src/restore/dump-filter.js';
-import { countRowsInDump } from '../../src/restore/dump-scan.js';
+import { countRowsInDump } from '../../src/pg/dump/row-count.js';
 import { connectTarget } from '../../src/pg/dump/syntax.js';
 
 /** A pg_dumpall 15 script in the shape it really has (roles, template1, cupm, postgres, reports). */

@@ -5,8 +5,14 @@
  * decoding their bytes as UTF-8 (the dumps' client_encoding).
  */
 
+import { CLUSTER_HEADER, HEADER_LINES } from './script.js';
+import { CR, NL } from './bytes.js';
+
 /** The databases every cluster has: pg_dumpall never creates them, it only fills them. */
 export const BUILTIN_DATABASES: readonly string[] = ['postgres', 'template1', 'template0'];
+
+/** The comment pg_dump starts each database's part with (and a pg_dump of one database its script). */
+export const DATABASE_DUMP_START = '-- PostgreSQL database dump';
 
 /** The comment pg_dump ends each database's part with. */
 export const DATABASE_DUMP_END = '-- PostgreSQL database dump complete';
@@ -29,6 +35,16 @@ const CREATE_ROLE = new RegExp(`^CREATE ROLE ${IDENT};$`);
 const ALTER_ROLE = new RegExp(`^ALTER ROLE ${IDENT} WITH (.*);$`);
 const PASSWORD_CLAUSE = / (?:ENCRYPTED |UNENCRYPTED )?PASSWORD E?'((?:[^'\\]|''|\\.)*)'/;
 const STARTS_COPY_DATA = /^COPY \S.* FROM stdin;$/;
+
+/** True for pg_dumpall's header comment as line `number` of a script (a UTF-8 byte order mark before it allowed). */
+export function isClusterHeader(line: string, number: number): boolean {
+  return number <= HEADER_LINES && withoutByteOrderMark(line) === CLUSTER_HEADER;
+}
+
+/** A first line without the UTF-8 byte order mark an editor may have put before it (latin1 text). */
+export function withoutByteOrderMark(line: string): string {
+  return line.replace(/^\u00ef\u00bb\u00bf/, '');
+}
 
 /** An identifier as written in SQL ("Odd ""Name""" or cupm) -> the name, bytes read as UTF-8. */
 export function unquoteIdentifier(latin1: string): string {
@@ -64,15 +80,51 @@ export function startsCopyData(line: string): boolean {
   return STARTS_COPY_DATA.test(line);
 }
 
+/** The line that ends COPY data (line end not included). */
+export const COPY_DATA_END = '\\.';
+
+/** True for the `\.` line that ends COPY data (its text without the line end). */
+export function isCopyDataEnd(line: string): boolean {
+  return line === COPY_DATA_END;
+}
+
+/**
+ * The `\.` line at the start of `head` (the first bytes of a line, up to 4): its length with the
+ * line end (`\.\n` 3, `\.\r\n` 4), 'no', or 'maybe' when too few bytes are there to say.
+ */
+export function copyDataEndLength(head: Buffer): number | 'no' | 'maybe' {
+  for (let k = 0; k < head.length && k < 2; k++) if (head[k] !== COPY_DATA_END.charCodeAt(k)) return 'no';
+  if (head.length < 3) return 'maybe';
+  if (head[2] === NL) return 3;
+  if (head[2] !== CR) return 'no';
+  if (head.length < 4) return 'maybe';
+  return head[3] === NL ? 4 : 'no';
+}
+
+const COPY_HEADER = new RegExp(`^COPY (?:${IDENTIFIER}\\.)?(${IDENTIFIER}) (${COLUMNS}) FROM stdin;$`);
+
+/** `COPY public.nicesyseng (id, host) FROM stdin;` -> table nicesyseng and its columns (names decoded), or undefined. */
+export function copyHeader(line: string): { table: string; columns: string[] } | undefined {
+  const match = COPY_HEADER.exec(line);
+  if (!match) return undefined;
+  const list = match[2]!.slice(1, -1);
+  const columns = [...list.matchAll(new RegExp(`\\s*(${IDENTIFIER})\\s*(?:,|$)`, 'g'))].map((m) => unquoteIdentifier(m[1]!));
+  return { table: unquoteIdentifier(match[1]!), columns };
+}
+
+/** The argument of a `\connect` (or `\c`) line, trimmed, or undefined for other lines. */
+export function connectArgument(line: string): string | undefined {
+  return /^\\(?:connect|c)\s+(.*?)\s*$/.exec(line)?.[1];
+}
+
 /**
  * The database a `\connect` (or `\c`) line connects to, or undefined for other lines. Handles the
  * forms pg_dumpall writes: `\connect cupm`, `\connect "odd name"` and
  * `\connect -reuse-previous=on "dbname='odd name'"`.
  */
 export function connectTarget(line: string): string | undefined {
-  const match = /^\\(?:connect|c)\s+(.*?)\s*$/.exec(line);
-  if (!match) return undefined;
-  let rest = match[1]!;
+  let rest = connectArgument(line);
+  if (rest === undefined) return undefined;
   if (rest.startsWith('-reuse-previous=')) rest = rest.replace(/^-reuse-previous=\S+\s+/, '');
   const first = firstWord(rest);
   if (first === undefined) return undefined;

@@ -3,7 +3,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import { DUMP_ENTRY } from '../../src/archive/format.js';
-import { DumpGuard, DumpGuardScanner, DumpRefusedError } from '../../src/pg/dump-guard.js';
+import { DumpGuard, DumpGuardScanner, DumpRefusedError } from '../../src/pg/dump/guard/stream.js';
 import { createSandboxServer, type SandboxServer } from '../../src/sandbox/sandbox-server.js';
 import { expect } from '../support/expect.js';
 

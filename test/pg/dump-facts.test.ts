@@ -1,6 +1,6 @@
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DumpScanner, type DumpFacts } from '../../src/pg/dump-scan.js';
+import { DumpScanner, type DumpFacts } from '../../src/pg/dump/facts.js';
 import { expect } from '../support/expect.js';
 
 /** Streams `text` through a scanner in chunks of `size` bytes. */

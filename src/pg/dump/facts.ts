@@ -1,6 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { connectTarget, createdRole, startsCopyData, unquoteIdentifier } from './dump/syntax.js';
-import { CLUSTER_HEADER, HEADER_LINES } from './dump-script.js';
+import { DumpLineReader, type DumpLine } from './line-reader.js';
+import { HEADER_LINES } from './script.js';
+import { connectTarget, createdRole, DATABASE_DUMP_START, isClusterHeader, unquoteIdentifier, withoutByteOrderMark } from './syntax.js';
 
 /** What a pg_dumpall script says about itself (for the manifest of an imported dump). */
 export interface DumpFacts {
@@ -25,10 +26,10 @@ const MAX_LINE = 4096;
 
 /**
  * A pass-through that reads the facts of a pg_dumpall script out of the bytes flowing through it,
- * line by line, without holding more than one (cut) line: dumps are GBs. Lines inside
- * `COPY ... FROM stdin;` data are skipped, so a table row that happens to read `CREATE ROLE x;`
- * is not taken for a role. The statements are recognized by restore's grammar
- * (dump/syntax.ts), so import and restore read a dump the same way.
+ * through the line reader (line-reader.ts), without holding more than one (cut) line: dumps are
+ * GBs. Lines inside `COPY ... FROM stdin;` data are skipped, so a table row that happens to read
+ * `CREATE ROLE x;` is not taken for a role. The statements are recognized by restore's grammar
+ * (syntax.ts), so import and restore read a dump the same way.
  */
 export class DumpScanner extends Transform {
   private readonly databases = new Set<string>();
@@ -39,31 +40,16 @@ export class DumpScanner extends Transform {
   private hasClusterHeader = false;
   private crlf = 0;
   private lf = 0;
-  private lineNumber = 0;
-  private inCopy = false;
-  /** The start of the current line (at most MAX_LINE bytes) and its last two bytes. */
-  private head: Buffer[] = [];
-  private headBytes = 0;
-  private lineBytes = 0;
-  private lastTwo: Buffer = Buffer.alloc(0);
+  private readonly reader = new DumpLineReader({ maxLine: MAX_LINE });
+  private readonly look = (line: DumpLine) => this.lookAt(line);
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    let start = 0;
-    for (;;) {
-      const nl = chunk.indexOf(0x0a, start);
-      if (nl < 0) {
-        this.keep(chunk.subarray(start));
-        break;
-      }
-      this.keep(chunk.subarray(start, nl + 1));
-      this.endLine();
-      start = nl + 1;
-    }
+    this.reader.feed(chunk, this.look);
     callback(null, chunk);
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.lineBytes > 0) this.endLine();
+    this.reader.finish(this.look);
     callback();
   }
 
@@ -81,64 +67,47 @@ export class DumpScanner extends Transform {
     };
   }
 
-  private keep(part: Buffer): void {
-    if (part.length === 0) return;
-    if (this.headBytes < MAX_LINE) {
-      const take = part.subarray(0, MAX_LINE - this.headBytes);
-      this.head.push(take);
-      this.headBytes += take.length;
-    }
-    this.lineBytes += part.length;
-    this.lastTwo = part.length >= 2 ? part.subarray(-2) : Buffer.concat([this.lastTwo, part]).subarray(-2);
-  }
-
-  private endLine(): void {
-    let head = Buffer.concat(this.head);
-    const cut = this.lineBytes > MAX_LINE;
-    if (this.lastTwo[this.lastTwo.length - 1] === 0x0a) {
-      if (this.lastTwo.length === 2 && this.lastTwo[0] === 0x0d) this.crlf++;
-      else this.lf++;
-    }
-    if (!cut) head = head.subarray(0, head.length - (head.at(-1) === 0x0a ? (head.at(-2) === 0x0d ? 2 : 1) : 0));
-    this.head = [];
-    this.headBytes = 0;
-    this.lineBytes = 0;
-    this.lastTwo = Buffer.alloc(0);
-    this.lineNumber++;
-    this.look(head.toString('latin1'), cut);
-  }
-
   /** Looks at one line (latin1: one char per byte; names decoded as UTF-8, as restore reads them). */
-  private look(line: string, cut: boolean): void {
-    if (this.inCopy) {
-      if (line === '\\.') this.inCopy = false;
-      return;
-    }
-    if (this.lineNumber <= HEADER_LINES && line.replace(/^\u00ef\u00bb\u00bf/, '') === CLUSTER_HEADER) this.hasClusterHeader = true;
-    // pg_dump writes data as COPY ... FROM stdin; a COPY line too long to have been read whole is one too.
-    if (startsCopyData(line) || (cut && line.startsWith('COPY '))) {
-      this.inCopy = true;
-      return;
-    }
-    const role = createdRole(line);
+  private lookAt({ kind, text, number, end }: DumpLine): void {
+    if (end === '\r\n') this.crlf++;
+    else if (end === '\n') this.lf++;
+    if (kind !== 'sql') return;
+    if (isClusterHeader(text, number)) this.hasClusterHeader = true;
+    const role = createdRole(text);
     if (role !== undefined) {
       this.roles.add(role);
       return;
     }
-    const database = connectTarget(line) ?? createdDatabase(line);
+    const database = connectTarget(text) ?? createdDatabase(text);
     if (database !== undefined) {
       this.databases.add(database);
       return;
     }
     let match: RegExpExecArray | null;
-    if ((match = /^-- Dumped from database version (\S+)/.exec(line))) {
+    if ((match = /^-- Dumped from database version (\S+)/.exec(text))) {
       this.serverVersion ??= match[1]!;
-    } else if ((match = /^-- Dumped by pg_dump(?:all)? version (\S+)/.exec(line))) {
+    } else if ((match = /^-- Dumped by pg_dump(?:all)? version (\S+)/.exec(text))) {
       this.dumpToolVersion ??= match[1]!;
-    } else if ((match = /^SET client_encoding = '([^']*)';/.exec(line))) {
+    } else if ((match = /^SET client_encoding = '([^']*)';/.exec(text))) {
       this.clientEncoding ??= match[1]!;
     }
   }
+}
+
+/**
+ * What the first lines of a script (`head`, its first bytes) say it is: a pg_dumpall script
+ * ('cluster'), a pg_dump of a single database ('database'), or neither.
+ */
+export function scriptKind(head: Buffer): 'cluster' | 'database' | 'other' {
+  let kind: 'cluster' | 'database' | 'other' = 'other';
+  const look = ({ text, number }: DumpLine) => {
+    if (isClusterHeader(text, number)) kind = 'cluster';
+    else if (kind === 'other' && number <= HEADER_LINES && withoutByteOrderMark(text) === DATABASE_DUMP_START) kind = 'database';
+  };
+  const reader = new DumpLineReader({ maxLine: MAX_LINE });
+  reader.feed(head, look);
+  reader.finish(look);
+  return kind;
 }
 
 /** The database a `CREATE DATABASE x ...;` line creates (pg_dumpall before 11 and pg_dump --create alike). */

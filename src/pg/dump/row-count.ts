@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
-import { readDumpLines } from '../pg/dump/line-reader.js';
-import { connectTarget, copyField, unquoteIdentifier } from '../pg/dump/syntax.js';
+import { readDumpLines } from './line-reader.js';
+import { connectTarget, copyField, copyHeader } from './syntax.js';
 
 /** Lines longer than this are never the ones a scan looks for (COPY headers, short data rows). */
 const MAX_LINE = 64 * 1024;
@@ -33,7 +33,7 @@ export async function countRowsInDump(stream: Readable, query: RowCountQuery): P
     } else if (kind === 'sql') {
       database = connectTarget(text) ?? database;
     } else if (database === query.database && !cut) {
-      const header = parseCopyHeader(text);
+      const header = copyHeader(text);
       if (header?.table !== query.table) continue;
       const index = header.columns.indexOf(query.column);
       if (index < 0) continue;
@@ -42,13 +42,4 @@ export async function countRowsInDump(stream: Readable, query: RowCountQuery): P
     }
   }
   return found ? count : undefined;
-}
-
-/** `COPY public.nicesyseng (id, host) FROM stdin;` -> table nicesyseng, its columns. */
-function parseCopyHeader(line: string): { table: string; columns: string[] } | undefined {
-  const ident = '(?:"(?:[^"]|"")+"|[^\\s."(]+)';
-  const match = new RegExp(`^COPY (?:${ident}\\.)?(${ident}) \\((.*)\\) FROM stdin;$`).exec(line);
-  if (!match) return undefined;
-  const columns = match[2]!.split(/,\s*/).map((c) => unquoteIdentifier(c.trim()));
-  return { table: unquoteIdentifier(match[1]!), columns };
 }
