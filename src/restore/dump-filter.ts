@@ -342,8 +342,10 @@ export class DumpFilter extends Transform {
 }
 
 /** The start of a line that may name a database (examined only when databases are renamed). */
-const DATABASE_STATEMENT_HEAD = /^(?:CREATE DATABASE |ALTER DATABASE |COMMENT ON DATABASE |GRANT |REVOKE )/;
-const DATABASE_STATEMENT = new RegExp(`^(CREATE DATABASE |ALTER DATABASE |COMMENT ON DATABASE |(?:GRANT|REVOKE) .*? ON DATABASE )(${IDENTIFIER})(.*)$`);
+const DATABASE_STATEMENT_HEAD = /^(?:CREATE DATABASE |ALTER DATABASE |ALTER ROLE |COMMENT ON DATABASE |GRANT |REVOKE )/;
+const DATABASE_STATEMENT = new RegExp(
+  `^(CREATE DATABASE |ALTER DATABASE |ALTER ROLE ${IDENTIFIER} IN DATABASE |COMMENT ON DATABASE |(?:GRANT|REVOKE) .*? ON DATABASE )(${IDENTIFIER})(.*)$`,
+);
 
 /** A name as an SQL identifier, "quoted", its UTF-8 bytes as latin1 characters (how lines are handled). */
 function quoteIdentifier(name: string): string {

@@ -192,7 +192,7 @@ describe('the dump filter between the archive and psql', () => {
     };
     const withGrants = DUMP.replace(
       'ALTER DATABASE cupm OWNER TO cupm;',
-      'ALTER DATABASE cupm OWNER TO cupm;\nREVOKE CONNECT,TEMPORARY ON DATABASE cupm FROM PUBLIC;\nGRANT CONNECT ON DATABASE cupm TO "Odd ""Role""";\nCOMMENT ON DATABASE cupm IS \'CUPM\';',
+      'ALTER DATABASE cupm OWNER TO cupm;\nREVOKE CONNECT,TEMPORARY ON DATABASE cupm FROM PUBLIC;\nGRANT CONNECT ON DATABASE cupm TO "Odd ""Role""";\nCOMMENT ON DATABASE cupm IS \'CUPM\';\nALTER ROLE cupm IN DATABASE cupm SET search_path TO cupm, public;',
     ).replace('\\connect cupm', '\\connect -reuse-previous=on "dbname=\'cupm\'"');
 
     it('creates and fills the application database under the incoming name, every other line as it was', async () => {
@@ -207,6 +207,7 @@ describe('the dump filter between the archive and psql', () => {
         ['REVOKE CONNECT,TEMPORARY ON DATABASE cupm FROM PUBLIC;', 'REVOKE CONNECT,TEMPORARY ON DATABASE "cupm__incoming_20261204143000" FROM PUBLIC;'],
         ['GRANT CONNECT ON DATABASE cupm TO "Odd ""Role""";', 'GRANT CONNECT ON DATABASE "cupm__incoming_20261204143000" TO "Odd ""Role""";'],
         ["COMMENT ON DATABASE cupm IS 'CUPM';", `COMMENT ON DATABASE "cupm__incoming_20261204143000" IS 'CUPM';`],
+        ['ALTER ROLE cupm IN DATABASE cupm SET search_path TO cupm, public;', 'ALTER ROLE cupm IN DATABASE "cupm__incoming_20261204143000" SET search_path TO cupm, public;'],
         [`\\connect -reuse-previous=on "dbname='cupm'"`, '\\connect "cupm__incoming_20261204143000"'],
       ]);
       // COPY data that looks like a \connect, and the other databases, pass as they were.
