@@ -6,7 +6,7 @@ import { serverVersion, withClient } from '../pg/connection.js';
 import { withServicesStopped } from '../services/scope.js';
 import { databaseExists, endSessions, ident, renameDatabase } from './databases.js';
 import { heldRolesFile, removeJournal, type RestoreJournal } from './journal.js';
-import { restoreFailure, runFinishing } from './outcome.js';
+import { completeRestore, restoreFailure } from './outcome.js';
 import { filesStep, finishingSteps, loadStep, postgresStep, purgeStep, snapshotStep, type RestoreRuntime, type RestoreStep } from './steps.js';
 
 /**
@@ -113,25 +113,11 @@ export async function applyLive(rt: RestoreRuntime, job: string, reporter: Repor
     if (!result.undoFailed) await removeJournal(dir, journal);
     throw error;
   }
-  if (servicesError !== undefined) {
-    // Restored, but a service did not start: keep the previous database, say how to finish.
-    await removeJournal(dir, journal);
-    const previous = journal.renames.map((r) => r.to);
-    if (servicesError instanceof Error && 'state' in servicesError) {
-      (servicesError as { state?: string }).state = `the ${job.toLowerCase()} itself completed; services named above are stopped` +
-        (previous.length > 0 ? `; the previous database is kept as ${previous.join(', ')} (drop it once CUPM runs)` : '');
-    }
-    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what withServicesStopped threw
-    throw servicesError;
-  }
-  const finishing = await runFinishing(finishingSteps(journal), rt, reporter);
-  await removeJournal(dir, journal);
-  const dropped = finishing.find((r) => r.id === 'drop-previous')?.status === 'done';
-  for (const note of rt.notes) reporter.warn(note);
+  const { finishing, previousDatabases } = await completeRestore(rt, job, servicesError, reporter);
   return {
     steps: [...first.steps, ...second.steps, ...finishing],
     nicesysengDeleted: journal.purge?.deleted ?? null,
-    previousDatabases: dropped ? [] : journal.renames.map((r) => r.to),
+    previousDatabases,
     notes: rt.notes,
     servicesDownMs,
   };

@@ -6,7 +6,7 @@ import { runPlan, type PlanResult, type StepReport } from '../jobs/plan.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
 import { withServicesStopped } from '../services/scope.js';
 import { journalPath, readJournal, removeJournal, writeJournal } from './journal.js';
-import { describeJournal, restoreFailure, runFinishing } from './outcome.js';
+import { completeRestore, describeJournal, restoreFailure } from './outcome.js';
 import { formatPlan, type RestorePlan } from './plan.js';
 import { checkHostOptions, prepareRestore, type PreparedRestore, type RestoreOptions } from './prepare.js';
 import { recoverRestore, refuseForeignOrRunning, type RecoveryResult } from './recover.js';
@@ -153,25 +153,11 @@ async function applyRestore(prepared: PreparedRestore, reporter: Reporter, signa
     if (!result.undoFailed) await removeJournal(dir, journal);
     throw error;
   }
-  if (servicesError !== undefined) {
-    // Restored, but a service did not start: keep the previous database, say how to finish.
-    await removeJournal(dir, journal);
-    const previous = journal.renames.map((r) => r.to);
-    if (servicesError instanceof Error && 'state' in servicesError) {
-      (servicesError as { state?: string }).state = `the ${job.toLowerCase()} itself completed; services named above are stopped` +
-        (previous.length > 0 ? `; the previous database is kept as ${previous.join(', ')} (drop it once CUPM runs)` : '');
-    }
-    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what withServicesStopped threw
-    throw servicesError;
-  }
-  const finishing = await runFinishing(finishingSteps(journal), rt, reporter);
-  await removeJournal(dir, journal);
-  const dropped = finishing.find((r) => r.id === 'drop-previous')?.status === 'done';
-  for (const note of rt.notes) reporter.warn(note);
+  const { finishing, previousDatabases } = await completeRestore(rt, job, servicesError, reporter);
   return {
     steps: [...result.steps, ...finishing],
     nicesysengDeleted: journal.purge?.deleted ?? null,
-    previousDatabases: dropped ? [] : journal.renames.map((r) => r.to),
+    previousDatabases,
     notes: rt.notes,
     servicesDownMs,
   };
