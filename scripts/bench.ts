@@ -187,6 +187,17 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
     await checkRestored(target.cluster, counts, 'psql -f');
     return measured;
   });
+  // Restore onto a live server (--live): the target holds cupm from the runs above; CUPM is down
+  // for the swap only. The services' stop and start alone, for the target's "+ stop/start".
+  const stopStart = await manualProcedure(services, async () => ({ ms: 0, peakRss: 0, machineCpuMs: 0, ownCpuMs: 0, stdout: '', stderr: '' }));
+  const liveRuns: Measured[] = [];
+  for (let i = 0; i < options.runs; i++) {
+    cleanup.throwIfInterrupted();
+    const measured = await withDowntime(services, () => runTool(tool, ['restore', archive, '--yes', '--live', '--json'], { ...targetEnv, ...services.env() }));
+    liveRuns.push(measured);
+    await checkRestored(target.cluster, counts, 'cupm-backup restore --live');
+    log(`restore --live ${i + 1}: ${(measured.ms / 1000).toFixed(1)} s, CUPM down ${((measured.downtimeMs ?? 0) / 1000).toFixed(1)} s (stop + start alone: ${((stopStart.downtimeMs ?? 0) / 1000).toFixed(1)} s)`);
+  }
   await target.destroy();
   await services.destroy();
   await fsp.rm(dir, { recursive: true, force: true });
@@ -212,7 +223,14 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
       mbPerSecondAfterStartup: verifiedBytes / 1e6 / (Math.max(1, verifyMs - startupMs) / 1000),
     },
     startup: { ms: startupRuns.map((r) => r.ms), medianMs: startupMs, peakRss: peak(startupRuns) },
-    peakRss: { backup: peak(backupRuns), verify: peak(verifyRuns), restore: peak(restoreRuns) },
+    peakRss: { backup: peak(backupRuns), verify: peak(verifyRuns), restore: peak([...restoreRuns, ...liveRuns]) },
+    liveRestore: {
+      ms: liveRuns.map((r) => r.ms),
+      downtimeMs: liveRuns.map((r) => r.downtimeMs ?? 0),
+      medianMs: median(liveRuns.map((r) => r.ms)),
+      medianDowntimeMs: median(liveRuns.map((r) => r.downtimeMs ?? 0)),
+      stopStartMs: stopStart.downtimeMs ?? 0,
+    },
   };
 }
 

@@ -42,6 +42,11 @@ export interface SizeResult {
   startup: { ms: number[]; medianMs: number; peakRss: number };
   /** Highest peak RSS of the tool's own process over the runs, in bytes. */
   peakRss: { backup: number; verify: number; restore: number };
+  /**
+   * `restore --live` onto the target that holds cupm already: total time and CUPM's downtime per
+   * run (stand-ins' timestamps), and the downtime of stopping and starting the services alone.
+   */
+  liveRestore?: { ms: number[]; downtimeMs: number[]; medianMs: number; medianDowntimeMs: number; stopStartMs: number };
 }
 
 export interface BenchResult {
@@ -113,6 +118,10 @@ export function judge(sizes: SizeResult[]): Target[] {
       what: `backup downtime vs stop + pg_dumpall > file + start (${main.label})`, limit: '<= 1.05 x',
       value: `${main.backup.downtime.medianRatio.toFixed(2)} x`, met: main.backup.downtime.medianRatio <= 1.05,
     }] : []),
+    ...sizes.flatMap((z) => (z.liveRestore ? [{
+      what: `restore downtime onto a live server (--live, ${z.label})`, limit: `<= 10 s + stop/start (${s(z.liveRestore.stopStartMs)})`,
+      value: s(z.liveRestore.medianDowntimeMs), met: z.liveRestore.medianDowntimeMs <= 10_000 + z.liveRestore.stopStartMs,
+    }] : [])),
     { what: `verify throughput (${main.label})`, limit: '>= 250 MB/s', value: `${main.verify.mbPerSecond.toFixed(0)} MB/s`, met: main.verify.mbPerSecond >= 250 },
     { what: `archive size vs gzip -6 (${main.label})`, limit: '<= 1.10 x', value: `${(main.archiveBytes / main.gzipBytes).toFixed(3)} x`, met: main.archiveBytes <= 1.1 * main.gzipBytes },
   ];
@@ -159,6 +168,11 @@ export function markdown(result: BenchResult): string {
     row('backup: CPU of cupm-backup itself', result.sizes.map((z) => s(z.backup.ownCpuTool))),
     ...downtimeRows(result, 'restore', 'stop, psql -X -f dump.sql into an empty cluster, start'),
     row('restore: cupm-backup restore', result.sizes.map((z) => s(z.restore.medianTool))),
+    ...(result.sizes.some((z) => z.liveRestore) ? [
+      row('restore --live onto a running CUPM: CUPM down (median; runs)', result.sizes.map((z) => (z.liveRestore ? `${s(z.liveRestore.medianDowntimeMs)} (${z.liveRestore.downtimeMs.map(s).join(', ')})` : '-'))),
+      row('restore --live: total time (median)', result.sizes.map((z) => (z.liveRestore ? s(z.liveRestore.medianMs) : '-'))),
+      row('stop + start of the services alone: CUPM down', result.sizes.map((z) => (z.liveRestore ? s(z.liveRestore.stopStartMs) : '-'))),
+    ] : []),
     row(result.sizes.some((z) => z.restore.downtime) ? 'restore: stop, psql -X -f dump.sql, start' : 'restore: psql -X -f dump.sql', result.sizes.map((z) => s(z.restore.medianBaseline))),
     row('restore: ratio (median of pairs)', result.sizes.map((z) => `${z.restore.medianRatio.toFixed(2)} (${z.restore.ratios.map((r) => r.toFixed(2)).join(', ')})`)),
     row('restore: CPU, whole machine (cupm-backup / psql)', result.sizes.map((z) => cpu(z.restore, result.machine.cores))),

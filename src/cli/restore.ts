@@ -23,6 +23,7 @@ export interface RestoreLikeFlags extends CommonOptions {
 
 interface RestoreFlags extends RestoreLikeFlags {
   files: boolean;
+  live?: boolean;
 }
 
 /** The options restore and migrate share, from their flags. */
@@ -63,12 +64,13 @@ export function registerRestore(program: Command): void {
       .option('--keep-previous', 'keep the previous database (renamed <db>__previous_<UTC stamp>) instead of dropping it')
       .option('--allow-version-mismatch', 'restore even when the archive holds another CUPM version than the installed one')
       .option('--admin-password-from-backup', "set the admin role's password to the backup's (by default it stays as it is)")
+      .option('--live', 'when the database exists: load into <db>__incoming_<UTC stamp> while CUPM runs, stop the services only for the swap')
       .option('--dry-run', 'print what would be done, change nothing')
       .option('--yes', 'do not ask for confirmation (required without a terminal)'),
   )).action(async (archive: string, flags: RestoreFlags) => {
     const config = configFor(flags, identityOverride(flags));
     const reporter = terminalReporter();
-    const result = await restore(config, archive, { ...restoreLikeOptions(flags, 'restore'), noFiles: !flags.files }, reporter);
+    const result = await restore(config, archive, { ...restoreLikeOptions(flags, 'restore'), noFiles: !flags.files, live: flags.live }, reporter);
     printRestoreResult(result, flags.json === true);
   });
 }
@@ -85,7 +87,8 @@ export function printRestoreResult(result: RestoreResult, json: boolean): void {
   const what = result.plan.command === 'migrate' ? 'Migrated' : 'Restored';
   const purge = result.nicesysengDeleted === null ? '' : `; ${result.nicesysengDeleted} nicesyseng row(s) deleted`;
   const kept = result.previousDatabases.length > 0 ? `; previous database kept: ${result.previousDatabases.join(', ')}` : '';
-  reporter.info(`${what} ${result.plan.archive} (${formatDuration(result.durationMs)})${purge}${kept}`);
+  const down = result.servicesDownMs ? `; services down ${formatDuration(result.servicesDownMs)}` : '';
+  reporter.info(`${what} ${result.plan.archive} (${formatDuration(result.durationMs)}${down})${purge}${kept}`);
   if (json) {
     printJson({
       ok: true,
@@ -100,6 +103,7 @@ export function printRestoreResult(result: RestoreResult, json: boolean): void {
       previousDatabases: result.previousDatabases,
       notes: result.notes,
       durationMs: result.durationMs,
+      servicesDownMs: result.servicesDownMs,
     });
   }
 }

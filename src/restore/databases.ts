@@ -11,7 +11,15 @@ export const literal = (text: string) => pg.Client.prototype.escapeLiteral(text)
 
 /** The name a database is moved aside to: `cupm__previous_20261125020000` (at most 63 bytes). */
 export function previousName(database: string, stamp: string): string {
-  const suffix = `__previous_${stamp}`;
+  return suffixedName(database, `__previous_${stamp}`);
+}
+
+/** The name a live restore loads a database under: `cupm__incoming_20261125020000` (at most 63 bytes). */
+export function incomingName(database: string, stamp: string): string {
+  return suffixedName(database, `__incoming_${stamp}`);
+}
+
+function suffixedName(database: string, suffix: string): string {
   let base = database;
   while (Buffer.byteLength(base + suffix) > 63) base = base.slice(0, -1);
   return base + suffix;

@@ -2,10 +2,12 @@ import { Transform, type TransformCallback } from 'node:stream';
 import {
   BUILTIN_DATABASES,
   DATABASE_DUMP_END,
+  IDENTIFIER,
   alteredRole,
   connectTarget,
   createdRole,
   startsCopyData,
+  unquoteIdentifier,
   withoutPassword,
 } from '../pg/dump/syntax.js';
 
@@ -18,6 +20,16 @@ export interface DumpFilterOptions {
   dropRestrict?: boolean;
   /** Leave out what the dump puts into the built-in databases postgres and template1 (default true). */
   skipBuiltinContents?: boolean;
+  /**
+   * A live restore: each database named here is created and filled under the name it maps to
+   * (`CREATE`/`ALTER`/`COMMENT ON DATABASE`, `GRANT`/`REVOKE ... ON DATABASE` and `\connect`).
+   */
+  renameDatabases?: ReadonlyMap<string, string>;
+  /**
+   * A live restore: the `ALTER ROLE x WITH ...` of these roles (the ones that exist, which running
+   * sessions log in as) is held back, blanked and kept in `heldRoles`, to be applied in the outage.
+   */
+  holdRoleAlters?: ReadonlySet<string>;
 }
 
 /** A part of the dump that was left out: the contents of a built-in database. */
@@ -42,6 +54,8 @@ const DOT = 0x2e;
 const DASH = 0x2d;
 const UPPER_A = 0x41;
 const UPPER_C = 0x43;
+const UPPER_G = 0x47;
+const UPPER_R = 0x52;
 const UPPER_Z = 0x5a;
 
 type Kind = 'pass' | 'blank' | 'examine';
@@ -68,6 +82,8 @@ export class DumpFilter extends Transform {
   /** The password (hash) the dump set for the admin role; undefined when it set none. */
   adminPassword: string | undefined;
   readonly skipped: SkippedSection[] = [];
+  /** The held-back `ALTER ROLE ... WITH ...` statements (holdRoleAlters), admin password taken out. */
+  readonly heldRoles: string[] = [];
   /** Lines seen so far (the number of the line being read). */
   lines = 0;
 
@@ -218,6 +234,9 @@ export class DumpFilter extends Transform {
       if (first !== undefined && first >= UPPER_A && first <= UPPER_Z) this.countSkipped(head.toString('latin1'));
       return 'blank';
     }
+    if (this.options.renameDatabases && (first === UPPER_A || first === UPPER_C || first === UPPER_G || first === UPPER_R)) {
+      if (DATABASE_STATEMENT_HEAD.test(head.toString('latin1'))) return 'examine';
+    }
     // Fast path for the bulk of a dump: only lines starting with C (or A in the roles) matter.
     if (first !== UPPER_C && !(this.inGlobals && first === UPPER_A)) return 'pass';
     const text = head.toString('latin1');
@@ -245,6 +264,8 @@ export class DumpFilter extends Transform {
       if (startsCopyData(line)) this.copyData = true;
       return blank;
     }
+    const renamed = this.renameDatabase(line);
+    if (renamed !== undefined) return Buffer.from(renamed + eol, 'latin1');
     if (this.inGlobals) {
       const created = createdRole(line);
       if (created !== undefined) {
@@ -256,13 +277,20 @@ export class DumpFilter extends Transform {
         return bytes;
       }
       const altered = alteredRole(line);
-      if (altered && altered.role === this.options.adminRole) {
+      if (!altered) return bytes;
+      let kept = line;
+      if (altered.role === this.options.adminRole) {
         const { line: without, password } = withoutPassword(line);
-        if (password === undefined) return bytes;
-        this.adminPassword = password;
-        return Buffer.from(without + eol, 'latin1');
+        if (password !== undefined) {
+          this.adminPassword = password;
+          kept = without;
+        }
       }
-      return bytes;
+      if (this.options.holdRoleAlters?.has(altered.role)) {
+        this.heldRoles.push(kept);
+        return blank;
+      }
+      return kept === line ? bytes : Buffer.from(kept + eol, 'latin1');
     }
     if (startsCopyData(line)) this.copyData = true;
     return bytes;
@@ -278,10 +306,23 @@ export class DumpFilter extends Transform {
       if (!this.inGlobals && this.skipBuiltins && BUILTIN_DATABASES.includes(target)) {
         this.skipping = { database: target, firstLine: this.lines, lastLine: this.lines, statements: 0, example: undefined };
       }
+      const renamed = this.options.renameDatabases?.get(target);
+      // The line end stays as it was (CRLF dumps keep CRLF).
+      if (renamed !== undefined) return Buffer.from(`\\connect ${quoteIdentifier(renamed)}${bytes.toString('latin1').slice(line.length)}`, 'latin1');
       return bytes;
     }
     if (/^\\(?:un)?restrict\b/.test(line)) return this.options.dropRestrict ? blank : bytes;
     return this.skipping ? blank : bytes;
+  }
+
+  /** A statement naming a database to rename (renameDatabases), rewritten; undefined for any other line. */
+  private renameDatabase(line: string): string | undefined {
+    const renames = this.options.renameDatabases;
+    if (!renames) return undefined;
+    const match = DATABASE_STATEMENT.exec(line);
+    if (!match) return undefined;
+    const renamed = renames.get(unquoteIdentifier(match[2]!));
+    return renamed === undefined ? undefined : match[1]! + quoteIdentifier(renamed) + match[3]!;
   }
 
   private countSkipped(text: string): void {
@@ -298,6 +339,17 @@ export class DumpFilter extends Transform {
     this.skipped.push(section);
     this.skipping = undefined;
   }
+}
+
+/** The start of a line that may name a database (examined only when databases are renamed). */
+const DATABASE_STATEMENT_HEAD = /^(?:CREATE DATABASE |ALTER DATABASE |ALTER ROLE |COMMENT ON DATABASE |GRANT |REVOKE )/;
+const DATABASE_STATEMENT = new RegExp(
+  `^(CREATE DATABASE |ALTER DATABASE |ALTER ROLE ${IDENTIFIER} IN DATABASE |COMMENT ON DATABASE |(?:GRANT|REVOKE) .*? ON DATABASE )(${IDENTIFIER})(.*)$`,
+);
+
+/** A name as an SQL identifier, "quoted", its UTF-8 bytes as latin1 characters (how lines are handled). */
+function quoteIdentifier(name: string): string {
+  return Buffer.from(`"${name.replaceAll('"', '""')}"`, 'utf8').toString('latin1');
 }
 
 /** The line end to emit for a blanked line: CRLF when the line had one. */

@@ -62,6 +62,17 @@ export interface RestoreJournal {
   steps: StepReport[];
   /** Steps after the services are back: drop the previous databases, apply the admin password. */
   finishing: StepReport[];
+  /**
+   * A live restore (--live): the dump loads into the incoming databases while CUPM runs, and only
+   * the swap (name -> previous, incoming -> name) happens while the services are stopped.
+   * `outage` is set before the first service stops: a run killed earlier never stopped CUPM.
+   */
+  live?: { incoming: Array<{ name: string; incoming: string }>; outage: boolean };
+}
+
+/** A live restore's held-back role statements (they hold password hashes: in the 0700 snapshot dir). */
+export function heldRolesFile(journal: RestoreJournal): string {
+  return path.join(journal.snapshotDir, 'held-roles.sql');
 }
 
 export function journalPath(dir: string): string {

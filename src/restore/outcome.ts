@@ -1,8 +1,8 @@
 import { CupmError, DirtyStateError, EXIT, messageOf } from '../errors.js';
 import type { PlanResult, StepReport } from '../jobs/plan.js';
 import type { Reporter } from '../jobs/reporter.js';
-import { journalPath, type RestoreJournal } from './journal.js';
-import type { RestoreRuntime, RestoreStep } from './steps.js';
+import { journalPath, removeJournal, type RestoreJournal } from './journal.js';
+import { finishingSteps, type RestoreRuntime, type RestoreStep } from './steps.js';
 
 /**
  * The error a failed restore ends with. Everything undone: exit 1 (3 when the archive turned out
@@ -142,4 +142,31 @@ export function willComplete(journal: RestoreJournal): boolean {
 
 function describe(error: unknown): string {
   return error instanceof CupmError ? `${error.message} ${error.problems.join('; ')}` : messageOf(error);
+}
+
+/**
+ * The end of a restore whose steps all ran. A service that did not start is rethrown (the
+ * restore itself is complete: the previous database is kept, the message says so); otherwise the
+ * finishing steps run. The journal goes either way. Returns the finishing reports and the
+ * databases still aside.
+ */
+export async function completeRestore(rt: RestoreRuntime, job: string, servicesError: unknown, reporter: Reporter): Promise<{ finishing: StepReport[]; previousDatabases: string[] }> {
+  const { journal } = rt;
+  const dir = rt.config.backupDir;
+  if (servicesError !== undefined) {
+    // Restored, but a service did not start: keep the previous database, say how to finish.
+    await removeJournal(dir, journal);
+    const previous = journal.renames.map((r) => r.to);
+    if (servicesError instanceof Error && 'state' in servicesError) {
+      (servicesError as { state?: string }).state = `the ${job.toLowerCase()} itself completed; services named above are stopped` +
+        (previous.length > 0 ? `; the previous database is kept as ${previous.join(', ')} (drop it once CUPM runs)` : '');
+    }
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what withServicesStopped threw
+    throw servicesError;
+  }
+  const finishing = await runFinishing(finishingSteps(journal), rt, reporter);
+  await removeJournal(dir, journal);
+  const dropped = finishing.find((r) => r.id === 'drop-previous')?.status === 'done';
+  for (const note of rt.notes) reporter.warn(note);
+  return { finishing, previousDatabases: dropped ? [] : journal.renames.map((r) => r.to) };
 }

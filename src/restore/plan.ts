@@ -23,6 +23,8 @@ export interface RestorePlan {
   keepPrevious: boolean;
   disk: DiskCheck;
   warnings: string[];
+  /** --live onto a server with the application database: the steps while CUPM runs, and those of the outage. */
+  live?: { whileUp: string[]; outage: string[] };
 }
 
 /** The plan as lines a person reads before saying yes. */
@@ -35,7 +37,11 @@ export function formatPlan(plan: RestorePlan): string[] {
   lines.push(`${plan.command === 'migrate' ? 'Migrate' : 'Restore'} ${plan.archive}`);
   lines.push(`  made ${plan.createdAt} on ${plan.sourceHost}; CUPM ${plan.cupmVersion.archive ?? 'unknown'} (this server: ${plan.cupmVersion.installed ?? 'unknown'})`);
   if (plan.pendingRecovery) push('First, an interrupted restore is finished:', plan.pendingRecovery);
-  push('Services stopped during the restore, and started again after:', [
+  if (plan.live) {
+    push('While CUPM keeps running (--live):', plan.live.whileUp);
+    push('During the outage (services stopped):', plan.live.outage);
+  }
+  push(plan.live ? 'Services stopped for the outage only, and started again after:' : 'Services stopped during the restore, and started again after:', [
     ...plan.services.stop,
     ...plan.services.alreadyStopped.map((s) => `${s} (already stopped: stays stopped)`),
   ]);

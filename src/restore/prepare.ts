@@ -24,7 +24,8 @@ import { dumpPair, dumpPairHint, findPgTool, type PgTool } from '../pg/tools.js'
 import { createServiceManager } from '../services/index.js';
 import type { ServiceManager } from '../services/service-manager.js';
 import { fileMeta } from './atomic-file.js';
-import { nameStamp, previousName } from './databases.js';
+import { databaseExists, incomingName, nameStamp, previousName } from './databases.js';
+import { describeLive } from './live.js';
 import { checkDisk } from './disk.js';
 import { shareFreeSpace } from './share-space.js';
 import { countRowsInDump } from '../pg/dump/row-count.js';
@@ -58,6 +59,11 @@ export interface RestoreOptions {
   migration?: MigrationOptions;
   /** Ctrl-C / SIGTERM: stop, and undo what was done. */
   signal?: AbortSignal;
+  /**
+   * --live: when the application database exists, load the dump into an incoming database while
+   * CUPM runs and stop the services only for the swap (src/restore/live.ts).
+   */
+  live?: boolean;
 }
 
 export interface MigrationOptions {
@@ -125,11 +131,13 @@ export async function prepareRestore(config: Config, archiveArg: string, options
   const archive = remote ? archiveArg : path.resolve(archiveArg);
   const command = options.migration ? 'migrate' : 'restore';
 
-  reporter.info(`Verifying ${archive}`);
+  // --live onto a server that has the application database: the dump is verified while it loads.
+  const live = options.live === true && (await withClient(config, 'postgres', (client) => databaseExists(client, config.database)));
+  reporter.info(live ? `Verifying ${archive} (all but the dump, which is hashed while it loads)` : `Verifying ${archive}`);
   // An encrypted archive is decrypted whole here, before anything is stopped: a wrong identity or
   // a tampered byte is refused now (exit 3), with nothing touched.
   const keys = archiveKeys(config.encryption);
-  const report = await verifyArchive(archive, { keys, remote, onProgress: (done, total) => reporter.progress('verify', done, total) });
+  const report = await verifyArchive(archive, { keys, remote, deferDump: live, onProgress: (done, total) => reporter.progress('verify', done, total) });
   if (report.needsIdentity) {
     throw new IdentityRequiredError(`The archive ${archive} is encrypted; restoring it needs the identity it was encrypted to.`, {
       state: 'nothing was changed',
@@ -319,7 +327,8 @@ export async function prepareRestore(config: Config, archiveArg: string, options
     if (!pair.ok) throw new ConfigError(`${dumpall.path} is ${pair.reason}.`, { state: 'nothing was changed', hint: dumpPairHint(pair.clients) });
     const dumpDatabases = manifest.postgres.databases.filter((d) => !BUILTIN_DATABASES.includes(d));
     const renames = dumpDatabases.filter((d) => server.databases.includes(d)).map((from) => ({ from, to: previousName(from, stamp) }));
-    const clash = renames.filter((r) => server.databases.includes(r.to));
+    const incoming = live ? dumpDatabases.map((name) => ({ name, incoming: incomingName(name, stamp) })) : undefined;
+    const clash = [...renames.map((r) => ({ to: r.to })), ...(incoming ?? []).map((d) => ({ to: d.incoming }))].filter((r) => server.databases.includes(r.to));
     if (clash.length > 0) {
       throw new RefusedError(`Databases named ${clash.map((r) => r.to).join(', ')} exist already: a restore made a moment ago kept them?`, {
         state: 'nothing was changed',
@@ -408,7 +417,9 @@ export async function prepareRestore(config: Config, archiveArg: string, options
       psqlPid: null,
       steps: [],
       finishing: [],
+      ...(incoming ? { live: { incoming, outage: false } } : {}),
     });
+    if (incoming) plan.live = describeLive(journal);
     return { config, archive, reader, manifest, dumpEntry, psql, dumpall, manager, plan, staged: contents, journal, dropRestrict: !psqlKnowsRestrict(psql) };
   } catch (error) {
     await reader.close();

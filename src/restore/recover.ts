@@ -12,6 +12,7 @@ import type { ServiceManager } from '../services/service-manager.js';
 import { journalPath, removeJournal, writeJournal, type RestoreJournal } from './journal.js';
 import { describeJournal, reportsFor, restoreFailure, runFinishing, willComplete } from './outcome.js';
 import { finishingSteps, killOrphanPsql, restoreSteps, type RestoreRuntime } from './steps.js';
+import { liveSteps } from './live.js';
 
 export interface RecoveryResult {
   outcome: 'completed' | 'undone';
@@ -73,12 +74,15 @@ export async function recoverRestore(
   };
   // The killed run's psql reads on until its input ends: stop it before touching its database.
   await killOrphanPsql(journal.psqlPid);
-  const steps = restoreSteps(journal);
+  const steps = journal.live ? liveSteps(journal) : restoreSteps(journal);
   const known = reportsFor(steps, journal.steps);
+  // A live restore killed before its outage never stopped CUPM: its undo does not either.
+  const keepRunning = !complete && journal.live?.outage === false;
   let result: Awaited<ReturnType<typeof runPlan<RestoreRuntime>>> | undefined;
   let servicesError: unknown;
   try {
-    await withServicesStopped(manager, config.services, reporter, async () => {
+    const scope = keepRunning ? async (fn: () => Promise<void>) => fn() : (fn: () => Promise<void>) => withServicesStopped(manager, config.services, reporter, fn);
+    await scope(async () => {
       // Steps done before the interruption count as done; the rest run (or, undoing, are undone).
       const resumed = steps.map((step, i) =>
         complete && known[i]!.status === 'done'
@@ -97,7 +101,7 @@ export async function recoverRestore(
   } catch (error) {
     servicesError = error;
   }
-  const notStarted = await startAsBefore(manager, journal, reporter);
+  const notStarted = keepRunning ? [] : await startAsBefore(manager, journal, reporter);
 
   if (!result) throw servicesError;
   if (result.undoFailed) {

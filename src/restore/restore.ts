@@ -6,11 +6,12 @@ import { runPlan, type PlanResult, type StepReport } from '../jobs/plan.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
 import { withServicesStopped } from '../services/scope.js';
 import { journalPath, readJournal, removeJournal, writeJournal } from './journal.js';
-import { describeJournal, restoreFailure, runFinishing } from './outcome.js';
+import { completeRestore, describeJournal, restoreFailure } from './outcome.js';
 import { formatPlan, type RestorePlan } from './plan.js';
 import { checkHostOptions, prepareRestore, type PreparedRestore, type RestoreOptions } from './prepare.js';
 import { recoverRestore, refuseForeignOrRunning, type RecoveryResult } from './recover.js';
 import { finishingSteps, restoreSteps, type RestoreRuntime } from './steps.js';
+import { applyLive } from './live.js';
 
 export type { RestoreOptions } from './prepare.js';
 
@@ -27,6 +28,8 @@ export interface RestoreResult {
   /** What the reader should know (skipped built-in database contents, a drop that failed...). */
   notes: string[];
   durationMs: number;
+  /** From the first service asked to stop to the last one started again (0: none stopped; null: --dry-run). */
+  servicesDownMs: number | null;
 }
 
 /**
@@ -62,12 +65,14 @@ export async function restore(config: Config, archive: string, options: RestoreO
     if (pending && options.dryRun) plan.pendingRecovery = describeJournal(pending, journalPath(dir));
     const base = { plan, recovery, durationMs: 0 };
     if (options.dryRun) {
-      return { ...base, dryRun: true, steps: [], nicesysengDeleted: null, previousDatabases: [], notes: [], durationMs: Date.now() - started };
+      return { ...base, dryRun: true, steps: [], nicesysengDeleted: null, previousDatabases: [], notes: [], durationMs: Date.now() - started, servicesDownMs: null };
     }
     const question = plan.command === 'migrate' ? 'Migrate this archive onto this server now?' : 'Restore this archive onto this server now?';
     if (options.confirm && !(await options.confirm(question, formatPlan(plan)))) throw cancelled();
     if (options.signal?.aborted) throw cancelled();
-    const applied = await withLock(dir, plan.command, () => applyRestore(prepared, reporter, options.signal));
+    const applied = await withLock(dir, plan.command, () => (prepared.journal.live
+      ? applyLive(runtimeOf(prepared, options.signal), plan.command === 'migrate' ? 'Migration' : 'Restore', reporter)
+      : applyRestore(prepared, reporter, options.signal)));
     return { ...base, ...applied, dryRun: false, durationMs: Date.now() - started };
   } finally {
     await prepared.reader.close();
@@ -78,23 +83,37 @@ function cancelled(): JobFailedError {
   return new JobFailedError('Cancelled: nothing was done.', { state: 'nothing was changed' });
 }
 
-/** Applies a prepared restore under the lock, journaling every step. */
-async function applyRestore(prepared: PreparedRestore, reporter: Reporter, signal: AbortSignal | undefined) {
+/** What the steps of a prepared restore work with. */
+function runtimeOf(prepared: PreparedRestore, signal: AbortSignal | undefined): RestoreRuntime {
   const { config, journal } = prepared;
-  const dir = config.backupDir;
-  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-  const rt: RestoreRuntime = {
+  return {
     config,
     journal,
-    save: () => writeJournal(dir, journal),
+    save: async () => {
+      await fsp.mkdir(config.backupDir, { recursive: true, mode: 0o700 });
+      await writeJournal(config.backupDir, journal);
+    },
     psql: prepared.psql,
     dumpall: prepared.dumpall,
     manager: prepared.manager,
-    load: { archive: prepared.archive, reader: prepared.reader, entry: prepared.dumpEntry, dropRestrict: prepared.dropRestrict },
+    load: {
+      archive: prepared.archive,
+      reader: prepared.reader,
+      entry: prepared.dumpEntry,
+      dropRestrict: prepared.dropRestrict,
+      dumpIncomplete: prepared.manifest.dumpComplete === false,
+    },
     staged: prepared.staged,
     notes: [],
     signal,
   };
+}
+
+/** Applies a prepared restore under the lock, journaling every step. */
+async function applyRestore(prepared: PreparedRestore, reporter: Reporter, signal: AbortSignal | undefined) {
+  const { config, journal } = prepared;
+  const dir = config.backupDir;
+  const rt = runtimeOf(prepared, signal);
   for (const warning of prepared.plan.warnings) reporter.warn(warning);
   // A Ctrl-C stops before the next step (the load stops at once); what was done is undone.
   const steps = restoreSteps(journal).map((step) => ({
@@ -111,16 +130,18 @@ async function applyRestore(prepared: PreparedRestore, reporter: Reporter, signa
 
   let result: PlanResult | undefined;
   let servicesError: unknown;
+  let downFrom: number | undefined;
   try {
     await withServicesStopped(prepared.manager, config.services, reporter, async () => {
       result = await runPlan(steps, rt, reporter, async (reports) => {
         journal.steps = reports.map((r) => ({ ...r }));
         await rt.save();
       });
-    });
+    }, { onStopped: async () => { downFrom ??= Date.now(); } });
   } catch (error) {
     servicesError = error;
   }
+  const servicesDownMs = downFrom === undefined ? 0 : Date.now() - downFrom;
   const job = prepared.plan.command === 'migrate' ? 'Migration' : 'Restore';
   if (!result) {
     // The services could not be stopped (and were started again): nothing else happened.
@@ -132,25 +153,12 @@ async function applyRestore(prepared: PreparedRestore, reporter: Reporter, signa
     if (!result.undoFailed) await removeJournal(dir, journal);
     throw error;
   }
-  if (servicesError !== undefined) {
-    // Restored, but a service did not start: keep the previous database, say how to finish.
-    await removeJournal(dir, journal);
-    const previous = journal.renames.map((r) => r.to);
-    if (servicesError instanceof Error && 'state' in servicesError) {
-      (servicesError as { state?: string }).state = `the ${job.toLowerCase()} itself completed; services named above are stopped` +
-        (previous.length > 0 ? `; the previous database is kept as ${previous.join(', ')} (drop it once CUPM runs)` : '');
-    }
-    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what withServicesStopped threw
-    throw servicesError;
-  }
-  const finishing = await runFinishing(finishingSteps(journal), rt, reporter);
-  await removeJournal(dir, journal);
-  const dropped = finishing.find((r) => r.id === 'drop-previous')?.status === 'done';
-  for (const note of rt.notes) reporter.warn(note);
+  const { finishing, previousDatabases } = await completeRestore(rt, job, servicesError, reporter);
   return {
     steps: [...result.steps, ...finishing],
     nicesysengDeleted: journal.purge?.deleted ?? null,
-    previousDatabases: dropped ? [] : journal.renames.map((r) => r.to),
+    previousDatabases,
     notes: rt.notes,
+    servicesDownMs,
   };
 }

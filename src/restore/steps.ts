@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { DUMP_ENTRY, type ManifestEntry } from '../archive/format.js';
 import { MeasureStream } from '../archive/measure.js';
+import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
 import type { ArchiveReader } from '../archive/reader.js';
 import type { Config } from '../config/config.js';
 import { ArchiveInvalidError, CupmError, JobFailedError, messageOf } from '../errors.js';
@@ -18,7 +19,7 @@ import type { ServiceManager } from '../services/service-manager.js';
 import { removeFile, writeFileAtomic } from './atomic-file.js';
 import { databaseExists, dropDatabase, endRoleSessions, ident, literal, renameDatabase } from './databases.js';
 import { DumpFilter, type SkippedSection } from './dump-filter.js';
-import type { RestoreJournal } from './journal.js';
+import { heldRolesFile, type RestoreJournal } from './journal.js';
 import { dumpRoles, restoreRoles, roleFacts } from './roles.js';
 
 /** The dump being loaded: only a live run has it (a recovery never loads again). */
@@ -28,6 +29,8 @@ export interface LoadSource {
   entry: ManifestEntry;
   /** Blank \restrict lines: the psql in use predates them. */
   dropRestrict: boolean;
+  /** The manifest records the dump as imported incomplete (checked here when a live restore deferred its verification). */
+  dumpIncomplete?: boolean;
 }
 
 /** What the steps work with: the journal (all they need to undo), and the tools. */
@@ -71,7 +74,7 @@ export function finishingSteps(journal: RestoreJournal): RestoreStep[] {
   return steps;
 }
 
-function snapshotStep(journal: RestoreJournal): RestoreStep {
+export function snapshotStep(journal: RestoreJournal): RestoreStep {
   return {
     id: 'snapshot',
     title: `Snapshot the roles${journal.files.length > 0 ? ' and the files to be replaced' : ''} (in ${journal.snapshotDir})`,
@@ -135,7 +138,7 @@ function moveAsideStep(journal: RestoreJournal): RestoreStep {
   };
 }
 
-function loadStep(): RestoreStep {
+export function loadStep(): RestoreStep {
   return {
     id: 'load',
     title: `Load the dump into PostgreSQL (psql, ON_ERROR_STOP)`,
@@ -143,8 +146,15 @@ function loadStep(): RestoreStep {
       if (!rt.load) throw new Error('the load step needs the archive');
       const { reader, entry } = rt.load;
       const existing = await withClient(rt.config, 'postgres', listRoles);
-      const filter = new DumpFilter({ existingRoles: new Set(existing), adminRole: rt.journal.adminRole, dropRestrict: rt.load.dropRestrict });
-      const measure = new MeasureStream(0, (n) => reporter.progress('load', n, entry.size));
+      // A live restore fills the incoming databases and holds back what would lock out running sessions.
+      const live = rt.journal.live;
+      const filter = new DumpFilter({
+        existingRoles: new Set(existing),
+        adminRole: rt.journal.adminRole,
+        dropRestrict: rt.load.dropRestrict,
+        ...(live ? { renameDatabases: new Map(live.incoming.map((d) => [d.name, d.incoming])), holdRoleAlters: new Set(existing) } : {}),
+      });
+      const measure = new MeasureStream(live ? TRAILER_WINDOW : 0, (n) => reporter.progress('load', n, entry.size));
       const psql = startPsql(rt.psql, rt.config, 'postgres');
       rt.journal.psqlPid = psql.pid ?? null;
       await rt.save();
@@ -176,10 +186,19 @@ function loadStep(): RestoreStep {
       }
       if (ran.status === 'rejected') throw loadError(ran.reason, rt.load.archive);
       const got = measure.measurement;
+      if (live && (got.size !== entry.size || got.sha256 !== entry.sha256)) {
+        throw new ArchiveInvalidError(`${DUMP_ENTRY} is NOT the dump the manifest describes (read ${got.size} bytes, SHA-256 ${got.sha256.slice(0, 12)}..., the manifest says ${entry.size} bytes, ${entry.sha256.slice(0, 12)}...): tampered or corrupt.`, {
+          hint: 'do not restore from this archive; use another one (cupm-backup list)',
+        });
+      }
+      if (live && !rt.load.dumpIncomplete && !endsWithTrailer(got.tail.toString('latin1'))) {
+        throw new ArchiveInvalidError(`${DUMP_ENTRY} does not end with "-- PostgreSQL database cluster dump complete": the dump is incomplete.`);
+      }
       if (got.size !== entry.size || got.sha256 !== entry.sha256) {
         throw new ArchiveInvalidError(`${DUMP_ENTRY} changed since it was verified (read ${got.size} bytes, SHA-256 ${got.sha256.slice(0, 12)}..., the manifest says ${entry.size} bytes, ${entry.sha256.slice(0, 12)}...).`);
       }
       rt.journal.adminPassword = filter.adminPassword ?? null;
+      if (live) await writePrivate(heldRolesFile(rt.journal), Buffer.from(filter.heldRoles.map((line) => `${line}\n`).join(''), 'latin1'));
       await rt.save();
       for (const section of filter.skipped) if (section.statements > 0) rt.notes.push(skippedNote(section, rt.load.archive));
       const kept = filter.rolesKept.length > 0 ? `; existing roles kept: ${filter.rolesKept.join(', ')}` : '';
@@ -207,7 +226,7 @@ function loadStep(): RestoreStep {
   };
 }
 
-function filesStep(journal: RestoreJournal): RestoreStep {
+export function filesStep(journal: RestoreJournal): RestoreStep {
   return {
     id: 'files',
     title: `Write the CUPM files (${journal.files.map((f) => f.relativePath).join(', ')})`,
@@ -235,19 +254,19 @@ function filesStep(journal: RestoreJournal): RestoreStep {
   };
 }
 
-function purgeStep(journal: RestoreJournal): RestoreStep {
+export function purgeStep(journal: RestoreJournal, database = journal.database): RestoreStep {
   const host = journal.purge!.host;
   return {
     id: 'purge',
     title: `Delete the rows of the old NICE host ${host} from nicesyseng`,
     async run(rt) {
-      const count = await withClient(rt.config, rt.journal.database, async (client) => {
+      const count = await withClient(rt.config, database, async (client) => {
         try {
           // A parameter, never spliced into the SQL text.
           return (await client.query('DELETE FROM nicesyseng WHERE host = $1', [host])).rowCount ?? 0;
         } catch (error) {
           if ((error as { code?: string }).code === '42P01') {
-            throw new JobFailedError(`The restored database "${rt.journal.database}" has no table nicesyseng: it does not look like a CUPM database.`, {
+            throw new JobFailedError(`The restored database "${database}" has no table nicesyseng: it does not look like a CUPM database.`, {
               hint: 'check the archive; or run without --old-nice-host',
             });
           }
@@ -261,7 +280,7 @@ function purgeStep(journal: RestoreJournal): RestoreStep {
   };
 }
 
-function postgresStep(journal: RestoreJournal): RestoreStep {
+export function postgresStep(journal: RestoreJournal): RestoreStep {
   const service = journal.pgService;
   return {
     id: 'postgres',

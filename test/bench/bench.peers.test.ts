@@ -64,6 +64,7 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
       expect(run.exitCode, run.all).to.equal(0);
       expect(run.all).to.match(/backup 1: cupm-backup [\d.]+ s, reference [\d.]+ s, ratio [\d.]+/);
       expect(run.all).to.match(/restore 1: cupm-backup [\d.]+ s, reference [\d.]+ s, ratio [\d.]+/);
+      expect(run.all).to.match(/restore --live 1: [\d.]+ s, CUPM down [\d.]+ s \(stop \+ start alone: [\d.]+ s\)/);
       // Without --cpus, the servers may use every CPU the bench may.
       expect(run.all.match(/on CPUs [^)]+\)/g)).to.deep.equal(Array(2).fill(`on CPUs ${cpusAllowed(process.pid)})`));
       const written = (await fs.readdir(out)).sort();
@@ -86,6 +87,7 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
       expect(markdown).to.include('| backup time vs pg_dumpall > file');
       expect(markdown).to.match(/\| backup downtime vs stop \+ pg_dumpall > file \+ start \(0\.004 GB\) \| <= 1\.05 x \| [\d.]+ x \|/);
       expect(markdown).to.match(/\| restore: CUPM down, cupm-backup \(stand-ins' timestamps\) \| [\d.]+ s \|/);
+      expect(markdown).to.match(/\| restore downtime onto a live server \(--live, 0\.004 GB\) \| <= 10 s \+ stop\/start \([\d.]+ s\) \| [\d.]+ s \|/);
       expect(markdown).to.match(/\| backup: CPU, whole machine \(cupm-backup \/ pg_dumpall\) \| [\d.]+ s \/ [\d.]+ s \(on \d+ cores?, at least [\d.]+ s\) \|/);
       expect(markdown.includes('archives encrypted (age)')).to.equal(encrypted);
       expect(await fs.readFile(path.join(out, written[2]!), 'utf8')).to.match(/^<svg/);

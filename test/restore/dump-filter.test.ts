@@ -184,6 +184,65 @@ describe('the dump filter between the archive and psql', () => {
     expect((await filter(parts)).text).to.equal(dump);
   });
 
+  describe('for a live restore (--live)', () => {
+    const LIVE: DumpFilterOptions = {
+      ...OPTIONS,
+      renameDatabases: new Map([['cupm', 'cupm__incoming_20261204143000']]),
+      holdRoleAlters: new Set(['postgres', 'cupm']),
+    };
+    const withGrants = DUMP.replace(
+      'ALTER DATABASE cupm OWNER TO cupm;',
+      'ALTER DATABASE cupm OWNER TO cupm;\nREVOKE CONNECT,TEMPORARY ON DATABASE cupm FROM PUBLIC;\nGRANT CONNECT ON DATABASE cupm TO "Odd ""Role""";\nCOMMENT ON DATABASE cupm IS \'CUPM\';\nALTER ROLE cupm IN DATABASE cupm SET search_path TO cupm, public;',
+    ).replace('\\connect cupm', '\\connect -reuse-previous=on "dbname=\'cupm\'"');
+
+    it('creates and fills the application database under the incoming name, every other line as it was', async () => {
+      const { text } = await filter(withGrants, LIVE);
+      const lines = text.split('\n');
+      const original = withGrants.split('\n');
+      expect(lines.length).to.equal(original.length);
+      const changed = lines.flatMap((line, i) => (line === original[i] ? [] : [[original[i], line]]));
+      expect(changed.filter(([from]) => /DATABASE|connect/.test(from!))).to.deep.equal([
+        ["CREATE DATABASE cupm WITH TEMPLATE = template0 ENCODING = 'UTF8';", `CREATE DATABASE "cupm__incoming_20261204143000" WITH TEMPLATE = template0 ENCODING = 'UTF8';`],
+        ['ALTER DATABASE cupm OWNER TO cupm;', 'ALTER DATABASE "cupm__incoming_20261204143000" OWNER TO cupm;'],
+        ['REVOKE CONNECT,TEMPORARY ON DATABASE cupm FROM PUBLIC;', 'REVOKE CONNECT,TEMPORARY ON DATABASE "cupm__incoming_20261204143000" FROM PUBLIC;'],
+        ['GRANT CONNECT ON DATABASE cupm TO "Odd ""Role""";', 'GRANT CONNECT ON DATABASE "cupm__incoming_20261204143000" TO "Odd ""Role""";'],
+        ["COMMENT ON DATABASE cupm IS 'CUPM';", `COMMENT ON DATABASE "cupm__incoming_20261204143000" IS 'CUPM';`],
+        ['ALTER ROLE cupm IN DATABASE cupm SET search_path TO cupm, public;', 'ALTER ROLE cupm IN DATABASE "cupm__incoming_20261204143000" SET search_path TO cupm, public;'],
+        [`\\connect -reuse-previous=on "dbname='cupm'"`, '\\connect "cupm__incoming_20261204143000"'],
+      ]);
+      // COPY data that looks like a \connect, and the other databases, pass as they were.
+      expect(text).to.include('2\t\\\\connect postgres\n');
+      expect(text).to.include('\\connect postgres\n');
+    });
+
+    it('holds back the ALTER ROLE of existing roles (passwords that would lock out running sessions), keeps new roles whole', async () => {
+      const { text, filter: f } = await filter(DUMP, LIVE);
+      const lines = text.split('\n');
+      expect(lines[12]).to.equal('CREATE ROLE "Odd ""Role""";');
+      expect(lines[13]).to.match(/^ALTER ROLE "Odd ""Role""" WITH/);
+      expect(lines[15]).to.equal('');
+      expect(lines[17]).to.equal('');
+      expect(f.heldRoles).to.deep.equal([
+        "ALTER ROLE cupm WITH NOSUPERUSER INHERIT LOGIN PASSWORD 'SCRAM-SHA-256$4096:app';",
+        'ALTER ROLE postgres WITH SUPERUSER INHERIT CREATEROLE CREATEDB LOGIN REPLICATION BYPASSRLS;',
+      ]);
+      expect(f.adminPassword).to.equal("SCRAM-SHA-256$4096:old'admin");
+    });
+
+    it('gives the same output however the stream is cut into chunks', async () => {
+      const bytes = Buffer.from(withGrants, 'latin1');
+      const whole = (await filter([bytes], LIVE)).text;
+      await fc.assert(
+        fc.asyncProperty(fc.uniqueArray(fc.integer({ min: 1, max: bytes.length - 1 }), { maxLength: 40 }), async (cuts) => {
+          const points = [0, ...cuts.sort((a, b) => a - b), bytes.length];
+          const chunks = points.slice(1).map((end, i) => bytes.subarray(points[i], end));
+          expect((await filter(chunks, LIVE)).text).to.equal(whole);
+        }),
+        { numRuns: 100 },
+      );
+    });
+  });
+
   it('reads every form of \\connect pg_dumpall writes', () => {
     expect(connectTarget('\\connect cupm')).to.equal('cupm');
     expect(connectTarget('\\connect "odd name"')).to.equal('odd name');
