@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { DUMP_ENTRY, type ManifestEntry } from '../archive/format.js';
 import { MeasureStream } from '../archive/measure.js';
-import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump-script.js';
+import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump/script.js';
 import type { ArchiveReader } from '../archive/reader.js';
 import type { Config } from '../config/config.js';
 import { ArchiveInvalidError, CupmError, JobFailedError, messageOf } from '../errors.js';
