@@ -38,6 +38,8 @@ export class DumpRefusedError extends ArchiveInvalidError {
 
 /** A line outside COPY data is held in memory to be read whole; pg_dump's are far shorter. */
 const MAX_SQL_LINE = 16 * 1024 * 1024;
+/** COPY blocks remembered to place an error in COPY data (pg_dumpall writes one per table). */
+const MAX_COPY_BLOCKS = 4096;
 /** The start of a statement kept for the checks made when it ends (a COPY header, a SET). */
 const MAX_STATEMENT_HEAD = 64 * 1024;
 
@@ -121,6 +123,8 @@ export class DumpGuardScanner {
   private headerSeen = false;
   private lastLiteral: string | undefined;
   private encodingLength: ((bytes: Buffer, at: number) => number) | undefined;
+  /** The latest COPY blocks: the line of their header and of their `\.` (see copyHeaderOf). */
+  private readonly copyBlocks: Array<{ header: number; end: number | undefined }> = [];
 
   /** `label` names the script in refusals (the archive entry, or the file given to import). */
   constructor(private readonly label: string) {}
@@ -145,6 +149,20 @@ export class DumpGuardScanner {
       pos = nl + 1;
     }
     return out;
+  }
+
+  /**
+   * The line of the `COPY ... FROM stdin;` header whose data holds `line` (or ends at it: psql
+   * names the `\.` line for an error in the data), among the latest blocks read; row N of the
+   * block is line header + N. Undefined when `line` is in no COPY block the guard remembers.
+   */
+  copyHeaderOf(line: number): number | undefined {
+    for (let i = this.copyBlocks.length - 1; i >= 0; i--) {
+      const block = this.copyBlocks[i]!;
+      if (block.header < line && (block.end === undefined || line <= block.end)) return block.header;
+      if (block.header < line) return undefined;
+    }
+    return undefined;
   }
 
   /** The end of the script: judges what is held and the whole; returns the rest to pass on. */
@@ -197,6 +215,7 @@ export class DumpGuardScanner {
         }
         if (verdict !== 'no') {
           out.push(head.subarray(0, verdict));
+          this.copyBlocks[this.copyBlocks.length - 1]!.end = this.line;
           this.line++;
           this.state = 'sql';
           return pos + verdict - held;
@@ -463,6 +482,9 @@ export class DumpGuardScanner {
       if (rest.trim() !== '') this.refuse('text after "COPY ... FROM stdin;" on its line (psql would run it once the data ends)');
       this.state = 'copy';
       this.atCopyLineStart = true;
+      // psql may be this far behind the guard when it stops: the latest blocks are enough.
+      if (this.copyBlocks.length >= MAX_COPY_BLOCKS) this.copyBlocks.shift();
+      this.copyBlocks.push({ header: this.line, end: undefined });
       return;
     }
     if (/\blo_(?:import|export)\s*\(/i.test(text)) this.refuse('lo_import/lo_export, which read or write files on the database server');

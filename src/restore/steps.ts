@@ -12,7 +12,7 @@ import type { Step } from '../jobs/plan.js';
 import { listDatabases, listRoles } from '../pg/catalog.js';
 import { serverVersion, withClient } from '../pg/connection.js';
 import { DumpGuard, DumpRefusedError } from '../pg/dump-guard.js';
-import { PsqlFailedError, startPsql } from '../pg/psql.js';
+import { copyRowOf, PsqlFailedError, startPsql, type PsqlError } from '../pg/psql.js';
 import type { PgTool } from '../pg/tools.js';
 import type { ServiceManager } from '../services/service-manager.js';
 import { removeFile, writeFileAtomic } from './atomic-file.js';
@@ -155,11 +155,12 @@ function loadStep(): RestoreStep {
       };
       rt.signal?.addEventListener('abort', onAbort);
       if (rt.signal?.aborted) onAbort();
+      const guard = new DumpGuard(DUMP_ENTRY);
       const fed = (async () => {
         try {
           // The guard judges what psql gets (after the filter), line by line, as the preflight did:
           // an archive changed since then is stopped before psql reads a line it did not pass.
-          await pipeline(await reader.openEntry(DUMP_ENTRY), measure, filter, new DumpGuard(DUMP_ENTRY), psql.stdin);
+          await pipeline(await reader.openEntry(DUMP_ENTRY), measure, filter, guard, psql.stdin);
         } catch (error) {
           // psql stopping at an error breaks the pipe: that is psql's story, told by `finished`.
           if ((error as NodeJS.ErrnoException).code !== 'EPIPE') readFailure = error;
@@ -174,7 +175,7 @@ function loadStep(): RestoreStep {
       if (readFailure !== undefined) {
         throw new ArchiveInvalidError(`Reading ${DUMP_ENTRY} from ${rt.load.archive} failed during the load: ${messageOf(readFailure)}.`);
       }
-      if (ran.status === 'rejected') throw loadError(ran.reason, rt.load.archive);
+      if (ran.status === 'rejected') throw loadError(ran.reason, rt.load.archive, (line) => guard.scanner.copyHeaderOf(line));
       const got = measure.measurement;
       if (got.size !== entry.size || got.sha256 !== entry.sha256) {
         throw new ArchiveInvalidError(`${DUMP_ENTRY} changed since it was verified (read ${got.size} bytes, SHA-256 ${got.sha256.slice(0, 12)}..., the manifest says ${entry.size} bytes, ${entry.sha256.slice(0, 12)}...).`);
@@ -346,9 +347,9 @@ async function waitForPostgres(config: Config, timeoutSeconds: number): Promise<
 const SERVER_GONE = /connection to server was lost|server closed the connection unexpectedly|terminating connection due to administrator command|no connection to the server/;
 
 /** The error a failed load ends with: the SQL error and the line of the dump it is on. */
-function loadError(error: unknown, archive: string): CupmError {
+function loadError(error: unknown, archive: string, copyHeaderOf: (line: number) => number | undefined): CupmError {
   if (!(error instanceof PsqlFailedError)) return error instanceof CupmError ? error : new JobFailedError(messageOf(error));
-  const sql = error.sqlError;
+  const sql = error.sqlError && { ...error.sqlError, line: dumpLineOf(error.sqlError, copyHeaderOf) };
   const where = sql?.line === undefined ? '' : ` at line ${sql.line} of ${DUMP_ENTRY}`;
   if ((sql && /^(?:FATAL|PANIC)/.test(sql.message)) || SERVER_GONE.test(error.stderrTail)) {
     // Not the dump's fault: the server went away (shut down, crashed, connection cut).
@@ -361,6 +362,17 @@ function loadError(error: unknown, archive: string): CupmError {
   return new JobFailedError(`The dump failed${where}:\n${sql.message}`, {
     hint: sql.line === undefined ? undefined : `see that line with: unzip -p ${JSON.stringify(archive)} ${DUMP_ENTRY} | sed -n '${sql.line}p'`,
   });
+}
+
+/**
+ * The dump line of a SQL error: psql names the line it was reading, which for bad COPY data is
+ * the block's `\.`; the server's CONTEXT names the row, so the bad row is the header's line + row.
+ */
+function dumpLineOf(sql: PsqlError, copyHeaderOf: (line: number) => number | undefined): number | undefined {
+  const row = copyRowOf(sql);
+  if (sql.line === undefined || row === undefined) return sql.line;
+  const header = copyHeaderOf(sql.line);
+  return header === undefined ? sql.line : header + row;
 }
 
 /** Tells what the dump held for a built-in database and how to load it by hand. */
