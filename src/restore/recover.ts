@@ -75,34 +75,41 @@ export async function recoverRestore(
   await killOrphanPsql(journal.psqlPid);
   const steps = restoreSteps(journal);
   const known = reportsFor(steps, journal.steps);
+  // Steps done before the interruption count as done, unannounced; the rest run (or, undoing, are undone).
+  const resumed = steps.map((step, i) =>
+    complete && known[i]!.status === 'done' ? { ...step, doneBefore: known[i]!.detail ?? 'done before the interruption' } : step,
+  );
+  const work = complete
+    ? resumed.filter((s) => s.doneBefore === undefined)
+    : steps.filter((s, i) => s.undo && known[i]!.status !== 'not-run' && known[i]!.status !== 'undone');
   let result: Awaited<ReturnType<typeof runPlan<RestoreRuntime>>> | undefined;
   let servicesError: unknown;
+  const recover = async () => {
+    if (complete) {
+      result = await runPlan(resumed, rt, reporter, async (reports) => {
+        journal.steps = reports.map((r) => ({ ...r }));
+        await rt.save();
+      });
+    } else {
+      result = await undoStarted(steps, known, rt, reporter);
+    }
+  };
   try {
-    await withServicesStopped(manager, config.services, reporter, async () => {
-      // Steps done before the interruption count as done; the rest run (or, undoing, are undone).
-      const resumed = steps.map((step, i) =>
-        complete && known[i]!.status === 'done'
-          ? { ...step, run: async () => known[i]!.detail ?? 'done before the interruption' }
-          : step,
-      );
-      if (complete) {
-        result = await runPlan(resumed, rt, reporter, async (reports) => {
-          journal.steps = reports.map((r) => ({ ...r }));
-          await rt.save();
-        });
-      } else {
-        result = await undoStarted(steps, known, rt, reporter);
-      }
-    });
+    // Only when there is something to run or undo are the services stopped (someone may have started them since).
+    if (work.length > 0) await withServicesStopped(manager, config.services, reporter, recover);
+    else await recover();
   } catch (error) {
     servicesError = error;
   }
-  const notStarted = await startAsBefore(manager, journal, reporter);
+  const notStarted = result?.undoFailed ? [] : await startAsBefore(manager, journal, reporter);
 
   if (!result) throw servicesError;
   if (result.undoFailed) {
     throw restoreFailure('Finishing the interrupted restore', result, steps, rt, servicesError ?? (notStarted.length ? new Error(notStarted.join('; ')) : undefined));
   }
+  // What this run did: the steps it ran or undid, not those done or undone before it.
+  const ran = result.steps.filter((r, i) =>
+    complete ? (resumed[i]!.doneBefore === undefined ? r.status !== 'not-run' : r.status !== 'done') : work.includes(steps[i]!));
   if (servicesError !== undefined || notStarted.length > 0) {
     await removeJournal(dir, journal);
     throw new DirtyStateError('The interrupted restore was finished, but services could not be started again:', {
@@ -112,12 +119,15 @@ export async function recoverRestore(
     });
   }
   let finishing: StepReport[] = [];
-  if (result.ok && complete) finishing = await runFinishing(finishingSteps(journal), rt, reporter);
+  if (result.ok && complete) {
+    const doneBefore = new Set(journal.finishing.filter((r) => r.status === 'done').map((r) => r.id));
+    finishing = (await runFinishing(finishingSteps(journal), rt, reporter)).filter((r) => !doneBefore.has(r.id));
+  }
   await removeJournal(dir, journal);
   const outcome = result.ok && complete ? 'completed' : 'undone';
   for (const note of rt.notes) reporter.warn(note);
   reporter.info(`The interrupted restore of ${journal.archive} was ${outcome}.`);
-  return { outcome, archive: journal.archive, startedAt: journal.startedAt, steps: [...result.steps, ...finishing], notes: rt.notes };
+  return { outcome, archive: journal.archive, startedAt: journal.startedAt, steps: [...ran, ...finishing], notes: rt.notes };
 }
 
 /** Undoes, in reverse, every step the interrupted run had started and not already undone. */

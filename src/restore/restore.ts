@@ -5,7 +5,7 @@ import { withLock } from '../jobs/lock.js';
 import { runPlan, type PlanResult, type StepReport } from '../jobs/plan.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
 import { withServicesStopped } from '../services/scope.js';
-import { journalPath, readJournal, removeJournal, writeJournal } from './journal.js';
+import { journalPath, readJournal, removeJournal, writeJournal, type RestoreJournal } from './journal.js';
 import { describeJournal, restoreFailure, runFinishing } from './outcome.js';
 import { formatPlan, type RestorePlan } from './plan.js';
 import { checkHostOptions, prepareRestore, type PreparedRestore, type RestoreOptions } from './prepare.js';
@@ -56,6 +56,32 @@ export async function restore(config: Config, archive: string, options: RestoreO
     }
   }
 
+  try {
+    return await restoreAfterRecovery(config, archive, options, reporter, { pending, recovery, started });
+  } catch (error) {
+    // The recovery happened whatever failed after it: the failure still tells of it (--json `recovery`).
+    if (recovery && error instanceof Error) recoveries.set(error, recovery);
+    throw error;
+  }
+}
+
+/** The failures of a restore that had finished an interrupted one first, with that recovery. */
+const recoveries = new WeakMap<Error, RecoveryResult>();
+
+/** The interrupted restore a failed restore finished (or undid) before it failed, if it did. */
+export function recoveryBefore(error: unknown): RecoveryResult | undefined {
+  return error instanceof Error ? recoveries.get(error) : undefined;
+}
+
+/** The restore asked for, once an interrupted one is finished. */
+async function restoreAfterRecovery(
+  config: Config,
+  archive: string,
+  options: RestoreOptions,
+  reporter: Reporter,
+  { pending, recovery, started }: { pending: RestoreJournal | undefined; recovery: RecoveryResult | null; started: number },
+): Promise<RestoreResult> {
+  const dir = config.backupDir;
   const prepared = await prepareRestore(config, archive, options, reporter);
   try {
     const { plan } = prepared;
