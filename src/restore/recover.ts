@@ -9,6 +9,7 @@ import { findPgTool } from '../pg/tools.js';
 import { createServiceManager } from '../services/index.js';
 import { withServicesStopped } from '../services/scope.js';
 import type { ServiceManager } from '../services/service-manager.js';
+import { removeTempFiles } from './atomic-file.js';
 import { journalPath, removeJournal, writeJournal, type RestoreJournal } from './journal.js';
 import { describeJournal, reportsFor, restoreFailure, runFinishing, willComplete } from './outcome.js';
 import { finishingSteps, killOrphanPsql, restoreSteps, type RestoreRuntime } from './steps.js';
@@ -73,6 +74,10 @@ export async function recoverRestore(
   };
   // The killed run's psql reads on until its input ends: stop it before touching its database.
   await killOrphanPsql(journal.psqlPid);
+  // A write it was killed in left its temp file beside the file (or the journal): never the next run's.
+  for (const file of [...journal.files.map((f) => f.target), journalPath(dir)]) {
+    for (const temp of await removeTempFiles(file, journal.pid)) reporter.info(`Removed ${temp}, a temp file the interrupted restore left`);
+  }
   const steps = restoreSteps(journal);
   const known = reportsFor(steps, journal.steps);
   // Steps done before the interruption count as done, unannounced; the rest run (or, undoing, are undone).

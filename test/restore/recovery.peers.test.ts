@@ -116,6 +116,38 @@ describe('restore: finishing an interrupted restore does only what is left, and 
     expect(Object.values((await serverState(target)).services)).to.deep.equal(['running', 'running', 'running']);
   });
 
+  it('killed while writing the CUPM files: the next run removes the temp files that run left (and no one else\'s)', async () => {
+    const postgres = await postgresAsService(target);
+    await postgres.pauseNextStop();
+    const run = startRestore(postgres.env);
+    const stopping = await postgres.paused();
+    run.kill('SIGKILL');
+    await run;
+    await waitFor('the service command to end', async () => ((await alive(stopping)) ? undefined : true));
+    await postgres.reset();
+    // What a kill -9 between the temp file's creation and its rename leaves (writeFileAtomic's names).
+    const { pid } = JSON.parse(await fs.readFile(path.join(target.backupDir, JOURNAL), 'utf8')) as { pid: number };
+    const sep = path.join(target.installDir, 'sep');
+    const left = [
+      path.join(sep, `.dfc.properties.cupm-backup-${pid}-0a1b2c3d.tmp`),
+      path.join(sep, `.dfc.keystore.cupm-backup-${pid}-4e5f6a7b.tmp.old`),
+      path.join(target.installDir, `.install.log.cupm-backup-${pid}-8c9d0e1f.tmp`),
+      path.join(target.backupDir, `.${JOURNAL}.cupm-backup-${pid}-12345678.tmp`),
+    ];
+    const notOurs = path.join(sep, `.dfc.properties.cupm-backup-${pid + 1}-0a1b2c3d.tmp`);
+    for (const file of [...left, notOurs]) await fs.writeFile(file, 'half written');
+
+    const { recovery, stderr } = await recoverThenFail(postgres.env);
+    expect(recovery.outcome).to.equal('completed');
+    for (const file of left) {
+      expect(await fs.stat(file).then(() => true, () => false), file).to.equal(false);
+      expect(stderr).to.include(`Removed ${file}, a temp file the interrupted restore left`);
+    }
+    expect(await fs.readFile(notOurs, 'utf8')).to.equal('half written');
+    await fs.rm(notOurs);
+    expect((await serverState(target)).backupDirLeftovers).to.deep.equal([]);
+  });
+
   it('killed during the load: the next run reports the two steps it undid, and the failure after it carries the recovery', async () => {
     const psql = await pausingPgBin(target.cluster.binDir, path.join(work, 'kill-load'));
     await target.cluster.query("UPDATE subscriber SET display_name = 'before the kill' WHERE id = 1", [], 'cupm');
