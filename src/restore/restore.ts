@@ -1,10 +1,11 @@
 import fsp from 'node:fs/promises';
 import type { Config } from '../config/config.js';
-import { JobFailedError } from '../errors.js';
+import { JobFailedError, RefusedError } from '../errors.js';
 import { withLock } from '../jobs/lock.js';
 import { runPlan, type PlanResult, type StepReport } from '../jobs/plan.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
 import { withServicesStopped } from '../services/scope.js';
+import { writableProblem } from './atomic-file.js';
 import { journalPath, readJournal, removeJournal, writeJournal, type RestoreJournal } from './journal.js';
 import { describeJournal, restoreFailure, runFinishing } from './outcome.js';
 import { formatPlan, type RestorePlan } from './plan.js';
@@ -90,6 +91,7 @@ async function restoreAfterRecovery(
     if (options.dryRun) {
       return { ...base, dryRun: true, steps: [], nicesysengDeleted: null, previousDatabases: [], notes: [], durationMs: Date.now() - started };
     }
+    await refuseUnwritableFiles(prepared.journal);
     const question = plan.command === 'migrate' ? 'Migrate this archive onto this server now?' : 'Restore this archive onto this server now?';
     if (options.confirm && !(await options.confirm(question, formatPlan(plan)))) throw cancelled();
     if (options.signal?.aborted) throw cancelled();
@@ -98,6 +100,24 @@ async function restoreAfterRecovery(
   } finally {
     await prepared.reader.close();
   }
+}
+
+/**
+ * Before any service stops: every file the restore will write can be written the way it is
+ * written (a temp file created and removed beside it), or exit 4 naming those that cannot.
+ */
+async function refuseUnwritableFiles(journal: RestoreJournal): Promise<void> {
+  const problems: string[] = [];
+  for (const file of journal.files) {
+    const problem = await writableProblem(file.target);
+    if (problem) problems.push(problem);
+  }
+  if (problems.length === 0) return;
+  throw new RefusedError(`The ${journal.command} cannot write ${problems.length} of the CUPM files it would put back:`, {
+    problems,
+    state: 'nothing was changed; no service was stopped',
+    hint: 'make those folders writable for this user (a read-only mount, a file attribute, permissions), then run it again; or pass --no-files to restore only the database',
+  });
 }
 
 function cancelled(): JobFailedError {

@@ -18,7 +18,7 @@ import type { ServiceManager } from '../services/service-manager.js';
 import { removeFile, writeFileAtomic } from './atomic-file.js';
 import { databaseExists, dropDatabase, endRoleSessions, ident, literal, renameDatabase } from './databases.js';
 import { DumpFilter, type SkippedSection } from './dump-filter.js';
-import type { RestoreJournal } from './journal.js';
+import type { JournalFile, RestoreJournal } from './journal.js';
 import { dumpRoles, restoreRoles, roleFacts } from './roles.js';
 
 /** The dump being loaded: only a live run has it (a recovery never loads again). */
@@ -222,6 +222,8 @@ function filesStep(journal: RestoreJournal): RestoreStep {
       const problems: string[] = [];
       for (const file of rt.journal.files) {
         try {
+          // Nothing to put back (never written, or written back already): nothing to fail on.
+          if (await isAsBefore(file)) continue;
           if (file.before) await writeFileAtomic(file.target, await fsp.readFile(file.before), { mode: file.mode, uid: file.uid, gid: file.gid });
           else await removeFile(file.target);
         } catch (error) {
@@ -399,6 +401,16 @@ export async function killOrphanPsql(pid: number | null): Promise<void> {
     return;
   }
   for (let i = 0; i < 100 && fs.existsSync(`/proc/${pid}`); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+/** True when a journaled file is as it was before the restore: the same bytes, or still absent. */
+async function isAsBefore(file: JournalFile): Promise<boolean> {
+  const now = await fsp.readFile(file.target).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  });
+  if (file.before === null || now === null) return file.before === null && now === null;
+  return now.equals(await fsp.readFile(file.before));
 }
 
 async function writePrivate(file: string, content: Buffer): Promise<void> {

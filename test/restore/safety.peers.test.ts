@@ -2,7 +2,10 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from '../support/expect.js';
-import { runCli } from '../support/cli.js';
+import { BIN, runCli } from '../support/cli.js';
+import { execa } from 'execa';
+import { pausingPgBin } from '../support/faults.js';
+import { bindReadOnly } from '../support/mounts.js';
 import { dumpText, editArchive, setDump } from '../support/archive-edit.js';
 import { backupOf, createOldAndNewServers, serverState } from '../support/servers.js';
 import type { SandboxServer } from '../../src/sandbox/sandbox-server.js';
@@ -26,6 +29,46 @@ describe('restore: what a failure or an interrupted run reports, and what it lea
   });
 
   const restoreCli = (args: string[], env: Record<string, string> = {}) => runCli(['restore', ...args], { env: { ...target.env(), ...env } });
+
+  it('a read-only install folder is found before any service stops: exit 4 names the files, nothing changed', async () => {
+    const before = await serverState(target);
+    await target.services.events({ clear: true });
+    const sep = path.join(target.installDir, 'sep');
+    const readOnly = await bindReadOnly(sep);
+    try {
+      const result = await restoreCli([archive, '--yes']);
+      expect(result.exitCode, result.stderr).to.equal(4);
+      expect(result.stderr).to.match(/The restore cannot write 2 of the CUPM files it would put back:/);
+      expect(result.stderr).to.include(`${path.join(sep, 'dfc.properties')}: cannot create a file in ${sep} (EROFS)`);
+      expect(result.stderr).to.include(`${path.join(sep, 'dfc.keystore')}: cannot create a file in ${sep} (EROFS)`);
+      expect(result.stderr).to.match(/State: nothing was changed; no service was stopped/);
+      expect(await target.services.events()).to.deep.equal([]);
+    } finally {
+      await readOnly.unmount();
+    }
+    expect(await serverState(target)).to.deep.equal(before);
+  });
+
+  it('a folder that turns read-only during the load: the files step fails, its undo has nothing to put back and says all is undone (exit 1)', async () => {
+    const psql = await pausingPgBin(target.cluster.binDir, path.join(work, 'ro-during-load'));
+    const before = await serverState(target);
+    await psql.arm('COPY public.order_history ');
+    const run = execa(BIN, ['restore', archive, '--yes'], { env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...target.env(), CUPM_PG_BIN: psql.bin }, extendEnv: false, reject: false, cwd: os.tmpdir() });
+    await psql.paused();
+    const readOnly = await bindReadOnly(path.join(target.installDir, 'sep'));
+    let result;
+    try {
+      await psql.release();
+      result = await run;
+    } finally {
+      await readOnly.unmount();
+    }
+    expect(result.exitCode, result.stderr).to.equal(1);
+    expect(result.stderr).to.match(/\[failed, undone\] Write the CUPM files/);
+    expect(result.stderr).to.match(/State: every change was undone/);
+    expect(result.stderr).to.not.match(/could NOT undo|is PostgreSQL running/);
+    expect(await serverState(target)).to.deep.equal(before);
+  });
 
   it('a bad row deep in a COPY block is reported at its own dump line, with the server\'s context (exit 1)', async () => {
     let badLine = 0;
