@@ -7,11 +7,11 @@ import { runPlan, type StepReport } from '../jobs/plan.js';
 import type { Reporter } from '../jobs/reporter.js';
 import { findPgTool } from '../pg/tools.js';
 import { createServiceManager } from '../services/index.js';
-import { withServicesStopped } from '../services/scope.js';
+import { withServicesStopped, type ServiceScopeRecord } from '../services/scope.js';
 import type { ServiceManager } from '../services/service-manager.js';
 import { removeTempFiles } from './atomic-file.js';
 import { journalPath, removeJournal, writeJournal, type RestoreJournal } from './journal.js';
-import { describeJournal, reportsFor, restoreFailure, runFinishing, willComplete } from './outcome.js';
+import { describeJournal, keepServicesStopped, reportsFor, restoreFailure, runFinishing, willComplete } from './outcome.js';
 import { finishingSteps, killOrphanPsql, restoreSteps, type RestoreRuntime } from './steps.js';
 
 export interface RecoveryResult {
@@ -89,7 +89,7 @@ export async function recoverRestore(
     : steps.filter((s, i) => s.undo && known[i]!.status !== 'not-run' && known[i]!.status !== 'undone');
   let result: Awaited<ReturnType<typeof runPlan<RestoreRuntime>>> | undefined;
   let servicesError: unknown;
-  const recover = async () => {
+  const recover = async (record: ServiceScopeRecord) => {
     if (complete) {
       result = await runPlan(resumed, rt, reporter, async (reports) => {
         journal.steps = reports.map((r) => ({ ...r }));
@@ -98,11 +98,16 @@ export async function recoverRestore(
     } else {
       result = await undoStarted(steps, known, rt, reporter);
     }
+    if (result.undoFailed) await keepServicesStopped(record, rt);
+    else if (journal.servicesKeptStopped) {
+      delete journal.servicesKeptStopped;
+      await rt.save();
+    }
   };
   try {
     // Only when there is something to run or undo are the services stopped (someone may have started them since).
     if (work.length > 0) await withServicesStopped(manager, config.services, reporter, recover);
-    else await recover();
+    else await recover({ stopped: [], alreadyStopped: [] });
   } catch (error) {
     servicesError = error;
   }

@@ -7,7 +7,7 @@ import { silentReporter, type Reporter } from '../jobs/reporter.js';
 import { withServicesStopped } from '../services/scope.js';
 import { writableProblem } from './atomic-file.js';
 import { journalPath, readJournal, removeJournal, writeJournal, type RestoreJournal } from './journal.js';
-import { describeJournal, restoreFailure, runFinishing } from './outcome.js';
+import { describeJournal, keepServicesStopped, restoreFailure, runFinishing } from './outcome.js';
 import { formatPlan, type RestorePlan } from './plan.js';
 import { checkHostOptions, prepareRestore, type PreparedRestore, type RestoreOptions } from './prepare.js';
 import { recoverRestore, refuseForeignOrRunning, type RecoveryResult } from './recover.js';
@@ -158,11 +158,12 @@ async function applyRestore(prepared: PreparedRestore, reporter: Reporter, signa
   let result: PlanResult | undefined;
   let servicesError: unknown;
   try {
-    await withServicesStopped(prepared.manager, config.services, reporter, async () => {
+    await withServicesStopped(prepared.manager, config.services, reporter, async (record) => {
       result = await runPlan(steps, rt, reporter, async (reports) => {
         journal.steps = reports.map((r) => ({ ...r }));
         await rt.save();
       });
+      if (result.undoFailed) await keepServicesStopped(record, rt);
     });
   } catch (error) {
     servicesError = error;
