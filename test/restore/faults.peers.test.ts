@@ -6,7 +6,7 @@ import { expect } from '../support/expect.js';
 import { BIN, runCli } from '../support/cli.js';
 import { buildZip } from '../support/archives.js';
 import { javaReadProperties } from '../support/java.js';
-import { dumpText, editArchive, fileText, readArchive, setDump, setFile } from '../support/archive-edit.js';
+import { corruptCopyOf, dumpText, editArchive, fileText, readArchive, setDump, setFile } from '../support/archive-edit.js';
 import { alive, pausingPgBin, postgresAsService, waitFor } from '../support/faults.js';
 import {
   backupOf,
@@ -35,13 +35,8 @@ describe('restore: bad input and faults leave the server as it was', function ()
     archive = await backupOf(old);
     sourceDump = await normalizedDump(old.cluster, 'cupm');
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-faults-'));
-    corrupt = path.join(work, 'corrupt.zip');
-    await fs.copyFile(archive, corrupt);
     // Damage the middle of the file: the compressed dump.
-    const handle = await fs.open(corrupt, 'r+');
-    const { size } = await handle.stat();
-    await handle.write(Buffer.alloc(64, 0x5a), 0, 64, Math.floor(size / 2));
-    await handle.close();
+    corrupt = await corruptCopyOf(archive, path.join(work, 'corrupt.zip'));
   });
   after(async () => {
     await old?.destroy();

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { quote } from 'shell-quote';
 import { expect } from '../support/expect.js';
+import { corruptCopyOf } from '../support/archive-edit.js';
 import { BIN, runCli } from '../support/cli.js';
 import { alive, pausingPgBin, postgresAsService, waitFor } from '../support/faults.js';
 import { backupOf, createOldAndNewServers, normalizedDump, serverState, withoutNiceRows } from '../support/servers.js';
@@ -30,11 +31,7 @@ describe('restore: finishing an interrupted restore does only what is left, and 
     archive = await backupOf(old);
     sourceDump = await normalizedDump(old.cluster, 'cupm');
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-recovery-'));
-    corrupt = path.join(work, 'corrupt.zip');
-    await fs.copyFile(archive, corrupt);
-    const handle = await fs.open(corrupt, 'r+');
-    await handle.write(Buffer.alloc(64, 0x5a), 0, 64, Math.floor((await handle.stat()).size / 2));
-    await handle.close();
+    corrupt = await corruptCopyOf(archive, path.join(work, 'corrupt.zip'));
   });
   after(async () => {
     await old?.destroy();
