@@ -163,7 +163,8 @@ function loadStep(): RestoreStep {
           await pipeline(await reader.openEntry(DUMP_ENTRY), measure, filter, guard, psql.stdin);
         } catch (error) {
           // psql stopping at an error breaks the pipe: that is psql's story, told by `finished`.
-          if ((error as NodeJS.ErrnoException).code !== 'EPIPE') readFailure = error;
+          // A Ctrl-C came first (it killed psql, which broke the pipe): the cancel is the story.
+          if ((error as NodeJS.ErrnoException).code !== 'EPIPE') readFailure ??= error;
           // Never let psql commit a half-read dump: a closed stdin would end it "successfully".
           psql.kill();
         }

@@ -28,7 +28,7 @@ const STEPS: Array<{ step: string; at: RegExp; afterLoad?: true }> = [
   { step: 'dropping the previous database', at: /Drop the previous database/, afterLoad: true },
 ];
 
-describe('restore killed with kill -9 at every step: the next run finishes or undoes it', function () {
+describe('restore killed (kill -9) or told to stop (SIGTERM) at every step: it ends whole, or the next run finishes or undoes it', function () {
   this.timeout(600_000);
   let old: SandboxServer;
   let target: SandboxServer;
@@ -71,8 +71,22 @@ describe('restore killed with kill -9 at every step: the next run finishes or un
     return steps.find((s) => s.id === 'load')?.status === 'done' ? 'completed' : 'undone';
   }
 
+  for (const { step, at } of STEPS) {
+    it(`SIGTERM at ${step}: the run itself undoes (exit 1) or, too late for that, completes (exit 0); nothing is left for the next`, async () => {
+      await target.cluster.query('UPDATE subscriber SET display_name = $1 WHERE id = 1', [`before TERM at ${step}`], 'cupm');
+      const before = await serverState(target);
+      const stopped = await killAt(['restore', archive, ...ARGS], at, 'SIGTERM', { env: target.env() });
+      expect(stopped.matched, stopped.stderr).to.be.a('string');
+      await serviceCommandsDone();
+      expect(stopped.exitCode, stopped.stderr).to.be.oneOf([0, 1]);
+      if (stopped.exitCode === 1) expect(stopped.stderr).to.match(/State: every change was undone/);
+      expect(await fs.stat(path.join(target.backupDir, JOURNAL)).then(() => true, () => false)).to.equal(false);
+      expect(await serverState(target)).to.deep.equal(stopped.exitCode === 1 ? before : restored);
+    });
+  }
+
   for (const { step, at, afterLoad } of STEPS) {
-    it(`killed at ${step}`, async () => {
+    it(`kill -9 at ${step}: the next run finishes or undoes it`, async () => {
       // This server's own data differs from the archive's: an undo must bring this back, not the archive's.
       await target.cluster.query('UPDATE subscriber SET display_name = $1 WHERE id = 1', [`before ${step}`], 'cupm');
       const before = await serverState(target);
