@@ -117,9 +117,6 @@ export async function recoverRestore(
   if (result.undoFailed) {
     throw restoreFailure('Finishing the interrupted restore', result, steps, rt, servicesError ?? (notStarted.length ? new Error(notStarted.join('; ')) : undefined));
   }
-  // What this run did: the steps it ran or undid, not those done or undone before it.
-  const ran = result.steps.filter((r, i) =>
-    complete ? (resumed[i]!.doneBefore === undefined ? r.status !== 'not-run' : r.status !== 'done') : work.includes(steps[i]!));
   if (servicesError !== undefined || notStarted.length > 0) {
     await removeJournal(dir, journal);
     throw new DirtyStateError('The interrupted restore was finished, but services could not be started again:', {
@@ -134,6 +131,9 @@ export async function recoverRestore(
     finishing = (await runFinishing(finishingSteps(journal), rt, reporter)).filter((r) => !doneBefore.has(r.id));
   }
   await removeJournal(dir, journal);
+  // What this run did: the steps it ran or undid, not those done or undone before it.
+  const ran = result.steps.filter((r, i) =>
+    complete ? (resumed[i]!.doneBefore === undefined ? r.status !== 'not-run' : r.status !== 'done') : work.includes(steps[i]!));
   const outcome = result.ok && complete ? 'completed' : 'undone';
   for (const note of rt.notes) reporter.warn(note);
   reporter.info(`The interrupted restore of ${journal.archive} was ${outcome}.`);
