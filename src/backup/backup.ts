@@ -7,7 +7,7 @@ import { archiveFileName, canonicalLabel, DUMP_ENTRY, FORMAT_NAME, FORMAT_VERSIO
 import { locateCupmFiles, fileOf, type CupmFile } from '../artifacts/cupm-files.js';
 import { readCupmVersion } from '../artifacts/install-log.js';
 import { requireInstallDir, type Config } from '../config/config.js';
-import { ConfigError, JobFailedError, RefusedError, messageOf } from '../errors.js';
+import { ConfigError, CupmError, DirtyStateError, JobFailedError, RefusedError, messageOf } from '../errors.js';
 import { withLock } from '../jobs/lock.js';
 import { readJournal } from '../restore/journal.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
@@ -175,6 +175,7 @@ async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: R
   let dump: DumpInProgress | undefined;
   const downFrom = Date.now();
   let scope: ServiceScopeRecord;
+  let dumped: ServiceScopeRecord | undefined;
   try {
     scope = await withServicesStopped(ctx.manager, services, reporter, async (record) => {
       liveSessions = await consistencyGuard(ctx, options, record.stopped.length > 0, reporter);
@@ -185,9 +186,12 @@ async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: R
       await started.complete.catch(async (error: unknown) => {
         throw await started.abort(error);
       });
+      dumped = record;
       return record;
     });
   } catch (error) {
+    // The dump is good and only a service did not start again: the archive is still worth having.
+    if (dump && dumped && error instanceof DirtyStateError) throw await finishDespiteServices(dump, dumped, liveSessions, Date.now() - downFrom, error);
     throw dump ? await dump.abort(error) : error;
   }
   const servicesDownMs = scope.stopped.length > 0 ? Date.now() - downFrom : 0;
@@ -207,6 +211,29 @@ async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: R
     dumpMs,
     spooled: route.spool,
   };
+}
+
+/** A backup whose archive was written and verified, but a service did not start again (exit 5): the error names the archive. */
+export class ServicesDownAfterBackupError extends DirtyStateError {
+  constructor(readonly archive: string, cause: DirtyStateError) {
+    super(`The backup was written and verified: ${archive}; but services could not be started again after it:`, {
+      problems: cause.problems,
+      state: `the archive ${archive} is complete; ${cause.state ?? 'services are stopped'}`,
+      hint: cause.hint,
+      cause,
+    });
+  }
+}
+
+/** Writes the rest of an archive whose dump completed although a service did not start; the error to throw names it. */
+async function finishDespiteServices(dump: DumpInProgress, scope: ServiceScopeRecord, liveSessions: Session[], servicesDownMs: number, error: DirtyStateError): Promise<CupmError> {
+  try {
+    const { written } = await dump.finish(scope, liveSessions, servicesDownMs);
+    return new ServicesDownAfterBackupError(written.path, error);
+  } catch (failure) {
+    error.state = `${error.state ?? ''} The archive could not be completed either (${messageOf(failure)}): no archive was written.`.trim();
+    return error;
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { backup } from '../backup/backup.js';
+import { backup, ServicesDownAfterBackupError } from '../backup/backup.js';
 import { ConfigError } from '../errors.js';
+import { FailedWithReport } from './exit-code.js';
 import { withCommonOptions } from './common.js';
 import { encryptToOverride, withEncryptTo } from './encryption-options.js';
 import { formatBytes, formatDuration } from '../format/units.js';
@@ -37,7 +38,13 @@ export function registerBackup(program: Command): void {
         config,
         { label: flags.label ?? null, noStop: !flags.stop, allowLive: flags.allowLive, signal: io.signal() },
         io.reporter,
-      );
+      ).catch((error: unknown) => {
+        // Exit 5 with a good archive: its path is on stdout and in the JSON, as after a success.
+        if (!(error instanceof ServicesDownAfterBackupError)) throw error;
+        if (flags.json) throw new FailedWithReport(error, { archive: error.archive });
+        io.out(error.archive + '\n');
+        throw error;
+      });
       io.reporter.info(
         `Backup written: ${result.archive} (${formatBytes(result.size)}; dump ${formatBytes(result.dumpBytes)}; ${formatDuration(result.durationMs)}` +
           `${result.services.stopped.length > 0 ? `; services down ${formatDuration(result.servicesDownMs)}` : ''})`,

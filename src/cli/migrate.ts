@@ -3,7 +3,7 @@ import { migrate } from '../migrate/migrate.js';
 import { configFor, withCommonOptions } from './common.js';
 import { identityOverride, withIdentity } from './encryption-options.js';
 import { terminalReporter } from './output.js';
-import { parsePort, printRestoreResult, restoreLikeOptions, type RestoreLikeFlags } from './restore.js';
+import { parsePort, printRestoreResult, restoreLikeOptions, withRecoveryReport, type RestoreLikeFlags } from './restore.js';
 
 interface MigrateFlags extends RestoreLikeFlags {
   dbHost: string;
@@ -27,7 +27,7 @@ export function registerMigrate(program: Command): void {
       .option('--yes', 'do not ask for confirmation (required without a terminal)'),
   )).action(async (archive: string, flags: MigrateFlags) => {
     const config = configFor(flags, identityOverride(flags));
-    const result = await migrate(config, archive, { ...restoreLikeOptions(flags, 'migrate'), dbHost: flags.dbHost, autoPorts: flags.autoPorts }, terminalReporter());
+    const result = await withRecoveryReport(migrate(config, archive, { ...restoreLikeOptions(flags, 'migrate'), dbHost: flags.dbHost, autoPorts: flags.autoPorts }, terminalReporter()), flags.json === true);
     printRestoreResult(result, flags.json === true);
   });
 }

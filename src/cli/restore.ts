@@ -1,7 +1,9 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { stepLines } from '../restore/outcome.js';
 import { formatPlan } from '../restore/plan.js';
-import { restore, type RestoreResult } from '../restore/restore.js';
+import { recoveryBefore, restore, type RestoreResult } from '../restore/restore.js';
+import { CupmError } from '../errors.js';
+import { FailedWithReport } from './exit-code.js';
 import { confirmer } from './confirm.js';
 import { configFor, interruptSignal, withCommonOptions, type CommonOptions } from './common.js';
 import { identityOverride, withIdentity } from './encryption-options.js';
@@ -70,9 +72,20 @@ export function registerRestore(program: Command): void {
   )).action(async (archive: string, flags: RestoreFlags) => {
     const config = configFor(flags, identityOverride(flags));
     const reporter = terminalReporter();
-    const result = await restore(config, archive, { ...restoreLikeOptions(flags, 'restore'), noFiles: !flags.files, live: flags.live }, reporter);
+    const result = await withRecoveryReport(restore(config, archive, { ...restoreLikeOptions(flags, 'restore'), noFiles: !flags.files, live: flags.live }, reporter), flags.json === true);
     printRestoreResult(result, flags.json === true);
   });
+}
+
+/** A restore or migrate that finished an interrupted one and then failed: its --json still carries `recovery`. */
+export async function withRecoveryReport<T>(run: Promise<T>, json: boolean): Promise<T> {
+  try {
+    return await run;
+  } catch (error) {
+    const recovery = recoveryBefore(error);
+    if (json && recovery && error instanceof CupmError) throw new FailedWithReport(error, { recovery });
+    throw error;
+  }
 }
 
 /** The outcome of restore or migrate: the plan (--dry-run) or the steps, as text or one JSON object. */

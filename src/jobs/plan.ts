@@ -14,6 +14,11 @@ export interface Step<C> {
   run(ctx: C, reporter: Reporter): Promise<string | void>;
   /** Puts back what run changed. Steps without undo change nothing that needs putting back. */
   undo?(ctx: C, reporter: Reporter): Promise<void>;
+  /**
+   * Set when the step was done already (by a run that was interrupted): it is not run nor
+   * announced, it counts as done with this detail, and a later failure still undoes it.
+   */
+  doneBefore?: string;
 }
 
 export type StepStatus = 'not-run' | 'running' | 'done' | 'failed' | 'undone' | 'undo-failed';
@@ -58,6 +63,11 @@ export async function runPlan<C>(
   let error: unknown;
   for (const [i, step] of steps.entries()) {
     const report = reports[i]!;
+    if (step.doneBefore !== undefined) {
+      report.status = 'done';
+      report.detail = step.doneBefore;
+      continue;
+    }
     report.status = 'running';
     await observe(reports);
     reporter.info(step.title);

@@ -111,3 +111,9 @@ export function firstSqlError(stderr: string): PsqlError | undefined {
   }
   return undefined;
 }
+
+/** "CONTEXT:  COPY order_history, line 1699485, column payload: ..." -> the row of the COPY data (1-based). */
+export function copyRowOf(error: PsqlError): number | undefined {
+  const match = /^CONTEXT:\s+COPY [^,\n]+, line (\d+)\b/m.exec(error.message);
+  return match ? Number(match[1]) : undefined;
+}

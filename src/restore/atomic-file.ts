@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { messageOf } from '../errors.js';
 import { syncDirectory } from '../file-system.js';
 
 /** What a file's replacement must keep: its mode and, when we may set it, its owner. */
@@ -28,7 +29,7 @@ export async function fileMeta(file: string): Promise<FileMeta | null> {
  */
 export async function writeFileAtomic(file: string, content: Buffer, meta: FileMeta | null): Promise<void> {
   const dir = path.dirname(file);
-  const temp = path.join(dir, `.${path.basename(file)}.cupm-backup-${process.pid}-${crypto.randomBytes(4).toString('hex')}.tmp`);
+  const temp = tempNameFor(file);
   const mode = meta?.mode ?? 0o600;
   const handle = await fsp.open(temp, 'wx', mode);
   try {
@@ -95,4 +96,48 @@ async function renameOver(temp: string, file: string): Promise<void> {
 export async function removeFile(file: string): Promise<void> {
   await fsp.rm(file, { force: true });
   await syncDirectory(path.dirname(file));
+}
+
+/** The temp file beside `file` a write of this process uses: `.NAME.cupm-backup-<pid>-<random>.tmp`. */
+function tempNameFor(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.cupm-backup-${process.pid}-${crypto.randomBytes(4).toString('hex')}.tmp`);
+}
+
+/**
+ * Removes the temp files (and the `.old` names of a replaced file, see renameOver) that a write of
+ * `file` by process `pid` leaves when that process is killed mid-way; returns the paths removed.
+ */
+export async function removeTempFiles(file: string, pid: number): Promise<string[]> {
+  const dir = path.dirname(file);
+  const prefix = `.${path.basename(file)}.cupm-backup-${pid}-`;
+  const ours = (name: string) => name.startsWith(prefix) && /^[0-9a-f]{8}\.tmp(?:\.old)?$/.test(name.slice(prefix.length));
+  let names: string[];
+  try {
+    names = (await fsp.readdir(dir)).filter(ours);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  for (const name of names) await fsp.rm(path.join(dir, name), { force: true });
+  if (names.length > 0) await syncDirectory(dir);
+  return names.map((name) => path.join(dir, name));
+}
+
+/**
+ * Proves that `file` can be written the way writeFileAtomic writes it: a temp file is created
+ * beside it and removed. Returns why not (the error), or undefined when it can.
+ */
+export async function writableProblem(file: string): Promise<string | undefined> {
+  const temp = tempNameFor(file);
+  try {
+    await (await fsp.open(temp, 'wx', 0o600)).close();
+  } catch (error) {
+    return `${file}: cannot create a file in ${path.dirname(file)} (${(error as NodeJS.ErrnoException).code ?? messageOf(error)})`;
+  }
+  try {
+    await fsp.rm(temp);
+  } catch (error) {
+    return `${file}: cannot remove a file in ${path.dirname(file)} (${(error as NodeJS.ErrnoException).code ?? messageOf(error)})`;
+  }
+  return undefined;
 }

@@ -60,6 +60,11 @@ export interface RestoreJournal {
   /** The psql loading the dump: a killed run leaves it running until it reads the end of its input. */
   psqlPid: number | null;
   steps: StepReport[];
+  /**
+   * The undo could not finish, so the CUPM services were left stopped (the database is not whole):
+   * which and why. The run that finishes the undo starts them (those in services.wereRunning).
+   */
+  servicesKeptStopped?: { services: string[]; reason: string };
   /** Steps after the services are back: drop the previous databases, apply the admin password. */
   finishing: StepReport[];
   /**

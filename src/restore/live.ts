@@ -6,7 +6,7 @@ import { serverVersion, withClient } from '../pg/connection.js';
 import { withServicesStopped } from '../services/scope.js';
 import { databaseExists, endSessions, ident, renameDatabase } from './databases.js';
 import { heldRolesFile, removeJournal, type RestoreJournal } from './journal.js';
-import { completeRestore, restoreFailure } from './outcome.js';
+import { completeRestore, keepServicesStopped, restoreFailure } from './outcome.js';
 import { filesStep, finishingSteps, loadStep, postgresStep, purgeStep, snapshotStep, type RestoreRuntime, type RestoreStep } from './steps.js';
 
 /**
@@ -87,8 +87,10 @@ export async function applyLive(rt: RestoreRuntime, job: string, reporter: Repor
   let servicesError: unknown;
   let downFrom: number | undefined;
   try {
-    await withServicesStopped(rt.manager, rt.config.services, reporter, async () => {
+    await withServicesStopped(rt.manager, rt.config.services, reporter, async (record) => {
       second = await runPlan(outage.map(cancellable), rt, reporter, observe(whileUp.length));
+      // The swap could not be put back (PostgreSQL down): CUPM must not start on what is there.
+      if (second.undoFailed) await keepServicesStopped(record, rt);
     }, {
       onStopped: async () => {
         if (live.outage) return;

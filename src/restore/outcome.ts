@@ -1,6 +1,7 @@
 import { CupmError, DirtyStateError, EXIT, messageOf } from '../errors.js';
 import type { PlanResult, StepReport } from '../jobs/plan.js';
 import type { Reporter } from '../jobs/reporter.js';
+import type { ServiceScopeRecord } from '../services/scope.js';
 import { journalPath, removeJournal, type RestoreJournal } from './journal.js';
 import { finishingSteps, type RestoreRuntime, type RestoreStep } from './steps.js';
 
@@ -10,9 +11,12 @@ import { finishingSteps, type RestoreRuntime, type RestoreStep } from './steps.j
  * roles, files and services one by one, and the commands to finish by hand.
  */
 export function restoreFailure(job: string, result: PlanResult, steps: RestoreStep[], rt: RestoreRuntime, servicesError: unknown): CupmError {
-  const services = servicesError === undefined
-    ? 'services: the ones stopped for the restore are running again'
-    : `services: NOT all running again: ${describe(servicesError)}`;
+  const kept = rt.journal.servicesKeptStopped;
+  const services = kept
+    ? `services: LEFT STOPPED: ${kept.services.join(', ')} (${kept.reason}); the run that finishes the undo starts them`
+    : servicesError === undefined
+      ? 'services: the ones stopped for the restore are running again'
+      : `services: NOT all running again: ${describe(servicesError)}`;
   const cause = result.error instanceof CupmError ? result.error.describe() : messageOf(result.error);
   const failed = result.steps.find((s) => s.error);
   const reports = stepLines(result.steps, steps);
@@ -59,11 +63,24 @@ export function restoreFailure(job: string, result: PlanResult, steps: RestoreSt
     problems: reports,
     state: `\n  ${lines.join('\n  ')}`,
     hint: [
-      `fix what stopped the undo (is PostgreSQL running and reachable?), then run the restore again: it finds the journal ${journalPath(rt.config.backupDir)} and finishes the undo first`,
+      `fix what stopped the undo (is PostgreSQL running and reachable?), then run the restore again: it finds the journal ${journalPath(rt.config.backupDir)} and finishes the undo first${kept ? ', then starts the services' : ''}`,
       ...(manual.length > 0 ? [`or finish by hand (PGHOST/PGPORT/PGUSER as configured):\n      ${manual.join('\n      ')}\n    then delete ${journalPath(rt.config.backupDir)} and ${rt.journal.snapshotDir}`] : []),
     ].join('; '),
     cause: result.error,
   });
+}
+
+/**
+ * After an undo that could not finish: the services this run stopped stay stopped (CUPM must not
+ * run on a database that is not whole, where it could write what the later undo drops), and the
+ * journal says which and why, for the exit-5 report and the run that finishes the undo.
+ */
+export async function keepServicesStopped(record: ServiceScopeRecord, rt: RestoreRuntime): Promise<void> {
+  const reason = 'the undo could not finish: the database is not whole, and CUPM must not run on it';
+  record.keepStopped = reason;
+  const services = [...new Set([...record.stopped, ...rt.journal.services.wereRunning])];
+  rt.journal.servicesKeptStopped = { services, reason };
+  await rt.save();
 }
 
 /**
@@ -126,6 +143,7 @@ export function describeJournal(journal: RestoreJournal, file: string): string[]
     willComplete(journal)
       ? 'it is completed: the dump had been loaded in full (files, purge, PostgreSQL, services, then the previous database is dropped)'
       : 'it is undone: the half-restored database is dropped, the previous one renamed back, roles and files put back, services started as they were',
+    ...(journal.servicesKeptStopped ? [`the CUPM services ${journal.servicesKeptStopped.services.join(', ')} were left stopped (${journal.servicesKeptStopped.reason}); they are started once the undo is finished`] : []),
   ];
 }
 

@@ -7,10 +7,11 @@ import { runPlan, type StepReport } from '../jobs/plan.js';
 import type { Reporter } from '../jobs/reporter.js';
 import { findPgTool } from '../pg/tools.js';
 import { createServiceManager } from '../services/index.js';
-import { withServicesStopped } from '../services/scope.js';
+import { withServicesStopped, type ServiceScopeRecord } from '../services/scope.js';
 import type { ServiceManager } from '../services/service-manager.js';
+import { removeTempFiles } from './atomic-file.js';
 import { journalPath, removeJournal, writeJournal, type RestoreJournal } from './journal.js';
-import { describeJournal, reportsFor, restoreFailure, runFinishing, willComplete } from './outcome.js';
+import { describeJournal, keepServicesStopped, reportsFor, restoreFailure, runFinishing, willComplete } from './outcome.js';
 import { finishingSteps, killOrphanPsql, restoreSteps, type RestoreRuntime } from './steps.js';
 import { liveSteps } from './live.js';
 
@@ -74,34 +75,46 @@ export async function recoverRestore(
   };
   // The killed run's psql reads on until its input ends: stop it before touching its database.
   await killOrphanPsql(journal.psqlPid);
+  // A write it was killed in left its temp file beside the file (or the journal): never the next run's.
+  for (const file of [...journal.files.map((f) => f.target), journalPath(dir)]) {
+    for (const temp of await removeTempFiles(file, journal.pid)) reporter.info(`Removed ${temp}, a temp file the interrupted restore left`);
+  }
   const steps = journal.live ? liveSteps(journal) : restoreSteps(journal);
   const known = reportsFor(steps, journal.steps);
   // A live restore killed before its outage never stopped CUPM: its undo does not either.
   const keepRunning = !complete && journal.live?.outage === false;
+  // Steps done before the interruption count as done, unannounced; the rest run (or, undoing, are undone).
+  const resumed = steps.map((step, i) =>
+    complete && known[i]!.status === 'done' ? { ...step, doneBefore: known[i]!.detail ?? 'done before the interruption' } : step,
+  );
+  const work = complete
+    ? resumed.filter((s) => s.doneBefore === undefined)
+    : steps.filter((s, i) => s.undo && known[i]!.status !== 'not-run' && known[i]!.status !== 'undone');
   let result: Awaited<ReturnType<typeof runPlan<RestoreRuntime>>> | undefined;
   let servicesError: unknown;
+  const recover = async (record: ServiceScopeRecord) => {
+    if (complete) {
+      result = await runPlan(resumed, rt, reporter, async (reports) => {
+        journal.steps = reports.map((r) => ({ ...r }));
+        await rt.save();
+      });
+    } else {
+      result = await undoStarted(steps, known, rt, reporter);
+    }
+    if (result.undoFailed) await keepServicesStopped(record, rt);
+    else if (journal.servicesKeptStopped) {
+      delete journal.servicesKeptStopped;
+      await rt.save();
+    }
+  };
   try {
-    const scope = keepRunning ? async (fn: () => Promise<void>) => fn() : (fn: () => Promise<void>) => withServicesStopped(manager, config.services, reporter, fn);
-    await scope(async () => {
-      // Steps done before the interruption count as done; the rest run (or, undoing, are undone).
-      const resumed = steps.map((step, i) =>
-        complete && known[i]!.status === 'done'
-          ? { ...step, run: async () => known[i]!.detail ?? 'done before the interruption' }
-          : step,
-      );
-      if (complete) {
-        result = await runPlan(resumed, rt, reporter, async (reports) => {
-          journal.steps = reports.map((r) => ({ ...r }));
-          await rt.save();
-        });
-      } else {
-        result = await undoStarted(steps, known, rt, reporter);
-      }
-    });
+    // Only when there is something to run or undo are the services stopped (someone may have started them since).
+    if (work.length > 0 && !keepRunning) await withServicesStopped(manager, config.services, reporter, recover);
+    else await recover({ stopped: [], alreadyStopped: [] });
   } catch (error) {
     servicesError = error;
   }
-  const notStarted = keepRunning ? [] : await startAsBefore(manager, journal, reporter);
+  const notStarted = keepRunning || result?.undoFailed ? [] : await startAsBefore(manager, journal, reporter);
 
   if (!result) throw servicesError;
   if (result.undoFailed) {
@@ -116,12 +129,18 @@ export async function recoverRestore(
     });
   }
   let finishing: StepReport[] = [];
-  if (result.ok && complete) finishing = await runFinishing(finishingSteps(journal), rt, reporter);
+  if (result.ok && complete) {
+    const doneBefore = new Set(journal.finishing.filter((r) => r.status === 'done').map((r) => r.id));
+    finishing = (await runFinishing(finishingSteps(journal), rt, reporter)).filter((r) => !doneBefore.has(r.id));
+  }
   await removeJournal(dir, journal);
+  // What this run did: the steps it ran or undid, not those done or undone before it.
+  const ran = result.steps.filter((r, i) =>
+    complete ? (resumed[i]!.doneBefore === undefined ? r.status !== 'not-run' : r.status !== 'done') : work.includes(steps[i]!));
   const outcome = result.ok && complete ? 'completed' : 'undone';
   for (const note of rt.notes) reporter.warn(note);
   reporter.info(`The interrupted restore of ${journal.archive} was ${outcome}.`);
-  return { outcome, archive: journal.archive, startedAt: journal.startedAt, steps: [...result.steps, ...finishing], notes: rt.notes };
+  return { outcome, archive: journal.archive, startedAt: journal.startedAt, steps: [...ran, ...finishing], notes: rt.notes };
 }
 
 /** Undoes, in reverse, every step the interrupted run had started and not already undone. */

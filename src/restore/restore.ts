@@ -1,12 +1,13 @@
 import fsp from 'node:fs/promises';
 import type { Config } from '../config/config.js';
-import { JobFailedError } from '../errors.js';
+import { JobFailedError, RefusedError } from '../errors.js';
 import { withLock } from '../jobs/lock.js';
 import { runPlan, type PlanResult, type StepReport } from '../jobs/plan.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
 import { withServicesStopped } from '../services/scope.js';
-import { journalPath, readJournal, removeJournal, writeJournal } from './journal.js';
-import { completeRestore, describeJournal, restoreFailure } from './outcome.js';
+import { writableProblem } from './atomic-file.js';
+import { journalPath, readJournal, removeJournal, writeJournal, type RestoreJournal } from './journal.js';
+import { completeRestore, describeJournal, keepServicesStopped, restoreFailure } from './outcome.js';
 import { formatPlan, type RestorePlan } from './plan.js';
 import { checkHostOptions, prepareRestore, type PreparedRestore, type RestoreOptions } from './prepare.js';
 import { recoverRestore, refuseForeignOrRunning, type RecoveryResult } from './recover.js';
@@ -59,6 +60,32 @@ export async function restore(config: Config, archive: string, options: RestoreO
     }
   }
 
+  try {
+    return await restoreAfterRecovery(config, archive, options, reporter, { pending, recovery, started });
+  } catch (error) {
+    // The recovery happened whatever failed after it: the failure still tells of it (--json `recovery`).
+    if (recovery && error instanceof Error) recoveries.set(error, recovery);
+    throw error;
+  }
+}
+
+/** The failures of a restore that had finished an interrupted one first, with that recovery. */
+const recoveries = new WeakMap<Error, RecoveryResult>();
+
+/** The interrupted restore a failed restore finished (or undid) before it failed, if it did. */
+export function recoveryBefore(error: unknown): RecoveryResult | undefined {
+  return error instanceof Error ? recoveries.get(error) : undefined;
+}
+
+/** The restore asked for, once an interrupted one is finished. */
+async function restoreAfterRecovery(
+  config: Config,
+  archive: string,
+  options: RestoreOptions,
+  reporter: Reporter,
+  { pending, recovery, started }: { pending: RestoreJournal | undefined; recovery: RecoveryResult | null; started: number },
+): Promise<RestoreResult> {
+  const dir = config.backupDir;
   const prepared = await prepareRestore(config, archive, options, reporter);
   try {
     const { plan } = prepared;
@@ -67,6 +94,7 @@ export async function restore(config: Config, archive: string, options: RestoreO
     if (options.dryRun) {
       return { ...base, dryRun: true, steps: [], nicesysengDeleted: null, previousDatabases: [], notes: [], durationMs: Date.now() - started, servicesDownMs: null };
     }
+    await refuseUnwritableFiles(prepared.journal);
     const question = plan.command === 'migrate' ? 'Migrate this archive onto this server now?' : 'Restore this archive onto this server now?';
     if (options.confirm && !(await options.confirm(question, formatPlan(plan)))) throw cancelled();
     if (options.signal?.aborted) throw cancelled();
@@ -77,6 +105,24 @@ export async function restore(config: Config, archive: string, options: RestoreO
   } finally {
     await prepared.reader.close();
   }
+}
+
+/**
+ * Before any service stops: every file the restore will write can be written the way it is
+ * written (a temp file created and removed beside it), or exit 4 naming those that cannot.
+ */
+async function refuseUnwritableFiles(journal: RestoreJournal): Promise<void> {
+  const problems: string[] = [];
+  for (const file of journal.files) {
+    const problem = await writableProblem(file.target);
+    if (problem) problems.push(problem);
+  }
+  if (problems.length === 0) return;
+  throw new RefusedError(`The ${journal.command} cannot write ${problems.length} of the CUPM files it would put back:`, {
+    problems,
+    state: 'nothing was changed; no service was stopped',
+    hint: 'make those folders writable for this user (a read-only mount, a file attribute, permissions), then run it again; or pass --no-files to restore only the database',
+  });
 }
 
 function cancelled(): JobFailedError {
@@ -132,11 +178,12 @@ async function applyRestore(prepared: PreparedRestore, reporter: Reporter, signa
   let servicesError: unknown;
   let downFrom: number | undefined;
   try {
-    await withServicesStopped(prepared.manager, config.services, reporter, async () => {
+    await withServicesStopped(prepared.manager, config.services, reporter, async (record) => {
       result = await runPlan(steps, rt, reporter, async (reports) => {
         journal.steps = reports.map((r) => ({ ...r }));
         await rt.save();
       });
+      if (result.undoFailed) await keepServicesStopped(record, rt);
     }, { onStopped: async () => { downFrom ??= Date.now(); } });
   } catch (error) {
     servicesError = error;

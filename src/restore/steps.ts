@@ -13,13 +13,13 @@ import type { Step } from '../jobs/plan.js';
 import { listDatabases, listRoles } from '../pg/catalog.js';
 import { serverVersion, withClient } from '../pg/connection.js';
 import { DumpGuard, DumpRefusedError } from '../pg/dump/guard/stream.js';
-import { PsqlFailedError, startPsql } from '../pg/psql.js';
+import { copyRowOf, PsqlFailedError, startPsql, type PsqlError } from '../pg/psql.js';
 import type { PgTool } from '../pg/tools.js';
 import type { ServiceManager } from '../services/service-manager.js';
 import { removeFile, writeFileAtomic } from './atomic-file.js';
 import { databaseExists, dropDatabase, endRoleSessions, ident, literal, renameDatabase } from './databases.js';
 import { DumpFilter, type SkippedSection } from './dump-filter.js';
-import { heldRolesFile, type RestoreJournal } from './journal.js';
+import { heldRolesFile, type JournalFile, type RestoreJournal } from './journal.js';
 import { dumpRoles, restoreRoles, roleFacts } from './roles.js';
 
 /** The dump being loaded: only a live run has it (a recovery never loads again). */
@@ -165,14 +165,16 @@ export function loadStep(): RestoreStep {
       };
       rt.signal?.addEventListener('abort', onAbort);
       if (rt.signal?.aborted) onAbort();
+      const guard = new DumpGuard(DUMP_ENTRY);
       const fed = (async () => {
         try {
           // The guard judges what psql gets (after the filter), line by line, as the preflight did:
           // an archive changed since then is stopped before psql reads a line it did not pass.
-          await pipeline(await reader.openEntry(DUMP_ENTRY), measure, filter, new DumpGuard(DUMP_ENTRY), psql.stdin);
+          await pipeline(await reader.openEntry(DUMP_ENTRY), measure, filter, guard, psql.stdin);
         } catch (error) {
           // psql stopping at an error breaks the pipe: that is psql's story, told by `finished`.
-          if ((error as NodeJS.ErrnoException).code !== 'EPIPE') readFailure = error;
+          // A Ctrl-C came first (it killed psql, which broke the pipe): the cancel is the story.
+          if ((error as NodeJS.ErrnoException).code !== 'EPIPE') readFailure ??= error;
           // Never let psql commit a half-read dump: a closed stdin would end it "successfully".
           psql.kill();
         }
@@ -184,7 +186,7 @@ export function loadStep(): RestoreStep {
       if (readFailure !== undefined) {
         throw new ArchiveInvalidError(`Reading ${DUMP_ENTRY} from ${rt.load.archive} failed during the load: ${messageOf(readFailure)}.`);
       }
-      if (ran.status === 'rejected') throw loadError(ran.reason, rt.load.archive);
+      if (ran.status === 'rejected') throw loadError(ran.reason, rt.load.archive, (line) => guard.scanner.copyHeaderOf(line));
       const got = measure.measurement;
       if (live && (got.size !== entry.size || got.sha256 !== entry.sha256)) {
         throw new ArchiveInvalidError(`${DUMP_ENTRY} is NOT the dump the manifest describes (read ${got.size} bytes, SHA-256 ${got.sha256.slice(0, 12)}..., the manifest says ${entry.size} bytes, ${entry.sha256.slice(0, 12)}...): tampered or corrupt.`, {
@@ -240,6 +242,8 @@ export function filesStep(journal: RestoreJournal): RestoreStep {
       const problems: string[] = [];
       for (const file of rt.journal.files) {
         try {
+          // Nothing to put back (never written, or written back already): nothing to fail on.
+          if (await isAsBefore(file)) continue;
           if (file.before) await writeFileAtomic(file.target, await fsp.readFile(file.before), { mode: file.mode, uid: file.uid, gid: file.gid });
           else await removeFile(file.target);
         } catch (error) {
@@ -365,9 +369,9 @@ async function waitForPostgres(config: Config, timeoutSeconds: number): Promise<
 const SERVER_GONE = /connection to server was lost|server closed the connection unexpectedly|terminating connection due to administrator command|no connection to the server/;
 
 /** The error a failed load ends with: the SQL error and the line of the dump it is on. */
-function loadError(error: unknown, archive: string): CupmError {
+function loadError(error: unknown, archive: string, copyHeaderOf: (line: number) => number | undefined): CupmError {
   if (!(error instanceof PsqlFailedError)) return error instanceof CupmError ? error : new JobFailedError(messageOf(error));
-  const sql = error.sqlError;
+  const sql = error.sqlError && { ...error.sqlError, line: dumpLineOf(error.sqlError, copyHeaderOf) };
   const where = sql?.line === undefined ? '' : ` at line ${sql.line} of ${DUMP_ENTRY}`;
   if ((sql && /^(?:FATAL|PANIC)/.test(sql.message)) || SERVER_GONE.test(error.stderrTail)) {
     // Not the dump's fault: the server went away (shut down, crashed, connection cut).
@@ -380,6 +384,17 @@ function loadError(error: unknown, archive: string): CupmError {
   return new JobFailedError(`The dump failed${where}:\n${sql.message}`, {
     hint: sql.line === undefined ? undefined : `see that line with: unzip -p ${JSON.stringify(archive)} ${DUMP_ENTRY} | sed -n '${sql.line}p'`,
   });
+}
+
+/**
+ * The dump line of a SQL error: psql names the line it was reading, which for bad COPY data is
+ * the block's `\.`; the server's CONTEXT names the row, so the bad row is the header's line + row.
+ */
+function dumpLineOf(sql: PsqlError, copyHeaderOf: (line: number) => number | undefined): number | undefined {
+  const row = copyRowOf(sql);
+  if (sql.line === undefined || row === undefined) return sql.line;
+  const header = copyHeaderOf(sql.line);
+  return header === undefined ? sql.line : header + row;
 }
 
 /** Tells what the dump held for a built-in database and how to load it by hand. */
@@ -406,6 +421,16 @@ export async function killOrphanPsql(pid: number | null): Promise<void> {
     return;
   }
   for (let i = 0; i < 100 && fs.existsSync(`/proc/${pid}`); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+/** True when a journaled file is as it was before the restore: the same bytes, or still absent. */
+async function isAsBefore(file: JournalFile): Promise<boolean> {
+  const now = await fsp.readFile(file.target).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw error;
+  });
+  if (file.before === null || now === null) return file.before === null && now === null;
+  return now.equals(await fsp.readFile(file.before));
 }
 
 async function writePrivate(file: string, content: Buffer): Promise<void> {

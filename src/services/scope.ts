@@ -8,6 +8,11 @@ export interface ServiceScopeRecord {
   stopped: string[];
   /** Services that were already stopped and were left so. */
   alreadyStopped: string[];
+  /**
+   * Set by the job (with the reason) when the services it stopped must stay stopped: they are
+   * then not started again (a restore whose undo could not finish: CUPM must not run on that database).
+   */
+  keepStopped?: string;
 }
 
 /**
@@ -51,7 +56,7 @@ export async function withServicesStopped<T>(
   }
 
   const notStarted: string[] = [];
-  for (const service of [...record.stopped].reverse()) {
+  for (const service of record.keepStopped === undefined ? [...record.stopped].reverse() : []) {
     try {
       if ((await manager.status(service)) === 'running') continue;
       reporter.info(`Starting ${service}`);
@@ -70,7 +75,7 @@ export async function withServicesStopped<T>(
     });
   }
   if (!outcome.ok) {
-    if (outcome.error instanceof CupmError && record.stopped.length > 0) {
+    if (outcome.error instanceof CupmError && record.stopped.length > 0 && record.keepStopped === undefined) {
       const services = `the services stopped for the job (${record.stopped.join(', ')}) are running again`;
       outcome.error.state = outcome.error.state ? `${outcome.error.state}; ${services}` : services;
     }

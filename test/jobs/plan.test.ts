@@ -31,6 +31,16 @@ describe('plans of steps', () => {
     expect(result.steps.map((s) => s.status)).to.deep.equal(['done', 'done']);
   });
 
+  it('a step done before (an interrupted run) is neither run nor announced, yet undone when a later one fails', async () => {
+    const { log, step } = recorder();
+    const announced: string[] = [];
+    const reporter = { ...silentReporter, info: (line: string) => announced.push(line) };
+    const result = await runPlan([{ ...step('a'), doneBefore: 'done earlier' }, step('b', { fail: true })], undefined, reporter);
+    expect(log).to.deep.equal(['run b', 'undo b', 'undo a']);
+    expect(announced).to.deep.equal(['Step b', 'Undoing: Step b', 'Undoing: Step a']);
+    expect(result.steps.map((s) => [s.status, s.detail])).to.deep.equal([['undone', 'done earlier'], ['failed', undefined]]);
+  });
+
   it('undoes the completed steps in reverse when one fails, and says which ran', async () => {
     const { log, step } = recorder();
     const result = await runPlan([step('a'), step('b'), step('c', { fail: true }), step('d')], undefined, silentReporter);

@@ -6,7 +6,7 @@ import { expect } from '../support/expect.js';
 import { BIN, runCli } from '../support/cli.js';
 import { buildZip } from '../support/archives.js';
 import { javaReadProperties } from '../support/java.js';
-import { dumpText, editArchive, fileText, readArchive, setDump, setFile } from '../support/archive-edit.js';
+import { corruptCopyOf, dumpText, editArchive, fileText, readArchive, setDump, setFile } from '../support/archive-edit.js';
 import { alive, pausingPgBin, postgresAsService, waitFor } from '../support/faults.js';
 import {
   backupOf,
@@ -35,13 +35,8 @@ describe('restore: bad input and faults leave the server as it was', function ()
     archive = await backupOf(old);
     sourceDump = await normalizedDump(old.cluster, 'cupm');
     work = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-faults-'));
-    corrupt = path.join(work, 'corrupt.zip');
-    await fs.copyFile(archive, corrupt);
     // Damage the middle of the file: the compressed dump.
-    const handle = await fs.open(corrupt, 'r+');
-    const { size } = await handle.stat();
-    await handle.write(Buffer.alloc(64, 0x5a), 0, 64, Math.floor(size / 2));
-    await handle.close();
+    corrupt = await corruptCopyOf(archive, path.join(work, 'corrupt.zip'));
   });
   after(async () => {
     await old?.destroy();
@@ -273,35 +268,50 @@ describe('restore: bad input and faults leave the server as it was', function ()
       expect(await serverState(target)).to.deep.equal(before);
     });
 
-    it('PostgreSQL goes down during the load so the undo cannot finish: exit 5 says what state is left; the next run finishes the undo', async () => {
+    it('PostgreSQL goes down during the load so the undo cannot finish: exit 5 says what state is left, the services stay stopped; the next run finishes the undo, then starts them', async () => {
       const psql = await pausingPgBin(target.cluster.binDir, path.join(work, 'pg-down'));
       const before = await serverState(target);
+      const servicesNow = () => Promise.all(target.services.services.map((service) => target.services.status(service)));
       await psql.arm('COPY public.order_history ');
       const run = startRestore({ CUPM_PG_BIN: psql.bin });
       await psql.paused();
       await target.cluster.stop();
-      await psql.release();
-      const result = await run;
-      await target.cluster.start();
-      expect(result.exitCode, result.stderr).to.equal(5);
-      expect(result.stderr).to.match(/could NOT undo everything/);
-      expect(result.stderr).to.match(/\[undo-failed\] Load the dump into PostgreSQL/);
-      expect(result.stderr).to.match(/PostgreSQL ended the session while loading/);
-      expect(result.stderr).to.match(/database: the original "cupm" is still named "cupm__previous_\d{14}", and a half-restored "cupm" may exist/);
-      expect(result.stderr).to.match(/roles: may still be as the dump set them/);
-      expect(result.stderr).to.match(/CUPM files: untouched/);
-      expect(result.stderr).to.match(/services: the ones stopped for the restore are running again/);
-      expect(result.stderr).to.match(/ALTER DATABASE "cupm__previous_\d{14}" RENAME TO "cupm"/);
-      expect(result.stderr).to.include(`finds the journal ${path.join(target.backupDir, JOURNAL)} and finishes the undo first`);
+      try {
+        await psql.release();
+        const result = await run;
+        expect(result.exitCode, result.stderr).to.equal(5);
+        expect(result.stderr).to.match(/could NOT undo everything/);
+        expect(result.stderr).to.match(/\[undo-failed\] Load the dump into PostgreSQL/);
+        expect(result.stderr).to.match(/PostgreSQL ended the session while loading/);
+        expect(result.stderr).to.match(/database: the original "cupm" is still named "cupm__previous_\d{14}", and a half-restored "cupm" may exist/);
+        expect(result.stderr).to.match(/roles: may still be as the dump set them/);
+        expect(result.stderr).to.match(/CUPM files: untouched/);
+        expect(result.stderr).to.match(/services: LEFT STOPPED: Apache, cupm JBossService, cupm NiceService \(the undo could not finish: the database is not whole, and CUPM must not run on it\)/);
+        expect(result.stderr).to.match(/ALTER DATABASE "cupm__previous_\d{14}" RENAME TO "cupm"/);
+        expect(result.stderr).to.include(`finds the journal ${path.join(target.backupDir, JOURNAL)} and finishes the undo first, then starts the services`);
+        expect(await servicesNow()).to.deep.equal(['stopped', 'stopped', 'stopped']);
+        const journal = JSON.parse(await fs.readFile(path.join(target.backupDir, JOURNAL), 'utf8')) as { servicesKeptStopped?: { services: string[] } };
+        expect(journal.servicesKeptStopped?.services).to.deep.equal(['Apache', 'cupm JBossService', 'cupm NiceService']);
+
+        // A run while PostgreSQL is still down cannot finish the undo either: exit 5 again, services still stopped.
+        const stillDown = await restoreCli([corrupt, '--yes']);
+        expect(stillDown.exitCode, stillDown.stderr).to.equal(5);
+        expect(stillDown.stderr).to.match(/were left stopped/);
+        expect(stillDown.stderr).to.match(/services: LEFT STOPPED/);
+        expect(await servicesNow()).to.deep.equal(['stopped', 'stopped', 'stopped']);
+      } finally {
+        await target.cluster.start();
+      }
       expect(await databases()).to.satisfy((names: string[]) => names.some((n) => /^cupm__previous_\d{14}$/.test(n)));
 
-      // PostgreSQL is back: the next run (a dry run only describes) finishes the undo from the journal.
+      // PostgreSQL is back: the next run (a dry run only describes) finishes the undo from the journal, then starts the services.
       const dry = await restoreCli([archive, '--dry-run']);
       expect(dry.exitCode, dry.stderr).to.equal(0);
       expect(dry.stdout).to.match(/First, an interrupted restore is finished:[\s\S]*it is undone/);
       const next = await restoreCli([corrupt, '--yes']);
       expect(next.exitCode, next.stderr).to.equal(3);
       expect(next.stderr).to.match(/The interrupted restore of .* was undone\./);
+      expect(next.stderr).to.match(/Starting Apache \(it ran before the interrupted restore\)/);
       expect(await serverState(target)).to.deep.equal(before);
     });
 

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
 import { DUMP_ENTRY, MANIFEST_ENTRY, type Manifest } from '../../src/archive/format.js';
 import { ArchiveReader } from '../../src/archive/reader.js';
 import { buildZip } from './archives.js';
@@ -58,4 +59,17 @@ export function setFile(contents: ArchiveContents, relative: string, text: strin
 
 export function fileText(contents: ArchiveContents, relative: string): string {
   return contents.entries.get(`files/${relative}`)!.toString('latin1');
+}
+
+/** A copy of `source` at `target` with the middle of the file (the compressed dump) damaged: an archive restore refuses (exit 3). */
+export async function corruptCopyOf(source: string, target: string): Promise<string> {
+  await fs.copyFile(source, target);
+  const handle = await fs.open(target, 'r+');
+  try {
+    const { size } = await handle.stat();
+    await handle.write(Buffer.alloc(64, 0x5a), 0, 64, Math.floor(size / 2));
+  } finally {
+    await handle.close();
+  }
+  return target;
 }

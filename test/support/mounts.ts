@@ -26,3 +26,22 @@ export async function mountTmpfs(options: { sizeBytes: number; readOnly?: boolea
     },
   };
 }
+
+/**
+ * `dir` made read-only where it is, by a read-only bind mount of itself (root only, as CI runs):
+ * root's writes fail there too (EROFS), as on a read-only volume. `unmount` makes it writable again.
+ */
+export async function bindReadOnly(dir: string): Promise<{ unmount(): Promise<void> }> {
+  if (process.getuid?.() !== 0) throw new Error('this test bind-mounts a folder read-only: run it as root (CI does)');
+  await execa('mount', ['--bind', dir, dir]);
+  const remounted = await execa('mount', ['-o', 'remount,bind,ro', dir, dir], { reject: false });
+  if (remounted.exitCode !== 0) {
+    await execa('umount', [dir], { reject: false });
+    throw new Error(`mount -o remount,bind,ro failed: ${remounted.stderr}`);
+  }
+  return {
+    async unmount() {
+      await execa('umount', [dir]);
+    },
+  };
+}

@@ -28,6 +28,8 @@ const { BACKSLASH, NL } = byteValues;
 
 /** A line outside COPY data is held in memory to be read whole; pg_dump's are far shorter. */
 const MAX_SQL_LINE = 16 * 1024 * 1024;
+/** COPY blocks remembered to place an error in COPY data (pg_dumpall writes one per table). */
+const MAX_COPY_BLOCKS = 4096;
 
 /**
  * The guard's scanner. `feed` takes the script in any chunks and returns the bytes that were
@@ -45,6 +47,8 @@ export class DumpGuardScanner {
   private copyHead: Buffer | undefined;
   private atCopyLineStart = true;
   private headerSeen = false;
+  /** The latest COPY blocks: the line of their header and of their `\.` (see copyHeaderOf). */
+  private readonly copyBlocks: Array<{ header: number; end: number | undefined }> = [];
 
   /** `label` names the script in refusals (the archive entry, or the file given to import). */
   constructor(private readonly label: string) {}
@@ -67,6 +71,20 @@ export class DumpGuardScanner {
       pos = next;
     }
     return out;
+  }
+
+  /**
+   * The line of the `COPY ... FROM stdin;` header whose data holds `line` (or ends at it: psql
+   * names the `\.` line for an error in the data), among the latest blocks read; row N of the
+   * block is line header + N. Undefined when `line` is in no COPY block the guard remembers.
+   */
+  copyHeaderOf(line: number): number | undefined {
+    for (let i = this.copyBlocks.length - 1; i >= 0; i--) {
+      const block = this.copyBlocks[i]!;
+      if (block.header < line && (block.end === undefined || line <= block.end)) return block.header;
+      if (block.header < line) return undefined;
+    }
+    return undefined;
   }
 
   /** The end of the script: judges what is held and the whole; returns the rest to pass on. */
@@ -93,6 +111,11 @@ export class DumpGuardScanner {
       else if (this.line === HEADER_LINES) this.refuse(`it does not start with "${CLUSTER_HEADER}"`);
     }
     this.inCopy = this.lexer.line(bytes, this.line === 1);
+    if (this.inCopy) {
+      // psql may be this far behind the guard when it stops: the latest blocks are enough.
+      if (this.copyBlocks.length >= MAX_COPY_BLOCKS) this.copyBlocks.shift();
+      this.copyBlocks.push({ header: this.line, end: undefined });
+    }
     this.atCopyLineStart = true;
     if (end !== '') this.line++;
     return bytes;
@@ -119,6 +142,7 @@ export class DumpGuardScanner {
         }
         if (verdict !== 'no') {
           out.push(head.subarray(0, verdict));
+          this.copyBlocks[this.copyBlocks.length - 1]!.end = this.line;
           this.line++;
           this.inCopy = false;
           return pos + verdict - held;
