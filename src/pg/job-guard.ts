@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DirtyStateError, messageOf } from '../errors.js';
@@ -32,7 +33,7 @@ export async function withJobGuard<T>(config: JobGuardSettings, command: string,
       await recoverInterruptedJob(config, options);
       const recorder = new JobRecorder(dir, command);
       try {
-        return await runWithRecorder(recorder, fn);
+        return await heldLock.run(server, () => runWithRecorder(recorder, fn));
       } finally {
         // The record stays when services of ours are left down: status reports them, the next run starts them.
         await recorder.finish();
@@ -41,6 +42,17 @@ export async function withJobGuard<T>(config: JobGuardSettings, command: string,
       await server.release();
     }
   });
+}
+
+const heldLock = new AsyncLocalStorage<ServerLock>();
+
+/**
+ * For a job that restarted PostgreSQL (restore): waits until the guard's server lock is held again
+ * (it is re-taken as soon as the server answers). False when it could not be (the message said why).
+ */
+export async function serverLockHeldAgain(timeoutMs = 60_000): Promise<boolean> {
+  const lock = heldLock.getStore();
+  return lock ? lock.ensureHeld(timeoutMs) : true;
 }
 
 /**

@@ -61,6 +61,26 @@ describe('crash record: a killed job never leaves CUPM down unseen', function ()
     expect(after.json<{ interruptedJob: unknown }>().interruptedJob).to.equal(null);
   });
 
+  it('a service that does not start after the backup (exit 5): the record keeps it, status exits 1, the next backup starts it', async () => {
+    await server.services.setFault('Apache', 'fail-start');
+    try {
+      const run = await runCli(['backup'], { env: server.env() });
+      expect(run.exitCode, run.stderr).to.equal(5);
+      const status = await runCli(['status', '--json'], { env: server.env() });
+      expect(status.exitCode).to.equal(1);
+      const job = status.json<{ interruptedJob: { servicesStopped: string[]; job: string } }>().interruptedJob;
+      expect(job).to.include({ job: 'backup' });
+      expect(job.servicesStopped).to.deep.equal(['Apache']);
+    } finally {
+      await server.services.setFault('Apache', 'fail-start', false);
+    }
+    const next = await runCli(['backup'], { env: server.env() });
+    expect(next.exitCode, next.stderr).to.equal(0);
+    expect(next.stderr).to.match(/An earlier backup was interrupted: .*Apache stopped since .*Starting the services it stopped/);
+    expect(await states()).to.deep.equal(['running', 'running', 'running']);
+    expect(await fs.readdir(server.backupDir)).not.to.include(JOB_RECORD_FILE);
+  });
+
   it('a restore killed during the load: status exits 1 "restore interrupted at step X" until it is finished', async () => {
     const archive = (await runCli(['backup', '--json'], { env: server.env() })).json<{ archive: string }>().archive;
     const pausing = await pausingPgBin(server.cluster.binDir, `${server.dir}/pausing-${Date.now()}`);
