@@ -38,6 +38,7 @@ async function acquire(file: string, me: LockHolder, options: LockOptions): Prom
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
       await fs.writeFile(file, mine, { flag: 'wx', mode: 0o600 });
+      await removeDeadTickets(file);
       return;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -100,6 +101,17 @@ async function removeTickets(file: string, base: string): Promise<void> {
   const prefix = path.basename(base) + '.';
   for (const name of await fs.readdir(path.dirname(file)).catch(() => [] as string[])) {
     if (name.startsWith(prefix)) await fs.rm(path.join(path.dirname(file), name), { force: true });
+  }
+}
+
+/** Tickets left by a taker killed during its takeover: garbage once we hold the lock. */
+async function removeDeadTickets(file: string): Promise<void> {
+  const prefix = `${path.basename(file)}.takeover-`;
+  for (const name of await fs.readdir(path.dirname(file)).catch(() => [] as string[])) {
+    if (!name.startsWith(prefix)) continue;
+    const ticket = path.join(path.dirname(file), name);
+    const taker = parseHolder((await readText(ticket)) ?? '');
+    if (taker ? isStale(taker) : !(await isFresh(ticket))) await fs.rm(ticket, { force: true });
   }
 }
 

@@ -137,6 +137,16 @@ describe('taking over a stale lock (two runs after a crash)', () => {
     expect(await fs.readdir(dir)).to.deep.equal([]);
   });
 
+  it('removes the ticket of a taker killed after its takeover, once it holds the lock', async () => {
+    const gone = spawn('true');
+    await new Promise((resolve) => gone.on('exit', resolve));
+    const ticket = path.join(dir, `${LOCK_FILE}.takeover-0123456789abcdef.1`);
+    await fs.writeFile(ticket, JSON.stringify({ pid: gone.pid, host: os.hostname(), startedAt: '2026-11-25T02:00:01Z', command: 'restore' }));
+    await withLock(dir, 'backup', async () => {
+      expect(await fs.readdir(dir)).to.deep.equal([LOCK_FILE]);
+    });
+  });
+
   it('refuses while a live run holds the takeover ticket', async () => {
     await staleLock();
     const sleeper = spawn('sleep', ['30']);
