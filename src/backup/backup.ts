@@ -198,7 +198,8 @@ async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: R
       },
     });
   } catch (error) {
-    await recorder?.servicesBack(await stillStopped(ctx.manager, stopping?.stopped ?? []));
+    // The record cannot be updated (disk full): it still names them, and the next run checks each.
+    if (recorder) await recorder.servicesBack(await stillStopped(ctx.manager, stopping?.stopped ?? [])).catch(() => {});
     throw dump ? await dump.abort(error) : error;
   }
   await recorder?.servicesBack([]);
