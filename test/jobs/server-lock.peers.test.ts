@@ -97,6 +97,28 @@ describe('one job per server: the PostgreSQL advisory lock', function () {
     await next.release();
   });
 
+  it('PostgreSQL down at the start: the job goes on under the folder lock, says so, and takes the server lock once it answers', async () => {
+    const config = configOf(server);
+    const warnings: string[] = [];
+    const reporter = { ...silentReporter, warn: (message: string) => warnings.push(message) };
+    await server.cluster.stop();
+    let lock: Awaited<ReturnType<typeof takeServerLock>> | undefined;
+    try {
+      lock = await takeServerLock(config, 'restore', reporter);
+      expect(lock.held).to.equal(false);
+      expect(warnings.join('\n')).to.match(/does not answer .*ensured by the backup folder's lock only until it answers/);
+    } finally {
+      await server.cluster.start();
+    }
+    try {
+      expect(await lock.ensureHeld(120_000)).to.equal(true);
+      const second = await takeServerLock(config, 'backup', silentReporter).catch((e: unknown) => e);
+      expect(second).to.be.instanceOf(RefusedError);
+    } finally {
+      await lock.release();
+    }
+  });
+
   it('names the holder within the 63 bytes PostgreSQL keeps, and reads it back', () => {
     const name = holderName('restore (finishing an interrupted restore)', new Date('2026-12-04T14:40:00.123Z'), 4242, 'cupm-admin-01.example.internal.corp');
     expect(Buffer.byteLength(name)).to.be.at.most(63);
