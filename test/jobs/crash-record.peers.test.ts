@@ -7,6 +7,7 @@ import { pausingPgBin } from '../support/faults.js';
 import { createSandboxServer, type SandboxServer } from '../../src/sandbox/sandbox-server.js';
 import { JOB_RECORD_FILE } from '../../src/jobs/job-record.js';
 import { JOURNAL_FILE } from '../../src/restore/journal.js';
+import { dumpsOf } from '../support/proc-watch.js';
 
 /**
  * The crash record of a job that stops services: a backup killed during its dump leaves CUPM
@@ -30,6 +31,14 @@ describe('crash record: a killed job never leaves CUPM down unseen', function ()
     const bin = await slowDumpallBin(server.dir, server.cluster.binDir, 30);
     const killed = await killAt(['backup'], /Dumping PostgreSQL/, 'SIGKILL', { env: { ...server.env(), CUPM_PG_BIN: bin } });
     expect(killed.matched, killed.stderr).to.be.a('string');
+    // The killed run's dump wrapper would dump again later, into the next backup: end it.
+    for (const pid of await dumpsOf(server.env().PGPORT!, bin)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // ended meanwhile
+      }
+    }
     expect(await states()).to.deep.equal(['stopped', 'stopped', 'stopped']);
     const record = JSON.parse(await fs.readFile(`${server.backupDir}/${JOB_RECORD_FILE}`, 'utf8'));
     expect(record).to.include({ job: 'backup', step: 'dump' });
