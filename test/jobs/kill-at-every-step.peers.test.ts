@@ -9,6 +9,7 @@ import { paddedDumpallBin } from '../support/pg-wrappers.js';
 import { createSandboxServer, type SandboxServer } from '../../src/sandbox/sandbox-server.js';
 import { withClient } from '../../src/pg/connection.js';
 import { configOf } from '../support/servers.js';
+import { dumpsOf } from '../support/proc-watch.js';
 
 /**
  * kill -9 and Ctrl-C (SIGINT to the whole process group, as a terminal sends it) at every step of
@@ -51,7 +52,8 @@ describe('kill -9 or Ctrl-C at every step of backup and nightly: the next run he
       }
       return true;
     });
-    await waitFor('the killed run\'s pg_dumpall to end', () =>
+    await waitFor('the killed run\'s pg_dumpall to end', async () => ((await dumpsOf(server.env().PGPORT!, padded)).length === 0 ? true : undefined));
+    await waitFor('the killed run\'s dump session to end', () =>
       withClient(configOf(server), 'postgres', async (client) =>
         (await client.query("SELECT 1 FROM pg_stat_activity WHERE application_name = 'pg_dumpall'")).rowCount === 0 ? true : undefined));
   }
