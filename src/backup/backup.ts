@@ -8,11 +8,12 @@ import { locateCupmFiles, fileOf, type CupmFile } from '../artifacts/cupm-files.
 import { readCupmVersion } from '../artifacts/install-log.js';
 import { requireInstallDir, type Config } from '../config/config.js';
 import { ConfigError, CupmError, DirtyStateError, JobFailedError, RefusedError, messageOf } from '../errors.js';
-import { withLock } from '../jobs/lock.js';
+import { currentRecorder } from '../jobs/job-record.js';
 import { readJournal } from '../restore/journal.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
 import { databaseSizes, databasesToDump, describeSession, listDatabases, listRoles, otherSessions, type Session } from '../pg/catalog.js';
 import { connectionInfo, serverVersion, withClient, type PgVersion } from '../pg/connection.js';
+import { withJobGuard } from '../pg/job-guard.js';
 import { endsWithTrailer, TRAILER_WINDOW } from '../pg/dump/script.js';
 import { canExcludeDatabases, startDumpall } from '../pg/dumpall.js';
 import { dumpPair, dumpPairHint, findPgTool, type PgTool } from '../pg/tools.js';
@@ -80,12 +81,13 @@ interface BackupContext {
  */
 export async function backup(config: Config, options: BackupOptions = {}, reporter: Reporter = silentReporter): Promise<BackupResult> {
   const context = await preflight(config, options, reporter);
-  return withLock(config.backupDir, 'backup', () => runBackup(context, options, reporter));
+  return withJobGuard(config, 'backup', { reporter, serviceManager: context.manager }, () => runBackup(context, options, reporter));
 }
 
 /**
- * The same backup for a caller that already holds the lock of `config.backupDir` (`nightly` takes
- * it once for its whole run; taking it again here would refuse the caller itself).
+ * The same backup for a caller that already holds the job guard (`nightly` takes it once for its
+ * whole run: the folder lock, the server lock, the crash record; taking it again here would refuse
+ * the caller itself).
  */
 export async function backupLocked(config: Config, options: BackupOptions = {}, reporter: Reporter = silentReporter): Promise<BackupResult> {
   const context = await preflight(config, options, reporter);
@@ -176,9 +178,13 @@ async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: R
   const downFrom = Date.now();
   let scope: ServiceScopeRecord;
   let dumped: ServiceScopeRecord | undefined;
+  // The crash record names each service before it stops: a run killed from here on is healed by the next.
+  const recorder = currentRecorder();
+  let stopping: ServiceScopeRecord | undefined;
   try {
     scope = await withServicesStopped(ctx.manager, services, reporter, async (record) => {
       liveSessions = await consistencyGuard(ctx, options, record.stopped.length > 0, reporter);
+      await recorder?.step('dump');
       const started = await startArchive(ctx, options, reporter, route);
       dump = started;
       // Spooled, this is the dump complete (the archive is still being written); streamed, the
@@ -187,13 +193,23 @@ async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: R
         throw await started.abort(error);
       });
       dumped = record;
+      await recorder?.step('start');
       return record;
+    }, {
+      onStopped: async (record) => {
+        stopping = record;
+        await recorder?.servicesStopping(record.stopped);
+      },
     });
   } catch (error) {
+    // The record cannot be updated (disk full): it still names them, and the next run checks each.
+    if (recorder) await recorder.servicesBack(await stillStopped(ctx.manager, stopping?.stopped ?? [])).catch(() => {});
     // The dump is good and only a service did not start again: the archive is still worth having.
     if (dump && dumped && error instanceof DirtyStateError) throw await finishDespiteServices(dump, dumped, liveSessions, Date.now() - downFrom, error);
     throw dump ? await dump.abort(error) : error;
   }
+  await recorder?.servicesBack([]);
+  await recorder?.step('archive');
   const servicesDownMs = scope.stopped.length > 0 ? Date.now() - downFrom : 0;
   if (route.spool && scope.stopped.length > 0) reporter.info('Services are running again; the archive is still being written');
   const { written, dumpBytes, keys, dumpMs } = await dump!.finish(scope, liveSessions, servicesDownMs);
@@ -404,6 +420,16 @@ async function startArchive(ctx: BackupContext, options: BackupOptions, reporter
 
 function cancelled(): JobFailedError {
   return new JobFailedError('The backup was cancelled (interrupted).');
+}
+
+/** Of the services a scope stopped, those that are stopped now (read, not assumed: a start may have failed half way). */
+async function stillStopped(manager: ServiceManager, services: readonly string[]): Promise<string[]> {
+  const down: string[] = [];
+  for (const service of services) {
+    const state = await manager.status(service).catch(() => 'stopped' as const);
+    if (state !== 'running') down.push(service);
+  }
+  return down;
 }
 
 /** A restore that was killed half way left its journal: backing up now would save a half-restored server. */

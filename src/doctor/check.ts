@@ -11,6 +11,8 @@ export interface CheckResult {
   detail: string;
   /** What to do, for warn and fail. */
   hint?: string;
+  /** The facts behind a finding, for --json (e.g. the crash record of an interrupted job). */
+  record?: object;
 }
 
 /** A group of checks; it may throw, which the doctor turns into one failed line. */

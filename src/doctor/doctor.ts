@@ -5,6 +5,7 @@ import type { ServiceManager } from '../services/service-manager.js';
 import { backupChecks, type BackupCheckOptions } from './backup-checks.js';
 import { failFrom, type CheckResult, type CheckStatus } from './check.js';
 import { fileChecks, type FileFacts } from './file-checks.js';
+import { jobChecks } from './job-checks.js';
 import { portChecks } from './port-checks.js';
 import { postgresChecks } from './postgres-checks.js';
 import { remoteChecks } from './remote-checks.js';
@@ -21,7 +22,7 @@ export interface DoctorOptions extends BackupCheckOptions {
   groups?: readonly DoctorGroup[];
 }
 
-export type DoctorGroup = 'remote' | 'postgres' | 'services' | 'files' | 'ports' | 'backup';
+export type DoctorGroup = 'remote' | 'postgres' | 'services' | 'files' | 'ports' | 'backup' | 'jobs';
 
 export interface DoctorReport {
   /** True when no check failed (warnings allowed). */
@@ -46,6 +47,7 @@ export async function doctor(config: Config, options: DoctorOptions = {}, report
     // After the files: the ports come from dfc.properties.
     ['ports', 'Ports', () => portChecks(config, facts.properties, options.portProbe)],
     ['backup', 'Backups', () => backupChecks(config, options)],
+    ['jobs', 'Interrupted jobs', () => jobChecks(config)],
   ];
   const checks: CheckResult[] = [];
   for (const [id, title, run] of groups) {

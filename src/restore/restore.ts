@@ -1,9 +1,9 @@
 import fsp from 'node:fs/promises';
 import type { Config } from '../config/config.js';
 import { JobFailedError, RefusedError } from '../errors.js';
-import { withLock } from '../jobs/lock.js';
 import { runPlan, type PlanResult, type StepReport } from '../jobs/plan.js';
 import { silentReporter, type Reporter } from '../jobs/reporter.js';
+import { withJobGuard } from '../pg/job-guard.js';
 import { withServicesStopped } from '../services/scope.js';
 import { writableProblem } from './atomic-file.js';
 import { journalPath, readJournal, removeJournal, writeJournal, type RestoreJournal } from './journal.js';
@@ -52,7 +52,7 @@ export async function restore(config: Config, archive: string, options: RestoreO
     reporter.warn(`A restore was interrupted:\n  ${lines.join('\n  ')}`);
     if (!options.dryRun) {
       if (options.confirm && !(await options.confirm('Finish the interrupted restore now?', lines))) throw cancelled();
-      recovery = await withLock(dir, 'restore (finishing an interrupted restore)', async () => {
+      recovery = await withJobGuard(config, 'restore (finishing an interrupted restore)', { reporter, serviceManager: options.serviceManager }, async () => {
         // Read again under the lock: another run may have finished it meanwhile.
         const current = await readJournal(dir);
         return current ? recoverRestore(config, current, { serviceManager: options.serviceManager }, reporter) : null;
@@ -98,7 +98,7 @@ async function restoreAfterRecovery(
     const question = plan.command === 'migrate' ? 'Migrate this archive onto this server now?' : 'Restore this archive onto this server now?';
     if (options.confirm && !(await options.confirm(question, formatPlan(plan)))) throw cancelled();
     if (options.signal?.aborted) throw cancelled();
-    const applied = await withLock(dir, plan.command, () => (prepared.journal.live
+    const applied = await withJobGuard(config, plan.command, { reporter, serviceManager: prepared.manager }, () => (prepared.journal.live
       ? applyLive(runtimeOf(prepared, options.signal), plan.command === 'migrate' ? 'Migration' : 'Restore', reporter)
       : applyRestore(prepared, reporter, options.signal)));
     return { ...base, ...applied, dryRun: false, durationMs: Date.now() - started };

@@ -12,6 +12,7 @@ import { ArchiveInvalidError, CupmError, JobFailedError, messageOf } from '../er
 import type { Step } from '../jobs/plan.js';
 import { listDatabases, listRoles } from '../pg/catalog.js';
 import { serverVersion, withClient } from '../pg/connection.js';
+import { serverLockHeldAgain } from '../pg/job-guard.js';
 import { DumpGuard, DumpRefusedError } from '../pg/dump/guard/stream.js';
 import { copyRowOf, PsqlFailedError, startPsql, type PsqlError } from '../pg/psql.js';
 import type { PgTool } from '../pg/tools.js';
@@ -297,6 +298,8 @@ export function postgresStep(journal: RestoreJournal): RestoreStep {
       await rt.manager.stop(service);
       await rt.manager.start(service);
       await waitForPostgres(rt.config, rt.config.serviceTimeoutSeconds);
+      // One job per server: the advisory lock went with the restart; the job guard takes it again.
+      await serverLockHeldAgain();
       return `${service} restarted`;
     },
   };

@@ -6,11 +6,12 @@ import { verifyArchive } from '../archive/verify.js';
 import { backupLocked, type BackupResult } from '../backup/backup.js';
 import type { Config } from '../config/config.js';
 import { ConfigError, CupmError, EXIT, JobFailedError, RefusedError, messageOf } from '../errors.js';
-import { withLock } from '../jobs/lock.js';
+import { currentRecorder } from '../jobs/job-record.js';
 import type { Reporter } from '../jobs/reporter.js';
 import { copyArchive, type CopyOptions } from '../offsite/copy.js';
 import { withConnection, type Destination } from '../offsite/destination.js';
 import { configuredDestinations } from '../offsite/index.js';
+import { withJobGuard } from '../pg/job-guard.js';
 import type { ServiceManager } from '../services/service-manager.js';
 import { appendHistory, readHistory, type NightlyRunRecord, type OffsiteCopyRecord, type PendingCopy } from './history.js';
 import { sendNotification } from './notify.js';
@@ -71,7 +72,7 @@ export async function nightly(config: Config, options: NightlyOptions, terminal:
 
   let locked = false;
   try {
-    await withLock(dir, 'nightly', async () => {
+    await withJobGuard(config, 'nightly', { reporter, serviceManager: options.serviceManager }, async () => {
       locked = true;
       try {
         rotateLog(dir, config.nightly.logMaxBytes);
@@ -329,6 +330,7 @@ function offsiteHint(record: NightlyRunRecord): string | undefined {
 async function step(record: NightlyRunRecord, reporter: Reporter, name: string, run: () => Promise<string | void>): Promise<void> {
   const began = Date.now();
   try {
+    await currentRecorder()?.step(name);
     const detail = await run();
     record.steps.push({ name, status: 'done', durationMs: Date.now() - began, ...(detail ? { detail } : {}) });
     reporter.info(`[done] ${name}${detail ? `: ${detail}` : ''}`);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Config } from '../config/config.js';
 import { EXIT } from '../errors.js';
 import { readHistory, type NightlyOutcome, type PendingCopy } from './history.js';
+import { interruptedJobs, type InterruptedJob, type InterruptedRestore } from './interrupted.js';
 
 /** What `status` reports: is there a fresh verified backup, and does anything need a person? */
 export interface BackupStatus {
@@ -14,9 +15,13 @@ export interface BackupStatus {
   /** No verified backup, or the newest is older than maxAgeHours. */
   stale: boolean;
   pendingOffsite: PendingCopy[];
+  /** A job killed with services stopped (its crash record), or null. */
+  interruptedJob: InterruptedJob | null;
+  /** A restore killed half way (its journal), or null. */
+  interruptedRestore: InterruptedRestore | null;
   /** Why the exit code is not 0, one line each. */
   problems: string[];
-  /** 0 all well; 1 no verified backup within maxAgeHours; 6 fresh, but the last run or an off-site copy needs attention. */
+  /** 0 all well; 1 no verified backup within maxAgeHours, services left down or a restore interrupted; 6 fresh, but the last run or an off-site copy needs attention. */
   exitCode: number;
 }
 
@@ -38,6 +43,8 @@ export async function backupStatus(config: Config, now: Date = new Date()): Prom
     newestVerified: null,
     stale: true,
     pendingOffsite: last?.pendingOffsite ?? [],
+    interruptedJob: null,
+    interruptedRestore: null,
     problems: [],
     exitCode: EXIT.done,
   };
@@ -64,7 +71,13 @@ export async function backupStatus(config: Config, now: Date = new Date()): Prom
   if (status.pendingOffsite.length > 0) {
     status.problems.push(`${status.pendingOffsite.length} off-site cop${status.pendingOffsite.length === 1 ? 'y is' : 'ies are'} pending since ${status.pendingOffsite.map((p) => p.since).sort()[0]}`);
   }
-  status.exitCode = status.stale ? EXIT.failed : status.problems.length > 0 ? EXIT.partial : EXIT.done;
+  // A killed job that left services down, or a half-done restore: CUPM is not whole, whatever the backups say.
+  const interrupted = await interruptedJobs(config.backupDir);
+  status.interruptedJob = interrupted.job;
+  status.interruptedRestore = interrupted.restore;
+  const down = interrupted.problems.length > 0;
+  status.problems.unshift(...interrupted.problems);
+  status.exitCode = status.stale || down ? EXIT.failed : status.problems.length > 0 ? EXIT.partial : EXIT.done;
   return status;
 }
 

@@ -54,3 +54,22 @@ export async function recordingPgBin(realBin: string, dir: string): Promise<{ bi
   }
   return { bin, calls: async () => (await fs.readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean) };
 }
+
+/**
+ * The pids of pg_dumpall runs against the cluster on `port` (their environment says PGPORT), and of
+ * wrapper scripts under `wrapperDir` that will start one: what a killed backup leaves running.
+ */
+export async function dumpsOf(port: string, wrapperDir?: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const pid of (await fs.readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n))) {
+    const argv = (await fs.readFile(`/proc/${pid}/cmdline`).catch(() => Buffer.alloc(0))).toString('utf8').split('\0');
+    if (wrapperDir && argv.some((a) => a.startsWith(wrapperDir + path.sep))) {
+      pids.push(Number(pid));
+      continue;
+    }
+    if (path.basename(argv[0] ?? '') !== 'pg_dumpall') continue;
+    const environ = (await fs.readFile(`/proc/${pid}/environ`).catch(() => Buffer.alloc(0))).toString('utf8').split('\0');
+    if (environ.includes(`PGPORT=${port}`)) pids.push(Number(pid));
+  }
+  return pids;
+}
