@@ -57,8 +57,10 @@ async function main(): Promise<void> {
   const options = parseBenchOptions(process.argv);
   const foreign = Object.keys(process.env).filter((name) => FOREIGN.test(name));
   if (foreign.length > 0) {
-    log(`The benchmark refuses to run with ${foreign.join(', ')} set: it only ever measures the throwaway clusters it starts, ` +
-      'and never reads connection settings from the environment. Unset them (e.g. env -u PGHOST npm run bench) and run again.');
+    log(
+      `The benchmark refuses to run with ${foreign.join(', ')} set: it only ever measures the throwaway clusters it starts, ` +
+        'and never reads connection settings from the environment. Unset them (e.g. env -u PGHOST npm run bench) and run again.',
+    );
     process.exitCode = 2;
     return;
   }
@@ -76,7 +78,8 @@ async function run(options: BenchOptions): Promise<void> {
   const startedAt = new Date();
   const loadAtStart = os.loadavg();
   const tool = await prepareTool(options);
-  if (options.cpus !== undefined) log(`pinned to CPUs ${await pinToCpus(options.cpus)} (--cpus ${options.cpus}): the clusters and the tools it starts inherit it`);
+  if (options.cpus !== undefined)
+    log(`pinned to CPUs ${await pinToCpus(options.cpus)} (--cpus ${options.cpus}): the clusters and the tools it starts inherit it`);
   level = options.level;
   if (options.encrypt) encryption = await makeRunKey(work);
   log(`cupm-backup under test: ${tool.how}`);
@@ -85,7 +88,10 @@ async function run(options: BenchOptions): Promise<void> {
     const result = await benchS3(cleanup, work, options.size, tool, log);
     const base = path.join(path.resolve(ROOT, options.outDir), `bench-s3-${stamp(startedAt)}`);
     await fsp.mkdir(path.dirname(base), { recursive: true });
-    await fsp.writeFile(`${base}.json`, JSON.stringify({ startedAt: startedAt.toISOString(), loadAtStart, tool: tool.how, ...result }, null, 2) + '\n');
+    await fsp.writeFile(
+      `${base}.json`,
+      JSON.stringify({ startedAt: startedAt.toISOString(), loadAtStart, tool: tool.how, ...result }, null, 2) + '\n',
+    );
     await fsp.writeFile(`${base}.md`, s3Markdown(result));
     log(`\n${s3Markdown(result)}\nwritten: ${base}.json, ${base}.md`);
     return;
@@ -95,7 +101,8 @@ async function run(options: BenchOptions): Promise<void> {
     return;
   }
   const sizes: SizeResult[] = [];
-  const plan = options.phones ? [{ phones: options.phones, label: `${options.phones.toLocaleString('en-US')} phones` }]
+  const plan = options.phones
+    ? [{ phones: options.phones, label: `${options.phones.toLocaleString('en-US')} phones` }]
     : [options.smallSize, options.size].filter((b) => b > 0).map((b) => ({ phones: phonesForDumpSize(b), label: `${b / 1e9} GB` }));
   for (const { phones, label } of plan) sizes.push(await benchSize(options, tool, work, phones, label));
 
@@ -108,7 +115,10 @@ async function run(options: BenchOptions): Promise<void> {
     sizes,
     targets: judge(sizes),
   };
-  const base = path.join(path.resolve(ROOT, options.outDir), `bench-${stamp(startedAt)}${options.phones ? `-${options.phones}-phones` : ''}${options.encrypt ? '-encrypted' : ''}${options.cpus ? `-${options.cpus}-cpus` : ''}`);
+  const base = path.join(
+    path.resolve(ROOT, options.outDir),
+    `bench-${stamp(startedAt)}${options.phones ? `-${options.phones}-phones` : ''}${options.encrypt ? '-encrypted' : ''}${options.cpus ? `-${options.cpus}-cpus` : ''}`,
+  );
   await fsp.mkdir(path.dirname(base), { recursive: true });
   await fsp.writeFile(`${base}.json`, JSON.stringify(result, null, 2) + '\n');
   await fsp.writeFile(`${base}.md`, markdown(result));
@@ -126,7 +136,11 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
   await createCupmData(source.cluster, { phones, rolePassword: 'bench-app-pw', niceHost: '192.0.2.10' });
   const generateMs = Date.now() - generated;
   const counts = await rowCounts(source.cluster);
-  log(`generated in ${(generateMs / 1000).toFixed(0)} s: ${Object.entries(counts).map(([t, n]) => `${t} ${n}`).join(', ')}`);
+  log(
+    `generated in ${(generateMs / 1000).toFixed(0)} s: ${Object.entries(counts)
+      .map(([t, n]) => `${t} ${n}`)
+      .join(', ')}`,
+  );
   const sourceInstall = path.join(dir, 'source-cupm');
   await createInstallTree(sourceInstall, { dbHost: source.cluster.host, dbPort: source.cluster.port });
 
@@ -138,13 +152,21 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
   const sourceEnv = toolEnv(source.cluster, sourceInstall, archives);
   let archive = '';
   const backupRuns: Measured[] = [];
-  const backupRunsPaired = await alternate(options.runs, 'backup', async () => {
-    await fsp.rm(archives, { recursive: true, force: true });
-    const measured = await withDowntime(services, () => runTool(tool, ['backup', '--json'], { ...sourceEnv, ...services.env() }));
-    archive = (JSON.parse(measured.stdout) as { archive: string }).archive;
-    backupRuns.push(measured);
-    return measured;
-  }, () => manualProcedure(services, () => runMeasured(cleanup, path.join(source.cluster.binDir, 'pg_dumpall'), [], { env: pgEnv(source.cluster), stdout: { file: dump } })));
+  const backupRunsPaired = await alternate(
+    options.runs,
+    'backup',
+    async () => {
+      await fsp.rm(archives, { recursive: true, force: true });
+      const measured = await withDowntime(services, () => runTool(tool, ['backup', '--json'], { ...sourceEnv, ...services.env() }));
+      archive = (JSON.parse(measured.stdout) as { archive: string }).archive;
+      backupRuns.push(measured);
+      return measured;
+    },
+    () =>
+      manualProcedure(services, () =>
+        runMeasured(cleanup, path.join(source.cluster.binDir, 'pg_dumpall'), [], { env: pgEnv(source.cluster), stdout: { file: dump } }),
+      ),
+  );
   const dumpBytes = (await fsp.stat(dump)).size;
   const archiveBytes = (await fsp.stat(archive)).size;
   const gz = path.join(dir, 'dump.sql.gz');
@@ -172,31 +194,51 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
   await createInstallTree(targetInstall, { dbHost: target.cluster.host, dbPort: target.cluster.port });
   const targetEnv = toolEnv(target.cluster, targetInstall, path.join(dir, 'restore-work'));
   const restoreRuns: Measured[] = [];
-  const restoreRunsPaired = await alternate(options.runs, 'restore', async () => {
-    await emptyTarget(target);
-    const measured = await withDowntime(services, () => runTool(tool, ['restore', archive, '--yes', '--json'], { ...targetEnv, ...services.env() }));
-    restoreRuns.push(measured);
-    await checkRestored(target.cluster, counts, 'cupm-backup restore');
-    return measured;
-  }, async () => {
-    await emptyTarget(target);
-    const measured = await manualProcedure(services, () => runMeasured(cleanup, path.join(target.cluster.binDir, 'psql'), ['-X', '-q', '-d', 'postgres', '-f', dump], {
-      env: pgEnv(target.cluster),
-      stdout: 'ignore',
-    }));
-    await checkRestored(target.cluster, counts, 'psql -f');
-    return measured;
-  });
+  const restoreRunsPaired = await alternate(
+    options.runs,
+    'restore',
+    async () => {
+      await emptyTarget(target);
+      const measured = await withDowntime(services, () =>
+        runTool(tool, ['restore', archive, '--yes', '--json'], { ...targetEnv, ...services.env() }),
+      );
+      restoreRuns.push(measured);
+      await checkRestored(target.cluster, counts, 'cupm-backup restore');
+      return measured;
+    },
+    async () => {
+      await emptyTarget(target);
+      const measured = await manualProcedure(services, () =>
+        runMeasured(cleanup, path.join(target.cluster.binDir, 'psql'), ['-X', '-q', '-d', 'postgres', '-f', dump], {
+          env: pgEnv(target.cluster),
+          stdout: 'ignore',
+        }),
+      );
+      await checkRestored(target.cluster, counts, 'psql -f');
+      return measured;
+    },
+  );
   // Restore onto a live server (--live): the target holds cupm from the runs above; CUPM is down
   // for the swap only. The services' stop and start alone, for the target's "+ stop/start".
-  const stopStart = await manualProcedure(services, async () => ({ ms: 0, peakRss: 0, machineCpuMs: 0, ownCpuMs: 0, stdout: '', stderr: '' }));
+  const stopStart = await manualProcedure(services, async () => ({
+    ms: 0,
+    peakRss: 0,
+    machineCpuMs: 0,
+    ownCpuMs: 0,
+    stdout: '',
+    stderr: '',
+  }));
   const liveRuns: Measured[] = [];
   for (let i = 0; i < options.runs; i++) {
     cleanup.throwIfInterrupted();
-    const measured = await withDowntime(services, () => runTool(tool, ['restore', archive, '--yes', '--live', '--json'], { ...targetEnv, ...services.env() }));
+    const measured = await withDowntime(services, () =>
+      runTool(tool, ['restore', archive, '--yes', '--live', '--json'], { ...targetEnv, ...services.env() }),
+    );
     liveRuns.push(measured);
     await checkRestored(target.cluster, counts, 'cupm-backup restore --live');
-    log(`restore --live ${i + 1}: ${(measured.ms / 1000).toFixed(1)} s, CUPM down ${((measured.downtimeMs ?? 0) / 1000).toFixed(1)} s (stop + start alone: ${((stopStart.downtimeMs ?? 0) / 1000).toFixed(1)} s)`);
+    log(
+      `restore --live ${i + 1}: ${(measured.ms / 1000).toFixed(1)} s, CUPM down ${((measured.downtimeMs ?? 0) / 1000).toFixed(1)} s (stop + start alone: ${((stopStart.downtimeMs ?? 0) / 1000).toFixed(1)} s)`,
+    );
   }
   await target.destroy();
   await services.destroy();
@@ -273,7 +315,12 @@ function manualProcedure(world: StandinWorld, tool: () => Promise<Measured>): Pr
  * Runs A and B `runs` times each, alternating which goes first (AB, BA, AB...) so that a drift in
  * the machine's load hits both alike. Logs each pair.
  */
-async function alternate(runs: number, what: string, a: () => Promise<Measured>, b: () => Promise<Measured>): Promise<{ a: Measured[]; b: Measured[] }> {
+async function alternate(
+  runs: number,
+  what: string,
+  a: () => Promise<Measured>,
+  b: () => Promise<Measured>,
+): Promise<{ a: Measured[]; b: Measured[] }> {
   const paired = { a: [] as Measured[], b: [] as Measured[] };
   for (let i = 0; i < runs; i++) {
     cleanup.throwIfInterrupted();
@@ -288,10 +335,14 @@ async function alternate(runs: number, what: string, a: () => Promise<Measured>,
     }
     paired.a.push(runA);
     paired.b.push(runB);
-    const down = runA.downtimeMs !== undefined && runB.downtimeMs !== undefined
-      ? `; CUPM down ${(runA.downtimeMs / 1000).toFixed(1)} s vs ${(runB.downtimeMs / 1000).toFixed(1)} s (ratio ${(runA.downtimeMs / runB.downtimeMs).toFixed(2)})` : '';
-    log(`${what} ${i + 1}: cupm-backup ${(runA.ms / 1000).toFixed(1)} s, reference ${(runB.ms / 1000).toFixed(1)} s, ratio ${(runA.ms / runB.ms).toFixed(2)}${down}; ` +
-      `CPU ${(runA.machineCpuMs / 1000).toFixed(1)} s vs ${(runB.machineCpuMs / 1000).toFixed(1)} s (load ${os.loadavg()[0]!.toFixed(2)})`);
+    const down =
+      runA.downtimeMs !== undefined && runB.downtimeMs !== undefined
+        ? `; CUPM down ${(runA.downtimeMs / 1000).toFixed(1)} s vs ${(runB.downtimeMs / 1000).toFixed(1)} s (ratio ${(runA.downtimeMs / runB.downtimeMs).toFixed(2)})`
+        : '';
+    log(
+      `${what} ${i + 1}: cupm-backup ${(runA.ms / 1000).toFixed(1)} s, reference ${(runB.ms / 1000).toFixed(1)} s, ratio ${(runA.ms / runB.ms).toFixed(2)}${down}; ` +
+        `CPU ${(runA.machineCpuMs / 1000).toFixed(1)} s vs ${(runB.machineCpuMs / 1000).toFixed(1)} s (load ${os.loadavg()[0]!.toFixed(2)})`,
+    );
   }
   return paired;
 }
@@ -319,7 +370,8 @@ async function scaleCheck(options: BenchOptions, tool: Tool, work: string, start
   t = Date.now();
   const unzip = await execa('unzip', ['-t', archive], { env: baseEnv(), extendEnv: false, reject: false });
   steps.unzipTestMs = Date.now() - t;
-  if (unzip.exitCode !== 0 || !/No errors detected/.test(unzip.stdout)) throw new Error(`unzip -t failed on ${archive}:\n${unzip.stdout}\n${unzip.stderr}`);
+  if (unzip.exitCode !== 0 || !/No errors detected/.test(unzip.stdout))
+    throw new Error(`unzip -t failed on ${archive}:\n${unzip.stdout}\n${unzip.stderr}`);
   log(`unzip -t: no errors (${(steps.unzipTestMs / 1000).toFixed(0)} s)`);
   const verify = await runTool(tool, ['verify', '--json', archive], env);
   steps.verifyMs = verify.ms;
@@ -327,7 +379,11 @@ async function scaleCheck(options: BenchOptions, tool: Tool, work: string, start
   const target = await ownCluster('target', dir);
   const targetInstall = path.join(dir, 'target-cupm');
   await createInstallTree(targetInstall, { dbHost: target.cluster.host, dbPort: target.cluster.port });
-  const restore = await runTool(tool, ['restore', archive, '--yes', '--json'], toolEnv(target.cluster, targetInstall, path.join(dir, 'restore-work')));
+  const restore = await runTool(
+    tool,
+    ['restore', archive, '--yes', '--json'],
+    toolEnv(target.cluster, targetInstall, path.join(dir, 'restore-work')),
+  );
   steps.restoreMs = restore.ms;
   await checkRestored(target.cluster, counts, 'cupm-backup restore');
   log(`restore: ${(restore.ms / 1000).toFixed(0)} s; every table has its rows`);
@@ -357,20 +413,33 @@ async function scaleCheck(options: BenchOptions, tool: Tool, work: string, start
 /** Builds the checkout (tsc) into bench/tmp, the way it is installed, unless --tsx. */
 async function prepareTool(options: BenchOptions): Promise<Tool> {
   if (options.tsx) {
-    return { file: process.execPath, args: ['--', path.join(ROOT, 'bin', 'cupm-backup')], env: { CUPM_BACKUP_DEV: '1' }, how: 'the checkout through tsx (bin/cupm-backup, CUPM_BACKUP_DEV=1)' };
+    return {
+      file: process.execPath,
+      args: ['--', path.join(ROOT, 'bin', 'cupm-backup')],
+      env: { CUPM_BACKUP_DEV: '1' },
+      how: 'the checkout through tsx (bin/cupm-backup, CUPM_BACKUP_DEV=1)',
+    };
   }
   // Under the checkout, so the build finds node_modules; bench/tmp/ is ignored by git.
   const build = path.join(ROOT, 'bench', 'tmp', `build-${process.pid}`);
   cleanup.add(`build ${build}`, () => fsp.rm(build, { recursive: true, force: true }));
   log('building the checkout (tsc) ...');
-  await execa(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', path.join(build, 'dist')], { cwd: ROOT });
+  await execa(
+    path.join(ROOT, 'node_modules', '.bin', 'tsc'),
+    ['-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', path.join(build, 'dist')],
+    { cwd: ROOT },
+  );
   // dist/version.js reads ../package.json.
   await fsp.copyFile(path.join(ROOT, 'package.json'), path.join(build, 'package.json'));
   // Run through bin/cupm-backup, as installed: its #! line carries Node's settings.
   await fsp.mkdir(path.join(build, 'bin'));
   await fsp.copyFile(path.join(ROOT, 'bin', 'cupm-backup'), path.join(build, 'bin', 'cupm-backup'));
   await fsp.chmod(path.join(build, 'bin', 'cupm-backup'), 0o755);
-  return { file: path.join(build, 'bin', 'cupm-backup'), args: [], how: `a build of the checkout (bin/cupm-backup running dist/, as installed)` };
+  return {
+    file: path.join(build, 'bin', 'cupm-backup'),
+    args: [],
+    how: `a build of the checkout (bin/cupm-backup running dist/, as installed)`,
+  };
 }
 
 function runTool(tool: Tool, args: string[], env: Record<string, string>): Promise<Measured> {
@@ -391,7 +460,9 @@ async function ownCluster(role: string, dir: string): Promise<OwnCluster> {
   const own = { cluster, nonce, destroy };
   await assertOurs(own);
   const postmaster = Number((await fsp.readFile(path.join(cluster.dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
-  log(`${role} cluster: PostgreSQL on ${cluster.host}:${cluster.port} (${cluster.dataDir}, cluster_name ${nonce}, on CPUs ${cpusAllowed(postmaster)})`);
+  log(
+    `${role} cluster: PostgreSQL on ${cluster.host}:${cluster.port} (${cluster.dataDir}, cluster_name ${nonce}, on CPUs ${cpusAllowed(postmaster)})`,
+  );
   return own;
 }
 
@@ -401,7 +472,9 @@ async function assertOurs(own: OwnCluster): Promise<void> {
     "SELECT current_setting('cluster_name') AS name, current_setting('data_directory') AS dir",
   );
   if (row?.name !== own.nonce || path.resolve(row.dir) !== path.resolve(own.cluster.dataDir)) {
-    throw new Error(`The server at ${own.cluster.host}:${own.cluster.port} is not the cluster this benchmark started (cluster_name ${row?.name}, data ${row?.dir}): refusing to touch it.`);
+    throw new Error(
+      `The server at ${own.cluster.host}:${own.cluster.port} is not the cluster this benchmark started (cluster_name ${row?.name}, data ${row?.dir}): refusing to touch it.`,
+    );
   }
 }
 
@@ -410,9 +483,13 @@ async function emptyTarget(own: OwnCluster): Promise<void> {
   cleanup.throwIfInterrupted();
   await assertOurs(own);
   const { cluster } = own;
-  const databases = await cluster.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1')");
+  const databases = await cluster.query<{ datname: string }>(
+    "SELECT datname FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1')",
+  );
   for (const { datname } of databases) await cluster.query(`DROP DATABASE "${datname.replaceAll('"', '""')}" WITH (FORCE)`);
-  const roles = await cluster.query<{ rolname: string }>("SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' AND rolname <> current_user");
+  const roles = await cluster.query<{ rolname: string }>(
+    "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' AND rolname <> current_user",
+  );
   for (const { rolname } of roles) await cluster.query(`DROP ROLE "${rolname.replaceAll('"', '""')}"`);
   await cluster.query('CHECKPOINT');
 }
@@ -432,7 +509,10 @@ async function rowCounts(cluster: Cluster): Promise<Record<string, number>> {
 async function checkRestored(cluster: Cluster, expected: Record<string, number>, what: string): Promise<void> {
   const got = await rowCounts(cluster);
   const wrong = TABLES.filter((t) => got[t] !== expected[t]);
-  if (wrong.length > 0) throw new Error(`${what} left the target with other row counts: ${wrong.map((t) => `${t} ${got[t]} (expected ${expected[t]})`).join(', ')}`);
+  if (wrong.length > 0)
+    throw new Error(
+      `${what} left the target with other row counts: ${wrong.map((t) => `${t} ${got[t]} (expected ${expected[t]})`).join(', ')}`,
+    );
 }
 
 /** The only variables a child inherits from us: where programs are, and the locale. */
@@ -492,7 +572,10 @@ async function machineFacts(loadAtStart: number[]) {
 }
 
 function stamp(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 try {

@@ -43,7 +43,12 @@ export function isReadableFile(p: string): boolean {
  * new 64 KiB buffer for each read; a gigabyte of them raised the RSS by 30-40 MB until collected.)
  * `onChunk` must not keep the chunk. Returns the bytes read: fewer than asked when the file ends first.
  */
-export async function readRange(handle: fsp.FileHandle, range: { start: number; end?: number }, buffer: Buffer, onChunk: (chunk: Buffer) => void): Promise<number> {
+export async function readRange(
+  handle: fsp.FileHandle,
+  range: { start: number; end?: number },
+  buffer: Buffer,
+  onChunk: (chunk: Buffer) => void,
+): Promise<number> {
   let at = range.start;
   const end = range.end ?? Infinity;
   while (at < end) {
@@ -102,7 +107,8 @@ export async function mountOf(file: string, mountinfo?: string): Promise<MountFa
     if (separator < 5) continue;
     const point = unescape(fields[4]!);
     const inside = point === '/' || real === point || real.startsWith(`${point}/`);
-    if (inside && (!best || point.length >= best.point.length)) best = { point, type: fields[separator + 1]!, source: unescape(fields[separator + 2] ?? ''), real };
+    if (inside && (!best || point.length >= best.point.length))
+      best = { point, type: fields[separator + 1]!, source: unescape(fields[separator + 2] ?? ''), real };
   }
   return best;
 }

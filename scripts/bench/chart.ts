@@ -28,11 +28,21 @@ export function chart(result: BenchResult): string {
     y += 10;
   };
 
-  text(10, 24, `cupm-backup benchmark ${result.startedAt.slice(0, 10)}: ${result.machine.cores} cores, load ${result.machine.loadAtStart[0]?.toFixed(1)}`, 'font-size="15" font-weight="bold"');
+  text(
+    10,
+    24,
+    `cupm-backup benchmark ${result.startedAt.slice(0, 10)}: ${result.machine.cores} cores, load ${result.machine.loadAtStart[0]?.toFixed(1)}`,
+    'font-size="15" font-weight="bold"',
+  );
 
   // Times: one scale for every size, so growth shows.
-  const maxMs = Math.max(...result.sizes.flatMap((z) => [z.backup.medianTool, z.backup.medianBaseline, z.restore.medianTool, z.restore.medianBaseline]));
-  for (const [name, key, reference] of [['Backup', 'backup', 'pg_dumpall > file'], ['Restore', 'restore', 'psql -X -f dump.sql']] as const) {
+  const maxMs = Math.max(
+    ...result.sizes.flatMap((z) => [z.backup.medianTool, z.backup.medianBaseline, z.restore.medianTool, z.restore.medianBaseline]),
+  );
+  for (const [name, key, reference] of [
+    ['Backup', 'backup', 'pg_dumpall > file'],
+    ['Restore', 'restore', 'psql -X -f dump.sql'],
+  ] as const) {
     title(`${name} time (median of ${result.runs} pairs)`);
     for (const size of result.sizes) {
       const pair = size[key];

@@ -100,13 +100,54 @@ const h = (expr: string, salt: number) => `abs(hashint8((${expr})::bigint * 7919
 const pick = (list: string[], expr: string, salt: number) =>
   `(ARRAY[${list.map((s) => `'${s}'`).join(',')}])[1 + ${h(expr, salt)} % ${list.length}]`;
 
-const FIRST = ['Hiroshi', 'Yuki', 'Anna', 'Marc', 'Sofia', 'Kenji', 'Laura', 'David', 'Mei', 'Oliver', 'Chloé', 'Ravi', 'Fatima', 'Lukas', 'Aiko', 'Pedro'];
-const LAST = ['Tanaka', 'Suzuki', 'Müller', 'Garcia', 'Rossi', 'Dubois', 'Smith', 'Kowalski', 'Yamada', 'Novak', 'Silva', 'Jensen', 'Ito', 'Costa'];
+const FIRST = [
+  'Hiroshi',
+  'Yuki',
+  'Anna',
+  'Marc',
+  'Sofia',
+  'Kenji',
+  'Laura',
+  'David',
+  'Mei',
+  'Oliver',
+  'Chloé',
+  'Ravi',
+  'Fatima',
+  'Lukas',
+  'Aiko',
+  'Pedro',
+];
+const LAST = [
+  'Tanaka',
+  'Suzuki',
+  'Müller',
+  'Garcia',
+  'Rossi',
+  'Dubois',
+  'Smith',
+  'Kowalski',
+  'Yamada',
+  'Novak',
+  'Silva',
+  'Jensen',
+  'Ito',
+  'Costa',
+];
 const DEPARTMENTS = ['Sales', 'Engineering', 'Support', 'Finance', 'Logistics', 'Legal', 'Marketing', 'Facilities', 'HR', 'Operations'];
 const SITES = ['Tokyo-HQ', 'Osaka-2F', 'Paris-La-Defense', 'Frankfurt-DC', 'Sao-Paulo', 'Chicago-Loop', 'Warsaw', 'Lyon-Branch'];
 const LOCALES = ['ja_JP', 'en_US', 'fr_FR', 'de_DE', 'pt_BR', 'pl_PL'];
 const MODELS = ['Cisco 7960', 'Cisco 7975', 'Cisco 9971', 'Cisco 7942', 'Cisco 8945', 'Cisco 7911'];
-const ORDER_TYPES = ['add phone', 'move phone', 'change line', 'add line', 'delete phone', 'change subscriber', 'add voicemail', 'reset phone'];
+const ORDER_TYPES = [
+  'add phone',
+  'move phone',
+  'change line',
+  'add line',
+  'delete phone',
+  'change subscriber',
+  'add voicemail',
+  'reset phone',
+];
 const STATUSES = ['done', 'done', 'done', 'done', 'failed', 'cancelled', 'pending'];
 const LEVELS = ['INFO', 'INFO', 'INFO', 'WARN', 'DEBUG', 'ERROR'];
 const MESSAGES = [

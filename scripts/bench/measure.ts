@@ -72,7 +72,9 @@ export async function runMeasured(cleanup: Cleanup, file: string, args: string[]
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   const machineCpuMs = machineBusyMs() - busyAtStart;
   // 'exit' can come before the pipes drained.
-  await new Promise<void>((resolve) => (child.stdout && !child.stdout.readableEnded ? child.stdout.once('close', () => resolve()) : resolve()));
+  await new Promise<void>((resolve) =>
+    child.stdout && !child.stdout.readableEnded ? child.stdout.once('close', () => resolve()) : resolve(),
+  );
   if (code !== 0) {
     const how = signal ? `was killed by ${signal}` : `exited with ${code}`;
     throw new Error(`${[file, ...args].join(' ')} ${how}:\n${stderr.trim().split('\n').slice(-15).join('\n')}`);

@@ -47,16 +47,35 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     .option('--phones <n>', 'size the database by phones instead (a 60,000-phone install: --phones 60000)', positiveInt)
     .option('--runs <n>', 'paired runs per comparison (A and B alternate)', positiveInt, 3)
     .option('--scale-check', 'one backup/verify/restore round trip at --size (zip64 when over 4 GiB), no baselines')
-    .option('--level <n>', 'deflate level for cupm-backup (CUPM_COMPRESSION_LEVEL; default: the tool\'s)', positiveInt)
+    .option('--level <n>', "deflate level for cupm-backup (CUPM_COMPRESSION_LEVEL; default: the tool's)", positiveInt)
     .option('--encrypt', 'encrypt the archives to an age key made for the run (what encryption costs)')
     .option('--tsx', 'run the checkout through tsx (bin/cupm-backup) instead of a build of it')
     .option('--cpus <n>', 'run everything (clusters, cupm-backup, pg_dumpall, psql) on the first n CPUs only (taskset)', positiveInt)
-    .option('--s3', 'S3 off-site copies to a local Swift (s3api) instead: upload/download MB/s and the peak RSS of a nightly copying an archive of --size')
+    .option(
+      '--s3',
+      'S3 off-site copies to a local Swift (s3api) instead: upload/download MB/s and the peak RSS of a nightly copying an archive of --size',
+    )
     .option('--out <dir>', 'where results go', 'bench/results')
-    .addHelpText('after', '\nIt only ever talks to the clusters it starts; it refuses to run when PG* or CUPM_* connection settings are set.')
+    .addHelpText(
+      'after',
+      '\nIt only ever talks to the clusters it starts; it refuses to run when PG* or CUPM_* connection settings are set.',
+    )
     .parse(argv);
-  const flags = program.opts<{ size: number; smallSize: number; phones?: number; runs: number; scaleCheck?: boolean; level?: number; encrypt?: boolean; tsx?: boolean; cpus?: number; s3?: boolean; out: string }>();
-  if (flags.encrypt && flags.scaleCheck) program.error('--encrypt and --scale-check do not go together: the scale check reads the archive with unzip -t');
+  const flags = program.opts<{
+    size: number;
+    smallSize: number;
+    phones?: number;
+    runs: number;
+    scaleCheck?: boolean;
+    level?: number;
+    encrypt?: boolean;
+    tsx?: boolean;
+    cpus?: number;
+    s3?: boolean;
+    out: string;
+  }>();
+  if (flags.encrypt && flags.scaleCheck)
+    program.error('--encrypt and --scale-check do not go together: the scale check reads the archive with unzip -t');
   if (flags.cpus !== undefined && flags.cpus > os.availableParallelism()) {
     program.error(`--cpus ${flags.cpus}: this machine lets the bench use ${os.availableParallelism()} CPUs`);
   }

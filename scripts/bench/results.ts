@@ -112,22 +112,61 @@ const MB = 1e6;
 export function judge(sizes: SizeResult[]): Target[] {
   const main = sizes[sizes.length - 1]!;
   const targets: Target[] = [
-    { what: `backup time vs pg_dumpall > file${main.backup.downtime ? ' (both with the services\' stop and start)' : ''} (${main.label})`, limit: '<= 1.10 x', value: `${main.backup.medianRatio.toFixed(2)} x`, met: main.backup.medianRatio <= 1.1 },
-    { what: `restore time vs psql -f (${main.label})`, limit: '<= 1.10 x', value: `${main.restore.medianRatio.toFixed(2)} x`, met: main.restore.medianRatio <= 1.1 },
-    ...(main.backup.downtime ? [{
-      what: `backup downtime vs stop + pg_dumpall > file + start (${main.label})`, limit: '<= 1.05 x',
-      value: `${main.backup.downtime.medianRatio.toFixed(2)} x`, met: main.backup.downtime.medianRatio <= 1.05,
-    }] : []),
-    ...sizes.flatMap((z) => (z.liveRestore ? [{
-      what: `restore downtime onto a live server (--live, ${z.label})`, limit: `<= 10 s + stop/start (${s(z.liveRestore.stopStartMs)})`,
-      value: s(z.liveRestore.medianDowntimeMs), met: z.liveRestore.medianDowntimeMs <= 10_000 + z.liveRestore.stopStartMs,
-    }] : [])),
-    { what: `verify throughput (${main.label})`, limit: '>= 250 MB/s', value: `${main.verify.mbPerSecond.toFixed(0)} MB/s`, met: main.verify.mbPerSecond >= 250 },
-    { what: `archive size vs gzip -6 (${main.label})`, limit: '<= 1.10 x', value: `${(main.archiveBytes / main.gzipBytes).toFixed(3)} x`, met: main.archiveBytes <= 1.1 * main.gzipBytes },
+    {
+      what: `backup time vs pg_dumpall > file${main.backup.downtime ? " (both with the services' stop and start)" : ''} (${main.label})`,
+      limit: '<= 1.10 x',
+      value: `${main.backup.medianRatio.toFixed(2)} x`,
+      met: main.backup.medianRatio <= 1.1,
+    },
+    {
+      what: `restore time vs psql -f (${main.label})`,
+      limit: '<= 1.10 x',
+      value: `${main.restore.medianRatio.toFixed(2)} x`,
+      met: main.restore.medianRatio <= 1.1,
+    },
+    ...(main.backup.downtime
+      ? [
+          {
+            what: `backup downtime vs stop + pg_dumpall > file + start (${main.label})`,
+            limit: '<= 1.05 x',
+            value: `${main.backup.downtime.medianRatio.toFixed(2)} x`,
+            met: main.backup.downtime.medianRatio <= 1.05,
+          },
+        ]
+      : []),
+    ...sizes.flatMap((z) =>
+      z.liveRestore
+        ? [
+            {
+              what: `restore downtime onto a live server (--live, ${z.label})`,
+              limit: `<= 10 s + stop/start (${s(z.liveRestore.stopStartMs)})`,
+              value: s(z.liveRestore.medianDowntimeMs),
+              met: z.liveRestore.medianDowntimeMs <= 10_000 + z.liveRestore.stopStartMs,
+            },
+          ]
+        : [],
+    ),
+    {
+      what: `verify throughput (${main.label})`,
+      limit: '>= 250 MB/s',
+      value: `${main.verify.mbPerSecond.toFixed(0)} MB/s`,
+      met: main.verify.mbPerSecond >= 250,
+    },
+    {
+      what: `archive size vs gzip -6 (${main.label})`,
+      limit: '<= 1.10 x',
+      value: `${(main.archiveBytes / main.gzipBytes).toFixed(3)} x`,
+      met: main.archiveBytes <= 1.1 * main.gzipBytes,
+    },
   ];
   for (const size of sizes) {
     const peak = Math.max(size.peakRss.backup, size.peakRss.verify, size.peakRss.restore);
-    targets.push({ what: `peak RSS of cupm-backup (${size.label})`, limit: '<= 150 MB', value: `${(peak / MB).toFixed(0)} MB`, met: peak <= 150 * MB });
+    targets.push({
+      what: `peak RSS of cupm-backup (${size.label})`,
+      limit: '<= 150 MB',
+      value: `${(peak / MB).toFixed(0)} MB`,
+      met: peak <= 150 * MB,
+    });
   }
   return targets;
 }
@@ -155,41 +194,120 @@ export function markdown(result: BenchResult): string {
     '',
     `| | ${result.sizes.map((z) => z.label).join(' | ')} |`,
     `|---|${result.sizes.map(() => '---').join('|')}|`,
-    row('phones (generated)', result.sizes.map((z) => z.phones.toLocaleString('en-US'))),
-    row('pg_dumpall output', result.sizes.map((z) => mb(z.dumpBytes))),
-    row('archive (zip)', result.sizes.map((z) => `${mb(z.archiveBytes)} (${(z.dumpBytes / z.archiveBytes).toFixed(1)}:1)`)),
-    row('gzip -6 of the dump', result.sizes.map((z) => `${mb(z.gzipBytes)} (${s(z.gzipMs)})`)),
-    row('archive / gzip -6', result.sizes.map((z) => (z.archiveBytes / z.gzipBytes).toFixed(3))),
+    row(
+      'phones (generated)',
+      result.sizes.map((z) => z.phones.toLocaleString('en-US')),
+    ),
+    row(
+      'pg_dumpall output',
+      result.sizes.map((z) => mb(z.dumpBytes)),
+    ),
+    row(
+      'archive (zip)',
+      result.sizes.map((z) => `${mb(z.archiveBytes)} (${(z.dumpBytes / z.archiveBytes).toFixed(1)}:1)`),
+    ),
+    row(
+      'gzip -6 of the dump',
+      result.sizes.map((z) => `${mb(z.gzipBytes)} (${s(z.gzipMs)})`),
+    ),
+    row(
+      'archive / gzip -6',
+      result.sizes.map((z) => (z.archiveBytes / z.gzipBytes).toFixed(3)),
+    ),
     ...downtimeRows(result, 'backup', 'stop, pg_dumpall > file, start'),
-    row('backup: cupm-backup', result.sizes.map((z) => s(z.backup.medianTool))),
-    row(result.sizes.some((z) => z.backup.downtime) ? 'backup: stop, pg_dumpall > file, start' : 'backup: pg_dumpall > file', result.sizes.map((z) => s(z.backup.medianBaseline))),
-    row('backup: ratio (median of pairs)', result.sizes.map((z) => `${z.backup.medianRatio.toFixed(2)} (${z.backup.ratios.map((r) => r.toFixed(2)).join(', ')})`)),
-    row('backup: CPU, whole machine (cupm-backup / pg_dumpall)', result.sizes.map((z) => cpu(z.backup, result.machine.cores))),
-    row('backup: CPU of cupm-backup itself', result.sizes.map((z) => s(z.backup.ownCpuTool))),
+    row(
+      'backup: cupm-backup',
+      result.sizes.map((z) => s(z.backup.medianTool)),
+    ),
+    row(
+      result.sizes.some((z) => z.backup.downtime) ? 'backup: stop, pg_dumpall > file, start' : 'backup: pg_dumpall > file',
+      result.sizes.map((z) => s(z.backup.medianBaseline)),
+    ),
+    row(
+      'backup: ratio (median of pairs)',
+      result.sizes.map((z) => `${z.backup.medianRatio.toFixed(2)} (${z.backup.ratios.map((r) => r.toFixed(2)).join(', ')})`),
+    ),
+    row(
+      'backup: CPU, whole machine (cupm-backup / pg_dumpall)',
+      result.sizes.map((z) => cpu(z.backup, result.machine.cores)),
+    ),
+    row(
+      'backup: CPU of cupm-backup itself',
+      result.sizes.map((z) => s(z.backup.ownCpuTool)),
+    ),
     ...downtimeRows(result, 'restore', 'stop, psql -X -f dump.sql into an empty cluster, start'),
-    row('restore: cupm-backup restore', result.sizes.map((z) => s(z.restore.medianTool))),
-    ...(result.sizes.some((z) => z.liveRestore) ? [
-      row('restore --live onto a running CUPM: CUPM down (median; runs)', result.sizes.map((z) => (z.liveRestore ? `${s(z.liveRestore.medianDowntimeMs)} (${z.liveRestore.downtimeMs.map(s).join(', ')})` : '-'))),
-      row('restore --live: total time (median)', result.sizes.map((z) => (z.liveRestore ? s(z.liveRestore.medianMs) : '-'))),
-      row('stop + start of the services alone: CUPM down', result.sizes.map((z) => (z.liveRestore ? s(z.liveRestore.stopStartMs) : '-'))),
-    ] : []),
-    row(result.sizes.some((z) => z.restore.downtime) ? 'restore: stop, psql -X -f dump.sql, start' : 'restore: psql -X -f dump.sql', result.sizes.map((z) => s(z.restore.medianBaseline))),
-    row('restore: ratio (median of pairs)', result.sizes.map((z) => `${z.restore.medianRatio.toFixed(2)} (${z.restore.ratios.map((r) => r.toFixed(2)).join(', ')})`)),
-    row('restore: CPU, whole machine (cupm-backup / psql)', result.sizes.map((z) => cpu(z.restore, result.machine.cores))),
-    row('restore: CPU of cupm-backup itself', result.sizes.map((z) => s(z.restore.ownCpuTool))),
-    row('verify', result.sizes.map((z) => `${s(z.verify.medianMs)}: ${z.verify.mbPerSecond.toFixed(0)} MB/s`)),
-    row('verify, program start excluded', result.sizes.map((z) => `${z.verify.mbPerSecondAfterStartup.toFixed(0)} MB/s`)),
-    row('program start (--version)', result.sizes.map((z) => `${s(z.startup.medianMs)}, ${mb(z.startup.peakRss)}`)),
-    row('peak RSS: backup', result.sizes.map((z) => mb(z.peakRss.backup))),
-    row('peak RSS: verify', result.sizes.map((z) => mb(z.peakRss.verify))),
-    row('peak RSS: restore', result.sizes.map((z) => mb(z.peakRss.restore))),
+    row(
+      'restore: cupm-backup restore',
+      result.sizes.map((z) => s(z.restore.medianTool)),
+    ),
+    ...(result.sizes.some((z) => z.liveRestore)
+      ? [
+          row(
+            'restore --live onto a running CUPM: CUPM down (median; runs)',
+            result.sizes.map((z) =>
+              z.liveRestore ? `${s(z.liveRestore.medianDowntimeMs)} (${z.liveRestore.downtimeMs.map(s).join(', ')})` : '-',
+            ),
+          ),
+          row(
+            'restore --live: total time (median)',
+            result.sizes.map((z) => (z.liveRestore ? s(z.liveRestore.medianMs) : '-')),
+          ),
+          row(
+            'stop + start of the services alone: CUPM down',
+            result.sizes.map((z) => (z.liveRestore ? s(z.liveRestore.stopStartMs) : '-')),
+          ),
+        ]
+      : []),
+    row(
+      result.sizes.some((z) => z.restore.downtime) ? 'restore: stop, psql -X -f dump.sql, start' : 'restore: psql -X -f dump.sql',
+      result.sizes.map((z) => s(z.restore.medianBaseline)),
+    ),
+    row(
+      'restore: ratio (median of pairs)',
+      result.sizes.map((z) => `${z.restore.medianRatio.toFixed(2)} (${z.restore.ratios.map((r) => r.toFixed(2)).join(', ')})`),
+    ),
+    row(
+      'restore: CPU, whole machine (cupm-backup / psql)',
+      result.sizes.map((z) => cpu(z.restore, result.machine.cores)),
+    ),
+    row(
+      'restore: CPU of cupm-backup itself',
+      result.sizes.map((z) => s(z.restore.ownCpuTool)),
+    ),
+    row(
+      'verify',
+      result.sizes.map((z) => `${s(z.verify.medianMs)}: ${z.verify.mbPerSecond.toFixed(0)} MB/s`),
+    ),
+    row(
+      'verify, program start excluded',
+      result.sizes.map((z) => `${z.verify.mbPerSecondAfterStartup.toFixed(0)} MB/s`),
+    ),
+    row(
+      'program start (--version)',
+      result.sizes.map((z) => `${s(z.startup.medianMs)}, ${mb(z.startup.peakRss)}`),
+    ),
+    row(
+      'peak RSS: backup',
+      result.sizes.map((z) => mb(z.peakRss.backup)),
+    ),
+    row(
+      'peak RSS: verify',
+      result.sizes.map((z) => mb(z.peakRss.verify)),
+    ),
+    row(
+      'peak RSS: restore',
+      result.sizes.map((z) => mb(z.peakRss.restore)),
+    ),
   ];
   if (result.sizes.length === 2) {
     const [a, b] = result.sizes as [SizeResult, SizeResult];
     const grow = (x: number, y: number) => (y / x).toFixed(2);
-    lines.push('', `Growth from ${a.label} to ${b.label}: dump x ${grow(a.dumpBytes, b.dumpBytes)}; backup time x ${grow(a.backup.medianTool, b.backup.medianTool)}, ` +
-      `restore time x ${grow(a.restore.medianTool, b.restore.medianTool)}, verify time x ${grow(a.verify.medianMs, b.verify.medianMs)}; ` +
-      `peak RSS x ${grow(Math.max(a.peakRss.backup, a.peakRss.restore), Math.max(b.peakRss.backup, b.peakRss.restore))}.`);
+    lines.push(
+      '',
+      `Growth from ${a.label} to ${b.label}: dump x ${grow(a.dumpBytes, b.dumpBytes)}; backup time x ${grow(a.backup.medianTool, b.backup.medianTool)}, ` +
+        `restore time x ${grow(a.restore.medianTool, b.restore.medianTool)}, verify time x ${grow(a.verify.medianMs, b.verify.medianMs)}; ` +
+        `peak RSS x ${grow(Math.max(a.peakRss.backup, a.peakRss.restore), Math.max(b.peakRss.backup, b.peakRss.restore))}.`,
+    );
   }
   return lines.join('\n') + '\n';
 }
@@ -199,9 +317,18 @@ function downtimeRows(result: BenchResult, job: 'backup' | 'restore', manual: st
   if (!result.sizes.some((z) => z[job].downtime)) return [];
   const cell = (z: SizeResult, f: (d: NonNullable<Pair['downtime']>) => string) => (z[job].downtime ? f(z[job].downtime) : '-');
   return [
-    row(`${job}: CUPM down, cupm-backup (stand-ins' timestamps)`, result.sizes.map((z) => cell(z, (d) => s(d.medianTool)))),
-    row(`${job}: CUPM down, ${manual}`, result.sizes.map((z) => cell(z, (d) => s(d.medianBaseline)))),
-    row(`${job}: downtime ratio (median of pairs)`, result.sizes.map((z) => cell(z, (d) => `${d.medianRatio.toFixed(2)} (${d.ratios.map((r) => r.toFixed(2)).join(', ')})`))),
+    row(
+      `${job}: CUPM down, cupm-backup (stand-ins' timestamps)`,
+      result.sizes.map((z) => cell(z, (d) => s(d.medianTool))),
+    ),
+    row(
+      `${job}: CUPM down, ${manual}`,
+      result.sizes.map((z) => cell(z, (d) => s(d.medianBaseline))),
+    ),
+    row(
+      `${job}: downtime ratio (median of pairs)`,
+      result.sizes.map((z) => cell(z, (d) => `${d.medianRatio.toFixed(2)} (${d.ratios.map((r) => r.toFixed(2)).join(', ')})`)),
+    ),
   ];
 }
 

@@ -43,7 +43,13 @@ async function writeData(file: string, bytes: number): Promise<void> {
   }
 }
 
-export async function benchS3(cleanup: Cleanup, work: string, size: number, tool: { file: string; args: string[] }, log: (line: string) => void): Promise<S3BenchResult> {
+export async function benchS3(
+  cleanup: Cleanup,
+  work: string,
+  size: number,
+  tool: { file: string; args: string[] },
+  log: (line: string) => void,
+): Promise<S3BenchResult> {
   log('starting the local object store (Swift with s3api)');
   const store = await objectStore();
   const bucket = await store.bucket();
@@ -79,10 +85,21 @@ export async function benchS3(cleanup: Cleanup, work: string, size: number, tool
   });
 
   await appendHistory(backupDir, {
-    startedAt: new Date(Date.now() - 86_400_000).toISOString(), finishedAt: new Date().toISOString(), durationMs: 0, host: os.hostname(),
-    outcome: 'warning', exitCode: 6, archive: null, backupDurationMs: null, verified: true, offsite: [],
+    startedAt: new Date(Date.now() - 86_400_000).toISOString(),
+    finishedAt: new Date().toISOString(),
+    durationMs: 0,
+    host: os.hostname(),
+    outcome: 'warning',
+    exitCode: 6,
+    archive: null,
+    backupDurationMs: null,
+    verified: true,
+    offsite: [],
     pendingOffsite: [{ destination: destination.display, archive: big, since: new Date(Date.now() - 86_400_000).toISOString() }],
-    pruned: [], steps: [], error: null, warnings: [],
+    pruned: [],
+    steps: [],
+    error: null,
+    warnings: [],
   });
 
   log(`nightly copying ${size / MB} MB to S3 (peak RSS measured)`);
@@ -96,7 +113,12 @@ export async function benchS3(cleanup: Cleanup, work: string, size: number, tool
     sizeBytes: size,
     uploadMBps: size / MB / (uploadMs / 1000),
     downloadMBps: size / MB / (downloadMs / 1000),
-    nightly: { peakRssBytes: measured.peakRss, copyMs: copy?.durationMs ?? -1, copiedBytes: copy?.ok ? size : 0, exitCode: record.exitCode },
+    nightly: {
+      peakRssBytes: measured.peakRss,
+      copyMs: copy?.durationMs ?? -1,
+      copiedBytes: copy?.ok ? size : 0,
+      exitCode: record.exitCode,
+    },
   };
 }
 

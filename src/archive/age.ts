@@ -30,7 +30,10 @@ const READ_AHEAD = 16;
 
 /** Why an age file cannot be read: damaged, tampered, not for these identities. */
 export class AgeError extends Error {
-  constructor(message: string, readonly reason: 'format' | 'no-identity' | 'tampered') {
+  constructor(
+    message: string,
+    readonly reason: 'format' | 'no-identity' | 'tampered',
+  ) {
     super(message);
   }
 }
@@ -105,7 +108,10 @@ class AgeSealStream extends Transform {
   private used = 0;
   private counter = 0;
 
-  constructor(prefix: Buffer, private readonly key: Buffer) {
+  constructor(
+    prefix: Buffer,
+    private readonly key: Buffer,
+  ) {
     super();
     this.push(prefix);
   }
@@ -173,15 +179,18 @@ export class AgePayload {
       fileKey = await decrypter.decryptHeader(head.subarray(0, length));
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      if (/no identity matched/.test(message)) throw new AgeError('none of the identities given can open it: it was encrypted to other recipients', 'no-identity');
-      if (/HMAC/.test(message)) throw new AgeError('its header was changed after it was written (the header MAC does not match): tampered or corrupt', 'tampered');
+      if (/no identity matched/.test(message))
+        throw new AgeError('none of the identities given can open it: it was encrypted to other recipients', 'no-identity');
+      if (/HMAC/.test(message))
+        throw new AgeError('its header was changed after it was written (the header MAC does not match): tampered or corrupt', 'tampered');
       throw new AgeError(`its age header is damaged (${message})`, 'format');
     }
     if (source.size < length + NONCE + TAG) throw new AgeError('it is truncated: it ends before its first chunk', 'tampered');
     const nonce = head.length >= length + NONCE ? head.subarray(length, length + NONCE) : await source.read(length, NONCE);
     const payloadBytes = source.size - length - NONCE;
     const lastChunk = payloadBytes % SEALED;
-    if (lastChunk > 0 && lastChunk <= TAG && payloadBytes > SEALED) throw new AgeError('it is truncated or padded: its size cannot be a whole number of chunks', 'tampered');
+    if (lastChunk > 0 && lastChunk <= TAG && payloadBytes > SEALED)
+      throw new AgeError('it is truncated or padded: its size cannot be a whole number of chunks', 'tampered');
     return new AgePayload(source, payloadKey(Buffer.from(fileKey), nonce), length + NONCE, payloadBytes);
   }
 
@@ -294,7 +303,12 @@ function headerLength(bytes: Buffer, fileSize: number): number {
   for (;;) {
     const nl = bytes.indexOf(0x0a, position);
     if (nl < 0) {
-      throw new AgeError(bytes.length >= MAX_HEADER || bytes.length >= fileSize ? 'its age header has no end (no "---" line)' : 'its age header is truncated', 'format');
+      throw new AgeError(
+        bytes.length >= MAX_HEADER || bytes.length >= fileSize
+          ? 'its age header has no end (no "---" line)'
+          : 'its age header is truncated',
+        'format',
+      );
     }
     if (bytes[position] === 0x2d && bytes[position + 1] === 0x2d && bytes[position + 2] === 0x2d) return nl + 1;
     position = nl + 1;
@@ -330,7 +344,10 @@ function open(key: Buffer, counter: number, sealed: Buffer, last: boolean): Buff
   try {
     decipher.final();
   } catch {
-    throw new AgeError(`chunk ${counter} (at byte ${counter * SEALED} of the payload) fails authentication: the file was changed, truncated or damaged`, 'tampered');
+    throw new AgeError(
+      `chunk ${counter} (at byte ${counter * SEALED} of the payload) fails authentication: the file was changed, truncated or damaged`,
+      'tampered',
+    );
   }
   return plain;
 }

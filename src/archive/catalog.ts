@@ -73,7 +73,8 @@ export async function readManifestFrom(
     }
   } catch (error) {
     if (error instanceof IdentityRequiredError || error instanceof WrongIdentityError) {
-      entry.locked = error instanceof IdentityRequiredError ? 'encrypted; no identity given' : 'encrypted to other recipients than the identity given';
+      entry.locked =
+        error instanceof IdentityRequiredError ? 'encrypted; no identity given' : 'encrypted to other recipients than the identity given';
       return;
     }
     entry.error = error instanceof CupmError ? error.describe() : messageOf(error);

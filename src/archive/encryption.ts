@@ -44,10 +44,13 @@ export async function readIdentityFile(file: string): Promise<string[]> {
     });
   }
   if (looksLikeAge(Buffer.from(text.slice(0, 32), 'latin1')) || looksLikeArmoredAge(Buffer.from(text.slice(0, 40), 'latin1'))) {
-    throw new ConfigError(`The identity file ${file} is itself encrypted (a passphrase-protected identity): this tool cannot prompt for it.`, {
-      state: 'nothing was changed',
-      hint: `decrypt it first (age -d -o key.txt ${file}), use that file, and remove it afterwards`,
-    });
+    throw new ConfigError(
+      `The identity file ${file} is itself encrypted (a passphrase-protected identity): this tool cannot prompt for it.`,
+      {
+        state: 'nothing was changed',
+        hint: `decrypt it first (age -d -o key.txt ${file}), use that file, and remove it afterwards`,
+      },
+    );
   }
   const identities: string[] = [];
   const problems: string[] = [];
@@ -58,15 +61,20 @@ export async function readIdentityFile(file: string): Promise<string[]> {
       checkIdentity(line);
       identities.push(line);
     } catch (error) {
-      problems.push(`line ${index + 1}: ${line.startsWith('-----BEGIN') ? 'an SSH or PEM key: only age keys (AGE-SECRET-KEY-1...) are supported' : messageOf(error)}`);
+      problems.push(
+        `line ${index + 1}: ${line.startsWith('-----BEGIN') ? 'an SSH or PEM key: only age keys (AGE-SECRET-KEY-1...) are supported' : messageOf(error)}`,
+      );
     }
   }
   if (problems.length > 0 || identities.length === 0) {
-    throw new ConfigError(`The identity file ${file} ${identities.length === 0 && problems.length === 0 ? 'holds no age secret key' : 'has lines that are not age secret keys'}:`, {
-      problems,
-      state: 'nothing was changed',
-      hint: 'give the file age-keygen wrote (one AGE-SECRET-KEY-1... line; # comments are fine)',
-    });
+    throw new ConfigError(
+      `The identity file ${file} ${identities.length === 0 && problems.length === 0 ? 'holds no age secret key' : 'has lines that are not age secret keys'}:`,
+      {
+        problems,
+        state: 'nothing was changed',
+        hint: 'give the file age-keygen wrote (one AGE-SECRET-KEY-1... line; # comments are fine)',
+      },
+    );
   }
   return identities;
 }
@@ -89,7 +97,10 @@ export async function sniffArchive(file: string): Promise<'age' | 'armored' | 'o
  * plaintext and its size. Returns undefined for any other file (the plain ZIP path reads it).
  * Refusals: no identity (exit 2), wrong identity, tampered or truncated (exit 3).
  */
-export async function openEncrypted(file: string, keys: ArchiveKeys = {}): Promise<{ reader: yauzl.RandomAccessReader; size: number } | undefined> {
+export async function openEncrypted(
+  file: string,
+  keys: ArchiveKeys = {},
+): Promise<{ reader: yauzl.RandomAccessReader; size: number } | undefined> {
   let kind: Awaited<ReturnType<typeof sniffArchive>>;
   try {
     kind = await sniffArchive(file);
@@ -107,7 +118,11 @@ export async function openEncrypted(file: string, keys: ArchiveKeys = {}): Promi
 }
 
 /** Opens an age file at `source` (local or off-site) for the ZIP reader; the source is closed on failure. */
-export async function openEncryptedSource(source: ByteSource, label: string, keys: ArchiveKeys): Promise<{ reader: yauzl.RandomAccessReader; size: number }> {
+export async function openEncryptedSource(
+  source: ByteSource,
+  label: string,
+  keys: ArchiveKeys,
+): Promise<{ reader: yauzl.RandomAccessReader; size: number }> {
   try {
     const payload = await unlock(source, label, keys);
     return { reader: new DecryptingReader(payload), size: payload.size };
@@ -131,14 +146,16 @@ export async function unlock(source: ByteSource, label: string, keys: ArchiveKey
   } catch (error) {
     if (!(error instanceof AgeError)) throw error;
     const where = keys.identityFile ? `the identity file ${keys.identityFile}` : 'the identities given';
-    const message = error.reason === 'no-identity'
-      ? `None of the keys in ${where} can open ${label}: it was encrypted to other recipients.`
-      : `${label} cannot be decrypted: ${error.message}.`;
+    const message =
+      error.reason === 'no-identity'
+        ? `None of the keys in ${where} can open ${label}: it was encrypted to other recipients.`
+        : `${label} cannot be decrypted: ${error.message}.`;
     throw new (error.reason === 'no-identity' ? WrongIdentityError : ArchiveInvalidError)(message, {
       state: 'nothing was changed',
-      hint: error.reason === 'no-identity'
-        ? 'use the identity file whose public key (age1...) was given to --encrypt-to / CUPM_ENCRYPT_TO when this archive was made'
-        : 'do not restore from it; use another archive (cupm-backup list)',
+      hint:
+        error.reason === 'no-identity'
+          ? 'use the identity file whose public key (age1...) was given to --encrypt-to / CUPM_ENCRYPT_TO when this archive was made'
+          : 'do not restore from it; use another archive (cupm-backup list)',
     });
   }
 }
@@ -160,7 +177,10 @@ class DecryptingReader extends yauzl.RandomAccessReader {
 
 /** A local file as a ByteSource. */
 export class FileSource implements ByteSource {
-  private constructor(private readonly handle: fsp.FileHandle, readonly size: number) {}
+  private constructor(
+    private readonly handle: fsp.FileHandle,
+    readonly size: number,
+  ) {}
 
   static async open(file: string): Promise<FileSource> {
     const handle = await fsp.open(file, 'r');

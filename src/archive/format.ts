@@ -63,8 +63,12 @@ export function parseManifest(text: string): Manifest {
     throw new ArchiveInvalidError(`manifest.json is not valid JSON: ${(error as Error).message}.`);
   }
   const head = z.looseObject({ format: z.unknown(), formatVersion: z.unknown() }).safeParse(json);
-  if (head.success && head.data.format === FORMAT_NAME && typeof head.data.formatVersion === 'number'
-      && head.data.formatVersion > FORMAT_VERSION) {
+  if (
+    head.success &&
+    head.data.format === FORMAT_NAME &&
+    typeof head.data.formatVersion === 'number' &&
+    head.data.formatVersion > FORMAT_VERSION
+  ) {
     throw new ArchiveInvalidError(
       `The archive has format version ${head.data.formatVersion}; this cupm-backup reads versions up to ${FORMAT_VERSION}.`,
       { hint: 'use a newer cupm-backup to read this archive' },
@@ -81,7 +85,10 @@ export function parseManifest(text: string): Manifest {
 
 /** The archive file name: cupm-backup_<host>_<yyyymmddThhmmssZ>[_<label>].zip */
 export function archiveFileName(hostname: string, createdAt: Date, label: string | null): string {
-  const stamp = createdAt.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const stamp = createdAt
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
   const key = labelKey(label);
   const suffix = key ? `_${key}` : '';
   return `${ARCHIVE_PREFIX}${safeNamePart(hostname)}_${stamp}${suffix}${ARCHIVE_SUFFIX}`;
@@ -93,7 +100,12 @@ export function archiveFileName(hostname: string, createdAt: Date, label: string
  * character is refused (exit 2), so no two spellings of a label can exist.
  */
 export function canonicalLabel(text: string): string {
-  const label = text.trim().toLowerCase().replace(/[\s_]+/g, '-').replace(/-{2,}/g, '-').replace(/^-+|-+$/g, '');
+  const label = text
+    .trim()
+    .toLowerCase()
+    .replace(/[\s_]+/g, '-')
+    .replace(/-{2,}/g, '-')
+    .replace(/^-+|-+$/g, '');
   if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(label)) {
     throw new ConfigError(`The label ${JSON.stringify(text)} has characters a label cannot hold.`, {
       state: 'nothing was done',
@@ -109,7 +121,12 @@ export function canonicalLabel(text: string): string {
  */
 export function labelKey(label: string | null | undefined): string | null {
   if (label === null || label === undefined) return null;
-  return label.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || null;
+  return (
+    label
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '') || null
+  );
 }
 
 /** Keeps a name part portable across Windows and POSIX file systems. */

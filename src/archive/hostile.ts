@@ -21,7 +21,9 @@ const ENCRYPTED_FLAG = 0x1;
 
 /** Why a central directory with `count` entries is refused before it is read, or undefined. */
 export function entryCountProblem(count: number): string | undefined {
-  return count > MAX_ENTRIES ? `the central directory lists ${count} entries; an archive of cupm-backup has a handful (at most ${MAX_ENTRIES} are read)` : undefined;
+  return count > MAX_ENTRIES
+    ? `the central directory lists ${count} entries; an archive of cupm-backup has a handful (at most ${MAX_ENTRIES} are read)`
+    : undefined;
 }
 
 /** Problems of one central directory entry that make reading it unsafe or pointless. */
@@ -34,9 +36,12 @@ export function rawEntryProblems(name: string, raw: yauzl.Entry): string[] {
   if (raw.compressionMethod !== STORED && raw.compressionMethod !== DEFLATED) {
     problems.push(`entry ${shown} uses compression method ${raw.compressionMethod}; only stored (0) and deflate (8) are read`);
   }
-  if ((raw.generalPurposeBitFlag & ENCRYPTED_FLAG) !== 0) problems.push(`entry ${shown} uses ZIP encryption (cupm-backup encrypts whole archives with age, never entries)`);
+  if ((raw.generalPurposeBitFlag & ENCRYPTED_FLAG) !== 0)
+    problems.push(`entry ${shown} uses ZIP encryption (cupm-backup encrypts whole archives with age, never entries)`);
   if (raw.compressionMethod === DEFLATED && raw.uncompressedSize > raw.compressedSize * MAX_DEFLATE_RATIO + 1024) {
-    problems.push(`entry ${shown} claims ${raw.uncompressedSize} bytes from ${raw.compressedSize} compressed: more than deflate can produce (a zip bomb?)`);
+    problems.push(
+      `entry ${shown} claims ${raw.uncompressedSize} bytes from ${raw.compressedSize} compressed: more than deflate can produce (a zip bomb?)`,
+    );
   }
   return problems;
 }
@@ -61,11 +66,12 @@ export function manifestPathProblems(manifest: Manifest): string[] {
     if (entry.path === DUMP_ENTRY || !entry.path.startsWith(FILES_PREFIX)) continue;
     const relative = entry.path.slice(FILES_PREFIX.length);
     if (!CUPM_FILE_PATHS.some((pattern) => pattern.test(relative))) {
-      problems.push(`the manifest lists ${JSON.stringify(entry.path)}, which is not one of the five CUPM files a backup carries (a restore would write it into the install dir)`);
+      problems.push(
+        `the manifest lists ${JSON.stringify(entry.path)}, which is not one of the five CUPM files a backup carries (a restore would write it into the install dir)`,
+      );
     } else if (entry.size > MAX_CUPM_FILE_BYTES) {
       problems.push(`${entry.path} is declared ${entry.size} bytes: too large to be a CUPM file`);
     }
   }
   return problems;
 }
-

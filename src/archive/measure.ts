@@ -24,9 +24,10 @@ export class Measurer {
     this.hash.update(chunk);
     this.size += chunk.length;
     if (this.tailBytes > 0) {
-      this.tail = chunk.length >= this.tailBytes
-        ? chunk.subarray(chunk.length - this.tailBytes)
-        : Buffer.concat([this.tail, chunk]).subarray(-this.tailBytes);
+      this.tail =
+        chunk.length >= this.tailBytes
+          ? chunk.subarray(chunk.length - this.tailBytes)
+          : Buffer.concat([this.tail, chunk]).subarray(-this.tailBytes);
     }
     this.onBytes?.(this.size);
   }

@@ -52,7 +52,15 @@ export interface VerifyOptions {
  * file that cannot be read is a ConfigError, thrown).
  */
 export async function verifyArchive(file: string, options: VerifyOptions = {}): Promise<VerifyReport> {
-  const report: VerifyReport = { archive: file, ok: false, problems: [], manifest: undefined, bytesChecked: 0, warnings: [], encrypted: false };
+  const report: VerifyReport = {
+    archive: file,
+    ok: false,
+    problems: [],
+    manifest: undefined,
+    bytesChecked: 0,
+    warnings: [],
+    encrypted: false,
+  };
   report.encrypted = options.remote ? options.remote.encrypted : (await sniffArchive(file).catch(() => 'other')) === 'age';
   let reader: ArchiveReader;
   try {
@@ -79,7 +87,9 @@ export async function verifyArchive(file: string, options: VerifyOptions = {}): 
     report.manifest = manifest;
     const database = options.database ?? 'cupm';
     if (!manifest.postgres.databases.includes(database)) {
-      report.warnings.push(`the dump holds no database "${database}" (it holds ${manifest.postgres.databases.join(', ') || 'none'}): a restore cannot bring CUPM back from this archive`);
+      report.warnings.push(
+        `the dump holds no database "${database}" (it holds ${manifest.postgres.databases.join(', ') || 'none'}): a restore cannot bring CUPM back from this archive`,
+      );
     }
 
     const listed = new Set<string>();
@@ -92,7 +102,8 @@ export async function verifyArchive(file: string, options: VerifyOptions = {}): 
       if (name !== MANIFEST_ENTRY && !listed.has(name)) report.problems.push(`entry ${name} is in the archive but not in the manifest`);
     }
     for (const path of listed) {
-      if (path !== DUMP_ENTRY && !path.startsWith(FILES_PREFIX)) report.problems.push(`the manifest lists ${path}, which is neither the dump nor a CUPM file`);
+      if (path !== DUMP_ENTRY && !path.startsWith(FILES_PREFIX))
+        report.problems.push(`the manifest lists ${path}, which is neither the dump nor a CUPM file`);
     }
     const unsafe = manifestPathProblems(manifest);
     report.problems.push(...unsafe);
@@ -130,7 +141,8 @@ export async function verifyArchive(file: string, options: VerifyOptions = {}): 
       if (guard?.refusal) report.problems.push(guard.refusal.message);
       const got = measure.measurement;
       if (got.size !== expected.size) report.problems.push(`${expected.path}: read ${got.size} bytes, the manifest says ${expected.size}`);
-      else if (got.sha256 !== expected.sha256) report.problems.push(`${expected.path}: SHA-256 differs from the manifest (tampered or corrupt)`);
+      else if (got.sha256 !== expected.sha256)
+        report.problems.push(`${expected.path}: SHA-256 differs from the manifest (tampered or corrupt)`);
       if (isDump && !endsWithTrailer(got.tail.toString('latin1'))) {
         const message = `${DUMP_ENTRY} does not end with "-- PostgreSQL database cluster dump complete": the dump is incomplete`;
         // Imported knowingly (import --allow-incomplete): the manifest says so, and it is a warning.

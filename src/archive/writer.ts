@@ -81,7 +81,11 @@ export class ArchiveWriter {
   }
 
   /** Streams `source` into entry `name`; resolves with its measurement once it is fully written. */
-  async addStream(name: string, source: Readable, options: { tailBytes?: number; onBytes?: (n: number) => void } = {}): Promise<Measurement> {
+  async addStream(
+    name: string,
+    source: Readable,
+    options: { tailBytes?: number; onBytes?: (n: number) => void } = {},
+  ): Promise<Measurement> {
     const measurer = new Measurer(options.tailBytes ?? 0, options.onBytes);
     const added = this.queue.then(async () => {
       this.throwIfFailed();

@@ -41,7 +41,8 @@ export function locateCopiedFiles(dir: string): CopiedFiles {
   const missing: string[] = [];
   for (const [role, pattern] of WANTED) {
     const relativePath = pattern.replace('*', jbossFolder ?? 'EnterprisePlatform-*');
-    const absolutePath = jbossFolder === undefined && pattern.startsWith('*') ? undefined : resolveCaseInsensitive(dir, relativePath.split('/'));
+    const absolutePath =
+      jbossFolder === undefined && pattern.startsWith('*') ? undefined : resolveCaseInsensitive(dir, relativePath.split('/'));
     if (absolutePath && isReadableFile(absolutePath)) found.push({ role, relativePath, absolutePath });
     else missing.push(relativePath);
   }
@@ -50,9 +51,14 @@ export function locateCopiedFiles(dir: string): CopiedFiles {
 
 /** The top-level folder holding server/cupm (dfc-ds.xml preferred, else login-config.xml). */
 function findCopiedJbossFolder(dir: string): string | undefined {
-  const folders = fs.readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+  const folders = fs
+    .readdirSync(dir, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name);
   for (const file of ['deploy/dfc-ds.xml', 'conf/login-config.xml']) {
-    const candidates = folders.filter((name) => resolveCaseInsensitive(dir, [name, 'server', 'cupm', ...file.split('/')]) !== undefined).sort();
+    const candidates = folders
+      .filter((name) => resolveCaseInsensitive(dir, [name, 'server', 'cupm', ...file.split('/')]) !== undefined)
+      .sort();
     if (candidates.length === 1) return candidates[0];
     if (candidates.length > 1) {
       const platform = candidates.filter((name) => name.toLowerCase().startsWith('enterpriseplatform-'));

@@ -39,7 +39,10 @@ export function readConnectionUrl(xml: string, options: DfcDsOptions = {}): Conn
 /** The text with only the host (and port when given) of <connection-url> changed; every other byte kept. */
 export function setConnectionUrlHost(xml: string, host: string, port?: number, options: DfcDsOptions = {}): string {
   const problem = hostProblem(host);
-  if (problem) throw new ConfigError(`Cannot write the host into ${fileName(options)}: ${problem}.`, { state: `${fileName(options)} was not changed` });
+  if (problem)
+    throw new ConfigError(`Cannot write the host into ${fileName(options)}: ${problem}.`, {
+      state: `${fileName(options)} was not changed`,
+    });
   if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65535)) {
     throw new ConfigError(`Cannot write port ${port} into ${fileName(options)}: a port is a whole number from 1 to 65535.`, {
       state: `${fileName(options)} was not changed`,
@@ -109,10 +112,13 @@ function rawSpan(content: ElementText, [from, to]: [number, number], options: Df
   const raw = content.raw.slice(from, to);
   const plain = raw.every((index, i) => index >= 0 && (i === 0 || index === raw[i - 1]! + 1));
   if (!plain || raw.length === 0) {
-    throw new ConfigError(`The host in the <connection-url> of ${fileName(options)} is written with entities or CDATA; it is not edited automatically.`, {
-      state: `${fileName(options)} was not changed`,
-      hint: `write the host of <connection-url> as plain text in ${fileName(options)}, then run again`,
-    });
+    throw new ConfigError(
+      `The host in the <connection-url> of ${fileName(options)} is written with entities or CDATA; it is not edited automatically.`,
+      {
+        state: `${fileName(options)} was not changed`,
+        hint: `write the host of <connection-url> as plain text in ${fileName(options)}, then run again`,
+      },
+    );
   }
   return [raw[0]!, raw[raw.length - 1]! + 1];
 }
@@ -247,10 +253,13 @@ function decodeContent(xml: string, from: number, to: number, options: DfcDsOpti
       const name = semi > k && semi < to ? xml.slice(k + 1, semi) : '';
       const char = decodeEntity(name);
       if (char === undefined) {
-        throw new ConfigError(`The <connection-url> of ${fileName(options)} uses an entity this tool does not know (line ${lineOf(xml, k)}).`, {
-          state: `${fileName(options)} was not changed`,
-          hint: `write the URL of <connection-url> as plain text in ${fileName(options)}, then run again`,
-        });
+        throw new ConfigError(
+          `The <connection-url> of ${fileName(options)} uses an entity this tool does not know (line ${lineOf(xml, k)}).`,
+          {
+            state: `${fileName(options)} was not changed`,
+            hint: `write the URL of <connection-url> as plain text in ${fileName(options)}, then run again`,
+          },
+        );
       }
       for (const unit of char) {
         text += unit;

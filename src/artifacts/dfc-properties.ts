@@ -365,9 +365,12 @@ function missingKeysError(missing: string[], entries: PropertyOccurrence[], opti
     problems.push(`${file} starts with a UTF-8 byte order mark, so Java (and CUPM) read its first key as "${first.key}"`);
     hint = `remove the byte order mark from ${file} (save it as ANSI/ISO-8859-1), then run again`;
   }
-  return new ConfigError(`Cannot change ${missing.join(', ')} in ${file}: the key${missing.length > 1 ? 's are' : ' is'} not in the file (as Java reads it).`, {
-    problems,
-    state: `${file} was not changed`,
-    hint,
-  });
+  return new ConfigError(
+    `Cannot change ${missing.join(', ')} in ${file}: the key${missing.length > 1 ? 's are' : ' is'} not in the file (as Java reads it).`,
+    {
+      problems,
+      state: `${file} was not changed`,
+      hint,
+    },
+  );
 }

@@ -11,7 +11,12 @@ export function hostProblem(value: string): string | undefined {
   if (value.length === 0) return 'the host is empty';
   const bad = /[^\x21-\x7e]/.exec(value);
   if (bad) {
-    const what = bad[0] === ' ' ? 'a space' : /[\r\n]/.test(bad[0]) ? 'a line break' : `the character U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+    const what =
+      bad[0] === ' '
+        ? 'a space'
+        : /[\r\n]/.test(bad[0])
+          ? 'a line break'
+          : `the character U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
     return `${shown} is not a host name or address: it contains ${what}`;
   }
   const bracketed = /^\[(.*)\]$/.exec(value);
@@ -21,7 +26,8 @@ export function hostProblem(value: string): string | undefined {
     if (address.includes('%')) return `${shown} is an IPv6 address with a zone id (%...), which cannot be used from another host`;
     // host:port (10.0.0.7:5432, db01:5432): the port has its own option.
     const hostPort = bracketed ? undefined : /^([^:]+):(\d{1,5})$/.exec(value);
-    if (hostPort) return `${shown} has a port in it: give the host alone and the port with --db-port (--db-host ${hostPort[1]} --db-port ${hostPort[2]})`;
+    if (hostPort)
+      return `${shown} has a port in it: give the host alone and the port with --db-port (--db-host ${hostPort[1]} --db-port ${hostPort[2]})`;
     return net.isIPv6(address) ? undefined : `${shown} is not a valid IPv6 address`;
   }
   if (/^[0-9.]+$/.test(value)) {

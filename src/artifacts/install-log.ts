@@ -37,7 +37,12 @@ export function parseCupmVersion(text: string): string | null {
 
 /** True when two CUPM versions name the same release ("8.5" and "8.5.0" do). */
 export function sameCupmVersion(a: string, b: string): boolean {
-  const norm = (v: string) => v.split('.').map(Number).join('.').replace(/(\.0)+$/, '');
+  const norm = (v: string) =>
+    v
+      .split('.')
+      .map(Number)
+      .join('.')
+      .replace(/(\.0)+$/, '');
   return norm(a) === norm(b);
 }
 

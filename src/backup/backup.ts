@@ -3,7 +3,17 @@ import type { Readable } from 'node:stream';
 import path from 'node:path';
 import type { ArchiveKeys } from '../archive/encryption.js';
 import { ArchiveWriter } from '../archive/writer.js';
-import { archiveFileName, canonicalLabel, DUMP_ENTRY, FORMAT_NAME, FORMAT_VERSION, fileEntryName, PARTIAL_SUFFIX, type Manifest, type ManifestBody } from '../archive/format.js';
+import {
+  archiveFileName,
+  canonicalLabel,
+  DUMP_ENTRY,
+  FORMAT_NAME,
+  FORMAT_VERSION,
+  fileEntryName,
+  PARTIAL_SUFFIX,
+  type Manifest,
+  type ManifestBody,
+} from '../archive/format.js';
 import { locateCupmFiles, fileOf, type CupmFile } from '../artifacts/cupm-files.js';
 import { readCupmVersion } from '../artifacts/install-log.js';
 import { requireInstallDir, type Config } from '../config/config.js';
@@ -89,7 +99,11 @@ export async function backup(config: Config, options: BackupOptions = {}, report
  * whole run: the folder lock, the server lock, the crash record; taking it again here would refuse
  * the caller itself).
  */
-export async function backupLocked(config: Config, options: BackupOptions = {}, reporter: Reporter = silentReporter): Promise<BackupResult> {
+export async function backupLocked(
+  config: Config,
+  options: BackupOptions = {},
+  reporter: Reporter = silentReporter,
+): Promise<BackupResult> {
   const context = await preflight(config, options, reporter);
   return runBackup(context, options, reporter);
 }
@@ -158,7 +172,19 @@ async function preflight(config: Config, options: BackupOptions, reporter: Repor
   const dumped = canExcludeDatabases(tool) ? chosen : { keep: databases, excluded: [] };
   // Only what the dump holds needs room: a big database the backup leaves out does not.
   const bytes = dumped.keep.reduce((sum, name) => sum + (sizes.get(name) ?? 0), 0);
-  return { config, installDir, files, tool, server, databases: dumped.keep, excluded: dumped.excluded, roles, cupmVersion, manager, databaseBytes: bytes };
+  return {
+    config,
+    installDir,
+    files,
+    tool,
+    server,
+    databases: dumped.keep,
+    excluded: dumped.excluded,
+    roles,
+    cupmVersion,
+    manager,
+    databaseBytes: bytes,
+  };
 }
 
 async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: Reporter): Promise<BackupResult> {
@@ -170,7 +196,11 @@ async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: R
   if (options.noStop) reporter.info('Not stopping services (--no-stop)');
   // Before any service stops: room for the spool and the archive (the archive a quarter of the
   // dump at most: deflate makes it a seventh of CUPM's dumps).
-  const route = await chooseDumpRoute(ctx.config.backupDir, { dumpBytes: ctx.databaseBytes, archiveBytes: Math.ceil(ctx.databaseBytes / 4) }, options.noStop ?? false);
+  const route = await chooseDumpRoute(
+    ctx.config.backupDir,
+    { dumpBytes: ctx.databaseBytes, archiveBytes: Math.ceil(ctx.databaseBytes / 4) },
+    options.noStop ?? false,
+  );
   if (!route.spool && !options.noStop) reporter.warn(route.why[0]!.toUpperCase() + route.why.slice(1));
 
   let liveSessions: Session[] = [];
@@ -182,30 +212,37 @@ async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: R
   const recorder = currentRecorder();
   let stopping: ServiceScopeRecord | undefined;
   try {
-    scope = await withServicesStopped(ctx.manager, services, reporter, async (record) => {
-      liveSessions = await consistencyGuard(ctx, options, record.stopped.length > 0, reporter);
-      await recorder?.step('dump');
-      const started = await startArchive(ctx, options, reporter, route);
-      dump = started;
-      // Spooled, this is the dump complete (the archive is still being written); streamed, the
-      // whole archive but its manifest. A failure is cleaned up before any service starts.
-      await started.complete.catch(async (error: unknown) => {
-        throw await started.abort(error);
-      });
-      dumped = record;
-      await recorder?.step('start');
-      return record;
-    }, {
-      onStopped: async (record) => {
-        stopping = record;
-        await recorder?.servicesStopping(record.stopped);
+    scope = await withServicesStopped(
+      ctx.manager,
+      services,
+      reporter,
+      async (record) => {
+        liveSessions = await consistencyGuard(ctx, options, record.stopped.length > 0, reporter);
+        await recorder?.step('dump');
+        const started = await startArchive(ctx, options, reporter, route);
+        dump = started;
+        // Spooled, this is the dump complete (the archive is still being written); streamed, the
+        // whole archive but its manifest. A failure is cleaned up before any service starts.
+        await started.complete.catch(async (error: unknown) => {
+          throw await started.abort(error);
+        });
+        dumped = record;
+        await recorder?.step('start');
+        return record;
       },
-    });
+      {
+        onStopped: async (record) => {
+          stopping = record;
+          await recorder?.servicesStopping(record.stopped);
+        },
+      },
+    );
   } catch (error) {
     // The record cannot be updated (disk full): it still names them, and the next run checks each.
     if (recorder) await recorder.servicesBack(await stillStopped(ctx.manager, stopping?.stopped ?? [])).catch(() => {});
     // The dump is good and only a service did not start again: the archive is still worth having.
-    if (dump && dumped && error instanceof DirtyStateError) throw await finishDespiteServices(dump, dumped, liveSessions, Date.now() - downFrom, error);
+    if (dump && dumped && error instanceof DirtyStateError)
+      throw await finishDespiteServices(dump, dumped, liveSessions, Date.now() - downFrom, error);
     throw dump ? await dump.abort(error) : error;
   }
   await recorder?.servicesBack([]);
@@ -231,7 +268,10 @@ async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: R
 
 /** A backup whose archive was written and verified, but a service did not start again (exit 5): the error names the archive. */
 export class ServicesDownAfterBackupError extends DirtyStateError {
-  constructor(readonly archive: string, cause: DirtyStateError) {
+  constructor(
+    readonly archive: string,
+    cause: DirtyStateError,
+  ) {
     super(`The backup was written and verified: ${archive}; but services could not be started again after it:`, {
       problems: cause.problems,
       state: `the archive ${archive} is complete; ${cause.state ?? 'services are stopped'}`,
@@ -242,7 +282,13 @@ export class ServicesDownAfterBackupError extends DirtyStateError {
 }
 
 /** Writes the rest of an archive whose dump completed although a service did not start; the error to throw names it. */
-async function finishDespiteServices(dump: DumpInProgress, scope: ServiceScopeRecord, liveSessions: Session[], servicesDownMs: number, error: DirtyStateError): Promise<CupmError> {
+async function finishDespiteServices(
+  dump: DumpInProgress,
+  scope: ServiceScopeRecord,
+  liveSessions: Session[],
+  servicesDownMs: number,
+  error: DirtyStateError,
+): Promise<CupmError> {
   try {
     const { written } = await dump.finish(scope, liveSessions, servicesDownMs);
     return new ServicesDownAfterBackupError(written.path, error);
@@ -257,7 +303,12 @@ async function finishDespiteServices(dump: DumpInProgress, scope: ServiceScopeRe
  * under a running JBoss is consistent for PostgreSQL but not for CUPM (orders half placed).
  * Sessions may take a moment to go after their service stopped, so then it looks for a while.
  */
-async function consistencyGuard(ctx: BackupContext, options: BackupOptions, servicesJustStopped: boolean, reporter: Reporter): Promise<Session[]> {
+async function consistencyGuard(
+  ctx: BackupContext,
+  options: BackupOptions,
+  servicesJustStopped: boolean,
+  reporter: Reporter,
+): Promise<Session[]> {
   const deadline = Date.now() + (servicesJustStopped ? 10_000 : 0);
   let sessions: Session[];
   for (;;) {
@@ -267,7 +318,9 @@ async function consistencyGuard(ctx: BackupContext, options: BackupOptions, serv
   }
   if (sessions.length === 0) return sessions;
   if (options.allowLive) {
-    reporter.warn(`Backing up with ${sessions.length} live session(s) on "${ctx.config.database}" (--allow-live); the manifest records them`);
+    reporter.warn(
+      `Backing up with ${sessions.length} live session(s) on "${ctx.config.database}" (--allow-live); the manifest records them`,
+    );
     return sessions;
   }
   throw new RefusedError(`Other sessions are connected to the database "${ctx.config.database}"; a backup now may not be consistent:`, {
@@ -281,7 +334,11 @@ interface DumpInProgress {
   /** Settles once pg_dumpall exited 0 and its output ends with the trailer (spooled), or the dump entry is written (streamed). */
   complete: Promise<void>;
   /** Writes the rest and the manifest, checks it, renames it; the spool is gone afterwards. */
-  finish(scope: ServiceScopeRecord, liveSessions: Session[], servicesDownMs: number): Promise<{ written: { path: string; size: number; manifest: Manifest }; dumpBytes: number; keys: ArchiveKeys; dumpMs: number }>;
+  finish(
+    scope: ServiceScopeRecord,
+    liveSessions: Session[],
+    servicesDownMs: number,
+  ): Promise<{ written: { path: string; size: number; manifest: Manifest }; dumpBytes: number; keys: ArchiveKeys; dumpMs: number }>;
   /** Stops everything, removes the partial archive and the spool; returns what to throw. */
   abort(error: unknown): Promise<unknown>;
 }
@@ -297,8 +354,12 @@ async function startArchive(ctx: BackupContext, options: BackupOptions, reporter
   const label = options.label ? canonicalLabel(options.label) : null;
   const finalPath = path.join(ctx.config.backupDir, archiveFileName(host.hostname, createdAt, label));
   const recipients = ctx.config.encryption.recipients;
-  const writer = await ArchiveWriter.create(finalPath, { compressionLevel: options.compressionLevel ?? ctx.config.compressionLevel, encryptTo: recipients });
-  if (recipients.length > 0) reporter.info(`Encrypting the archive to ${recipients.length} age recipient(s) (CUPM_ENCRYPT_TO): only their identities can read it`);
+  const writer = await ArchiveWriter.create(finalPath, {
+    compressionLevel: options.compressionLevel ?? ctx.config.compressionLevel,
+    encryptTo: recipients,
+  });
+  if (recipients.length > 0)
+    reporter.info(`Encrypting the archive to ${recipients.length} age recipient(s) (CUPM_ENCRYPT_TO): only their identities can read it`);
   const spool = route.spool ? spoolPathFor(writer.finalPath) : undefined;
   let child: ReturnType<typeof startDumpall> | undefined;
   let source: Readable | undefined;
@@ -326,7 +387,9 @@ async function startArchive(ctx: BackupContext, options: BackupOptions, reporter
     // Owner-only and new: it holds the whole dump, password hashes included. Ours closes once
     // pg_dumpall has its own copy of the descriptor.
     const spoolFile = spool ? await fs.open(spool, 'wx', 0o600) : undefined;
-    reporter.info(`Dumping PostgreSQL ${ctx.server.text} with ${ctx.tool.path} (${ctx.tool.version.text})${spool ? ` into the spool ${path.basename(spool)}: the services start again once it is complete` : ''}`);
+    reporter.info(
+      `Dumping PostgreSQL ${ctx.server.text} with ${ctx.tool.path} (${ctx.tool.version.text})${spool ? ` into the spool ${path.basename(spool)}: the services start again once it is complete` : ''}`,
+    );
     if (ctx.excluded.length > 0) {
       reporter.info(`Left out of the dump (not CUPM's databases; CUPM_EXTRA_DATABASES adds one): ${ctx.excluded.join(', ')}`);
     }
@@ -350,7 +413,9 @@ async function startArchive(ctx: BackupContext, options: BackupOptions, reporter
     entry.catch(() => {});
     const checkTrailer = (tail: Buffer) => {
       if (!endsWithTrailer(tail.toString('latin1'))) {
-        throw new JobFailedError('pg_dumpall exited successfully but its output does not end with "-- PostgreSQL database cluster dump complete": the dump is incomplete.');
+        throw new JobFailedError(
+          'pg_dumpall exited successfully but its output does not end with "-- PostgreSQL database cluster dump complete": the dump is incomplete.',
+        );
       }
     };
     const dumpEntry = entry;
@@ -436,10 +501,13 @@ async function stillStopped(manager: ServiceManager, services: readonly string[]
 async function refuseHalfRestoredServer(dir: string): Promise<void> {
   const journal = await readJournal(dir);
   if (!journal) return;
-  throw new RefusedError(`A ${journal.command} of ${journal.archive} was interrupted (started ${journal.startedAt} by pid ${journal.pid} on ${journal.host}): the server may be half-restored.`, {
-    state: 'nothing was changed; no service was stopped',
-    hint: `run "cupm-backup ${journal.command} ${journal.archive}" again first: it finishes or undoes the interrupted one`,
-  });
+  throw new RefusedError(
+    `A ${journal.command} of ${journal.archive} was interrupted (started ${journal.startedAt} by pid ${journal.pid} on ${journal.host}): the server may be half-restored.`,
+    {
+      state: 'nothing was changed; no service was stopped',
+      hint: `run "cupm-backup ${journal.command} ${journal.archive}" again first: it finishes or undoes the interrupted one`,
+    },
+  );
 }
 
 /** Partials left by a killed run are garbage: we hold the lock, so no other job is writing them. */

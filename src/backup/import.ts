@@ -10,7 +10,16 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ArchiveWriter } from '../archive/writer.js';
-import { archiveFileName, canonicalLabel, DUMP_ENTRY, FORMAT_NAME, FORMAT_VERSION, fileEntryName, type Manifest, type ManifestBody } from '../archive/format.js';
+import {
+  archiveFileName,
+  canonicalLabel,
+  DUMP_ENTRY,
+  FORMAT_NAME,
+  FORMAT_VERSION,
+  fileEntryName,
+  type Manifest,
+  type ManifestBody,
+} from '../archive/format.js';
 import { locateCopiedFiles, type CopiedFiles } from '../artifacts/copied-files.js';
 import { DB_HOST_KEY, DB_HOSTLIST_KEY, dbHostKey, readProperties } from '../artifacts/dfc-properties.js';
 import { hostProblem, parseHostList } from '../artifacts/host.js';
@@ -193,7 +202,9 @@ function readVersions(
   const log = copied?.found.find((f) => f.role === 'installLog');
   if (!log) {
     if (options.cupmVersion === undefined) {
-      reporter.warn('No install.log and no --cupm-version: the archive records the CUPM version as unknown, and a restore will need --allow-version-mismatch');
+      reporter.warn(
+        'No install.log and no --cupm-version: the archive records the CUPM version as unknown, and a restore will need --allow-version-mismatch',
+      );
     }
     return { cupmVersion: options.cupmVersion ?? null, installDir: null };
   }
@@ -234,7 +245,12 @@ function databaseAddress(copied: CopiedFiles | undefined, reporter: Reporter): {
  * byte encoding psql reads, and end with pg_dumpall's closing comment (else exit 3, unless
  * --allow-incomplete). Returns whether the dump is complete.
  */
-async function checkDump(dump: string, size: number, options: ImportOptions, reporter: Reporter): Promise<{ complete: boolean; head: string; tail: string }> {
+async function checkDump(
+  dump: string,
+  size: number,
+  options: ImportOptions,
+  reporter: Reporter,
+): Promise<{ complete: boolean; head: string; tail: string }> {
   const handle = await fsp.open(dump, 'r');
   let head: Buffer;
   let tail: Buffer;
@@ -244,8 +260,7 @@ async function checkDump(dump: string, size: number, options: ImportOptions, rep
   } finally {
     await handle.close();
   }
-  const refuse = (why: string, hint: string) =>
-    new ArchiveInvalidError(`${dump} ${why}`, { state: 'nothing was written', hint });
+  const refuse = (why: string, hint: string) => new ArchiveInvalidError(`${dump} ${why}`, { state: 'nothing was written', hint });
   if (size === 0) throw refuse('is empty.', 'give --dump the file pg_dumpall wrote');
   if ((head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff)) {
     throw refuse(
@@ -257,12 +272,16 @@ async function checkDump(dump: string, size: number, options: ImportOptions, rep
   if (kind !== 'cluster') {
     const single = kind === 'database';
     throw refuse(
-      single ? 'is a pg_dump of a single database, not a pg_dumpall of the cluster (it has no roles).' : 'is not a pg_dumpall script (it does not start with "-- PostgreSQL database cluster dump").',
+      single
+        ? 'is a pg_dump of a single database, not a pg_dumpall of the cluster (it has no roles).'
+        : 'is not a pg_dumpall script (it does not start with "-- PostgreSQL database cluster dump").',
       'give --dump the file made with pg_dumpall, as the CUPM backup procedure does',
     );
   }
   if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) {
-    reporter.warn(`${dump} starts with a UTF-8 byte order mark (the file was saved by an editor); it is kept as it is (psql 15 ignores it; an old psql may not)`);
+    reporter.warn(
+      `${dump} starts with a UTF-8 byte order mark (the file was saved by an editor); it is kept as it is (psql 15 ignores it; an old psql may not)`,
+    );
   }
   const seen = { head: head.toString('latin1'), tail: tail.toString('latin1') };
   if (endsWithTrailer(seen.tail)) return { complete: true, ...seen };
@@ -272,7 +291,9 @@ async function checkDump(dump: string, size: number, options: ImportOptions, rep
       'use a complete dump; if this is the only one there is, --allow-incomplete imports it anyway and the archive says so',
     );
   }
-  reporter.warn(`${dump} does not end with "${DUMP_TRAILER}"; importing it anyway (--allow-incomplete): the archive records the dump as incomplete`);
+  reporter.warn(
+    `${dump} does not end with "${DUMP_TRAILER}"; importing it anyway (--allow-incomplete): the archive records the dump as incomplete`,
+  );
   return { complete: false, ...seen };
 }
 
@@ -312,12 +333,17 @@ async function writeArchive(plan: ImportPlan, options: ImportOptions, reporter: 
     const database = options.database ?? DEFAULT_DATABASE;
     if (!facts.databases.includes(database)) {
       if (!options.allowMissingDatabase) {
-        throw new ArchiveInvalidError(`${plan.dump} holds no database "${database}" (CUPM's application database); it holds ${facts.databases.length > 0 ? facts.databases.join(', ') : 'no database at all'} (a pg_dumpall --roles-only or --globals-only file?).`, {
-          state: 'nothing was written',
-          hint: 'give --dump the full pg_dumpall of the CUPM server; to keep this file anyway, run with --allow-missing-database (restore will refuse it)',
-        });
+        throw new ArchiveInvalidError(
+          `${plan.dump} holds no database "${database}" (CUPM's application database); it holds ${facts.databases.length > 0 ? facts.databases.join(', ') : 'no database at all'} (a pg_dumpall --roles-only or --globals-only file?).`,
+          {
+            state: 'nothing was written',
+            hint: 'give --dump the full pg_dumpall of the CUPM server; to keep this file anyway, run with --allow-missing-database (restore will refuse it)',
+          },
+        );
       }
-      reporter.warn(`${plan.dump} holds no database "${database}"; importing it anyway (--allow-missing-database): a restore cannot bring CUPM back from it`);
+      reporter.warn(
+        `${plan.dump} holds no database "${database}"; importing it anyway (--allow-missing-database): a restore cannot bring CUPM back from it`,
+      );
     }
     const missingFiles = plan.copied?.missing ?? [];
     const manifest: ManifestBody = {

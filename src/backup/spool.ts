@@ -61,7 +61,10 @@ export async function chooseDumpRoute(
   }
   if (noStop) return { spool: false, why: 'the services are not stopped (--no-stop): the dump is streamed into the archive' };
   if (free < estimate.dumpBytes + estimate.archiveBytes) {
-    return { spool: false, why: `no room for a dump spool (${figures}): the dump is streamed into the archive, and the services stay stopped until it is written` };
+    return {
+      spool: false,
+      why: `no room for a dump spool (${figures}): the dump is streamed into the archive, and the services stay stopped until it is written`,
+    };
   }
   return { spool: true };
 }
@@ -82,7 +85,12 @@ export function followSpool(file: string, done: Promise<unknown>): Readable {
     wake = undefined;
     w?.();
   };
-  done.then(() => (finished = { ok: true }), (error: unknown) => (finished = { ok: false, error })).finally(nudge);
+  done
+    .then(
+      () => (finished = { ok: true }),
+      (error: unknown) => (finished = { ok: false, error }),
+    )
+    .finally(nudge);
   async function* chunks(): AsyncGenerator<Buffer> {
     const handle = await fsp.open(file, 'r');
     const watcher = fs.watch(file, () => {

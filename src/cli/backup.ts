@@ -17,17 +17,21 @@ interface BackupFlags extends FleetFlags {
 }
 
 export function registerBackup(program: Command): void {
-  withFleetOptions(withCommonOptions(withEncryptTo(
-    program
-      .command('backup')
-      .description('stop the CUPM services, dump PostgreSQL, bundle the CUPM files into a verified archive, start the services')
-      .option('--output-dir <dir>', 'where to write the archive (default CUPM_BACKUP_DIR)')
-      .option('--label <text>', 'a label for the archive name and manifest (e.g. pre-upgrade)')
-      .option('--no-stop', 'do not stop the services (sessions on the database are still refused)')
-      .option('--allow-live', 'back up even with other sessions on the database (recorded in the manifest)'),
-  ))).action(async (flags: BackupFlags) => {
+  withFleetOptions(
+    withCommonOptions(
+      withEncryptTo(
+        program
+          .command('backup')
+          .description('stop the CUPM services, dump PostgreSQL, bundle the CUPM files into a verified archive, start the services')
+          .option('--output-dir <dir>', 'where to write the archive (default CUPM_BACKUP_DIR)')
+          .option('--label <text>', 'a label for the archive name and manifest (e.g. pre-upgrade)')
+          .option('--no-stop', 'do not stop the services (sessions on the database are still refused)')
+          .option('--allow-live', 'back up even with other sessions on the database (recorded in the manifest)'),
+      ),
+    ),
+  ).action(async (flags: BackupFlags) => {
     if (flags.all && flags.outputDir !== undefined) {
-      throw new ConfigError('--output-dir does not go with --all: the servers\' archives would collide in one folder.', {
+      throw new ConfigError("--output-dir does not go with --all: the servers' archives would collide in one folder.", {
         state: 'nothing was changed',
         hint: 'leave out --output-dir (each server writes to its CUPM_BACKUP_DIR), or use --server NAME',
       });

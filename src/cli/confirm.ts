@@ -9,10 +9,13 @@ export function confirmer(yes: boolean | undefined, command: string): Confirm {
   if (yes) return async () => true;
   return async (question, details) => {
     if (!process.stdin.isTTY || !process.stderr.isTTY) {
-      throw new ConfigError(`${command} replaces this server's database and files, and needs a confirmation: there is no terminal to ask on.`, {
-        state: 'nothing was changed',
-        hint: `pass --yes to confirm (run with --dry-run first to see what it will do)`,
-      });
+      throw new ConfigError(
+        `${command} replaces this server's database and files, and needs a confirmation: there is no terminal to ask on.`,
+        {
+          state: 'nothing was changed',
+          hint: `pass --yes to confirm (run with --dry-run first to see what it will do)`,
+        },
+      );
     }
     printErr(`\n${details.join('\n')}\n\n`);
     const prompt = readline.createInterface({ input: process.stdin, output: process.stderr });

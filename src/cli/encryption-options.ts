@@ -14,7 +14,10 @@ export function withEncryptTo(command: Command): Command {
 
 /** Adds --identity to a command that reads archives. */
 export function withIdentity(command: Command): Command {
-  return command.option('--identity <file>', 'the age identity file (from age-keygen) that opens encrypted archives (default CUPM_IDENTITY)');
+  return command.option(
+    '--identity <file>',
+    'the age identity file (from age-keygen) that opens encrypted archives (default CUPM_IDENTITY)',
+  );
 }
 
 /** --encrypt-to as the CUPM_ENCRYPT_TO override (flags beat every other source). */

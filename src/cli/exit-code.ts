@@ -6,7 +6,10 @@ import type { CupmError, ExitCode } from '../errors.js';
  */
 export class ExitWith extends Error {
   /** `value`: what the command found (a fleet run shows it for this server: status --all). */
-  constructor(readonly code: ExitCode, readonly value?: unknown) {
+  constructor(
+    readonly code: ExitCode,
+    readonly value?: unknown,
+  ) {
     super(`exit ${code}`);
   }
 }

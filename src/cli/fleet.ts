@@ -2,7 +2,16 @@ import type { Command } from 'commander';
 import { loadConfig, type Config } from '../config/config.js';
 import { readSources } from '../config/sources.js';
 import { ConfigError, CupmError, EXIT, messageOf, type ExitCode } from '../errors.js';
-import { fleetConflicts, loadFleet, readFleet, runPool, selectServers, serversDirOf, worstExitCode, type FleetServer } from '../fleet/fleet.js';
+import {
+  fleetConflicts,
+  loadFleet,
+  readFleet,
+  runPool,
+  selectServers,
+  serversDirOf,
+  worstExitCode,
+  type FleetServer,
+} from '../fleet/fleet.js';
 import type { Reporter } from '../jobs/reporter.js';
 import { registerSecrets, secretsOf } from '../security/redact.js';
 import { configFor, interruptSignal, type CommonOptions } from './common.js';
@@ -89,7 +98,12 @@ export async function runCommand<T>(
 }
 
 /** Prints a fleet run (see printFleetRun) and ends with its worst exit code. */
-export function finishFleetRun<T>(run: FleetRun<T>, flags: FleetFlags, render?: (run: FleetRun<T>) => string, extraJson: Record<string, unknown> = {}): void {
+export function finishFleetRun<T>(
+  run: FleetRun<T>,
+  flags: FleetFlags,
+  render?: (run: FleetRun<T>) => string,
+  extraJson: Record<string, unknown> = {},
+): void {
   printFleetRun(run, flags, render, extraJson);
   if (run.exitCode !== EXIT.done) throw new ExitWith(run.exitCode);
 }
@@ -108,14 +122,19 @@ function plainIO(flags: CommonOptions): CommandIO {
 }
 
 /** Runs `body` for each server --server/--all chooses; never throws for one server's failure. */
-export async function runFleet<T>(flags: FleetFlags, body: (io: CommandIO) => Promise<T>, options: { signal?: AbortSignal } = {}): Promise<FleetRun<T>> {
+export async function runFleet<T>(
+  flags: FleetFlags,
+  body: (io: CommandIO) => Promise<T>,
+  options: { signal?: AbortSignal } = {},
+): Promise<FleetRun<T>> {
   if (flags.envFile !== undefined) {
-    throw new ConfigError('--env-file does not go with --server or --all: each server\'s settings are in its own env file.', {
+    throw new ConfigError("--env-file does not go with --server or --all: each server's settings are in its own env file.", {
       state: 'nothing was changed',
       hint: 'leave out --env-file, or run without --server/--all',
     });
   }
-  if (flags.server !== undefined && flags.all) throw new ConfigError('Give --server NAME or --all, not both.', { state: 'nothing was changed' });
+  if (flags.server !== undefined && flags.all)
+    throw new ConfigError('Give --server NAME or --all, not both.', { state: 'nothing was changed' });
   const parallel = parseParallel(flags);
   const { serversDir, fleet, load } = openFleet(flags);
   const chosen = selectServers(fleet, flags, serversDir);
@@ -125,7 +144,15 @@ export async function runFleet<T>(flags: FleetFlags, body: (io: CommandIO) => Pr
   const interrupt = () => (signal ??= interruptSignal());
   const runOne = async (server: FleetServer): Promise<ServerResult<T>> => {
     const reporter = terminalReporter(prefixedStderr(server.name));
-    const result: ServerResult<T> = { server: server.name, envFile: server.envFile, exitCode: EXIT.done, value: undefined, stdout: '', json: undefined, error: null };
+    const result: ServerResult<T> = {
+      server: server.name,
+      envFile: server.envFile,
+      exitCode: EXIT.done,
+      value: undefined,
+      stdout: '',
+      json: undefined,
+      error: null,
+    };
     const io: CommandIO = {
       server: server.name,
       config: (overrides) => {
@@ -154,7 +181,13 @@ export async function runFleet<T>(flags: FleetFlags, body: (io: CommandIO) => Pr
         if (error instanceof FailedWithReport) result.json = error.report;
         const failure = error instanceof FailedWithReport ? error.error : error;
         result.exitCode = failure.exitCode;
-        result.error = { type: failure.name, message: failure.message, problems: failure.problems, state: failure.state ?? null, hint: failure.hint ?? null };
+        result.error = {
+          type: failure.name,
+          message: failure.message,
+          problems: failure.problems,
+          state: failure.state ?? null,
+          hint: failure.hint ?? null,
+        };
         reporter.info(`error: ${failure.describe()}`);
       } else {
         // A bug in one server's run must not stop the others: report it whole, go on.
@@ -171,14 +204,31 @@ export async function runFleet<T>(flags: FleetFlags, body: (io: CommandIO) => Pr
   const results = done.filter((r): r is ServerResult<T> => r !== undefined);
   for (const server of chosen.slice(results.length)) {
     // Interrupted before this server's turn: said, never silently skipped.
-    results.push({ server: server.name, envFile: server.envFile, exitCode: EXIT.failed, value: undefined, stdout: '', json: undefined,
-      error: { type: 'Interrupted', message: 'not run: the fleet run was interrupted before this server\'s turn', problems: [], state: 'nothing was changed on this server', hint: 'run it again' } });
+    results.push({
+      server: server.name,
+      envFile: server.envFile,
+      exitCode: EXIT.failed,
+      value: undefined,
+      stdout: '',
+      json: undefined,
+      error: {
+        type: 'Interrupted',
+        message: "not run: the fleet run was interrupted before this server's turn",
+        problems: [],
+        state: 'nothing was changed on this server',
+        hint: 'run it again',
+      },
+    });
   }
   return { serversDir, parallel, results, exitCode: worstExitCode(results.map((r) => r.exitCode)) };
 }
 
 /** A fleet folder (--servers-dir, CUPM_SERVERS_DIR, ./servers) read and checked; refuses servers that would trample each other (exit 2). */
-export function openFleet(flags: Pick<FleetFlags, 'serversDir'>): { serversDir: string; fleet: FleetServer[]; load: (server: FleetServer, overrides?: Record<string, string | undefined>) => Config } {
+export function openFleet(flags: Pick<FleetFlags, 'serversDir'>): {
+  serversDir: string;
+  fleet: FleetServer[];
+  load: (server: FleetServer, overrides?: Record<string, string | undefined>) => Config;
+} {
   const cwd = process.cwd();
   // CUPM_SERVERS_DIR from the environment or ./cupm-backup.env, like any other setting.
   const serversDir = serversDirOf(flags.serversDir, readSources({ env: process.env, cwd }).values, cwd);
@@ -203,7 +253,9 @@ export function parseParallel(flags: Pick<FleetFlags, 'parallel' | 'all'>): numb
   if (!flags.all) throw new ConfigError('--parallel only applies with --all.', { state: 'nothing was changed' });
   const n = Number(flags.parallel);
   if (!/^\d+$/.test(flags.parallel) || n < 1 || n > 64) {
-    throw new ConfigError(`--parallel must be a number of servers from 1 to 64, got "${flags.parallel}".`, { state: 'nothing was changed' });
+    throw new ConfigError(`--parallel must be a number of servers from 1 to 64, got "${flags.parallel}".`, {
+      state: 'nothing was changed',
+    });
   }
   return n;
 }
@@ -225,7 +277,12 @@ function outcomeWord(code: ExitCode): string {
 }
 
 /** The fleet run's output: one JSON object, or each server's stdout grouped under its name; a summary on stderr. */
-function printFleetRun<T>(run: FleetRun<T>, flags: FleetFlags, render: ((run: FleetRun<T>) => string) | undefined, extraJson: Record<string, unknown>): void {
+function printFleetRun<T>(
+  run: FleetRun<T>,
+  flags: FleetFlags,
+  render: ((run: FleetRun<T>) => string) | undefined,
+  extraJson: Record<string, unknown>,
+): void {
   if (flags.json) {
     printJson({
       ...extraJson,
@@ -233,7 +290,14 @@ function printFleetRun<T>(run: FleetRun<T>, flags: FleetFlags, render: ((run: Fl
       exitCode: run.exitCode,
       serversDir: run.serversDir,
       parallel: run.parallel,
-      servers: run.results.map((r) => ({ server: r.server, envFile: r.envFile, ok: r.exitCode === EXIT.done, exitCode: r.exitCode, result: r.json ?? null, error: r.error })),
+      servers: run.results.map((r) => ({
+        server: r.server,
+        envFile: r.envFile,
+        ok: r.exitCode === EXIT.done,
+        exitCode: r.exitCode,
+        result: r.json ?? null,
+        error: r.error,
+      })),
     });
   } else if (render) {
     printOut(render(run));
@@ -241,6 +305,11 @@ function printFleetRun<T>(run: FleetRun<T>, flags: FleetFlags, render: ((run: Fl
     for (const r of run.results) printOut(r.stdout.replace(/^(?=.)/gm, `[${r.server}] `));
   }
   const width = Math.max(...run.results.map((r) => r.server.length));
-  const lines = run.results.map((r) => `  ${r.server.padEnd(width)}  ${outcomeWord(r.exitCode).padEnd(7)} exit ${r.exitCode}${r.error ? `  ${r.error.message.split('\n')[0]}` : ''}`);
-  printErr(`\nFleet (${run.serversDir}): ${run.results.length} server${run.results.length === 1 ? '' : 's'}, exit ${run.exitCode}\n${lines.join('\n')}\n`);
+  const lines = run.results.map(
+    (r) =>
+      `  ${r.server.padEnd(width)}  ${outcomeWord(r.exitCode).padEnd(7)} exit ${r.exitCode}${r.error ? `  ${r.error.message.split('\n')[0]}` : ''}`,
+  );
+  printErr(
+    `\nFleet (${run.serversDir}): ${run.results.length} server${run.results.length === 1 ? '' : 's'}, exit ${run.exitCode}\n${lines.join('\n')}\n`,
+  );
 }

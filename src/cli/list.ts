@@ -16,14 +16,22 @@ import { formatBytes } from '../format/units.js';
 import { formatTable } from '../format/table.js';
 
 export function registerList(program: Command): void {
-  withFleetOptions(withCommonOptions(withIdentity(
-    program
-      .command('list')
-      .description('list the archives in a folder (default CUPM_BACKUP_DIR) with their manifest facts; encrypted ones (.zip.age) are read with --identity, else shown by name')
-      .argument('[dir]', 'the folder to list, or s3://bucket/prefix'),
-  ))).action(async (dir: string | undefined, flags: FleetFlags & { identity?: string }) => {
+  withFleetOptions(
+    withCommonOptions(
+      withIdentity(
+        program
+          .command('list')
+          .description(
+            'list the archives in a folder (default CUPM_BACKUP_DIR) with their manifest facts; encrypted ones (.zip.age) are read with --identity, else shown by name',
+          )
+          .argument('[dir]', 'the folder to list, or s3://bucket/prefix'),
+      ),
+    ),
+  ).action(async (dir: string | undefined, flags: FleetFlags & { identity?: string }) => {
     if (dir !== undefined && isFleetRun(flags)) {
-      throw new ConfigError('A folder to list does not go with --server or --all: each server lists its CUPM_BACKUP_DIR.', { state: 'nothing was changed' });
+      throw new ConfigError('A folder to list does not go with --server or --all: each server lists its CUPM_BACKUP_DIR.', {
+        state: 'nothing was changed',
+      });
     }
     await runCommand(flags, async (io) => {
       // A fleet server's identity is in its own env file (CUPM_IDENTITY), like its backup folder.
@@ -35,10 +43,16 @@ export function registerList(program: Command): void {
         // mistake in the command (exit 2); the configured backup folder (CUPM_BACKUP_DIR, a fleet
         // server's too) that does not exist yet only means no backup was written there (exit 0).
         if (dir !== undefined) {
-          throw new ConfigError(`No such folder: ${folder}`, { state: 'nothing was listed', hint: 'give the folder that holds the archives (default CUPM_BACKUP_DIR)' });
+          throw new ConfigError(`No such folder: ${folder}`, {
+            state: 'nothing was listed',
+            hint: 'give the folder that holds the archives (default CUPM_BACKUP_DIR)',
+          });
         }
         if (flags.json) io.json({ dir: folder, exists: false, archives: [] });
-        else io.out(`No archives yet: the backup folder ${folder} does not exist (no backup was written there). Run cupm-backup backup, or set CUPM_BACKUP_DIR.\n`);
+        else
+          io.out(
+            `No archives yet: the backup folder ${folder} does not exist (no backup was written there). Run cupm-backup backup, or set CUPM_BACKUP_DIR.\n`,
+          );
         return;
       }
       const keys = config ? archiveKeys(config.encryption) : keysFromFlags(flags);
@@ -70,10 +84,23 @@ async function listS3(url: string, flags: CommonOptions & { identity?: string })
 function archiveJson(a: Omit<CatalogEntry, 'modifiedAt'>) {
   const base = { file: a.file, size: a.size, ok: !a.error, encrypted: a.encrypted === true };
   if (a.manifest) {
-    return { ...base, createdAt: a.manifest.createdAt, hostname: a.manifest.source.hostname, cupmVersion: a.manifest.cupm.version, label: a.manifest.label };
+    return {
+      ...base,
+      createdAt: a.manifest.createdAt,
+      hostname: a.manifest.source.hostname,
+      cupmVersion: a.manifest.cupm.version,
+      label: a.manifest.label,
+    };
   }
   if (a.locked) {
-    return { ...base, locked: a.locked, factsFrom: 'name', createdAt: a.nameFacts?.createdAt ?? null, hostname: a.nameFacts?.hostname ?? null, label: a.nameFacts?.label ?? null };
+    return {
+      ...base,
+      locked: a.locked,
+      factsFrom: 'name',
+      createdAt: a.nameFacts?.createdAt ?? null,
+      hostname: a.nameFacts?.hostname ?? null,
+      label: a.nameFacts?.label ?? null,
+    };
   }
   return { ...base, error: a.error };
 }
@@ -85,9 +112,13 @@ function isFolder(folder: string): boolean {
     kind = pathKind(folder);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError(`The folder ${folder} cannot be read (${code ?? messageOf(error)}).`, { state: 'nothing was listed', hint: 'check its permissions' });
+    throw new ConfigError(`The folder ${folder} cannot be read (${code ?? messageOf(error)}).`, {
+      state: 'nothing was listed',
+      hint: 'check its permissions',
+    });
   }
-  if (kind === 'other') throw new ConfigError(`${folder} is not a folder.`, { state: 'nothing was listed', hint: 'give the folder that holds the archives' });
+  if (kind === 'other')
+    throw new ConfigError(`${folder} is not a folder.`, { state: 'nothing was listed', hint: 'give the folder that holds the archives' });
   return kind === 'folder';
 }
 
@@ -113,7 +144,15 @@ export function formatArchiveTable<T extends Omit<CatalogEntry, 'modifiedAt'>>(a
     return a.error ? [row, `  -> ${a.error.split('\n')[0]!.replace(a.file, 'the file')}`] : [row];
   });
   return formatTable(
-    [{ header: 'ARCHIVE' }, { header: 'SIZE', align: 'right' }, { header: 'CREATED (UTC)' }, { header: 'HOST' }, { header: 'CUPM' }, { header: 'LABEL' }, { header: 'STATE' }],
+    [
+      { header: 'ARCHIVE' },
+      { header: 'SIZE', align: 'right' },
+      { header: 'CREATED (UTC)' },
+      { header: 'HOST' },
+      { header: 'CUPM' },
+      { header: 'LABEL' },
+      { header: 'STATE' },
+    ],
     rows,
   );
 }

@@ -13,13 +13,19 @@ interface NightlyFlags extends FleetFlags {
 }
 
 export function registerNightly(program: Command): void {
-  withFleetOptions(withCommonOptions(withEncryptTo(
-    program
-      .command('nightly')
-      .description('the scheduled run: backup, verify, off-site copies, retention, notification, status record (exit 6: verified, but a copy or retention failed)')
-      .option('--no-stop', 'do not stop the services (sessions on the database are still refused)')
-      .option('--allow-live', 'back up even with other sessions on the database (recorded in the manifest)'),
-  ))).action(async (flags: NightlyFlags) => {
+  withFleetOptions(
+    withCommonOptions(
+      withEncryptTo(
+        program
+          .command('nightly')
+          .description(
+            'the scheduled run: backup, verify, off-site copies, retention, notification, status record (exit 6: verified, but a copy or retention failed)',
+          )
+          .option('--no-stop', 'do not stop the services (sessions on the database are still refused)')
+          .option('--allow-live', 'back up even with other sessions on the database (recorded in the manifest)'),
+      ),
+    ),
+  ).action(async (flags: NightlyFlags) => {
     await runCommand(flags, async (io) => {
       const config = io.config(encryptToOverride(flags));
       const record = await nightly(config, { noStop: !flags.stop, allowLive: flags.allowLive, signal: io.signal() }, io.reporter);

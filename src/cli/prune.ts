@@ -24,21 +24,29 @@ interface PruneFlags extends FleetFlags {
 }
 
 export function registerPrune(program: Command): void {
-  withFleetOptions(withCommonOptions(withIdentity(
-    program
-      .command('prune')
-      .description('delete old archives here and off-site by retention rules (restic semantics, UTC periods); never the newest verified, unreadable or pre-upgrade ones')
-      .option('--keep-last <n>', 'keep the n newest archives')
-      .option('--keep-daily <n>', 'keep the newest archive of each of the last n days that have one')
-      .option('--keep-weekly <n>', 'keep the newest archive of each of the last n ISO weeks that have one')
-      .option('--keep-monthly <n>', 'keep the newest archive of each of the last n months that have one')
-      .option('--host <name>', "prune this host's archives (default: this machine's name)")
-      .option('--local-only', 'prune the backup dir only, not the off-site destinations')
-      .option('--dry-run', 'say what would be deleted and why each kept archive is kept; delete nothing')
-      .option('--yes', 'delete without asking (required when not on a terminal)'),
-  ))).action(async (flags: PruneFlags) => {
+  withFleetOptions(
+    withCommonOptions(
+      withIdentity(
+        program
+          .command('prune')
+          .description(
+            'delete old archives here and off-site by retention rules (restic semantics, UTC periods); never the newest verified, unreadable or pre-upgrade ones',
+          )
+          .option('--keep-last <n>', 'keep the n newest archives')
+          .option('--keep-daily <n>', 'keep the newest archive of each of the last n days that have one')
+          .option('--keep-weekly <n>', 'keep the newest archive of each of the last n ISO weeks that have one')
+          .option('--keep-monthly <n>', 'keep the newest archive of each of the last n months that have one')
+          .option('--host <name>', "prune this host's archives (default: this machine's name)")
+          .option('--local-only', 'prune the backup dir only, not the off-site destinations')
+          .option('--dry-run', 'say what would be deleted and why each kept archive is kept; delete nothing')
+          .option('--yes', 'delete without asking (required when not on a terminal)'),
+      ),
+    ),
+  ).action(async (flags: PruneFlags) => {
     if (flags.all && !flags.yes && !flags.dryRun) {
-      throw new ConfigError('prune --all asks no questions: give --yes to delete, or --dry-run to see each server\'s plan.', { state: 'nothing was deleted' });
+      throw new ConfigError("prune --all asks no questions: give --yes to delete, or --dry-run to see each server's plan.", {
+        state: 'nothing was deleted',
+      });
     }
     await runCommand(flags, (io) => pruneOne(flags, io));
   });
@@ -47,7 +55,12 @@ export function registerPrune(program: Command): void {
 /** prune for one server (or the plain run). */
 async function pruneOne(flags: PruneFlags, io: CommandIO): Promise<void> {
   // Any --keep-* given makes the flags the whole policy; otherwise CUPM_KEEP_* applies.
-  const given = { CUPM_KEEP_LAST: flags.keepLast, CUPM_KEEP_DAILY: flags.keepDaily, CUPM_KEEP_WEEKLY: flags.keepWeekly, CUPM_KEEP_MONTHLY: flags.keepMonthly };
+  const given = {
+    CUPM_KEEP_LAST: flags.keepLast,
+    CUPM_KEEP_DAILY: flags.keepDaily,
+    CUPM_KEEP_WEEKLY: flags.keepWeekly,
+    CUPM_KEEP_MONTHLY: flags.keepMonthly,
+  };
   const config = io.config({ ...given, ...identityOverride(flags) });
   const fromFlags = Object.values(given).some((v) => v !== undefined);
   const policy: RetentionPolicy = {};

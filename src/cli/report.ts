@@ -13,19 +13,28 @@ interface ReportFlags extends FleetFlags {
 }
 
 export function registerReport(program: Command): void {
-  withFleetOptions(withCommonOptions(
-    program
-      .command('report')
-      .description('write the backup history (sizes, durations, verified, off-site) as one self-contained HTML page; with --all a fleet page linking one page per server')
-      .requiredOption('--html <file>', 'the HTML file to write (it fetches nothing: open it anywhere, mail it); with --all the fleet page, next to <file>-<server>.html'),
-  )).action(async (flags: ReportFlags) => {
+  withFleetOptions(
+    withCommonOptions(
+      program
+        .command('report')
+        .description(
+          'write the backup history (sizes, durations, verified, off-site) as one self-contained HTML page; with --all a fleet page linking one page per server',
+        )
+        .requiredOption(
+          '--html <file>',
+          'the HTML file to write (it fetches nothing: open it anywhere, mail it); with --all the fleet page, next to <file>-<server>.html',
+        ),
+    ),
+  ).action(async (flags: ReportFlags) => {
     if (flags.all) {
       await fleetReport(flags);
       return;
     }
     await runCommand(flags, async (io) => {
       const result = await writeHtmlReport(io.config(), flags.html);
-      io.reporter.info(`Report of ${result.runs} nightly run${result.runs === 1 ? '' : 's'} written: ${result.file} (${formatBytes(result.bytes)})`);
+      io.reporter.info(
+        `Report of ${result.runs} nightly run${result.runs === 1 ? '' : 's'} written: ${result.file} (${formatBytes(result.bytes)})`,
+      );
       if (flags.json) io.json({ file: result.file, runs: result.runs, bytes: result.bytes });
       else io.out(result.file + '\n');
     });
@@ -55,6 +64,8 @@ async function fleetReport(flags: ReportFlags): Promise<void> {
     new Date(),
   );
   const written = await writeReportFile(fleetFile, page);
-  terminalReporter().info(`Fleet report of ${run.results.length} server${run.results.length === 1 ? '' : 's'} written: ${written.file} (${formatBytes(written.bytes)})`);
+  terminalReporter().info(
+    `Fleet report of ${run.results.length} server${run.results.length === 1 ? '' : 's'} written: ${written.file} (${formatBytes(written.bytes)})`,
+  );
   finishFleetRun(run, flags, (r) => r.results.map((s) => s.stdout).join('') + `${written.file}\n`, { fleetReport: written.file });
 }

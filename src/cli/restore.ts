@@ -54,25 +54,35 @@ export function parsePort(value: string): number {
 }
 
 export function registerRestore(program: Command): void {
-  withCommonOptions(withIdentity(
-    program
-      .command('restore')
-      .description('restore an archive onto this server: database (the current one moved aside, then dropped) and CUPM files; rewrite hosts; purge nicesyseng')
-      .argument('<archive>', 'the archive to restore')
-      .option('--db-host <host>', 'rewrite the database host in dfc.properties (dfc.postgres.host or hostlist) and dfc-ds.xml')
-      .option('--db-port <port>', 'rewrite the database port in dfc.properties and dfc-ds.xml', parsePort)
-      .option('--old-nice-host <host>', 'delete the rows of this old NICE host from nicesyseng')
-      .option('--no-files', 'restore only the database, not the CUPM files')
-      .option('--keep-previous', 'keep the previous database (renamed <db>__previous_<UTC stamp>) instead of dropping it')
-      .option('--allow-version-mismatch', 'restore even when the archive holds another CUPM version than the installed one')
-      .option('--admin-password-from-backup', "set the admin role's password to the backup's (by default it stays as it is)")
-      .option('--live', 'when the database exists: load into <db>__incoming_<UTC stamp> while CUPM runs, stop the services only for the swap')
-      .option('--dry-run', 'print what would be done, change nothing')
-      .option('--yes', 'do not ask for confirmation (required without a terminal)'),
-  )).action(async (archive: string, flags: RestoreFlags) => {
+  withCommonOptions(
+    withIdentity(
+      program
+        .command('restore')
+        .description(
+          'restore an archive onto this server: database (the current one moved aside, then dropped) and CUPM files; rewrite hosts; purge nicesyseng',
+        )
+        .argument('<archive>', 'the archive to restore')
+        .option('--db-host <host>', 'rewrite the database host in dfc.properties (dfc.postgres.host or hostlist) and dfc-ds.xml')
+        .option('--db-port <port>', 'rewrite the database port in dfc.properties and dfc-ds.xml', parsePort)
+        .option('--old-nice-host <host>', 'delete the rows of this old NICE host from nicesyseng')
+        .option('--no-files', 'restore only the database, not the CUPM files')
+        .option('--keep-previous', 'keep the previous database (renamed <db>__previous_<UTC stamp>) instead of dropping it')
+        .option('--allow-version-mismatch', 'restore even when the archive holds another CUPM version than the installed one')
+        .option('--admin-password-from-backup', "set the admin role's password to the backup's (by default it stays as it is)")
+        .option(
+          '--live',
+          'when the database exists: load into <db>__incoming_<UTC stamp> while CUPM runs, stop the services only for the swap',
+        )
+        .option('--dry-run', 'print what would be done, change nothing')
+        .option('--yes', 'do not ask for confirmation (required without a terminal)'),
+    ),
+  ).action(async (archive: string, flags: RestoreFlags) => {
     const config = configFor(flags, identityOverride(flags));
     const reporter = terminalReporter();
-    const result = await withRecoveryReport(restore(config, archive, { ...restoreLikeOptions(flags, 'restore'), noFiles: !flags.files, live: flags.live }, reporter), flags.json === true);
+    const result = await withRecoveryReport(
+      restore(config, archive, { ...restoreLikeOptions(flags, 'restore'), noFiles: !flags.files, live: flags.live }, reporter),
+      flags.json === true,
+    );
     printRestoreResult(result, flags.json === true);
   });
 }

@@ -44,7 +44,7 @@ const SCHEDULER_TITLES = { schtasks: 'Task Scheduler (schtasks.exe)', systemd: '
 export function registerSchedule(program: Command): void {
   const schedule = program
     .command('schedule')
-    .description('install, remove or show the nightly run in the host\'s scheduler (Task Scheduler, systemd timer or crontab)');
+    .description("install, remove or show the nightly run in the host's scheduler (Task Scheduler, systemd timer or crontab)");
 
   withCommonOptions(
     schedule
@@ -52,7 +52,7 @@ export function registerSchedule(program: Command): void {
       .description('run `cupm-backup nightly` every day: a SYSTEM task on Windows, a systemd timer, or a crontab line')
       .option('--at <HH:MM>', 'the time of day, local to the host (default CUPM_SCHEDULE_AT, else 02:00)')
       .option('--print', 'show exactly what would be installed, and change nothing')
-      .option('--no-check', 'install without first checking the configuration the job will read (doctor\'s checks, ports left out)')
+      .option('--no-check', "install without first checking the configuration the job will read (doctor's checks, ports left out)")
       .option('--all', 'one job that runs `nightly --all`: every server of the fleet folder')
       .option('--servers-dir <dir>', 'with --all: the fleet folder, one env file per server (default CUPM_SERVERS_DIR, else ./servers)')
       .option('--parallel <n>', 'with --all: the nightly job runs at most n servers at once (default 1)'),
@@ -100,7 +100,10 @@ export function registerSchedule(program: Command): void {
     schedule
       .command('status')
       .description('show whether the nightly run is scheduled, when it runs next and how the last one ended')
-      .option('--all', 'the `nightly --all` job of the fleet folder, and one row per server: its last nightly run; exit code: the worst of those runs')
+      .option(
+        '--all',
+        'the `nightly --all` job of the fleet folder, and one row per server: its last nightly run; exit code: the worst of those runs',
+      )
       .option('--servers-dir <dir>', 'with --all: the fleet folder, one env file per server (default CUPM_SERVERS_DIR, else ./servers)'),
   ).action(async (flags: ScheduleFlags) => {
     const { backend, request, fleet } = prepare(flags);
@@ -118,7 +121,15 @@ export function registerSchedule(program: Command): void {
     // Each server's last nightly run, from its own history: the job runs them all, each records its own.
     const run = await runFleet({ all: true, serversDir: fleet.serversDir, json: flags.json }, async (io) => {
       const last = await lastRun(io.config().backupDir);
-      const value = last ? { outcome: last.outcome, exitCode: last.exitCode, startedAt: last.startedAt, finishedAt: last.finishedAt, error: last.error?.message ?? null } : null;
+      const value = last
+        ? {
+            outcome: last.outcome,
+            exitCode: last.exitCode,
+            startedAt: last.startedAt,
+            finishedAt: last.finishedAt,
+            error: last.error?.message ?? null,
+          }
+        : null;
       io.json({ lastRun: value });
       if (last && last.exitCode !== EXIT.done) throw new ExitWith(last.exitCode as ExitCode, value);
       return value;
@@ -146,7 +157,12 @@ interface LastRunFacts {
   error: string | null;
 }
 
-function prepare(flags: ScheduleFlags): { config: Config; backend: ScheduleBackend; request: ScheduleRequest; fleet?: { serversDir: string; servers: number } } {
+function prepare(flags: ScheduleFlags): {
+  config: Config;
+  backend: ScheduleBackend;
+  request: ScheduleRequest;
+  fleet?: { serversDir: string; servers: number };
+} {
   const config = configFor(flags, { CUPM_SCHEDULE_AT: flags.at });
   const backend = createScheduleBackend(chooseScheduler(config));
   if (!flags.all) {
@@ -162,7 +178,12 @@ function prepare(flags: ScheduleFlags): { config: Config; backend: ScheduleBacke
   // No --env-file for the run: each server's settings are in its own file (nightly --all refuses one).
   const command = nightlyCommand({ cwd: process.cwd(), platform: config.platform, fleet: { serversDir, parallel } });
   // The Windows wrapper and the console output of the run go to the fleet folder: no one server's backup folder owns them.
-  return { config, backend, request: { ...scheduleRequest(config, command), backupDir: serversDir }, fleet: { serversDir, servers: fleet.length } };
+  return {
+    config,
+    backend,
+    request: { ...scheduleRequest(config, command), backupDir: serversDir },
+    fleet: { serversDir, servers: fleet.length },
+  };
 }
 
 async function applyOrPrint(plan: SchedulePlan, flags: ScheduleFlags, jobName: string, done: () => string): Promise<void> {
@@ -205,13 +226,19 @@ export function formatStatus(status: ScheduleStatus): string[] {
  * checks (ports left out: they concern a restore), and that the settings are where the job
  * reads them. A job that would fail every night is refused (exit 2); --no-check skips this.
  */
-async function checkBeforeScheduling(config: Config, job: { envFile: string; envFileExists: boolean; onlyInEnvironment: string[] }): Promise<void> {
+async function checkBeforeScheduling(
+  config: Config,
+  job: { envFile: string; envFileExists: boolean; onlyInEnvironment: string[] },
+): Promise<void> {
   const problems: string[] = [];
   if (job.onlyInEnvironment.length > 0) {
-    problems.push(`${job.onlyInEnvironment.join(', ')} come only from this shell's environment: the job reads ${job.envFile}${job.envFileExists ? '' : ', which does not exist'}`);
+    problems.push(
+      `${job.onlyInEnvironment.join(', ')} come only from this shell's environment: the job reads ${job.envFile}${job.envFileExists ? '' : ', which does not exist'}`,
+    );
   }
   const report = await doctor(config, { groups: ['postgres', 'services', 'files', 'backup'] }, silentReporter);
-  for (const check of report.checks) if (check.status === 'fail') problems.push(`${check.title}: ${check.detail}${check.hint ? ` (${check.hint})` : ''}`);
+  for (const check of report.checks)
+    if (check.status === 'fail') problems.push(`${check.title}: ${check.detail}${check.hint ? ` (${check.hint})` : ''}`);
   if (problems.length === 0) return;
   throw new ConfigError('The nightly job would fail with this configuration:', {
     problems,

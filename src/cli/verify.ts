@@ -12,12 +12,16 @@ import { formatBytes } from '../format/units.js';
 import { printJson, terminalReporter } from './output.js';
 
 export function registerVerify(program: Command): void {
-  withCommonOptions(withIdentity(
-    program
-      .command('verify')
-      .description('re-read every entry of an archive and check sizes, SHA-256, manifest, dump trailer, and that the dump is a pg_dumpall script')
-      .argument('<archive>', 'the archive to check (.zip, or .zip.age with --identity; or s3://bucket/prefix/NAME.zip, read in place)'),
-  )).action(async (archive: string, flags: CommonOptions & { identity?: string }) => {
+  withCommonOptions(
+    withIdentity(
+      program
+        .command('verify')
+        .description(
+          're-read every entry of an archive and check sizes, SHA-256, manifest, dump trailer, and that the dump is a pg_dumpall script',
+        )
+        .argument('<archive>', 'the archive to check (.zip, or .zip.age with --identity; or s3://bucket/prefix/NAME.zip, read in place)'),
+    ),
+  ).action(async (archive: string, flags: CommonOptions & { identity?: string }) => {
     const reporter = terminalReporter();
     const keys = keysFromFlags(flags);
     // s3://bucket/prefix/NAME.zip is read in place, with the endpoint and keys of the configuration.
@@ -26,7 +30,12 @@ export function registerVerify(program: Command): void {
     // Only for the warning about a missing application database: a configuration problem elsewhere
     // must not stop an archive from being checked (the default name cupm is used then).
     const database = configuredDatabase(flags.envFile);
-    const report = await verifyArchive(remote ? archive : path.resolve(archive), { database, keys, remote, onProgress: (done, total) => reporter.progress('verify', done, total) });
+    const report = await verifyArchive(remote ? archive : path.resolve(archive), {
+      database,
+      keys,
+      remote,
+      onProgress: (done, total) => reporter.progress('verify', done, total),
+    });
     const summary = {
       ok: report.ok,
       archive: report.archive,
@@ -44,20 +53,22 @@ export function registerVerify(program: Command): void {
       const error = report.wrongIdentity
         ? report.wrongIdentity
         : report.needsIdentity
-        ? new ConfigError(`The archive ${report.archive} is encrypted: verifying it needs the identity it was encrypted to.`, {
-            state: 'nothing was checked',
-            hint: 'pass --identity <file> (or set CUPM_IDENTITY) with the age key made by age-keygen',
-          })
-        : new ArchiveInvalidError(`The archive ${report.archive} is NOT valid:`, {
-            problems: report.problems,
-            hint: 'do not restore from it; use another archive (cupm-backup list)',
-          });
+          ? new ConfigError(`The archive ${report.archive} is encrypted: verifying it needs the identity it was encrypted to.`, {
+              state: 'nothing was checked',
+              hint: 'pass --identity <file> (or set CUPM_IDENTITY) with the age key made by age-keygen',
+            })
+          : new ArchiveInvalidError(`The archive ${report.archive} is NOT valid:`, {
+              problems: report.problems,
+              hint: 'do not restore from it; use another archive (cupm-backup list)',
+            });
       // With --json the report and the error are the one object on stdout (main.ts prints it).
       throw flags.json ? new FailedWithReport(error, summary) : error;
     }
     if (flags.json) printJson(summary);
     for (const warning of report.warnings) reporter.warn(warning);
-    reporter.info(`OK: ${report.archive} (${report.manifest?.entries.length} entries, ${formatBytes(report.bytesChecked)} checked${report.encrypted ? ', decrypted with the identity' : ''})`);
+    reporter.info(
+      `OK: ${report.archive} (${report.manifest?.entries.length} entries, ${formatBytes(report.bytesChecked)} checked${report.encrypted ? ', decrypted with the identity' : ''})`,
+    );
   });
 }
 
@@ -71,7 +82,10 @@ async function requireFile(file: string): Promise<void> {
     });
   }
   if (!stat.isFile()) {
-    throw new ConfigError(`${file} is not a file.`, { state: 'nothing was checked', hint: 'give the path of an archive (cupm-backup list shows them)' });
+    throw new ConfigError(`${file} is not a file.`, {
+      state: 'nothing was checked',
+      hint: 'give the path of an archive (cupm-backup list shows them)',
+    });
   }
 }
 

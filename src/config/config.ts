@@ -95,7 +95,16 @@ const KNOWN = new Set([
 ]);
 
 /** Settings that hold paths (or lists of them): none may hold a control character. */
-const PATH_VARIABLES = ['CUPM_INSTALL_DIR', 'CUPM_BACKUP_DIR', 'CUPM_PG_BIN', 'CUPM_OFFSITE', 'CUPM_IDENTITY', 'CUPM_OFFSITE_IDENTITY', 'CUPM_OFFSITE_KNOWN_HOSTS', 'PGPASSFILE'] as const;
+const PATH_VARIABLES = [
+  'CUPM_INSTALL_DIR',
+  'CUPM_BACKUP_DIR',
+  'CUPM_PG_BIN',
+  'CUPM_OFFSITE',
+  'CUPM_IDENTITY',
+  'CUPM_OFFSITE_IDENTITY',
+  'CUPM_OFFSITE_KNOWN_HOSTS',
+  'PGPASSFILE',
+] as const;
 
 /** True for an origin that is a file (not "environment", "command line" or "default"). */
 function isFileOrigin(origin: string | undefined): origin is string {
@@ -105,7 +114,12 @@ function isFileOrigin(origin: string | undefined): origin is string {
 /** Reads every source, validates everything, and throws one ConfigError listing all problems. */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
   const cwd = options.cwd ?? process.cwd();
-  const raw = readSources({ env: options.env ?? process.env, cwd, envFile: options.envFile, fileBeatsEnvironment: options.fileBeatsEnvironment });
+  const raw = readSources({
+    env: options.env ?? process.env,
+    cwd,
+    envFile: options.envFile,
+    fileBeatsEnvironment: options.fileBeatsEnvironment,
+  });
   for (const [name, value] of Object.entries(options.overrides ?? {})) {
     if (value === undefined) continue;
     raw.values[name] = value;
@@ -129,9 +143,12 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
   const installRaw = get('CUPM_INSTALL_DIR') ?? (context.platform === 'win32' ? DEFAULT_WINDOWS_INSTALL_DIR : undefined);
   // A Windows path (C:\CUPM, \\server\share) names the CUPM server's folder even when the tool runs
   // elsewhere (a review of `upgrade cleanup --dry-run`): kept as it is, not made relative to cwd.
-  const installDir = installRaw === undefined
-    ? undefined
-    : context.platform !== 'win32' && looksLikeWindowsPath(installRaw) ? path.win32.normalize(installRaw) : paths.resolve(context.cwd, installRaw);
+  const installDir =
+    installRaw === undefined
+      ? undefined
+      : context.platform !== 'win32' && looksLikeWindowsPath(installRaw)
+        ? path.win32.normalize(installRaw)
+        : paths.resolve(context.cwd, installRaw);
 
   let port: number | undefined;
   const portRaw = get('PGPORT');
@@ -210,7 +227,10 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
   }
 
   const database = get('CUPM_DATABASE') ?? 'cupm';
-  const extraDatabases = (get('CUPM_EXTRA_DATABASES') ?? '').split(',').map((d) => d.trim()).filter((d) => d !== '');
+  const extraDatabases = (get('CUPM_EXTRA_DATABASES') ?? '')
+    .split(',')
+    .map((d) => d.trim())
+    .filter((d) => d !== '');
   const dbRole = get('CUPM_DB_ROLE') ?? 'cupm';
   for (const name of ['CUPM_DATABASE', 'CUPM_DB_ROLE']) {
     const value = get(name);
@@ -231,8 +251,15 @@ export function parseConfig(raw: RawSettings, context: { cwd: string; platform: 
   const encryption = parseEncryptionSettings(get, where, problems, context);
   const server = parseServerSettings(get, where, problems, values.CUPM_SERVER_PASSWORD);
   if (serviceManager === 'rpc') {
-    const missing = [server === undefined && 'CUPM_SERVER', !server?.user && 'CUPM_SERVER_USER', !server?.password && 'CUPM_SERVER_PASSWORD'].filter(Boolean);
-    if (missing.length > 0) problems.push(`CUPM_SERVICE_MANAGER=rpc needs ${missing.join(', ')}: the server whose services it controls, and an administrator account there.`);
+    const missing = [
+      server === undefined && 'CUPM_SERVER',
+      !server?.user && 'CUPM_SERVER_USER',
+      !server?.password && 'CUPM_SERVER_PASSWORD',
+    ].filter(Boolean);
+    if (missing.length > 0)
+      problems.push(
+        `CUPM_SERVICE_MANAGER=rpc needs ${missing.join(', ')}: the server whose services it controls, and an administrator account there.`,
+      );
   }
 
   for (const name of Object.keys(values)) {

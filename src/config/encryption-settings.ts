@@ -16,7 +16,12 @@ type Where = (name: string) => string;
 export const ENCRYPTION_VARIABLES = ['CUPM_ENCRYPT_TO', 'CUPM_IDENTITY'];
 
 /** Reads the encryption settings; problems are pushed, naming the recipient but never a key file's content. */
-export function parseEncryptionSettings(get: Get, where: Where, problems: string[], context: { cwd: string; platform: NodeJS.Platform }): EncryptionSettings {
+export function parseEncryptionSettings(
+  get: Get,
+  where: Where,
+  problems: string[],
+  context: { cwd: string; platform: NodeJS.Platform },
+): EncryptionSettings {
   const paths = context.platform === 'win32' ? path.win32 : path.posix;
   const recipients: string[] = [];
   // Commas, spaces or line breaks between recipients; --encrypt-to (repeatable) arrives comma-joined.

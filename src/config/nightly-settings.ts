@@ -19,7 +19,14 @@ export interface NightlySettings {
 type Get = (name: string) => string | undefined;
 type Where = (name: string) => string;
 
-export const NIGHTLY_VARIABLES = ['CUPM_KEEP_LAST', 'CUPM_KEEP_DAILY', 'CUPM_KEEP_WEEKLY', 'CUPM_KEEP_MONTHLY', 'CUPM_MAX_AGE_HOURS', 'CUPM_LOG_MAX_BYTES'];
+export const NIGHTLY_VARIABLES = [
+  'CUPM_KEEP_LAST',
+  'CUPM_KEEP_DAILY',
+  'CUPM_KEEP_WEEKLY',
+  'CUPM_KEEP_MONTHLY',
+  'CUPM_MAX_AGE_HOURS',
+  'CUPM_LOG_MAX_BYTES',
+];
 
 export const DEFAULT_MAX_AGE_HOURS = 26;
 export const DEFAULT_LOG_MAX_BYTES = 5 * 1024 * 1024;
@@ -27,7 +34,12 @@ export const DEFAULT_LOG_MAX_BYTES = 5 * 1024 * 1024;
 /** Reads the nightly settings; problems are pushed. */
 export function parseNightlySettings(get: Get, where: Where, problems: string[]): NightlySettings {
   const retention: RetentionPolicy = {};
-  for (const [rule, name] of [['last', 'CUPM_KEEP_LAST'], ['daily', 'CUPM_KEEP_DAILY'], ['weekly', 'CUPM_KEEP_WEEKLY'], ['monthly', 'CUPM_KEEP_MONTHLY']] as const) {
+  for (const [rule, name] of [
+    ['last', 'CUPM_KEEP_LAST'],
+    ['daily', 'CUPM_KEEP_DAILY'],
+    ['weekly', 'CUPM_KEEP_WEEKLY'],
+    ['monthly', 'CUPM_KEEP_MONTHLY'],
+  ] as const) {
     const text = get(name);
     if (text === undefined) continue;
     const count = parseCount(text);
@@ -38,13 +50,15 @@ export function parseNightlySettings(get: Get, where: Where, problems: string[])
   const ageText = get('CUPM_MAX_AGE_HOURS');
   if (ageText !== undefined) {
     maxAgeHours = Number(ageText);
-    if (!/^\d+(\.\d+)?$/.test(ageText) || maxAgeHours <= 0) problems.push(`${where('CUPM_MAX_AGE_HOURS')} must be a positive number of hours, got "${ageText}".`);
+    if (!/^\d+(\.\d+)?$/.test(ageText) || maxAgeHours <= 0)
+      problems.push(`${where('CUPM_MAX_AGE_HOURS')} must be a positive number of hours, got "${ageText}".`);
   }
   let logMaxBytes = DEFAULT_LOG_MAX_BYTES;
   const logText = get('CUPM_LOG_MAX_BYTES');
   if (logText !== undefined) {
     const bytes = parseCount(logText);
-    if (bytes === undefined || bytes < 4096) problems.push(`${where('CUPM_LOG_MAX_BYTES')} must be a number of bytes, at least 4096, got "${logText}".`);
+    if (bytes === undefined || bytes < 4096)
+      problems.push(`${where('CUPM_LOG_MAX_BYTES')} must be a number of bytes, at least 4096, got "${logText}".`);
     else logMaxBytes = bytes;
   }
   return { retention, maxAgeHours, logMaxBytes };

@@ -46,7 +46,10 @@ export function parseNotifySettings(get: Get, where: Where, problems: string[]):
     else problems.push(`${where('CUPM_NOTIFY_ON')} must be one of ${NOTIFY_ON.join(', ')}, got "${onText}".`);
   }
   if (urlText === undefined) {
-    if (toText !== undefined) problems.push(`${where('CUPM_NOTIFY_TO')} is set but CUPM_SMTP_URL is not: set the SMTP server to send through (smtp://user:password@host:587).`);
+    if (toText !== undefined)
+      problems.push(
+        `${where('CUPM_NOTIFY_TO')} is set but CUPM_SMTP_URL is not: set the SMTP server to send through (smtp://user:password@host:587).`,
+      );
     return undefined;
   }
   const smtp = parseSmtpUrl(urlText);

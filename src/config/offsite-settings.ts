@@ -15,7 +15,15 @@ export interface OffsiteSettings {
 type Get = (name: string) => string | undefined;
 type Where = (name: string) => string;
 
-export const OFFSITE_VARIABLES = ['CUPM_OFFSITE', 'CUPM_OFFSITE_KNOWN_HOSTS', 'CUPM_OFFSITE_IDENTITY', 'CUPM_OFFSITE_PASSWORD', 'CUPM_S3_ENDPOINT', 'CUPM_S3_REGION', 'CUPM_S3_CREATE_BUCKET'];
+export const OFFSITE_VARIABLES = [
+  'CUPM_OFFSITE',
+  'CUPM_OFFSITE_KNOWN_HOSTS',
+  'CUPM_OFFSITE_IDENTITY',
+  'CUPM_OFFSITE_PASSWORD',
+  'CUPM_S3_ENDPOINT',
+  'CUPM_S3_REGION',
+  'CUPM_S3_CREATE_BUCKET',
+];
 
 /** Reads the off-site settings; problems are pushed. The files named are read when used, not here. */
 export function parseOffsiteSettings(
@@ -39,7 +47,9 @@ export function parseOffsiteSettings(
   for (const target of parsed.targets) {
     if (target.kind !== 'sftp') continue;
     if (target.fingerprint === undefined && sftp.knownHostsFile === undefined) {
-      problems.push(`${target.display} has no pinned host key: set CUPM_OFFSITE_KNOWN_HOSTS (an OpenSSH known_hosts file) or add ?fingerprint=SHA256:... to its URL. Unknown host keys are refused.`);
+      problems.push(
+        `${target.display} has no pinned host key: set CUPM_OFFSITE_KNOWN_HOSTS (an OpenSSH known_hosts file) or add ?fingerprint=SHA256:... to its URL. Unknown host keys are refused.`,
+      );
     }
     if (target.password === undefined && sftp.password === undefined && sftp.identityFile === undefined) {
       problems.push(`${target.display} has no credentials: set CUPM_OFFSITE_IDENTITY (a private key file) or CUPM_OFFSITE_PASSWORD.`);
@@ -62,25 +72,32 @@ export function parseS3Settings(get: Get, where: Where, problems: string[]): S3S
     try {
       const url = new URL(endpointText);
       if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
-      if (url.username || url.password) problems.push(`${where('CUPM_S3_ENDPOINT')} must not hold credentials: use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.`);
+      if (url.username || url.password)
+        problems.push(`${where('CUPM_S3_ENDPOINT')} must not hold credentials: use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.`);
       endpoint = url.origin + url.pathname.replace(/\/+$/, '');
     } catch {
       problems.push(`${where('CUPM_S3_ENDPOINT')} is not an http:// or https:// URL: ${endpointText}.`);
     }
   }
   const createText = get('CUPM_S3_CREATE_BUCKET');
-  if (createText !== undefined && !['0', '1'].includes(createText)) problems.push(`${where('CUPM_S3_CREATE_BUCKET')} must be 1 or 0, not "${createText}".`);
+  if (createText !== undefined && !['0', '1'].includes(createText))
+    problems.push(`${where('CUPM_S3_CREATE_BUCKET')} must be 1 or 0, not "${createText}".`);
   const accessKeyId = get('AWS_ACCESS_KEY_ID');
   const secretAccessKey = get('AWS_SECRET_ACCESS_KEY');
   if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
-    problems.push(`${accessKeyId === undefined ? 'AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not' : 'AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not'}: set both, or neither (a profile).`);
+    problems.push(
+      `${accessKeyId === undefined ? 'AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not' : 'AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not'}: set both, or neither (a profile).`,
+    );
   }
   const sessionToken = get('AWS_SESSION_TOKEN');
   return {
     endpoint,
     region: get('CUPM_S3_REGION') ?? 'us-east-1',
     createBucket: createText === '1',
-    credentials: accessKeyId !== undefined && secretAccessKey !== undefined ? { accessKeyId, secretAccessKey, ...(sessionToken === undefined ? {} : { sessionToken }) } : undefined,
+    credentials:
+      accessKeyId !== undefined && secretAccessKey !== undefined
+        ? { accessKeyId, secretAccessKey, ...(sessionToken === undefined ? {} : { sessionToken }) }
+        : undefined,
     profile: get('AWS_PROFILE'),
   };
 }

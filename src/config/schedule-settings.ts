@@ -32,7 +32,8 @@ export function parseScheduleSettings(get: Get, where: Where, problems: string[]
   let scheduler: SchedulerKind = 'auto';
   const schedulerText = get('CUPM_SCHEDULER');
   if (schedulerText !== undefined) {
-    if ((SCHEDULER_KINDS as readonly string[]).includes(schedulerText.toLowerCase())) scheduler = schedulerText.toLowerCase() as SchedulerKind;
+    if ((SCHEDULER_KINDS as readonly string[]).includes(schedulerText.toLowerCase()))
+      scheduler = schedulerText.toLowerCase() as SchedulerKind;
     else problems.push(`${where('CUPM_SCHEDULER')} must be one of ${SCHEDULER_KINDS.join(', ')}, got "${schedulerText}".`);
   }
   return { at, scheduler };

@@ -17,17 +17,25 @@ type Where = (name: string) => string;
 export const SERVER_VARIABLES = ['CUPM_SERVER', 'CUPM_SERVER_USER', 'CUPM_SERVER_PASSWORD'];
 
 /** A DNS name, an IPv4 address, or an IPv6 address (bare or in brackets). */
-const HOST_PATTERN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?)*\.?|\[?[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\]?)$/;
+const HOST_PATTERN =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?)*\.?|\[?[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\]?)$/;
 
 /** Reads the server settings; problems are pushed. `rawPassword` is the password untrimmed. */
-export function parseServerSettings(get: Get, where: Where, problems: string[], rawPassword: string | undefined): ServerSettings | undefined {
+export function parseServerSettings(
+  get: Get,
+  where: Where,
+  problems: string[],
+  rawPassword: string | undefined,
+): ServerSettings | undefined {
   const text = get('CUPM_SERVER');
   const user = get('CUPM_SERVER_USER');
   // Taken verbatim, like PGPASSWORD: a password may begin or end with spaces.
   const password = rawPassword === '' ? undefined : rawPassword;
   if (text === undefined) {
     if (user !== undefined || password !== undefined) {
-      problems.push(`${where(user !== undefined ? 'CUPM_SERVER_USER' : 'CUPM_SERVER_PASSWORD')} is set but CUPM_SERVER is not: set CUPM_SERVER to the CUPM server's host name.`);
+      problems.push(
+        `${where(user !== undefined ? 'CUPM_SERVER_USER' : 'CUPM_SERVER_PASSWORD')} is set but CUPM_SERVER is not: set CUPM_SERVER to the CUPM server's host name.`,
+      );
     }
     return undefined;
   }

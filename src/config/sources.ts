@@ -48,11 +48,12 @@ export function readSources(options: SourceOptions): RawSettings {
   const values: Record<string, string> = {};
   const origin: Record<string, string> = {};
 
-  const file = options.envFile
-    ? path.resolve(options.cwd, options.envFile)
-    : path.resolve(options.cwd, DEFAULT_ENV_FILE);
+  const file = options.envFile ? path.resolve(options.cwd, options.envFile) : path.resolve(options.cwd, DEFAULT_ENV_FILE);
   const fromFile = readEnvFile(file, options.envFile !== undefined);
-  const layers: Array<[from: string, settings: Record<string, string | undefined>]> = [[file, fromFile], ['environment', options.env]];
+  const layers: Array<[from: string, settings: Record<string, string | undefined>]> = [
+    [file, fromFile],
+    ['environment', options.env],
+  ];
   if (options.fileBeatsEnvironment) layers.reverse();
   for (const [from, settings] of layers) {
     for (const [name, value] of Object.entries(settings)) {

@@ -42,9 +42,7 @@ async function writable(dir: string): Promise<CheckResult> {
   } catch (error) {
     return fail(id, title, `cannot write in ${existing}: ${messageOf(error)}`, 'set CUPM_BACKUP_DIR to a folder this account may write to');
   }
-  return existing === dir
-    ? pass(id, title, dir)
-    : pass(id, title, `${dir} does not exist yet; the first backup creates it in ${existing}`);
+  return existing === dir ? pass(id, title, dir) : pass(id, title, `${dir} does not exist yet; the first backup creates it in ${existing}`);
 }
 
 async function freeSpace(dir: string, archives: CatalogEntry[]): Promise<CheckResult> {
@@ -61,12 +59,17 @@ async function freeSpace(dir: string, archives: CatalogEntry[]): Promise<CheckRe
   if (!last) return pass(id, title, `${formatBytes(free)} free (no archive yet to compare with)`);
   const dump = last.manifest!.entries.find((e) => e.path === DUMP_ENTRY)?.size;
   const facts = `${formatBytes(free)} free; the last archive is ${formatBytes(last.size)}${dump === undefined ? '' : ` (dump ${formatBytes(dump)})`}`;
-  if (free < last.size) return fail(id, title, `${facts}: the next backup does not fit`, 'free space there, or point CUPM_BACKUP_DIR at a larger disk');
+  if (free < last.size)
+    return fail(id, title, `${facts}: the next backup does not fit`, 'free space there, or point CUPM_BACKUP_DIR at a larger disk');
   if (free < 3 * last.size) return warn(id, title, `${facts}: room for fewer than three more`, 'free space there, or prune old archives');
   return pass(id, title, facts);
 }
 
-async function newestVerified(archives: CatalogEntry[], dir: string, options: BackupCheckOptions & { keys: ArchiveKeys }): Promise<CheckResult> {
+async function newestVerified(
+  archives: CatalogEntry[],
+  dir: string,
+  options: BackupCheckOptions & { keys: ArchiveKeys },
+): Promise<CheckResult> {
   const id = 'backup.newest';
   const title = 'Newest verified backup';
   const limit = options.verifyLimit ?? 3;
@@ -83,13 +86,26 @@ async function newestVerified(archives: CatalogEntry[], dir: string, options: Ba
     const notes = broken.length > 0 ? `; newer but NOT valid: ${broken.join(', ')}` : '';
     const detail = `${archive.name}, ${age} old (CUPM ${report.manifest!.cupm.version ?? '?'})${notes}`;
     if (hours > (options.maxAgeHours ?? 26)) return warn(id, title, detail, 'run cupm-backup backup (and schedule it nightly)');
-    return broken.length > 0 ? warn(id, title, detail, 'find out why the newer archives are broken (cupm-backup verify)') : pass(id, title, detail);
+    return broken.length > 0
+      ? warn(id, title, detail, 'find out why the newer archives are broken (cupm-backup verify)')
+      : pass(id, title, detail);
   }
-  if (broken.length > 0) return warn(id, title, `none of the newest archives in ${dir} verifies: ${broken.join(', ')}`, 'run cupm-backup backup now; check the broken ones with cupm-backup verify');
+  if (broken.length > 0)
+    return warn(
+      id,
+      title,
+      `none of the newest archives in ${dir} verifies: ${broken.join(', ')}`,
+      'run cupm-backup backup now; check the broken ones with cupm-backup verify',
+    );
   const locked = archives.find((a) => a.locked && a.nameFacts);
   if (locked) {
     // Encrypted, and this host holds no identity (as it should): its name says when it was made.
-    return warn(id, title, `${locked.name} is encrypted and was not verified here (${locked.locked}); made ${locked.nameFacts!.createdAt} by its name`, 'verify it where the identity is kept: cupm-backup verify --identity <file> <archive>');
+    return warn(
+      id,
+      title,
+      `${locked.name} is encrypted and was not verified here (${locked.locked}); made ${locked.nameFacts!.createdAt} by its name`,
+      'verify it where the identity is kept: cupm-backup verify --identity <file> <archive>',
+    );
   }
   return warn(id, title, `no backup in ${dir}`, 'run cupm-backup backup');
 }
@@ -104,12 +120,13 @@ async function offServer(config: Config): Promise<CheckResult> {
     if (isUncPath(dir)) return pass(id, title, `${dir} is a network share`);
     const install = config.installDir;
     const same = install !== undefined && volumeOf(dir) === volumeOf(install);
-    return warn(id, title, `${dir} is a local drive${same ? ', the same as CUPM\'s' : ''}`, advice);
+    return warn(id, title, `${dir} is a local drive${same ? ", the same as CUPM's" : ''}`, advice);
   }
   try {
     const backupStat = await fs.stat(await nearestExisting(dir));
     const installStat = config.installDir ? await fs.stat(config.installDir).catch(() => undefined) : undefined;
-    if (!installStat) return warn(id, title, `cannot tell: the install dir ${config.installDir ?? '(not set)'} is not there to compare with`, advice);
+    if (!installStat)
+      return warn(id, title, `cannot tell: the install dir ${config.installDir ?? '(not set)'} is not there to compare with`, advice);
     if (backupStat.dev === installStat.dev) return warn(id, title, `${dir} is on the same disk as CUPM`, advice);
     return pass(id, title, `${dir} is on another volume than CUPM (make sure it is another machine, too)`);
   } catch (error) {

@@ -23,8 +23,20 @@ export interface CheckGroup<C> {
 }
 
 export const pass = (id: string, title: string, detail: string): CheckResult => ({ id, title, status: 'pass', detail });
-export const warn = (id: string, title: string, detail: string, hint?: string): CheckResult => ({ id, title, status: 'warn', detail, ...(hint ? { hint } : {}) });
-export const fail = (id: string, title: string, detail: string, hint?: string): CheckResult => ({ id, title, status: 'fail', detail, ...(hint ? { hint } : {}) });
+export const warn = (id: string, title: string, detail: string, hint?: string): CheckResult => ({
+  id,
+  title,
+  status: 'warn',
+  detail,
+  ...(hint ? { hint } : {}),
+});
+export const fail = (id: string, title: string, detail: string, hint?: string): CheckResult => ({
+  id,
+  title,
+  status: 'fail',
+  detail,
+  ...(hint ? { hint } : {}),
+});
 
 /** A failed check from an error: its message (and state) as detail, its hint as what to do. */
 export function failFrom(id: string, title: string, error: unknown, hint?: string): CheckResult {

@@ -40,7 +40,15 @@ export async function doctor(config: Config, options: DoctorOptions = {}, report
   const facts: FileFacts = { files: undefined };
   const groups: Array<[DoctorGroup, string, () => Promise<CheckResult[]>]> = [
     // Only with CUPM_SERVER (an admin host): the server's name and channels, the share.
-    ...(config.server ? [['remote', 'CUPM server', async () => [...(await remoteChecks(config)), ...(await remoteServerChecks(config, options.serviceManager))]] as [DoctorGroup, string, () => Promise<CheckResult[]>]] : []),
+    ...(config.server
+      ? [
+          [
+            'remote',
+            'CUPM server',
+            async () => [...(await remoteChecks(config)), ...(await remoteServerChecks(config, options.serviceManager))],
+          ] as [DoctorGroup, string, () => Promise<CheckResult[]>],
+        ]
+      : []),
     ['postgres', 'PostgreSQL', () => postgresChecks(config)],
     ['services', 'Services', () => serviceChecks(config, options.serviceManager)],
     ['files', 'CUPM files', () => fileChecks(config, facts)],
@@ -73,5 +81,9 @@ export function formatDoctorReport(report: DoctorReport): string[] {
     if (check.hint && check.status !== 'pass') rows.push(`       what to do: ${check.hint}`);
   }
   const { pass, warn, fail } = report.counts;
-  return [...formatTable([{}, {}], rows, { gap: 1 }), '', `${pass} passed, ${warn} warning(s), ${fail} failed${fail > 0 ? ': fix the failures before a backup, restore or migration' : ''}`];
+  return [
+    ...formatTable([{}, {}], rows, { gap: 1 }),
+    '',
+    `${pass} passed, ${warn} warning(s), ${fail} failed${fail > 0 ? ': fix the failures before a backup, restore or migration' : ''}`,
+  ];
 }

@@ -1,5 +1,14 @@
 import type { Config } from '../config/config.js';
-import { CUPM_FIXED_PORTS, CUPM_PORT_KEYS, DB_PORT_KEY, inspectPorts, systemProbe, type PortHolder, type PortProbe, type PortUse } from '../restore/ports.js';
+import {
+  CUPM_FIXED_PORTS,
+  CUPM_PORT_KEYS,
+  DB_PORT_KEY,
+  inspectPorts,
+  systemProbe,
+  type PortHolder,
+  type PortProbe,
+  type PortUse,
+} from '../restore/ports.js';
 import { connectionInfo } from '../pg/connection.js';
 import { isLocalHost } from '../pg/locality.js';
 import { fail, pass, warn, type CheckResult } from './check.js';
@@ -36,11 +45,22 @@ interface PortToCheck {
  * program (Apache, JBoss/NICE java, PostgreSQL) — fine on a running server — or taken by another
  * program, which fails and is named (the install guide: they "must not be used by other applications", docs/cupm.md).
  */
-export async function portChecks(config: Config, properties: Map<string, string> | undefined, probe: PortProbe = systemProbe): Promise<CheckResult[]> {
+export async function portChecks(
+  config: Config,
+  properties: Map<string, string> | undefined,
+  probe: PortProbe = systemProbe,
+): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   const ports: PortToCheck[] = [];
   if (!properties) {
-    results.push(warn('ports.dfc', 'Ports of dfc.properties', 'not checked: dfc.properties could not be read (see above)', 'fix dfc.properties, then run doctor again'));
+    results.push(
+      warn(
+        'ports.dfc',
+        'Ports of dfc.properties',
+        'not checked: dfc.properties could not be read (see above)',
+        'fix dfc.properties, then run doctor again',
+      ),
+    );
   } else {
     const dbHost = connectionInfo(config).host;
     const dbLocal = await isLocalHost(dbHost);
@@ -48,7 +68,9 @@ export async function portChecks(config: Config, properties: Map<string, string>
       const raw = properties.get(key)?.trim();
       const id = `ports.${key}`;
       if (raw === undefined) {
-        results.push(warn(id, `Port of ${key}`, 'not set in dfc.properties', `CUPM uses its default then; set ${key} if this server uses another`));
+        results.push(
+          warn(id, `Port of ${key}`, 'not set in dfc.properties', `CUPM uses its default then; set ${key} if this server uses another`),
+        );
         continue;
       }
       const port = Number(raw);
@@ -63,7 +85,10 @@ export async function portChecks(config: Config, properties: Map<string, string>
   for (const fixed of CUPM_FIXED_PORTS) {
     ports.push({ id: `ports.${fixed.port}`, port: fixed.port, label: fixed.use, program: fixed.program, key: undefined });
   }
-  const uses = await inspectPorts(ports.map((p) => p.port), probe);
+  const uses = await inspectPorts(
+    ports.map((p) => p.port),
+    probe,
+  );
   for (const [i, use] of uses.entries()) results.push(portLine(ports[i]!, use));
   return results;
 }
@@ -75,12 +100,22 @@ function portLine(what: PortToCheck, use: PortUse): CheckResult {
   if (use.state === 'unknown') return pass(what.id, title, 'no program listens on it (a bind test needs more privileges)');
   const program = use.holder?.program;
   if (program === undefined) {
-    return warn(what.id, title, `in use by ${holderText(use.holder)}`, 'run doctor as administrator (or see netstat -ano) to learn which program; it must be CUPM\'s own');
+    return warn(
+      what.id,
+      title,
+      `in use by ${holderText(use.holder)}`,
+      "run doctor as administrator (or see netstat -ano) to learn which program; it must be CUPM's own",
+    );
   }
   if (expected.matches.test(program)) return pass(what.id, title, `in use by ${expected.name} (${holderText(use.holder)})`);
-  return fail(what.id, title, `used by ${holderText(use.holder)}, not by ${expected.name}`, what.key
-    ? `stop that program, or change ${what.key} in sep\\dfc.properties to a free port (cupm-backup migrate --auto-ports does that on a new server)`
-    : `stop that program: CUPM needs port ${what.port} and it cannot be changed in dfc.properties`);
+  return fail(
+    what.id,
+    title,
+    `used by ${holderText(use.holder)}, not by ${expected.name}`,
+    what.key
+      ? `stop that program, or change ${what.key} in sep\\dfc.properties to a free port (cupm-backup migrate --auto-ports does that on a new server)`
+      : `stop that program: CUPM needs port ${what.port} and it cannot be changed in dfc.properties`,
+  );
 }
 
 function holderText(holder: PortHolder | undefined): string {

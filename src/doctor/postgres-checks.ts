@@ -29,10 +29,24 @@ export async function postgresChecks(config: Config): Promise<CheckResult[]> {
       results.push(pass('postgres.database', `Application database "${config.database}"`, 'present'));
       if (server.num < LAST_WITH_OIDS) oidTables = await tablesWithOids(config);
     } else {
-      results.push(fail('postgres.database', `Application database "${config.database}"`, `not on this server (databases: ${facts.databases.join(', ') || 'none'})`, 'check CUPM_DATABASE and PGHOST/PGPORT'));
+      results.push(
+        fail(
+          'postgres.database',
+          `Application database "${config.database}"`,
+          `not on this server (databases: ${facts.databases.join(', ') || 'none'})`,
+          'check CUPM_DATABASE and PGHOST/PGPORT',
+        ),
+      );
     }
   } catch (error) {
-    results.push(failFrom('postgres.connect', 'PostgreSQL reachable with the admin login', error, `check that PostgreSQL runs (service pgsql-8.2 on a CUPM server) at ${where}`));
+    results.push(
+      failFrom(
+        'postgres.connect',
+        'PostgreSQL reachable with the admin login',
+        error,
+        `check that PostgreSQL runs (service pgsql-8.2 on a CUPM server) at ${where}`,
+      ),
+    );
   }
   results.push(...(await toolChecks(config, server, oidTables)));
   return results;
@@ -67,7 +81,9 @@ async function toolChecks(config: Config, server: PgVersion | undefined, oidTabl
     }
     const what = `${tool.path} is ${tool.version.text}`;
     if (!server) {
-      results.push(warn(id, title, `${what}; the server's version is unknown (not reachable)`, 'fix the connection first, then run doctor again'));
+      results.push(
+        warn(id, title, `${what}; the server's version is unknown (not reachable)`, 'fix the connection first, then run doctor again'),
+      );
       continue;
     }
     if (name === 'pg_dumpall') {
@@ -77,7 +93,14 @@ async function toolChecks(config: Config, server: PgVersion | undefined, oidTabl
         continue;
       }
     } else if (majorNumber(tool.version) < majorNumber(server)) {
-      results.push(warn(id, title, `${what}, older than the server (${server.text}): it may not read what a newer pg_dumpall writes`, 'set CUPM_PG_BIN to the bin folder of a PostgreSQL client at least as new as the server'));
+      results.push(
+        warn(
+          id,
+          title,
+          `${what}, older than the server (${server.text}): it may not read what a newer pg_dumpall writes`,
+          'set CUPM_PG_BIN to the bin folder of a PostgreSQL client at least as new as the server',
+        ),
+      );
       continue;
     }
     if (name === 'pg_dumpall') results.push(oidLine(id, title, what, tool, server, oidTables));
@@ -90,10 +113,18 @@ async function toolChecks(config: Config, server: PgVersion | undefined, oidTabl
 function oidLine(id: string, title: string, what: string, tool: PgTool, server: PgVersion, oidTables: number | undefined): CheckResult {
   if (tool.version.num < LAST_WITH_OIDS) return pass(id, title, `${what} (server ${server.text}); dumps with -o as the install guide does`);
   if (oidTables !== undefined && oidTables > 0) {
-    return warn(id, title, `${what} has no -o, and ${oidTables} table(s) of the application database have OIDs: their OID values are not kept`,
-      'set CUPM_PG_BIN to the bin folder of the server\'s own version (<install>\\pgsql8.2\\bin on CUPM), whose pg_dumpall has -o');
+    return warn(
+      id,
+      title,
+      `${what} has no -o, and ${oidTables} table(s) of the application database have OIDs: their OID values are not kept`,
+      "set CUPM_PG_BIN to the bin folder of the server's own version (<install>\\pgsql8.2\\bin on CUPM), whose pg_dumpall has -o",
+    );
   }
-  return pass(id, title, `${what} (server ${server.text}); no -o in this version${oidTables === 0 ? ', and no table has OIDs to keep' : ''}`);
+  return pass(
+    id,
+    title,
+    `${what} (server ${server.text}); no -o in this version${oidTables === 0 ? ', and no table has OIDs to keep' : ''}`,
+  );
 }
 
 async function tablesWithOids(config: Config): Promise<number | undefined> {
@@ -108,4 +139,3 @@ async function tablesWithOids(config: Config): Promise<number | undefined> {
     return undefined;
   }
 }
-

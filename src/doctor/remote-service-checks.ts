@@ -31,11 +31,17 @@ export async function remoteRegistryCheck(config: Config, manager?: ServiceManag
   try {
     state = await (manager ?? createServiceManager(config)).status(REMOTE_REGISTRY_SERVICE);
   } catch (error) {
-    if (error instanceof ServiceNotFoundError) return fail(id, title, `there is no ${REMOTE_REGISTRY_SERVICE} service on ${host}: ${why}`, hint);
+    if (error instanceof ServiceNotFoundError)
+      return fail(id, title, `there is no ${REMOTE_REGISTRY_SERVICE} service on ${host}: ${why}`, hint);
     return failFrom(id, title, error, hint);
   }
   if (state === 'running') return pass(id, title, 'running (display names can be read from the registry)');
-  return warn(id, title, `${state === 'stopped' ? 'stopped' : 'not running (pending or paused)'}: it must be running where CUPM_SERVICES names a service by its display name; ${why}`, hint);
+  return warn(
+    id,
+    title,
+    `${state === 'stopped' ? 'stopped' : 'not running (pending or paused)'}: it must be running where CUPM_SERVICES names a service by its display name; ${why}`,
+    hint,
+  );
 }
 
 /** The five CUPM files (docs/cupm.md), read through the share. */
@@ -47,6 +53,9 @@ export function shareFilesCheck(installDir: string, host: string): CheckResult {
     return pass(id, title, `present and readable under ${installDir}: ${files.map((f) => f.relativePath).join(', ')}`);
   } catch (error) {
     // Its own hint, not the local one of locateCupmFiles: here a missing file may be a share problem.
-    return { ...failFrom(id, title, error), hint: `check that CUPM_INSTALL_DIR is the CUPM folder on the mounted share of ${host} (\\\\${host}\\C$\\CUPM) and that the server account may read it; restore missing files from an archive` };
+    return {
+      ...failFrom(id, title, error),
+      hint: `check that CUPM_INSTALL_DIR is the CUPM folder on the mounted share of ${host} (\\\\${host}\\C$\\CUPM) and that the server account may read it; restore missing files from an archive`,
+    };
   }
 }

@@ -66,7 +66,11 @@ export function readFleet(dir: string): FleetServer[] {
 }
 
 /** The servers a run is for: the one --server names, or all of them with --all. */
-export function selectServers(fleet: FleetServer[], choice: { server?: string | undefined; all?: boolean | undefined }, dir: string): FleetServer[] {
+export function selectServers(
+  fleet: FleetServer[],
+  choice: { server?: string | undefined; all?: boolean | undefined },
+  dir: string,
+): FleetServer[] {
   if (choice.all) return fleet;
   const found = fleet.find((s) => s.name === choice.server);
   if (!found) {
@@ -103,12 +107,18 @@ export function fleetConflicts(servers: LoadedServer[]): string[] {
     if (!server.config) continue;
     const folder = canonicalFolder(server.config);
     const other = byFolder.get(folder);
-    if (other) problems.push(`${other.envFile} and ${server.envFile} share the backup folder ${server.config.backupDir} (CUPM_BACKUP_DIR): their archives would collide`);
+    if (other)
+      problems.push(
+        `${other.envFile} and ${server.envFile} share the backup folder ${server.config.backupDir} (CUPM_BACKUP_DIR): their archives would collide`,
+      );
     else byFolder.set(folder, server);
     const { host, port } = connectionInfo(server.config);
     const database = `${host.toLowerCase()}:${port}/${server.config.database}`;
     const same = byDatabase.get(database);
-    if (same) problems.push(`${same.envFile} and ${server.envFile} name the same PostgreSQL database ${database} (PGHOST, PGPORT, CUPM_DATABASE): two servers, one database`);
+    if (same)
+      problems.push(
+        `${same.envFile} and ${server.envFile} name the same PostgreSQL database ${database} (PGHOST, PGPORT, CUPM_DATABASE): two servers, one database`,
+      );
     else byDatabase.set(database, server);
   }
   return problems;
@@ -148,7 +158,12 @@ export function worstExitCode(codes: Iterable<number>): ExitCode {
  * Runs `job` for each item, at most `parallel` at once, in order of the list; stops starting new
  * ones once `stop()` says so. Results come back in the list's order.
  */
-export async function runPool<T, R>(items: T[], parallel: number, job: (item: T) => Promise<R>, stop: () => boolean = () => false): Promise<Array<R | undefined>> {
+export async function runPool<T, R>(
+  items: T[],
+  parallel: number,
+  job: (item: T) => Promise<R>,
+  stop: () => boolean = () => false,
+): Promise<Array<R | undefined>> {
   const results: Array<R | undefined> = Array.from({ length: items.length }, () => undefined);
   let next = 0;
   const worker = async () => {

@@ -15,7 +15,11 @@ export interface Column {
  * The last column is not padded (no trailing spaces). A row that is a plain string is printed
  * as it is, under the row before it (a note, a hint).
  */
-export function formatTable(columns: readonly Column[], rows: ReadonlyArray<readonly string[] | string>, options: { gap?: number } = {}): string[] {
+export function formatTable(
+  columns: readonly Column[],
+  rows: ReadonlyArray<readonly string[] | string>,
+  options: { gap?: number } = {},
+): string[] {
   const gap = ' '.repeat(options.gap ?? 2);
   const header = columns.some((c) => c.header !== undefined) ? columns.map((c) => c.header ?? '') : undefined;
   const cells = rows.filter((r): r is readonly string[] => typeof r !== 'string');
@@ -36,6 +40,7 @@ export function formatTable(columns: readonly Column[], rows: ReadonlyArray<read
 /** Columns a string takes on a terminal: East Asian wide characters (a Japanese host name) take two. */
 function width(text: string): number {
   let n = 0;
-  for (const char of text) n += /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]/u.test(char) ? 2 : 1;
+  for (const char of text)
+    n += /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]/u.test(char) ? 2 : 1;
   return n;
 }

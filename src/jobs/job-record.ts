@@ -79,7 +79,18 @@ export class JobRecorder {
     job: string,
   ) {
     const now = new Date().toISOString();
-    this.record = { kind: KIND, version: 1, job, pid: process.pid, host: os.hostname(), startedAt: now, servicesStopped: [], servicesStoppedAt: null, step: 'start', updatedAt: now };
+    this.record = {
+      kind: KIND,
+      version: 1,
+      job,
+      pid: process.pid,
+      host: os.hostname(),
+      startedAt: now,
+      servicesStopped: [],
+      servicesStoppedAt: null,
+      step: 'start',
+      updatedAt: now,
+    };
   }
 
   /** Called before each service stops (withServicesStopped's onStopped): `stopped` names it already. */

@@ -79,10 +79,13 @@ async function takeOver(file: string, stale: string, me: LockHolder): Promise<vo
       const taker = parseHolder((await readText(ticket)) ?? '');
       // A live run is taking over (or its ticket is too new to have its name yet): it wins.
       if (taker ? !isStale(taker) : await isFresh(ticket)) {
-        throw new RefusedError(`Another cupm-backup job is taking over the stale lock ${file} right now${taker ? ` (pid ${taker.pid} on ${taker.host})` : ''}.`, {
-          state: 'nothing was changed',
-          hint: 'run again when it has finished',
-        });
+        throw new RefusedError(
+          `Another cupm-backup job is taking over the stale lock ${file} right now${taker ? ` (pid ${taker.pid} on ${taker.host})` : ''}.`,
+          {
+            state: 'nothing was changed',
+            hint: 'run again when it has finished',
+          },
+        );
       }
       continue;
     }
@@ -122,9 +125,10 @@ function heldBy(holder: LockHolder, file: string): RefusedError {
       state: 'nothing was changed',
       // A lock whose process is gone is taken over by the next run on the same host: nothing
       // to delete by hand. Only another host's process cannot be seen from here.
-      hint: holder.host === os.hostname()
-        ? `wait for it to finish, then run again (pid ${holder.pid} is running now; a lock whose process is gone is taken over by the next run)`
-        : `wait for it to finish, then run again; its process runs on ${holder.host} and cannot be checked from here: only if that job is gone for certain (the host went down), delete ${file}`,
+      hint:
+        holder.host === os.hostname()
+          ? `wait for it to finish, then run again (pid ${holder.pid} is running now; a lock whose process is gone is taken over by the next run)`
+          : `wait for it to finish, then run again; its process runs on ${holder.host} and cannot be checked from here: only if that job is gone for certain (the host went down), delete ${file}`,
     },
   );
 }

@@ -128,9 +128,8 @@ export function planFailure(jobName: string, result: PlanResult, dirtyHint: stri
     });
   }
   // A refusal or invalid archive found inside a step keeps its own exit code; anything else is 1.
-  const exitCode: ExitCode = result.error instanceof CupmError && result.error.exitCode !== EXIT.dirty
-    ? result.error.exitCode
-    : EXIT.failed;
+  const exitCode: ExitCode =
+    result.error instanceof CupmError && result.error.exitCode !== EXIT.dirty ? result.error.exitCode : EXIT.failed;
   return new CupmError(exitCode, `${jobName} failed at "${failed?.title ?? '?'}": ${cause}`, {
     problems,
     state: 'every change was undone',

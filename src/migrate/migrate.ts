@@ -22,15 +22,25 @@ export interface MigrateOptions extends Omit<RestoreOptions, 'migration' | 'noFi
  * be free here (or --auto-ports moves them), the database host is rewritten, and the old NICE host
  * defaults to the address the old server had (when the manifest recorded exactly one).
  */
-export async function migrate(config: Config, archive: string, options: MigrateOptions, reporter: Reporter = silentReporter): Promise<RestoreResult> {
+export async function migrate(
+  config: Config,
+  archive: string,
+  options: MigrateOptions,
+  reporter: Reporter = silentReporter,
+): Promise<RestoreResult> {
   const { autoPorts, portProbe, ...rest } = options;
-  return restore(config, archive, {
-    ...rest,
-    migration: {
-      requiredVersion: MIGRATABLE_VERSION,
-      autoPorts: autoPorts ?? false,
-      niceHostFromManifest: true,
-      portProbe,
+  return restore(
+    config,
+    archive,
+    {
+      ...rest,
+      migration: {
+        requiredVersion: MIGRATABLE_VERSION,
+        autoPorts: autoPorts ?? false,
+        niceHostFromManifest: true,
+        portProbe,
+      },
     },
-  }, reporter);
+    reporter,
+  );
 }

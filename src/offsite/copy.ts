@@ -32,7 +32,12 @@ export interface CopyOptions {
  * destination and checked (size and SHA-256 against what was sent), then renamed to its final
  * name. A copy that does not check out is removed and never renamed into place.
  */
-export async function copyArchive(connection: DestinationConnection, display: string, localFile: string, options: CopyOptions = {}): Promise<CopyResult> {
+export async function copyArchive(
+  connection: DestinationConnection,
+  display: string,
+  localFile: string,
+  options: CopyOptions = {},
+): Promise<CopyResult> {
   const name = path.basename(localFile);
   const temp = name + PARTIAL_SUFFIX;
 
@@ -54,9 +59,12 @@ export async function copyArchive(connection: DestinationConnection, display: st
     await options.afterUpload?.(connection, temp);
     const arrived = await measureRemote(connection, display, temp);
     if (arrived.size !== sent.size || arrived.sha256 !== sent.sha256) {
-      const what = arrived.size < sent.size
-        ? `arrived short: ${arrived.size} of ${sent.size} bytes`
-        : arrived.size !== sent.size ? `arrived with ${arrived.size} bytes instead of ${sent.size}` : 'arrived with different content (SHA-256 differs)';
+      const what =
+        arrived.size < sent.size
+          ? `arrived short: ${arrived.size} of ${sent.size} bytes`
+          : arrived.size !== sent.size
+            ? `arrived with ${arrived.size} bytes instead of ${sent.size}`
+            : 'arrived with different content (SHA-256 differs)';
       throw new JobFailedError(`The copy of ${name} on ${display} ${what}.`, {
         state: 'the bad copy was removed and not renamed into place; the local archive is intact',
       });
@@ -90,10 +98,13 @@ async function copyChecked(
   if (existing) {
     if (existing.size === sent.size && (await checksum.remote(name)) === expected) return { ...result, alreadyThere: true };
     // Copies go straight to their name here: never over an object that holds something else.
-    throw new RefusedError(`${display} already holds an object named ${name} with other content (${existing.size} bytes); it was not overwritten.`, {
-      state: 'nothing was sent; the local archive is intact',
-      hint: 'two servers writing to one prefix collide like this: give each server its own prefix (s3://bucket/cupm/<server>); if that object is a damaged copy of this archive, delete it and the next run copies again',
-    });
+    throw new RefusedError(
+      `${display} already holds an object named ${name} with other content (${existing.size} bytes); it was not overwritten.`,
+      {
+        state: 'nothing was sent; the local archive is intact',
+        hint: 'two servers writing to one prefix collide like this: give each server its own prefix (s3://bucket/cupm/<server>); if that object is a damaged copy of this archive, delete it and the next run copies again',
+      },
+    );
   }
   await upload(connection, display, localFile, name, options, {
     state: 'no copy was stored under that name (an upload appears only when complete); the local archive is intact',
@@ -105,7 +116,9 @@ async function copyChecked(
     if (!arrived || arrived.size !== sent.size || remote !== expected) {
       const what = !arrived
         ? 'is missing after the upload'
-        : arrived.size !== sent.size ? `holds ${arrived.size} bytes instead of ${sent.size}` : `has ${checksum.label} ${remote}, not ${expected} as computed from the local file`;
+        : arrived.size !== sent.size
+          ? `holds ${arrived.size} bytes instead of ${sent.size}`
+          : `has ${checksum.label} ${remote}, not ${expected} as computed from the local file`;
       throw new JobFailedError(`The copy of ${name} on ${display} ${what}.`, {
         state: 'the bad copy was deleted; the local archive is intact',
       });
@@ -131,10 +144,13 @@ async function upload(
   } catch (error) {
     await after.cleanUp?.();
     if (error instanceof CupmError) throw error;
-    throw new JobFailedError(`Copying ${path.basename(localFile)} to ${display} failed while writing: ${connection.describeError(error)}.`, {
-      state: after.state,
-      cause: error,
-    });
+    throw new JobFailedError(
+      `Copying ${path.basename(localFile)} to ${display} failed while writing: ${connection.describeError(error)}.`,
+      {
+        state: after.state,
+        cause: error,
+      },
+    );
   }
 }
 

@@ -73,7 +73,10 @@ function hashedMatches(pattern: string, name: string): boolean {
 }
 
 function globMatches(glob: string, name: string): boolean {
-  const regex = glob.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const regex = glob
+    .replace(/[.+^${}()|\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   // `[` and `]` of `[host]:port` are literal, not a character class.
   return new RegExp(`^${regex.replace(/\[/g, '\\[').replace(/\]/g, '\\]')}$`).test(name);
 }

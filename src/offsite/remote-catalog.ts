@@ -28,7 +28,11 @@ export interface RemoteArchive {
  * No sidecar file is kept: an archive copied there by hand is judged like any other, and there is
  * no second file that could disagree with the archive.
  */
-export async function listRemoteArchives(connection: DestinationConnection, display: string, keys: ArchiveKeys = {}): Promise<RemoteArchive[]> {
+export async function listRemoteArchives(
+  connection: DestinationConnection,
+  display: string,
+  keys: ArchiveKeys = {},
+): Promise<RemoteArchive[]> {
   const files = (await connection.list()).filter((f) => isArchiveName(f.name));
   const archives: RemoteArchive[] = [];
   for (const file of files) {
@@ -48,7 +52,12 @@ export async function listRemoteArchives(connection: DestinationConnection, disp
  * Opens an archive at a destination in place: its central directory and the entries asked for
  * are fetched by ranged reads, never the whole file (an encrypted one decrypted chunk by chunk).
  */
-export async function openRemoteArchive(connection: DestinationConnection, file: RemoteFile, label: string, keys: ArchiveKeys = {}): Promise<ArchiveReader> {
+export async function openRemoteArchive(
+  connection: DestinationConnection,
+  file: RemoteFile,
+  label: string,
+  keys: ArchiveKeys = {},
+): Promise<ArchiveReader> {
   if (!isEncryptedName(file.name)) return ArchiveReader.openRandomAccess(label, new RangeReader(connection, file.name), file.size);
   const opened = await openEncryptedSource(new RemoteSource(connection, file.name, file.size), label, keys);
   return ArchiveReader.openRandomAccess(label, opened.reader, opened.size);
@@ -56,7 +65,10 @@ export async function openRemoteArchive(connection: DestinationConnection, file:
 
 /** yauzl's window onto a file at a destination: each range is one ranged read. */
 class RangeReader extends yauzl.RandomAccessReader {
-  constructor(private readonly connection: DestinationConnection, private readonly name: string) {
+  constructor(
+    private readonly connection: DestinationConnection,
+    private readonly name: string,
+  ) {
     super();
   }
 
@@ -67,7 +79,11 @@ class RangeReader extends yauzl.RandomAccessReader {
 
 /** A file at a destination as a ByteSource (for the age decryption of an off-site archive). */
 class RemoteSource implements ByteSource {
-  constructor(private readonly connection: DestinationConnection, private readonly name: string, readonly size: number) {}
+  constructor(
+    private readonly connection: DestinationConnection,
+    private readonly name: string,
+    readonly size: number,
+  ) {}
 
   async read(position: number, length: number): Promise<Buffer> {
     const end = Math.min(this.size, position + length);

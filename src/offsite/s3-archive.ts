@@ -27,21 +27,30 @@ export async function openS3Archive(url: string, settings: S3Settings, keys: Arc
   const location = parseS3Location(url);
   if (typeof location === 'string') throw new ConfigError(`"${url}" is not an archive in S3: ${location}.`);
   const name = path.posix.basename(location.key);
-  if (name === '' || location.key === '') throw new ConfigError(`"${url}" names a bucket, not an archive: write s3://bucket/prefix/NAME.zip.`);
+  if (name === '' || location.key === '')
+    throw new ConfigError(`"${url}" names a bucket, not an archive: write s3://bucket/prefix/NAME.zip.`);
   const dir = path.posix.dirname(location.key);
   const prefix = dir === '.' ? '' : `${dir}/`;
-  const destination = new S3Destination({ kind: 's3', bucket: location.bucket, prefix, display: `s3://${location.bucket}/${prefix}`.replace(/\/$/, '') }, settings);
+  const destination = new S3Destination(
+    { kind: 's3', bucket: location.bucket, prefix, display: `s3://${location.bucket}/${prefix}`.replace(/\/$/, '') },
+    settings,
+  );
   const connection = await destination.connect();
   const file = await connection.stat(name);
   if (!file) {
     await connection.close();
-    throw new ArchiveInvalidError(`Cannot read ${url}: there is no such object.`, { hint: 'list the archives there with cupm-backup list s3://bucket/prefix' });
+    throw new ArchiveInvalidError(`Cannot read ${url}: there is no such object.`, {
+      hint: 'list the archives there with cupm-backup list s3://bucket/prefix',
+    });
   }
   // The connection lives as long as the process: the reader fetches ranges until it is closed.
   return openRemoteArchive(connection, file, url, keys);
 }
 
 /** What verifyArchive needs to read an s3:// archive in place. */
-export function s3Remote(url: string, settings: S3Settings): { open(keys: ArchiveKeys | undefined): Promise<ArchiveReader>; encrypted: boolean } {
+export function s3Remote(
+  url: string,
+  settings: S3Settings,
+): { open(keys: ArchiveKeys | undefined): Promise<ArchiveReader>; encrypted: boolean } {
   return { open: (keys) => openS3Archive(url, settings, keys ?? {}), encrypted: isEncryptedUrl(url) };
 }

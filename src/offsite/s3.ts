@@ -50,7 +50,8 @@ export async function expectedEtag(localFile: string): Promise<string> {
     const buffer = Buffer.allocUnsafe(MD5_READ_BYTES);
     if (size <= partSize) return (await md5Of(handle, localFile, 0, size, buffer)).toString('hex');
     const partMd5s: Buffer[] = [];
-    for (let start = 0; start < size; start += partSize) partMd5s.push(await md5Of(handle, localFile, start, Math.min(size, start + partSize), buffer));
+    for (let start = 0; start < size; start += partSize)
+      partMd5s.push(await md5Of(handle, localFile, start, Math.min(size, start + partSize), buffer));
     return `${createHash('md5').update(Buffer.concat(partMd5s)).digest('hex')}-${partMd5s.length}`;
   } finally {
     await handle.close();
@@ -105,7 +106,18 @@ function codeOf(error: unknown): string {
   return e?.name ?? 'Error';
 }
 
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'TimeoutError', 'RequestTimeout']);
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'TimeoutError',
+  'RequestTimeout',
+]);
 
 /** An S3 error in words that say what to fix (never with a credential in them). */
 export function describeS3Error(error: unknown, where: { bucket?: string; endpoint?: string; profile?: string } = {}): string {
@@ -140,14 +152,23 @@ export function describeS3Error(error: unknown, where: { bucket?: string; endpoi
       return 'the store refused a part as too small (EntityTooSmall)';
     default:
       if (UNREACHABLE.has(code)) return `${endpoint} cannot be reached (${code}): is the store down, or the network?`;
-      if (status === 503 || code === 'SlowDown' || code === 'ServiceUnavailable') return `the store is overloaded or unavailable (${code}, HTTP ${status ?? 503}) even after retries`;
+      if (status === 503 || code === 'SlowDown' || code === 'ServiceUnavailable')
+        return `the store is overloaded or unavailable (${code}, HTTP ${status ?? 503}) even after retries`;
       return `${code}${status ? ` (HTTP ${status})` : ''}: ${messageOf(error)}`;
   }
 }
 
 /** Errors that are the configuration's fault: exit 2 at preflight, before anything is done. */
 function isConfigProblem(error: unknown): boolean {
-  return ['CredentialsProviderError', 'SignatureDoesNotMatch', 'InvalidAccessKeyId', 'NoSuchBucket', 'NotFound', 'AccessDenied', 'Forbidden'].includes(codeOf(error));
+  return [
+    'CredentialsProviderError',
+    'SignatureDoesNotMatch',
+    'InvalidAccessKeyId',
+    'NoSuchBucket',
+    'NotFound',
+    'AccessDenied',
+    'Forbidden',
+  ].includes(codeOf(error));
 }
 
 /** An S3 bucket (and key prefix) on any S3-compatible store. */
@@ -155,7 +176,10 @@ export class S3Destination implements Destination {
   readonly kind = 's3';
   readonly display: string;
 
-  constructor(private readonly target: S3Target, private readonly settings: S3Settings) {
+  constructor(
+    private readonly target: S3Target,
+    private readonly settings: S3Settings,
+  ) {
     this.display = target.display;
   }
 
@@ -224,7 +248,12 @@ class S3Connection implements DestinationConnection {
     remote: async (name: string) => (await this.head(name))?.etag,
   };
 
-  constructor(private readonly sdk: Sdk, private readonly client: S3Client, private readonly target: S3Target, private readonly endpoint: string | undefined) {}
+  constructor(
+    private readonly sdk: Sdk,
+    private readonly client: S3Client,
+    private readonly target: S3Target,
+    private readonly endpoint: string | undefined,
+  ) {}
 
   private key(name: string): string {
     return this.target.prefix + name;
@@ -244,7 +273,15 @@ class S3Connection implements DestinationConnection {
     let token: string | undefined;
     do {
       const page = await this.send('list', () =>
-        this.client.send(new this.sdk.ListObjectsV2Command({ Bucket: this.target.bucket, Prefix: this.target.prefix, Delimiter: '/', MaxKeys: this.pageSize, ContinuationToken: token })),
+        this.client.send(
+          new this.sdk.ListObjectsV2Command({
+            Bucket: this.target.bucket,
+            Prefix: this.target.prefix,
+            Delimiter: '/',
+            MaxKeys: this.pageSize,
+            ContinuationToken: token,
+          }),
+        ),
       );
       for (const object of page.Contents ?? []) {
         if (object.Key === undefined || object.Key === this.target.prefix) continue;
@@ -286,7 +323,10 @@ class S3Connection implements DestinationConnection {
     const handle = await fsp.open(localFile, 'r');
     try {
       // Each worker reads into its own buffer, reused part after part: no garbage to collect.
-      const readPart = async (start: number, into: Buffer = Buffer.allocUnsafe(Math.min(partSize, size))): Promise<{ body: Buffer; md5: Buffer }> => {
+      const readPart = async (
+        start: number,
+        into: Buffer = Buffer.allocUnsafe(Math.min(partSize, size)),
+      ): Promise<{ body: Buffer; md5: Buffer }> => {
         const body = into.subarray(0, Math.min(partSize, size - start));
         for (let at = 0; at < body.length;) {
           const { bytesRead } = await handle.read(body, at, body.length - at, start + at);
@@ -297,12 +337,23 @@ class S3Connection implements DestinationConnection {
       };
       if (size <= partSize) {
         const { body, md5 } = await readPart(0);
-        const put = await this.client.send(new this.sdk.PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentLength: body.length, ContentMD5: md5.toString('base64'), ContentType: 'application/octet-stream' }));
+        const put = await this.client.send(
+          new this.sdk.PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Body: body,
+            ContentLength: body.length,
+            ContentMD5: md5.toString('base64'),
+            ContentType: 'application/octet-stream',
+          }),
+        );
         checkPartEtag(put.ETag, md5, name, 0);
         onBytes?.(size, size);
         return;
       }
-      const created = await this.client.send(new this.sdk.CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: 'application/octet-stream' }));
+      const created = await this.client.send(
+        new this.sdk.CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: 'application/octet-stream' }),
+      );
       const uploadId = created.UploadId!;
       const parts: CompletedPart[] = [];
       try {
@@ -314,9 +365,17 @@ class S3Connection implements DestinationConnection {
           while (next < count) {
             const index = next++;
             const { body, md5 } = await readPart(index * partSize, buffer);
-            const answer = await this.client.send(new this.sdk.UploadPartCommand({
-              Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: index + 1, Body: body, ContentLength: body.length, ContentMD5: md5.toString('base64'),
-            }));
+            const answer = await this.client.send(
+              new this.sdk.UploadPartCommand({
+                Bucket: bucket,
+                Key: key,
+                UploadId: uploadId,
+                PartNumber: index + 1,
+                Body: body,
+                ContentLength: body.length,
+                ContentMD5: md5.toString('base64'),
+              }),
+            );
             checkPartEtag(answer.ETag, md5, name, index + 1);
             parts[index] = { PartNumber: index + 1, ETag: answer.ETag };
             done += body.length;
@@ -324,7 +383,9 @@ class S3Connection implements DestinationConnection {
           }
         };
         await Promise.all(Array.from({ length: Math.min(PARTS_IN_FLIGHT, count) }, worker));
-        await this.client.send(new this.sdk.CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+        await this.client.send(
+          new this.sdk.CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+        );
       } catch (error) {
         await this.client.send(new this.sdk.AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch(() => {});
         throw error;
@@ -336,10 +397,14 @@ class S3Connection implements DestinationConnection {
 
   /** Uploads of `key` left by a run that was killed or cut off: their parts take space, unseen. */
   private async abortStaleUploads(key: string): Promise<void> {
-    const listed = await this.client.send(new this.sdk.ListMultipartUploadsCommand({ Bucket: this.target.bucket, Prefix: key })).catch(() => undefined);
+    const listed = await this.client
+      .send(new this.sdk.ListMultipartUploadsCommand({ Bucket: this.target.bucket, Prefix: key }))
+      .catch(() => undefined);
     for (const upload of listed?.Uploads ?? []) {
       if (upload.Key !== key || upload.UploadId === undefined) continue;
-      await this.client.send(new this.sdk.AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId: upload.UploadId })).catch(() => {});
+      await this.client
+        .send(new this.sdk.AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: key, UploadId: upload.UploadId }))
+        .catch(() => {});
     }
   }
 
@@ -379,14 +444,22 @@ class S3Connection implements DestinationConnection {
 
   async rename(from: string, to: string): Promise<void> {
     await this.send(`copy ${from} to ${to} in`, () =>
-      this.client.send(new this.sdk.CopyObjectCommand({ Bucket: this.target.bucket, Key: this.key(to), CopySource: `${this.target.bucket}/${encodeURIComponent(this.key(from)).replace(/%2F/g, '/')}` })),
+      this.client.send(
+        new this.sdk.CopyObjectCommand({
+          Bucket: this.target.bucket,
+          Key: this.key(to),
+          CopySource: `${this.target.bucket}/${encodeURIComponent(this.key(from)).replace(/%2F/g, '/')}`,
+        }),
+      ),
     );
     await this.remove(from);
   }
 
   /** Deletes one object (single deletes: a multi-object delete needs Content-MD5, which some stores mishandle). */
   async remove(name: string): Promise<void> {
-    await this.send(`delete ${name} from`, () => this.client.send(new this.sdk.DeleteObjectCommand({ Bucket: this.target.bucket, Key: this.key(name) })));
+    await this.send(`delete ${name} from`, () =>
+      this.client.send(new this.sdk.DeleteObjectCommand({ Bucket: this.target.bucket, Key: this.key(name) })),
+    );
   }
 
   describeError(error: unknown): string {
@@ -403,6 +476,8 @@ class S3Connection implements DestinationConnection {
 function checkPartEtag(etag: string | undefined, md5: Buffer, name: string, part: number): void {
   const got = (etag ?? '').replace(/"/g, '');
   if (got !== md5.toString('hex')) {
-    throw new JobFailedError(`The store answered ETag ${got || '(none)'} for ${part === 0 ? name : `part ${part} of ${name}`}, not the MD5 of what was sent (${md5.toString('hex')}): the data was damaged on the way.`);
+    throw new JobFailedError(
+      `The store answered ETag ${got || '(none)'} for ${part === 0 ? name : `part ${part} of ${name}`}, not the MD5 of what was sent (${md5.toString('hex')}): the data was damaged on the way.`,
+    );
   }
 }

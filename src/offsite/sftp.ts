@@ -34,7 +34,10 @@ export class SftpDestination implements Destination {
   readonly kind = 'sftp';
   readonly display: string;
 
-  constructor(private readonly target: SftpTarget, private readonly settings: SftpSettings) {
+  constructor(
+    private readonly target: SftpTarget,
+    private readonly settings: SftpSettings,
+  ) {
     this.display = target.display;
   }
 
@@ -93,22 +96,31 @@ export class SftpDestination implements Destination {
     if (fingerprint !== undefined) {
       return {
         algorithms: [],
-        check: (key) => fingerprintOf(key) === fingerprint ? undefined : new RefusedError(
-          `The host key of ${where} does not match the pinned fingerprint ${fingerprint}: ${offered(key)}. The connection was refused.`,
-          { hint: 'if the server was really re-keyed, check the new key with its administrator and update fingerprint= in CUPM_OFFSITE; otherwise someone may be intercepting the connection' },
-        ),
+        check: (key) =>
+          fingerprintOf(key) === fingerprint
+            ? undefined
+            : new RefusedError(
+                `The host key of ${where} does not match the pinned fingerprint ${fingerprint}: ${offered(key)}. The connection was refused.`,
+                {
+                  hint: 'if the server was really re-keyed, check the new key with its administrator and update fingerprint= in CUPM_OFFSITE; otherwise someone may be intercepting the connection',
+                },
+              ),
       };
     }
     const file = this.settings.knownHostsFile;
     if (file === undefined) {
       // Config parsing refuses this; kept as a guard for library callers.
-      throw new RefusedError(`No host key is pinned for ${this.display}: set CUPM_OFFSITE_KNOWN_HOSTS or add ?fingerprint=SHA256:... to the URL.`);
+      throw new RefusedError(
+        `No host key is pinned for ${this.display}: set CUPM_OFFSITE_KNOWN_HOSTS or add ?fingerprint=SHA256:... to the URL.`,
+      );
     }
     let text: string;
     try {
       text = await fs.readFile(file, 'utf8');
     } catch (error) {
-      throw new JobFailedError(`Cannot read the known hosts file ${file} (CUPM_OFFSITE_KNOWN_HOSTS): ${(error as NodeJS.ErrnoException).code ?? messageOf(error)}.`);
+      throw new JobFailedError(
+        `Cannot read the known hosts file ${file} (CUPM_OFFSITE_KNOWN_HOSTS): ${(error as NodeJS.ErrnoException).code ?? messageOf(error)}.`,
+      );
     }
     const lines = linesFor(parseKnownHosts(text), this.target.host, this.target.port);
     const trusted = lines.filter((l) => !l.revoked);
@@ -118,17 +130,24 @@ export class SftpDestination implements Destination {
       algorithms: hostKeyAlgorithmsFor([...new Set(trusted.map((l) => l.type))]),
       check: (key) => {
         if (revoked.some((l) => l.key.equals(key))) {
-          return new RefusedError(`The host key of ${where} is marked @revoked in ${file} (line ${revoked.find((l) => l.key.equals(key))?.line}). The connection was refused.`);
+          return new RefusedError(
+            `The host key of ${where} is marked @revoked in ${file} (line ${revoked.find((l) => l.key.equals(key))?.line}). The connection was refused.`,
+          );
         }
         if (trusted.length === 0) {
-          return new RefusedError(`The host key of ${where} is unknown: ${file} has no line for ${name}; ${offered(key)}. The connection was refused.`, {
-            hint: `check that fingerprint with the server's administrator (ssh-keygen -lf on its host key), then add the key to ${file} (ssh-keyscan -p ${this.target.port} ${this.target.host})`,
-          });
+          return new RefusedError(
+            `The host key of ${where} is unknown: ${file} has no line for ${name}; ${offered(key)}. The connection was refused.`,
+            {
+              hint: `check that fingerprint with the server's administrator (ssh-keygen -lf on its host key), then add the key to ${file} (ssh-keyscan -p ${this.target.port} ${this.target.host})`,
+            },
+          );
         }
         if (trusted.some((l) => l.key.equals(key))) return undefined;
         return new RefusedError(
           `The host key of ${where} has CHANGED: it does not match ${file} (line ${trusted.map((l) => l.line).join(', ')}); ${offered(key)}. The connection was refused.`,
-          { hint: 'if the server was really re-installed or re-keyed, check the new key with its administrator and replace its line; otherwise someone may be intercepting the connection' },
+          {
+            hint: 'if the server was really re-installed or re-keyed, check the new key with its administrator and replace its line; otherwise someone may be intercepting the connection',
+          },
         );
       },
     };
@@ -142,11 +161,15 @@ export class SftpDestination implements Destination {
       try {
         auth.privateKey = await fs.readFile(this.settings.identityFile);
       } catch (error) {
-        throw new JobFailedError(`Cannot read the SSH key ${this.settings.identityFile} (CUPM_OFFSITE_IDENTITY): ${(error as NodeJS.ErrnoException).code ?? messageOf(error)}.`);
+        throw new JobFailedError(
+          `Cannot read the SSH key ${this.settings.identityFile} (CUPM_OFFSITE_IDENTITY): ${(error as NodeJS.ErrnoException).code ?? messageOf(error)}.`,
+        );
       }
     }
     if (auth.password === undefined && auth.privateKey === undefined) {
-      throw new JobFailedError(`No credentials for ${this.display}: set CUPM_OFFSITE_IDENTITY (a private key file) or CUPM_OFFSITE_PASSWORD.`);
+      throw new JobFailedError(
+        `No credentials for ${this.display}: set CUPM_OFFSITE_IDENTITY (a private key file) or CUPM_OFFSITE_PASSWORD.`,
+      );
     }
     return auth;
   }
@@ -155,13 +178,18 @@ export class SftpDestination implements Destination {
     const where = `${this.target.host}:${this.target.port}`;
     const e = error as NodeJS.ErrnoException & { level?: string };
     if (e.level === 'client-authentication') {
-      return new JobFailedError(`The SFTP server ${where} refused the login of "${this.target.username}": wrong password, or the key is not authorized.`, {
-        hint: 'check CUPM_OFFSITE_PASSWORD / CUPM_OFFSITE_IDENTITY and the user in CUPM_OFFSITE',
-      });
+      return new JobFailedError(
+        `The SFTP server ${where} refused the login of "${this.target.username}": wrong password, or the key is not authorized.`,
+        {
+          hint: 'check CUPM_OFFSITE_PASSWORD / CUPM_OFFSITE_IDENTITY and the user in CUPM_OFFSITE',
+        },
+      );
     }
     if (e.code === 'ECONNREFUSED') return new JobFailedError(`No SSH server answers on ${where} (connection refused): is it down?`);
-    if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') return new JobFailedError(`The SFTP host ${this.target.host} is not known to DNS (${e.code}).`);
-    if (e.level === 'client-timeout' || e.code === 'ETIMEDOUT') return new JobFailedError(`The SFTP server ${where} did not answer in time (${e.code ?? 'timeout'}).`);
+    if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN')
+      return new JobFailedError(`The SFTP host ${this.target.host} is not known to DNS (${e.code}).`);
+    if (e.level === 'client-timeout' || e.code === 'ETIMEDOUT')
+      return new JobFailedError(`The SFTP server ${where} did not answer in time (${e.code ?? 'timeout'}).`);
     return new JobFailedError(`Cannot connect to the SFTP server ${where}: ${messageOf(error)}.`, { cause: error });
   }
 }
@@ -216,12 +244,17 @@ class SftpConnection implements DestinationConnection {
   async upload(localFile: string, name: string, onBytes?: (done: number, total: number) => void): Promise<void> {
     // fastPut keeps several writes in flight: over a WAN, one write per round trip would crawl.
     await this.call(`write ${name} to`, (cb) =>
-      this.sftp.fastPut(localFile, this.file(name), {
-        mode: 0o600,
-        concurrency: IN_FLIGHT,
-        chunkSize: CHUNK_BYTES,
-        step: (done, _chunk, total) => onBytes?.(done, total),
-      }, cb),
+      this.sftp.fastPut(
+        localFile,
+        this.file(name),
+        {
+          mode: 0o600,
+          concurrency: IN_FLIGHT,
+          chunkSize: CHUNK_BYTES,
+          step: (done, _chunk, total) => onBytes?.(done, total),
+        },
+        cb,
+      ),
     );
   }
 
@@ -269,7 +302,12 @@ class SftpConnection implements DestinationConnection {
     return new Promise<T>((resolve, reject) => {
       try {
         start((error, value) => {
-          if (error) reject(new JobFailedError(`Cannot ${what} ${this.dir || 'the login folder'} on ${this.display}: ${this.describeError(error)}.`, { cause: error }));
+          if (error)
+            reject(
+              new JobFailedError(`Cannot ${what} ${this.dir || 'the login folder'} on ${this.display}: ${this.describeError(error)}.`, {
+                cause: error,
+              }),
+            );
           else resolve(value as T);
         });
       } catch (error) {
@@ -291,7 +329,9 @@ function readAheadStream(sftp: SFTPWrapper, file: string, range?: { start: numbe
   const inFlight: Array<{ at: number; length: number; data: Promise<Buffer> }> = [];
   const readAt = (at: number, length: number) =>
     new Promise<Buffer>((resolve, reject) =>
-      sftp.read(handle!, Buffer.alloc(length), 0, length, at, (error, bytesRead, buffer) => (error ? reject(error) : resolve(buffer.subarray(0, bytesRead)))),
+      sftp.read(handle!, Buffer.alloc(length), 0, length, at, (error, bytesRead, buffer) =>
+        error ? reject(error) : resolve(buffer.subarray(0, bytesRead)),
+      ),
     );
   const fill = () => {
     while (inFlight.length < IN_FLIGHT && position < end) {
@@ -308,7 +348,10 @@ function readAheadStream(sftp: SFTPWrapper, file: string, range?: { start: numbe
       try {
         if (!handle) {
           handle = await new Promise<Buffer>((resolve, reject) => sftp.open(file, 'r', (error, h) => (error ? reject(error) : resolve(h))));
-          if (end < 0) end = await new Promise<number>((resolve, reject) => sftp.fstat(handle!, (error, stats) => (error ? reject(error) : resolve(stats.size))));
+          if (end < 0)
+            end = await new Promise<number>((resolve, reject) =>
+              sftp.fstat(handle!, (error, stats) => (error ? reject(error) : resolve(stats.size))),
+            );
         }
         fill();
         const next = inFlight.shift();

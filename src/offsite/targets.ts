@@ -59,10 +59,15 @@ export function parseOffsiteTargets(
   const result: ParsedTargets = { targets: [], problems: [], secrets: [] };
   if (text === undefined) return result;
   const seen = new Set<string>();
-  for (const item of text.split(OFFSITE_SEPARATOR).map((s) => s.trim()).filter(Boolean)) {
+  for (const item of text
+    .split(OFFSITE_SEPARATOR)
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const parsed = /^sftp:/i.test(item)
       ? parseSftp(item, context.where, result)
-      : /^s3:/i.test(item) ? parseS3(item, context.where, result) : parseFolder(item, context, result);
+      : /^s3:/i.test(item)
+        ? parseS3(item, context.where, result)
+        : parseFolder(item, context, result);
     if (!parsed) continue;
     if (seen.has(parsed.display)) {
       result.problems.push(`${context.where} names ${parsed.display} twice.`);
@@ -74,13 +79,21 @@ export function parseOffsiteTargets(
   return result;
 }
 
-function parseFolder(item: string, context: { cwd: string; platform: NodeJS.Platform; where: string }, result: ParsedTargets): FolderTarget | undefined {
+function parseFolder(
+  item: string,
+  context: { cwd: string; platform: NodeJS.Platform; where: string },
+  result: ParsedTargets,
+): FolderTarget | undefined {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(item)) {
-    result.problems.push(`${context.where}: "${redactUrl(item)}" is not a folder, and sftp:// and s3:// are the only URL schemes supported.`);
+    result.problems.push(
+      `${context.where}: "${redactUrl(item)}" is not a folder, and sftp:// and s3:// are the only URL schemes supported.`,
+    );
     return undefined;
   }
   if (/[a-z]+:\/\//i.test(item)) {
-    result.problems.push(`${context.where}: "${redactUrl(item)}" looks like two destinations run together; separate destinations with | or a line break.`);
+    result.problems.push(
+      `${context.where}: "${redactUrl(item)}" looks like two destinations run together; separate destinations with | or a line break.`,
+    );
     return undefined;
   }
   const paths = context.platform === 'win32' ? path.win32 : path.posix;
@@ -105,7 +118,8 @@ function parseSftp(item: string, where: string, result: ParsedTargets): SftpTarg
   if (!host) problems.push('it names no host');
   const port = url.port === '' ? 22 : Number(url.port);
   let remotePath = safeDecode(url.pathname);
-  if (remotePath === '' || remotePath === '/') problems.push('it names no folder (sftp://user@host/srv/backups, or /~/backups for one under the login folder)');
+  if (remotePath === '' || remotePath === '/')
+    problems.push('it names no folder (sftp://user@host/srv/backups, or /~/backups for one under the login folder)');
   if (remotePath.startsWith('/~/')) remotePath = remotePath.slice(3);
   remotePath = remotePath.replace(/\/+$/, '');
 
@@ -139,9 +153,11 @@ export function parseS3Location(item: string): { bucket: string; key: string } |
   const match = /^s3:\/\/([^/?#]*)(\/[^?#]*)?$/i.exec(item.trim());
   if (!match) return 'write it as s3://bucket/prefix (no ?query or #fragment)';
   const bucket = match[1]!;
-  if (!/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/.test(bucket)) return `"${bucket}" is not a bucket name (3 to 63 lower-case letters, digits, dots and dashes)`;
+  if (!/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/.test(bucket))
+    return `"${bucket}" is not a bucket name (3 to 63 lower-case letters, digits, dots and dashes)`;
   const segments = (match[2] ?? '').split('/').filter((s) => s !== '');
-  if (segments.some((s) => s === '..' || s === '.')) return 'the prefix has a "." or ".." segment: name the prefix plainly (s3://bucket/cupm/site1)';
+  if (segments.some((s) => s === '..' || s === '.'))
+    return 'the prefix has a "." or ".." segment: name the prefix plainly (s3://bucket/cupm/site1)';
   return { bucket, key: segments.join('/') };
 }
 

@@ -7,7 +7,11 @@ import type { PgVersion } from './connection.js';
  * names, and the built-in ones pg_dumpall always writes; every other database of the cluster
  * (a `<db>__previous_<stamp>` left by restore --keep-previous, another application's) is left out.
  */
-export function databasesToDump(all: readonly string[], application: string, extra: readonly string[]): { keep: string[]; excluded: string[] } {
+export function databasesToDump(
+  all: readonly string[],
+  application: string,
+  extra: readonly string[],
+): { keep: string[]; excluded: string[] } {
   const wanted = new Set([application, ...extra, 'postgres', 'template1']);
   return { keep: all.filter((d) => wanted.has(d)), excluded: all.filter((d) => !wanted.has(d)) };
 }
@@ -36,9 +40,7 @@ export async function databaseSizes(client: pg.Client): Promise<Map<string, numb
 
 /** Roles of the cluster (pg_roles exists since 8.1; internal pg_* roles are not dumped). */
 export async function listRoles(client: pg.Client): Promise<string[]> {
-  const { rows } = await client.query<{ rolname: string }>(
-    "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY rolname",
-  );
+  const { rows } = await client.query<{ rolname: string }>("SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY rolname");
   return rows.map((r) => r.rolname);
 }
 
@@ -58,9 +60,10 @@ export async function otherSessions(client: pg.Client, version: PgVersion, datab
   const application = version.num >= 90000 ? 'application_name' : 'NULL::text';
   const state = version.num >= 90200 ? 'state' : 'NULL::text';
   // Autovacuum workers show up on the database too; they are the server's own, not a client's.
-  const clientsOnly = version.num >= 100000
-    ? "AND backend_type = 'client backend'"
-    : `AND coalesce(${version.num >= 90200 ? 'query' : 'current_query'}, '') NOT LIKE 'autovacuum:%'`;
+  const clientsOnly =
+    version.num >= 100000
+      ? "AND backend_type = 'client backend'"
+      : `AND coalesce(${version.num >= 90200 ? 'query' : 'current_query'}, '') NOT LIKE 'autovacuum:%'`;
   const { rows } = await client.query<{
     pid: number;
     usename: string | null;

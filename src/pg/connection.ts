@@ -74,11 +74,7 @@ function passwordFromPgpass(config: PgSettings, database: string): Promise<strin
 }
 
 /** Opens an admin connection to `database`, runs fn, always closes. Connection errors are explained. */
-export async function withClient<T>(
-  config: PgSettings,
-  database: string,
-  fn: (client: pg.Client) => Promise<T>,
-): Promise<T> {
+export async function withClient<T>(config: PgSettings, database: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const info = connectionInfo(config);
   const client = new pg.Client({
     ...info,
@@ -116,13 +112,16 @@ export function explainConnectionError(error: unknown, info: ConnectionInfo, dat
   const code = (error as { code?: string }).code;
   const state = 'nothing was changed';
   if (code === '28P01' || /password authentication failed/i.test(messageOf(error))) {
-    return new ConfigError(`Cannot log in to ${target}: the password was refused.${passwordFile ? ` The password came from PGPASSWORD in ${passwordFile}.` : ''}`, {
-      state,
-      hint: passwordFile
-        ? `check PGPASSWORD in ${passwordFile}: unquoted, a value ends at the first "#" (the rest is a comment); write it in single quotes, PGPASSWORD='the#password' (README "The env file")`
-        : 'set PGPASSWORD (or a pgpass entry) to the admin password of this server',
-      cause: error,
-    });
+    return new ConfigError(
+      `Cannot log in to ${target}: the password was refused.${passwordFile ? ` The password came from PGPASSWORD in ${passwordFile}.` : ''}`,
+      {
+        state,
+        hint: passwordFile
+          ? `check PGPASSWORD in ${passwordFile}: unquoted, a value ends at the first "#" (the rest is a comment); write it in single quotes, PGPASSWORD='the#password' (README "The env file")`
+          : 'set PGPASSWORD (or a pgpass entry) to the admin password of this server',
+        cause: error,
+      },
+    );
   }
   const hba = /no pg_hba\.conf entry for host "([^"]+)", user "([^"]+)", database "([^"]+)"/.exec(messageOf(error));
   if (hba) {
@@ -150,9 +149,10 @@ export function explainConnectionError(error: unknown, info: ConnectionInfo, dat
     });
   }
   const unreachable = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH'];
-  const reason = unreachable.includes(code ?? '') || /timeout/i.test(messageOf(error))
-    ? `the server is not reachable (${code ?? messageOf(error)})`
-    : messageOf(error);
+  const reason =
+    unreachable.includes(code ?? '') || /timeout/i.test(messageOf(error))
+      ? `the server is not reachable (${code ?? messageOf(error)})`
+      : messageOf(error);
   return new JobFailedError(`Cannot connect to ${target}: ${reason}.`, {
     state,
     hint: 'check that PostgreSQL is running (service pgsql-8.2 on a CUPM server) and that PGHOST/PGPORT point at it',

@@ -39,7 +39,11 @@ export interface DumpallProcess {
  * at its own speed, no pipe through this process); nothing is buffered here but stderr (kept
  * for the error message).
  */
-export function startDumpall(tool: PgTool, config: PgSettings, options: { outputFd?: number; exclude?: readonly string[] } = {}): DumpallProcess {
+export function startDumpall(
+  tool: PgTool,
+  config: PgSettings,
+  options: { outputFd?: number; exclude?: readonly string[] } = {},
+): DumpallProcess {
   const spawnOptions = {
     env: childEnv(config),
     // Its own process group on POSIX: pg_dumpall runs pg_dump children, and a cancel must end
@@ -76,7 +80,12 @@ const STDERR_KEPT = 1024 * 1024;
  * pg_dumpall with its stdout on `fd`. Node's own spawn: execa pipes every stdout through this
  * process, even one given as a file descriptor, which would tie the dump's speed to ours.
  */
-function startToFile(tool: PgTool, spawnOptions: { env: Record<string, string>; detached: boolean }, fd: number, exclude: readonly string[] = []): DumpallProcess {
+function startToFile(
+  tool: PgTool,
+  spawnOptions: { env: Record<string, string>; detached: boolean },
+  fd: number,
+  exclude: readonly string[] = [],
+): DumpallProcess {
   const child = spawn(tool.path, dumpallArgs(tool, exclude), { ...spawnOptions, stdio: ['ignore', fd, 'pipe'] });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (text: string) => {

@@ -2,7 +2,16 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DirtyStateError, messageOf } from '../errors.js';
-import { JOB_RECORD_FILE, JobRecorder, describeJobRecord, jobIsRunning, readJobRecord, removeJobRecord, runWithRecorder, type JobRecord } from '../jobs/job-record.js';
+import {
+  JOB_RECORD_FILE,
+  JobRecorder,
+  describeJobRecord,
+  jobIsRunning,
+  readJobRecord,
+  removeJobRecord,
+  runWithRecorder,
+  type JobRecord,
+} from '../jobs/job-record.js';
 import { withLock } from '../jobs/lock.js';
 import type { Reporter } from '../jobs/reporter.js';
 import { createServiceManager, type ServiceSettings } from '../services/index.js';
@@ -25,7 +34,12 @@ export interface JobGuardOptions {
  * was killed acted on first (the services it left stopped are started again), and a recorder for
  * this job's own record (src/jobs/job-record.ts). Released in reverse, whatever happens.
  */
-export async function withJobGuard<T>(config: JobGuardSettings, command: string, options: JobGuardOptions, fn: () => Promise<T>): Promise<T> {
+export async function withJobGuard<T>(
+  config: JobGuardSettings,
+  command: string,
+  options: JobGuardOptions,
+  fn: () => Promise<T>,
+): Promise<T> {
   const dir = config.backupDir;
   return withLock(dir, command, async () => {
     const server: ServerLock = await takeServerLock(config, command, options.reporter);
@@ -66,11 +80,15 @@ export async function recoverInterruptedJob(config: JobGuardSettings, options: J
   const record = await readJobRecord(dir);
   if (!record) return undefined;
   if (jobIsRunning(record)) {
-    options.reporter.warn(`${path.join(dir, JOB_RECORD_FILE)} names a job of host ${record.host} (${describeJobRecord(record)}); left for that host`);
+    options.reporter.warn(
+      `${path.join(dir, JOB_RECORD_FILE)} names a job of host ${record.host} (${describeJobRecord(record)}); left for that host`,
+    );
     return undefined;
   }
   if (record.servicesStopped.length === 0) {
-    options.reporter.info(`An earlier ${record.job} was interrupted at step "${record.step}" (pid ${record.pid}, started ${record.startedAt}); it left no service stopped`);
+    options.reporter.info(
+      `An earlier ${record.job} was interrupted at step "${record.step}" (pid ${record.pid}, started ${record.startedAt}); it left no service stopped`,
+    );
     await removeJobRecord(dir);
     return record;
   }

@@ -38,7 +38,10 @@ export interface ServerLock {
 /** The session name naming this job (at most 63 bytes: PostgreSQL cuts application_name there). */
 export function holderName(command: string, startedAt: Date, pid = process.pid, host = os.hostname()): string {
   const word = command.split(/\s+/)[0] ?? command;
-  const stamp = startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = startedAt
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   const head = `${NAME_PREFIX} ${word} ${pid}@`;
   const tail = ` ${stamp}`;
   const safeHost = host.replace(/[^\x20-\x7e]/g, '?').slice(0, Math.max(1, 63 - head.length - tail.length));
@@ -187,17 +190,25 @@ async function readHolder(client: pg.Client): Promise<ServerLockHolder | undefin
   const version = await serverVersion(client);
   const pid = version.num >= 90200 ? 'pid' : 'procpid';
   const application = version.num >= 90000 ? 'a.application_name' : 'NULL::text';
-  const { rows } = await client.query<{ pid: number; application: string | null; client_addr: string | null; backend_start: string | null }>(
+  const { rows } = await client.query<{
+    pid: number;
+    application: string | null;
+    client_addr: string | null;
+    backend_start: string | null;
+  }>(
     `SELECT a.${pid} AS pid, ${application} AS application, host(a.client_addr) AS client_addr, a.backend_start::text AS backend_start
        FROM pg_locks l JOIN pg_stat_activity a ON a.${pid} = l.pid
       WHERE l.locktype = 'advisory' AND l.granted AND l.classid = ${KEY_HIGH} AND l.objid = ${KEY_LOW} AND l.objsubid = 1`,
   );
   const row = rows[0];
-  return row ? { pid: row.pid, applicationName: row.application || null, clientAddress: row.client_addr, backendStart: row.backend_start } : undefined;
+  return row
+    ? { pid: row.pid, applicationName: row.application || null, clientAddress: row.client_addr, backendStart: row.backend_start }
+    : undefined;
 }
 
 /** A server that does not answer (down, restarting), as opposed to one that refuses our login. */
 function isUnreachable(error: unknown): boolean {
-  if (error instanceof CupmError) return error.exitCode === 1 && /not reachable|Cannot connect/.test(error.message) && !/password|pg_hba/.test(error.message);
+  if (error instanceof CupmError)
+    return error.exitCode === 1 && /not reachable|Cannot connect/.test(error.message) && !/password|pg_hba/.test(error.message);
   return false;
 }

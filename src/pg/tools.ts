@@ -23,10 +23,7 @@ export interface PgToolSettings {
  * Finds a PostgreSQL client tool: CUPM_PG_BIN, then CUPM's bundled `<install>/pgsql8.2/bin`,
  * then PATH; and reads its version, since what it can do (`-o`, `-w`) depends on it.
  */
-export async function findPgTool(
-  config: PgToolSettings,
-  name: PgToolName,
-): Promise<PgTool> {
+export async function findPgTool(config: PgToolSettings, name: PgToolName): Promise<PgTool> {
   const file = config.platform === 'win32' ? `${name}.exe` : name;
   const candidates: string[] = [];
   if (config.pgBin) candidates.push(path.join(config.pgBin, file));
@@ -85,13 +82,21 @@ export function dumpPair(client: Pick<PgVersion, 'num' | 'text'>, server: Pick<P
   if (c < s) return { ok: false, reason: `version ${client.text}, older than the server (${server.text}): it cannot dump it`, clients };
   const rule = OLDEST_SERVER.find((r) => c >= r.since);
   if (rule && s < rule.oldest) {
-    return { ok: false, reason: `version ${client.text}, which cannot dump a server older than ${rule.oldestText} (the server is ${server.text})`, clients };
+    return {
+      ok: false,
+      reason: `version ${client.text}, which cannot dump a server older than ${rule.oldestText} (the server is ${server.text})`,
+      clients,
+    };
   }
   return { ok: true };
 }
 
 /** What to do about a pair that cannot work: which clients can, and CUPM's own tools. */
 export function dumpPairHint(clients: string): string {
-  return `set CUPM_PG_BIN to the bin folder of a PostgreSQL client of version ${clients}` +
-    (clients.startsWith('8.2') ? " (on CUPM: the server's own <install>\\pgsql8.2\\bin, copied to this host when the tool runs elsewhere)" : '');
+  return (
+    `set CUPM_PG_BIN to the bin folder of a PostgreSQL client of version ${clients}` +
+    (clients.startsWith('8.2')
+      ? " (on CUPM: the server's own <install>\\pgsql8.2\\bin, copied to this host when the tool runs elsewhere)"
+      : '')
+  );
 }

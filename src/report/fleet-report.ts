@@ -36,7 +36,9 @@ function row(r: FleetReportRow): string {
   const outcome = r.exitCode === 0 ? 'ok' : r.exitCode === 6 ? 'warning' : 'failed';
   const name = r.href ? `<a href="${escapeHtml(r.href)}">${escapeHtml(r.server)}</a>` : escapeHtml(r.server);
   const s = r.status;
-  const last = s?.lastRun ? `<span class="outcome ${s.lastRun.outcome}">${escapeHtml(s.lastRun.outcome.toUpperCase())}</span> ${escapeHtml(formatLocalTime(s.lastRun.startedAt, false))}` : 'none recorded';
+  const last = s?.lastRun
+    ? `<span class="outcome ${s.lastRun.outcome}">${escapeHtml(s.lastRun.outcome.toUpperCase())}</span> ${escapeHtml(formatLocalTime(s.lastRun.startedAt, false))}`
+    : 'none recorded';
   const newest = s?.newestVerified;
   const problems = s ? s.problems : r.error ? [r.error] : [];
   const statusText = `${r.exitCode === 0 ? 'OK' : `exit ${r.exitCode}`}${problems.length > 0 ? `: ${problems.join('; ')}` : ''}`;

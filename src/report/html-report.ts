@@ -25,9 +25,13 @@ export function renderHtmlReport(input: ReportInput): string {
   const title = `Backup history of ${host}`;
   const body: string[] = [];
   body.push(`<header><h1>${escapeHtml(title)}</h1>`);
-  body.push(`<p class="meta">${escapeHtml(periodText(runs, input.backupDir))} Generated ${escapeHtml(formatLocalTime(input.generatedAt.toISOString(), false))} by ${TOOL_NAME} ${TOOL_VERSION}.</p></header>`);
+  body.push(
+    `<p class="meta">${escapeHtml(periodText(runs, input.backupDir))} Generated ${escapeHtml(formatLocalTime(input.generatedAt.toISOString(), false))} by ${TOOL_NAME} ${TOOL_VERSION}.</p></header>`,
+  );
   if (runs.length === 0) {
-    body.push(`<p id="empty">No nightly runs are recorded in ${escapeHtml(input.backupDir)} yet: the history starts with the first <code>cupm-backup nightly</code>.</p>`);
+    body.push(
+      `<p id="empty">No nightly runs are recorded in ${escapeHtml(input.backupDir)} yet: the history starts with the first <code>cupm-backup nightly</code>.</p>`,
+    );
   } else {
     body.push(summary(runs, input.generatedAt, input.maxAgeHours));
     body.push(sizeChart(runs));
@@ -84,7 +88,11 @@ function summary(runs: NightlyRunRecord[], now: Date, maxAgeHours: number | unde
         )
       : card('Newest verified backup', '<span class="outcome failed">none</span>', 'no run in this history made one'),
     card('Failed runs', String(failures), `${warnings} with warnings, of ${runs.length}`),
-    card('Off-site copies pending', String(pending), pending === 0 ? 'none owed' : last.pendingOffsite.map((p) => p.destination).join(', ')),
+    card(
+      'Off-site copies pending',
+      String(pending),
+      pending === 0 ? 'none owed' : last.pendingOffsite.map((p) => p.destination).join(', '),
+    ),
   ];
   return `<section id="summary" class="cards">${cards.join('')}</section>`;
 }
@@ -117,7 +125,9 @@ function durationChart(runs: NightlyRunRecord[]): string {
         ? `${formatLocalTime(run.startedAt, false)}: backup took ${formatDuration(run.backupDurationMs)}`
         : `${formatLocalTime(run.startedAt, false)}: ${OUTCOME[run.outcome]}, no backup`,
   }));
-  return chartSection('duration', 'Backup duration', points, formatDuration, DURATION_STEPS, (ms) => formatDuration(ms).replace(/\.0s$/, 's'));
+  return chartSection('duration', 'Backup duration', points, formatDuration, DURATION_STEPS, (ms) =>
+    formatDuration(ms).replace(/\.0s$/, 's'),
+  );
 }
 
 /** 1, 2, 5 times a power of ten, in KiB, MiB, GiB and TiB: axis steps that read well. */
@@ -159,8 +169,10 @@ function chartSection(
 function table(runs: NightlyRunRecord[]): string {
   const rows = [...runs].reverse().map((run) => {
     const offsite = offsiteText(run);
- // Archive names break only after an underscore (host, time, label), never inside a word.
-    const what = run.archive ? escapeHtml(run.archive.name).replaceAll('_', '_<wbr>') : escapeHtml(run.error?.message ?? (run.steps.find((s) => s.status === 'failed')?.error ?? 'no archive'));
+    // Archive names break only after an underscore (host, time, label), never inside a word.
+    const what = run.archive
+      ? escapeHtml(run.archive.name).replaceAll('_', '_<wbr>')
+      : escapeHtml(run.error?.message ?? run.steps.find((s) => s.status === 'failed')?.error ?? 'no archive');
     return [
       `<tr class="${run.outcome}">`,
       `<td class="date">${escapeHtml(formatLocalTime(run.startedAt, false))}</td>`,

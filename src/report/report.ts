@@ -14,7 +14,12 @@ export interface ReportResult {
 /** Writes the HTML report of the backup dir's nightly history to `file` (atomically: temp + rename). */
 export async function writeHtmlReport(config: Config, file: string, options: { now?: Date } = {}): Promise<ReportResult> {
   const runs = await readHistory(config.backupDir);
-  const html = renderHtmlReport({ runs, backupDir: config.backupDir, generatedAt: options.now ?? new Date(), maxAgeHours: config.nightly.maxAgeHours });
+  const html = renderHtmlReport({
+    runs,
+    backupDir: config.backupDir,
+    generatedAt: options.now ?? new Date(),
+    maxAgeHours: config.nightly.maxAgeHours,
+  });
   return { ...(await writeReportFile(file, html)), runs: runs.length };
 }
 

@@ -45,12 +45,16 @@ export function renderChart(options: ChartOptions): string {
   const baseline = MARGIN.top + plotH;
 
   const parts: string[] = [];
-  parts.push(`<svg id="${options.id}" class="chart" viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="${escapeHtml(options.title)}">`);
+  parts.push(
+    `<svg id="${options.id}" class="chart" viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="${escapeHtml(options.title)}">`,
+  );
   parts.push(`<title>${escapeHtml(options.title)}</title>`);
   for (const v of ticks) {
     const yy = y(v).toFixed(1);
     parts.push(`<line class="grid" x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${yy}" y2="${yy}"/>`);
-    parts.push(`<text class="tick y" x="${MARGIN.left - 8}" y="${yy}" text-anchor="end" dominant-baseline="middle">${escapeHtml(options.formatValue(v))}</text>`);
+    parts.push(
+      `<text class="tick y" x="${MARGIN.left - 8}" y="${yy}" text-anchor="end" dominant-baseline="middle">${escapeHtml(options.formatValue(v))}</text>`,
+    );
   }
   // Runs that fall on one day would repeat one date on every tick: label those with the time
   // (formatTimeOfDay), and never print the same label twice.
@@ -82,7 +86,9 @@ export function renderChart(options: ChartOptions): string {
       const d = `M${+cx - 5},${baseline - 5}l10,10M${+cx - 5},${baseline + 5}l10,-10`;
       parts.push(`<path class="mark no-value" data-run="${p.run}" d="${d}"><title>${escapeHtml(p.label)}</title></path>`);
     } else {
-      parts.push(`<circle class="mark point" data-run="${p.run}" data-value="${p.value}" cx="${cx}" cy="${y(p.value).toFixed(1)}" r="4"><title>${escapeHtml(p.label)}</title></circle>`);
+      parts.push(
+        `<circle class="mark point" data-run="${p.run}" data-value="${p.value}" cx="${cx}" cy="${y(p.value).toFixed(1)}" r="4"><title>${escapeHtml(p.label)}</title></circle>`,
+      );
     }
   }
   parts.push('</svg>');

@@ -42,7 +42,8 @@ export async function writeFileAtomic(file: string, content: Buffer, meta: FileM
     // The mode given to open() is filtered by the umask: set it exactly. A share (the CUPM server's
     // C$ mounted on an admin host) may have no POSIX mode or owner to set: keep what it allows.
     await unlessRefused(fsp.chmod(temp, mode));
-    if (meta && meta.uid !== null && meta.gid !== null && process.getuid?.() === 0) await unlessRefused(fsp.chown(temp, meta.uid, meta.gid));
+    if (meta && meta.uid !== null && meta.gid !== null && process.getuid?.() === 0)
+      await unlessRefused(fsp.chown(temp, meta.uid, meta.gid));
     await renameOver(temp, file);
   } catch (error) {
     await fsp.rm(temp, { force: true });
@@ -78,7 +79,10 @@ async function renameOver(temp: string, file: string): Promise<void> {
     return;
   } catch (error) {
     if (!RENAME_OVER_REFUSED.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
-    const exists = await fsp.stat(file).then(() => true, () => false);
+    const exists = await fsp.stat(file).then(
+      () => true,
+      () => false,
+    );
     if (!exists) throw error;
   }
   const aside = `${temp}.old`;

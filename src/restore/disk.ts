@@ -27,7 +27,12 @@ export async function checkDisk(
 ): Promise<DiskCheck> {
   const needed = 2 * dumpSize;
   if (!databaseIsLocal) {
-    return { needed, free: undefined, where: undefined, note: `free disk not measured: PostgreSQL runs on another host and its data folder cannot be reached from here (it needs about ${needed} bytes free)` };
+    return {
+      needed,
+      free: undefined,
+      where: undefined,
+      note: `free disk not measured: PostgreSQL runs on another host and its data folder cannot be reached from here (it needs about ${needed} bytes free)`,
+    };
   }
   let dataDir: string | undefined;
   let note: string | undefined;
@@ -53,11 +58,14 @@ export async function checkDisk(
     note = `${note}; measured the disk of ${fallbackDir} instead`;
   }
   if (free < needed) {
-    throw new RefusedError(`Not enough free disk for the restore: ${free} bytes free on the disk of ${where}, ${needed} needed (twice the dump).`, {
-      problems: note ? [note] : [],
-      state: 'nothing was changed',
-      hint: 'free some space (old archives, logs) on that disk, then run again',
-    });
+    throw new RefusedError(
+      `Not enough free disk for the restore: ${free} bytes free on the disk of ${where}, ${needed} needed (twice the dump).`,
+      {
+        problems: note ? [note] : [],
+        state: 'nothing was changed',
+        hint: 'free some space (old archives, logs) on that disk, then run again',
+      },
+    );
   }
   return { needed, free, where, note };
 }

@@ -59,7 +59,11 @@ const UPPER_R = 0x52;
 const UPPER_Z = 0x5a;
 
 type Kind = 'pass' | 'blank' | 'examine';
-type Partial = { kind: 'head'; parts: Buffer[]; size: number } | { kind: 'pass' } | { kind: 'blank'; last: number } | { kind: 'examine'; parts: Buffer[]; size: number };
+type Partial =
+  | { kind: 'head'; parts: Buffer[]; size: number }
+  | { kind: 'pass' }
+  | { kind: 'blank'; last: number }
+  | { kind: 'examine'; parts: Buffer[]; size: number };
 
 /**
  * The stream between the archive and psql. It changes a pg_dumpall script in exactly these ways,
@@ -201,11 +205,12 @@ export class DumpFilter extends Transform {
         if (nl === -1) {
           // The line goes on in this chunk (or the next): the caller continues it from `take`.
           if (kind === 'pass') out.push(head);
-          this.partial = kind === 'pass'
-            ? { kind: 'pass' }
-            : kind === 'blank'
-              ? { kind: 'blank', last: head[head.length - 1]! }
-              : { kind: 'examine', parts: [head], size: head.length };
+          this.partial =
+            kind === 'pass'
+              ? { kind: 'pass' }
+              : kind === 'blank'
+                ? { kind: 'blank', last: head[head.length - 1]! }
+                : { kind: 'examine', parts: [head], size: head.length };
           return take;
         }
         if (kind === 'pass') out.push(head);
@@ -308,7 +313,8 @@ export class DumpFilter extends Transform {
       }
       const renamed = this.options.renameDatabases?.get(target);
       // The line end stays as it was (CRLF dumps keep CRLF).
-      if (renamed !== undefined) return Buffer.from(`\\connect ${quoteIdentifier(renamed)}${bytes.toString('latin1').slice(line.length)}`, 'latin1');
+      if (renamed !== undefined)
+        return Buffer.from(`\\connect ${quoteIdentifier(renamed)}${bytes.toString('latin1').slice(line.length)}`, 'latin1');
       return bytes;
     }
     if (/^\\(?:un)?restrict\b/.test(line)) return this.options.dropRestrict ? blank : bytes;

@@ -7,7 +7,16 @@ import { withServicesStopped } from '../services/scope.js';
 import { databaseExists, endSessions, ident, renameDatabase } from './databases.js';
 import { heldRolesFile, removeJournal, type RestoreJournal } from './journal.js';
 import { completeRestore, keepServicesStopped, restoreFailure } from './outcome.js';
-import { filesStep, finishingSteps, loadStep, postgresStep, purgeStep, snapshotStep, type RestoreRuntime, type RestoreStep } from './steps.js';
+import {
+  filesStep,
+  finishingSteps,
+  loadStep,
+  postgresStep,
+  purgeStep,
+  snapshotStep,
+  type RestoreRuntime,
+  type RestoreStep,
+} from './steps.js';
 
 /**
  * A live restore (docs/design.md, "Restore onto a live server"): the steps that run while CUPM is
@@ -25,7 +34,11 @@ export function livePhases(journal: RestoreJournal): { whileUp: RestoreStep[]; o
     { ...load, title: `Load the dump into ${incoming} while CUPM runs (psql, ON_ERROR_STOP; the dump hashed as it loads)` },
   ];
   const app = live.incoming.find((d) => d.name === journal.database);
-  if (journal.purge && app) whileUp.push({ ...purgeStep(journal, app.incoming), title: `Delete the rows of the old NICE host ${journal.purge.host} from nicesyseng (in ${app.incoming})` });
+  if (journal.purge && app)
+    whileUp.push({
+      ...purgeStep(journal, app.incoming),
+      title: `Delete the rows of the old NICE host ${journal.purge.host} from nicesyseng (in ${app.incoming})`,
+    });
   const outage: RestoreStep[] = [sessionsStep(journal), heldRolesStep(), swapStep(journal)];
   if (journal.files.length > 0) outage.push(filesStep(journal));
   outage.push(postgresStep(journal));
@@ -73,7 +86,9 @@ export async function applyLive(rt: RestoreRuntime, job: string, reporter: Repor
     await rt.save();
   };
 
-  reporter.info(`CUPM keeps running while the dump loads into ${live.incoming.map((d) => d.incoming).join(', ')}; the services stop only for the swap`);
+  reporter.info(
+    `CUPM keeps running while the dump loads into ${live.incoming.map((d) => d.incoming).join(', ')}; the services stop only for the swap`,
+  );
   const first = await runPlan(whileUp.map(cancellable), rt, reporter, observe(0));
   const notRun = (steps: RestoreStep[]): StepReport[] => steps.map((s) => ({ id: s.id, title: s.title, status: 'not-run' }));
   if (!first.ok) {
@@ -87,19 +102,25 @@ export async function applyLive(rt: RestoreRuntime, job: string, reporter: Repor
   let servicesError: unknown;
   let downFrom: number | undefined;
   try {
-    await withServicesStopped(rt.manager, rt.config.services, reporter, async (record) => {
-      second = await runPlan(outage.map(cancellable), rt, reporter, observe(whileUp.length));
-      // The swap could not be put back (PostgreSQL down): CUPM must not start on what is there.
-      if (second.undoFailed) await keepServicesStopped(record, rt);
-    }, {
-      onStopped: async () => {
-        if (live.outage) return;
-        downFrom = Date.now();
-        // Before the first service goes down: a run killed from here on stopped CUPM.
-        live.outage = true;
-        await rt.save();
+    await withServicesStopped(
+      rt.manager,
+      rt.config.services,
+      reporter,
+      async (record) => {
+        second = await runPlan(outage.map(cancellable), rt, reporter, observe(whileUp.length));
+        // The swap could not be put back (PostgreSQL down): CUPM must not start on what is there.
+        if (second.undoFailed) await keepServicesStopped(record, rt);
       },
-    });
+      {
+        onStopped: async () => {
+          if (live.outage) return;
+          downFrom = Date.now();
+          // Before the first service goes down: a run killed from here on stopped CUPM.
+          live.outage = true;
+          await rt.save();
+        },
+      },
+    );
   } catch (error) {
     servicesError = error;
   }
@@ -126,7 +147,13 @@ export async function applyLive(rt: RestoreRuntime, job: string, reporter: Repor
 }
 
 /** Undoes, in reverse, the steps reported done; returns true when an undo failed. */
-async function undoDone(steps: RestoreStep[], reports: StepReport[], rt: RestoreRuntime, reporter: Reporter, observe: (reports: readonly StepReport[]) => Promise<void>): Promise<boolean> {
+async function undoDone(
+  steps: RestoreStep[],
+  reports: StepReport[],
+  rt: RestoreRuntime,
+  reporter: Reporter,
+  observe: (reports: readonly StepReport[]) => Promise<void>,
+): Promise<boolean> {
   let failed = false;
   for (let i = steps.length - 1; i >= 0; i--) {
     const step = steps[i]!;
@@ -214,7 +241,9 @@ function swapStep(journal: RestoreJournal): RestoreStep {
           }
           if (await exists(incoming)) {
             if (await exists(name)) {
-              throw new JobFailedError(`"${incoming}" cannot become "${name}": a database "${name}" exists${previous ? ` next to "${previous.to}"` : ''}.`);
+              throw new JobFailedError(
+                `"${incoming}" cannot become "${name}": a database "${name}" exists${previous ? ` next to "${previous.to}"` : ''}.`,
+              );
             }
             await renameDatabase(client, version, incoming, name);
             reporter.info(`Renamed ${incoming} to ${name}`);
@@ -231,11 +260,17 @@ function swapStep(journal: RestoreJournal): RestoreStep {
       await withClient(rt.config, 'postgres', async (client) => {
         const version = await serverVersion(client);
         const exists = (name: string) => databaseExists(client, name);
-        const rename = (from: string, to: string) => renameDatabase(client, version, from, to).catch((e) => problems.push(`"${from}" could not be renamed back to "${to}": ${messageOf(e)}`));
+        const rename = (from: string, to: string) =>
+          renameDatabase(client, version, from, to).catch((e) =>
+            problems.push(`"${from}" could not be renamed back to "${to}": ${messageOf(e)}`),
+          );
         for (const { name, incoming } of [...live.incoming].reverse()) {
           const previous = aside(name);
           // `name` is the restored database when the original is aside, or there was none.
-          const restored = (await exists(name)) && !(await exists(incoming)) && (previous ? await exists(previous.to) : !(rt.journal.databasesBefore ?? []).includes(name));
+          const restored =
+            (await exists(name)) &&
+            !(await exists(incoming)) &&
+            (previous ? await exists(previous.to) : !(rt.journal.databasesBefore ?? []).includes(name));
           if (restored) await rename(name, incoming);
           if (previous && (await exists(previous.to)) && !(await exists(name))) await rename(previous.to, name);
         }

@@ -10,7 +10,13 @@ import { finishingSteps, type RestoreRuntime, type RestoreStep } from './steps.j
  * bad while loading), state "as before". An undo failed: exit 5, with the state of the database,
  * roles, files and services one by one, and the commands to finish by hand.
  */
-export function restoreFailure(job: string, result: PlanResult, steps: RestoreStep[], rt: RestoreRuntime, servicesError: unknown): CupmError {
+export function restoreFailure(
+  job: string,
+  result: PlanResult,
+  steps: RestoreStep[],
+  rt: RestoreRuntime,
+  servicesError: unknown,
+): CupmError {
   const kept = rt.journal.servicesKeptStopped;
   const services = kept
     ? `services: LEFT STOPPED: ${kept.services.join(', ')} (${kept.reason}); the run that finishes the undo starts them`
@@ -42,7 +48,10 @@ export function restoreFailure(job: string, result: PlanResult, steps: RestoreSt
   const aside = status('move-aside');
   const files = status('files');
   for (const { from, to } of rt.journal.renames) {
-    if (aside?.status === 'undo-failed') lines.push(`database: the original "${from}" is still named "${to}"${load?.status === 'undo-failed' ? `, and a half-restored "${from}" may exist` : ''}`);
+    if (aside?.status === 'undo-failed')
+      lines.push(
+        `database: the original "${from}" is still named "${to}"${load?.status === 'undo-failed' ? `, and a half-restored "${from}" may exist` : ''}`,
+      );
     else if (aside?.status === 'undone') lines.push(`database: the original "${from}" is back under its name`);
   }
   if (load?.status === 'undo-failed') {
@@ -51,20 +60,28 @@ export function restoreFailure(job: string, result: PlanResult, steps: RestoreSt
   } else if (load?.status === 'undone' || load?.status === 'failed') {
     lines.push('roles: as before');
   }
-  if (files?.status === 'undo-failed') lines.push(`CUPM files: NOT all put back (${first(files.undoError)}); the copies are in ${rt.journal.snapshotDir}`);
+  if (files?.status === 'undo-failed')
+    lines.push(`CUPM files: NOT all put back (${first(files.undoError)}); the copies are in ${rt.journal.snapshotDir}`);
   else if (files?.status === 'undone' || files?.status === 'failed') lines.push('CUPM files: as before');
   else lines.push('CUPM files: untouched');
   lines.push(services);
   const undoErrors = [...new Set(result.steps.filter((r) => r.undoError).map((r) => first(r.undoError)))];
   lines.push(`the undo stopped on: ${undoErrors.join('; ')}`);
   // By hand, in the order the undo runs: last step first.
-  const manual = [...steps].reverse().filter((s) => result.steps.find((r) => r.id === s.id)?.status === 'undo-failed').flatMap((s) => s.manualUndo?.(rt) ?? []);
+  const manual = [...steps]
+    .reverse()
+    .filter((s) => result.steps.find((r) => r.id === s.id)?.status === 'undo-failed')
+    .flatMap((s) => s.manualUndo?.(rt) ?? []);
   return new DirtyStateError(`${job} failed at "${failed?.title ?? '?'}" and could NOT undo everything: ${cause}`, {
     problems: reports,
     state: `\n  ${lines.join('\n  ')}`,
     hint: [
       `fix what stopped the undo (is PostgreSQL running and reachable?), then run the restore again: it finds the journal ${journalPath(rt.config.backupDir)} and finishes the undo first${kept ? ', then starts the services' : ''}`,
-      ...(manual.length > 0 ? [`or finish by hand (PGHOST/PGPORT/PGUSER as configured):\n      ${manual.join('\n      ')}\n    then delete ${journalPath(rt.config.backupDir)} and ${rt.journal.snapshotDir}`] : []),
+      ...(manual.length > 0
+        ? [
+            `or finish by hand (PGHOST/PGPORT/PGUSER as configured):\n      ${manual.join('\n      ')}\n    then delete ${journalPath(rt.config.backupDir)} and ${rt.journal.snapshotDir}`,
+          ]
+        : []),
     ].join('; '),
     cause: result.error,
   });
@@ -92,7 +109,13 @@ export function stepLines(reports: readonly StepReport[], steps: readonly Restor
     const first = (text: string) => text.split('\n')[0]!;
     const undone = r.status === 'failed' && !r.undoError && steps.some((s) => s.id === r.id && s.undo !== undefined);
     const status = undone ? 'failed, undone' : r.status;
-    const extra = r.undoError ? ` (undo failed: ${first(r.undoError)})` : r.error ? ` (${first(r.error)})` : r.detail ? ` (${r.detail})` : '';
+    const extra = r.undoError
+      ? ` (undo failed: ${first(r.undoError)})`
+      : r.error
+        ? ` (${first(r.error)})`
+        : r.detail
+          ? ` (${r.detail})`
+          : '';
     return `[${status}] ${r.title}${extra}`;
   });
 }
@@ -121,7 +144,9 @@ export async function runFinishing(steps: RestoreStep[], rt: RestoreRuntime, rep
       report.status = 'failed';
       report.error = messageOf(error);
       const manual = step.manualUndo?.(rt) ?? [];
-      rt.notes.push(`"${step.title}" failed: ${report.error}. The restore itself is complete.${manual.length > 0 ? ` To do it by hand: ${manual.join('; ')}` : ''}`);
+      rt.notes.push(
+        `"${step.title}" failed: ${report.error}. The restore itself is complete.${manual.length > 0 ? ` To do it by hand: ${manual.join('; ')}` : ''}`,
+      );
     }
     rt.journal.finishing = reports.map((r) => ({ ...r }));
     await rt.save();
@@ -143,7 +168,11 @@ export function describeJournal(journal: RestoreJournal, file: string): string[]
     willComplete(journal)
       ? 'it is completed: the dump had been loaded in full (files, purge, PostgreSQL, services, then the previous database is dropped)'
       : 'it is undone: the half-restored database is dropped, the previous one renamed back, roles and files put back, services started as they were',
-    ...(journal.servicesKeptStopped ? [`the CUPM services ${journal.servicesKeptStopped.services.join(', ')} were left stopped (${journal.servicesKeptStopped.reason}); they are started once the undo is finished`] : []),
+    ...(journal.servicesKeptStopped
+      ? [
+          `the CUPM services ${journal.servicesKeptStopped.services.join(', ')} were left stopped (${journal.servicesKeptStopped.reason}); they are started once the undo is finished`,
+        ]
+      : []),
   ];
 }
 
@@ -168,7 +197,12 @@ function describe(error: unknown): string {
  * finishing steps run. The journal goes either way. Returns the finishing reports and the
  * databases still aside.
  */
-export async function completeRestore(rt: RestoreRuntime, job: string, servicesError: unknown, reporter: Reporter): Promise<{ finishing: StepReport[]; previousDatabases: string[] }> {
+export async function completeRestore(
+  rt: RestoreRuntime,
+  job: string,
+  servicesError: unknown,
+  reporter: Reporter,
+): Promise<{ finishing: StepReport[]; previousDatabases: string[] }> {
   const { journal } = rt;
   const dir = rt.config.backupDir;
   if (servicesError !== undefined) {
@@ -176,7 +210,8 @@ export async function completeRestore(rt: RestoreRuntime, job: string, servicesE
     await removeJournal(dir, journal);
     const previous = journal.renames.map((r) => r.to);
     if (servicesError instanceof Error && 'state' in servicesError) {
-      (servicesError as { state?: string }).state = `the ${job.toLowerCase()} itself completed; services named above are stopped` +
+      (servicesError as { state?: string }).state =
+        `the ${job.toLowerCase()} itself completed; services named above are stopped` +
         (previous.length > 0 ? `; the previous database is kept as ${previous.join(', ')} (drop it once CUPM runs)` : '');
     }
     // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what withServicesStopped threw

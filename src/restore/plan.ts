@@ -35,19 +35,28 @@ export function formatPlan(plan: RestorePlan): string[] {
     lines.push(title, ...items.map((i) => `  - ${i}`));
   };
   lines.push(`${plan.command === 'migrate' ? 'Migrate' : 'Restore'} ${plan.archive}`);
-  lines.push(`  made ${plan.createdAt} on ${plan.sourceHost}; CUPM ${plan.cupmVersion.archive ?? 'unknown'} (this server: ${plan.cupmVersion.installed ?? 'unknown'})`);
+  lines.push(
+    `  made ${plan.createdAt} on ${plan.sourceHost}; CUPM ${plan.cupmVersion.archive ?? 'unknown'} (this server: ${plan.cupmVersion.installed ?? 'unknown'})`,
+  );
   if (plan.pendingRecovery) push('First, an interrupted restore is finished:', plan.pendingRecovery);
   if (plan.live) {
     push('While CUPM keeps running (--live):', plan.live.whileUp);
     push('During the outage (services stopped):', plan.live.outage);
   }
-  push(plan.live ? 'Services stopped for the outage only, and started again after:' : 'Services stopped during the restore, and started again after:', [
-    ...plan.services.stop,
-    ...plan.services.alreadyStopped.map((s) => `${s} (already stopped: stays stopped)`),
-  ]);
-  push('Databases replaced from the archive:', plan.databases.map((d) =>
-    d.action === 'replace' ? `${d.name} (the current one is renamed ${d.movedTo}, then ${plan.keepPrevious ? 'kept (--keep-previous)' : 'dropped once the services run'})` : `${d.name} (new)`,
-  ));
+  push(
+    plan.live
+      ? 'Services stopped for the outage only, and started again after:'
+      : 'Services stopped during the restore, and started again after:',
+    [...plan.services.stop, ...plan.services.alreadyStopped.map((s) => `${s} (already stopped: stays stopped)`)],
+  );
+  push(
+    'Databases replaced from the archive:',
+    plan.databases.map((d) =>
+      d.action === 'replace'
+        ? `${d.name} (the current one is renamed ${d.movedTo}, then ${plan.keepPrevious ? 'kept (--keep-previous)' : 'dropped once the services run'})`
+        : `${d.name} (new)`,
+    ),
+  );
   lines.push('  (the contents the dump holds for the built-in databases postgres and template1 are not restored)');
   push('Roles:', [
     ...(plan.roles.alter.length > 0 ? [`set as in the backup: ${plan.roles.alter.join(', ')}`] : []),
@@ -56,24 +65,41 @@ export function formatPlan(plan: RestorePlan): string[] {
       ? `the password of ${plan.roles.admin} (the admin this tool uses) stays as it is`
       : `the password of ${plan.roles.admin} becomes the backup's, at the very end (--admin-password-from-backup)`,
   ]);
-  push('Files written (atomically, mode kept):', plan.files.map((f) => `${f.target} (${f.action === 'replace' ? 'replaced' : 'created'}, from ${f.from})`));
-  push('Rewrites:', plan.rewrites.map((r) => `${r.file}: ${r.what}: ${r.before} -> ${r.after}`));
+  push(
+    'Files written (atomically, mode kept):',
+    plan.files.map((f) => `${f.target} (${f.action === 'replace' ? 'replaced' : 'created'}, from ${f.from})`),
+  );
+  push(
+    'Rewrites:',
+    plan.rewrites.map((r) => `${r.file}: ${r.what}: ${r.before} -> ${r.after}`),
+  );
   if (plan.ports) {
-    push('Ports (dfc.properties):', plan.ports.map((p) => {
-      if (p.state === 'not-checked') return `${p.key}${p.port ? ` ${p.port}` : ''}: not checked (${p.note ?? ''})`;
-      if (p.state === 'cupm-database') return `${p.key} ${p.port}: the CUPM database itself`;
-      if (p.movedTo !== undefined) return `${describeConflict(p)}: moved to ${p.movedTo}`;
-      return `${p.key} ${p.port}: ${p.state}${p.note ? ` (${p.note})` : ''}`;
-    }));
+    push(
+      'Ports (dfc.properties):',
+      plan.ports.map((p) => {
+        if (p.state === 'not-checked') return `${p.key}${p.port ? ` ${p.port}` : ''}: not checked (${p.note ?? ''})`;
+        if (p.state === 'cupm-database') return `${p.key} ${p.port}: the CUPM database itself`;
+        if (p.movedTo !== undefined) return `${describeConflict(p)}: moved to ${p.movedTo}`;
+        return `${p.key} ${p.port}: ${p.state}${p.note ? ` (${p.note})` : ''}`;
+      }),
+    );
   }
   if (plan.purge) {
-    const rows = plan.purge.rows === null ? 'rows counted after the load' : `${plan.purge.rows} row${plan.purge.rows === 1 ? '' : 's'} (counted in the dump)`;
+    const rows =
+      plan.purge.rows === null
+        ? 'rows counted after the load'
+        : `${plan.purge.rows} row${plan.purge.rows === 1 ? '' : 's'} (counted in the dump)`;
     push('nicesyseng:', [`delete the rows of the old NICE host ${plan.purge.host}: ${rows}`]);
   }
-  push('PostgreSQL:', ['restart' in plan.postgres ? `restart the service ${plan.postgres.restart}` : `end the remaining sessions of role ${plan.postgres.endSessionsOf}`]);
-  const disk = plan.disk.free === undefined
-    ? `not checked: ${plan.disk.note ?? ''}`
-    : `${mib(plan.disk.free)} free on the disk of ${plan.disk.where}, ${mib(plan.disk.needed)} needed (twice the dump)${plan.disk.note ? ` (${plan.disk.note})` : ''}`;
+  push('PostgreSQL:', [
+    'restart' in plan.postgres
+      ? `restart the service ${plan.postgres.restart}`
+      : `end the remaining sessions of role ${plan.postgres.endSessionsOf}`,
+  ]);
+  const disk =
+    plan.disk.free === undefined
+      ? `not checked: ${plan.disk.note ?? ''}`
+      : `${mib(plan.disk.free)} free on the disk of ${plan.disk.where}, ${mib(plan.disk.needed)} needed (twice the dump)${plan.disk.note ? ` (${plan.disk.note})` : ''}`;
   push('Disk:', [disk]);
   push('Warnings:', plan.warnings);
   return lines;

@@ -113,7 +113,10 @@ export async function checkCupmPorts(properties: Map<string, string>, options: P
       port,
       state: taken ? 'taken' : 'free',
       holder,
-      note: !taken && bound === 'unknown' ? probe.unknownNote ?? 'could not be probed (no permission to bind it); no program was seen listening' : undefined,
+      note:
+        !taken && bound === 'unknown'
+          ? (probe.unknownNote ?? 'could not be probed (no permission to bind it); no program was seen listening')
+          : undefined,
     });
   }
 
@@ -137,9 +140,13 @@ export async function checkCupmPorts(properties: Map<string, string>, options: P
       problems: conflicts.map(describeConflict),
       state: 'nothing was changed',
       hint: [
-        conflicts.some((f) => f.key !== DB_PORT_KEY) ? 'stop those programs, or run with --auto-ports to move CUPM to free ports (dfc.properties is rewritten)' : '',
+        conflicts.some((f) => f.key !== DB_PORT_KEY)
+          ? 'stop those programs, or run with --auto-ports to move CUPM to free ports (dfc.properties is rewritten)'
+          : '',
         dbConflict ? `${DB_PORT_KEY} names the port of the database: pass --db-port with the port the CUPM database listens on` : '',
-      ].filter(Boolean).join('; '),
+      ]
+        .filter(Boolean)
+        .join('; '),
     });
   }
   return { findings, moves };
@@ -160,7 +167,9 @@ export function databasePortMismatch(properties: Map<string, string>, databasePo
 export function describeConflict(finding: PortFinding): string {
   const holder = finding.holder?.program
     ? `${finding.holder.program}${finding.holder.pid === undefined ? '' : ` (pid ${finding.holder.pid})`}`
-    : finding.holder?.pid !== undefined ? `pid ${finding.holder.pid}` : 'another program (the OS does not say which)';
+    : finding.holder?.pid !== undefined
+      ? `pid ${finding.holder.pid}`
+      : 'another program (the OS does not say which)';
   return `port ${finding.port} (${finding.key}) is used by ${holder}`;
 }
 
@@ -185,7 +194,12 @@ export async function inspectPorts(ports: number[], probe: PortProbe = systemPro
 }
 
 /** The first free port above `from` (wrapping to 1024), not reserved by CUPM nor chosen already. */
-async function findFreePort(from: number, avoid: Set<number>, probe: PortProbe, listeners: Map<number, PortHolder>): Promise<number | undefined> {
+async function findFreePort(
+  from: number,
+  avoid: Set<number>,
+  probe: PortProbe,
+  listeners: Map<number, PortHolder>,
+): Promise<number | undefined> {
   const candidates = function* () {
     for (let p = from + 1; p <= 65535; p++) yield p;
     for (let p = 1024; p < from; p++) yield p;
@@ -312,7 +326,11 @@ async function windowsListeners(): Promise<Map<number, PortHolder>> {
 }
 
 async function lsofListeners(): Promise<Map<number, PortHolder>> {
-  const { stdout } = await execa('lsof', ['-nP', '-iTCP', '-sTCP:LISTEN', '-F', 'pcn'], { timeout: 15_000, stdin: 'ignore', reject: false });
+  const { stdout } = await execa('lsof', ['-nP', '-iTCP', '-sTCP:LISTEN', '-F', 'pcn'], {
+    timeout: 15_000,
+    stdin: 'ignore',
+    reject: false,
+  });
   const map = new Map<number, PortHolder>();
   let pid: number | undefined;
   let program: string | undefined;

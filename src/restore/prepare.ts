@@ -123,7 +123,12 @@ export function checkHostOptions(options: RestoreOptions): string[] | undefined 
  * Preflight: checks every precondition and builds the plan, touching nothing. Refusals: the archive
  * (exit 3), version, disk, ports (exit 4); bad options or files (exit 2).
  */
-export async function prepareRestore(config: Config, archiveArg: string, options: RestoreOptions, reporter: Reporter): Promise<PreparedRestore> {
+export async function prepareRestore(
+  config: Config,
+  archiveArg: string,
+  options: RestoreOptions,
+  reporter: Reporter,
+): Promise<PreparedRestore> {
   const dbHosts = checkHostOptions(options);
   const installDir = requireInstallDir(config);
   // s3://bucket/prefix/NAME.zip is read in place (ranged GETs), never downloaded first.
@@ -137,7 +142,12 @@ export async function prepareRestore(config: Config, archiveArg: string, options
   // An encrypted archive is decrypted whole here, before anything is stopped: a wrong identity or
   // a tampered byte is refused now (exit 3), with nothing touched.
   const keys = archiveKeys(config.encryption);
-  const report = await verifyArchive(archive, { keys, remote, deferDump: live, onProgress: (done, total) => reporter.progress('verify', done, total) });
+  const report = await verifyArchive(archive, {
+    keys,
+    remote,
+    deferDump: live,
+    onProgress: (done, total) => reporter.progress('verify', done, total),
+  });
   if (report.needsIdentity) {
     throw new IdentityRequiredError(`The archive ${archive} is encrypted; restoring it needs the identity it was encrypted to.`, {
       state: 'nothing was changed',
@@ -160,10 +170,13 @@ export async function prepareRestore(config: Config, archiveArg: string, options
   const installed = safeVersion(path.join(installDir, 'install.log'));
   const inArchive = manifest.cupm.version;
   if (options.migration && (inArchive === null || !sameCupmVersion(inArchive, options.migration.requiredVersion))) {
-    throw new RefusedError(`Only CUPM ${options.migration.requiredVersion} can move to a new server; this archive holds CUPM ${inArchive ?? '(unknown version)'}.`, {
-      state: 'nothing was changed',
-      hint: `upgrade the old server to CUPM ${options.migration.requiredVersion} first, back it up again, and migrate that archive (the install guide's Windows 2003 -> 2008 procedure)`,
-    });
+    throw new RefusedError(
+      `Only CUPM ${options.migration.requiredVersion} can move to a new server; this archive holds CUPM ${inArchive ?? '(unknown version)'}.`,
+      {
+        state: 'nothing was changed',
+        hint: `upgrade the old server to CUPM ${options.migration.requiredVersion} first, back it up again, and migrate that archive (the install guide's Windows 2003 -> 2008 procedure)`,
+      },
+    );
   }
   const versionsMatch = inArchive !== null && installed !== null && sameCupmVersion(inArchive, installed);
   if (!versionsMatch) {
@@ -177,17 +190,23 @@ export async function prepareRestore(config: Config, archiveArg: string, options
     warnings.push(`${text} Going on (--allow-version-mismatch).`);
   }
   if (!manifest.postgres.databases.includes(config.database)) {
-    throw new RefusedError(`The archive holds no database "${config.database}" (it holds: ${manifest.postgres.databases.join(', ') || 'none'}).`, {
-      state: 'nothing was changed',
-      hint: 'check CUPM_DATABASE, or the archive',
-    });
+    throw new RefusedError(
+      `The archive holds no database "${config.database}" (it holds: ${manifest.postgres.databases.join(', ') || 'none'}).`,
+      {
+        state: 'nothing was changed',
+        hint: 'check CUPM_DATABASE, or the archive',
+      },
+    );
   }
 
   const reader = remote ? await remote.open(keys) : await ArchiveReader.open(archive, keys);
   try {
     // Opened again for the load: refuse a file swapped since it verified.
     if (reader.structuralProblems.length > 0) {
-      throw new ArchiveInvalidError(`The archive ${archive} changed since it was verified:`, { problems: reader.structuralProblems, state: 'nothing was changed' });
+      throw new ArchiveInvalidError(`The archive ${archive} changed since it was verified:`, {
+        problems: reader.structuralProblems,
+        state: 'nothing was changed',
+      });
     }
     const pgInfo = connectionInfo(config);
     const databaseIsLocal = await isLocalHost(pgInfo.host);
@@ -201,7 +220,10 @@ export async function prepareRestore(config: Config, archiveArg: string, options
     if (niceHost === undefined && options.migration?.niceHostFromManifest) {
       const addresses = manifest.source.addresses;
       if (addresses.length === 1 && !hostProblem(addresses[0]!)) niceHost = addresses[0]!;
-      else warnings.push(`nicesyseng is not purged: the archive records ${addresses.length} addresses of the old server (${addresses.join(', ') || 'none'}); pass --old-nice-host to name the old NICE host`);
+      else
+        warnings.push(
+          `nicesyseng is not purged: the archive records ${addresses.length} addresses of the old server (${addresses.join(', ') || 'none'}); pass --old-nice-host to name the old NICE host`,
+        );
     }
 
     // The files: from the archive (unless --no-files), rewritten; or this server's, rewritten.
@@ -226,7 +248,9 @@ export async function prepareRestore(config: Config, archiveArg: string, options
     if (needsRewrite) {
       const props = await base(propertiesRel);
       if (!props) {
-        throw new ConfigError(`There is no ${propertiesRel} to rewrite (not in the archive, not under ${installDir}).`, { state: 'nothing was changed' });
+        throw new ConfigError(`There is no ${propertiesRel} to rewrite (not in the archive, not under ${installDir}).`, {
+          state: 'nothing was changed',
+        });
       }
       if (options.migration) {
         const values = readProperties(props.text);
@@ -290,7 +314,12 @@ export async function prepareRestore(config: Config, archiveArg: string, options
         uid: meta?.uid ?? null,
         gid: meta?.gid ?? null,
       });
-      planFiles.push({ path: rel, target, action: meta ? 'replace' : 'create', from: fileEntries.some((e) => e.path === FILES_PREFIX + rel) ? 'archive' : 'this server' });
+      planFiles.push({
+        path: rel,
+        target,
+        action: meta ? 'replace' : 'create',
+        from: fileEntries.some((e) => e.path === FILES_PREFIX + rel) ? 'archive' : 'this server',
+      });
     }
     if (missingDirs.length > 0) {
       throw new ConfigError(`The install dir ${installDir} lacks folders the archive's files go into:`, {
@@ -314,21 +343,28 @@ export async function prepareRestore(config: Config, archiveArg: string, options
     if (config.server && contents.size > 0) {
       const filesNeeded = [...contents.values()].reduce((sum, bytes) => sum + bytes.length, 0);
       const space = await shareFreeSpace(installDir, config.server);
-      if (space.free === undefined) warnings.push(`share: free space not measured (${space.note}); the files need ${filesNeeded} bytes there`);
+      if (space.free === undefined)
+        warnings.push(`share: free space not measured (${space.note}); the files need ${filesNeeded} bytes there`);
       else if (space.free < filesNeeded) {
-        throw new RefusedError(`Not enough free space on the share for the CUPM files: ${space.free} bytes free under ${installDir}, ${filesNeeded} needed.`, {
-          state: 'nothing was changed',
-          hint: `free some space on ${config.server.host}'s disk that holds the install dir, then run again`,
-        });
+        throw new RefusedError(
+          `Not enough free space on the share for the CUPM files: ${space.free} bytes free under ${installDir}, ${filesNeeded} needed.`,
+          {
+            state: 'nothing was changed',
+            hint: `free some space on ${config.server.host}'s disk that holds the install dir, then run again`,
+          },
+        );
       }
     }
     // The restore saves the roles with pg_dumpall first: a pair that cannot work is refused now.
     const pair = dumpPair(dumpall.version, server.version);
-    if (!pair.ok) throw new ConfigError(`${dumpall.path} is ${pair.reason}.`, { state: 'nothing was changed', hint: dumpPairHint(pair.clients) });
+    if (!pair.ok)
+      throw new ConfigError(`${dumpall.path} is ${pair.reason}.`, { state: 'nothing was changed', hint: dumpPairHint(pair.clients) });
     const dumpDatabases = manifest.postgres.databases.filter((d) => !BUILTIN_DATABASES.includes(d));
     const renames = dumpDatabases.filter((d) => server.databases.includes(d)).map((from) => ({ from, to: previousName(from, stamp) }));
     const incoming = live ? dumpDatabases.map((name) => ({ name, incoming: incomingName(name, stamp) })) : undefined;
-    const clash = [...renames.map((r) => ({ to: r.to })), ...(incoming ?? []).map((d) => ({ to: d.incoming }))].filter((r) => server.databases.includes(r.to));
+    const clash = [...renames.map((r) => ({ to: r.to })), ...(incoming ?? []).map((d) => ({ to: d.incoming }))].filter((r) =>
+      server.databases.includes(r.to),
+    );
     if (clash.length > 0) {
       throw new RefusedError(`Databases named ${clash.map((r) => r.to).join(', ')} exist already: a restore made a moment ago kept them?`, {
         state: 'nothing was changed',
@@ -344,26 +380,39 @@ export async function prepareRestore(config: Config, archiveArg: string, options
     let pgService: string | null = null;
     if (config.pgService) {
       if (config.services.some((s) => s.toLowerCase() === config.pgService!.toLowerCase())) {
-        throw new ConfigError(`CUPM_PG_SERVICE (${config.pgService}) is also in CUPM_SERVICES: the restore needs PostgreSQL running while the CUPM services are stopped.`, {
-          state: 'nothing was changed',
-          hint: 'take the PostgreSQL service out of CUPM_SERVICES',
-        });
+        throw new ConfigError(
+          `CUPM_PG_SERVICE (${config.pgService}) is also in CUPM_SERVICES: the restore needs PostgreSQL running while the CUPM services are stopped.`,
+          {
+            state: 'nothing was changed',
+            hint: 'take the PostgreSQL service out of CUPM_SERVICES',
+          },
+        );
       }
       if (databaseOnServer) {
         pgService = config.pgService;
         await manager.status(pgService);
       } else {
-        warnings.push(`PostgreSQL runs on another host (${pgInfo.host}): it is not restarted from here (CUPM_PG_SERVICE is for a local one); the sessions of role ${config.dbRole} are ended instead`);
+        warnings.push(
+          `PostgreSQL runs on another host (${pgInfo.host}): it is not restarted from here (CUPM_PG_SERVICE is for a local one); the sessions of role ${config.dbRole} are ended instead`,
+        );
       }
     }
 
     if (options.noFiles && manifest.postgres.roles.includes(config.dbRole)) {
-      warnings.push(`--no-files: role ${config.dbRole} gets the password it had on the old server (the roles come from the backup); this server's dfc-ds.xml must hold that password for JBoss to log in`);
+      warnings.push(
+        `--no-files: role ${config.dbRole} gets the password it had on the old server (the roles come from the backup); this server's dfc-ds.xml must hold that password for JBoss to log in`,
+      );
     }
 
-    const purgeRows = niceHost !== undefined && options.countPurgeRows
-      ? await countRowsInDump(await reader.openEntry(DUMP_ENTRY), { database: config.database, table: 'nicesyseng', column: 'host', value: niceHost })
-      : undefined;
+    const purgeRows =
+      niceHost !== undefined && options.countPurgeRows
+        ? await countRowsInDump(await reader.openEntry(DUMP_ENTRY), {
+            database: config.database,
+            table: 'nicesyseng',
+            column: 'host',
+            value: niceHost,
+          })
+        : undefined;
 
     const plan: RestorePlan = {
       command,
@@ -420,7 +469,20 @@ export async function prepareRestore(config: Config, archiveArg: string, options
       ...(incoming ? { live: { incoming, outage: false } } : {}),
     });
     if (incoming) plan.live = describeLive(journal);
-    return { config, archive, reader, manifest, dumpEntry, psql, dumpall, manager, plan, staged: contents, journal, dropRestrict: !psqlKnowsRestrict(psql) };
+    return {
+      config,
+      archive,
+      reader,
+      manifest,
+      dumpEntry,
+      psql,
+      dumpall,
+      manager,
+      plan,
+      staged: contents,
+      journal,
+      dropRestrict: !psqlKnowsRestrict(psql),
+    };
   } catch (error) {
     await reader.close();
     throw error;
@@ -469,7 +531,10 @@ function localDsPath(installDir: string): string | undefined {
 }
 
 async function isDir(dir: string): Promise<boolean> {
-  return fsp.stat(dir).then((s) => s.isDirectory(), () => false);
+  return fsp.stat(dir).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
 }
 
 /** What to do when the archive's CUPM version is not the installed one: which version to reinstall first. */

@@ -42,10 +42,13 @@ export async function refuseForeignOrRunning(journal: RestoreJournal, dir: strin
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ESRCH') return;
   }
-  throw new RefusedError(`A ${journal.command} is running right now: pid ${journal.pid}, started ${journal.startedAt} (journal ${journalPath(dir)}).`, {
-    state: 'nothing was changed',
-    hint: 'wait for it to finish',
-  });
+  throw new RefusedError(
+    `A ${journal.command} is running right now: pid ${journal.pid}, started ${journal.startedAt} (journal ${journalPath(dir)}).`,
+    {
+      state: 'nothing was changed',
+      hint: 'wait for it to finish',
+    },
+  );
 }
 
 /**
@@ -118,12 +121,21 @@ export async function recoverRestore(
 
   if (!result) throw servicesError;
   if (result.undoFailed) {
-    throw restoreFailure('Finishing the interrupted restore', result, steps, rt, servicesError ?? (notStarted.length ? new Error(notStarted.join('; ')) : undefined));
+    throw restoreFailure(
+      'Finishing the interrupted restore',
+      result,
+      steps,
+      rt,
+      servicesError ?? (notStarted.length ? new Error(notStarted.join('; ')) : undefined),
+    );
   }
   if (servicesError !== undefined || notStarted.length > 0) {
     await removeJournal(dir, journal);
     throw new DirtyStateError('The interrupted restore was finished, but services could not be started again:', {
-      problems: [...notStarted, ...(servicesError instanceof CupmError ? servicesError.problems : servicesError ? [messageOf(servicesError)] : [])],
+      problems: [
+        ...notStarted,
+        ...(servicesError instanceof CupmError ? servicesError.problems : servicesError ? [messageOf(servicesError)] : []),
+      ],
       state: `the database, roles and files are consistent (${result.ok ? 'restore completed' : 'restore undone'}); services listed above are stopped`,
       hint: 'start them by hand, then run your command again',
     });
@@ -136,7 +148,8 @@ export async function recoverRestore(
   await removeJournal(dir, journal);
   // What this run did: the steps it ran or undid, not those done or undone before it.
   const ran = result.steps.filter((r, i) =>
-    complete ? (resumed[i]!.doneBefore === undefined ? r.status !== 'not-run' : r.status !== 'done') : work.includes(steps[i]!));
+    complete ? (resumed[i]!.doneBefore === undefined ? r.status !== 'not-run' : r.status !== 'done') : work.includes(steps[i]!),
+  );
   const outcome = result.ok && complete ? 'completed' : 'undone';
   for (const note of rt.notes) reporter.warn(note);
   reporter.info(`The interrupted restore of ${journal.archive} was ${outcome}.`);

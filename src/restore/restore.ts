@@ -40,7 +40,12 @@ export interface RestoreResult {
  * the database moved aside, the dump streamed into psql, files written and rewritten, nicesyseng
  * purged, PostgreSQL restarted or its stale sessions ended, services started, previous dropped.
  */
-export async function restore(config: Config, archive: string, options: RestoreOptions = {}, reporter: Reporter = silentReporter): Promise<RestoreResult> {
+export async function restore(
+  config: Config,
+  archive: string,
+  options: RestoreOptions = {},
+  reporter: Reporter = silentReporter,
+): Promise<RestoreResult> {
   const started = Date.now();
   checkHostOptions(options);
   const dir = config.backupDir;
@@ -52,11 +57,16 @@ export async function restore(config: Config, archive: string, options: RestoreO
     reporter.warn(`A restore was interrupted:\n  ${lines.join('\n  ')}`);
     if (!options.dryRun) {
       if (options.confirm && !(await options.confirm('Finish the interrupted restore now?', lines))) throw cancelled();
-      recovery = await withJobGuard(config, 'restore (finishing an interrupted restore)', { reporter, serviceManager: options.serviceManager }, async () => {
-        // Read again under the lock: another run may have finished it meanwhile.
-        const current = await readJournal(dir);
-        return current ? recoverRestore(config, current, { serviceManager: options.serviceManager }, reporter) : null;
-      });
+      recovery = await withJobGuard(
+        config,
+        'restore (finishing an interrupted restore)',
+        { reporter, serviceManager: options.serviceManager },
+        async () => {
+          // Read again under the lock: another run may have finished it meanwhile.
+          const current = await readJournal(dir);
+          return current ? recoverRestore(config, current, { serviceManager: options.serviceManager }, reporter) : null;
+        },
+      );
     }
   }
 
@@ -92,15 +102,27 @@ async function restoreAfterRecovery(
     if (pending && options.dryRun) plan.pendingRecovery = describeJournal(pending, journalPath(dir));
     const base = { plan, recovery, durationMs: 0 };
     if (options.dryRun) {
-      return { ...base, dryRun: true, steps: [], nicesysengDeleted: null, previousDatabases: [], notes: [], durationMs: Date.now() - started, servicesDownMs: null };
+      return {
+        ...base,
+        dryRun: true,
+        steps: [],
+        nicesysengDeleted: null,
+        previousDatabases: [],
+        notes: [],
+        durationMs: Date.now() - started,
+        servicesDownMs: null,
+      };
     }
     await refuseUnwritableFiles(prepared.journal);
-    const question = plan.command === 'migrate' ? 'Migrate this archive onto this server now?' : 'Restore this archive onto this server now?';
+    const question =
+      plan.command === 'migrate' ? 'Migrate this archive onto this server now?' : 'Restore this archive onto this server now?';
     if (options.confirm && !(await options.confirm(question, formatPlan(plan)))) throw cancelled();
     if (options.signal?.aborted) throw cancelled();
-    const applied = await withJobGuard(config, plan.command, { reporter, serviceManager: prepared.manager }, () => (prepared.journal.live
-      ? applyLive(runtimeOf(prepared, options.signal), plan.command === 'migrate' ? 'Migration' : 'Restore', reporter)
-      : applyRestore(prepared, reporter, options.signal)));
+    const applied = await withJobGuard(config, plan.command, { reporter, serviceManager: prepared.manager }, () =>
+      prepared.journal.live
+        ? applyLive(runtimeOf(prepared, options.signal), plan.command === 'migrate' ? 'Migration' : 'Restore', reporter)
+        : applyRestore(prepared, reporter, options.signal),
+    );
     return { ...base, ...applied, dryRun: false, durationMs: Date.now() - started };
   } finally {
     await prepared.reader.close();
@@ -178,13 +200,23 @@ async function applyRestore(prepared: PreparedRestore, reporter: Reporter, signa
   let servicesError: unknown;
   let downFrom: number | undefined;
   try {
-    await withServicesStopped(prepared.manager, config.services, reporter, async (record) => {
-      result = await runPlan(steps, rt, reporter, async (reports) => {
-        journal.steps = reports.map((r) => ({ ...r }));
-        await rt.save();
-      });
-      if (result.undoFailed) await keepServicesStopped(record, rt);
-    }, { onStopped: async () => { downFrom ??= Date.now(); } });
+    await withServicesStopped(
+      prepared.manager,
+      config.services,
+      reporter,
+      async (record) => {
+        result = await runPlan(steps, rt, reporter, async (reports) => {
+          journal.steps = reports.map((r) => ({ ...r }));
+          await rt.save();
+        });
+        if (result.undoFailed) await keepServicesStopped(record, rt);
+      },
+      {
+        onStopped: async () => {
+          downFrom ??= Date.now();
+        },
+      },
+    );
   } catch (error) {
     servicesError = error;
   }

@@ -32,7 +32,11 @@ export function hasEdits(edits: ConfigEdits): boolean {
  * (dfc.postgres.host, or dfc.postgres.hostlist where that is the one), dfc.postgres.port, and the
  * given values. Every other byte stays. `origin` names the file in messages.
  */
-export function rewriteDfcProperties(text: string, edits: ConfigEdits, origin: string): { text: string; rewrites: Rewrite[]; warnings: string[] } {
+export function rewriteDfcProperties(
+  text: string,
+  edits: ConfigEdits,
+  origin: string,
+): { text: string; rewrites: Rewrite[]; warnings: string[] } {
   const values: Record<string, string> = { ...edits.properties };
   if (edits.dbPort !== undefined) values[DB_PORT_KEY] = String(edits.dbPort);
   if (edits.dbHosts !== undefined) {
@@ -44,10 +48,13 @@ export function rewriteDfcProperties(text: string, edits: ConfigEdits, origin: s
       });
     }
     if (key === 'dfc.postgres.host' && edits.dbHosts.length > 1) {
-      throw new ConfigError(`${origin} names one database host (dfc.postgres.host), and --db-host gave ${edits.dbHosts.length}: ${edits.dbHosts.join(', ')}.`, {
-        state: 'nothing was changed',
-        hint: 'give one host to --db-host',
-      });
+      throw new ConfigError(
+        `${origin} names one database host (dfc.postgres.host), and --db-host gave ${edits.dbHosts.length}: ${edits.dbHosts.join(', ')}.`,
+        {
+          state: 'nothing was changed',
+          hint: 'give one host to --db-host',
+        },
+      );
     }
     values[key] = edits.dbHosts.join(',');
   }
@@ -60,7 +67,9 @@ export function rewriteDfcProperties(text: string, edits: ConfigEdits, origin: s
   const edit = guard(() => editProperties(text, values), origin);
   const changed = edit.text;
   const after = readProperties(changed);
-  const warnings = edit.duplicates.map((key) => `${origin} sets ${key} more than once (Java uses the last): every occurrence was rewritten`);
+  const warnings = edit.duplicates.map(
+    (key) => `${origin} sets ${key} more than once (Java uses the last): every occurrence was rewritten`,
+  );
   const rewrites = Object.keys(values)
     .filter((key) => before.get(key) !== after.get(key))
     .map((key) => ({ file: DFC_PROPERTIES, what: key, before: before.get(key) ?? '', after: after.get(key) ?? '' }));

@@ -52,7 +52,9 @@ export async function restoreRoles(config: Pick<Config, 'pg'>, psql: PgTool, adm
   const existing = await withClient(config, 'postgres', async (client) => {
     const now = await roleFacts(client);
     for (const space of now.tablespaces.filter((s) => !before.tablespaces.includes(s))) {
-      await client.query(`DROP TABLESPACE ${ident(space)}`).catch((e) => problems.push(`tablespace "${space}" (created by the dump) could not be dropped: ${messageOf(e)}`));
+      await client
+        .query(`DROP TABLESPACE ${ident(space)}`)
+        .catch((e) => problems.push(`tablespace "${space}" (created by the dump) could not be dropped: ${messageOf(e)}`));
     }
     for (const role of now.roles.filter((r) => !beforeRoles.has(r))) {
       try {
@@ -66,7 +68,9 @@ export async function restoreRoles(config: Pick<Config, 'pg'>, psql: PgTool, adm
     }
     for (const [role, member] of now.memberships) {
       if (beforeMembers.has(`${role}\u0000${member}`) || !beforeRoles.has(role) || !beforeRoles.has(member)) continue;
-      await client.query(`REVOKE ${ident(role)} FROM ${ident(member)}`).catch((e) => problems.push(`membership of "${member}" in "${role}" (granted by the dump) could not be revoked: ${messageOf(e)}`));
+      await client
+        .query(`REVOKE ${ident(role)} FROM ${ident(member)}`)
+        .catch((e) => problems.push(`membership of "${member}" in "${role}" (granted by the dump) could not be revoked: ${messageOf(e)}`));
     }
     for (const role of before.roles) {
       // Settings the dump added; the snapshot sets the ones that were there.

@@ -35,21 +35,37 @@ export async function shareFreeSpace(
     const stat = await fsp.statfs(dir);
     if (stat.blocks > 0) return { free: stat.bavail * stat.bsize, how: 'statfs' };
   } catch (error) {
-    return { free: undefined, how: 'not-measured', note: `${dir} cannot be measured (${(error as NodeJS.ErrnoException).code ?? messageOf(error)})` };
+    return {
+      free: undefined,
+      how: 'not-measured',
+      note: `${dir} cannot be measured (${(error as NodeJS.ErrnoException).code ?? messageOf(error)})`,
+    };
   }
   const location = await shareLocationOf(dir, options.mountinfo);
-  if (!location) return { free: undefined, how: 'not-measured', note: `${dir} reports no disk size, and is not on an SMB mount this tool can read` };
-  if (!account.user || account.password === undefined) return { free: undefined, how: 'not-measured', note: `${dir} is on \\\\${location.host}\\${location.share}, which only smbclient can measure: it needs CUPM_SERVER_USER and CUPM_SERVER_PASSWORD` };
+  if (!location)
+    return { free: undefined, how: 'not-measured', note: `${dir} reports no disk size, and is not on an SMB mount this tool can read` };
+  if (!account.user || account.password === undefined)
+    return {
+      free: undefined,
+      how: 'not-measured',
+      note: `${dir} is on \\\\${location.host}\\${location.share}, which only smbclient can measure: it needs CUPM_SERVER_USER and CUPM_SERVER_PASSWORD`,
+    };
   const command = location.dir ? `cd "${location.dir}"; du` : 'du';
-  const result = await (options.runner ?? execaRunner).run('smbclient', [`//${location.host}/${location.share}`, '-c', command], {
-    timeoutMs: options.timeoutMs ?? 60_000,
-    env: { USER: account.user, PASSWD: account.password, PASSWD_FD: undefined, PASSWD_FILE: undefined, LC_ALL: 'C' },
-    notFoundHint: 'install Samba\'s smbclient (Debian: apt-get install smbclient)',
-  }).catch((error: unknown) => ({ exitCode: -1, stdout: '', stderr: messageOf(error) }));
+  const result = await (options.runner ?? execaRunner)
+    .run('smbclient', [`//${location.host}/${location.share}`, '-c', command], {
+      timeoutMs: options.timeoutMs ?? 60_000,
+      env: { USER: account.user, PASSWD: account.password, PASSWD_FD: undefined, PASSWD_FILE: undefined, LC_ALL: 'C' },
+      notFoundHint: "install Samba's smbclient (Debian: apt-get install smbclient)",
+    })
+    .catch((error: unknown) => ({ exitCode: -1, stdout: '', stderr: messageOf(error) }));
   const blocks = /(\d+) blocks of size (\d+)\. (\d+) blocks available/.exec(result.stdout);
   if (result.exitCode !== 0 || !blocks) {
     const said = `${result.stdout} ${result.stderr}`.replace(/\s+/g, ' ').trim().slice(0, 300);
-    return { free: undefined, how: 'not-measured', note: `smbclient could not measure \\\\${location.host}\\${location.share}\\${location.dir}${said ? `: ${said}` : ''}` };
+    return {
+      free: undefined,
+      how: 'not-measured',
+      note: `smbclient could not measure \\\\${location.host}\\${location.share}\\${location.dir}${said ? `: ${said}` : ''}`,
+    };
   }
   return { free: Number(blocks[3]) * Number(blocks[2]), how: 'smbclient' };
 }

@@ -106,7 +106,8 @@ function moveAsideStep(journal: RestoreJournal): RestoreStep {
   const names = journal.renames.map((r) => `${r.from} -> ${r.to}`).join(', ');
   return {
     id: 'move-aside',
-    title: journal.renames.length > 0 ? `Move the current database aside (${names})` : 'Move the current database aside (there is none to move)',
+    title:
+      journal.renames.length > 0 ? `Move the current database aside (${names})` : 'Move the current database aside (there is none to move)',
     async run(rt) {
       return withClient(rt.config, 'postgres', async (client) => {
         const version = await serverVersion(client);
@@ -125,10 +126,14 @@ function moveAsideStep(journal: RestoreJournal): RestoreStep {
         for (const { from, to } of [...rt.journal.renames].reverse()) {
           if (!(await databaseExists(client, to))) continue;
           if (await databaseExists(client, from)) {
-            problems.push(`"${to}" cannot be renamed back to "${from}": a database "${from}" exists (the half-restored one, which could not be dropped)`);
+            problems.push(
+              `"${to}" cannot be renamed back to "${from}": a database "${from}" exists (the half-restored one, which could not be dropped)`,
+            );
             continue;
           }
-          await renameDatabase(client, version, to, from).catch((e) => problems.push(`"${to}" could not be renamed back to "${from}": ${messageOf(e)}`));
+          await renameDatabase(client, version, to, from).catch((e) =>
+            problems.push(`"${to}" could not be renamed back to "${from}": ${messageOf(e)}`),
+          );
         }
       });
       if (problems.length > 0) throw new JobFailedError('The previous database could not be put back:', { problems });
@@ -190,15 +195,22 @@ export function loadStep(): RestoreStep {
       if (ran.status === 'rejected') throw loadError(ran.reason, rt.load.archive, (line) => guard.scanner.copyHeaderOf(line));
       const got = measure.measurement;
       if (live && (got.size !== entry.size || got.sha256 !== entry.sha256)) {
-        throw new ArchiveInvalidError(`${DUMP_ENTRY} is NOT the dump the manifest describes (read ${got.size} bytes, SHA-256 ${got.sha256.slice(0, 12)}..., the manifest says ${entry.size} bytes, ${entry.sha256.slice(0, 12)}...): tampered or corrupt.`, {
-          hint: 'do not restore from this archive; use another one (cupm-backup list)',
-        });
+        throw new ArchiveInvalidError(
+          `${DUMP_ENTRY} is NOT the dump the manifest describes (read ${got.size} bytes, SHA-256 ${got.sha256.slice(0, 12)}..., the manifest says ${entry.size} bytes, ${entry.sha256.slice(0, 12)}...): tampered or corrupt.`,
+          {
+            hint: 'do not restore from this archive; use another one (cupm-backup list)',
+          },
+        );
       }
       if (live && !rt.load.dumpIncomplete && !endsWithTrailer(got.tail.toString('latin1'))) {
-        throw new ArchiveInvalidError(`${DUMP_ENTRY} does not end with "-- PostgreSQL database cluster dump complete": the dump is incomplete.`);
+        throw new ArchiveInvalidError(
+          `${DUMP_ENTRY} does not end with "-- PostgreSQL database cluster dump complete": the dump is incomplete.`,
+        );
       }
       if (got.size !== entry.size || got.sha256 !== entry.sha256) {
-        throw new ArchiveInvalidError(`${DUMP_ENTRY} changed since it was verified (read ${got.size} bytes, SHA-256 ${got.sha256.slice(0, 12)}..., the manifest says ${entry.size} bytes, ${entry.sha256.slice(0, 12)}...).`);
+        throw new ArchiveInvalidError(
+          `${DUMP_ENTRY} changed since it was verified (read ${got.size} bytes, SHA-256 ${got.sha256.slice(0, 12)}..., the manifest says ${entry.size} bytes, ${entry.sha256.slice(0, 12)}...).`,
+        );
       }
       rt.journal.adminPassword = filter.adminPassword ?? null;
       if (live) await writePrivate(heldRolesFile(rt.journal), Buffer.from(filter.heldRoles.map((line) => `${line}\n`).join(''), 'latin1'));
@@ -221,8 +233,12 @@ export function loadStep(): RestoreStep {
         return `psql -d postgres -c 'DROP DATABASE IF EXISTS ${ident(d)}'   (the half-restored "${d}"${aside ? `: only while "${aside.to}" exists` : ''})`;
       });
       if (rt.journal.roles) {
-        lines.push(`for every role the dump created (not in: ${rt.journal.roles.roles.join(', ')}): psql -d postgres -c 'DROP OWNED BY <role>; DROP ROLE <role>'`);
-        lines.push(`re-apply the roles as they were: psql -X -d postgres -f ${rt.journal.roles.snapshot}   ("role ... already exists" errors there are expected)`);
+        lines.push(
+          `for every role the dump created (not in: ${rt.journal.roles.roles.join(', ')}): psql -d postgres -c 'DROP OWNED BY <role>; DROP ROLE <role>'`,
+        );
+        lines.push(
+          `re-apply the roles as they were: psql -X -d postgres -f ${rt.journal.roles.snapshot}   ("role ... already exists" errors there are expected)`,
+        );
       }
       return lines;
     },
@@ -245,7 +261,8 @@ export function filesStep(journal: RestoreJournal): RestoreStep {
         try {
           // Nothing to put back (never written, or written back already): nothing to fail on.
           if (await isAsBefore(file)) continue;
-          if (file.before) await writeFileAtomic(file.target, await fsp.readFile(file.before), { mode: file.mode, uid: file.uid, gid: file.gid });
+          if (file.before)
+            await writeFileAtomic(file.target, await fsp.readFile(file.before), { mode: file.mode, uid: file.uid, gid: file.gid });
           else await removeFile(file.target);
         } catch (error) {
           problems.push(`${file.target}: ${messageOf(error)}`);
@@ -271,9 +288,12 @@ export function purgeStep(journal: RestoreJournal, database = journal.database):
           return (await client.query('DELETE FROM nicesyseng WHERE host = $1', [host])).rowCount ?? 0;
         } catch (error) {
           if ((error as { code?: string }).code === '42P01') {
-            throw new JobFailedError(`The restored database "${database}" has no table nicesyseng: it does not look like a CUPM database.`, {
-              hint: 'check the archive; or run without --old-nice-host',
-            });
+            throw new JobFailedError(
+              `The restored database "${database}" has no table nicesyseng: it does not look like a CUPM database.`,
+              {
+                hint: 'check the archive; or run without --old-nice-host',
+              },
+            );
           }
           throw error;
         }
@@ -292,7 +312,9 @@ export function postgresStep(journal: RestoreJournal): RestoreStep {
     title: service ? `Restart PostgreSQL (service ${service})` : `End the remaining sessions of role ${journal.dbRole}`,
     async run(rt) {
       if (!service) {
-        const ended = await withClient(rt.config, 'postgres', async (client) => endRoleSessions(client, await serverVersion(client), rt.journal.dbRole));
+        const ended = await withClient(rt.config, 'postgres', async (client) =>
+          endRoleSessions(client, await serverVersion(client), rt.journal.dbRole),
+        );
         return `${ended} session${ended === 1 ? '' : 's'} ended`;
       }
       await rt.manager.stop(service);
@@ -329,7 +351,9 @@ function adminPasswordStep(journal: RestoreJournal): RestoreStep {
     async run(rt) {
       const hash = rt.journal.adminPassword;
       if (!hash) return `the dump sets no password for ${rt.journal.adminRole}: left as it was`;
-      await withClient(rt.config, 'postgres', (client) => client.query(`ALTER ROLE ${ident(rt.journal.adminRole)} PASSWORD ${literal(hash)}`));
+      await withClient(rt.config, 'postgres', (client) =>
+        client.query(`ALTER ROLE ${ident(rt.journal.adminRole)} PASSWORD ${literal(hash)}`),
+      );
       return `the password of ${rt.journal.adminRole} is now the backup's: update PGPASSWORD (or pgpass) to it`;
     },
   };
@@ -369,7 +393,8 @@ async function waitForPostgres(config: Config, timeoutSeconds: number): Promise<
 }
 
 /** What psql says when the server, not the dump, ended the load. */
-const SERVER_GONE = /connection to server was lost|server closed the connection unexpectedly|terminating connection due to administrator command|no connection to the server/;
+const SERVER_GONE =
+  /connection to server was lost|server closed the connection unexpectedly|terminating connection due to administrator command|no connection to the server/;
 
 /** The error a failed load ends with: the SQL error and the line of the dump it is on. */
 function loadError(error: unknown, archive: string, copyHeaderOf: (line: number) => number | undefined): CupmError {
@@ -385,7 +410,8 @@ function loadError(error: unknown, archive: string, copyHeaderOf: (line: number)
   }
   if (!sql) return new JobFailedError(`Loading the dump failed: ${error.message}`);
   return new JobFailedError(`The dump failed${where}:\n${sql.message}`, {
-    hint: sql.line === undefined ? undefined : `see that line with: unzip -p ${JSON.stringify(archive)} ${DUMP_ENTRY} | sed -n '${sql.line}p'`,
+    hint:
+      sql.line === undefined ? undefined : `see that line with: unzip -p ${JSON.stringify(archive)} ${DUMP_ENTRY} | sed -n '${sql.line}p'`,
   });
 }
 
@@ -402,10 +428,12 @@ function dumpLineOf(sql: PsqlError, copyHeaderOf: (line: number) => number | und
 
 /** Tells what the dump held for a built-in database and how to load it by hand. */
 function skippedNote(section: SkippedSection, archive: string): string {
-  return `The dump holds ${section.statements} statement(s) for the built-in database "${section.database}" ` +
+  return (
+    `The dump holds ${section.statements} statement(s) for the built-in database "${section.database}" ` +
     `(lines ${section.firstLine}-${section.lastLine} of ${DUMP_ENTRY}, first: ${section.example ?? '?'}); they were not restored ` +
     `(the restore replaces databases, and cannot replace or undo changes to "${section.database}"). To load them by hand: ` +
-    `unzip -p ${JSON.stringify(archive)} ${DUMP_ENTRY} | sed -n '${section.firstLine},${section.lastLine}p' | psql -d ${section.database}`;
+    `unzip -p ${JSON.stringify(archive)} ${DUMP_ENTRY} | sed -n '${section.firstLine},${section.lastLine}p' | psql -d ${section.database}`
+  );
 }
 
 /** A psql left by a killed run still feeds the half-restored database: end it (Linux: checked by name). */

@@ -46,7 +46,10 @@ export function findServerBinDir(): string {
   }
   const root = '/usr/lib/postgresql';
   const versions = fs.existsSync(root)
-    ? fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a))
+    ? fs
+        .readdirSync(root)
+        .filter((v) => fs.existsSync(path.join(root, v, 'bin', 'initdb')))
+        .sort((a, b) => Number(b) - Number(a))
     : [];
   if (versions[0]) return path.join(root, versions[0], 'bin');
   throw new Error('initdb not found: install the PostgreSQL server (Debian: apt-get install -y postgresql)');
@@ -91,8 +94,17 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const host = '127.0.0.1';
   try {
     await asServerUser(path.join(binDir, 'initdb'), [
-      '-D', dataDir, '-U', adminUser, `--pwfile=${pwfile}`,
-      '--auth-host=scram-sha-256', '--auth-local=trust', '-E', 'UTF8', '--locale=C', '--no-sync',
+      '-D',
+      dataDir,
+      '-U',
+      adminUser,
+      `--pwfile=${pwfile}`,
+      '--auth-host=scram-sha-256',
+      '--auth-local=trust',
+      '-E',
+      'UTF8',
+      '--locale=C',
+      '--no-sync',
     ]);
   } finally {
     await fsp.rm(pwfile, { force: true });
@@ -109,7 +121,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
   await fsp.appendFile(
     path.join(dataDir, 'postgresql.conf'),
-    '\n# cupm-backup sandbox\n' + Object.entries(settings).map(([k, v]) => `${k} = ${v}`).join('\n') + '\n',
+    '\n# cupm-backup sandbox\n' +
+      Object.entries(settings)
+        .map(([k, v]) => `${k} = ${v}`)
+        .join('\n') +
+      '\n',
   );
   const pgCtl = path.join(binDir, 'pg_ctl');
   const logFile = path.join(dir, 'server.log');

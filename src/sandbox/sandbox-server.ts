@@ -47,7 +47,12 @@ export async function createSandboxServer(options: SandboxOptions = {}): Promise
     cluster = await startCluster({ password: adminPassword });
     await createSampleCupmDatabase(cluster, { rolePassword: appPassword, niceHost, subscribers: options.subscribers });
     const installDir = path.join(dir, 'CUPM');
-    await createInstallTree(installDir, { dbHost: cluster.host, dbPort: cluster.port, cupmVersion: options.cupmVersion, dbPassword: appPassword });
+    await createInstallTree(installDir, {
+      dbHost: cluster.host,
+      dbPort: cluster.port,
+      cupmVersion: options.cupmVersion,
+      dbPassword: appPassword,
+    });
     const backupDir = path.join(dir, 'backups');
     services = await createStandinWorld(path.join(dir, 'services'), {
       services: DEFAULT_SERVICES,

@@ -107,11 +107,14 @@ export interface TimelineEvent {
 
 /** Reads timeline.log ("<ms since the epoch> stop|start <service>" lines); anything else is an error. */
 export function parseTimeline(text: string): TimelineEvent[] {
-  return text.split('\n').filter((line) => line.trim() !== '').map((line) => {
-    const match = /^(\d+) (stop|start) (.+)$/.exec(line);
-    if (!match) throw new Error(`not a timeline line: ${JSON.stringify(line)}`);
-    return { at: Number(match[1]), verb: match[2] as 'stop' | 'start', service: match[3]! };
-  });
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      const match = /^(\d+) (stop|start) (.+)$/.exec(line);
+      if (!match) throw new Error(`not a timeline line: ${JSON.stringify(line)}`);
+      return { at: Number(match[1]), verb: match[2] as 'stop' | 'start', service: match[3]! };
+    });
 }
 
 /**

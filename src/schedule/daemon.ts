@@ -63,7 +63,9 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
       timezone: options.timezone,
       protect: (job) => {
         const at = new Date();
-        reporter.warn(`a run was due at ${at.toISOString()}, but the previous one (started ${job.currentRun()?.toISOString() ?? '?'}) is still going: skipped`);
+        reporter.warn(
+          `a run was due at ${at.toISOString()}, but the previous one (started ${job.currentRun()?.toISOString() ?? '?'}) is still going: skipped`,
+        );
         emit({ kind: 'skipped', at });
       },
     },

@@ -63,7 +63,9 @@ export async function interruptedJobs(dir: string): Promise<InterruptedJobs> {
   // An unreadable journal is a restore interrupted too: say so rather than fail the report.
   const journal = await readJournal(dir).catch(() => null);
   if (journal === null) {
-    found.problems.push(`a restore journal ${journalPath(dir)} exists but cannot be read: a restore was interrupted; see it before anything else`);
+    found.problems.push(
+      `a restore journal ${journalPath(dir)} exists but cannot be read: a restore was interrupted; see it before anything else`,
+    );
   } else if (journal && !jobIsRunning(journal)) {
     const reached = [...journal.steps].reverse().find((s) => s.status !== 'not-run');
     found.restore = {

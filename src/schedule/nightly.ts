@@ -99,7 +99,11 @@ async function runSteps(config: Config, options: NightlyOptions, reporter: Repor
   if (!(await preflightDestinations(config, reporter, record))) return;
   let result: BackupResult | undefined;
   await step(record, reporter, 'backup', async () => {
-    result = await backupLocked(config, { noStop: options.noStop, allowLive: options.allowLive, signal: options.signal, serviceManager: options.serviceManager }, reporter);
+    result = await backupLocked(
+      config,
+      { noStop: options.noStop, allowLive: options.allowLive, signal: options.signal, serviceManager: options.serviceManager },
+      reporter,
+    );
     record.backupDurationMs = result.durationMs;
     record.servicesDownMs = result.servicesDownMs;
     record.dumpMs = result.dumpMs;
@@ -122,10 +126,14 @@ async function runSteps(config: Config, options: NightlyOptions, reporter: Repor
     await step(record, reporter, 'verify', async () => {
       const report = await verifyArchive(archive, { keys, onProgress: (done, total) => reporter.progress('verify', done, total) });
       if (!report.ok) {
-        throw new CupmError(EXIT.archiveInvalid, `The new archive ${archive} did not verify: it is kept for inspection, but not copied off-site and not counted as a backup.`, {
-          problems: report.problems,
-          hint: 'check the disk of the backup folder (a fresh archive that does not read back points at failing storage), then run nightly again',
-        });
+        throw new CupmError(
+          EXIT.archiveInvalid,
+          `The new archive ${archive} did not verify: it is kept for inspection, but not copied off-site and not counted as a backup.`,
+          {
+            problems: report.problems,
+            hint: 'check the disk of the backup folder (a fresh archive that does not read back points at failing storage), then run nightly again',
+          },
+        );
       }
       record.verified = true;
       return `${report.bytesChecked} bytes re-read, sizes and SHA-256 match`;
@@ -147,7 +155,10 @@ async function runSteps(config: Config, options: NightlyOptions, reporter: Repor
   } else {
     owedCopies(record, destinations, config.backupDir, reporter);
     if (record.pendingOffsite.length === 0) skip(record, 'offsite', 'nothing to copy (no verified archive)');
-    else await step(record, reporter, 'offsite', () => copyOffsite(record, destinations, config.backupDir, options, reporter, failedDestinations));
+    else
+      await step(record, reporter, 'offsite', () =>
+        copyOffsite(record, destinations, config.backupDir, options, reporter, failedDestinations),
+      );
   }
 
   if (!record.verified) {
@@ -158,12 +169,16 @@ async function runSteps(config: Config, options: NightlyOptions, reporter: Repor
     await step(record, reporter, 'prune', async () => {
       const hold = new Map<string, string[]>();
       for (const p of record.pendingOffsite) hold.set(p.archive, [...(hold.get(p.archive) ?? []), `not yet copied to ${p.destination}`]);
-      const result = await pruneLocked(config, {
-        policy: config.nightly.retention,
-        verified: [record.archive!.name],
-        hold,
-        destinations: destinations.filter((d) => !failedDestinations.has(d.display)),
-      }, reporter);
+      const result = await pruneLocked(
+        config,
+        {
+          policy: config.nightly.retention,
+          verified: [record.archive!.name],
+          hold,
+          destinations: destinations.filter((d) => !failedDestinations.has(d.display)),
+        },
+        reporter,
+      );
       const errors: string[] = [];
       for (const location of result.locations) {
         const prefix = location.kind === 'local' ? '' : `${location.location}: `;
@@ -195,7 +210,13 @@ async function preflightDestinations(config: Config, reporter: Reporter, record:
       if (error instanceof ConfigError) {
         record.steps.push({ name: 'preflight', status: 'failed', error: error.message, durationMs: Date.now() - began });
         reporter.warn(`preflight failed: ${error.describe()}`);
-        fail(record, new ConfigError(error.message, { state: 'nothing was done: no backup was made', hint: error.hint ?? 'fix CUPM_OFFSITE or the store, then run nightly again' }));
+        fail(
+          record,
+          new ConfigError(error.message, {
+            state: 'nothing was done: no backup was made',
+            hint: error.hint ?? 'fix CUPM_OFFSITE or the store, then run nightly again',
+          }),
+        );
         return false;
       }
       reporter.warn(`${destination.display} cannot be checked now (${messageOf(error)}); the backup goes on and its copy stays pending`);
@@ -217,7 +238,8 @@ function owedCopies(record: NightlyRunRecord, destinations: Destination[], dir: 
     owed.push(pending);
   }
   if (record.verified && record.archive) {
-    for (const destination of destinations) owed.push({ destination: destination.display, archive: record.archive.name, since: record.startedAt });
+    for (const destination of destinations)
+      owed.push({ destination: destination.display, archive: record.archive.name, since: record.startedAt });
   }
   record.pendingOffsite = owed;
 }
@@ -233,11 +255,19 @@ async function copyOffsite(
 ): Promise<string> {
   const stillOwed: PendingCopy[] = [];
   for (const destination of destinations) {
-    const owed = record.pendingOffsite.filter((p) => p.destination === destination.display).sort((a, b) => a.archive.localeCompare(b.archive));
+    const owed = record.pendingOffsite
+      .filter((p) => p.destination === destination.display)
+      .sort((a, b) => a.archive.localeCompare(b.archive));
     if (owed.length === 0) continue;
     const failed = (pending: PendingCopy, error: unknown, durationMs?: number) => {
       const message = error instanceof CupmError ? error.message : messageOf(error);
-      record.offsite.push({ destination: destination.display, archive: pending.archive, ok: false, error: message, ...(durationMs === undefined ? {} : { durationMs }) });
+      record.offsite.push({
+        destination: destination.display,
+        archive: pending.archive,
+        ok: false,
+        error: message,
+        ...(durationMs === undefined ? {} : { durationMs }),
+      });
       stillOwed.push(pending);
       failedDestinations.add(destination.display);
     };
@@ -251,22 +281,37 @@ async function copyOffsite(
               ...options.copy,
               onBytes: (done, total) => reporter.progress(`copy to ${destination.display}`, done, total),
             });
-            const entry: OffsiteCopyRecord = { destination: destination.display, archive: pending.archive, ok: true, durationMs: Date.now() - began };
+            const entry: OffsiteCopyRecord = {
+              destination: destination.display,
+              archive: pending.archive,
+              ok: true,
+              durationMs: Date.now() - began,
+            };
             record.offsite.push(entry);
-            reporter.info(copy.alreadyThere
-              ? `${pending.archive} was already on ${destination.display} (${destination.kind === 's3' ? 'same size and ETag' : 'same SHA-256'})`
-              : `Copied ${pending.archive} to ${destination.display}: ${copy.size} bytes, ${copy.check}`);
+            reporter.info(
+              copy.alreadyThere
+                ? `${pending.archive} was already on ${destination.display} (${destination.kind === 's3' ? 'same size and ETag' : 'same SHA-256'})`
+                : `Copied ${pending.archive} to ${destination.display}: ${copy.size} bytes, ${copy.check}`,
+            );
           } catch (error) {
-            reporter.warn(`Copy of ${pending.archive} to ${destination.display} failed: ${error instanceof CupmError ? error.describe() : messageOf(error)}`);
+            reporter.warn(
+              `Copy of ${pending.archive} to ${destination.display} failed: ${error instanceof CupmError ? error.describe() : messageOf(error)}`,
+            );
             failed(pending, error, Date.now() - began);
           }
         }
       });
     } catch (error) {
       // Could not connect (or the connection failed outside a copy): everything owed stays owed.
-      reporter.warn(`Off-site destination ${destination.display} failed: ${error instanceof CupmError ? error.describe() : messageOf(error)}`);
+      reporter.warn(
+        `Off-site destination ${destination.display} failed: ${error instanceof CupmError ? error.describe() : messageOf(error)}`,
+      );
       for (const pending of owed) {
-        if (!stillOwed.includes(pending) && !record.offsite.some((c) => c.ok && c.destination === destination.display && c.archive === pending.archive)) failed(pending, error);
+        if (
+          !stillOwed.includes(pending) &&
+          !record.offsite.some((c) => c.ok && c.destination === destination.display && c.archive === pending.archive)
+        )
+          failed(pending, error);
       }
     }
   }
@@ -274,15 +319,25 @@ async function copyOffsite(
   const copied = record.offsite.filter((c) => c.ok).length;
   if (stillOwed.length > 0) {
     const where = [...new Set(stillOwed.map((p) => p.destination))].join(', ');
-    throw new JobFailedError(`${stillOwed.length} off-site cop${stillOwed.length === 1 ? 'y' : 'ies'} did not complete (${where}); the next run retries them. ${copied} succeeded.`, {
-      problems: record.offsite.filter((c) => !c.ok).map((c) => `${c.destination}: ${c.archive}: ${c.error}`),
-    });
+    throw new JobFailedError(
+      `${stillOwed.length} off-site cop${stillOwed.length === 1 ? 'y' : 'ies'} did not complete (${where}); the next run retries them. ${copied} succeeded.`,
+      {
+        problems: record.offsite.filter((c) => !c.ok).map((c) => `${c.destination}: ${c.archive}: ${c.error}`),
+      },
+    );
   }
   return `${copied} cop${copied === 1 ? 'y' : 'ies'} to ${destinations.length} destination(s), each read back and matched`;
 }
 
 /** Outcome, exit code, notification, history; the log gets the summary. */
-async function finish(config: Config, options: NightlyOptions, reporter: Reporter, record: NightlyRunRecord, started: Date, how: { locked: boolean }): Promise<void> {
+async function finish(
+  config: Config,
+  options: NightlyOptions,
+  reporter: Reporter,
+  record: NightlyRunRecord,
+  started: Date,
+  how: { locked: boolean },
+): Promise<void> {
   const failedSteps = record.steps.filter((s) => s.status === 'failed');
   if (record.verified) {
     const warn = failedSteps.length > 0 || (record.warnings?.length ?? 0) > 0;
@@ -290,9 +345,13 @@ async function finish(config: Config, options: NightlyOptions, reporter: Reporte
     record.exitCode = warn ? NIGHTLY_EXIT.warning : NIGHTLY_EXIT.ok;
     if (warn && !record.error) {
       const what = failedSteps.map((s) => s.name).join(' and ');
-      record.error = failedSteps.length > 0
-        ? { message: `The backup is verified and kept in ${config.backupDir}, but ${what} failed: ${failedSteps.map((s) => s.error).join('; ')}`, hint: offsiteHint(record) }
-        : { message: `The backup is verified, but: ${record.warnings!.join('; ')}` };
+      record.error =
+        failedSteps.length > 0
+          ? {
+              message: `The backup is verified and kept in ${config.backupDir}, but ${what} failed: ${failedSteps.map((s) => s.error).join('; ')}`,
+              hint: offsiteHint(record),
+            }
+          : { message: `The backup is verified, but: ${record.warnings!.join('; ')}` };
     }
   } else {
     record.outcome = 'failed';
@@ -309,7 +368,12 @@ async function finish(config: Config, options: NightlyOptions, reporter: Reporte
     reporter.warn(`The notification failed: ${messageOf(error)} (the run's outcome is unchanged)`);
     sent = 'failed';
   }
-  record.steps.push({ name: 'notify', status: sent === 'sent' ? 'done' : sent === 'skipped' ? 'skipped' : 'failed', durationMs: Date.now() - began, ...(sent === 'skipped' ? { detail: 'not configured, or not wanted for this outcome (CUPM_NOTIFY_ON)' } : {}) });
+  record.steps.push({
+    name: 'notify',
+    status: sent === 'sent' ? 'done' : sent === 'skipped' ? 'skipped' : 'failed',
+    durationMs: Date.now() - began,
+    ...(sent === 'skipped' ? { detail: 'not configured, or not wanted for this outcome (CUPM_NOTIFY_ON)' } : {}),
+  });
 
   const summary = `Nightly run ${record.outcome.toUpperCase()} (exit ${record.exitCode}): ${record.steps.map((s) => `${s.name} ${s.status}`).join(', ')}`;
   if (record.outcome === 'ok') reporter.info(summary);

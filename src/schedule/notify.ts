@@ -40,7 +40,9 @@ export async function sendNotification(config: Config, run: NightlyRunRecord, re
     reporter.info(`Notification sent to ${settings.to.join(', ')} through ${settings.smtp.display}.`);
     return 'sent';
   } catch (error) {
-    reporter.warn(`The notification email was not sent: ${scrub(describeMailError(error, settings.smtp), settings.smtp)} (the run's outcome is unchanged).`);
+    reporter.warn(
+      `The notification email was not sent: ${scrub(describeMailError(error, settings.smtp), settings.smtp)} (the run's outcome is unchanged).`,
+    );
     return 'failed';
   } finally {
     transport.close();
@@ -70,10 +72,12 @@ export function composeNotification(run: NightlyRunRecord, context: { backupDir:
       lines.push(`  ${step.name}: ${text}`);
     }
     for (const copy of run.offsite.filter((c) => !c.ok)) {
-      if (!failures.some((step) => step.error?.includes(copy.destination))) lines.push(`  off-site copy to ${copy.destination}: ${copy.error ?? 'failed'}`);
+      if (!failures.some((step) => step.error?.includes(copy.destination)))
+        lines.push(`  off-site copy to ${copy.destination}: ${copy.error ?? 'failed'}`);
     }
     for (const warning of run.warnings ?? []) if (!lines.some((line) => line.includes(warning))) lines.push(`  ${warning}`);
-    if (!run.error && failures.length === 0 && run.offsite.every((c) => c.ok) && (run.warnings ?? []).length === 0) lines.push('  see the steps below');
+    if (!run.error && failures.length === 0 && run.offsite.every((c) => c.ok) && (run.warnings ?? []).length === 0)
+      lines.push('  see the steps below');
     lines.push('', 'What to do:');
     lines.push(`  ${run.error?.hint ?? defaultHint(run, context.backupDir)}`);
   }
@@ -97,7 +101,9 @@ export function composeNotification(run: NightlyRunRecord, context: { backupDir:
     const verified = run.verified ? 'verified' : 'NOT verified';
     const took = run.backupDurationMs === null ? '' : `, backup took ${formatDuration(run.backupDurationMs)}`;
     lines.push(`  ${run.archive.path}`);
-    lines.push(`  ${formatBytes(run.archive.size)} (database dump ${formatBytes(run.archive.dumpBytes)}), CUPM ${run.archive.cupmVersion ?? 'version unknown'}, ${verified}${took}`);
+    lines.push(
+      `  ${formatBytes(run.archive.size)} (database dump ${formatBytes(run.archive.dumpBytes)}), CUPM ${run.archive.cupmVersion ?? 'version unknown'}, ${verified}${took}`,
+    );
   } else {
     lines.push('  none was written by this run');
   }
@@ -109,7 +115,9 @@ export function composeNotification(run: NightlyRunRecord, context: { backupDir:
       lines.push(copy.ok ? `  ok       ${copy.destination}${took}` : `  FAILED   ${copy.destination}: ${copy.error ?? 'failed'}`);
     }
     for (const pending of run.pendingOffsite) {
-      lines.push(`  pending  ${pending.destination}: ${pending.archive} (waiting since ${formatLocalTime(pending.since, false)}; retried on the next run)`);
+      lines.push(
+        `  pending  ${pending.destination}: ${pending.archive} (waiting since ${formatLocalTime(pending.since, false)}; retried on the next run)`,
+      );
     }
   }
   if (run.pruned.length > 0) {
@@ -128,7 +136,9 @@ function headline(run: NightlyRunRecord): string[] {
   const size = `${formatBytes(run.archive.size)}, ${run.verified ? 'verified' : 'NOT verified'}`;
   const copied = run.offsite.filter((c) => c.ok).length;
   const offsite =
-    run.offsite.length === 0 ? '' : `; copied off-site to ${copied} of ${run.offsite.length} destination${run.offsite.length === 1 ? '' : 's'}`;
+    run.offsite.length === 0
+      ? ''
+      : `; copied off-site to ${copied} of ${run.offsite.length} destination${run.offsite.length === 1 ? '' : 's'}`;
   return [`Backup ${run.archive.name} (${size})${offsite}.`];
 }
 

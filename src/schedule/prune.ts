@@ -16,7 +16,14 @@ import { withConnection, type Destination } from '../offsite/destination.js';
 import { configuredDestinations } from '../offsite/index.js';
 import { listRemoteArchives } from '../offsite/remote-catalog.js';
 import { readHistory } from './history.js';
-import { describePolicy, hasRules, planRetention, PRE_UPGRADE_LABEL, type RetentionCandidate, type RetentionDecision } from './retention.js';
+import {
+  describePolicy,
+  hasRules,
+  planRetention,
+  PRE_UPGRADE_LABEL,
+  type RetentionCandidate,
+  type RetentionDecision,
+} from './retention.js';
 
 export interface PruneOptions {
   policy: RetentionPolicy;
@@ -87,19 +94,28 @@ async function pruneBackupDir(config: Config, options: PruneOptions & { host: st
   const candidates: RetentionCandidate[] = archives.map((a) => ({
     name: a.name,
     ...(a.manifest
-      ? { createdAt: a.manifest.createdAt, label: a.manifest.label, host: a.manifest.source.hostname, verified: known.get(a.name) === a.size, imported: a.manifest.imported === true }
+      ? {
+          createdAt: a.manifest.createdAt,
+          label: a.manifest.label,
+          host: a.manifest.source.hostname,
+          verified: known.get(a.name) === a.size,
+          imported: a.manifest.imported === true,
+        }
       : a.locked && a.nameFacts
         ? { ...byName(a.nameFacts, options.host), verified: known.get(a.name) === a.size }
         : { problem: firstLine(a.error ?? (a.locked ? `${a.locked}, and its name is not one cupm-backup writes` : 'unreadable')) }),
     hold: options.hold?.get(a.name) ?? [],
   }));
   const locked = archives.filter((a) => a.locked && a.nameFacts).length;
-  if (locked > 0) reporter.info(`${locked} encrypted archive(s) judged by the host, time and label in their names (no identity opens them here)`);
+  if (locked > 0)
+    reporter.info(`${locked} encrypted archive(s) judged by the host, time and label in their names (no identity opens them here)`);
 
   // The newest verified archive is never deleted: find it, reading archives newest first until
   // one verifies. One that fails is kept and reported, like an unreadable one.
   const countable = candidates
-    .filter((c) => c.problem === undefined && labelKey(c.label) !== PRE_UPGRADE_LABEL && c.host?.toLowerCase() === options.host.toLowerCase())
+    .filter(
+      (c) => c.problem === undefined && labelKey(c.label) !== PRE_UPGRADE_LABEL && c.host?.toLowerCase() === options.host.toLowerCase(),
+    )
     // Real backups first: an import never stands in for the newest verified backup (retention.ts).
     .sort((a, b) => Number(a.imported === true) - Number(b.imported === true) || Date.parse(b.createdAt!) - Date.parse(a.createdAt!));
   for (const candidate of countable) {
@@ -117,7 +133,11 @@ async function pruneBackupDir(config: Config, options: PruneOptions & { host: st
   return decideAndDelete(location, candidates, options, reporter, (name) => fs.rm(path.join(dir, name)));
 }
 
-async function pruneDestination(destination: Destination, options: PruneOptions & { host: string; keys?: ArchiveKeys }, reporter: Reporter): Promise<PruneLocation> {
+async function pruneDestination(
+  destination: Destination,
+  options: PruneOptions & { host: string; keys?: ArchiveKeys },
+  reporter: Reporter,
+): Promise<PruneLocation> {
   const location: PruneLocation = { location: destination.display, kind: destination.kind, decisions: [], deleted: [], unreadable: [] };
   try {
     await withConnection(destination, async (connection) => {
@@ -127,7 +147,13 @@ async function pruneDestination(destination: Destination, options: PruneOptions 
       const candidates: RetentionCandidate[] = archives.map((a) => ({
         name: a.name,
         ...(a.manifest
-          ? { createdAt: a.manifest.createdAt, label: a.manifest.label, host: a.manifest.source.hostname, verified: true, imported: a.manifest.imported === true }
+          ? {
+              createdAt: a.manifest.createdAt,
+              label: a.manifest.label,
+              host: a.manifest.source.hostname,
+              verified: true,
+              imported: a.manifest.imported === true,
+            }
           : a.locked && a.nameFacts
             ? { ...byName(a.nameFacts, options.host), verified: true }
             : { problem: firstLine(a.error ?? (a.locked ? `${a.locked}, and its name is not one cupm-backup writes` : 'unreadable')) }),
@@ -180,7 +206,10 @@ async function knownVerified(dir: string, fresh: readonly string[]): Promise<Map
     if (record.verified && record.archive) known.set(record.archive.name, record.archive.size);
   }
   for (const name of fresh) {
-    const size = await fs.stat(path.join(dir, name)).then((s) => s.size, () => -1);
+    const size = await fs.stat(path.join(dir, name)).then(
+      (s) => s.size,
+      () => -1,
+    );
     known.set(name, size);
   }
   return known;

@@ -55,7 +55,11 @@ export function hasRules(policy: RetentionPolicy): boolean {
  * archive with a problem, one labelled pre-upgrade, one held, one of another host. Only archives
  * of `host` (compared case-insensitively, as Windows names are) are counted and deleted.
  */
-export function planRetention(candidates: readonly RetentionCandidate[], policy: RetentionPolicy, options: { host: string }): RetentionDecision[] {
+export function planRetention(
+  candidates: readonly RetentionCandidate[],
+  policy: RetentionPolicy,
+  options: { host: string },
+): RetentionDecision[] {
   const host = options.host.toLowerCase();
   const decisions = new Map<string, RetentionDecision>();
   const decide = (c: RetentionCandidate, reasons: string[]) =>

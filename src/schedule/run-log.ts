@@ -53,7 +53,11 @@ export function openRunLog(dir: string, options: { command: string; secrets: rea
   const lastProgress = new Map<string, number>();
   const write = (level: 'info' | 'warn' | 'error', message: string) => {
     const prefix = `${new Date().toISOString()} ${options.command}[${process.pid}] ${level}: `;
-    const text = redact(message).split('\n').map((line) => prefix + line).join('\n') + '\n';
+    const text =
+      redact(message)
+        .split('\n')
+        .map((line) => prefix + line)
+        .join('\n') + '\n';
     try {
       fs.appendFileSync(file, text, { mode: 0o600 });
       broken = false;

@@ -38,7 +38,13 @@ export async function backupStatus(config: Config, now: Date = new Date()): Prom
     checkedAt: now.toISOString(),
     maxAgeHours: config.nightly.maxAgeHours,
     lastRun: last
-      ? { startedAt: last.startedAt, finishedAt: last.finishedAt, outcome: last.outcome, exitCode: last.exitCode, error: last.error?.message ?? null }
+      ? {
+          startedAt: last.startedAt,
+          finishedAt: last.finishedAt,
+          outcome: last.outcome,
+          exitCode: last.exitCode,
+          error: last.error?.message ?? null,
+        }
       : null,
     newestVerified: null,
     stale: true,
@@ -53,23 +59,41 @@ export async function backupStatus(config: Config, now: Date = new Date()): Prom
   verified.sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
   for (const archive of verified) {
     const file = path.join(config.backupDir, archive.name);
-    const size = await fs.stat(file).then((s) => s.size, () => undefined);
+    const size = await fs.stat(file).then(
+      (s) => s.size,
+      () => undefined,
+    );
     if (size !== archive.size) continue; // deleted, or changed since it was verified
     const ageHours = (now.getTime() - Date.parse(archive.createdAt)) / 3_600_000;
-    status.newestVerified = { name: archive.name, path: file, createdAt: archive.createdAt, size, ageHours: Math.round(ageHours * 100) / 100 };
+    status.newestVerified = {
+      name: archive.name,
+      path: file,
+      createdAt: archive.createdAt,
+      size,
+      ageHours: Math.round(ageHours * 100) / 100,
+    };
     break;
   }
 
   if (!status.newestVerified) {
-    status.problems.push(last ? `no verified nightly backup is in ${config.backupDir}` : `no nightly run has been recorded in ${config.backupDir}`);
+    status.problems.push(
+      last ? `no verified nightly backup is in ${config.backupDir}` : `no nightly run has been recorded in ${config.backupDir}`,
+    );
   } else if (status.newestVerified.ageHours > status.maxAgeHours) {
-    status.problems.push(`the newest verified backup is ${formatHours(status.newestVerified.ageHours)} old, more than CUPM_MAX_AGE_HOURS (${status.maxAgeHours})`);
+    status.problems.push(
+      `the newest verified backup is ${formatHours(status.newestVerified.ageHours)} old, more than CUPM_MAX_AGE_HOURS (${status.maxAgeHours})`,
+    );
   } else {
     status.stale = false;
   }
-  if (last && last.outcome !== 'ok') status.problems.push(`the last nightly run (${last.startedAt}) ended ${last.outcome.toUpperCase()}: ${firstLine(last.error?.message ?? 'see the log')}`);
+  if (last && last.outcome !== 'ok')
+    status.problems.push(
+      `the last nightly run (${last.startedAt}) ended ${last.outcome.toUpperCase()}: ${firstLine(last.error?.message ?? 'see the log')}`,
+    );
   if (status.pendingOffsite.length > 0) {
-    status.problems.push(`${status.pendingOffsite.length} off-site cop${status.pendingOffsite.length === 1 ? 'y is' : 'ies are'} pending since ${status.pendingOffsite.map((p) => p.since).sort()[0]}`);
+    status.problems.push(
+      `${status.pendingOffsite.length} off-site cop${status.pendingOffsite.length === 1 ? 'y is' : 'ies are'} pending since ${status.pendingOffsite.map((p) => p.since).sort()[0]}`,
+    );
   }
   // A killed job that left services down, or a half-done restore: CUPM is not whole, whatever the backups say.
   const interrupted = await interruptedJobs(config.backupDir);

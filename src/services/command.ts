@@ -52,13 +52,23 @@ export class CommandServiceManager implements ServiceManager {
     const deadline = Date.now() + this.timeoutSeconds * 1000;
     const result = await this.run(verb, service, deadline);
     if (result.exitCode !== 0) throw this.failure(verb, service, `exited with code ${result.exitCode}`, outputOf(result));
-    await waitForState(service, wanted, this.timeoutSeconds, async () => {
-      const state = await this.status(service, deadline);
-      return { state, label: state };
-    }, { deadline });
+    await waitForState(
+      service,
+      wanted,
+      this.timeoutSeconds,
+      async () => {
+        const state = await this.status(service, deadline);
+        return { state, label: state };
+      },
+      { deadline },
+    );
   }
 
-  private run(verb: keyof ServiceCommandTemplates, service: string, deadline = Date.now() + this.timeoutSeconds * 1000): Promise<CommandResult> {
+  private run(
+    verb: keyof ServiceCommandTemplates,
+    service: string,
+    deadline = Date.now() + this.timeoutSeconds * 1000,
+  ): Promise<CommandResult> {
     const [file, ...args] = this.templates[verb].map((word) => word.replaceAll('{service}', service));
     // Shielded: out of reach of the terminal's Ctrl-C, and done when the command exits even if a
     // daemon it started keeps its output open. A status asked for at the deadline still gets a
@@ -79,7 +89,8 @@ export class CommandServiceManager implements ServiceManager {
 
 function howItFailed(failure: RunFailure, timeoutSeconds: number): string {
   if (failure.kind === 'timed-out') return `did not finish within ${timeoutSeconds} s (CUPM_SERVICE_TIMEOUT)`;
-  if (failure.code !== undefined || failure.signal === undefined) return `could not run (${failure.code ?? failure.message ?? 'unknown error'})`;
+  if (failure.code !== undefined || failure.signal === undefined)
+    return `could not run (${failure.code ?? failure.message ?? 'unknown error'})`;
   return `was killed by ${failure.signal}`;
 }
 

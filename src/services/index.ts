@@ -24,7 +24,8 @@ export function createServiceManager(config: ServiceSettings): ServiceManager {
     case 'systemd':
       return new SystemdServiceManager({ timeoutSeconds });
     case 'command':
-      if (!config.serviceCommands) throw new ConfigError('CUPM_SERVICE_MANAGER=command needs CUPM_SERVICE_COMMAND_STOP, _START and _STATUS.');
+      if (!config.serviceCommands)
+        throw new ConfigError('CUPM_SERVICE_MANAGER=command needs CUPM_SERVICE_COMMAND_STOP, _START and _STATUS.');
       return new CommandServiceManager(config.serviceCommands, timeoutSeconds);
     case 'rpc': {
       const server = config.server;

@@ -121,7 +121,8 @@ export class RpcServiceManager implements ServiceManager {
       const out = await this.net('stop', name);
       const code = errorOf(out);
       // NOT_ACTIVE: it stopped by itself since we looked; a transition: someone else's change is under way.
-      if (code !== undefined && code !== 'WERR_SERVICE_NOT_ACTIVE' && !IN_TRANSITION.has(code)) throw this.failure('stop', service, name, out);
+      if (code !== undefined && code !== 'WERR_SERVICE_NOT_ACTIVE' && !IN_TRANSITION.has(code))
+        throw this.failure('stop', service, name, out);
       if (code === undefined && parseNetRpcStatus(out.stdout)?.label === 'STOPPED') return;
     }
     await this.waitUntil(service, name, 'stopped');
@@ -140,7 +141,8 @@ export class RpcServiceManager implements ServiceManager {
     const out = await this.net(verb, name);
     const code = errorOf(out);
     // ALREADY_RUNNING: someone else started it since we looked; the poll confirms it.
-    if (code !== undefined && code !== 'WERR_SERVICE_ALREADY_RUNNING' && !IN_TRANSITION.has(code)) throw this.failure(verb, service, name, out);
+    if (code !== undefined && code !== 'WERR_SERVICE_ALREADY_RUNNING' && !IN_TRANSITION.has(code))
+      throw this.failure(verb, service, name, out);
     await this.waitUntil(service, name, 'running');
   }
 
@@ -163,15 +165,21 @@ export class RpcServiceManager implements ServiceManager {
   private readStatus(service: string, name: string, out: CommandResult): RpcStatus {
     const code = errorOf(out);
     if (code !== undefined && NOT_FOUND.has(code)) {
-      throw new ServiceNotFoundError(service, this.kind, `${this.options.host} knows no service by that key name or display name (${code})`);
+      throw new ServiceNotFoundError(
+        service,
+        this.kind,
+        `${this.options.host} knows no service by that key name or display name (${code})`,
+      );
     }
     const status = parseNetRpcStatus(out.stdout);
     // A status line is enough: the configuration details after it may be refused to a restricted account.
     if (status) return status;
-    throw code !== undefined ? this.failure('status', service, name, out) : new JobFailedError(
-      `Could not read the state of service ${named(service, name)} on ${this.options.host} from net rpc service status: ${oneLine(out) || 'no output'}.`,
-      { hint: `run ${this.commandFor('status', name)} by hand; if its output looks normal, report it with this message` },
-    );
+    throw code !== undefined
+      ? this.failure('status', service, name, out)
+      : new JobFailedError(
+          `Could not read the state of service ${named(service, name)} on ${this.options.host} from net rpc service status: ${oneLine(out) || 'no output'}.`,
+          { hint: `run ${this.commandFor('status', name)} by hand; if its output looks normal, report it with this message` },
+        );
   }
 
   private async keyNameOf(service: string): Promise<string> {
@@ -181,7 +189,11 @@ export class RpcServiceManager implements ServiceManager {
     const wanted = service.toLowerCase();
     const match = parseNetRpcList(out.stdout).find((s) => s.keyName.toLowerCase() === wanted || s.displayName.toLowerCase() === wanted);
     if (match) return match.keyName;
-    throw new ServiceNotFoundError(service, this.kind, `${this.options.host} knows no service by that key name or display name (net rpc service list)`);
+    throw new ServiceNotFoundError(
+      service,
+      this.kind,
+      `${this.options.host} knows no service by that key name or display name (net rpc service list)`,
+    );
   }
 
   /** Waits out a transition (someone else's, or one the server refuses to interrupt), however it ends. */
@@ -245,7 +257,7 @@ export class RpcServiceManager implements ServiceManager {
       // Samba's credentials from the environment: USER may be DOMAIN\user, PASSWD the password.
       // Other ways Samba would read a password are taken out, so only these count.
       env: { USER: this.options.user, PASSWD: this.options.password, PASSWD_FD: undefined, PASSWD_FILE: undefined, LC_ALL: 'C' },
-      notFoundHint: 'install Samba\'s client tools (Debian: apt-get install samba-common-bin), which bring `net`',
+      notFoundHint: "install Samba's client tools (Debian: apt-get install samba-common-bin), which bring `net`",
     });
     const code = errorOf(result);
     if (code !== undefined) {
@@ -263,7 +275,7 @@ export class RpcServiceManager implements ServiceManager {
         this.resolved = undefined;
         throw new ConfigError(`The CUPM server "${this.options.host}" (CUPM_SERVER) was not found: ${error.code ?? error.message}.`, {
           state: 'nothing was changed',
-          hint: 'check the name in CUPM_SERVER (or use its IP address) and this host\'s DNS settings',
+          hint: "check the name in CUPM_SERVER (or use its IP address) and this host's DNS settings",
         });
       },
     );
@@ -312,7 +324,10 @@ export class RpcServiceManager implements ServiceManager {
         });
       default:
         return code.startsWith('NT_STATUS_') && /could not connect|connection failed/i.test(oneLine(out))
-          ? new JobFailedError(`Could not connect to ${host} (${code}): ${oneLine(out)}.`, { state, hint: `run ${this.commandFor('list')} by hand to see why` })
+          ? new JobFailedError(`Could not connect to ${host} (${code}): ${oneLine(out)}.`, {
+              state,
+              hint: `run ${this.commandFor('list')} by hand to see why`,
+            })
           : undefined;
     }
   }

@@ -1,12 +1,6 @@
 import { execa } from 'execa';
 import { ConfigError, JobFailedError, type CupmError } from '../errors.js';
-import {
-  ServiceNotFoundError,
-  ServiceTimeoutError,
-  waitForState,
-  type ServiceManager,
-  type ServiceState,
-} from './service-manager.js';
+import { ServiceNotFoundError, ServiceTimeoutError, waitForState, type ServiceManager, type ServiceState } from './service-manager.js';
 
 /** Options of the systemctl driver. */
 export interface SystemdServiceManagerOptions {
@@ -146,14 +140,19 @@ export class SystemdServiceManager implements ServiceManager {
     return { ...output, exitCode: result.exitCode };
   }
 
-  private notRun(args: string[], result: { code?: string | undefined; signal?: string | undefined; originalMessage?: string | undefined }): CupmError {
+  private notRun(
+    args: string[],
+    result: { code?: string | undefined; signal?: string | undefined; originalMessage?: string | undefined },
+  ): CupmError {
     if (result.code === 'ENOENT' || result.code === 'EACCES') {
       return new ConfigError(
         `Could not run systemctl ("${this.systemctlPath}": ${result.code === 'ENOENT' ? 'not found' : 'permission denied'}); the systemd service manager needs it.`,
         { hint: 'set CUPM_SERVICE_MANAGER to the manager this host has (windows on the CUPM server, command, or none)' },
       );
     }
-    const how = result.signal ? `was killed by ${result.signal}` : `could not be run (${result.code ?? result.originalMessage ?? 'unknown error'})`;
+    const how = result.signal
+      ? `was killed by ${result.signal}`
+      : `could not be run (${result.code ?? result.originalMessage ?? 'unknown error'})`;
     return new JobFailedError(`systemctl ${args.join(' ')} ${how}.`, { hint: 'check that systemctl runs from this account' });
   }
 

@@ -172,9 +172,12 @@ export class WindowsServiceManager implements ServiceManager {
     if (code !== undefined) throw this.failure('query', service, name, out);
     const status = parseScQuery(out.text);
     if (!status) {
-      throw new JobFailedError(`Could not read the state of service ${named(service, name)} from sc.exe query: ${oneLine(out.text) || 'no output'}.`, {
-        hint: `run sc.exe query "${name}" by hand; if its output looks normal, report it with this message`,
-      });
+      throw new JobFailedError(
+        `Could not read the state of service ${named(service, name)} from sc.exe query: ${oneLine(out.text) || 'no output'}.`,
+        {
+          hint: `run sc.exe query "${name}" by hand; if its output looks normal, report it with this message`,
+        },
+      );
     }
     return status;
   }
@@ -183,7 +186,11 @@ export class WindowsServiceManager implements ServiceManager {
     const out = await this.sc(['getkeyname', service]);
     const code = scErrorCode(out);
     if (code === WIN32_ERROR.doesNotExist) {
-      throw new ServiceNotFoundError(service, this.kind, 'sc.exe knows it neither as a service (key) name nor as a display name (error 1060)');
+      throw new ServiceNotFoundError(
+        service,
+        this.kind,
+        'sc.exe knows it neither as a service (key) name nor as a display name (error 1060)',
+      );
     }
     const keyName = code === undefined ? parseGetKeyName(out.text) : undefined;
     if (keyName !== undefined) return keyName;
@@ -204,9 +211,10 @@ export class WindowsServiceManager implements ServiceManager {
           `${commandLine('reg.exe', args)}: exit status ${result.exitCode}${oneLine(result.text) ? `: ${oneLine(result.text)}` : ''}`,
         ],
         state: 'nothing was changed',
-        hint: this.server === undefined
-          ? 'put the service name (Services console > Properties > "Service name") in CUPM_SERVICES instead of the display name'
-          : `reg.exe reads ${this.server}'s registry through its Remote Registry service: start it there (sc.exe \\\\${this.server} start RemoteRegistry), or put the service name (Services console > Properties > "Service name") in CUPM_SERVICES instead of the display name`,
+        hint:
+          this.server === undefined
+            ? 'put the service name (Services console > Properties > "Service name") in CUPM_SERVICES instead of the display name'
+            : `reg.exe reads ${this.server}'s registry through its Remote Registry service: start it there (sc.exe \\\\${this.server} start RemoteRegistry), or put the service name (Services console > Properties > "Service name") in CUPM_SERVICES instead of the display name`,
       });
     }
     const wanted = service.toLowerCase();
@@ -279,8 +287,8 @@ export class WindowsServiceManager implements ServiceManager {
       failure: (failure) =>
         failure.kind === 'timed-out'
           ? new JobFailedError(`${commandLine(tool, args)} did not answer within ${seconds} s.`, {
-            hint: 'the Service Control Manager may be busy or hung: check the Services console (services.msc), then try again',
-          })
+              hint: 'the Service Control Manager may be busy or hung: check the Services console (services.msc), then try again',
+            })
           : this.notRun(tool, file, args, failure),
     });
     // sc.exe reports its errors on stdout; stderr is read in case a wrapper uses it.
@@ -296,15 +304,15 @@ export class WindowsServiceManager implements ServiceManager {
         },
       );
     }
-    const how = failure.signal ? `was killed by ${failure.signal}` : `could not be run (${failure.code ?? failure.message ?? 'unknown error'})`;
+    const how = failure.signal
+      ? `was killed by ${failure.signal}`
+      : `could not be run (${failure.code ?? failure.message ?? 'unknown error'})`;
     return new JobFailedError(`${commandLine(tool, args)} ${how}.`, { hint: `check that ${tool} runs from this account` });
   }
 
   private failure(verb: string, service: string, name: string, out: ScOutput): JobFailedError {
     const failed = parseScError(out.text);
-    const detail = failed
-      ? scFailureText(failed)
-      : `exit status ${out.exitCode}${oneLine(out.text) ? `: ${oneLine(out.text)}` : ''}`;
+    const detail = failed ? scFailureText(failed) : `exit status ${out.exitCode}${oneLine(out.text) ? `: ${oneLine(out.text)}` : ''}`;
     return new JobFailedError(`sc.exe ${verb} failed for service ${named(service, name)}: ${detail}.`, {
       hint: hintFor(failed?.code ?? out.exitCode, verb, name, this.server),
     });

@@ -63,12 +63,14 @@ const DEFAULT_TIMEOUT_MS = 120_000;
 export const execaRunner: CommandRunner = {
   async run(file, args, options = {}) {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const fail = (failure: Omit<RunFailure, 'timeoutMs'>) => (options.failure ?? defaultFailure(file, args, options))({ ...failure, timeoutMs });
+    const fail = (failure: Omit<RunFailure, 'timeoutMs'>) =>
+      (options.failure ?? defaultFailure(file, args, options))({ ...failure, timeoutMs });
     if (options.shielded) {
       const result = await runShielded(file, [...args], { timeoutMs, maxOutput: options.maxOutputBytes, env: options.env });
       const { output } = result;
       if (result.timedOut) throw fail({ kind: 'timed-out', code: undefined, signal: result.signal, message: undefined, output });
-      if (result.exitCode === undefined) throw fail({ kind: 'not-run', code: result.spawnError, signal: result.signal, message: undefined, output });
+      if (result.exitCode === undefined)
+        throw fail({ kind: 'not-run', code: result.spawnError, signal: result.signal, message: undefined, output });
       return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
     }
     const result = await execa(file, [...args], {
@@ -102,7 +104,8 @@ function defaultFailure(file: string, args: readonly string[], options: RunOptio
     }
     if (failure.code === 'ENOENT') {
       return new ConfigError(`Could not run ${file}: not found.`, {
-        hint: options.notFoundHint ?? 'run cupm-backup on the CUPM Windows server (reg.exe, net.exe and sc.exe are in C:\\Windows\\System32)',
+        hint:
+          options.notFoundHint ?? 'run cupm-backup on the CUPM Windows server (reg.exe, net.exe and sc.exe are in C:\\Windows\\System32)',
       });
     }
     return new JobFailedError(`${line} could not be run (${failure.signal ?? failure.code ?? failure.message ?? 'unknown error'}).`);
@@ -154,11 +157,14 @@ export function runShielded(
       resolve({ ...result, stdout: streams.stdout.text(), stderr: streams.stderr.text(), output: streams.all.text().trim(), timedOut });
     };
     let hardKillTimer: NodeJS.Timeout | undefined;
-    const killTimer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGTERM');
-      hardKillTimer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    }, Math.max(1, options.timeoutMs));
+    const killTimer = setTimeout(
+      () => {
+        timedOut = true;
+        child.kill('SIGTERM');
+        hardKillTimer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      },
+      Math.max(1, options.timeoutMs),
+    );
     child.on('error', (error: NodeJS.ErrnoException) =>
       finish({ exitCode: undefined, signal: undefined, spawnError: error.code ?? error.message }),
     );

@@ -36,7 +36,10 @@ export function lowerCpuPriority(): () => void {
 function threadIds(): number[] {
   if (process.platform !== 'linux') return [0];
   try {
-    const tasks = fs.readdirSync('/proc/self/task').map(Number).filter((tid) => tid !== process.pid);
+    const tasks = fs
+      .readdirSync('/proc/self/task')
+      .map(Number)
+      .filter((tid) => tid !== process.pid);
     return [process.pid, ...tasks];
   } catch {
     return [0];

@@ -29,8 +29,9 @@ export function programsFromRegistry(keys: RegKey[]): InstalledProgram[] {
     if (!displayName) continue;
     const subkey = path.win32.basename(key.path);
     const uninstallString = regValue(key, 'UninstallString') || undefined;
-    const productCode = GUID.exec(subkey)?.[0]
-      ?? (uninstallString ? /msiexec(?:\.exe)?\s+\/[ix]\s*(\{[0-9A-F-]{36}\})/i.exec(uninstallString)?.[1] : undefined);
+    const productCode =
+      GUID.exec(subkey)?.[0] ??
+      (uninstallString ? /msiexec(?:\.exe)?\s+\/[ix]\s*(\{[0-9A-F-]{36}\})/i.exec(uninstallString)?.[1] : undefined);
     const isMsi = regValue(key, 'WindowsInstaller') === '0x1' || /msiexec/i.test(uninstallString ?? '');
     programs.push({
       key: key.path,
@@ -73,7 +74,8 @@ export function uninstallCommand(program: InstalledProgram): UninstallCommand | 
   if (!program.uninstallString) return undefined;
   const [file, ...args] = splitWindowsCommandLine(program.uninstallString);
   if (!file) return undefined;
-  if (isInstallAnywhere(file) && !args.some((a) => /^-i$/i.test(a))) return { file, args: [...args, '-i', 'silent'], mode: 'installanywhere' };
+  if (isInstallAnywhere(file) && !args.some((a) => /^-i$/i.test(a)))
+    return { file, args: [...args, '-i', 'silent'], mode: 'installanywhere' };
   return { file, args, mode: 'plain' };
 }
 

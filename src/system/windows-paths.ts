@@ -58,7 +58,10 @@ export function tooBroadToDelete(p: string): string | undefined {
   const normalized = win.normalize(p).replace(/[\\/]+$/, '');
   const root = win.parse(win.normalize(p)).root.replace(/[\\/]+$/, '');
   if (normalized.toLowerCase() === root.toLowerCase() || comparable(p) === volumeOf(p)) return `${p} is the root of a drive or share`;
-  const rest = normalized.slice(root.length).replace(/^[\\/]+/, '').toLowerCase();
+  const rest = normalized
+    .slice(root.length)
+    .replace(/^[\\/]+/, '')
+    .toLowerCase();
   if (NEVER_DELETE.includes(rest)) return `${p} is a folder Windows itself needs`;
   if (/^windows[\\/]/.test(rest)) return `${p} is inside the Windows folder`;
   return undefined;

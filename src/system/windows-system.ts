@@ -6,7 +6,16 @@ import { programsFromRegistry, uninstallCommand, UNINSTALL_KEYS, type InstalledP
 import { readNetUser } from './net-user.js';
 import { expandWindowsEnv, queryRegistryTree } from './registry.js';
 import type { UninstallResult, WindowsSystem } from './system.js';
-import { parseGetKeyName, parseScError, regValue, scDeleteOutcome, scErrorCode, scFailureText, WIN32_ERROR, type DeleteOutcome } from './windows-output.js';
+import {
+  parseGetKeyName,
+  parseScError,
+  regValue,
+  scDeleteOutcome,
+  scErrorCode,
+  scFailureText,
+  WIN32_ERROR,
+  type DeleteOutcome,
+} from './windows-output.js';
 import { comparable, isWindowsAbsolute } from './windows-paths.js';
 
 export const PROFILE_LIST_KEY = 'HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\ProfileList';
@@ -70,7 +79,10 @@ export class WindowsSystemDriver implements WindowsSystem {
   async uninstall(program: InstalledProgram): Promise<UninstallResult> {
     const command = uninstallCommand(program);
     if (!command) {
-      return { outcome: 'absent', detail: `"${program.displayName}" is listed without an uninstall command: nothing to run (a stale entry)` };
+      return {
+        outcome: 'absent',
+        detail: `"${program.displayName}" is listed without an uninstall command: nothing to run (a stale entry)`,
+      };
     }
     const file = expandWindowsEnv(command.file, this.env);
     if (isWindowsAbsolute(file) && !(await this.exists(file))) {
@@ -92,17 +104,26 @@ export class WindowsSystemDriver implements WindowsSystem {
             hint: 'wait for the other installation to finish (or reboot), then run upgrade cleanup again',
           });
         default:
-          throw new JobFailedError(`${line} failed with Windows Installer error ${out.exitCode}${outputOf(out) ? `: ${outputOf(out)}` : ''}.`, {
-            hint: `look the code up (msiexec error ${out.exitCode}), or remove "${program.displayName}" in Add or Remove Programs by hand`,
-          });
+          throw new JobFailedError(
+            `${line} failed with Windows Installer error ${out.exitCode}${outputOf(out) ? `: ${outputOf(out)}` : ''}.`,
+            {
+              hint: `look the code up (msiexec error ${out.exitCode}), or remove "${program.displayName}" in Add or Remove Programs by hand`,
+            },
+          );
       }
     }
     if (out.exitCode !== 0) {
-      throw new JobFailedError(`The uninstaller of "${program.displayName}" failed (exit ${out.exitCode}): ${line}${outputOf(out) ? `: ${outputOf(out)}` : ''}.`, {
-        hint: 'the install guide says: when the standard uninstall fails, remove the rest by hand; the next steps do exactly that',
-      });
+      throw new JobFailedError(
+        `The uninstaller of "${program.displayName}" failed (exit ${out.exitCode}): ${line}${outputOf(out) ? `: ${outputOf(out)}` : ''}.`,
+        {
+          hint: 'the install guide says: when the standard uninstall fails, remove the rest by hand; the next steps do exactly that',
+        },
+      );
     }
-    return { outcome: 'done', detail: `${line}: finished${command.mode === 'plain' ? ' (it has no silent mode; it may have shown a window)' : ''}` };
+    return {
+      outcome: 'done',
+      detail: `${line}: finished${command.mode === 'plain' ? ' (it has no silent mode; it may have shown a window)' : ''}`,
+    };
   }
 
   async userExists(name: string): Promise<boolean> {
@@ -137,7 +158,8 @@ export class WindowsSystemDriver implements WindowsSystem {
     }
     for (const root of roots.length > 0 ? roots : DEFAULT_PROFILE_ROOTS) found.push(path.win32.join(root, user));
     const unique = new Map<string, string>();
-    for (const folder of found.map((f) => expandWindowsEnv(f, this.env))) if (!unique.has(comparable(folder))) unique.set(comparable(folder), folder);
+    for (const folder of found.map((f) => expandWindowsEnv(f, this.env)))
+      if (!unique.has(comparable(folder))) unique.set(comparable(folder), folder);
     return [...unique.values()];
   }
 
@@ -185,11 +207,15 @@ export class WindowsSystemDriver implements WindowsSystem {
     const outcome = scDeleteOutcome(code);
     if (outcome !== undefined) return outcome;
     const failure = parseScError(out.stdout + out.stderr);
-    throw new JobFailedError(`${commandLine(this.scExe, args)} failed: ${failure ? scFailureText(failure) : outputOf(out) || `exit ${out.exitCode}`}.`, {
-      hint: code === WIN32_ERROR.accessDenied
-        ? 'run cupm-backup from an elevated prompt (Run as administrator)'
-        : `see the Windows event log (System), then try ${commandLine('sc.exe', args)} by hand`,
-    });
+    throw new JobFailedError(
+      `${commandLine(this.scExe, args)} failed: ${failure ? scFailureText(failure) : outputOf(out) || `exit ${out.exitCode}`}.`,
+      {
+        hint:
+          code === WIN32_ERROR.accessDenied
+            ? 'run cupm-backup from an elevated prompt (Run as administrator)'
+            : `see the Windows event log (System), then try ${commandLine('sc.exe', args)} by hand`,
+      },
+    );
   }
 
   private net(args: string[]): Promise<CommandResult> {
@@ -198,9 +224,10 @@ export class WindowsSystemDriver implements WindowsSystem {
 
   private netFailure(args: string[], message: string, systemError: number | undefined): JobFailedError {
     return new JobFailedError(`${commandLine(this.netExe, args)} failed: ${message}`, {
-      hint: systemError === 5
-        ? 'run cupm-backup from an elevated prompt (Run as administrator)'
-        : `run ${commandLine('net', args)} by hand to see why`,
+      hint:
+        systemError === 5
+          ? 'run cupm-backup from an elevated prompt (Run as administrator)'
+          : `run ${commandLine('net', args)} by hand to see why`,
     });
   }
 }

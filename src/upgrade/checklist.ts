@@ -29,11 +29,7 @@ export function upgradeChecklist(facts: ChecklistFacts): ChecklistSection[] {
     offServerAdvice(facts, quoted),
     'If HTTPS is enabled, upgrade Win32 OpenSSL to the latest version listed on Cisco.com first.',
   ];
-  const after = [
-    'Synchronize all call processors.',
-    'Synchronize all unified message processors.',
-    'Run synchronization in all domains.',
-  ];
+  const after = ['Synchronize all call processors.', 'Synchronize all unified message processors.', 'Run synchronization in all domains.'];
   if (facts.cupmVersion !== null && /^2\.1(\.|$)/.test(facts.cupmVersion)) {
     after.push('Coming from 2.1: run the Line to End-user Association utility (it restores the end-user associations of Line products).');
   }
@@ -60,8 +56,10 @@ export function formatChecklist(sections: ChecklistSection[]): string[] {
 
 function offServerAdvice(facts: ChecklistFacts, quoted: string): string {
   const copy = `Keep it off this server: copy ${quoted} to a file server (and burn it to a CD, as the install guide says), then check the copy with cupm-backup verify.`;
-  if (isUncPath(facts.backupDir)) return `The archive is on a file share (${facts.backupDir}), off this server. Also burn it to a CD, as the install guide says.`;
-  const sameVolume = facts.installDir !== undefined && volumeOf(facts.backupDir) !== undefined && volumeOf(facts.backupDir) === volumeOf(facts.installDir);
+  if (isUncPath(facts.backupDir))
+    return `The archive is on a file share (${facts.backupDir}), off this server. Also burn it to a CD, as the install guide says.`;
+  const sameVolume =
+    facts.installDir !== undefined && volumeOf(facts.backupDir) !== undefined && volumeOf(facts.backupDir) === volumeOf(facts.installDir);
   if (sameVolume) return `${copy} It is on the same drive as CUPM (${path.win32.parse(facts.backupDir).root}) now.`;
   return copy;
 }

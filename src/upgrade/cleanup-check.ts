@@ -35,11 +35,21 @@ export interface CleanupCheckResult {
  * Zero G Registry from C:\CUPM). Refuses (exit 2) when the share is not mounted: a local folder of
  * the same name is never looked at in its place.
  */
-export async function checkCleanup(config: Config, target: CleanupTarget, options: { serviceManager?: ServiceManager } = {}): Promise<CleanupCheckResult> {
+export async function checkCleanup(
+  config: Config,
+  target: CleanupTarget,
+  options: { serviceManager?: ServiceManager } = {},
+): Promise<CleanupCheckResult> {
   const share = config.installDir;
-  if (share === undefined) throw new ConfigError('upgrade cleanup --check needs CUPM_INSTALL_DIR: the server\'s install dir on its mounted share.', { state: 'nothing was changed' });
+  if (share === undefined)
+    throw new ConfigError("upgrade cleanup --check needs CUPM_INSTALL_DIR: the server's install dir on its mounted share.", {
+      state: 'nothing was changed',
+    });
   // The share's root (C$) holds the install dir; it must be there, and be a share.
-  const depth = path.win32.relative(`${volumeOf(target.installDir) ?? 'c:'}\\`, target.installDir).split('\\').filter(Boolean).length;
+  const depth = path.win32
+    .relative(`${volumeOf(target.installDir) ?? 'c:'}\\`, target.installDir)
+    .split('\\')
+    .filter(Boolean).length;
   const root = path.resolve(share, ...Array<string>(depth).fill('..'));
   await requireShare(root, config);
 
@@ -101,18 +111,24 @@ async function requireShare(root: string, config: Config): Promise<void> {
   try {
     if (!(await fsp.stat(root)).isDirectory()) throw new Error('not a folder');
   } catch (error) {
-    throw new ConfigError(`The share of ${host} is not reachable at ${root} (${(error as NodeJS.ErrnoException).code ?? messageOf(error)}): nothing can be checked.`, {
-      state: 'nothing was changed',
-      hint: `mount \\\\${host}\\C$ and set CUPM_INSTALL_DIR to the install dir in it`,
-    });
+    throw new ConfigError(
+      `The share of ${host} is not reachable at ${root} (${(error as NodeJS.ErrnoException).code ?? messageOf(error)}): nothing can be checked.`,
+      {
+        state: 'nothing was changed',
+        hint: `mount \\\\${host}\\C$ and set CUPM_INSTALL_DIR to the install dir in it`,
+      },
+    );
   }
   if (config.server && config.platform === 'linux') {
     const type = await fileSystemOf(root);
     if (type !== undefined && !isShareFileSystem(type)) {
-      throw new ConfigError(`${root} is on this host's own disk (${type}), not on a mounted share of ${host}: the share is not mounted, or CUPM_INSTALL_DIR points at a local copy.`, {
-        state: 'nothing was changed',
-        hint: `mount \\\\${host}\\C$ and set CUPM_INSTALL_DIR to the install dir in it; a local folder of the same name is never checked in its place`,
-      });
+      throw new ConfigError(
+        `${root} is on this host's own disk (${type}), not on a mounted share of ${host}: the share is not mounted, or CUPM_INSTALL_DIR points at a local copy.`,
+        {
+          state: 'nothing was changed',
+          hint: `mount \\\\${host}\\C$ and set CUPM_INSTALL_DIR to the install dir in it; a local folder of the same name is never checked in its place`,
+        },
+      );
     }
   }
 }
@@ -122,7 +138,8 @@ async function serviceItem(manager: ServiceManager, service: string): Promise<Cl
     const state = await manager.status(service);
     return { kind: 'service', name: service, state: 'left', detail: `still exists (${state}; service manager ${manager.kind})` };
   } catch (error) {
-    if (error instanceof ServiceNotFoundError) return { kind: 'service', name: service, state: 'gone', detail: `no such service (service manager ${manager.kind})` };
+    if (error instanceof ServiceNotFoundError)
+      return { kind: 'service', name: service, state: 'gone', detail: `no such service (service manager ${manager.kind})` };
     return { kind: 'service', name: service, state: 'unknown', detail: messageOf(error) };
   }
 }
@@ -133,7 +150,8 @@ async function folderItem(folder: string, local: string): Promise<CleanupCheckIt
     return { kind: 'folder', name: folder, state: 'left', detail: `still there (${local})` };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'folder', name: folder, state: 'gone', detail: `not on the share (${local})` };
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      return { kind: 'folder', name: folder, state: 'gone', detail: `not on the share (${local})` };
     return { kind: 'folder', name: folder, state: 'unknown', detail: `${local}: ${code ?? messageOf(error)}` };
   }
 }

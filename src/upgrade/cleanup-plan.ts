@@ -42,23 +42,30 @@ export function cleanupTarget(
   const problems: string[] = [];
   // Only printing the plan (--dry-run, any OS): an install dir such as a mounted share
   // (/mnt/cupm01/CUPM) is shown as it is; the real run happens on the Windows server.
-  const note = options.planOnly && !isWindowsAbsolute(dir)
-    ? `the install dir ${dir} is not a Windows path: this plan shows it as configured here; on the CUPM server the clean-up deletes its Windows install dir (CUPM_INSTALL_DIR there, C:\\CUPM by default)`
-    : undefined;
+  const note =
+    options.planOnly && !isWindowsAbsolute(dir)
+      ? `the install dir ${dir} is not a Windows path: this plan shows it as configured here; on the CUPM server the clean-up deletes its Windows install dir (CUPM_INSTALL_DIR there, C:\\CUPM by default)`
+      : undefined;
   if (note) {
     // nothing to refuse: nothing is deleted by a plan
-  } else if (!isWindowsAbsolute(dir)) problems.push(`the install dir ${dir} is not a Windows path (C:\\CUPM by default): set CUPM_INSTALL_DIR to it`);
+  } else if (!isWindowsAbsolute(dir))
+    problems.push(`the install dir ${dir} is not a Windows path (C:\\CUPM by default): set CUPM_INSTALL_DIR to it`);
   else {
     const broad = tooBroadToDelete(dir);
     if (broad) problems.push(`the install dir is deleted by the clean-up, and ${broad}`);
   }
   if (!/^[^\\/"[\]:;|=,+*?<>]{1,20}$/.test(windowsUser)) problems.push(`"${windowsUser}" is not a Windows user name`);
   if (problems.length > 0) {
-    throw new ConfigError('The upgrade clean-up cannot be planned:', { problems, state: 'nothing was changed', hint: 'check CUPM_INSTALL_DIR and --windows-user' });
+    throw new ConfigError('The upgrade clean-up cannot be planned:', {
+      problems,
+      state: 'nothing was changed',
+      hint: 'check CUPM_INSTALL_DIR and --windows-user',
+    });
   }
   const systemDrive = env.SystemDrive ?? env.SYSTEMDRIVE ?? 'C:';
-  const programFiles = [lookup(env, 'ProgramFiles') ?? `${systemDrive}\\Program Files`, lookup(env, 'ProgramFiles(x86)')]
-    .filter((p): p is string => p !== undefined);
+  const programFiles = [lookup(env, 'ProgramFiles') ?? `${systemDrive}\\Program Files`, lookup(env, 'ProgramFiles(x86)')].filter(
+    (p): p is string => p !== undefined,
+  );
   const zeroG = new Map(programFiles.map((p) => [comparable(p), path.win32.join(p, ZERO_G_REGISTRY)]));
   return {
     installDir: dir,
@@ -84,7 +91,9 @@ export function buildCleanupPlan(target: CleanupTarget): CleanupStep<CleanupCont
     {
       id: 'uninstall-cupm',
       title: 'Run the CUPM uninstaller, where it is still registered',
-      changes: ['runs the uninstaller of "Cisco Unified Provisioning Manager" (2.x or 8.5) listed in Add or Remove Programs, silently (-i silent)'],
+      changes: [
+        'runs the uninstaller of "Cisco Unified Provisioning Manager" (2.x or 8.5) listed in Add or Remove Programs, silently (-i silent)',
+      ],
       run: ({ system }) => uninstallMatching(system, 'CUPM', isCupmProgram),
     },
     {
@@ -109,7 +118,9 @@ export function buildCleanupPlan(target: CleanupTarget): CleanupStep<CleanupCont
       changes: [`net user ${target.windowsUser} /delete`],
       run: async ({ system }) => {
         const outcome = await system.deleteUser(target.windowsUser);
-        return outcome === 'deleted' ? { status: 'done', detail: `user ${target.windowsUser} deleted` } : { status: 'absent', detail: `no user ${target.windowsUser}` };
+        return outcome === 'deleted'
+          ? { status: 'done', detail: `user ${target.windowsUser} deleted` }
+          : { status: 'absent', detail: `no user ${target.windowsUser}` };
       },
     },
     {
@@ -121,7 +132,9 @@ export function buildCleanupPlan(target: CleanupTarget): CleanupStep<CleanupCont
     {
       id: 'delete-install-dir',
       title: `Delete the install dir ${target.installDir}`,
-      changes: [`deletes ${target.installDir} and everything in it (only once the backup check found an archive of the old version, or with --no-backup-check)`],
+      changes: [
+        `deletes ${target.installDir} and everything in it (only once the backup check found an archive of the old version, or with --no-backup-check)`,
+      ],
       run: ({ system }) => deleteFolders(system, [target.installDir]),
     },
     {
@@ -177,10 +190,13 @@ async function stopAndDeleteService({ system, services }: CleanupContext, servic
       stopped = true;
     } catch (error) {
       if (error instanceof ServiceTimeoutError) {
-        throw new JobFailedError(`${error.message.replace(/\.$/, '')}, so it was NOT deleted (sc.exe delete would only mark a running service).`, {
-          hint: `end its process (Task Manager, or taskkill /F /FI "SERVICES eq ${service}") or reboot, then run cupm-backup upgrade cleanup again`,
-          cause: error,
-        });
+        throw new JobFailedError(
+          `${error.message.replace(/\.$/, '')}, so it was NOT deleted (sc.exe delete would only mark a running service).`,
+          {
+            hint: `end its process (Task Manager, or taskkill /F /FI "SERVICES eq ${service}") or reboot, then run cupm-backup upgrade cleanup again`,
+            cause: error,
+          },
+        );
       }
       throw error;
     }
@@ -188,7 +204,11 @@ async function stopAndDeleteService({ system, services }: CleanupContext, servic
   const outcome = await system.deleteService(service);
   const how = stopped ? 'stopped, then ' : '';
   if (outcome === 'deleted') return { status: 'done', detail: `${how}deleted` };
-  if (outcome === 'marked-for-deletion') return { status: 'done', detail: `${how}marked for deletion: Windows removes it once the Services console and other handles close, or at the next reboot` };
+  if (outcome === 'marked-for-deletion')
+    return {
+      status: 'done',
+      detail: `${how}marked for deletion: Windows removes it once the Services console and other handles close, or at the next reboot`,
+    };
   return { status: 'absent', detail: `${how}no service ${service} left to delete` };
 }
 
@@ -199,13 +219,17 @@ async function deleteHomeFolders(system: WindowsSystem, user: string): Promise<C
     if (tooBroadToDelete(folder) || !path.win32.basename(folder).toLowerCase().startsWith(user.toLowerCase())) continue;
     if ((await system.removeFolder(folder)) === 'deleted') deleted.push(folder);
   }
-  return deleted.length > 0 ? { status: 'done', detail: `deleted ${deleted.join(', ')}` } : { status: 'absent', detail: `no home folder of ${user}` };
+  return deleted.length > 0
+    ? { status: 'done', detail: `deleted ${deleted.join(', ')}` }
+    : { status: 'absent', detail: `no home folder of ${user}` };
 }
 
 async function deleteFolders(system: WindowsSystem, folders: string[]): Promise<CleanupOutcome> {
   const deleted: string[] = [];
   for (const folder of folders) if ((await system.removeFolder(folder)) === 'deleted') deleted.push(folder);
-  return deleted.length > 0 ? { status: 'done', detail: `deleted ${deleted.join(', ')}` } : { status: 'absent', detail: `${folders.join(', ')}: not there` };
+  return deleted.length > 0
+    ? { status: 'done', detail: `deleted ${deleted.join(', ')}` }
+    : { status: 'absent', detail: `${folders.join(', ')}: not there` };
 }
 
 function lookup(env: Record<string, string | undefined>, name: string): string | undefined {

@@ -60,14 +60,23 @@ export function scriptLogPath(file: string): string {
 /** The script's text and its step titles. Refuses (exit 2) what cmd.exe cannot carry safely. */
 export function cleanupScriptText(target: CleanupTarget, options: CleanupScriptOptions): { text: string; steps: string[] } {
   const problems: string[] = [];
-  for (const [what, value] of [['the install dir', target.installDir], ['the Windows user', target.windowsUser]] as const) {
+  for (const [what, value] of [
+    ['the install dir', target.installDir],
+    ['the Windows user', target.windowsUser],
+  ] as const) {
     // cmd.exe reads a batch file in the console's code page: only ASCII means the same on every server.
-    if (/[^\x20-\x7e]/.test(value)) problems.push(`${what} "${value}" has characters outside ASCII, which cmd.exe reads in the server's own code page`);
+    if (/[^\x20-\x7e]/.test(value))
+      problems.push(`${what} "${value}" has characters outside ASCII, which cmd.exe reads in the server's own code page`);
     if (value.includes('"')) problems.push(`${what} "${value}" has a double quote`);
   }
-  if (/[%!^&]/.test(target.windowsUser)) problems.push(`the Windows user "${target.windowsUser}" has a character (% ! ^ &) the script cannot pass to net.exe safely`);
+  if (/[%!^&]/.test(target.windowsUser))
+    problems.push(`the Windows user "${target.windowsUser}" has a character (% ! ^ &) the script cannot pass to net.exe safely`);
   if (problems.length > 0) {
-    throw new ConfigError('The clean-up script cannot be written:', { problems, state: 'nothing was written', hint: 'run the clean-up steps by hand (cupm-backup upgrade cleanup --dry-run lists them)' });
+    throw new ConfigError('The clean-up script cannot be written:', {
+      problems,
+      state: 'nothing was written',
+      hint: 'run the clean-up steps by hand (cupm-backup upgrade cleanup --dry-run lists them)',
+    });
   }
   const b = new ScriptBuilder(Math.max(1, Math.round(options.serviceTimeoutSeconds)));
   const titles: string[] = [];
@@ -83,7 +92,9 @@ export function cleanupScriptText(target: CleanupTarget, options: CleanupScriptO
   step(`Delete the Windows user ${target.windowsUser}`, () => b.user(target.windowsUser));
   step(`Delete the home folder of ${target.windowsUser}`, () => b.homeFolders(target.windowsUser));
   step(`Delete the install dir ${target.installDir}`, () => b.folders([quoted(target.installDir)]));
-  step(`Delete ${ZERO_G_REGISTRY} under Program Files`, () => b.folders([`"%ProgramFiles%\\${ZERO_G_REGISTRY}"`, `"%ProgramFiles(x86)%\\${ZERO_G_REGISTRY}"`], true));
+  step(`Delete ${ZERO_G_REGISTRY} under Program Files`, () =>
+    b.folders([`"%ProgramFiles%\\${ZERO_G_REGISTRY}"`, `"%ProgramFiles(x86)%\\${ZERO_G_REGISTRY}"`], true),
+  );
 
   const header = [
     '@echo off',
@@ -111,12 +122,19 @@ export function cleanupScriptText(target: CleanupTarget, options: CleanupScriptO
     'exit /b 0',
     ':finish_done',
     ...b.sayLines('Clean-up finished: %DONE% thing(s) removed; the rest was already gone.', true),
-    ...b.sayLines(`Next: reinstall the CUPM version you upgraded from (2.1 or 2.2) into the same install dir, then restore its archive with ${TOOL_NAME} restore.`),
+    ...b.sayLines(
+      `Next: reinstall the CUPM version you upgraded from (2.1 or 2.2) into the same install dir, then restore its archive with ${TOOL_NAME} restore.`,
+    ),
     '>>"%LOG%" echo ==== %DATE% %TIME%: finished',
     'exit /b 0',
     ':finish_failed',
-    ...b.sayLines('The clean-up is NOT complete: %FAILED% part(s) failed (see the FAILED lines above and in the log); the other steps are finished.', true),
-    ...b.sayLines('Fix what the FAILED lines say (a reboot frees files a service held), then run this script again: finished steps say already absent.'),
+    ...b.sayLines(
+      'The clean-up is NOT complete: %FAILED% part(s) failed (see the FAILED lines above and in the log); the other steps are finished.',
+      true,
+    ),
+    ...b.sayLines(
+      'Fix what the FAILED lines say (a reboot frees files a service held), then run this script again: finished steps say already absent.',
+    ),
     '>>"%LOG%" echo ==== %DATE% %TIME%: %FAILED% step(s) failed',
     'exit /b 1',
   ];
@@ -222,7 +240,11 @@ class ScriptBuilder {
         `goto ${skip}`,
         `:${failed}`,
         'set /a FAILED+=1',
-        ...this.sayQuoted('      FAILED: could not delete', folder, '- a program still uses files there (a service of CUPM may hold them until a reboot): reboot, then run this script again'),
+        ...this.sayQuoted(
+          '      FAILED: could not delete',
+          folder,
+          '- a program still uses files there (a service of CUPM may hold them until a reboot): reboot, then run this script again',
+        ),
         `:${skip}`,
       );
     }
@@ -308,10 +330,14 @@ class ScriptBuilder {
       'if "%RC%"=="1605" goto program_unknown',
       'set /a FAILED+=1',
       'if "%RC%"=="1618" goto program_msi_busy',
-      ...say('      FAILED: "%DN%": msiexec ended with Windows Installer error %RC%: look the code up, or remove it in Add or Remove Programs by hand'),
+      ...say(
+        '      FAILED: "%DN%": msiexec ended with Windows Installer error %RC%: look the code up, or remove it in Add or Remove Programs by hand',
+      ),
       'goto :eof',
       ':program_msi_busy',
-      ...say('      FAILED: "%DN%": another installation is in progress - Windows Installer error 1618: wait for it or reboot, then run this script again'),
+      ...say(
+        '      FAILED: "%DN%": another installation is in progress - Windows Installer error 1618: wait for it or reboot, then run this script again',
+      ),
       'goto :eof',
       ':program_unknown',
       ...say('      already absent: "%DN%" is still listed, but Windows Installer no longer knows it - error 1605'),
@@ -326,11 +352,15 @@ class ScriptBuilder {
       ...say('      done: "%DN%" uninstalled - exit %RC%; it is no longer listed'),
       'goto :eof',
       ':program_still_listed',
-      ...say('      done: the uninstaller of "%DN%" finished - exit %RC% - but it is still listed in Add or Remove Programs; the next steps remove what it left'),
+      ...say(
+        '      done: the uninstaller of "%DN%" finished - exit %RC% - but it is still listed in Add or Remove Programs; the next steps remove what it left',
+      ),
       'goto :eof',
       ':program_failed',
       'set /a FAILED+=1',
-      ...say('      FAILED: the uninstaller of "%DN%" ended with exit %RC%: the install guide says to remove the rest by hand, which the next steps do'),
+      ...say(
+        '      FAILED: the uninstaller of "%DN%" ended with exit %RC%: the install guide says to remove the rest by hand, which the next steps do',
+      ),
       'goto :eof',
       ':program_stale',
       ...say('      already absent: "%DN%" is still listed, but its uninstaller "%PROG%" is gone - a stale entry'),
@@ -377,7 +407,9 @@ class ScriptBuilder {
       `reg query "${SERVICES_KEY}\\%SVC%" >nul 2>&1`,
       'if errorlevel 1 goto service_absent',
       'set /a FAILED+=1',
-      ...say('      FAILED: the service "%SVC%" is in the registry, but sc query cannot open it: run this script from a prompt opened with Run as administrator'),
+      ...say(
+        '      FAILED: the service "%SVC%" is in the registry, but sc query cannot open it: run this script from a prompt opened with Run as administrator',
+      ),
       'goto :eof',
       ':service_absent',
       ...say('      already absent: no service "%SVC%"'),
@@ -398,7 +430,9 @@ class ScriptBuilder {
       'goto service_wait',
       ':service_stuck',
       'set /a FAILED+=1',
-      ...say(`      FAILED: the service "%KEY%" did not stop within ${t} s - state %ST% - so it was NOT deleted: end its process, taskkill /F /FI "SERVICES eq %KEY%", or reboot, then run this script again`),
+      ...say(
+        `      FAILED: the service "%KEY%" did not stop within ${t} s - state %ST% - so it was NOT deleted: end its process, taskkill /F /FI "SERVICES eq %KEY%", or reboot, then run this script again`,
+      ),
       'goto :eof',
       ':service_delete',
       'sc delete "%KEY%" >nul 2>&1',
@@ -417,7 +451,9 @@ class ScriptBuilder {
       'goto :eof',
       ':service_marked',
       'set /a DONE+=1',
-      ...say('      done: "%SVC%" - key name "%KEY%" - is marked for deletion: Windows removes it once the Services console and other handles close, or at the next reboot'),
+      ...say(
+        '      done: "%SVC%" - key name "%KEY%" - is marked for deletion: Windows removes it once the Services console and other handles close, or at the next reboot',
+      ),
       'goto :eof',
       ':service_delete_failed',
       'set /a FAILED+=1',
@@ -454,7 +490,9 @@ class ScriptBuilder {
       'goto :eof',
       ':user_failed',
       'set /a FAILED+=1',
-      ...say('      FAILED: net user "%CUPMUSER%" /delete ended with exit %RC%: run this script from a prompt opened with Run as administrator'),
+      ...say(
+        '      FAILED: net user "%CUPMUSER%" /delete ended with exit %RC%: run this script from a prompt opened with Run as administrator',
+      ),
       'goto :eof',
       ':user_line',
       'set "L=%~1"',

@@ -71,16 +71,23 @@ export interface UpgradeCleanupResult {
  * no verified archive of the old version exists to restore afterwards. Steps run in order and a
  * failed one does not stop the rest; the result says what each did, and a second run continues.
  */
-export async function upgradeCleanup(config: Config, options: UpgradeCleanupOptions = {}, reporter: Reporter = silentReporter): Promise<UpgradeCleanupResult> {
+export async function upgradeCleanup(
+  config: Config,
+  options: UpgradeCleanupOptions = {},
+  reporter: Reporter = silentReporter,
+): Promise<UpgradeCleanupResult> {
   const env = options.env ?? process.env;
   const target = cleanupTarget(config.installDir, env, options.windowsUser, { planOnly: options.dryRun === true });
   const steps = buildCleanupPlan(target);
   const plan = steps.map((s) => ({ id: s.id, title: s.title, changes: s.changes ?? [] }));
   if (!options.dryRun && config.platform !== 'win32' && !options.system) {
-    throw new ConfigError('upgrade cleanup changes Windows itself (uninstallers, services, users, folders): it runs only on the CUPM Windows server.', {
-      state: 'nothing was changed',
-      hint: 'run it there; here, --dry-run prints the plan it would follow',
-    });
+    throw new ConfigError(
+      'upgrade cleanup changes Windows itself (uninstallers, services, users, folders): it runs only on the CUPM Windows server.',
+      {
+        state: 'nothing was changed',
+        hint: 'run it there; here, --dry-run prints the plan it would follow',
+      },
+    );
   }
   const backupCheck = await checkBackup(config, target, options, reporter);
   const result: UpgradeCleanupResult = {
@@ -135,12 +142,20 @@ export function cleanupFailure(result: UpgradeCleanupResult): DirtyStateError {
   const failed = result.steps.filter((s) => s.status === 'failed');
   return new DirtyStateError(`The upgrade clean-up is not complete: ${failed.length} of ${result.steps.length} steps failed.`, {
     problems: formatCleanupReports(result.steps),
-    state: 'the steps marked done or already absent are finished; those marked FAILED left their part in place (a clean-up is never undone)',
-    hint: [...new Set(failed.map((s) => s.hint).filter(Boolean))].concat('then run cupm-backup upgrade cleanup again: finished steps report "already absent" and the rest continue').join('; '),
+    state:
+      'the steps marked done or already absent are finished; those marked FAILED left their part in place (a clean-up is never undone)',
+    hint: [...new Set(failed.map((s) => s.hint).filter(Boolean))]
+      .concat('then run cupm-backup upgrade cleanup again: finished steps report "already absent" and the rest continue')
+      .join('; '),
   });
 }
 
-async function checkBackup(config: Config, target: CleanupTarget, options: UpgradeCleanupOptions, reporter: Reporter): Promise<BackupCheck> {
+async function checkBackup(
+  config: Config,
+  target: CleanupTarget,
+  options: UpgradeCleanupOptions,
+  reporter: Reporter,
+): Promise<BackupCheck> {
   const dir = config.backupDir;
   if (options.noBackupCheck) {
     return {
@@ -162,7 +177,10 @@ async function checkBackup(config: Config, target: CleanupTarget, options: Upgra
   const inside = foldersDeleted(target).find((folder) => isWithin(search.chosen!.file, folder));
   if (inside) {
     check.message = `The archive the restore needs, ${search.chosen.file}, lies in ${inside}, which the clean-up deletes.`;
-    check.rejected.push({ file: search.chosen.file, reason: `inside ${inside}: copy it elsewhere first, then pass --archive with the copy` });
+    check.rejected.push({
+      file: search.chosen.file,
+      reason: `inside ${inside}: copy it elsewhere first, then pass --archive with the copy`,
+    });
     return check;
   }
   check.ok = true;
@@ -177,7 +195,11 @@ function archiveFacts(archive: RollbackArchive): NonNullable<BackupCheck['archiv
 }
 
 function nextSteps(check: BackupCheck): string[] {
-  if (!check.archive) return ['reinstall the CUPM version you upgraded from (2.1 or 2.2)', 'restore your archive of that version: cupm-backup restore ARCHIVE'];
+  if (!check.archive)
+    return [
+      'reinstall the CUPM version you upgraded from (2.1 or 2.2)',
+      'restore your archive of that version: cupm-backup restore ARCHIVE',
+    ];
   return [
     `reinstall CUPM ${check.archive.cupmVersion} (the version in the archive), with the same install dir`,
     `restore the archive: cupm-backup restore ${quoteArg(check.archive.file)}`,
@@ -197,7 +219,12 @@ export interface CleanupScriptRunOptions {
  * check as the clean-up itself (refused, exit 4, without an archive to restore afterwards), then
  * the clean-up as a cmd.exe batch file to run on the server (src/upgrade/cleanup-script.ts).
  */
-export async function upgradeCleanupScript(config: Config, file: string, options: CleanupScriptRunOptions = {}, reporter: Reporter = silentReporter): Promise<{ script: CleanupScript; target: CleanupTarget; backupCheck: BackupCheck }> {
+export async function upgradeCleanupScript(
+  config: Config,
+  file: string,
+  options: CleanupScriptRunOptions = {},
+  reporter: Reporter = silentReporter,
+): Promise<{ script: CleanupScript; target: CleanupTarget; backupCheck: BackupCheck }> {
   const target = cleanupTarget(serverInstallDir(config, options.serverInstallDir), { SystemDrive: 'C:' }, options.windowsUser);
   const backupCheck = await checkBackup(config, target, options, reporter);
   if (!backupCheck.ok) {
@@ -207,12 +234,18 @@ export async function upgradeCleanupScript(config: Config, file: string, options
       hint: 'back up the old version first (cupm-backup upgrade prepare) if it still runs; pass --archive FILE for an archive elsewhere; --no-backup-check writes the script without one',
     });
   }
-  const script = await writeCleanupScript(file, target, { serviceTimeoutSeconds: config.serviceTimeoutSeconds, server: config.server?.host });
+  const script = await writeCleanupScript(file, target, {
+    serviceTimeoutSeconds: config.serviceTimeoutSeconds,
+    server: config.server?.host,
+  });
   return { script, target, backupCheck };
 }
 
 /** `upgrade cleanup --check`: what is left on the server, seen from here (src/upgrade/cleanup-check.ts). */
-export async function upgradeCleanupCheck(config: Config, options: Pick<CleanupScriptRunOptions, 'windowsUser' | 'serverInstallDir'> & { serviceManager?: ServiceManager } = {}): Promise<CleanupCheckResult> {
+export async function upgradeCleanupCheck(
+  config: Config,
+  options: Pick<CleanupScriptRunOptions, 'windowsUser' | 'serverInstallDir'> & { serviceManager?: ServiceManager } = {},
+): Promise<CleanupCheckResult> {
   const target = cleanupTarget(serverInstallDir(config, options.serverInstallDir), { SystemDrive: 'C:' }, options.windowsUser);
   return checkCleanup(config, target, { serviceManager: options.serviceManager });
 }

@@ -28,23 +28,35 @@ export async function prepareUpgrade(
   // version there is nothing this archive could roll back.
   const installed = installedVersion(config);
   if (installed !== null && !isOldCupmVersion(installed) && !options.anyVersion) {
-    throw new RefusedError(`This server already runs CUPM ${installed}: upgrade prepare is for the upgrade from 2.1/2.2 to ${UPGRADE_TARGET_VERSION}, and its archive could not roll one back.`, {
-      state: 'nothing was changed; no service was stopped',
-      hint: 'for an ordinary backup run cupm-backup backup; to make this pre-upgrade backup anyway, run upgrade prepare --any-version',
-    });
+    throw new RefusedError(
+      `This server already runs CUPM ${installed}: upgrade prepare is for the upgrade from 2.1/2.2 to ${UPGRADE_TARGET_VERSION}, and its archive could not roll one back.`,
+      {
+        state: 'nothing was changed; no service was stopped',
+        hint: 'for an ordinary backup run cupm-backup backup; to make this pre-upgrade backup anyway, run upgrade prepare --any-version',
+      },
+    );
   }
   const result = await backup(config, { ...options, label: PRE_UPGRADE_LABEL }, reporter);
   const version = result.manifest.cupm.version;
   const warnings: string[] = [];
   if (version === null) {
-    warnings.push('install.log does not say which CUPM version this is: upgrade rollback cannot tell which version to reinstall from this archive.');
+    warnings.push(
+      'install.log does not say which CUPM version this is: upgrade rollback cannot tell which version to reinstall from this archive.',
+    );
   } else if (!isOldCupmVersion(version)) {
-    warnings.push(`This server already runs CUPM ${version}: the upgrade this prepares for goes from 2.1/2.2 to ${UPGRADE_TARGET_VERSION}, and this archive cannot roll one back.`);
+    warnings.push(
+      `This server already runs CUPM ${version}: the upgrade this prepares for goes from 2.1/2.2 to ${UPGRADE_TARGET_VERSION}, and this archive cannot roll one back.`,
+    );
   }
   for (const warning of warnings) reporter.warn(warning);
   return {
     backup: result,
-    checklist: upgradeChecklist({ archive: result.archive, cupmVersion: version, backupDir: config.backupDir, installDir: config.installDir }),
+    checklist: upgradeChecklist({
+      archive: result.archive,
+      cupmVersion: version,
+      backupDir: config.backupDir,
+      installDir: config.installDir,
+    }),
     warnings,
   };
 }

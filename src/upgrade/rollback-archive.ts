@@ -30,7 +30,10 @@ export interface RollbackArchiveSearch {
  * Candidates are verified in that order until one passes (a corrupt newest one does not hide an
  * older good one). With `explicit`, only that archive is considered.
  */
-export async function findRollbackArchive(dir: string, options: { explicit?: string; reporter?: Reporter; keys?: ArchiveKeys } = {}): Promise<RollbackArchiveSearch> {
+export async function findRollbackArchive(
+  dir: string,
+  options: { explicit?: string; reporter?: Reporter; keys?: ArchiveKeys } = {},
+): Promise<RollbackArchiveSearch> {
   const search: RollbackArchiveSearch = { dir, chosen: undefined, rejected: [] };
   const keys = options.keys ?? {};
   const entries = options.explicit ? await catalogOf(options.explicit, keys) : await listArchives(dir, keys).catch(notFoundIsEmpty);
@@ -42,19 +45,25 @@ export async function findRollbackArchive(dir: string, options: { explicit?: str
     } else if (!isOldCupmVersion(entry.manifest.cupm.version)) {
       search.rejected.push({
         file: entry.file,
-        reason: entry.manifest.cupm.version === null
-          ? 'its CUPM version is unknown, so it cannot say which version to reinstall'
-          : `it holds CUPM ${entry.manifest.cupm.version}, not the version before the upgrade to ${UPGRADE_TARGET_VERSION}`,
+        reason:
+          entry.manifest.cupm.version === null
+            ? 'its CUPM version is unknown, so it cannot say which version to reinstall'
+            : `it holds CUPM ${entry.manifest.cupm.version}, not the version before the upgrade to ${UPGRADE_TARGET_VERSION}`,
       });
     } else {
       candidates.push({ file: entry.file, manifest: entry.manifest });
     }
   }
   const preUpgrade = (m: Manifest) => (m.label === PRE_UPGRADE_LABEL ? 0 : 1);
-  candidates.sort((a, b) => preUpgrade(a.manifest) - preUpgrade(b.manifest) || Date.parse(b.manifest.createdAt) - Date.parse(a.manifest.createdAt));
+  candidates.sort(
+    (a, b) => preUpgrade(a.manifest) - preUpgrade(b.manifest) || Date.parse(b.manifest.createdAt) - Date.parse(a.manifest.createdAt),
+  );
   for (const candidate of candidates) {
     options.reporter?.info(`Verifying ${candidate.file}`);
-    const report = await verifyArchive(candidate.file, { keys, onProgress: (done, total) => options.reporter?.progress('verify', done, total) });
+    const report = await verifyArchive(candidate.file, {
+      keys,
+      onProgress: (done, total) => options.reporter?.progress('verify', done, total),
+    });
     if (report.ok) {
       search.chosen = { file: candidate.file, manifest: candidate.manifest, cupmVersion: candidate.manifest.cupm.version! };
       break;

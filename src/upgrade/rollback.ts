@@ -42,7 +42,10 @@ export interface RollbackSequence {
 export async function rollbackSequence(config: Config, archive: string, options: RollbackOptions = {}): Promise<RollbackSequence> {
   const reporter = options.reporter ?? silentReporter;
   const file = path.resolve(archive);
-  const report = await verifyArchive(file, { keys: archiveKeys(config.encryption), onProgress: (done, total) => reporter.progress('verify', done, total) });
+  const report = await verifyArchive(file, {
+    keys: archiveKeys(config.encryption),
+    onProgress: (done, total) => reporter.progress('verify', done, total),
+  });
   if (!report.ok || !report.manifest) {
     throw new ArchiveInvalidError(`The archive ${file} is NOT valid, so it cannot carry a rollback:`, {
       problems: report.problems,
@@ -54,10 +57,13 @@ export async function rollbackSequence(config: Config, archive: string, options:
   const version = m.cupm.version;
   if (version === null || !isOldCupmVersion(version)) {
     const holds = m.cupm.version === null ? 'a CUPM version it does not know (install.log did not say)' : `CUPM ${m.cupm.version}`;
-    throw new RefusedError(`The archive ${file} holds ${holds}: a rollback of the upgrade to ${UPGRADE_TARGET_VERSION} needs an archive of the version before it (2.1 or 2.2).`, {
-      state: 'nothing was changed',
-      hint: 'choose the pre-upgrade archive (cupm-backup list shows each archive\'s CUPM version and label)',
-    });
+    throw new RefusedError(
+      `The archive ${file} holds ${holds}: a rollback of the upgrade to ${UPGRADE_TARGET_VERSION} needs an archive of the version before it (2.1 or 2.2).`,
+      {
+        state: 'nothing was changed',
+        hint: "choose the pre-upgrade archive (cupm-backup list shows each archive's CUPM version and label)",
+      },
+    );
   }
   // The server's install dir: the setting, else where the archive came from, else the default.
   const warnings: string[] = [];
@@ -69,12 +75,20 @@ export async function rollbackSequence(config: Config, archive: string, options:
   const target = cleanupTarget(installDir, options.env ?? process.env, options.windowsUser);
   const envFile = options.envFile ? ` --env-file ${quoteArg(options.envFile)}` : '';
   const user = options.windowsUser ? ` --windows-user ${quoteArg(options.windowsUser)}` : '';
-  if (m.label !== 'pre-upgrade') warnings.push(`the archive is labelled ${m.label ?? '(none)'}, not pre-upgrade: make sure it is the state you want back`);
+  if (m.label !== 'pre-upgrade')
+    warnings.push(`the archive is labelled ${m.label ?? '(none)'}, not pre-upgrade: make sure it is the state you want back`);
   if (looksLikeWindowsPath(m.cupm.installDir) && m.cupm.installDir.toLowerCase() !== installDir.toLowerCase()) {
     warnings.push(`the archive came from ${m.cupm.installDir}; the clean-up and reinstall use ${installDir}`);
   }
   return {
-    archive: { file, cupmVersion: version, label: m.label, createdAt: m.createdAt, hostname: m.source.hostname, installDir: m.cupm.installDir },
+    archive: {
+      file,
+      cupmVersion: version,
+      label: m.label,
+      createdAt: m.createdAt,
+      hostname: m.source.hostname,
+      installDir: m.cupm.installDir,
+    },
     installDir,
     cleanupCommand: `cupm-backup upgrade cleanup --archive ${quoteArg(file)}${user}${envFile}`,
     cleanupPlan: buildCleanupPlan(target).map((s) => ({ id: s.id, title: s.title, changes: s.changes ?? [] })),

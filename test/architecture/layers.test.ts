@@ -37,7 +37,9 @@ describe('architecture: the layers of src/ point one way (docs/architecture.md)'
 
   it('src/ has no import against the layer order, no cycle and no unresolvable import', async () => {
     const found = await violations(ROOT);
-    expect(found, `src/ breaks the rules of .dependency-cruiser.mjs (see docs/architecture.md):\n  ${found.join('\n  ')}\n`).to.deep.equal([]);
+    expect(found, `src/ breaks the rules of .dependency-cruiser.mjs (see docs/architecture.md):\n  ${found.join('\n  ')}\n`).to.deep.equal(
+      [],
+    );
   });
 
   it('every folder and file of src/ has its place in LAYERS', async () => {
@@ -55,7 +57,9 @@ describe('architecture: the layers of src/ point one way (docs/architecture.md)'
     });
 
     it('an import between two folders of one layer fails', async () => {
-      expect(await violations(path.join(FIXTURES, 'sideways'))).to.deep.equal(['layer-report: src/report/report.ts -> src/doctor/check.ts']);
+      expect(await violations(path.join(FIXTURES, 'sideways'))).to.deep.equal([
+        'layer-report: src/report/report.ts -> src/doctor/check.ts',
+      ]);
     });
 
     it('a cycle fails, even when one of its imports is type-only', async () => {
@@ -65,7 +69,9 @@ describe('architecture: the layers of src/ point one way (docs/architecture.md)'
     });
 
     it('an import that resolves to no file fails', async () => {
-      expect(await violations(path.join(FIXTURES, 'unresolvable'))).to.deep.equal(['not-to-unresolvable: src/errors.ts -> ./moved-away.js']);
+      expect(await violations(path.join(FIXTURES, 'unresolvable'))).to.deep.equal([
+        'not-to-unresolvable: src/errors.ts -> ./moved-away.js',
+      ]);
     });
 
     it('a folder that no layer names is found', async () => {

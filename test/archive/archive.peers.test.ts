@@ -53,7 +53,10 @@ describe('archive format v1', () => {
       { path: 'files/sep/dfc.keystore', size: keystore.length, sha256: sha256(keystore) },
       { path: DUMP_ENTRY, size: SAMPLE_DUMP.length, sha256: sha256(SAMPLE_DUMP) },
     ]);
-    const { stdout: back } = await execa('unzip', ['-p', final, 'files/sep/dfc.keystore'], { encoding: 'buffer', stripFinalNewline: false });
+    const { stdout: back } = await execa('unzip', ['-p', final, 'files/sep/dfc.keystore'], {
+      encoding: 'buffer',
+      stripFinalNewline: false,
+    });
     expect(Buffer.compare(Buffer.from(back), keystore)).to.equal(0);
   });
 
@@ -79,7 +82,9 @@ describe('archive format v1', () => {
         length += line.length;
       }
     }
-    const dump = Buffer.from(`--\n-- PostgreSQL database cluster dump\n--\n\nCOPY public.phones (id, mac, model, settings) FROM stdin;\n${lines.join('')}\\.\n${SAMPLE_DUMP.slice(SAMPLE_DUMP.lastIndexOf('\n--\n-- PostgreSQL database cluster dump complete'))}`);
+    const dump = Buffer.from(
+      `--\n-- PostgreSQL database cluster dump\n--\n\nCOPY public.phones (id, mac, model, settings) FROM stdin;\n${lines.join('')}\\.\n${SAMPLE_DUMP.slice(SAMPLE_DUMP.lastIndexOf('\n--\n-- PostgreSQL database cluster dump complete'))}`,
+    );
     const final = path.join(dir, 'large.zip');
     const writer = await ArchiveWriter.create(final);
     const chunks = Array.from({ length: Math.ceil(dump.length / 65536) }, (_, i) => dump.subarray(i * 65536, (i + 1) * 65536));
@@ -105,7 +110,11 @@ describe('archive format v1', () => {
   it('deflates whatever the input is cut into: nothing, one byte, whole blocks, a chunk larger than a block', async () => {
     const block = DEFLATE_BLOCK;
     // Bytes that repeat with a period longer than a block: matches reach across block edges.
-    const data = Buffer.from(Array.from({ length: 3.5 * block / 64 }, (_, i) => `${(i % 40_000).toString(36).padStart(8, '0')}${'SEP'.repeat(18)}\n`).join('').slice(0, 3.5 * block));
+    const data = Buffer.from(
+      Array.from({ length: (3.5 * block) / 64 }, (_, i) => `${(i % 40_000).toString(36).padStart(8, '0')}${'SEP'.repeat(18)}\n`)
+        .join('')
+        .slice(0, 3.5 * block),
+    );
     const cases: Array<[string, Buffer[]]> = [
       ['nothing', []],
       ['one byte', [data.subarray(0, 1)]],
@@ -116,12 +125,16 @@ describe('archive format v1', () => {
     ];
     for (const [what, chunks] of cases) {
       const out: Buffer[] = [];
-      await pipeline(Readable.from(chunks), new ParallelDeflate(DEFAULT_COMPRESSION_LEVEL), new Writable({
-        write: (chunk: Buffer, _encoding, callback) => {
-          out.push(chunk);
-          callback();
-        },
-      }));
+      await pipeline(
+        Readable.from(chunks),
+        new ParallelDeflate(DEFAULT_COMPRESSION_LEVEL),
+        new Writable({
+          write: (chunk: Buffer, _encoding, callback) => {
+            out.push(chunk);
+            callback();
+          },
+        }),
+      );
       const input = Buffer.concat(chunks);
       // Z_FINISH: the stream must end (a missing final block is an error here).
       expect(zlib.inflateRawSync(Buffer.concat(out)).equals(input), what).to.equal(true);

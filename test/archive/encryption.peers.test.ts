@@ -80,9 +80,17 @@ describe('encrypted archives: age, readable by the standard tools', function () 
       try {
         expect(payload.size, `size ${size}`).to.equal(size);
         expect((await collect(payload.stream(0, size))).equals(data), `whole ${size}`).to.equal(true);
-        for (const [start, end] of [[0, 1], [65530, 65540], [size - 1, size], [1, size - 1], [70_000, 140_000]]) {
+        for (const [start, end] of [
+          [0, 1],
+          [65530, 65540],
+          [size - 1, size],
+          [1, size - 1],
+          [70_000, 140_000],
+        ]) {
           if (start! < 0 || end! > size || start! >= end!) continue;
-          expect((await collect(payload.stream(start!, end!))).equals(data.subarray(start, end)), `${size}: [${start}, ${end})`).to.equal(true);
+          expect((await collect(payload.stream(start!, end!))).equals(data.subarray(start, end)), `${size}: [${start}, ${end})`).to.equal(
+            true,
+          );
         }
       } finally {
         await payload.close();
@@ -91,7 +99,10 @@ describe('encrypted archives: age, readable by the standard tools', function () 
       // us -> age.
       const { stream } = await startAgeEncryption([alice.recipient]);
       await fs.writeFile(`${plain}.ours.age`, await collect(Readable.from([data]).pipe(stream)));
-      const { stdout } = await execa('age', ['-d', '-i', alice.identityFile, `${plain}.ours.age`], { encoding: 'buffer', stripFinalNewline: false });
+      const { stdout } = await execa('age', ['-d', '-i', alice.identityFile, `${plain}.ours.age`], {
+        encoding: 'buffer',
+        stripFinalNewline: false,
+      });
       expect(Buffer.from(stdout).equals(data), `age -d of ours, ${size} bytes`).to.equal(true);
     }
   });
@@ -120,10 +131,17 @@ describe('encrypted archives: age, readable by the standard tools', function () 
 
     const none = await runCli(['verify', sealed]);
     expect(none.exitCode, none.stderr).to.equal(2);
-    expect(none.stderr).to.match(/is encrypted/).and.match(/--identity/);
+    expect(none.stderr)
+      .to.match(/is encrypted/)
+      .and.match(/--identity/);
     const noneJson = await runCli(['verify', sealed, '--json']);
     expect(noneJson.exitCode, noneJson.stderr).to.equal(2);
-    const failure = noneJson.json<{ ok: boolean; exitCode: number; encrypted: boolean; error: { type: string; state: string; hint: string } }>();
+    const failure = noneJson.json<{
+      ok: boolean;
+      exitCode: number;
+      encrypted: boolean;
+      error: { type: string; state: string; hint: string };
+    }>();
     expect(failure).to.include({ ok: false, exitCode: 2, encrypted: true });
     expect(failure.error).to.include({ type: 'ConfigError', state: 'nothing was checked' });
     expect(failure.error.hint).to.match(/--identity/);
@@ -196,7 +214,9 @@ describe('encrypted archives: age, readable by the standard tools', function () 
   it('list shows an encrypted archive as encrypted (facts from its name) without the identity, and its manifest with it', async () => {
     const folder = path.join(dir, 'listing');
     await fs.mkdir(folder);
-    const writer = await ArchiveWriter.create(path.join(folder, 'cupm-backup_cupm01_20261125T020000Z_nightly.zip'), { encryptTo: [alice.recipient] });
+    const writer = await ArchiveWriter.create(path.join(folder, 'cupm-backup_cupm01_20261125T020000Z_nightly.zip'), {
+      encryptTo: [alice.recipient],
+    });
     await writer.addStream(DUMP_ENTRY, Readable.from([Buffer.from(SAMPLE_DUMP)]));
     const { entries: _entries, ...body } = manifestFor({}, { label: 'nightly' });
     await writer.finish(body);
@@ -204,10 +224,19 @@ describe('encrypted archives: age, readable by the standard tools', function () 
     const without = await runCli(['list', folder, '--json']);
     expect(without.exitCode, without.stderr).to.equal(0);
     const [locked] = without.json<{ archives: Array<Record<string, unknown>> }>().archives;
-    expect(locked).to.include({ encrypted: true, locked: 'encrypted; no identity given', factsFrom: 'name', createdAt: '2026-11-25T02:00:00.000Z', hostname: 'cupm01', label: 'nightly' });
+    expect(locked).to.include({
+      encrypted: true,
+      locked: 'encrypted; no identity given',
+      factsFrom: 'name',
+      createdAt: '2026-11-25T02:00:00.000Z',
+      hostname: 'cupm01',
+      label: 'nightly',
+    });
     const text = await runCli(['list', folder]);
     expect(text.stdout).to.match(/^ARCHIVE +SIZE +CREATED \(UTC\) +HOST +CUPM +LABEL +STATE$/m);
-    expect(text.stdout).to.match(/cupm-backup_cupm01_20261125T020000Z_nightly\.zip\.age +\d+(\.\d)? (B|KiB) +2026-11-25T02:00:00Z +cupm01 +nightly +encrypted \(no identity given: --identity reads it; facts from its name\)$/m);
+    expect(text.stdout).to.match(
+      /cupm-backup_cupm01_20261125T020000Z_nightly\.zip\.age +\d+(\.\d)? (B|KiB) +2026-11-25T02:00:00Z +cupm01 +nightly +encrypted \(no identity given: --identity reads it; facts from its name\)$/m,
+    );
     expect(text.stdout).not.to.contain('ENCRYPTED (');
 
     const withKey = await runCli(['list', folder, '--json', '--identity', alice.identityFile]);
@@ -225,7 +254,11 @@ describe('encrypted archives: age, readable by the standard tools', function () 
       ['missing.txt', '', /Cannot read the identity file .*missing\.txt: ENOENT/],
       ['garbage.txt', '# created: today\nAGE-SECRET-KEY-1NOTAKEY\n', /line 2: not a valid age secret key/],
       ['empty.txt', '# only a comment\n', /holds no age secret key/],
-      ['ssh.txt', '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n', /line 1: an SSH or PEM key/],
+      [
+        'ssh.txt',
+        '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n',
+        /line 1: an SSH or PEM key/,
+      ],
     ];
     for (const [name, content, message] of cases) {
       const file = path.join(dir, name);

@@ -67,7 +67,11 @@ describe(`fuzzing the archive reader (${CASES} cases, CUPM_FUZZ_SEED=${SEED})`, 
     const r = random(SEED);
     // No service commands to spawn: a dry run only asks their state, and the fuzz runs thousands.
     const config = configOf(server, { CUPM_IDENTITY: key.identityFile, CUPM_SERVICE_MANAGER: 'none' });
-    const before = { install: await treeHashes(server.installDir), backups: await fs.readdir(server.backupDir).catch(() => []), cwd: await fs.readdir(process.cwd()) };
+    const before = {
+      install: await treeHashes(server.installDir),
+      backups: await fs.readdir(server.backupDir).catch(() => []),
+      cwd: await fs.readdir(process.cwd()),
+    };
     const outcomes = new Map<string, number>();
     let restoresRun = 0;
     for (let i = 0; i < CASES; i++) {
@@ -102,7 +106,12 @@ describe(`fuzzing the archive reader (${CASES} cases, CUPM_FUZZ_SEED=${SEED})`, 
     const refused = [...outcomes].filter(([k]) => k.endsWith('-> 3')).reduce((n, [, c]) => n + c, 0);
     expect(refused).to.be.greaterThan(CASES / 2);
     expect(restoresRun).to.be.greaterThan(0);
-    console.log(`      fuzz outcomes (seed ${SEED}): ${[...outcomes].sort().map(([k, n]) => `${k}: ${n}`).join(', ')}`);
+    console.log(
+      `      fuzz outcomes (seed ${SEED}): ${[...outcomes]
+        .sort()
+        .map(([k, n]) => `${k}: ${n}`)
+        .join(', ')}`,
+    );
   });
 
   it('through the command line too: verify and restore --dry-run exit 0 or 3 for damaged archives', async () => {

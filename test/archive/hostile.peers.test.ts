@@ -44,7 +44,14 @@ describe('hostile archives are refused before anything is written (exit 3, each 
    * An archive of the GOOD entries changed by `change` (entries as raw-zip entries, the manifest
    * as listed), written as `name`.
    */
-  async function hostile(name: string, change: { entries?: (entries: RawEntry[]) => RawEntry[]; manifest?: (m: ReturnType<typeof manifestFor>) => unknown; declaredCount?: number } = {}): Promise<string> {
+  async function hostile(
+    name: string,
+    change: {
+      entries?: (entries: RawEntry[]) => RawEntry[];
+      manifest?: (m: ReturnType<typeof manifestFor>) => unknown;
+      declaredCount?: number;
+    } = {},
+  ): Promise<string> {
     const manifest = manifestFor(GOOD);
     const body = change.manifest ? change.manifest(manifest) : manifest;
     let entries: RawEntry[] = Object.entries(GOOD).map(([n, data]) => ({ name: n, data: Buffer.from(data) }));
@@ -65,8 +72,10 @@ describe('hostile archives are refused before anything is written (exit 3, each 
     expect(report.problems).to.deep.equal([]);
   });
 
-  const renamed = (from: string, to: string | Buffer, extra: Partial<RawEntry> = {}) => (entries: RawEntry[]) =>
-    entries.map((e) => (e.name === from ? { ...e, name: to, ...extra } : e));
+  const renamed =
+    (from: string, to: string | Buffer, extra: Partial<RawEntry> = {}) =>
+    (entries: RawEntry[]) =>
+      entries.map((e) => (e.name === from ? { ...e, name: to, ...extra } : e));
   const inManifest = (from: string, to: string) => (m: ReturnType<typeof manifestFor>) => ({
     ...m,
     entries: m.entries.map((e) => (e.path === from ? { ...e, path: to } : e)),
@@ -93,17 +102,25 @@ describe('hostile archives are refused before anything is written (exit 3, each 
   }
 
   it('a symbolic link entry (a restore would follow it)', async () => {
-    const file = await hostile('symlink.zip', { entries: (entries) => entries.map((e) => (e.name === 'files/sep/dfc.keystore' ? { ...e, data: '/etc/shadow', unixMode: 0o120777 } : e)), manifest: () => manifestFor({ ...GOOD, 'files/sep/dfc.keystore': '/etc/shadow' }) });
+    const file = await hostile('symlink.zip', {
+      entries: (entries) =>
+        entries.map((e) => (e.name === 'files/sep/dfc.keystore' ? { ...e, data: '/etc/shadow', unixMode: 0o120777 } : e)),
+      manifest: () => manifestFor({ ...GOOD, 'files/sep/dfc.keystore': '/etc/shadow' }),
+    });
     expect(await problemsOf(file)).to.match(/entry "files\/sep\/dfc\.keystore" is a symbolic link/);
   });
 
   it('two entries of the same name (which one would be restored?)', async () => {
-    const file = await hostile('duplicate.zip', { entries: (entries) => [...entries, { name: 'files/install.log', data: 'the other one' }] });
+    const file = await hostile('duplicate.zip', {
+      entries: (entries) => [...entries, { name: 'files/install.log', data: 'the other one' }],
+    });
     expect(await problemsOf(file)).to.match(/entry "files\/install\.log" appears more than once/);
   });
 
   it('an entry the manifest does not list, and a listed one that is missing', async () => {
-    const extra = await hostile('extra.zip', { entries: (entries) => [...entries, { name: 'files/sep/dfc.properties', data: 'dfc.postgres.host=evil\n' }] });
+    const extra = await hostile('extra.zip', {
+      entries: (entries) => [...entries, { name: 'files/sep/dfc.properties', data: 'dfc.postgres.host=evil\n' }],
+    });
     expect(await problemsOf(extra)).to.match(/entry files\/sep\/dfc\.properties is in the archive but not in the manifest/);
     const missing = await hostile('missing.zip', { entries: (entries) => entries.filter((e) => e.name !== 'files/install.log') });
     expect(await problemsOf(missing)).to.match(/files\/install\.log is listed in the manifest but missing from the archive/);
@@ -112,21 +129,30 @@ describe('hostile archives are refused before anything is written (exit 3, each 
   it('a "CUPM file" that is not one of the five: a restore would write it into the install dir', async () => {
     const war = 'files/EnterprisePlatform-4.2.0.GA_CP09/server/cupm/deploy/evil.war';
     const file = await hostile('war.zip', {
-      entries: (entries) => [...entries.filter((e) => e.name !== MANIFEST_ENTRY), { name: war, data: 'PK...' }, { name: MANIFEST_ENTRY, data: JSON.stringify(manifestFor({ ...GOOD, [war]: 'PK...' })) }],
+      entries: (entries) => [
+        ...entries.filter((e) => e.name !== MANIFEST_ENTRY),
+        { name: war, data: 'PK...' },
+        { name: MANIFEST_ENTRY, data: JSON.stringify(manifestFor({ ...GOOD, [war]: 'PK...' })) },
+      ],
     });
-    expect(await problemsOf(file)).to.match(/lists "files\/EnterprisePlatform-4\.2\.0\.GA_CP09\/server\/cupm\/deploy\/evil\.war", which is not one of the five CUPM files/);
+    expect(await problemsOf(file)).to.match(
+      /lists "files\/EnterprisePlatform-4\.2\.0\.GA_CP09\/server\/cupm\/deploy\/evil\.war", which is not one of the five CUPM files/,
+    );
   });
 
   it('a zip bomb: the directory says a few bytes, the data inflates to 64 MiB; reading stops at the declared size', async () => {
     const bomb = zlib.deflateRawSync(Buffer.alloc(64 * 1024 * 1024, 0x41), { level: 9 });
     const declared = 1000;
     const file = await hostile('bomb.zip', {
-      entries: (entries) => entries.map((e) => (e.name === 'files/sep/dfc.keystore' ? { ...e, compressed: bomb, declaredSize: declared } : e)),
+      entries: (entries) =>
+        entries.map((e) => (e.name === 'files/sep/dfc.keystore' ? { ...e, compressed: bomb, declaredSize: declared } : e)),
       manifest: (m) => ({ ...m, entries: m.entries.map((e) => (e.path === 'files/sep/dfc.keystore' ? { ...e, size: declared } : e)) }),
     });
     const started = process.memoryUsage().rss;
     const report = await verifyArchive(file);
-    expect(report.problems.join('\n')).to.match(/files\/sep\/dfc\.keystore cannot be read: .*too many bytes in the stream: more than the 1000 /);
+    expect(report.problems.join('\n')).to.match(
+      /files\/sep\/dfc\.keystore cannot be read: .*too many bytes in the stream: more than the 1000 /,
+    );
     // Stopped within a chunk or two of the declared size, not after 64 MiB.
     expect(report.bytesChecked).to.be.below(declared + 256 * 1024);
     expect(process.memoryUsage().rss - started).to.be.below(48 * 1024 * 1024);
@@ -139,7 +165,9 @@ describe('hostile archives are refused before anything is written (exit 3, each 
       manifest: (m) => ({ ...m, entries: m.entries.map((e) => (e.path === DUMP_ENTRY ? { ...e, size: huge } : e)) }),
     });
     const report = await verifyArchive(file);
-    expect(report.problems.join('\n')).to.match(/entry "database\/pg_dumpall\.sql" claims 4293918720 bytes from \d+ compressed: more than deflate can produce/);
+    expect(report.problems.join('\n')).to.match(
+      /entry "database\/pg_dumpall\.sql" claims 4293918720 bytes from \d+ compressed: more than deflate can produce/,
+    );
     expect(report.bytesChecked).to.equal(0);
   });
 
@@ -147,7 +175,10 @@ describe('hostile archives are refused before anything is written (exit 3, each 
     const big = await hostile('big-manifest.zip', { manifest: (m) => ({ ...m, padding: 'x'.repeat(2 * 1024 * 1024) }) });
     expect(await problemsOf(big)).to.match(/manifest\.json in .* is \d+ bytes, more than a manifest can be/);
     const lying = await hostile('lying-manifest.zip', {
-      entries: (entries) => entries.map((e) => (e.name === MANIFEST_ENTRY ? { ...e, data: JSON.stringify({ padding: 'x'.repeat(3 * 1024 * 1024) }), declaredSize: 100 } : e)),
+      entries: (entries) =>
+        entries.map((e) =>
+          e.name === MANIFEST_ENTRY ? { ...e, data: JSON.stringify({ padding: 'x'.repeat(3 * 1024 * 1024) }), declaredSize: 100 } : e,
+        ),
     });
     expect(await problemsOf(lying)).to.match(/manifest\.json|too many bytes/);
   });
@@ -158,9 +189,14 @@ describe('hostile archives are refused before anything is written (exit 3, each 
   });
 
   it('a compression method nothing here inflates, and ZIP-encrypted entries', async () => {
-    const method = await hostile('method.zip', { entries: (entries) => entries.map((e) => (e.name === 'files/install.log' ? { ...e, method: 14, compressed: Buffer.from('lzma?') } : e)) });
+    const method = await hostile('method.zip', {
+      entries: (entries) =>
+        entries.map((e) => (e.name === 'files/install.log' ? { ...e, method: 14, compressed: Buffer.from('lzma?') } : e)),
+    });
     expect(await problemsOf(method)).to.match(/uses compression method 14/);
-    const encrypted = await hostile('zipcrypto.zip', { entries: (entries) => entries.map((e) => (e.name === 'files/install.log' ? { ...e, flags: 0x1 } : e)) });
+    const encrypted = await hostile('zipcrypto.zip', {
+      entries: (entries) => entries.map((e) => (e.name === 'files/install.log' ? { ...e, flags: 0x1 } : e)),
+    });
     expect(await problemsOf(encrypted)).to.match(/uses ZIP encryption/);
   });
 
@@ -193,12 +229,21 @@ describe('hostile archives are refused before anything is written (exit 3, each 
     await fs.copyFile(traversal, path.join(backups, 'cupm-backup_cupm01_20261125T020000Z.zip'));
     const list = await runCli(['list', backups], { env });
     expect(list.exitCode, list.stderr).to.equal(0);
-    expect(list.stdout).to.match(/cupm-backup_cupm01_20261125T020000Z\.zip .* UNREADABLE\n {2}-> unsafe entries: entry "files\/\.\.\/\.\.\/\.\.\/\.\.\/tmp\/cupm-pwned-cli" climbs out/);
+    expect(list.stdout).to.match(
+      /cupm-backup_cupm01_20261125T020000Z\.zip .* UNREADABLE\n {2}-> unsafe entries: entry "files\/\.\.\/\.\.\/\.\.\/\.\.\/tmp\/cupm-pwned-cli" climbs out/,
+    );
 
-    for (const args of [['restore', traversal, '--dry-run'], ['restore', traversal, '--yes'], ['migrate', traversal, '--db-host', 'db.example', '--yes']]) {
+    for (const args of [
+      ['restore', traversal, '--dry-run'],
+      ['restore', traversal, '--yes'],
+      ['migrate', traversal, '--db-host', 'db.example', '--yes'],
+    ]) {
       const result = await runCli([...args, '--json'], { env });
       expect(result.exitCode, `${args.join(' ')}: ${result.stderr}`).to.equal(3);
-      expect(result.stderr).to.match(/is NOT valid/).and.match(/climbs out of its folder/).and.match(/State: nothing was changed/);
+      expect(result.stderr)
+        .to.match(/is NOT valid/)
+        .and.match(/climbs out of its folder/)
+        .and.match(/State: nothing was changed/);
     }
     expect(await treeHashes(install)).to.deep.equal(installBefore);
     expect((await fs.readdir(backups)).sort()).to.deep.equal(['cupm-backup_cupm01_20261125T020000Z.zip']);

@@ -12,12 +12,16 @@ describe('archive labels: one canonical form', () => {
   it('normalises spaces, underscores and case to one form, the same in the name', () => {
     expect(canonicalLabel('pre upgrade')).to.equal('pre-upgrade');
     expect(canonicalLabel('  Pre_Upgrade ')).to.equal('pre-upgrade');
-    expect(archiveFileName('CUPM01', new Date('2026-11-25T02:00:00Z'), canonicalLabel('Pre Upgrade'))).to.equal('cupm-backup_CUPM01_20261125T020000Z_pre-upgrade.zip');
+    expect(archiveFileName('CUPM01', new Date('2026-11-25T02:00:00Z'), canonicalLabel('Pre Upgrade'))).to.equal(
+      'cupm-backup_CUPM01_20261125T020000Z_pre-upgrade.zip',
+    );
   });
 
   it('refuses a label with other characters (a usage error, exit 2)', () => {
     for (const bad of ['pre/upgrade', 'vor-Übergang', 'a.b', '', '   ', 'x;rm']) {
-      expect(() => canonicalLabel(bad), bad).to.throw(ConfigError).with.property('exitCode', 2);
+      expect(() => canonicalLabel(bad), bad)
+        .to.throw(ConfigError)
+        .with.property('exitCode', 2);
     }
   });
 

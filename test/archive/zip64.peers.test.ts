@@ -31,7 +31,8 @@ describe('archive format v1: a dump over 4 GiB (ZIP64)', function () {
   const BLOCK = 1024 * 1024;
   const BLOCKS = 4096 + 64;
   // A pg_dumpall script the dump guard accepts: one COPY whose data is the bulk of it.
-  const HEADER = '--\n-- PostgreSQL database cluster dump\n--\n\n\\connect cupm\n\nCOPY public.phones (id, mac, model, settings, created) FROM stdin;\n';
+  const HEADER =
+    '--\n-- PostgreSQL database cluster dump\n--\n\n\\connect cupm\n\nCOPY public.phones (id, mac, model, settings, created) FROM stdin;\n';
   const TRAILER = '\\.\n\n--\n-- PostgreSQL database cluster dump complete\n--\n\n';
   const size = HEADER.length + BLOCKS * BLOCK + TRAILER.length;
 
@@ -46,11 +47,13 @@ describe('archive format v1: a dump over 4 GiB (ZIP64)', function () {
     expected.update(HEADER);
     for (let i = 0; i < BLOCKS; i++) expected.update(block);
     expected.update(TRAILER);
-    const dump = Readable.from((function* () {
-      yield Buffer.from(HEADER);
-      for (let i = 0; i < BLOCKS; i++) yield block;
-      yield Buffer.from(TRAILER);
-    })());
+    const dump = Readable.from(
+      (function* () {
+        yield Buffer.from(HEADER);
+        for (let i = 0; i < BLOCKS; i++) yield block;
+        yield Buffer.from(TRAILER);
+      })(),
+    );
 
     const file = path.join(dir, 'big.zip');
     const writer = await ArchiveWriter.create(file);

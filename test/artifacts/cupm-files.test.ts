@@ -50,7 +50,10 @@ describe('the CUPM file set', () => {
   it('reads the CUPM version from install.log whatever its encoding and line ends', async () => {
     await createInstallTree(dir, { dbHost: 'x', cupmVersion: '8.5' });
     expect(readCupmVersion(path.join(dir, 'install.log'))).to.equal('8.5');
-    const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('Install Begin\r\nCisco Unified Provisioning Manager 2.2\r\n', 'utf16le')]);
+    const utf16 = Buffer.concat([
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('Install Begin\r\nCisco Unified Provisioning Manager 2.2\r\n', 'utf16le'),
+    ]);
     await fs.writeFile(path.join(dir, 'u16.log'), utf16);
     expect(readCupmVersion(path.join(dir, 'u16.log'))).to.equal('2.2');
     expect(parseCupmVersion('nothing to see')).to.equal(null);

@@ -4,21 +4,22 @@ import { expect } from '../support/expect.js';
 import { javaReadXml, type JavaXml } from '../support/java.js';
 
 /** dfc-ds.xml as CUPM 8.5 ships it on Windows, with an old URL left in a comment. */
-const DFC_DS = [
-  '<?xml version="1.0" encoding="UTF-8"?>',
-  '<!DOCTYPE datasources PUBLIC "-//JBoss//DTD JBOSS JCA Config 1.5//EN" "http://www.jboss.org/j2ee/dtd/jboss-ds_1_5.dtd">',
-  '<!-- CUPM datasource. Before the move it was:',
-  '     <connection-url>jdbc:postgresql://10.0.0.1:5432/cupm</connection-url> -->',
-  '<datasources>',
-  '  <local-tx-datasource>',
-  '    <jndi-name>DfcDS</jndi-name>',
-  '    <connection-url>jdbc:postgresql://192.0.2.10:5432/cupm?loglevel=0&amp;ssl=false</connection-url>',
-  '    <driver-class>org.postgresql.Driver</driver-class>',
-  '    <user-name>cupm</user-name>',
-  '    <password>s3cr&lt;t</password>',
-  '  </local-tx-datasource>',
-  '</datasources>',
-].join('\r\n') + '\r\n';
+const DFC_DS =
+  [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    '<!DOCTYPE datasources PUBLIC "-//JBoss//DTD JBOSS JCA Config 1.5//EN" "http://www.jboss.org/j2ee/dtd/jboss-ds_1_5.dtd">',
+    '<!-- CUPM datasource. Before the move it was:',
+    '     <connection-url>jdbc:postgresql://10.0.0.1:5432/cupm</connection-url> -->',
+    '<datasources>',
+    '  <local-tx-datasource>',
+    '    <jndi-name>DfcDS</jndi-name>',
+    '    <connection-url>jdbc:postgresql://192.0.2.10:5432/cupm?loglevel=0&amp;ssl=false</connection-url>',
+    '    <driver-class>org.postgresql.Driver</driver-class>',
+    '    <user-name>cupm</user-name>',
+    '    <password>s3cr&lt;t</password>',
+    '  </local-tx-datasource>',
+    '</datasources>',
+  ].join('\r\n') + '\r\n';
 
 async function javaParses(...texts: string[]): Promise<Array<Extract<JavaXml, { ok: true }>>> {
   return (await javaReadXml(texts)).map((result) => {
@@ -86,7 +87,8 @@ describe('the dfc-ds.xml editor', () => {
   });
 
   it('two <connection-url> elements are ambiguous and refused with their lines', () => {
-    const xml = '<d>\n<connection-url>jdbc:postgresql://a/cupm</connection-url>\n<connection-url>jdbc:postgresql://b/cupm</connection-url>\n</d>';
+    const xml =
+      '<d>\n<connection-url>jdbc:postgresql://a/cupm</connection-url>\n<connection-url>jdbc:postgresql://b/cupm</connection-url>\n</d>';
     const error = configError(() => setConnectionUrlHost(xml, 'c'));
     expect(error.message).to.contain('2 <connection-url>');
     expect(error.problems).to.deep.equal(['line 2', 'line 3']);

@@ -11,24 +11,25 @@ import { expect } from '../support/expect.js';
 import { javaReadProperties } from '../support/java.js';
 
 /** A dfc.properties the way a Windows CUPM 8.5 server has it: CRLF, comments, escapes, continuations. */
-const DFC_PROPERTIES = [
-  '#Cisco Unified Provisioning Manager',
-  '#Tue Nov 25 02:00:00 JST 2008',
-  '! written by the installer: do not edit by hand',
-  'dfc.jboss.port=46008',
-  'dfc.postgres.port = 5432',
-  'dfc.nice.rmi.registry.internal.port:46001',
-  'dfc.webport 80',
-  'dfc.install.dir=C\\:\\\\CUPM',
-  '# the database server',
-  'dfc.postgres.host=192.0.2.10',
-  '   dfc.postgres.db=cupm',
-  'dfc.description=Provisioning \\',
-  '    Manager \\u30d7\\u30ed\\u30d3',
-  'dfc.banner=\u00e3\u0081\u0093 (UTF-8 bytes, as latin1)',
-  '',
-  'dfc.last=end',
-].join('\r\n') + '\r\n';
+const DFC_PROPERTIES =
+  [
+    '#Cisco Unified Provisioning Manager',
+    '#Tue Nov 25 02:00:00 JST 2008',
+    '! written by the installer: do not edit by hand',
+    'dfc.jboss.port=46008',
+    'dfc.postgres.port = 5432',
+    'dfc.nice.rmi.registry.internal.port:46001',
+    'dfc.webport 80',
+    'dfc.install.dir=C\\:\\\\CUPM',
+    '# the database server',
+    'dfc.postgres.host=192.0.2.10',
+    '   dfc.postgres.db=cupm',
+    'dfc.description=Provisioning \\',
+    '    Manager \\u30d7\\u30ed\\u30d3',
+    'dfc.banner=\u00e3\u0081\u0093 (UTF-8 bytes, as latin1)',
+    '',
+    'dfc.last=end',
+  ].join('\r\n') + '\r\n';
 
 /** Java's view of a text, as a sorted plain object (deep-equal friendly). */
 async function javaSees(...texts: string[]): Promise<Array<Record<string, string>>> {
@@ -86,7 +87,10 @@ describe('the dfc.properties editor', () => {
   it('a key set twice has every occurrence changed, and the caller is told (Java keeps the last one)', async () => {
     const text = 'dfc.postgres.host=10.0.0.1\nother=1\ndfc.postgres.host = 10.0.0.2\n';
     const occurrences = findPropertyOccurrences(text, 'dfc.postgres.host');
-    expect(occurrences.map((o) => [o.line, o.value])).to.deep.equal([[1, '10.0.0.1'], [3, '10.0.0.2']]);
+    expect(occurrences.map((o) => [o.line, o.value])).to.deep.equal([
+      [1, '10.0.0.1'],
+      [3, '10.0.0.2'],
+    ]);
     const result = editProperties(text, { 'dfc.postgres.host': 'db2' });
     expect(result.duplicates).to.deep.equal(['dfc.postgres.host']);
     expect(result.changes.map((c) => [c.line, c.before, c.after])).to.deep.equal([
@@ -144,7 +148,10 @@ describe('the dfc.properties editor', () => {
 
   it('a malformed \\u escape is reported like Java refuses the file', async () => {
     const text = 'a=\\u12G4\n';
-    expect(() => readProperties(text, { file: 'dfc.properties' })).to.throw(ConfigError, /Malformed \\uxxxx escape in dfc.properties, line 1/);
+    expect(() => readProperties(text, { file: 'dfc.properties' })).to.throw(
+      ConfigError,
+      /Malformed \\uxxxx escape in dfc.properties, line 1/,
+    );
     const [java] = await javaReadProperties([text]);
     expect(java!.ok).to.equal(false);
   });

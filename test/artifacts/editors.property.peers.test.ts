@@ -43,7 +43,10 @@ const hex4 = fc.tuple(fc.integer({ min: 0, max: 0xffff }), fc.boolean()).map(([n
   return upper ? hex.toUpperCase() : hex;
 });
 const escape = fc.oneof(
-  { weight: 20, arbitrary: fc.constantFrom('\\:', '\\=', '\\\\', '\\ ', '\\t', '\\n', '\\r', '\\f', '\\#', '\\!', '\\a', '\\\u00e9', '\\"') },
+  {
+    weight: 20,
+    arbitrary: fc.constantFrom('\\:', '\\=', '\\\\', '\\ ', '\\t', '\\n', '\\r', '\\f', '\\#', '\\!', '\\a', '\\\u00e9', '\\"'),
+  },
   { weight: 20, arbitrary: hex4.map((hex) => `\\u${hex}`) },
   // Malformed: Java refuses the whole file, and so must we.
   { weight: 1, arbitrary: fc.constantFrom('\\u12G4', '\\u') },
@@ -77,7 +80,8 @@ const knownKey = fc.constantFrom('dfc.postgres.host', 'dfc.postgres.hostlist', '
 const rawKey = fc.oneof({ weight: 3, arbitrary: knownKey.chain(spell) }, { weight: 2, arbitrary: rawText(keyChar) });
 const separator = fc.constantFrom('=', ':', ' ', '\t', ' = ', ' : ', '  ', '\t=\t', ' =', '= ', '');
 const entryLine = fc.tuple(blanks, rawKey, separator, rawText(valueChar)).map((parts) => parts.join(''));
-const commentLine = fc.tuple(blanks, fc.constantFrom('#', '!'), fc.string({ unit: anyChar, maxLength: 12 }), fc.constantFrom('', '\\'))
+const commentLine = fc
+  .tuple(blanks, fc.constantFrom('#', '!'), fc.string({ unit: anyChar, maxLength: 12 }), fc.constantFrom('', '\\'))
   .map((parts) => parts.join(''));
 const line = fc.oneof({ weight: 6, arbitrary: entryLine }, { weight: 2, arbitrary: commentLine }, { weight: 1, arbitrary: blanks });
 
@@ -92,7 +96,10 @@ const propertiesFile = fc
 /** New values: any Unicode at all, and strings made of the chars that matter to the format. */
 const newValue = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 16 }),
-  fc.string({ unit: fc.constantFrom(' ', ':', '=', '\\', '#', '!', '\n', '\r', '\t', '\f', 'u', 'a', '\u00e9', '\u30d7', '\u0000'), maxLength: 12 }),
+  fc.string({
+    unit: fc.constantFrom(' ', ':', '=', '\\', '#', '!', '\n', '\r', '\t', '\f', 'u', 'a', '\u00e9', '\u30d7', '\u0000'),
+    maxLength: 12,
+  }),
 );
 
 interface PropertiesCase {
@@ -113,14 +120,20 @@ function sorted(map: Map<string, string>): Array<[string, string]> {
 // ---- dfc-ds.xml generators ---------------------------------------------------------------------
 
 const label = fc.stringMatching(/^[a-z0-9](?:[a-z0-9-]{0,8}[a-z0-9])?$/);
-const hostName = fc.array(label, { minLength: 1, maxLength: 3 }).map((labels) => labels.join('.')).filter((h) => hostProblem(h) === undefined);
+const hostName = fc
+  .array(label, { minLength: 1, maxLength: 3 })
+  .map((labels) => labels.join('.'))
+  .filter((h) => hostProblem(h) === undefined);
 const validHost = fc.oneof(hostName, fc.ipV4(), fc.ipV6());
 const port = fc.integer({ min: 1, max: 65535 });
 const xmlEol = fc.constantFrom('\n', '\r\n');
 // '--' may not appear inside an XML comment.
-const fakeUrlComment = fc.tuple(validHost.filter((h) => !h.includes('--')), fc.constantFrom('', ' old ', '>', ' - ')).map(
-  ([host, extra]) => `<!--${extra}<connection-url>jdbc:postgresql://${urlHost(host)}:5432/cupm</connection-url> -->`,
-);
+const fakeUrlComment = fc
+  .tuple(
+    validHost.filter((h) => !h.includes('--')),
+    fc.constantFrom('', ' old ', '>', ' - '),
+  )
+  .map(([host, extra]) => `<!--${extra}<connection-url>jdbc:postgresql://${urlHost(host)}:5432/cupm</connection-url> -->`);
 
 interface XmlCase {
   build: (hostAndPort: string) => string;
@@ -132,7 +145,12 @@ interface XmlCase {
 
 const xmlCase: fc.Arbitrary<XmlCase> = fc
   .record({
-    prolog: fc.constantFrom('', '<?xml version="1.0"?>', '<?xml version="1.0" encoding="UTF-8"?>', '\u00ef\u00bb\u00bf<?xml version="1.0" encoding="UTF-8"?>'),
+    prolog: fc.constantFrom(
+      '',
+      '<?xml version="1.0"?>',
+      '<?xml version="1.0" encoding="UTF-8"?>',
+      '\u00ef\u00bb\u00bf<?xml version="1.0" encoding="UTF-8"?>',
+    ),
     doctype: fc.constantFrom(
       '',
       '<!DOCTYPE datasources PUBLIC "-//JBoss//DTD JBOSS JCA Config 1.5//EN" "http://www.jboss.org/j2ee/dtd/jboss-ds_1_5.dtd">',
@@ -176,7 +194,11 @@ const xmlCase: fc.Arbitrary<XmlCase> = fc
 
 /** Strings with at least one char that must never reach a file unescaped. */
 const hostileHost = fc
-  .tuple(fc.string({ maxLength: 6 }), fc.constantFrom('"', "'", '<', '>', '&', '\n', '\r', ' ', '\t', '\u0000'), fc.string({ maxLength: 6 }))
+  .tuple(
+    fc.string({ maxLength: 6 }),
+    fc.constantFrom('"', "'", '<', '>', '&', '\n', '\r', ' ', '\t', '\u0000'),
+    fc.string({ maxLength: 6 }),
+  )
   .map(([a, bad, b]) => a + bad + b);
 
 describe('the editors survive any input (property-based, read back by Java)', () => {
@@ -216,7 +238,9 @@ describe('the editors survive any input (property-based, read back by Java)', ()
       if (Object.keys(values).length > 0) edited++;
 
       // Byte for byte: the edit is the original with each occurrence's raw value replaced, nothing else.
-      const occurrences = Object.keys(values).flatMap((key) => findPropertyOccurrences(c.text, key)).sort((a, b) => a.valueStart - b.valueStart);
+      const occurrences = Object.keys(values)
+        .flatMap((key) => findPropertyOccurrences(c.text, key))
+        .sort((a, b) => a.valueStart - b.valueStart);
       let rebuilt = '';
       let from = 0;
       for (const o of occurrences) {
@@ -235,7 +259,10 @@ describe('the editors survive any input (property-based, read back by Java)', ()
     values.forEach((value, i) => {
       const result = java[i]!;
       if (!result.ok) throw new Error(`Java cannot read ${because(i, texts[i])}: ${result.error}`);
-      expect(sorted(result.properties), because(i, value)).to.deep.equal([['key', value], ['next', '1']]);
+      expect(sorted(result.properties), because(i, value)).to.deep.equal([
+        ['key', value],
+        ['next', '1'],
+      ]);
     });
   });
 
@@ -252,20 +279,32 @@ describe('the editors survive any input (property-based, read back by Java)', ()
     cases.forEach((c, i) => {
       const before = java[i]!;
       const after = java[cases.length + i]!;
-      if (!before.ok || !after.ok) throw new Error(`the JDK cannot parse ${because(i, originals[i])}: ${before.ok ? '' : before.error} ${after.ok ? '' : after.error}`);
+      if (!before.ok || !after.ok)
+        throw new Error(
+          `the JDK cannot parse ${because(i, originals[i])}: ${before.ok ? '' : before.error} ${after.ok ? '' : after.error}`,
+        );
       const ours = readConnectionUrl(originals[i]!);
-      expect(before.connectionUrls.map((u) => u.trim()), because(i, originals[i])).to.deep.equal([ours.url]);
+      expect(
+        before.connectionUrls.map((u) => u.trim()),
+        because(i, originals[i]),
+      ).to.deep.equal([ours.url]);
       const newPortText = c.newPort === undefined ? c.portText : `:${c.newPort}`;
       const expectedUrl = ours.url.replace(`//${urlHost(c.host)}${c.portText}/`, `//${urlHost(c.newHost)}${newPortText}/`);
-      expect(after.connectionUrls.map((u) => u.trim()), because(i, edited[i])).to.deep.equal([expectedUrl]);
-      const others = (nodes: string[]) => nodes.filter((node) => !node.startsWith('element /datasources/local-tx-datasource/connection-url'));
+      expect(
+        after.connectionUrls.map((u) => u.trim()),
+        because(i, edited[i]),
+      ).to.deep.equal([expectedUrl]);
+      const others = (nodes: string[]) =>
+        nodes.filter((node) => !node.startsWith('element /datasources/local-tx-datasource/connection-url'));
       expect(others(after.nodes), because(i, edited[i])).to.deep.equal(others(before.nodes));
     });
   });
 
   it(`--db-host and --old-nice-host values with quotes, <, &, spaces or line breaks are refused before restore reads a file (${RUNS} values)`, () => {
     const word = fc.stringMatching(/^[a-z0-9.]{1,4}$/);
-    const interior = fc.tuple(word, fc.constantFrom('"', "'", '<', '>', '&', '\n', '\r', ' ', '\t', '\u0000', ';', '/', '\\'), word).map(([a, bad, b]) => a + bad + b);
+    const interior = fc
+      .tuple(word, fc.constantFrom('"', "'", '<', '>', '&', '\n', '\r', ' ', '\t', '\u0000', ';', '/', '\\'), word)
+      .map(([a, bad, b]) => a + bad + b);
     for (const [i, host] of sample(interior).entries()) {
       expect(() => checkHostOptions({ dbHost: host }), because(i, host)).to.throw(ConfigError);
       expect(() => checkHostOptions({ dbHost: `db1.example,${host}` }), because(i, host)).to.throw(ConfigError);
@@ -275,14 +314,25 @@ describe('the editors survive any input (property-based, read back by Java)', ()
 
   it(`even a hostile host that got past the check is escaped in dfc.properties: Java reads that one value, and no new key (${RUNS} values)`, async () => {
     const original = 'dfc.postgres.host=db.example\ndfc.postgres.port=5432\ndfc.jboss.port=46008\n';
-    const hosts = sample(fc.oneof(hostileHost, fc.string({ unit: fc.constantFrom('\n', '\r', '=', ':', '#', '!', '\\', ' ', 'u', 'x', 'dfc.jboss.port'), maxLength: 12 })));
+    const hosts = sample(
+      fc.oneof(
+        hostileHost,
+        fc.string({ unit: fc.constantFrom('\n', '\r', '=', ':', '#', '!', '\\', ' ', 'u', 'x', 'dfc.jboss.port'), maxLength: 12 }),
+      ),
+    );
     const edited = hosts.map((host) => rewriteDfcProperties(original, { dbHosts: [host] }, 'dfc.properties').text);
     const java = await javaReadProperties(edited);
     hosts.forEach((host, i) => {
       const result = java[i]!;
       if (!result.ok) throw new Error(`Java cannot read ${because(i, edited[i])}: ${result.error}`);
       expect(sorted(result.properties), because(i, { host, edited: edited[i] })).to.deep.equal(
-        sorted(new Map([['dfc.postgres.host', host], ['dfc.postgres.port', '5432'], ['dfc.jboss.port', '46008']])),
+        sorted(
+          new Map([
+            ['dfc.postgres.host', host],
+            ['dfc.postgres.port', '5432'],
+            ['dfc.jboss.port', '46008'],
+          ]),
+        ),
       );
     });
   });

@@ -3,18 +3,54 @@ import { expect } from '../support/expect.js';
 
 describe('host names and addresses', () => {
   it('accepts host names, IPv4 and IPv6 addresses', () => {
-    for (const host of ['db', 'db-02.example.com', 'DB_SERVER', 'cupm.example.com.', '192.0.2.10', '::1', '2001:db8::5', '[2001:db8::5]', '::ffff:192.0.2.1']) {
+    for (const host of [
+      'db',
+      'db-02.example.com',
+      'DB_SERVER',
+      'cupm.example.com.',
+      '192.0.2.10',
+      '::1',
+      '2001:db8::5',
+      '[2001:db8::5]',
+      '::ffff:192.0.2.1',
+    ]) {
       expect(hostProblem(host), host).to.equal(undefined);
     }
   });
 
   it('refuses what could break a file or a URL: quotes, <, &, spaces, line breaks, empty', () => {
-    for (const host of ['', 'db"x', "db'x", 'db<x', 'db>x', 'db&x', 'db x', 'db\nx', 'db\r', 'db\tx', 'd\u00e9', 'db;x', 'db/x', 'db:x:y', 'a..b', '-db', 'db-', '256.1.1.1', '1.2.3', 'fe80::1%eth0', '[db]', 'x'.repeat(64)]) {
+    for (const host of [
+      '',
+      'db"x',
+      "db'x",
+      'db<x',
+      'db>x',
+      'db&x',
+      'db x',
+      'db\nx',
+      'db\r',
+      'db\tx',
+      'd\u00e9',
+      'db;x',
+      'db/x',
+      'db:x:y',
+      'a..b',
+      '-db',
+      'db-',
+      '256.1.1.1',
+      '1.2.3',
+      'fe80::1%eth0',
+      '[db]',
+      'x'.repeat(64),
+    ]) {
       expect(hostProblem(host), JSON.stringify(host)).to.be.a('string');
     }
     expect(hostProblem('db x')).to.contain('a space');
     // A port glued to the host is pointed at --db-port, not called a bad IPv6 address.
-    expect(hostProblem('10.0.0.7:5432')).to.contain('has a port in it').and.contain('--db-host 10.0.0.7 --db-port 5432').and.not.contain('IPv6');
+    expect(hostProblem('10.0.0.7:5432'))
+      .to.contain('has a port in it')
+      .and.contain('--db-host 10.0.0.7 --db-port 5432')
+      .and.not.contain('IPv6');
     expect(hostProblem('db01:5433')).to.contain('--db-port 5433');
     expect(hostProblem('[2001:db8::1]')).to.equal(undefined);
     expect(hostProblem('db\nx')).to.contain('a line break');

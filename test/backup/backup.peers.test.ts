@@ -40,13 +40,19 @@ describe('backup of a CUPM server', () => {
     expect(run.exitCode, run.stderr).to.equal(0);
     const archive = run.stdout.trim();
     expect(path.dirname(archive)).to.equal(server.backupDir);
-    expect(path.basename(archive)).to.match(ARCHIVE_NAME).and.match(/_nightly\.zip$/);
+    expect(path.basename(archive))
+      .to.match(ARCHIVE_NAME)
+      .and.match(/_nightly\.zip$/);
     expect((await fs.stat(archive)).mode & 0o777).to.equal(0o600);
     expect((await execa('unzip', ['-t', archive])).stdout).to.match(/No errors detected/);
 
-    for (const relative of ['install.log', 'sep/dfc.properties', 'sep/dfc.keystore',
+    for (const relative of [
+      'install.log',
+      'sep/dfc.properties',
+      'sep/dfc.keystore',
       'EnterprisePlatform-4.2.0.GA_CP09/server/cupm/conf/login-config.xml',
-      'EnterprisePlatform-4.2.0.GA_CP09/server/cupm/deploy/dfc-ds.xml']) {
+      'EnterprisePlatform-4.2.0.GA_CP09/server/cupm/deploy/dfc-ds.xml',
+    ]) {
       const { stdout } = await execa('unzip', ['-p', archive, `files/${relative}`], { encoding: 'buffer', stripFinalNewline: false });
       const original = await fs.readFile(path.join(server.installDir, relative));
       expect(Buffer.compare(Buffer.from(stdout), original), relative).to.equal(0);
@@ -66,8 +72,12 @@ describe('backup of a CUPM server', () => {
     expect(manifest.consistency).to.deep.include({ servicesStopped: server.services.services, allowLive: false, liveSessions: [] });
 
     expect(await server.services.events()).to.deep.equal([
-      'stop Apache', 'stop cupm JBossService', 'stop cupm NiceService',
-      'start cupm NiceService', 'start cupm JBossService', 'start Apache',
+      'stop Apache',
+      'stop cupm JBossService',
+      'stop cupm NiceService',
+      'start cupm NiceService',
+      'start cupm JBossService',
+      'start Apache',
     ]);
     for (const service of server.services.services) expect(await server.services.status(service)).to.equal('running');
 
@@ -105,11 +115,15 @@ describe('backup of a CUPM server', () => {
       const manifest = await readManifest(archive);
       expect(manifest.postgres.databases).to.include('cupm').and.not.include(previous).and.not.include('other_app');
       const { stdout: dump } = await execa('unzip', ['-p', archive, 'database/pg_dumpall.sql']);
-      expect(dump).not.to.contain(previous).and.not.to.match(/CREATE DATABASE other_app/);
+      expect(dump)
+        .not.to.contain(previous)
+        .and.not.to.match(/CREATE DATABASE other_app/);
 
       const extra = await runCli(['backup', '--json'], { env: { ...server.env(), CUPM_EXTRA_DATABASES: 'other_app' } });
       expect(extra.exitCode, extra.stderr).to.equal(0);
-      expect((await readManifest(extra.json<{ archive: string }>().archive)).postgres.databases).to.include('other_app').and.not.include(previous);
+      expect((await readManifest(extra.json<{ archive: string }>().archive)).postgres.databases)
+        .to.include('other_app')
+        .and.not.include(previous);
 
       const doctor = await runCli(['doctor', '--json'], { env: server.env() });
       const checks = doctor.json<{ checks: Array<{ id: string; status: string; detail: string; hint?: string }> }>().checks;
@@ -227,8 +241,10 @@ describe('backup of a CUPM server', () => {
 
   it('refuses to run while another job holds the lock (exit 4), naming it', async () => {
     await fs.mkdir(server.backupDir, { recursive: true });
-    await fs.writeFile(path.join(server.backupDir, 'cupm-backup.lock'),
-      JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: '2026-11-25T02:00:00Z', command: 'nightly' }));
+    await fs.writeFile(
+      path.join(server.backupDir, 'cupm-backup.lock'),
+      JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: '2026-11-25T02:00:00Z', command: 'nightly' }),
+    );
     const run = await runCli(['backup'], { env: server.env() });
     expect(run.exitCode).to.equal(4);
     expect(run.stderr).to.contain(`"nightly", pid ${process.pid}`);
@@ -239,18 +255,29 @@ describe('backup of a CUPM server', () => {
     const bin = await slowDumpallBin(server.dir, server.cluster.binDir, 30);
     const child = execa(BIN, ['backup'], {
       env: { PATH: process.env.PATH ?? '', ...server.env(), CUPM_PG_BIN: bin },
-      extendEnv: false, reject: false, cwd: server.dir, forceKillAfterDelay: false,
+      extendEnv: false,
+      reject: false,
+      cwd: server.dir,
+      forceKillAfterDelay: false,
     });
     // Interrupt once the dump has started (the wrapper writes a marker when it begins).
     const marker = path.join(bin, 'started');
     for (let i = 0; i < 400; i++) {
-      if (await fs.access(marker).then(() => true, () => false)) break;
+      if (
+        await fs.access(marker).then(
+          () => true,
+          () => false,
+        )
+      )
+        break;
       await new Promise((r) => setTimeout(r, 50));
     }
     child.kill('SIGTERM');
     const result = await child;
     expect(result.exitCode).to.equal(1);
-    expect(result.stderr).to.match(/Received SIGTERM/).and.match(/The backup was cancelled/);
+    expect(result.stderr)
+      .to.match(/Received SIGTERM/)
+      .and.match(/The backup was cancelled/);
     expect(await archivesIn(server.backupDir)).to.deep.equal([]);
     for (const service of server.services.services) expect(await server.services.status(service)).to.equal('running');
   });

@@ -21,7 +21,11 @@ describe('backup free space: only the databases the backup dumps count', functio
     server = await createSandboxServer({ name: 'cupm-free-space' });
     await server.cluster.query('CREATE DATABASE other_app');
     // About 75 MB on disk: rows of 960 bytes stay below the TOAST threshold, so nothing is compressed.
-    await server.cluster.query('CREATE TABLE filler AS SELECT i, repeat(md5(i::text), 30) AS pad FROM generate_series(1, 70000) i', [], 'other_app');
+    await server.cluster.query(
+      'CREATE TABLE filler AS SELECT i, repeat(md5(i::text), 30) AS pad FROM generate_series(1, 70000) i',
+      [],
+      'other_app',
+    );
   });
   after(async () => {
     await mount?.unmount();

@@ -43,11 +43,17 @@ describe('backup through a spool: the services come back when the dump is comple
     expect(run.exitCode, run.stderr).to.equal(0);
     const result = JSON.parse(run.stdout) as { archive: string; servicesDownMs: number; dumpMs: number; spooled: boolean };
     expect(result.spooled).to.equal(true);
-    expect(run.stderr).to.match(/into the spool cupm-backup_.*\.zip\.spool/).and.match(/Services are running again; the archive is still being written/);
+    expect(run.stderr)
+      .to.match(/into the spool cupm-backup_.*\.zip\.spool/)
+      .and.match(/Services are running again; the archive is still being written/);
     const timeline = await server.services.timeline();
     expect(timeline.map((e) => `${e.verb} ${e.service}`)).to.deep.equal([
-      'stop Apache', 'stop cupm JBossService', 'stop cupm NiceService',
-      'start cupm NiceService', 'start cupm JBossService', 'start Apache',
+      'stop Apache',
+      'stop cupm JBossService',
+      'stop cupm NiceService',
+      'start cupm NiceService',
+      'start cupm JBossService',
+      'start Apache',
     ]);
     // The archive's last write came after the last service was up again.
     const archiveWritten = (await fs.stat(result.archive)).mtimeMs;
@@ -66,7 +72,9 @@ describe('backup through a spool: the services come back when the dump is comple
     const bin = await killedDumpallBin(server.dir, server.cluster.binDir, 2000);
     const run = await runCli(['backup'], { env: { ...server.env(), CUPM_PG_BIN: bin } });
     expect(run.exitCode).to.equal(1);
-    expect(run.stderr).to.match(/pg_dumpall was killed by SIGKILL/).and.match(/no archive was written/);
+    expect(run.stderr)
+      .to.match(/pg_dumpall was killed by SIGKILL/)
+      .and.match(/no archive was written/);
     expect((await leftIn(server.backupDir)).filter((n) => n.startsWith('cupm-backup_'))).to.deep.equal([]);
     await allRunning();
   });
@@ -81,7 +89,9 @@ describe('backup through a spool: the services come back when the dump is comple
       mount = await mountTmpfs({ sizeBytes: 1024 * 1024, prefix: 'cupm-spool-tiny-' });
       const run = await runCli(['backup'], { env: { ...server.env(), CUPM_BACKUP_DIR: mount.dir } });
       expect(run.exitCode, run.stderr).to.equal(4);
-      expect(run.stderr).to.match(/Not enough free disk for the backup: spool \(the dump\) about [\d.]+ \w+, archive about [\d.]+ \w+, [\d.]+ \w+ free/);
+      expect(run.stderr).to.match(
+        /Not enough free disk for the backup: spool \(the dump\) about [\d.]+ \w+, archive about [\d.]+ \w+, [\d.]+ \w+ free/,
+      );
       expect(await server.services.events()).to.deep.equal([]);
     });
 
@@ -91,7 +101,9 @@ describe('backup through a spool: the services come back when the dump is comple
       const bin = await paddedDumpallBin(server.dir, server.cluster.binDir, 150);
       const run = await runCli(['backup'], { env: { ...server.env(), CUPM_BACKUP_DIR: mount.dir, CUPM_PG_BIN: bin } });
       expect(run.exitCode, run.stderr).to.equal(1);
-      expect(run.stderr).to.match(/into the spool/).and.match(/no archive was written/);
+      expect(run.stderr)
+        .to.match(/into the spool/)
+        .and.match(/no archive was written/);
       expect((await leftIn(mount.dir)).filter((n) => n.startsWith('cupm-backup_'))).to.deep.equal([]);
       expect((await server.services.events()).filter((e) => e.startsWith('start'))).to.have.length(3);
       await allRunning();
@@ -102,13 +114,20 @@ describe('backup through a spool: the services come back when the dump is comple
     const bin = await paddedDumpallBin(server.dir, server.cluster.binDir, 300);
     const child = execa(BIN, ['backup'], {
       env: { PATH: process.env.PATH ?? '', ...server.env(), CUPM_PG_BIN: bin, CUPM_COMPRESSION_LEVEL: '9' },
-      extendEnv: false, reject: false, cwd: server.dir,
+      extendEnv: false,
+      reject: false,
+      cwd: server.dir,
     });
     // The follow phase: every service up again, the archive not yet written.
-    await waitFor('the services started again by the backup', async () =>
-      (await server.services.timeline()).filter((e) => e.verb === 'start').length === 3 || undefined);
+    await waitFor(
+      'the services started again by the backup',
+      async () => (await server.services.timeline()).filter((e) => e.verb === 'start').length === 3 || undefined,
+    );
     const names = await leftIn(server.backupDir);
-    expect(names.filter((n) => n.endsWith('.zip')), 'the archive was already finished').to.deep.equal([]);
+    expect(
+      names.filter((n) => n.endsWith('.zip')),
+      'the archive was already finished',
+    ).to.deep.equal([]);
     child.kill('SIGKILL');
     await child;
     const left = await leftIn(server.backupDir);
@@ -122,8 +141,12 @@ describe('backup through a spool: the services come back when the dump is comple
     expect(next.stderr).to.match(/Removing cupm-backup_.*\.zip\.spool, the dump spool of an interrupted backup \(that backup was lost/);
     expect(next.stderr).to.match(/Removing cupm-backup_.*\.zip\.partial, left by an interrupted run/);
     expect(await server.services.events()).to.deep.equal([
-      'stop Apache', 'stop cupm JBossService', 'stop cupm NiceService',
-      'start cupm NiceService', 'start cupm JBossService', 'start Apache',
+      'stop Apache',
+      'stop cupm JBossService',
+      'stop cupm NiceService',
+      'start cupm NiceService',
+      'start cupm JBossService',
+      'start Apache',
     ]);
     const after = await leftIn(server.backupDir);
     expect(after.filter((n) => n.endsWith('.spool') || n.endsWith('.partial'))).to.deep.equal([]);
@@ -136,20 +159,34 @@ describe('backup through a spool: the services come back when the dump is comple
     // A process group of its own, as a terminal gives it: the SIGINT goes to the whole group.
     const child = execa(BIN, ['backup'], {
       env: { PATH: process.env.PATH ?? '', ...server.env(), CUPM_PG_BIN: bin, CUPM_COMPRESSION_LEVEL: '9' },
-      extendEnv: false, reject: false, cwd: server.dir, detached: true,
+      extendEnv: false,
+      reject: false,
+      cwd: server.dir,
+      detached: true,
     });
-    await waitFor('the services started again by the backup', async () =>
-      (await server.services.timeline()).filter((e) => e.verb === 'start').length === 3 || undefined);
-    expect((await leftIn(server.backupDir)).filter((n) => n.endsWith('.zip')), 'the archive was already finished').to.deep.equal([]);
+    await waitFor(
+      'the services started again by the backup',
+      async () => (await server.services.timeline()).filter((e) => e.verb === 'start').length === 3 || undefined,
+    );
+    expect(
+      (await leftIn(server.backupDir)).filter((n) => n.endsWith('.zip')),
+      'the archive was already finished',
+    ).to.deep.equal([]);
     process.kill(-child.pid!, 'SIGINT');
     const run = await child;
 
     expect(run.exitCode, String(run.stderr)).to.equal(1);
     expect(String(run.stderr)).to.match(/The backup was cancelled \(interrupted\)/);
-    expect((await leftIn(server.backupDir)).filter((n) => n.endsWith('.spool') || n.endsWith('.partial') || n.endsWith('.zip'))).to.deep.equal([]);
+    expect(
+      (await leftIn(server.backupDir)).filter((n) => n.endsWith('.spool') || n.endsWith('.partial') || n.endsWith('.zip')),
+    ).to.deep.equal([]);
     expect(await server.services.events()).to.deep.equal([
-      'stop Apache', 'stop cupm JBossService', 'stop cupm NiceService',
-      'start cupm NiceService', 'start cupm JBossService', 'start Apache',
+      'stop Apache',
+      'stop cupm JBossService',
+      'stop cupm NiceService',
+      'start cupm NiceService',
+      'start cupm JBossService',
+      'start Apache',
     ]);
     await allRunning();
   });

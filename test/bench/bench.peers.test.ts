@@ -50,7 +50,9 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
 
   for (const variable of ['PGHOST', 'PGPORT', 'CUPM_BACKUP_DIR']) {
     it(`refuses to run when ${variable} is set (it never measures a server it did not start), and starts nothing`, async () => {
-      const run = await bench(['--size', '5MB', '--small-size', '0', '--runs', '1'], { [variable]: variable === 'PGPORT' ? '5432' : '/srv/cupm' });
+      const run = await bench(['--size', '5MB', '--small-size', '0', '--runs', '1'], {
+        [variable]: variable === 'PGPORT' ? '5432' : '/srv/cupm',
+      });
       expect(run.exitCode, run.all).to.equal(2);
       expect(run.all).to.include(`refuses to run with ${variable} set`);
       expect(await leftovers()).to.deep.equal([]);
@@ -69,8 +71,19 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
       expect(run.all.match(/on CPUs [^)]+\)/g)).to.deep.equal(Array(2).fill(`on CPUs ${cpusAllowed(process.pid)})`));
       const written = (await fs.readdir(out)).sort();
       expect(written.map((f) => path.extname(f))).to.deep.equal(['.json', '.md', '.svg']);
-      type Pair = { medianTool: number; machineCpuTool: number; machineCpuBaseline: number; ownCpuTool: number; tool: number[]; baseline: number[]; downtime: { tool: number[]; baseline: number[] } };
-      const result = JSON.parse(await fs.readFile(path.join(out, written[0]!), 'utf8')) as { sizes: Array<{ backup: Pair; restore: Pair }>; tool: { encrypted: boolean } };
+      type Pair = {
+        medianTool: number;
+        machineCpuTool: number;
+        machineCpuBaseline: number;
+        ownCpuTool: number;
+        tool: number[];
+        baseline: number[];
+        downtime: { tool: number[]; baseline: number[] };
+      };
+      const result = JSON.parse(await fs.readFile(path.join(out, written[0]!), 'utf8')) as {
+        sizes: Array<{ backup: Pair; restore: Pair }>;
+        tool: { encrypted: boolean };
+      };
       expect(result.sizes).to.have.length(1);
       // CPU time is counted: the tool's own is part of the machine's, and no more than the machine had.
       for (const pair of [result.sizes[0]!.backup, result.sizes[0]!.restore]) {
@@ -79,16 +92,24 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
         expect(pair.machineCpuBaseline).to.be.greaterThan(0);
         expect(pair.machineCpuTool).to.be.at.most(pair.medianTool * os.availableParallelism() * 1.5);
         // CUPM's downtime, by the stand-in services' clocks: there was one, within the run.
-        expect(pair.downtime.tool[0]).to.be.greaterThan(0).and.at.most(pair.tool[0]! + 1000);
-        expect(pair.downtime.baseline[0]).to.be.greaterThan(0).and.at.most(pair.baseline[0]! + 1000);
+        expect(pair.downtime.tool[0])
+          .to.be.greaterThan(0)
+          .and.at.most(pair.tool[0]! + 1000);
+        expect(pair.downtime.baseline[0])
+          .to.be.greaterThan(0)
+          .and.at.most(pair.baseline[0]! + 1000);
       }
       expect(result.tool.encrypted).to.equal(encrypted);
       const markdown = await fs.readFile(path.join(out, written[1]!), 'utf8');
       expect(markdown).to.include('| backup time vs pg_dumpall > file');
       expect(markdown).to.match(/\| backup downtime vs stop \+ pg_dumpall > file \+ start \(0\.004 GB\) \| <= 1\.05 x \| [\d.]+ x \|/);
       expect(markdown).to.match(/\| restore: CUPM down, cupm-backup \(stand-ins' timestamps\) \| [\d.]+ s \|/);
-      expect(markdown).to.match(/\| restore downtime onto a live server \(--live, 0\.004 GB\) \| <= 10 s \+ stop\/start \([\d.]+ s\) \| [\d.]+ s \|/);
-      expect(markdown).to.match(/\| backup: CPU, whole machine \(cupm-backup \/ pg_dumpall\) \| [\d.]+ s \/ [\d.]+ s \(on \d+ cores?, at least [\d.]+ s\) \|/);
+      expect(markdown).to.match(
+        /\| restore downtime onto a live server \(--live, 0\.004 GB\) \| <= 10 s \+ stop\/start \([\d.]+ s\) \| [\d.]+ s \|/,
+      );
+      expect(markdown).to.match(
+        /\| backup: CPU, whole machine \(cupm-backup \/ pg_dumpall\) \| [\d.]+ s \/ [\d.]+ s \(on \d+ cores?, at least [\d.]+ s\) \|/,
+      );
       expect(markdown.includes('archives encrypted (age)')).to.equal(encrypted);
       expect(await fs.readFile(path.join(out, written[2]!), 'utf8')).to.match(/^<svg/);
       expect(await leftovers()).to.deep.equal([]);
@@ -105,10 +126,14 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
     expect(run.all.match(/on CPUs [^)]+\)/g)).to.deep.equal([`on CPUs ${first})`, `on CPUs ${first})`]);
     const written = (await fs.readdir(out)).sort();
     expect(written[0]).to.match(/-1-cpus\.json$/);
-    const result = JSON.parse(await fs.readFile(path.join(out, written[0]!), 'utf8')) as { machine: { cores: number; coresOnMachine: number } };
+    const result = JSON.parse(await fs.readFile(path.join(out, written[0]!), 'utf8')) as {
+      machine: { cores: number; coresOnMachine: number };
+    };
     expect(result.machine).to.include({ cores: 1, coresOnMachine: os.cpus().length });
     const markdown = await fs.readFile(path.join(out, written[1]!), 'utf8');
-    expect(markdown).to.match(/\| backup: CPU, whole machine \(cupm-backup \/ pg_dumpall\) \| [\d.]+ s \/ [\d.]+ s \(on 1 core, at least [\d.]+ s\) \|/);
+    expect(markdown).to.match(
+      /\| backup: CPU, whole machine \(cupm-backup \/ pg_dumpall\) \| [\d.]+ s \/ [\d.]+ s \(on 1 core, at least [\d.]+ s\) \|/,
+    );
     if (os.cpus().length > 1) expect(markdown).to.include(`${os.cpus().length} cores, this run pinned to 1 (--cpus)`);
     expect(await leftovers()).to.deep.equal([]);
   });
@@ -116,7 +141,9 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
   it('refuses --cpus beyond the CPUs it may use, and starts nothing', async () => {
     const run = await bench(['--size', '4MB', '--small-size', '0', '--runs', '1', '--cpus', String(os.availableParallelism() + 1)]);
     expect(run.exitCode).to.equal(1);
-    expect(run.all).to.include(`--cpus ${os.availableParallelism() + 1}: this machine lets the bench use ${os.availableParallelism()} CPUs`);
+    expect(run.all).to.include(
+      `--cpus ${os.availableParallelism() + 1}: this machine lets the bench use ${os.availableParallelism()} CPUs`,
+    );
     expect(await leftovers()).to.deep.equal([]);
     await expect(fs.access(out)).to.be.rejected;
   });

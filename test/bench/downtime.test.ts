@@ -5,7 +5,7 @@ import { createStandinWorld, downtimeOf, parseTimeline } from '../../src/sandbox
 import { expect } from '../support/expect.js';
 
 /** The bench's downtime figure: the stand-in services' own timestamps, not the tool's word. */
-describe('downtime is read from the stand-in services\' timeline', () => {
+describe("downtime is read from the stand-in services' timeline", () => {
   let dir: string;
   beforeEach(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-downtime-'));
@@ -16,10 +16,18 @@ describe('downtime is read from the stand-in services\' timeline', () => {
 
   it('runs from the first service stopped to the last one up again, whatever the order in between', async () => {
     const file = path.join(dir, 'timeline.log');
-    await fs.writeFile(file, [
-      '1000 stop Apache', '1200 stop cupm JBossService', '1300 stop cupm NiceService',
-      '9000 start cupm NiceService', '9400 start cupm JBossService', '9500 start Apache', '',
-    ].join('\n'));
+    await fs.writeFile(
+      file,
+      [
+        '1000 stop Apache',
+        '1200 stop cupm JBossService',
+        '1300 stop cupm NiceService',
+        '9000 start cupm NiceService',
+        '9400 start cupm JBossService',
+        '9500 start Apache',
+        '',
+      ].join('\n'),
+    );
     expect(downtimeOf(parseTimeline(await fs.readFile(file, 'utf8')))).to.equal(8500);
   });
 

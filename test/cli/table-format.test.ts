@@ -13,11 +13,10 @@ describe('output formats: one table and size helper for list, status and doctor'
   });
 
   it('aligns columns under a header, right-aligns numbers, and leaves no trailing spaces', () => {
-    const lines = formatTable([{ header: 'NAME' }, { header: 'SIZE', align: 'right' }, { header: 'NOTE' }], [
-      ['a', '1.5 KiB', ''],
-      ['longer-name', '12 B', 'x'],
-      '  a note under the row',
-    ]);
+    const lines = formatTable(
+      [{ header: 'NAME' }, { header: 'SIZE', align: 'right' }, { header: 'NOTE' }],
+      [['a', '1.5 KiB', ''], ['longer-name', '12 B', 'x'], '  a note under the row'],
+    );
     expect(lines).to.deep.equal([
       'NAME            SIZE  NOTE',
       'a            1.5 KiB',
@@ -27,15 +26,35 @@ describe('output formats: one table and size helper for list, status and doctor'
   });
 
   it('counts a Japanese host name as two columns a character', () => {
-    const lines = formatTable([{}, {}], [['東京', 'x'], ['ab', 'y']]);
+    const lines = formatTable(
+      [{}, {}],
+      [
+        ['東京', 'x'],
+        ['ab', 'y'],
+      ],
+    );
     expect(lines).to.deep.equal(['東京  x', 'ab    y']);
   });
 
   it('list shows a header, one aligned row per archive, and "encrypted" for an encrypted archive read with the identity', () => {
     const manifest = manifestFor(typicalEntries(), { createdAt: '2026-11-25T02:00:00.000Z', label: 'nightly' });
     const lines = formatArchiveTable([
-      { file: '/b/a.zip', name: 'cupm-backup_h_20261125T020000Z_nightly.zip', size: 302_676_907, modifiedAt: '', manifest, encrypted: false },
-      { file: '/b/b.zip.age', name: 'cupm-backup_h_20261126T020000Z.zip.age', size: 1_000, modifiedAt: '', manifest: { ...manifest, label: null }, encrypted: true },
+      {
+        file: '/b/a.zip',
+        name: 'cupm-backup_h_20261125T020000Z_nightly.zip',
+        size: 302_676_907,
+        modifiedAt: '',
+        manifest,
+        encrypted: false,
+      },
+      {
+        file: '/b/b.zip.age',
+        name: 'cupm-backup_h_20261126T020000Z.zip.age',
+        size: 1_000,
+        modifiedAt: '',
+        manifest: { ...manifest, label: null },
+        encrypted: true,
+      },
     ]);
     expect(lines[0]).to.match(/^ARCHIVE +SIZE +CREATED \(UTC\) +HOST +CUPM +LABEL +STATE$/);
     expect(lines[1]).to.match(/_nightly\.zip +288\.7 MiB +2026-11-25T02:00:00Z .* nightly +ok$/);

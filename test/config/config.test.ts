@@ -41,8 +41,7 @@ describe('configuration', () => {
   });
 
   it('refuses a missing --env-file, naming it', () => {
-    expect(() => loadConfig({ env: base, cwd: dir, envFile: 'nope.env' }))
-      .to.throw(ConfigError, /nope\.env/);
+    expect(() => loadConfig({ env: base, cwd: dir, envFile: 'nope.env' })).to.throw(ConfigError, /nope\.env/);
   });
 
   it('applies the documented defaults', () => {
@@ -75,7 +74,11 @@ describe('configuration', () => {
     expect(error).to.be.instanceOf(ConfigError);
     expect(error!.exitCode).to.equal(2);
     const text = error!.describe();
-    expect(text).to.match(/PGPORT/).and.match(/CUPM_SERVICE_MANAGER/).and.match(/CUPM_SERVICE_TIMEOUT/).and.match(/CUPM_SERVICES/);
+    expect(text)
+      .to.match(/PGPORT/)
+      .and.match(/CUPM_SERVICE_MANAGER/)
+      .and.match(/CUPM_SERVICE_TIMEOUT/)
+      .and.match(/CUPM_SERVICES/);
     expect(error!.problems).to.have.length(4);
   });
 
@@ -99,7 +102,9 @@ describe('configuration', () => {
     });
     expect(config.serviceCommands!.stop).to.deep.equal(['/opt/my tools/svc', 'stop', '{service}']);
     expect(config.serviceCommands!.start).to.deep.equal(['/usr/bin/svc', 'start', '{service}', '$HOME']);
-    expect(splitCommand('svc stop {service} && rm -rf /')).to.be.a('string').and.match(/shell operators/);
+    expect(splitCommand('svc stop {service} && rm -rf /'))
+      .to.be.a('string')
+      .and.match(/shell operators/);
   });
 
   it('warns about CUPM_ variables it does not know (typos)', () => {
@@ -116,7 +121,10 @@ describe('configuration', () => {
 
   it('CUPM_SERVER names the CUPM server (\\\\HOST accepted); unset, the server is this machine', async () => {
     expect(loadConfig({ env: base, cwd: dir }).server).to.equal(undefined);
-    await fs.writeFile(path.join(dir, 'cupm01.env'), 'CUPM_SERVER=\\\\cupm01.example.com\nCUPM_SERVER_USER=CUPM01\\Administrator\nCUPM_SERVER_PASSWORD=" s3cret "\n');
+    await fs.writeFile(
+      path.join(dir, 'cupm01.env'),
+      'CUPM_SERVER=\\\\cupm01.example.com\nCUPM_SERVER_USER=CUPM01\\Administrator\nCUPM_SERVER_PASSWORD=" s3cret "\n',
+    );
     const config = loadConfig({ env: base, cwd: dir, envFile: 'cupm01.env' });
     expect(config.server).to.deep.equal({ host: 'cupm01.example.com', user: 'CUPM01\\Administrator', password: ' s3cret ' });
     expect(config.warnings).to.deep.equal([]);
@@ -125,19 +133,22 @@ describe('configuration', () => {
   });
 
   it('refuses a CUPM_SERVER that is no host name, and a server account without a server', () => {
-    expect(() => loadConfig({ env: { ...base, CUPM_SERVER: 'cupm 01' }, cwd: dir })).to.throw(ConfigError).that.satisfies(
-      (error: ConfigError) => /CUPM_SERVER .*must be a host name or IP address.*"cupm 01"/.test(error.problems.join('\n')),
-    );
-    expect(() => loadConfig({ env: { ...base, CUPM_SERVER_USER: 'admin' }, cwd: dir })).to.throw(ConfigError).that.satisfies(
-      (error: ConfigError) => /CUPM_SERVER_USER .*is set but CUPM_SERVER is not/.test(error.problems.join('\n')),
-    );
+    expect(() => loadConfig({ env: { ...base, CUPM_SERVER: 'cupm 01' }, cwd: dir }))
+      .to.throw(ConfigError)
+      .that.satisfies((error: ConfigError) => /CUPM_SERVER .*must be a host name or IP address.*"cupm 01"/.test(error.problems.join('\n')));
+    expect(() => loadConfig({ env: { ...base, CUPM_SERVER_USER: 'admin' }, cwd: dir }))
+      .to.throw(ConfigError)
+      .that.satisfies((error: ConfigError) => /CUPM_SERVER_USER .*is set but CUPM_SERVER is not/.test(error.problems.join('\n')));
   });
 
   it('CUPM_SERVICE_MANAGER=rpc needs the server and its account', () => {
-    expect(() => loadConfig({ env: { ...base, CUPM_SERVICE_MANAGER: 'rpc', CUPM_SERVER: 'cupm01' }, cwd: dir })).to.throw(ConfigError).that.satisfies(
-      (error: ConfigError) => /rpc needs CUPM_SERVER_USER, CUPM_SERVER_PASSWORD/.test(error.problems.join('\n')),
-    );
-    const config = loadConfig({ env: { ...base, CUPM_SERVICE_MANAGER: 'rpc', CUPM_SERVER: 'cupm01', CUPM_SERVER_USER: 'admin', CUPM_SERVER_PASSWORD: 'pw' }, cwd: dir });
+    expect(() => loadConfig({ env: { ...base, CUPM_SERVICE_MANAGER: 'rpc', CUPM_SERVER: 'cupm01' }, cwd: dir }))
+      .to.throw(ConfigError)
+      .that.satisfies((error: ConfigError) => /rpc needs CUPM_SERVER_USER, CUPM_SERVER_PASSWORD/.test(error.problems.join('\n')));
+    const config = loadConfig({
+      env: { ...base, CUPM_SERVICE_MANAGER: 'rpc', CUPM_SERVER: 'cupm01', CUPM_SERVER_USER: 'admin', CUPM_SERVER_PASSWORD: 'pw' },
+      cwd: dir,
+    });
     expect(config.serviceManager).to.equal('rpc');
   });
 });

@@ -28,7 +28,8 @@ describe('the env file: Windows paths and passwords', function () {
     await writeFile(envFile, 'CUPM_BACKUP_DIR="D:\\backup\\nightly"\n');
     const result = await runCli(['list'], { cwd: work });
     expect(result.exitCode, result.stderr).to.equal(2);
-    expect(result.stderr).to.contain(`CUPM_BACKUP_DIR (from ${envFile}) contains a control character`)
+    expect(result.stderr)
+      .to.contain(`CUPM_BACKUP_DIR (from ${envFile}) contains a control character`)
       .and.contain("write Windows paths in single quotes (CUPM_BACKUP_DIR='D:\\backup\\nightly')");
   });
 
@@ -49,11 +50,14 @@ describe('the env file: Windows paths and passwords', function () {
   it('a password cut at "#" (unquoted) fails the login, and the error names the env file and how to quote it', async () => {
     const env = server.env();
     const envFile = path.join(work, 'cupm-backup.env');
-    const lines = Object.entries(env).filter(([name]) => name !== 'PGPASSWORD').map(([name, value]) => `${name}='${value}'`);
+    const lines = Object.entries(env)
+      .filter(([name]) => name !== 'PGPASSWORD')
+      .map(([name, value]) => `${name}='${value}'`);
     await writeFile(envFile, [...lines, 'PGPASSWORD=admin#pw 2'].join('\n') + '\n');
     const result = await runCli(['backup'], { cwd: work });
     expect(result.exitCode, result.stderr).to.equal(2);
-    expect(result.stderr).to.contain('the password was refused')
+    expect(result.stderr)
+      .to.contain('the password was refused')
       .and.contain(`The password came from PGPASSWORD in ${envFile}`)
       .and.contain("PGPASSWORD='the#password'");
 

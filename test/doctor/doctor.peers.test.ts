@@ -33,7 +33,8 @@ describe('doctor checks a CUPM server before anything runs', () => {
   it('passes a healthy server (exit 0): every check a line, warnings saying what to do', async () => {
     const run = await runCli(['doctor'], { env: server.env() });
     expect(run.exitCode, run.stdout + run.stderr).to.equal(0);
-    expect(run.stdout).to.match(/^\[pass\] PostgreSQL reachable with the admin login: PostgreSQL \d+/m)
+    expect(run.stdout)
+      .to.match(/^\[pass\] PostgreSQL reachable with the admin login: PostgreSQL \d+/m)
       .and.match(/^\[pass\] Application database "cupm": present/m)
       .and.match(/^\[pass\] pg_dumpall found and compatible with the server/m)
       .and.match(/^\[pass\] Service "cupm JBossService": exists, running/m)
@@ -42,7 +43,12 @@ describe('doctor checks a CUPM server before anything runs', () => {
       .and.match(/^\[pass\] Install dir path has no spaces/m)
       .and.match(/^\[pass\] sep\\dfc.properties parses: \d+ settings; database host in dfc.postgres.host$/m)
       .and.match(/^\[pass\] Database host: dfc.properties and dfc-ds.xml agree: /m)
-      .and.match(new RegExp(`^\\[pass\\] Port ${server.cluster.port} \\(dfc.postgres.port\\): in use by the CUPM database \\(postgres \\(pid \\d+\\)\\)$`, 'm'))
+      .and.match(
+        new RegExp(
+          `^\\[pass\\] Port ${server.cluster.port} \\(dfc.postgres.port\\): in use by the CUPM database \\(postgres \\(pid \\d+\\)\\)$`,
+          'm',
+        ),
+      )
       .and.match(/^\[pass\] Port 46008 \(dfc.jboss.port\): free$/m)
       .and.match(/^\[pass\] Port 46457 \(bisocket transport \(JBoss\)\): free$/m)
       .and.match(/^\[pass\] Backup dir writable/m)
@@ -57,7 +63,9 @@ describe('doctor checks a CUPM server before anything runs', () => {
     const { run, check } = await doctorJson();
     expect(run.exitCode).to.equal(0);
     expect(check('backup.newest')).to.include({ status: 'pass' });
-    expect(check('backup.newest')!.detail).to.contain(path.basename(backup.stdout.trim())).and.match(/, 0 h old \(CUPM 8\.5\)/);
+    expect(check('backup.newest')!.detail)
+      .to.contain(path.basename(backup.stdout.trim()))
+      .and.match(/, 0 h old \(CUPM 8\.5\)/);
     expect(check('backup.space')!.detail).to.match(/free; the last archive is .* \(dump .*\)/);
   });
 
@@ -67,10 +75,21 @@ describe('doctor checks a CUPM server before anything runs', () => {
     expect(report).to.include({ ok: true, exitCode: 0 });
     expect(report.counts.fail).to.equal(0);
     expect(report.checks.map((c) => c.id)).to.include.members([
-      'postgres.connect', 'postgres.database', 'postgres.pg_dumpall', 'postgres.psql',
-      'services.manager', 'services.Apache', 'services.cupm JBossService', 'services.cupm NiceService',
-      'files.install-path', 'files.present', 'files.version',
-      'backup.dir', 'backup.space', 'backup.newest', 'backup.off-server',
+      'postgres.connect',
+      'postgres.database',
+      'postgres.pg_dumpall',
+      'postgres.psql',
+      'services.manager',
+      'services.Apache',
+      'services.cupm JBossService',
+      'services.cupm NiceService',
+      'files.install-path',
+      'files.present',
+      'files.version',
+      'backup.dir',
+      'backup.space',
+      'backup.newest',
+      'backup.off-server',
     ]);
     for (const c of report.checks) expect(c.status).to.be.oneOf(['pass', 'warn', 'fail']);
   });
@@ -89,7 +108,9 @@ describe('doctor checks a CUPM server before anything runs', () => {
       expect(check('services.cupm JBossService')).to.include({ status: 'pass' });
       const text = await runCli(['doctor'], { env: server.env() });
       expect(text.exitCode).to.equal(4);
-      expect(text.stdout).to.match(/^\[fail\] PostgreSQL reachable with the admin login: Cannot connect/m).and.match(/1 failed: fix the failures/);
+      expect(text.stdout)
+        .to.match(/^\[fail\] PostgreSQL reachable with the admin login: Cannot connect/m)
+        .and.match(/1 failed: fix the failures/);
     } finally {
       await server.cluster.start();
     }
@@ -152,16 +173,24 @@ describe('doctor checks a CUPM server before anything runs', () => {
   }
 
   it('fails (exit 4) when a port of dfc.properties is taken by another program, and names it', async () => {
-    const holder = execa(process.execPath, ['-e', "const s = require('net').createServer().listen(0, () => console.log(s.address().port)); setInterval(() => {}, 1000);"], { stdin: 'ignore' });
+    const holder = execa(
+      process.execPath,
+      ['-e', "const s = require('net').createServer().listen(0, () => console.log(s.address().port)); setInterval(() => {}, 1000);"],
+      { stdin: 'ignore' },
+    );
     try {
       const port = await new Promise<number>((resolve) => holder.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
-      await withFileChanged('sep/dfc.properties', (t) => t.replace('dfc.jboss.port=46008', `dfc.jboss.port=${port}`), async () => {
-        const { run, check } = await doctorJson();
-        expect(run.exitCode).to.equal(4);
-        expect(check('ports.dfc.jboss.port')).to.include({ status: 'fail', title: `Port ${port} (dfc.jboss.port)` });
-        expect(check('ports.dfc.jboss.port')!.detail).to.equal(`used by node (pid ${holder.pid}), not by CUPM's JBoss`);
-        expect(check('ports.dfc.jboss.port')!.hint).to.contain('change dfc.jboss.port in sep\\dfc.properties to a free port');
-      });
+      await withFileChanged(
+        'sep/dfc.properties',
+        (t) => t.replace('dfc.jboss.port=46008', `dfc.jboss.port=${port}`),
+        async () => {
+          const { run, check } = await doctorJson();
+          expect(run.exitCode).to.equal(4);
+          expect(check('ports.dfc.jboss.port')).to.include({ status: 'fail', title: `Port ${port} (dfc.jboss.port)` });
+          expect(check('ports.dfc.jboss.port')!.detail).to.equal(`used by node (pid ${holder.pid}), not by CUPM's JBoss`);
+          expect(check('ports.dfc.jboss.port')!.hint).to.contain('change dfc.jboss.port in sep\\dfc.properties to a free port');
+        },
+      );
     } finally {
       holder.kill();
       await holder.catch(() => {});
@@ -170,29 +199,41 @@ describe('doctor checks a CUPM server before anything runs', () => {
 
   it('fails when dfc.properties and dfc-ds.xml name different database hosts', async () => {
     const ds = `${JBOSS_FOLDER_85}/server/cupm/deploy/dfc-ds.xml`;
-    await withFileChanged(ds, (t) => setConnectionUrlHost(t, '192.0.2.99'), async () => {
-      const { run, check } = await doctorJson();
-      expect(run.exitCode).to.equal(4);
-      expect(check('files.hosts-agree')).to.include({ status: 'fail' });
-      expect(check('files.hosts-agree')!.detail).to.contain('dfc.postgres.host=127.0.0.1').and.contain('says 192.0.2.99');
-      expect(check('files.hosts-agree')!.hint).to.contain('--db-host');
-    });
+    await withFileChanged(
+      ds,
+      (t) => setConnectionUrlHost(t, '192.0.2.99'),
+      async () => {
+        const { run, check } = await doctorJson();
+        expect(run.exitCode).to.equal(4);
+        expect(check('files.hosts-agree')).to.include({ status: 'fail' });
+        expect(check('files.hosts-agree')!.detail).to.contain('dfc.postgres.host=127.0.0.1').and.contain('says 192.0.2.99');
+        expect(check('files.hosts-agree')!.hint).to.contain('--db-host');
+      },
+    );
   });
 
   it('reads dfc.properties whatever its line ends (CR only, LF), and fails one Java cannot read', async () => {
     for (const eol of ['\r', '\n']) {
-      await withFileChanged('sep/dfc.properties', (t) => t.replace(/\r\n/g, eol), async () => {
-        const { check } = await doctorJson();
-        expect(check('files.dfc-properties'), JSON.stringify(eol)).to.include({ status: 'pass' });
-        expect(check('files.hosts-agree'), JSON.stringify(eol)).to.include({ status: 'pass' });
-      });
+      await withFileChanged(
+        'sep/dfc.properties',
+        (t) => t.replace(/\r\n/g, eol),
+        async () => {
+          const { check } = await doctorJson();
+          expect(check('files.dfc-properties'), JSON.stringify(eol)).to.include({ status: 'pass' });
+          expect(check('files.hosts-agree'), JSON.stringify(eol)).to.include({ status: 'pass' });
+        },
+      );
     }
-    await withFileChanged('sep/dfc.properties', (t) => `${t}dfc.broken=\\u12\r\n`, async () => {
-      const { run, check } = await doctorJson();
-      expect(run.exitCode).to.equal(4);
-      expect(check('files.dfc-properties')).to.include({ status: 'fail' });
-      expect(check('files.dfc-properties')!.detail).to.contain('Malformed \\uxxxx escape');
-      expect(check('ports.dfc')).to.include({ status: 'warn' });
-    });
+    await withFileChanged(
+      'sep/dfc.properties',
+      (t) => `${t}dfc.broken=\\u12\r\n`,
+      async () => {
+        const { run, check } = await doctorJson();
+        expect(run.exitCode).to.equal(4);
+        expect(check('files.dfc-properties')).to.include({ status: 'fail' });
+        expect(check('files.dfc-properties')!.detail).to.contain('Malformed \\uxxxx escape');
+        expect(check('ports.dfc')).to.include({ status: 'warn' });
+      },
+    );
   });
 });

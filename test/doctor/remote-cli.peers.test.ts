@@ -23,18 +23,22 @@ describe('cupm-backup doctor from a Linux admin host (CUPM_SERVICE_MANAGER=rpc a
   /** One env file per server, as the README says. */
   async function doctor(password: string) {
     const envFile = path.join(dir, 'cupm01.env');
-    await fs.writeFile(envFile, [
-      `CUPM_SERVER=${samba.host}`,
-      'CUPM_SERVICE_MANAGER=rpc',
-      `CUPM_SERVER_USER=${samba.admin.user}`,
-      `CUPM_SERVER_PASSWORD=${password}`,
-      'CUPM_SERVICES=Spooler',
-      `CUPM_INSTALL_DIR=${dir}`,
-      `CUPM_BACKUP_DIR=${path.join(dir, 'backups')}`,
-      'PGHOST=127.0.0.1',
-      'PGPORT=1',
-      '',
-    ].join('\n'), { mode: 0o600 });
+    await fs.writeFile(
+      envFile,
+      [
+        `CUPM_SERVER=${samba.host}`,
+        'CUPM_SERVICE_MANAGER=rpc',
+        `CUPM_SERVER_USER=${samba.admin.user}`,
+        `CUPM_SERVER_PASSWORD=${password}`,
+        'CUPM_SERVICES=Spooler',
+        `CUPM_INSTALL_DIR=${dir}`,
+        `CUPM_BACKUP_DIR=${path.join(dir, 'backups')}`,
+        'PGHOST=127.0.0.1',
+        'PGPORT=1',
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
     const run = await runCli(['doctor', '--json', '--env-file', envFile], { cwd: dir });
     return { run, check: (id: string) => run.json<DoctorJson>().checks.find((c) => c.id === id) };
   }
@@ -45,7 +49,7 @@ describe('cupm-backup doctor from a Linux admin host (CUPM_SERVICE_MANAGER=rpc a
     expect(good.check('services.Spooler'), good.run.stdout).to.include({ status: 'pass', detail: 'exists, running' });
     expect(good.check('services.manager')).to.include({ status: 'pass', detail: 'rpc answers' });
     expect(good.check('remote.smb')).to.include({ status: 'pass' });
-    expect(good.check('remote.install-dir')!.status, 'a local folder is not the server\'s share').to.equal('fail');
+    expect(good.check('remote.install-dir')!.status, "a local folder is not the server's share").to.equal('fail');
 
     const wrong = 'Wr0ng-Pa55-for-doctor';
     const bad = await doctor(wrong);

@@ -11,7 +11,13 @@ import { mountShare, sharedSamba, type MountedShare, type TestSamba } from '../s
 
 const JBOSS = 'EnterprisePlatform-4.2.0.GA_CP09';
 /** The five CUPM files (docs/cupm.md), relative to the install dir. */
-const FIVE = ['install.log', 'sep/dfc.properties', 'sep/dfc.keystore', `${JBOSS}/server/cupm/conf/login-config.xml`, `${JBOSS}/server/cupm/deploy/dfc-ds.xml`];
+const FIVE = [
+  'install.log',
+  'sep/dfc.properties',
+  'sep/dfc.keystore',
+  `${JBOSS}/server/cupm/conf/login-config.xml`,
+  `${JBOSS}/server/cupm/deploy/dfc-ds.xml`,
+];
 
 describe('doctor on an admin host: Remote Registry where the windows driver needs it, the five files on the share', function () {
   this.timeout(120_000);
@@ -32,7 +38,8 @@ describe('doctor on an admin host: Remote Registry where the windows driver need
     await fs.rm(path.join(samba?.shareDir ?? '/nonexistent', 'CUPM-five'), { recursive: true, force: true });
   });
 
-  const config = (env: Record<string, string>) => loadConfig({ env: { CUPM_SERVICE_MANAGER: 'windows', CUPM_SERVER: 'cupm01', ...env }, cwd: os.tmpdir(), platform: 'linux' });
+  const config = (env: Record<string, string>) =>
+    loadConfig({ env: { CUPM_SERVICE_MANAGER: 'windows', CUPM_SERVER: 'cupm01', ...env }, cwd: os.tmpdir(), platform: 'linux' });
 
   async function windowsDriver(state: 'RUNNING' | 'STOPPED' | null): Promise<WindowsServiceManager> {
     fake = await createFakeSc({ services: state ? [{ keyName: 'RemoteRegistry', displayName: 'Remote Registry', state }] : [] });
@@ -80,7 +87,10 @@ describe('doctor on an admin host: Remote Registry where the windows driver need
 
   it('puts both lines in the doctor report of the remote group, each with its hint', async () => {
     const manager = await windowsDriver('STOPPED');
-    const report = await doctor(config({ CUPM_SERVER: samba.host, CUPM_INSTALL_DIR: path.join(share.dir, 'CUPM-five') }), { serviceManager: manager, groups: ['remote'] });
+    const report = await doctor(config({ CUPM_SERVER: samba.host, CUPM_INSTALL_DIR: path.join(share.dir, 'CUPM-five') }), {
+      serviceManager: manager,
+      groups: ['remote'],
+    });
     const byId = new Map(report.checks.map((c) => [c.id, c]));
     expect(byId.get('remote.remote-registry')?.status).to.equal('warn');
     expect(byId.get('remote.files')?.status, byId.get('remote.files')?.detail).to.equal('pass');
@@ -89,7 +99,16 @@ describe('doctor on an admin host: Remote Registry where the windows driver need
   });
 
   it('has no Remote Registry line for the rpc driver (net rpc reads display names itself)', async () => {
-    const results = await doctor(config({ CUPM_SERVER: samba.host, CUPM_SERVICE_MANAGER: 'rpc', CUPM_SERVER_USER: samba.admin.user, CUPM_SERVER_PASSWORD: samba.admin.password, CUPM_INSTALL_DIR: path.join(share.dir, 'CUPM-five') }), { groups: ['remote'] });
+    const results = await doctor(
+      config({
+        CUPM_SERVER: samba.host,
+        CUPM_SERVICE_MANAGER: 'rpc',
+        CUPM_SERVER_USER: samba.admin.user,
+        CUPM_SERVER_PASSWORD: samba.admin.password,
+        CUPM_INSTALL_DIR: path.join(share.dir, 'CUPM-five'),
+      }),
+      { groups: ['remote'] },
+    );
     expect(results.checks.map((c) => c.id)).not.to.include('remote.remote-registry');
     expect(results.checks.map((c) => c.id)).to.include('remote.files');
   });

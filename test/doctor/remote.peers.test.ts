@@ -25,10 +25,13 @@ describe('doctor on an admin host (CUPM_SERVER): the server, its channels, the s
     await fs.rm(local, { recursive: true, force: true });
   });
 
-  const config = (env: Record<string, string>) => loadConfig({ env: { CUPM_SERVICE_MANAGER: 'none', ...env }, cwd: os.tmpdir(), platform: 'linux' });
+  const config = (env: Record<string, string>) =>
+    loadConfig({ env: { CUPM_SERVICE_MANAGER: 'none', ...env }, cwd: os.tmpdir(), platform: 'linux' });
 
   it('passes a reachable server whose share is mounted, readable and writable', async () => {
-    const results = await remoteChecks(config({ CUPM_SERVER: samba.host, CUPM_INSTALL_DIR: path.join(share.dir, 'CUPM-doctor') }), { ports: { smb: samba.port, rpc: 135 } });
+    const results = await remoteChecks(config({ CUPM_SERVER: samba.host, CUPM_INSTALL_DIR: path.join(share.dir, 'CUPM-doctor') }), {
+      ports: { smb: samba.port, rpc: 135 },
+    });
     expect(results.map((r) => [r.id, r.status])).to.deep.equal([
       ['remote.host', 'pass'],
       ['remote.smb', 'pass'],

@@ -22,7 +22,10 @@ describe('fleet command line: --server, --all, --servers-dir (no PostgreSQL reac
     await mkdir(serversDir);
     for (const name of ['cupm01', 'cupm02']) {
       await mkdir(path.join(work, `backups-${name}`));
-      await writeFile(path.join(serversDir, `${name}.env`), `CUPM_BACKUP_DIR=${work}/backups-${name}\nPGHOST=db-${name}\nPGPASSWORD=pw-${name}-secret\n`);
+      await writeFile(
+        path.join(serversDir, `${name}.env`),
+        `CUPM_BACKUP_DIR=${work}/backups-${name}\nPGHOST=db-${name}\nPGPASSWORD=pw-${name}-secret\n`,
+      );
     }
   });
   afterEach(async () => {
@@ -49,15 +52,21 @@ describe('fleet command line: --server, --all, --servers-dir (no PostgreSQL reac
 
     expect(result.exitCode, result.stderr).to.equal(0);
     expect(result.stdout).to.include(`[cupm01] No archives in ${work}/backups-cupm01`);
-    expect(result.stdout).to.include(`[cupm02] No archives yet: the backup folder ${work}/backups-cupm02 does not exist (no backup was written there).`);
+    expect(result.stdout).to.include(
+      `[cupm02] No archives yet: the backup folder ${work}/backups-cupm02 does not exist (no backup was written there).`,
+    );
     expect(result.stderr).not.to.include('error');
 
     const json = (await runCli(['list', '--all', '--json'], { cwd: work })).json<FleetJson>();
     expect(json.exitCode).to.equal(0);
-    expect(json.servers[1]).to.deep.include({ server: 'cupm02', exitCode: 0, result: { dir: `${work}/backups-cupm02`, exists: false, archives: [] } });
+    expect(json.servers[1]).to.deep.include({
+      server: 'cupm02',
+      exitCode: 0,
+      result: { dir: `${work}/backups-cupm02`, exists: false, archives: [] },
+    });
   });
 
-  it('list --all where a server\'s backup folder is a file: that server exits 2 saying so, the others are listed', async () => {
+  it("list --all where a server's backup folder is a file: that server exits 2 saying so, the others are listed", async () => {
     await rm(path.join(work, 'backups-cupm02'), { recursive: true });
     await writeFile(path.join(work, 'backups-cupm02'), 'not a folder');
 
@@ -89,7 +98,9 @@ describe('fleet command line: --server, --all, --servers-dir (no PostgreSQL reac
     const result = await runCli(['backup', '--all'], { cwd: work });
 
     expect(result.exitCode).to.equal(2);
-    expect(result.stderr).to.include(`${serversDir}/cupm01.env and ${serversDir}/cupm03.env share the backup folder ${work}/backups-cupm01`);
+    expect(result.stderr).to.include(
+      `${serversDir}/cupm01.env and ${serversDir}/cupm03.env share the backup folder ${work}/backups-cupm01`,
+    );
     expect(result.stderr).to.include('their archives would collide');
     expect(result.stderr).to.include('State: nothing was changed');
     // Refused for a single server too: the fleet folder itself is wrong.
@@ -102,7 +113,9 @@ describe('fleet command line: --server, --all, --servers-dir (no PostgreSQL reac
     const result = await runCli(['nightly', '--all', '--json'], { cwd: work });
 
     expect(result.exitCode).to.equal(2);
-    expect(result.stderr).to.include(`${serversDir}/cupm02.env and ${serversDir}/cupm03.env name the same PostgreSQL database db-cupm02:5432/cupm`);
+    expect(result.stderr).to.include(
+      `${serversDir}/cupm02.env and ${serversDir}/cupm03.env name the same PostgreSQL database db-cupm02:5432/cupm`,
+    );
     const json = result.json<{ ok: boolean; exitCode: number; error: { problems: string[] } }>();
     expect(json.ok).to.equal(false);
     expect(json.error.problems).to.have.length(1);
@@ -152,20 +165,30 @@ describe('fleet command line: --server, --all, --servers-dir (no PostgreSQL reac
 
     expect(result.exitCode).to.equal(2);
     const json = result.json<FleetJson>();
-    expect(json.servers.map((s) => [s.server, s.exitCode])).to.deep.equal([['cupm01', 0], ['cupm02', 0], ['cupm03', 2]]);
+    expect(json.servers.map((s) => [s.server, s.exitCode])).to.deep.equal([
+      ['cupm01', 0],
+      ['cupm02', 0],
+      ['cupm03', 2],
+    ]);
     expect(result.stderr).to.match(/^\[cupm03\] error: The configuration has problems:$/m);
     expect(result.stderr).to.match(/^\[cupm03\] {3}- PGPORT .* must be a port number/m);
   });
 
   it('doctor --all --json: each server checked with its own settings, in one object; unreachable databases make it exit 4', async () => {
     for (const name of ['cupm01', 'cupm02']) {
-      await writeFile(path.join(serversDir, `${name}.env`), `CUPM_BACKUP_DIR=${work}/backups-${name}\nPGHOST=127.0.0.1\nPGPORT=${name === 'cupm01' ? 1 : 2}\nCUPM_SERVICE_MANAGER=none\n`);
+      await writeFile(
+        path.join(serversDir, `${name}.env`),
+        `CUPM_BACKUP_DIR=${work}/backups-${name}\nPGHOST=127.0.0.1\nPGPORT=${name === 'cupm01' ? 1 : 2}\nCUPM_SERVICE_MANAGER=none\n`,
+      );
     }
 
     const result = await runCli(['doctor', '--all', '--json'], { cwd: work });
 
     expect(result.exitCode, result.stderr).to.equal(4);
-    const json = result.json<{ exitCode: number; servers: Array<{ server: string; exitCode: number; result: { checks: Array<{ id: string; status: string; detail: string }> } }> }>();
+    const json = result.json<{
+      exitCode: number;
+      servers: Array<{ server: string; exitCode: number; result: { checks: Array<{ id: string; status: string; detail: string }> } }>;
+    }>();
     expect(json.exitCode).to.equal(4);
     for (const [i, entry] of json.servers.entries()) {
       expect(entry.exitCode).to.equal(4);
@@ -192,14 +215,19 @@ describe('fleet command line: --server, --all, --servers-dir (no PostgreSQL reac
   });
 
   it('schedule install --all --print: one job running `nightly --all` over the fleet folder', async () => {
-    const result = await runCli(['schedule', 'install', '--all', '--parallel', '2', '--print', '--at', '03:15'], { cwd: work, env: { CUPM_SCHEDULER: 'cron' } });
+    const result = await runCli(['schedule', 'install', '--all', '--parallel', '2', '--print', '--at', '03:15'], {
+      cwd: work,
+      env: { CUPM_SCHEDULER: 'cron' },
+    });
 
     expect(result.exitCode, result.stderr).to.equal(0);
     expect(result.stdout).to.include(
       `15 3 * * * cd ${work} && ${process.execPath} -- ${BIN_PATH} nightly --all --servers-dir ${serversDir} --parallel 2 >${serversDir}/cupm-backup-nightly.console.txt 2>&1\n`,
     );
     expect(result.stdout).not.to.include('--env-file');
-    expect(result.stdout).to.include(`these settings come from this shell's environment, which a scheduled run does not have: CUPM_SCHEDULER; put them in each server's env file in ${serversDir}`);
+    expect(result.stdout).to.include(
+      `these settings come from this shell's environment, which a scheduled run does not have: CUPM_SCHEDULER; put them in each server's env file in ${serversDir}`,
+    );
     // The fleet is checked at install, not first at 2 a.m.
     await writeFile(path.join(serversDir, 'cupm03.env'), `CUPM_BACKUP_DIR=${work}/backups-cupm02\n`);
     const refused = await runCli(['schedule', 'install', '--all', '--print'], { cwd: work, env: { CUPM_SCHEDULER: 'cron' } });

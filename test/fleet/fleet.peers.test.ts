@@ -14,7 +14,14 @@ import { slowDumpallBin } from '../support/pg-wrappers.js';
 interface FleetJson {
   ok: boolean;
   exitCode: number;
-  servers: Array<{ server: string; envFile: string; ok: boolean; exitCode: number; result: Record<string, unknown> | null; error: { message: string } | null }>;
+  servers: Array<{
+    server: string;
+    envFile: string;
+    ok: boolean;
+    exitCode: number;
+    result: Record<string, unknown> | null;
+    error: { message: string } | null;
+  }>;
 }
 
 const zips = async (dir: string) => (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.zip'));
@@ -58,7 +65,9 @@ describe('many CUPM servers from one admin host (--server, --all; real clusters)
       expect(result.stderr).to.match(new RegExp(`^\\[${server.name}\\] Backup written: `, 'm'));
       expect(result.stderr).to.match(new RegExp(`^\\[${server.name}\\] OK \\(exit 0\\)$`, 'm'));
       // Each archive holds its own server's database, not another's (unzip reads the manifest).
-      const manifest = JSON.parse((await execa('unzip', ['-p', path.join(server.backupDir, archives[0]!), 'manifest.json'])).stdout) as { postgres: { port: number } };
+      const manifest = JSON.parse((await execa('unzip', ['-p', path.join(server.backupDir, archives[0]!), 'manifest.json'])).stdout) as {
+        postgres: { port: number };
+      };
       expect(manifest.postgres.port, server.name).to.equal(server.cluster.port);
     }
     // Sequential: each server finished before the next one started.
@@ -70,7 +79,7 @@ describe('many CUPM servers from one admin host (--server, --all; real clusters)
     for (const server of servers) expect(result.stdout + result.stderr).not.to.include(`${server.name}-admin-pw`);
   });
 
-  it('backup --all --parallel 2 --json: one object with each server\'s result, each archive in its own folder', async () => {
+  it("backup --all --parallel 2 --json: one object with each server's result, each archive in its own folder", async () => {
     const result = await runCli(['backup', '--all', '--parallel', '2', '--json'], { cwd: work });
 
     expect(result.exitCode, result.stderr).to.equal(0);
@@ -88,7 +97,12 @@ describe('many CUPM servers from one admin host (--server, --all; real clusters)
   it('nightly --all: a server whose database is down fails, the others still run; the exit code is the worst; status --all shows it as a table and as JSON', async () => {
     const broken = path.join(serversDir, 'cupm04.env');
     const brokenBackups = path.join(work, 'cupm04-backups');
-    await writeServerEnvFile(broken, { ...servers[0]!.env(), PGPORT: String(await freePort()), CUPM_BACKUP_DIR: brokenBackups, CUPM_SERVICE_MANAGER: 'none' });
+    await writeServerEnvFile(broken, {
+      ...servers[0]!.env(),
+      PGPORT: String(await freePort()),
+      CUPM_BACKUP_DIR: brokenBackups,
+      CUPM_SERVICE_MANAGER: 'none',
+    });
     try {
       const nightly = await runCli(['nightly', '--all', '--parallel', '2', '--json'], { cwd: work });
 
@@ -145,7 +159,7 @@ describe('many CUPM servers from one admin host (--server, --all; real clusters)
     }
   });
 
-  it('prune --all --yes keeps each server\'s newest archive, in its own folder; list --all shows what is left', async () => {
+  it("prune --all --yes keeps each server's newest archive, in its own folder; list --all shows what is left", async () => {
     for (let round = 0; round < 2; round++) {
       const backup = await runCli(['backup', '--all'], { cwd: work });
       expect(backup.exitCode, backup.stderr).to.equal(0);
@@ -163,7 +177,11 @@ describe('many CUPM servers from one admin host (--server, --all; real clusters)
     const list = await runCli(['list', '--all', '--json'], { cwd: work });
     expect(list.exitCode, list.stderr).to.equal(0);
     const listed = list.json<FleetJson>().servers.map((s) => [s.server, (s.result!.archives as unknown[]).length]);
-    expect(listed).to.deep.equal([['cupm01', 1], ['cupm02', 1], ['cupm03', 1]]);
+    expect(listed).to.deep.equal([
+      ['cupm01', 1],
+      ['cupm02', 1],
+      ['cupm03', 1],
+    ]);
   });
 
   it('SIGTERM during backup --all: the running server puts everything back, the others are not started, and the JSON says so', async () => {
@@ -175,11 +193,19 @@ describe('many CUPM servers from one admin host (--server, --all; real clusters)
 
     const child = execa(BIN, ['backup', '--all', '--json', '--servers-dir', interruptDir], {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
-      extendEnv: false, reject: false, cwd: work, forceKillAfterDelay: false, stdin: 'ignore',
+      extendEnv: false,
+      reject: false,
+      cwd: work,
+      forceKillAfterDelay: false,
+      stdin: 'ignore',
     });
     // Interrupt once cupm01's dump has started (the wrapper writes a marker when it begins).
     const marker = path.join(slowBin, 'started');
-    const started = async () => access(marker).then(() => true, () => false);
+    const started = async () =>
+      access(marker).then(
+        () => true,
+        () => false,
+      );
     for (let i = 0; i < 2400 && !(await started()); i++) await new Promise((r) => setTimeout(r, 50));
     const dumpStarted = await started();
     child.kill('SIGTERM');
@@ -189,20 +215,29 @@ describe('many CUPM servers from one admin host (--server, --all; real clusters)
     expect(result.exitCode, result.stderr).to.equal(1);
     expect(result.stderr).to.match(/Received SIGTERM/);
     const json = JSON.parse(result.stdout) as FleetJson;
-    expect(json.servers.map((s) => [s.server, s.exitCode])).to.deep.equal([['cupm01', 1], ['cupm02', 1], ['cupm03', 1]]);
+    expect(json.servers.map((s) => [s.server, s.exitCode])).to.deep.equal([
+      ['cupm01', 1],
+      ['cupm02', 1],
+      ['cupm03', 1],
+    ]);
     expect(json.servers[0]!.error!.message).to.match(/cancelled/);
     for (const entry of json.servers.slice(1)) expect(entry.error!.message).to.match(/^not run: the fleet run was interrupted/);
     for (const server of servers) {
       expect(await zips(server.backupDir), server.name).to.deep.equal([]);
-      for (const service of server.services.services) expect(await server.services.status(service), `${server.name} ${service}`).to.equal('running');
+      for (const service of server.services.services)
+        expect(await server.services.status(service), `${server.name} ${service}`).to.equal('running');
     }
   });
 
-  it('daemon --all: on the schedule, every server\'s nightly one after another (never two at once), one run-finished event per fleet run; SIGTERM stops it cleanly', async function () {
+  it("daemon --all: on the schedule, every server's nightly one after another (never two at once), one run-finished event per fleet run; SIGTERM stops it cleanly", async function () {
     this.timeout(300_000);
     const daemon = execa(BIN, ['daemon', '--all', '--json', '--cron', '* * * * * *'], {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
-      extendEnv: false, reject: false, cwd: work, forceKillAfterDelay: false, stdin: 'ignore',
+      extendEnv: false,
+      reject: false,
+      cwd: work,
+      forceKillAfterDelay: false,
+      stdin: 'ignore',
     });
     let stdout = '';
     let stderr = '';
@@ -218,13 +253,29 @@ describe('many CUPM servers from one admin host (--server, --all; real clusters)
     const result = await daemon;
 
     expect(result.exitCode, stderr).to.equal(0);
-    expect(stderr).to.include(`cupm-backup daemon: nightly runs on "* * * * * *" for the servers cupm01, cupm02, cupm03 of ${serversDir}, one after another`);
+    expect(stderr).to.include(
+      `cupm-backup daemon: nightly runs on "* * * * * *" for the servers cupm01, cupm02, cupm03 of ${serversDir}, one after another`,
+    );
     expect(stderr.trimEnd().endsWith('Stopped.'), stderr).to.equal(true);
-    const events = stdout.trim().split('\n').map((line) => JSON.parse(line) as { event: string; exitCode?: number; servers?: Array<{ server: string; exitCode: number; outcome: string; archive: string | null }> });
+    const events = stdout
+      .trim()
+      .split('\n')
+      .map(
+        (line) =>
+          JSON.parse(line) as {
+            event: string;
+            exitCode?: number;
+            servers?: Array<{ server: string; exitCode: number; outcome: string; archive: string | null }>;
+          },
+      );
     const finished = events.find((e) => e.event === 'run-finished');
     if (!finished) throw new Error(`no fleet run finished before the daemon ended:\n${stderr}`);
     expect(finished.exitCode, stderr).to.equal(0);
-    expect(finished.servers!.map((s) => [s.server, s.exitCode, s.outcome])).to.deep.equal([['cupm01', 0, 'ok'], ['cupm02', 0, 'ok'], ['cupm03', 0, 'ok']]);
+    expect(finished.servers!.map((s) => [s.server, s.exitCode, s.outcome])).to.deep.equal([
+      ['cupm01', 0, 'ok'],
+      ['cupm02', 0, 'ok'],
+      ['cupm03', 0, 'ok'],
+    ]);
     for (const [i, server] of servers.entries()) {
       // Each server's nightly, with its own settings, into its own folder; its lines carry its name.
       expect(path.dirname(finished.servers![i]!.archive!)).to.equal(server.backupDir);
@@ -233,13 +284,16 @@ describe('many CUPM servers from one admin host (--server, --all; real clusters)
     }
 
     // One job at a time across the fleet: every run (cancelled ones too) began after the one before it ended.
-    const runs = (await Promise.all(servers.map((s) => readHistory(s.backupDir)))).flat().sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
+    const runs = (await Promise.all(servers.map((s) => readHistory(s.backupDir))))
+      .flat()
+      .sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
     expect(runs.length).to.be.at.least(3);
     for (let i = 1; i < runs.length; i++) expect(Date.parse(runs[i]!.startedAt)).to.be.at.least(Date.parse(runs[i - 1]!.finishedAt));
     for (const server of servers) {
       expect((await readHistory(server.backupDir))[0]?.outcome, server.name).to.equal('ok');
       // A run cut short by the stop put everything back: services up, no lock left.
-      for (const service of server.services.services) expect(await server.services.status(service), `${server.name} ${service}`).to.equal('running');
+      for (const service of server.services.services)
+        expect(await server.services.status(service), `${server.name} ${service}`).to.equal('running');
       expect(await readdir(server.backupDir)).not.to.include(LOCK_FILE);
     }
   });

@@ -15,7 +15,8 @@ describe('fleet: the servers folder, conflicts, worst exit code, the pool', () =
     await rm(dir, { recursive: true, force: true });
   });
 
-  const load = (server: { envFile: string }) => loadConfig({ envFile: server.envFile, cwd: dir, env: {}, fileBeatsEnvironment: true, platform: 'linux' });
+  const load = (server: { envFile: string }) =>
+    loadConfig({ envFile: server.envFile, cwd: dir, env: {}, fileBeatsEnvironment: true, platform: 'linux' });
 
   it('the fleet folder: --servers-dir, else CUPM_SERVERS_DIR, else ./servers', () => {
     expect(serversDirOf('/srv/a', { CUPM_SERVERS_DIR: '/srv/b' }, '/work')).to.equal('/srv/a');
@@ -24,7 +25,8 @@ describe('fleet: the servers folder, conflicts, worst exit code, the pool', () =
   });
 
   it('reads one server per .env file, sorted by name, and ignores other files', async () => {
-    for (const name of ['cupm02.env', 'cupm01.env', 'notes.txt', 'cupm-backup-nightly.console.txt']) await writeFile(path.join(dir, name), '');
+    for (const name of ['cupm02.env', 'cupm01.env', 'notes.txt', 'cupm-backup-nightly.console.txt'])
+      await writeFile(path.join(dir, name), '');
     expect(readFleet(dir).map((s) => s.name)).to.deep.equal(['cupm01', 'cupm02']);
     expect(readFleet(dir)[0]!.envFile).to.equal(path.join(dir, 'cupm01.env'));
   });
@@ -80,11 +82,19 @@ describe('fleet: the servers folder, conflicts, worst exit code, the pool', () =
 
   it('a server file beats the environment; the environment fills in what the file leaves unset', async () => {
     await writeFile(path.join(dir, 'a.env'), 'CUPM_BACKUP_DIR=/srv/a\n');
-    const config = loadConfig({ envFile: path.join(dir, 'a.env'), cwd: dir, env: { CUPM_BACKUP_DIR: '/srv/shell', PGHOST: 'db9' }, fileBeatsEnvironment: true, platform: 'linux' });
+    const config = loadConfig({
+      envFile: path.join(dir, 'a.env'),
+      cwd: dir,
+      env: { CUPM_BACKUP_DIR: '/srv/shell', PGHOST: 'db9' },
+      fileBeatsEnvironment: true,
+      platform: 'linux',
+    });
     expect(config.backupDir).to.equal('/srv/a');
     expect(config.pg.host).to.equal('db9');
     // Without the fleet flag, the contract's order holds: the environment beats --env-file.
-    expect(loadConfig({ envFile: path.join(dir, 'a.env'), cwd: dir, env: { CUPM_BACKUP_DIR: '/srv/shell' }, platform: 'linux' }).backupDir).to.equal('/srv/shell');
+    expect(
+      loadConfig({ envFile: path.join(dir, 'a.env'), cwd: dir, env: { CUPM_BACKUP_DIR: '/srv/shell' }, platform: 'linux' }).backupDir,
+    ).to.equal('/srv/shell');
   });
 
   it('the worst exit code: 5 > 3 > 1 > 4 > 2 > 6 > 0', () => {
@@ -126,10 +136,15 @@ describe('fleet: the servers folder, conflicts, worst exit code, the pool', () =
 
   it('the pool starts nothing more once told to stop; what did not run is undefined', async () => {
     let stop = false;
-    const results = await runPool([1, 2, 3], 1, async (n) => {
-      if (n === 2) stop = true;
-      return n;
-    }, () => stop);
+    const results = await runPool(
+      [1, 2, 3],
+      1,
+      async (n) => {
+        if (n === 2) stop = true;
+        return n;
+      },
+      () => stop,
+    );
     expect(results).to.deep.equal([1, 2, undefined]);
   });
 });

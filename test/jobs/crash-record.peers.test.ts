@@ -46,7 +46,9 @@ describe('crash record: a killed job never leaves CUPM down unseen', function ()
 
     const status = await runCli(['status'], { env: server.env() });
     expect(status.exitCode, status.stderr).to.equal(1);
-    expect(status.stdout).to.match(/PROBLEM: Apache, cupm JBossService, cupm NiceService are down since \d{4}-\d\d-\d\dT.*a backup \(pid \d+, started .*\) ended at step "dump"/);
+    expect(status.stdout).to.match(
+      /PROBLEM: Apache, cupm JBossService, cupm NiceService are down since \d{4}-\d\d-\d\dT.*a backup \(pid \d+, started .*\) ended at step "dump"/,
+    );
     const statusJson = await runCli(['status', '--json'], { env: server.env() });
     expect(statusJson.exitCode).to.equal(1);
     const job = statusJson.json<{ interruptedJob: Record<string, unknown> }>().interruptedJob;
@@ -54,7 +56,9 @@ describe('crash record: a killed job never leaves CUPM down unseen', function ()
     expect(job.servicesStopped).to.deep.equal(server.services.services);
 
     const doctor = await runCli(['doctor', '--json'], { env: server.env() });
-    const check = doctor.json<{ checks: Array<{ id: string; status: string; record?: Record<string, unknown> }> }>().checks.find((c) => c.id === 'jobs.services');
+    const check = doctor
+      .json<{ checks: Array<{ id: string; status: string; record?: Record<string, unknown> }> }>()
+      .checks.find((c) => c.id === 'jobs.services');
     expect(check?.status).to.equal('fail');
     expect(check?.record).to.include({ job: 'backup', step: 'dump', pid: record.pid });
 
@@ -107,7 +111,9 @@ describe('crash record: a killed job never leaves CUPM down unseen', function ()
     expect(status.exitCode).to.equal(1);
     const body = status.json<{ interruptedRestore: Record<string, unknown>; problems: string[] }>();
     expect(body.interruptedRestore).to.include({ job: 'restore', archive, pid: lock.pid });
-    expect(body.problems.join('\n')).to.match(/restore interrupted at step "Load the dump[^"]*" \(pid \d+ on .*\); run "cupm-backup restore .*" again to finish or undo/);
+    expect(body.problems.join('\n')).to.match(
+      /restore interrupted at step "Load the dump[^"]*" \(pid \d+ on .*\); run "cupm-backup restore .*" again to finish or undo/,
+    );
     const doctor = await runCli(['doctor', '--json'], { env: server.env() });
     const check = doctor.json<{ checks: Array<{ id: string; status: string }> }>().checks.find((c) => c.id === 'jobs.restore');
     expect(check?.status).to.equal('fail');

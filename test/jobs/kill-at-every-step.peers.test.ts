@@ -41,27 +41,37 @@ describe('kill -9 or Ctrl-C at every step of backup and nightly: the next run he
 
   // The backup rows dump through the padded pg_dumpall (its archive is whole but not a script
   // verify accepts); nightly verifies, so it dumps with the real one.
-  const env = (job: 'backup' | 'nightly' = 'backup') => ({ ...server.env(), ...(job === 'backup' ? { CUPM_PG_BIN: padded } : {}), CUPM_OFFSITE: offsite });
+  const env = (job: 'backup' | 'nightly' = 'backup') => ({
+    ...server.env(),
+    ...(job === 'backup' ? { CUPM_PG_BIN: padded } : {}),
+    CUPM_OFFSITE: offsite,
+  });
 
   /** The killed run's children end on their own: shielded service commands, an orphaned pg_dumpall. */
   async function settled(): Promise<void> {
-    await waitFor('the killed run\'s service commands to end', async () => {
+    await waitFor("the killed run's service commands to end", async () => {
       for (const pid of (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n))) {
         const cmdline = (await fs.readFile(`/proc/${pid}/cmdline`).catch(() => Buffer.alloc(0))).toString().split('\0');
         if (cmdline.includes(server.services.dir) && (cmdline.includes('stop') || cmdline.includes('start'))) return undefined;
       }
       return true;
     });
-    await waitFor('the killed run\'s pg_dumpall to end', async () => ((await dumpsOf(server.env().PGPORT!, padded)).length === 0 ? true : undefined));
-    await waitFor('the killed run\'s dump session to end', () =>
+    await waitFor("the killed run's pg_dumpall to end", async () =>
+      (await dumpsOf(server.env().PGPORT!, padded)).length === 0 ? true : undefined,
+    );
+    await waitFor("the killed run's dump session to end", () =>
       withClient(configOf(server), 'postgres', async (client) =>
-        (await client.query("SELECT 1 FROM pg_stat_activity WHERE application_name = 'pg_dumpall'")).rowCount === 0 ? true : undefined));
+        (await client.query("SELECT 1 FROM pg_stat_activity WHERE application_name = 'pg_dumpall'")).rowCount === 0 ? true : undefined,
+      ),
+    );
   }
 
   async function assertHealed(dir: string): Promise<void> {
     for (const service of server.services.services) expect(await server.services.status(service), service).to.equal('running');
     const left = await fs.readdir(dir);
-    const garbage = left.filter((n) => /\.(spool|partial|tmp)$/.test(n) || n.startsWith('cupm-backup.job') || n.startsWith('cupm-backup.lock'));
+    const garbage = left.filter(
+      (n) => /\.(spool|partial|tmp)$/.test(n) || n.startsWith('cupm-backup.job') || n.startsWith('cupm-backup.lock'),
+    );
     expect(garbage, left.join(', ')).to.deep.equal([]);
     const archives = left.filter((n) => n.startsWith('cupm-backup_') && n.endsWith('.zip'));
     expect(archives.length).to.be.greaterThan(0);
@@ -118,7 +128,8 @@ describe('kill -9 or Ctrl-C at every step of backup and nightly: the next run he
         // Off-site: whole archives only, the newest one among them.
         const copies = (await fs.readdir(offsite)).filter((n) => n.endsWith('.zip'));
         expect(copies.length).to.be.greaterThan(0);
-        for (const name of copies) expect((await execa('unzip', ['-tq', path.join(offsite, name)], { reject: false })).exitCode, name).to.equal(0);
+        for (const name of copies)
+          expect((await execa('unzip', ['-tq', path.join(offsite, name)], { reject: false })).exitCode, name).to.equal(0);
         const status = await runCli(['status', '--json'], { env: env('nightly') });
         expect(status.exitCode, status.stdout).to.equal(0);
         const body = status.json<{ interruptedJob: unknown; interruptedRestore: unknown }>();

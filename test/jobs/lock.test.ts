@@ -25,20 +25,29 @@ describe('one job at a time (lock)', () => {
   });
 
   it('releases the lock when the job fails', async () => {
-    await expect(withLock(dir, 'backup', async () => { throw new Error('boom'); })).to.be.rejectedWith('boom');
+    await expect(
+      withLock(dir, 'backup', async () => {
+        throw new Error('boom');
+      }),
+    ).to.be.rejectedWith('boom');
     expect(await fs.readdir(dir)).to.deep.equal([]);
   });
 
   it('refuses with exit 4 and names the holder when a live job holds it', async () => {
     const sleeper = spawn('sleep', ['30']);
     try {
-      await fs.writeFile(path.join(dir, LOCK_FILE), JSON.stringify({ pid: sleeper.pid, host: os.hostname(), startedAt: '2026-11-25T02:00:00Z', command: 'nightly' }));
+      await fs.writeFile(
+        path.join(dir, LOCK_FILE),
+        JSON.stringify({ pid: sleeper.pid, host: os.hostname(), startedAt: '2026-11-25T02:00:00Z', command: 'nightly' }),
+      );
       const error = await withLock(dir, 'backup', async () => 'ran').catch((e) => e);
       expect(error).to.be.instanceOf(RefusedError);
       expect(error.exitCode).to.equal(4);
       expect(error.message).to.contain(`"nightly", pid ${sleeper.pid} on ${os.hostname()}`);
       // Stale locks are taken over: the message never sends the user to delete the lock by hand.
-      expect(error.hint).to.contain('taken over by the next run').and.not.to.match(/delete/);
+      expect(error.hint)
+        .to.contain('taken over by the next run')
+        .and.not.to.match(/delete/);
     } finally {
       sleeper.kill();
     }
@@ -47,12 +56,18 @@ describe('one job at a time (lock)', () => {
   it('takes over a stale lock whose process is gone', async () => {
     const gone = spawn('true');
     await new Promise((resolve) => gone.on('exit', resolve));
-    await fs.writeFile(path.join(dir, LOCK_FILE), JSON.stringify({ pid: gone.pid, host: os.hostname(), startedAt: '2026-11-25T02:00:00Z', command: 'backup' }));
+    await fs.writeFile(
+      path.join(dir, LOCK_FILE),
+      JSON.stringify({ pid: gone.pid, host: os.hostname(), startedAt: '2026-11-25T02:00:00Z', command: 'backup' }),
+    );
     expect(await withLock(dir, 'backup', async () => 'ran')).to.equal('ran');
   });
 
   it('does not judge a lock of another host stale', async () => {
-    await fs.writeFile(path.join(dir, LOCK_FILE), JSON.stringify({ pid: 999999, host: 'other-host', startedAt: '2026-11-25T02:00:00Z', command: 'restore' }));
+    await fs.writeFile(
+      path.join(dir, LOCK_FILE),
+      JSON.stringify({ pid: 999999, host: 'other-host', startedAt: '2026-11-25T02:00:00Z', command: 'restore' }),
+    );
     await expect(withLock(dir, 'backup', async () => 'ran')).to.be.rejectedWith(RefusedError, /other-host/);
   });
 });
@@ -69,7 +84,10 @@ describe('taking over a stale lock (two runs after a crash)', () => {
   async function staleLock(): Promise<void> {
     const gone = spawn('true');
     await new Promise((resolve) => gone.on('exit', resolve));
-    await fs.writeFile(path.join(dir, LOCK_FILE), JSON.stringify({ pid: gone.pid, host: os.hostname(), startedAt: '2026-11-25T02:00:00Z', command: 'restore' }));
+    await fs.writeFile(
+      path.join(dir, LOCK_FILE),
+      JSON.stringify({ pid: gone.pid, host: os.hostname(), startedAt: '2026-11-25T02:00:00Z', command: 'restore' }),
+    );
   }
 
   /** Resolves for each caller once `n` callers have arrived: both contenders stand at the racy point at once. */
@@ -94,19 +112,29 @@ describe('taking over a stale lock (two runs after a crash)', () => {
     // A holds the lock until B has finished trying (refused, or running too: the bug).
     let bSettles!: () => void;
     const bSettled = new Promise<void>((resolve) => (bSettles = resolve));
-    const a = withLock(dir, 'restore A', async () => {
-      running.push('A');
-      aRuns();
-      await bSettled;
-    }, { beforeTakeover: bothThere }).finally(aRuns);
-    const b = withLock(dir, 'restore B', async () => {
-      running.push('B');
-    }, {
-      beforeTakeover: async () => {
-        await bothThere();
-        await aRunning;
+    const a = withLock(
+      dir,
+      'restore A',
+      async () => {
+        running.push('A');
+        aRuns();
+        await bSettled;
       },
-    }).finally(bSettles);
+      { beforeTakeover: bothThere },
+    ).finally(aRuns);
+    const b = withLock(
+      dir,
+      'restore B',
+      async () => {
+        running.push('B');
+      },
+      {
+        beforeTakeover: async () => {
+          await bothThere();
+          await aRunning;
+        },
+      },
+    ).finally(bSettles);
     const [ra, rb] = await Promise.allSettled([a, b]);
     expect(ra.status).to.equal('fulfilled');
     expect(rb.status).to.equal('rejected');
@@ -130,7 +158,10 @@ describe('taking over a stale lock (two runs after a crash)', () => {
         const { createHash } = await import('node:crypto');
         const stale = await fs.readFile(path.join(dir, LOCK_FILE), 'utf8');
         ticket = path.join(dir, `${LOCK_FILE}.takeover-${createHash('sha256').update(stale).digest('hex').slice(0, 16)}.1`);
-        await fs.writeFile(ticket, JSON.stringify({ pid: gone.pid, host: os.hostname(), startedAt: '2026-11-25T02:00:01Z', command: 'restore' }));
+        await fs.writeFile(
+          ticket,
+          JSON.stringify({ pid: gone.pid, host: os.hostname(), startedAt: '2026-11-25T02:00:01Z', command: 'restore' }),
+        );
       },
     });
     expect(ticket).not.to.equal('');
@@ -141,7 +172,10 @@ describe('taking over a stale lock (two runs after a crash)', () => {
     const gone = spawn('true');
     await new Promise((resolve) => gone.on('exit', resolve));
     const ticket = path.join(dir, `${LOCK_FILE}.takeover-0123456789abcdef.1`);
-    await fs.writeFile(ticket, JSON.stringify({ pid: gone.pid, host: os.hostname(), startedAt: '2026-11-25T02:00:01Z', command: 'restore' }));
+    await fs.writeFile(
+      ticket,
+      JSON.stringify({ pid: gone.pid, host: os.hostname(), startedAt: '2026-11-25T02:00:01Z', command: 'restore' }),
+    );
     await withLock(dir, 'backup', async () => {
       expect(await fs.readdir(dir)).to.deep.equal([LOCK_FILE]);
     });
@@ -156,7 +190,10 @@ describe('taking over a stale lock (two runs after a crash)', () => {
           const { createHash } = await import('node:crypto');
           const stale = await fs.readFile(path.join(dir, LOCK_FILE), 'utf8');
           const ticket = path.join(dir, `${LOCK_FILE}.takeover-${createHash('sha256').update(stale).digest('hex').slice(0, 16)}.1`);
-          await fs.writeFile(ticket, JSON.stringify({ pid: sleeper.pid, host: os.hostname(), startedAt: '2026-11-25T02:00:01Z', command: 'restore' }));
+          await fs.writeFile(
+            ticket,
+            JSON.stringify({ pid: sleeper.pid, host: os.hostname(), startedAt: '2026-11-25T02:00:01Z', command: 'restore' }),
+          );
         },
       }).catch((e) => e);
       expect(error).to.be.instanceOf(RefusedError);

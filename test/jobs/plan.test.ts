@@ -38,7 +38,10 @@ describe('plans of steps', () => {
     const result = await runPlan([{ ...step('a'), doneBefore: 'done earlier' }, step('b', { fail: true })], undefined, reporter);
     expect(log).to.deep.equal(['run b', 'undo b', 'undo a']);
     expect(announced).to.deep.equal(['Step b', 'Undoing: Step b', 'Undoing: Step a']);
-    expect(result.steps.map((s) => [s.status, s.detail])).to.deep.equal([['undone', 'done earlier'], ['failed', undefined]]);
+    expect(result.steps.map((s) => [s.status, s.detail])).to.deep.equal([
+      ['undone', 'done earlier'],
+      ['failed', undefined],
+    ]);
   });
 
   it('undoes the completed steps in reverse when one fails, and says which ran', async () => {
@@ -65,7 +68,13 @@ describe('plans of steps', () => {
   });
 
   it('keeps the exit code of a refusal raised inside a step', async () => {
-    const refuse: Step<void> = { id: 'r', title: 'Check ports', run: async () => { throw new RefusedError('port 80 is taken'); } };
+    const refuse: Step<void> = {
+      id: 'r',
+      title: 'Check ports',
+      run: async () => {
+        throw new RefusedError('port 80 is taken');
+      },
+    };
     const result = await runPlan([refuse], undefined, silentReporter);
     expect(planFailure('Migrate', result, '').exitCode).to.equal(4);
   });
@@ -76,8 +85,6 @@ describe('plans of steps', () => {
     await runPlan([step('a'), step('b', { fail: true })], undefined, silentReporter, (reports) => {
       seen.push(reports.map((r) => r.status).join(','));
     });
-    expect(seen).to.deep.equal([
-      'running,not-run', 'done,not-run', 'done,running', 'done,failed', 'done,failed', 'undone,failed',
-    ]);
+    expect(seen).to.deep.equal(['running,not-run', 'done,not-run', 'done,running', 'done,failed', 'done,failed', 'undone,failed']);
   });
 });

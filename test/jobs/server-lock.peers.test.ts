@@ -44,11 +44,20 @@ describe('one job per server: the PostgreSQL advisory lock', function () {
   it('a restore from another folder while a backup dumps: exit 4 naming the backup; services stopped once', async () => {
     // The dump hangs for minutes: however slowly the restore's preflight runs, the backup still holds the server.
     const bin = await slowDumpallBin(server.dir, server.cluster.binDir, 600);
-    const backup = execa(BIN, ['backup'], { env: { PATH: process.env.PATH ?? '', ...server.env(), CUPM_PG_BIN: bin }, extendEnv: false, reject: false, cwd: server.dir });
+    const backup = execa(BIN, ['backup'], {
+      env: { PATH: process.env.PATH ?? '', ...server.env(), CUPM_PG_BIN: bin },
+      extendEnv: false,
+      reject: false,
+      cwd: server.dir,
+    });
     await waitFor('the backup to dump', async () => ((await fs.stat(path.join(bin, 'started')).catch(() => undefined)) ? true : undefined));
     const restore = await runCli(['restore', archive, '--yes'], { env: { ...server.env(), CUPM_BACKUP_DIR: otherDir } });
     expect(restore.exitCode, restore.stderr).to.equal(4);
-    expect(restore.stderr).to.match(new RegExp(`Another cupm-backup job is working on the PostgreSQL server .*: "backup", pid ${backup.pid} on ${os.hostname()}, since \\d{4}-`));
+    expect(restore.stderr).to.match(
+      new RegExp(
+        `Another cupm-backup job is working on the PostgreSQL server .*: "backup", pid ${backup.pid} on ${os.hostname()}, since \\d{4}-`,
+      ),
+    );
     expect(restore.stderr).to.match(/no service was stopped/);
     expect(await stops()).to.have.length(3);
     backup.kill('SIGTERM'); // cancelled: the backup stops its dump and starts the services
@@ -61,7 +70,9 @@ describe('one job per server: the PostgreSQL advisory lock', function () {
   it('a backup into another folder while a restore loads: exit 4 naming the restore; services stopped once', async () => {
     const pausing = await pausingPgBin(server.cluster.binDir, path.join(server.dir, `pausing-${Date.now()}`));
     await pausing.arm('COPY');
-    const restore = runCli(['restore', archive, '--yes'], { env: { ...server.env(), CUPM_BACKUP_DIR: otherDir, CUPM_PG_BIN: pausing.bin } });
+    const restore = runCli(['restore', archive, '--yes'], {
+      env: { ...server.env(), CUPM_BACKUP_DIR: otherDir, CUPM_PG_BIN: pausing.bin },
+    });
     await pausing.paused();
     try {
       const backup = await runCli(['backup'], { env: server.env() });
@@ -84,7 +95,12 @@ describe('one job per server: the PostgreSQL advisory lock', function () {
       await server.cluster.start();
       expect(await lock.ensureHeld(120_000)).to.equal(true);
       const names = await withClient(config, 'postgres', async (client) =>
-        (await client.query<{ application_name: string }>("SELECT application_name FROM pg_stat_activity WHERE application_name LIKE 'cupm-backup %@%'")).rows.map((r) => r.application_name));
+        (
+          await client.query<{ application_name: string }>(
+            "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE 'cupm-backup %@%'",
+          )
+        ).rows.map((r) => r.application_name),
+      );
       expect(names).to.have.length(1);
       expect(names[0]).to.match(new RegExp(`^cupm-backup restore ${process.pid}@${os.hostname().slice(0, 10)}`));
       const second = await takeServerLock(config, 'backup', silentReporter).catch((e: unknown) => e);
@@ -122,11 +138,18 @@ describe('one job per server: the PostgreSQL advisory lock', function () {
   });
 
   it('names the holder within the 63 bytes PostgreSQL keeps, and reads it back', () => {
-    const name = holderName('restore (finishing an interrupted restore)', new Date('2026-12-04T14:40:00.123Z'), 4242, 'cupm-admin-01.example.internal.corp');
+    const name = holderName(
+      'restore (finishing an interrupted restore)',
+      new Date('2026-12-04T14:40:00.123Z'),
+      4242,
+      'cupm-admin-01.example.internal.corp',
+    );
     expect(Buffer.byteLength(name)).to.be.at.most(63);
-    expect(describeServerLockHolder({ pid: 1, applicationName: name, clientAddress: null, backendStart: null }))
-      .to.match(/^"restore", pid 4242 on cupm-admin-01\.example.*, since 2026-12-04T14:40:00Z$/);
-    expect(describeServerLockHolder({ pid: 77, applicationName: null, clientAddress: '10.0.0.5', backendStart: '2026-12-04 14:40:00+00' }))
-      .to.equal('a cupm-backup session (server pid 77) from 10.0.0.5, connected since 2026-12-04 14:40:00+00');
+    expect(describeServerLockHolder({ pid: 1, applicationName: name, clientAddress: null, backendStart: null })).to.match(
+      /^"restore", pid 4242 on cupm-admin-01\.example.*, since 2026-12-04T14:40:00Z$/,
+    );
+    expect(
+      describeServerLockHolder({ pid: 77, applicationName: null, clientAddress: '10.0.0.5', backendStart: '2026-12-04 14:40:00+00' }),
+    ).to.equal('a cupm-backup session (server pid 77) from 10.0.0.5, connected since 2026-12-04 14:40:00+00');
   });
 });

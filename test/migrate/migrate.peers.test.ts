@@ -66,7 +66,10 @@ describe('migrate: moving CUPM 8.5 onto a new server', function () {
     ]);
     expect(await normalizedDump(target.cluster, 'cupm')).to.equal(withoutNiceRows(sourceDump, '192.0.2.10'));
 
-    const [props, oldProps] = await javaReadProperties([await installFile(target, 'sep/dfc.properties'), await installFile(old, 'sep/dfc.properties')]);
+    const [props, oldProps] = await javaReadProperties([
+      await installFile(target, 'sep/dfc.properties'),
+      await installFile(old, 'sep/dfc.properties'),
+    ]);
     if (!props!.ok || !oldProps!.ok) throw new Error('Java could not read dfc.properties');
     const expected = new Map(oldProps!.properties);
     expected.set('dfc.postgres.host', 'cupm-db.example.com');
@@ -140,7 +143,11 @@ describe('migrate: moving CUPM 8.5 onto a new server', function () {
 
   it('honours dfc.postgres.hostlist, the key of a database on several systems', async () => {
     const hostlist = await editArchive(archive, path.join(work, 'hostlist.zip'), (c) => {
-      setFile(c, 'sep/dfc.properties', fileText(c, 'sep/dfc.properties').replace(/dfc\.postgres\.host=.*\r\n/, 'dfc.postgres.hostlist=10.0.0.1,10.0.0.2\r\n'));
+      setFile(
+        c,
+        'sep/dfc.properties',
+        fileText(c, 'sep/dfc.properties').replace(/dfc\.postgres\.host=.*\r\n/, 'dfc.postgres.hostlist=10.0.0.1,10.0.0.2\r\n'),
+      );
     });
     const result = await migrateCli(hostlist, '--db-host', 'db1.example.com,db2.example.com', '--db-port', newPort, '--yes');
     expect(result.exitCode, result.stderr).to.equal(0);
@@ -157,7 +164,9 @@ describe('migrate: moving CUPM 8.5 onto a new server', function () {
     });
     const result = await migrateCli(two, '--db-host', 'cupm-db.example.com', '--db-port', newPort, '--dry-run');
     expect(result.exitCode, result.stderr).to.equal(0);
-    expect(result.stdout).to.include('nicesyseng is not purged: the archive records 2 addresses of the old server (192.0.2.10, 2001:db8::10); pass --old-nice-host');
+    expect(result.stdout).to.include(
+      'nicesyseng is not purged: the archive records 2 addresses of the old server (192.0.2.10, 2001:db8::10); pass --old-nice-host',
+    );
     expect(result.stdout).to.not.include('delete the rows of the old NICE host');
   });
 

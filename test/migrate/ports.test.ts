@@ -92,18 +92,30 @@ describe('the port check of a migration', () => {
       autoPorts: false,
       probe: fakeProbe({ 5432: { pid: 7, program: 'something-else' } }),
     });
-    expect(findings.find((f) => f.key === 'dfc.postgres.port')).to.deep.include({ state: 'not-checked', note: 'the database runs on another host' });
+    expect(findings.find((f) => f.key === 'dfc.postgres.port')).to.deep.include({
+      state: 'not-checked',
+      note: 'the database runs on another host',
+    });
   });
 
   it('says when a port could not be probed (no permission) and nothing was seen on it', async () => {
-    const { findings } = await checkCupmPorts(CUPM_PORTS, { databasePort: 5432, databaseIsLocal: true, autoPorts: false, probe: fakeProbe({ 80: 'no-permission' }) });
+    const { findings } = await checkCupmPorts(CUPM_PORTS, {
+      databasePort: 5432,
+      databaseIsLocal: true,
+      autoPorts: false,
+      probe: fakeProbe({ 80: 'no-permission' }),
+    });
     expect(findings.find((f) => f.key === 'dfc.webport')).to.deep.include({ state: 'free' });
     expect(findings.find((f) => f.key === 'dfc.webport')?.note).to.match(/could not be probed/);
   });
 
   it('calls a port that is not a number a configuration problem (exit 2)', async () => {
-    const error = await checkCupmPorts(new Map([['dfc.webport', 'eighty']]), { databasePort: 5432, databaseIsLocal: true, autoPorts: false, probe: fakeProbe({}) })
-      .catch((e: ConfigError) => e);
+    const error = await checkCupmPorts(new Map([['dfc.webport', 'eighty']]), {
+      databasePort: 5432,
+      databaseIsLocal: true,
+      autoPorts: false,
+      probe: fakeProbe({}),
+    }).catch((e: ConfigError) => e);
     expect(error).to.be.instanceOf(ConfigError);
     expect((error as ConfigError).problems).to.deep.equal(['dfc.webport=eighty is not a port number (1-65535)']);
   });
@@ -129,7 +141,11 @@ describe('the port check of a migration', () => {
       '  TCP         10.0.0.5:49711         10.0.0.9:443           ESTABLISHED     3100',
       '  TCP         [::]:5432              [::]:0                 LISTENING       1880',
     ].join('\r\n');
-    expect([...parseNetstat(netstat)]).to.deep.equal([[80, 4], [46008, 2412], [5432, 1880]]);
+    expect([...parseNetstat(netstat)]).to.deep.equal([
+      [80, 4],
+      [46008, 2412],
+      [5432, 1880],
+    ]);
   });
 
   it('knows which database hosts are this machine', async () => {
@@ -159,8 +175,10 @@ describe('the free-disk check of a restore', () => {
 
   it('wants twice the dump free on the disk of the data directory, or refuses (exit 4)', async () => {
     expect((await checkDisk(client('/pg/data'), 100, true, '/backups', statfs({ '/pg/data': 200 }))).where).to.equal('/pg/data');
-    await expect(checkDisk(client('/pg/data'), 100, true, '/backups', statfs({ '/pg/data': 199 })))
-      .to.be.rejectedWith(RefusedError, /199 bytes free on the disk of \/pg\/data, 200 needed/);
+    await expect(checkDisk(client('/pg/data'), 100, true, '/backups', statfs({ '/pg/data': 199 }))).to.be.rejectedWith(
+      RefusedError,
+      /199 bytes free on the disk of \/pg\/data, 200 needed/,
+    );
   });
 
   it('measures the backup folder instead when the data directory cannot be read, and says so', async () => {

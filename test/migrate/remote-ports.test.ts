@@ -81,7 +81,11 @@ describe('the port check of a migration run from an admin host (CUPM_SERVER)', (
 
 describe('the free-disk check of a restore onto a database on another host', () => {
   it('says the free disk is not measured, and how much is needed', async () => {
-    const client = { query: async () => { throw new Error('not asked'); } } as never;
+    const client = {
+      query: async () => {
+        throw new Error('not asked');
+      },
+    } as never;
     const disk = await checkDisk(client, 1000, false, '/tmp');
     expect(disk.free).to.equal(undefined);
     expect(disk.note).to.contain('not measured').and.contain('2000 bytes');

@@ -31,7 +31,9 @@ describe('nightly and its notification (a sandbox CUPM server, a real SMTP serve
   });
 
   const nightly = (extra: Record<string, string>) =>
-    runCli(['nightly', '--json'], { env: { ...server.env(), CUPM_BACKUP_DIR: path.join(work, 'backups'), CUPM_NOTIFY_TO: 'ops@example.com', ...extra } });
+    runCli(['nightly', '--json'], {
+      env: { ...server.env(), CUPM_BACKUP_DIR: path.join(work, 'backups'), CUPM_NOTIFY_TO: 'ops@example.com', ...extra },
+    });
 
   it('CUPM_NOTIFY_ON=always mails a good night: the archive, its size, the steps', async () => {
     mail = await startMailServer({ user: 'cupm', password: PASSWORD });
@@ -42,7 +44,9 @@ describe('nightly and its notification (a sandbox CUPM server, a real SMTP serve
     const record = result.json<NightlyRunRecord>();
     expect(record.steps.find((s) => s.name === 'notify')?.status).to.equal('done');
     const parsed = await parseMail(mail.received[0]!.raw);
-    expect(parsed.subject).to.match(new RegExp(`^\\[cupm-backup\\] ${os.hostname()}: nightly backup OK \\(\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d `));
+    expect(parsed.subject).to.match(
+      new RegExp(`^\\[cupm-backup\\] ${os.hostname()}: nightly backup OK \\(\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d `),
+    );
     expect(parsed.body).to.include(`Backup ${record.archive!.name}`);
     expect(parsed.body).to.match(/done {5}backup {3}cupm-backup_.*\.zip/);
     expect(parsed.body).to.match(/done {5}verify {3}/);
@@ -72,7 +76,10 @@ describe('nightly and its notification (a sandbox CUPM server, a real SMTP serve
   });
 
   it('a mail server that is not listening: logged, the outcome unchanged', async () => {
-    const result = await nightly({ CUPM_SMTP_URL: `smtp://cupm:${encodeURIComponent(PASSWORD)}@127.0.0.1:${await closedPort()}`, CUPM_NOTIFY_ON: 'always' });
+    const result = await nightly({
+      CUPM_SMTP_URL: `smtp://cupm:${encodeURIComponent(PASSWORD)}@127.0.0.1:${await closedPort()}`,
+      CUPM_NOTIFY_ON: 'always',
+    });
 
     expect(result.exitCode, result.stderr).to.equal(0);
     expect(result.json<NightlyRunRecord>().outcome).to.equal('ok');

@@ -83,7 +83,9 @@ describe('email notification of a nightly run', () => {
     expect(parsed.body).to.include('Nightly backup of CUPM01: FAILED (exit code 1).');
     expect(parsed.body).to.include('No backup was made.');
     expect(parsed.body).to.include('What went wrong:\n  The backup failed: No space left on device while writing the archive.');
-    expect(parsed.body).to.include('What to do:\n  free space in /var/backups/cupm (or prune old archives), then run cupm-backup nightly again');
+    expect(parsed.body).to.include(
+      'What to do:\n  free space in /var/backups/cupm (or prune old archives), then run cupm-backup nightly again',
+    );
     expect(parsed.body).to.match(/failed {3}backup {3}No space left on device while writing the archive, 47\.0s/);
     expect(parsed.body).to.match(/skipped {2}prune {4}retention runs only after a verified backup/);
     expect(parsed.body).to.include('finished  2026-11-25 02:00:48 UTC (48.0s)');
@@ -100,7 +102,9 @@ describe('email notification of a nightly run', () => {
 
     const parsed = await parseMail(smtp.received[0]!.raw);
     expect(parsed.subject).to.equal('[cupm-backup] CUPM01: nightly backup OK (2026-11-26 02:00 UTC)');
-    expect(parsed.body).to.include('Backup cupm-backup_CUPM01_20261126T020002Z.zip (42.0 MiB, verified); copied off-site to 1 of 1 destination.');
+    expect(parsed.body).to.include(
+      'Backup cupm-backup_CUPM01_20261126T020002Z.zip (42.0 MiB, verified); copied off-site to 1 of 1 destination.',
+    );
     expect(parsed.body).to.include('42.0 MiB (database dump 160.0 MiB), CUPM 8.5, verified, backup took 1m35s');
     expect(parsed.body).to.include('ok       \\\\nas01\\backups\\cupm (21.0s)');
     expect(parsed.body).to.match(/done {5}verify {3}every entry checked, 9\.0s/);
@@ -129,7 +133,9 @@ describe('email notification of a nightly run', () => {
     expect(parsed.body).to.include('offsite: sftp://backup@nas02:22/srv/cupm: connect ECONNREFUSED 10.0.0.12:22');
     expect(parsed.body).to.include('the backup itself is verified and kept in');
     expect(parsed.body).to.include('FAILED   sftp://backup@nas02:22/srv/cupm: connect ECONNREFUSED 10.0.0.12:22');
-    expect(parsed.body).to.match(/pending {2}sftp:\/\/backup@nas02:22\/srv\/cupm: cupm-backup_CUPM01_20261127T020002Z\.zip \(waiting since 2026-11-27 02:02 UTC; retried on the next run\)/);
+    expect(parsed.body).to.match(
+      /pending {2}sftp:\/\/backup@nas02:22\/srv\/cupm: cupm-backup_CUPM01_20261127T020002Z\.zip \(waiting since 2026-11-27 02:02 UTC; retried on the next run\)/,
+    );
   });
 
   it('sends nothing and says nothing when no SMTP server is configured', async () => {
@@ -160,7 +166,10 @@ describe('email notification of a nightly run', () => {
 
   it('logs a mail server that is not listening, and returns failed', async () => {
     const port = await closedPort();
-    const config = configWith({ CUPM_SMTP_URL: `smtp://${encodeURIComponent(USER)}:${encodeURIComponent(PASSWORD)}@127.0.0.1:${port}`, CUPM_NOTIFY_TO: 'ops@example.com' });
+    const config = configWith({
+      CUPM_SMTP_URL: `smtp://${encodeURIComponent(USER)}:${encodeURIComponent(PASSWORD)}@127.0.0.1:${port}`,
+      CUPM_NOTIFY_TO: 'ops@example.com',
+    });
     const reporter = recordingReporter();
 
     expect(await sendNotification(config, failedRun('2026-11-25T02:00:00Z'), reporter)).to.equal('failed');
@@ -186,7 +195,10 @@ describe('email notification of a nightly run', () => {
 
     it('logs in and sends over TLS when the URL accepts the certificate', async () => {
       server = await startMailServer({ starttls: true, user: USER, password: PASSWORD });
-      const config = configWith({ CUPM_SMTP_URL: server.url(USER, PASSWORD, 'tls.rejectUnauthorized=false'), CUPM_NOTIFY_TO: 'ops@example.com' });
+      const config = configWith({
+        CUPM_SMTP_URL: server.url(USER, PASSWORD, 'tls.rejectUnauthorized=false'),
+        CUPM_NOTIFY_TO: 'ops@example.com',
+      });
 
       expect(await sendNotification(config, failedRun('2026-11-25T02:00:00Z'), recordingReporter())).to.equal('sent');
 
@@ -221,7 +233,10 @@ describe('notification settings', () => {
 
   it('reads the SMTP URL: host, port, user, password, and a display form without the password', () => {
     const config = loadConfig({
-      env: { CUPM_SMTP_URL: `smtp://${encodeURIComponent(USER)}:${encodeURIComponent(PASSWORD)}@mail.example.com:587`, CUPM_NOTIFY_TO: 'ops@example.com' },
+      env: {
+        CUPM_SMTP_URL: `smtp://${encodeURIComponent(USER)}:${encodeURIComponent(PASSWORD)}@mail.example.com:587`,
+        CUPM_NOTIFY_TO: 'ops@example.com',
+      },
       cwd: tmpdir(),
     });
     expect(config.notify?.smtp).to.include({
@@ -259,13 +274,20 @@ describe('notification settings', () => {
   });
 
   it('refuses unknown URL parameters (a typo must not silently turn certificate checks back on or off)', () => {
-    const problems = problemsOf({ CUPM_SMTP_URL: 'smtp://mail.example.com/?tls.rejectUnauthorised=false', CUPM_NOTIFY_TO: 'a@example.com' });
+    const problems = problemsOf({
+      CUPM_SMTP_URL: 'smtp://mail.example.com/?tls.rejectUnauthorised=false',
+      CUPM_NOTIFY_TO: 'a@example.com',
+    });
     expect(problems).to.have.length(1);
     expect(problems[0]).to.include('unknown parameters (tls.rejectUnauthorised)');
   });
 
   it('refuses recipients without an SMTP server, and addresses that are not addresses', () => {
-    expect(problemsOf({ CUPM_NOTIFY_TO: 'ops@example.com' })[0]).to.include('CUPM_NOTIFY_TO (from environment) is set but CUPM_SMTP_URL is not');
-    expect(problemsOf({ CUPM_SMTP_URL: 'smtp://mail.example.com', CUPM_NOTIFY_TO: 'ops@example.com, ops' })[0]).to.include('holds "ops", which is not an email address');
+    expect(problemsOf({ CUPM_NOTIFY_TO: 'ops@example.com' })[0]).to.include(
+      'CUPM_NOTIFY_TO (from environment) is set but CUPM_SMTP_URL is not',
+    );
+    expect(problemsOf({ CUPM_SMTP_URL: 'smtp://mail.example.com', CUPM_NOTIFY_TO: 'ops@example.com, ops' })[0]).to.include(
+      'holds "ops", which is not an email address',
+    );
   });
 });

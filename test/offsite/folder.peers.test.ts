@@ -40,7 +40,9 @@ describe('off-site copies to a folder (a mounted share)', () => {
 
   it('a folder that does not exist (a share not mounted) is reported and never created', async () => {
     const missing = path.join(share, 'not-mounted');
-    await expect(copyTo(destinationFor(missing))).to.be.rejectedWith(/off-site folder .*not-mounted cannot be reached: it does not exist \(is the share mounted\?\)/);
+    await expect(copyTo(destinationFor(missing))).to.be.rejectedWith(
+      /off-site folder .*not-mounted cannot be reached: it does not exist \(is the share mounted\?\)/,
+    );
     await expect(fs.access(missing)).to.be.rejected;
   });
 

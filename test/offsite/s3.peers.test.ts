@@ -76,7 +76,8 @@ describe('off-site copies to S3 (a real OpenStack Swift with s3api on loopback)'
     } while (token);
     return names.sort();
   };
-  const objectBytes = async (key: string) => Buffer.from(await (await store.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
+  const objectBytes = async (key: string) =>
+    Buffer.from(await (await store.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
 
   it('copies an archive under the prefix, byte for byte, checked by size and ETag', async () => {
     const destination = destinationOf();
@@ -126,7 +127,11 @@ describe('off-site copies to S3 (a real OpenStack Swift with s3api on loopback)'
     await copyTo(destinationOf(), file);
     const bytes = await fs.readFile(file);
     await withConnection(destinationOf(), async (c) => {
-      for (const [start, end] of [[0, 10], [8 * 1024 * 1024 - 5, 8 * 1024 * 1024 + 5], [bytes.length - 7, bytes.length]] as const) {
+      for (const [start, end] of [
+        [0, 10],
+        [8 * 1024 * 1024 - 5, 8 * 1024 * 1024 + 5],
+        [bytes.length - 7, bytes.length],
+      ] as const) {
         const chunks: Buffer[] = [];
         for await (const chunk of c.createReadStream(path.basename(file), { start, end })) chunks.push(chunk as Buffer);
         expect(Buffer.concat(chunks).equals(bytes.subarray(start, end))).to.equal(true);
@@ -134,7 +139,10 @@ describe('off-site copies to S3 (a real OpenStack Swift with s3api on loopback)'
       const beyond = (async () => {
         for await (const _ of c.createReadStream(path.basename(file), { start: bytes.length + 10, end: bytes.length + 20 }));
       })();
-      const error = await beyond.then(() => undefined, (e: unknown) => e);
+      const error = await beyond.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(c.describeError(error)).to.match(/InvalidRange/);
     });
   });
@@ -169,7 +177,9 @@ describe('off-site copies to S3 (a real OpenStack Swift with s3api on loopback)'
     });
     const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-s3-corrupt-'));
     const corrupt = await writeCorruptArchive(scratch, '2026-11-20T02:00:00.000Z');
-    await store.client.send(new PutObjectCommand({ Bucket: bucket, Key: `cupm/site1/${corrupt}`, Body: await fs.readFile(path.join(scratch, corrupt)) }));
+    await store.client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: `cupm/site1/${corrupt}`, Body: await fs.readFile(path.join(scratch, corrupt)) }),
+    );
     await fs.rm(scratch, { recursive: true });
 
     const result = await pruneLocked(config, { policy: { last: 1 } });
@@ -183,10 +193,15 @@ describe('off-site copies to S3 (a real OpenStack Swift with s3api on loopback)'
   it('a wrong secret: the store refuses the signature, exit 2, and the secret is in no message', async () => {
     const wrong = 'not-the-secret-XYZ';
     const destination = destinationOf({ AWS_SECRET_ACCESS_KEY: wrong });
-    const error = await destination.connect().then(() => undefined, (e: unknown) => e);
+    const error = await destination.connect().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).to.be.instanceOf(ConfigError);
     expect((error as ConfigError).exitCode).to.equal(2);
-    expect((error as ConfigError).describe()).to.match(/\(SignatureDoesNotMatch\): AWS_SECRET_ACCESS_KEY is wrong for this AWS_ACCESS_KEY_ID/);
+    expect((error as ConfigError).describe()).to.match(
+      /\(SignatureDoesNotMatch\): AWS_SECRET_ACCESS_KEY is wrong for this AWS_ACCESS_KEY_ID/,
+    );
     expect((error as ConfigError).describe()).not.to.include(wrong);
     expect((error as ConfigError).describe()).not.to.include(store.secretAccessKey);
   });
@@ -194,10 +209,18 @@ describe('off-site copies to S3 (a real OpenStack Swift with s3api on loopback)'
   it('a bucket that does not exist: exit 2 at preflight, never created unless CUPM_S3_CREATE_BUCKET=1', async () => {
     const missing = await store.bucket({ create: false });
     const destination = destinationOf({ CUPM_OFFSITE: `s3://${missing}/cupm` });
-    const error = await destination.preflight!().then(() => undefined, (e: unknown) => e);
+    const error = await destination.preflight!().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).to.be.instanceOf(ConfigError);
-    expect((error as ConfigError).message).to.match(new RegExp(`the bucket ${missing} does not exist \\(NoSuchBucket\\).*CUPM_S3_CREATE_BUCKET=1`));
-    const after = await store.client.send(new ListObjectsV2Command({ Bucket: missing })).then(() => 'exists', (e: { name?: string }) => e.name);
+    expect((error as ConfigError).message).to.match(
+      new RegExp(`the bucket ${missing} does not exist \\(NoSuchBucket\\).*CUPM_S3_CREATE_BUCKET=1`),
+    );
+    const after = await store.client.send(new ListObjectsV2Command({ Bucket: missing })).then(
+      () => 'exists',
+      (e: { name?: string }) => e.name,
+    );
     expect(after).to.equal('NoSuchBucket');
 
     await copyTo(destinationOf({ CUPM_OFFSITE: `s3://${missing}/cupm`, CUPM_S3_CREATE_BUCKET: '1' }));
@@ -222,7 +245,10 @@ describe('off-site copies to S3 (a real OpenStack Swift with s3api on loopback)'
     const file = path.join(local, 'cupm-backup_cut_20261124-020000.zip');
     await bigFile(file, 24);
     const proxy = await startTcpProxy(store.port, { cutAfter: 10 * 1024 * 1024 });
-    const error = await copyTo(destinationOf({ CUPM_S3_ENDPOINT: `http://127.0.0.1:${proxy.port}` }), file).then(() => undefined, (e: unknown) => e);
+    const error = await copyTo(destinationOf({ CUPM_S3_ENDPOINT: `http://127.0.0.1:${proxy.port}` }), file).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     await proxy.close();
     expect(String((error as Error).message)).to.match(/cannot be reached \((ECONNREFUSED|ECONNRESET|EPIPE)\): is the store down/);
     expect(await keys()).to.deep.equal([]);
@@ -253,7 +279,10 @@ describe('off-site copies to S3 (a real OpenStack Swift with s3api on loopback)'
       systemClockOffset: -3 * 3600 * 1000,
       maxAttempts: 1,
     });
-    const error = await skewed.send(new ListObjectsV2Command({ Bucket: bucket })).then(() => undefined, (e: unknown) => e);
+    const error = await skewed.send(new ListObjectsV2Command({ Bucket: bucket })).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     skewed.destroy();
     expect(describeS3Error(error)).to.match(/^clock skew: .*RequestTimeTooSkewed/);
   });
@@ -261,11 +290,13 @@ describe('off-site copies to S3 (a real OpenStack Swift with s3api on loopback)'
   it('an object of the same name with other content (another server on the same prefix) is refused, not overwritten', async () => {
     const key = `cupm/site1/${archive}`;
     await store.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'the archive of another server' }));
-    await expect(copyTo(destinationOf())).to.be.rejectedWith(/already holds an object named .* with other content \(29 bytes\); it was not overwritten/);
+    await expect(copyTo(destinationOf())).to.be.rejectedWith(
+      /already holds an object named .* with other content \(29 bytes\); it was not overwritten/,
+    );
     expect((await objectBytes(key)).toString()).to.equal('the archive of another server');
   });
 
-    it('a copy whose object does not match what was sent is deleted', async () => {
+  it('a copy whose object does not match what was sent is deleted', async () => {
     const destination = destinationOf();
     const copy = copyTo(destination, path.join(local, archive), {
       // What the store holds after the upload: another object put in its place.

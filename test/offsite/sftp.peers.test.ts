@@ -34,8 +34,7 @@ describe('off-site copies over SFTP (a real OpenSSH server on loopback)', () => 
   });
 
   /** The configuration an administrator would write, through the real config parser. */
-  const configWith = (env: Record<string, string>): Config =>
-    loadConfig({ env: { CUPM_BACKUP_DIR: local, ...env }, cwd: local });
+  const configWith = (env: Record<string, string>): Config => loadConfig({ env: { CUPM_BACKUP_DIR: local, ...env }, cwd: local });
   const destinationOf = (env: Record<string, string>) => configuredDestinations(configWith(env).offsite)[0]!;
   const withKey = (extra: Record<string, string> = {}) => ({
     CUPM_OFFSITE: sshd.url(),
@@ -62,14 +61,19 @@ describe('off-site copies over SFTP (a real OpenSSH server on loopback)', () => 
     await fs.writeFile(path.join(local, big), crypto.randomBytes(5 * 1024 * 1024 + 12_345));
     const destination = destinationOf(withKey());
     const progress: number[] = [];
-    const result = await withConnection(destination, (c) => copyArchive(c, destination.display, path.join(local, big), { onBytes: (done) => progress.push(done) }));
+    const result = await withConnection(destination, (c) =>
+      copyArchive(c, destination.display, path.join(local, big), { onBytes: (done) => progress.push(done) }),
+    );
     expect(sha256(await fs.readFile(path.join(sshd.root, big)))).to.equal(sha256(await fs.readFile(path.join(local, big))));
     expect(result.size).to.equal(5 * 1024 * 1024 + 12_345);
     expect(progress.at(-1)).to.equal(result.size);
   });
 
   it('logs in with CUPM_OFFSITE_PASSWORD and a fingerprint pinned in the URL', async () => {
-    const destination = destinationOf({ CUPM_OFFSITE: `${sshd.url()}?fingerprint=${sshd.fingerprint}`, CUPM_OFFSITE_PASSWORD: sshd.password });
+    const destination = destinationOf({
+      CUPM_OFFSITE: `${sshd.url()}?fingerprint=${sshd.fingerprint}`,
+      CUPM_OFFSITE_PASSWORD: sshd.password,
+    });
     await withConnection(destination, (c) => copyArchive(c, destination.display, path.join(local, archive)));
     expect(await remoteFiles()).to.deep.equal([archive]);
   });
@@ -91,8 +95,15 @@ describe('off-site copies over SFTP (a real OpenSSH server on loopback)', () => 
   });
 
   it('a wrong password is refused with a message naming the login, and the password is not in it', async () => {
-    const destination = destinationOf({ CUPM_OFFSITE: sshd.url(), CUPM_OFFSITE_KNOWN_HOSTS: sshd.knownHostsFile, CUPM_OFFSITE_PASSWORD: 'not-the-password' });
-    const error = await destination.connect().then(() => undefined, (e: Error) => e);
+    const destination = destinationOf({
+      CUPM_OFFSITE: sshd.url(),
+      CUPM_OFFSITE_KNOWN_HOSTS: sshd.knownHostsFile,
+      CUPM_OFFSITE_PASSWORD: 'not-the-password',
+    });
+    const error = await destination.connect().then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(error?.message).to.match(/refused the login of "cupm-sftp-test": wrong password, or the key is not authorized/);
     expect(error?.message).not.to.include('not-the-password');
   });
@@ -100,12 +111,17 @@ describe('off-site copies over SFTP (a real OpenSSH server on loopback)', () => 
   it('a server that is down is reported as such', async () => {
     const port = await freePort();
     const destination = destinationOf({ ...withKey(), CUPM_OFFSITE: `sftp://${sshd.user}@127.0.0.1:${port}/srv` });
-    await expect(destination.connect()).to.be.rejectedWith(/No SSH server answers on 127\.0\.0\.1:\d+ \(connection refused\): is it down\?/);
+    await expect(destination.connect()).to.be.rejectedWith(
+      /No SSH server answers on 127\.0\.0\.1:\d+ \(connection refused\): is it down\?/,
+    );
   });
 
   it('a changed host key is refused, and nothing is written', async () => {
     const destination = destinationOf(withKey({ CUPM_OFFSITE_KNOWN_HOSTS: sshd.changedKnownHostsFile }));
-    const error = await destination.connect().then(() => undefined, (e: Error) => e);
+    const error = await destination.connect().then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(error?.message).to.match(/host key of 127\.0\.0\.1:\d+ has CHANGED/);
     // The message shows what the server offered, so the administrator can compare it.
     expect(error?.message).to.include(sshd.fingerprint);

@@ -7,9 +7,41 @@ const HEAD = '--\n-- PostgreSQL database cluster dump\n--\n\n';
 
 /** Pieces of scripts: statements, literals, comments, meta-commands, COPY blocks, line ends, NUL. */
 const piece = fc.constantFrom(
-  'SELECT 1;', 'COPY t (a) FROM stdin;', "COPY t TO '/x';", '\\.', '1\t2', '\\! id', '\\connect cupm', '\\connect "a b"',
-  "'", '"', '$$', '$f$', '/*', '*/', '--', "E'", '\\', ';', ':FOO', '(', ')', 'BEGIN', 'CREATE FUNCTION', 'END', 'CASE',
-  "SET client_encoding = 'SJIS';", '\x95\\', '\r', '\n', '\n', '\r\n', ' ', '\0', '\xef\xbb\xbf', 'x'.repeat(40),
+  'SELECT 1;',
+  'COPY t (a) FROM stdin;',
+  "COPY t TO '/x';",
+  '\\.',
+  '1\t2',
+  '\\! id',
+  '\\connect cupm',
+  '\\connect "a b"',
+  "'",
+  '"',
+  '$$',
+  '$f$',
+  '/*',
+  '*/',
+  '--',
+  "E'",
+  '\\',
+  ';',
+  ':FOO',
+  '(',
+  ')',
+  'BEGIN',
+  'CREATE FUNCTION',
+  'END',
+  'CASE',
+  "SET client_encoding = 'SJIS';",
+  '\x95\\',
+  '\r',
+  '\n',
+  '\n',
+  '\r\n',
+  ' ',
+  '\0',
+  '\xef\xbb\xbf',
+  'x'.repeat(40),
 );
 
 /** Cuts `bytes` at `cuts` (offsets, any order), feeds the pieces to a guard: what it passed on, or its refusal. */
@@ -57,7 +89,7 @@ describe('pg/dump: the guard and the line splitter, however the script is cut in
         let from = 0;
         for (const p of [...points, bytes.length]) {
           const chunk = bytes.subarray(from, p);
-          for (let pos = 0; pos < chunk.length; ) {
+          for (let pos = 0; pos < chunk.length;) {
             pos = splitter.take(chunk, pos);
             if (pos === -1) break;
             lines.push(Buffer.from(splitter.bytes));

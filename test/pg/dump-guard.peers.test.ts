@@ -7,7 +7,7 @@ import { DumpGuard, DumpGuardScanner, DumpRefusedError } from '../../src/pg/dump
 import { createSandboxServer, type SandboxServer } from '../../src/sandbox/sandbox-server.js';
 import { expect } from '../support/expect.js';
 
-const HEAD = '--\n-- PostgreSQL database cluster dump\n--\n\nSET client_encoding = \'UTF8\';\nSET standard_conforming_strings = on;\n';
+const HEAD = "--\n-- PostgreSQL database cluster dump\n--\n\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\n";
 const TAIL = '\n--\n-- PostgreSQL database cluster dump complete\n--\n\n';
 
 /** Runs a script through the guard in chunks of `chunk` bytes; returns what it passed on. */
@@ -50,7 +50,11 @@ describe('the dump guard: only a pg_dumpall script reaches psql', function () {
       await q(`INSERT INTO "Odd ""Name"" (x)" VALUES (1, E'\\\\.\\nline\\n\\\\! not a command', '\\.'), (2, NULL, '\\! data')`);
       await q(`CREATE DATABASE "we""ird = db"`, 'postgres');
       await q(`CREATE TABLE t (b bytea); INSERT INTO t SELECT decode(repeat('5c2e0a00', 100), 'hex')`, 'we"ird = db');
-      const result = await execa(path.join(server.cluster.binDir, 'pg_dumpall'), ['-w'], { env: server.cluster.env(), encoding: 'buffer', stripFinalNewline: false });
+      const result = await execa(path.join(server.cluster.binDir, 'pg_dumpall'), ['-w'], {
+        env: server.cluster.env(),
+        encoding: 'buffer',
+        stripFinalNewline: false,
+      });
       dump = Buffer.from(result.stdout);
     });
     after(async () => {
@@ -63,28 +67,42 @@ describe('the dump guard: only a pg_dumpall script reaches psql', function () {
       }
       // The dump has what the guard must let through.
       const text = dump.toString('latin1');
-      for (const expected of ['\\connect cupm', '\\restrict ', '\\encoding SQL_ASCII', '\\connect -reuse-previous=on "dbname=', ' FROM stdin;', '\\.']) {
+      for (const expected of [
+        '\\connect cupm',
+        '\\restrict ',
+        '\\encoding SQL_ASCII',
+        '\\connect -reuse-previous=on "dbname=',
+        ' FROM stdin;',
+        '\\.',
+      ]) {
         expect(text, expected).to.include(expected);
       }
     });
 
     it('the same dump with CRLF line ends and a byte order mark (a copy made on Windows) passes', () => {
-      const windows = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(dump.toString('latin1').replace(/\n/g, '\r\n'), 'latin1')]);
+      const windows = Buffer.concat([
+        Buffer.from([0xef, 0xbb, 0xbf]),
+        Buffer.from(dump.toString('latin1').replace(/\n/g, '\r\n'), 'latin1'),
+      ]);
       expect(guard(windows, 1000).equals(windows)).to.equal(true);
     });
   });
 
   it("pg_dump 8.2's forms pass: \\connect -, WITH OIDS, E'' strings with standard_conforming_strings off", () => {
-    expect(refusal([
-      '\\connect postgres',
-      '\\connect -',
-      'SET standard_conforming_strings = off;',
-      "COMMENT ON TABLE t IS E'C:\\\\CUPM\\\\ and it''s';",
-      'COPY phone (id, mac) WITH OIDS FROM stdin;',
-      '1\t2\t00:11',
-      '\\.',
-      "SELECT pg_catalog.setval('phone_id_seq', 3, true);",
-    ].join('\n'))).to.equal(undefined);
+    expect(
+      refusal(
+        [
+          '\\connect postgres',
+          '\\connect -',
+          'SET standard_conforming_strings = off;',
+          "COMMENT ON TABLE t IS E'C:\\\\CUPM\\\\ and it''s';",
+          'COPY phone (id, mac) WITH OIDS FROM stdin;',
+          '1\t2\t00:11',
+          '\\.',
+          "SELECT pg_catalog.setval('phone_id_seq', 3, true);",
+        ].join('\n'),
+      ),
+    ).to.equal(undefined);
   });
 
   describe('psql meta-commands that run programs, touch files or go elsewhere are refused, each named', () => {
@@ -133,7 +151,11 @@ describe('the dump guard: only a pg_dumpall script reaches psql', function () {
       ['after a nested block comment', '/* a /* b */ c */ \\! id\n', /"\\!"/],
       ['after the data of a COPY', 'COPY t (a) FROM stdin;\n1\n\\.\n\\! id\n', /"\\!"/],
       ['on the line of a COPY header', 'COPY t (a) FROM stdin; \\! id\n1\n\\.\n', /text after "COPY \.\.\. FROM stdin;"/],
-      ["behind a quote psql and we could read differently (standard_conforming_strings)", "SELECT 'a\\' \\! id';\n", /standard_conforming_strings/],
+      [
+        'behind a quote psql and we could read differently (standard_conforming_strings)',
+        "SELECT 'a\\' \\! id';\n",
+        /standard_conforming_strings/,
+      ],
       ['behind a NUL byte', 'SELECT 1;\u0000\\! id\n', /NUL byte/],
       ['in a psql variable psql would substitute', "SELECT :'DBNAME';\n", /psql variable :DBNAME/],
     ];
@@ -166,20 +188,24 @@ describe('the dump guard: only a pg_dumpall script reaches psql', function () {
   });
 
   it('what only looks like a meta-command passes: in strings, comments, dollar quotes, identifiers and COPY data', () => {
-    expect(refusal([
-      "COMMENT ON TABLE t IS 'run \\! id, \\o /tmp/x';",
-      "COMMENT ON TABLE t IS E'a \\\\! b \\' still inside';",
-      '-- \\! in a comment',
-      '/* \\o in a block comment',
-      '   spanning lines \\i x */',
-      'CREATE FUNCTION f() RETURNS text AS $$ SELECT \'\\! x\' $$ LANGUAGE sql;',
-      'CREATE TABLE "\\!x" (a int);',
-      'COPY "\\!x" (a) FROM stdin;',
-      '\\! this is data',
-      '\\o also data',
-      '\\.',
-      "SELECT 'it''s', x::text, arr[1:2], $1;",
-    ].join('\n'))).to.equal(undefined);
+    expect(
+      refusal(
+        [
+          "COMMENT ON TABLE t IS 'run \\! id, \\o /tmp/x';",
+          "COMMENT ON TABLE t IS E'a \\\\! b \\' still inside';",
+          '-- \\! in a comment',
+          '/* \\o in a block comment',
+          '   spanning lines \\i x */',
+          "CREATE FUNCTION f() RETURNS text AS $$ SELECT '\\! x' $$ LANGUAGE sql;",
+          'CREATE TABLE "\\!x" (a int);',
+          'COPY "\\!x" (a) FROM stdin;',
+          '\\! this is data',
+          '\\o also data',
+          '\\.',
+          "SELECT 'it''s', x::text, arr[1:2], $1;",
+        ].join('\n'),
+      ),
+    ).to.equal(undefined);
   });
 
   it('a script that is not a pg_dumpall script at all is refused', () => {
@@ -189,9 +215,17 @@ describe('the dump guard: only a pg_dumpall script reaches psql', function () {
 
   it('in a client encoding whose characters can hold a backslash byte (SJIS), bytes are read as psql reads them', () => {
     // 0x95 0x5c is one SJIS character (its second byte is "\"): psql masks it, so no meta-command.
-    const sjis = Buffer.concat([Buffer.from(HEAD + "SET client_encoding = 'SJIS';\nCOMMENT ON TABLE t IS ", 'latin1'), Buffer.from([0x27, 0x95, 0x5c, 0x27]), Buffer.from(';\n' + TAIL, 'latin1')]);
+    const sjis = Buffer.concat([
+      Buffer.from(HEAD + "SET client_encoding = 'SJIS';\nCOMMENT ON TABLE t IS ", 'latin1'),
+      Buffer.from([0x27, 0x95, 0x5c, 0x27]),
+      Buffer.from(';\n' + TAIL, 'latin1'),
+    ]);
     expect(guard(sjis).equals(sjis)).to.equal(true);
-    const outside = Buffer.concat([Buffer.from(HEAD + "SET client_encoding = 'UTF8';\nSELECT 1; ", 'latin1'), Buffer.from([0x95, 0x5c]), Buffer.from('! id\n' + TAIL, 'latin1')]);
+    const outside = Buffer.concat([
+      Buffer.from(HEAD + "SET client_encoding = 'UTF8';\nSELECT 1; ", 'latin1'),
+      Buffer.from([0x95, 0x5c]),
+      Buffer.from('! id\n' + TAIL, 'latin1'),
+    ]);
     expect(() => guard(outside)).to.throw(DumpRefusedError);
   });
 

@@ -10,14 +10,18 @@ describe('which pg_dumpall can dump which server (preflight and doctor decide wi
       const pair = dumpPair(v(client), v('8.2.4'));
       expect(pair.ok, client).to.equal(false);
       if (pair.ok) continue;
-      expect(pair.reason).to.contain(`version ${v(client).text}`).and.contain('older than 9.2').and.contain('8.2.4');
+      expect(pair.reason)
+        .to.contain(`version ${v(client).text}`)
+        .and.contain('older than 9.2')
+        .and.contain('8.2.4');
       expect(pair.clients).to.equal('8.2 to 14');
     }
     expect(dumpPair(v('15.1'), v('9.1.3'))).to.deep.include({ ok: false, clients: '9.1 to 14' });
   });
 
   it('accepts 8.2 to 14 for CUPM 8.2, and 15 and newer from 9.2 on', () => {
-    for (const client of ['8.2.4', '8.4.22', '9.2.24', '9.6.1', '12.3', '14.9']) expect(dumpPair(v(client), v('8.2.4')).ok, client).to.equal(true);
+    for (const client of ['8.2.4', '8.4.22', '9.2.24', '9.6.1', '12.3', '14.9'])
+      expect(dumpPair(v(client), v('8.2.4')).ok, client).to.equal(true);
     for (const server of ['9.2.1', '9.6.24', '14.9', '15.2']) expect(dumpPair(v('15.4'), v(server)).ok, server).to.equal(true);
   });
 

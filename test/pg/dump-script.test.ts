@@ -34,7 +34,9 @@ describe('pg_dumpall scripts', () => {
   it('leaves databases out with --exclude-database (exact, quoted names) from PostgreSQL 12; an older pg_dumpall cannot', () => {
     const tool = (text: string) => ({ name: 'pg_dumpall' as const, path: 'pg_dumpall', version: parsePgVersion(text)! });
     expect(dumpallArgs(tool('15.18'), ['cupm__previous_20261204101500', 'we"ird'])).to.deep.equal([
-      '-w', '--exclude-database="cupm__previous_20261204101500"', '--exclude-database="we""ird"',
+      '-w',
+      '--exclude-database="cupm__previous_20261204101500"',
+      '--exclude-database="we""ird"',
     ]);
     expect(dumpallArgs(tool('8.2.4'), ['other'])).to.deep.equal(['-o']);
   });

@@ -10,7 +10,8 @@ async function read(chunks: (string | Buffer)[], maxLine = 64): Promise<DumpLine
   return lines;
 }
 
-const brief = (lines: DumpLine[]) => lines.map((l) => `${l.number} ${l.kind} ${JSON.stringify(l.text)}${l.cut ? ' cut' : ''} ${JSON.stringify(l.end)}`);
+const brief = (lines: DumpLine[]) =>
+  lines.map((l) => `${l.number} ${l.kind} ${JSON.stringify(l.text)}${l.cut ? ' cut' : ''} ${JSON.stringify(l.end)}`);
 
 describe('pg/dump/line-reader', () => {
   it('types the lines of a script: sql, copy-start, copy-data, copy-end, with their numbers and ends', async () => {
@@ -63,7 +64,14 @@ describe('pg/dump/line-reader', () => {
           chunks.push(bytes.subarray(from, p));
           from = p;
         }
-        expect(brief(await read(chunks.filter((c) => c.length > 0), 12))).to.deep.equal(brief(await read([bytes], 12)));
+        expect(
+          brief(
+            await read(
+              chunks.filter((c) => c.length > 0),
+              12,
+            ),
+          ),
+        ).to.deep.equal(brief(await read([bytes], 12)));
       }),
       { numRuns: 300 },
     );

@@ -36,7 +36,9 @@ describe('PostgreSQL over the network: a pg_hba.conf without a line for this hos
     expect(e.message).to.contain('pg_hba.conf').and.contain('127.0.0.1');
     const line = `host    all    ${cluster.adminUser}    127.0.0.1/32    md5`;
     expect(e.problems.join('\n')).to.contain(line);
-    expect(e.hint).to.match(/restart PostgreSQL/).and.contain('pgsql8.2\\data\\pg_hba.conf');
+    expect(e.hint)
+      .to.match(/restart PostgreSQL/)
+      .and.contain('pgsql8.2\\data\\pg_hba.conf');
     expect(e.state).to.equal('nothing was changed');
     expect(JSON.stringify({ m: e.message, p: e.problems, h: e.hint })).not.to.contain(password);
 

@@ -77,24 +77,50 @@ describe('report --html: the backup history as one self-contained page (headless
       expect(box!.width, `${chart} is laid out`).to.be.greaterThan(600);
     }
     // The points are the runs' archive sizes, in time order, left to right.
-    const sizes = await page.locator('#size-chart circle.point').evaluateAll((els) => els.map((el) => [Number(el.getAttribute('data-value')), Number(el.getAttribute('cx'))]));
+    const sizes = await page
+      .locator('#size-chart circle.point')
+      .evaluateAll((els) => els.map((el) => [Number(el.getAttribute('data-value')), Number(el.getAttribute('cx'))]));
     expect(sizes.map(([value]) => value)).to.deep.equal(runs.filter((r) => r.archive).map((r) => r.archive!.size));
     expect(sizes.map(([, x]) => x)).to.deep.equal([...sizes.map(([, x]) => x)].sort((a, b) => a! - b!));
-    expect(await page.locator('#size-chart circle.point').first().locator('title').textContent()).to.equal('2026-10-01 02:00 UTC: 40.0 MiB (database dump 160.0 MiB)');
-    expect(await page.locator('#duration-chart .no-value').first().locator('title').textContent()).to.equal('2026-10-10 02:00 UTC: FAILED, no backup');
-    expect(await page.locator('#size .trend-note').textContent()).to.equal('From 40.0 MiB to 60.4 MiB (+51%); highest 60.4 MiB. Red crosses on the axis: 2 runs without an archive.');
+    expect(await page.locator('#size-chart circle.point').first().locator('title').textContent()).to.equal(
+      '2026-10-01 02:00 UTC: 40.0 MiB (database dump 160.0 MiB)',
+    );
+    expect(await page.locator('#duration-chart .no-value').first().locator('title').textContent()).to.equal(
+      '2026-10-10 02:00 UTC: FAILED, no backup',
+    );
+    expect(await page.locator('#size .trend-note').textContent()).to.equal(
+      'From 40.0 MiB to 60.4 MiB (+51%); highest 60.4 MiB. Red crosses on the axis: 2 runs without an archive.',
+    );
 
     // The table: newest first, one row per run.
     const rows = page.locator('#runs tbody tr');
     expect(await rows.count()).to.equal(runs.length);
     expect(await rows.first().locator('td').allTextContents()).to.deep.equal([
-      '2026-11-04 02:00 UTC', 'OK', '60.4 MiB', '2m21s', 'yes', '1/1 copied', 'cupm-backup_CUPM01_20261104T020002Z.zip',
+      '2026-11-04 02:00 UTC',
+      'OK',
+      '60.4 MiB',
+      '2m21s',
+      'yes',
+      '1/1 copied',
+      'cupm-backup_CUPM01_20261104T020002Z.zip',
     ]);
     expect(await rows.nth(4).locator('td').allTextContents()).to.deep.equal([
-      '2026-10-31 02:00 UTC', 'warning', '58.0 MiB', '2m15s', 'yes', '1/2 copied; failed: sftp://backup@nas02:22/srv/cupm', 'cupm-backup_CUPM01_20261031T020002Z.zip',
+      '2026-10-31 02:00 UTC',
+      'warning',
+      '58.0 MiB',
+      '2m15s',
+      'yes',
+      '1/2 copied; failed: sftp://backup@nas02:22/srv/cupm',
+      'cupm-backup_CUPM01_20261031T020002Z.zip',
     ]);
     expect(await rows.nth(11).locator('td').allTextContents()).to.deep.equal([
-      '2026-10-24 02:00 UTC', 'FAILED', '—', '—', 'no', '—', 'The backup failed: No space left on device while writing the archive.',
+      '2026-10-24 02:00 UTC',
+      'FAILED',
+      '—',
+      '—',
+      'no',
+      '—',
+      'The backup failed: No space left on device while writing the archive.',
     ]);
     expect(await page.locator('#summary .card .value').allTextContents()).to.deep.equal(['OK', '30 h old', '2', '0']);
 
@@ -111,7 +137,10 @@ describe('report --html: the backup history as one self-contained page (headless
 
   it('the request watch of these tests does catch a page that reaches out', async () => {
     const file = path.join(dir, 'leaky.html');
-    await writeFile(file, '<!doctype html><title>leaky</title><img src="http://127.0.0.1:9/pixel.png"><link rel="stylesheet" href="https://cdn.example.invalid/x.css">');
+    await writeFile(
+      file,
+      '<!doctype html><title>leaky</title><img src="http://127.0.0.1:9/pixel.png"><link rel="stylesheet" href="https://cdn.example.invalid/x.css">',
+    );
     opened = await openInChromium(file);
     expect(opened.networkRequests).to.include('http://127.0.0.1:9/pixel.png');
     expect(opened.networkRequests).to.include('https://cdn.example.invalid/x.css');
@@ -132,7 +161,9 @@ describe('report --html: the backup history as one self-contained page (headless
     opened = await openInChromium(await report([okRun('2026-10-31T02:00:00Z', { host: 'CUPM<b>01</b>' }), hostile]));
     expect(await opened.page.title()).to.equal('Backup history of CUPM<b>01</b>');
     expect(await opened.page.locator('script').count()).to.equal(0);
-    expect(await opened.page.locator('#runs tbody tr').first().locator('td.what').textContent()).to.equal('disk "full" <script>document.title="pwned"</script> & gone');
+    expect(await opened.page.locator('#runs tbody tr').first().locator('td.what').textContent()).to.equal(
+      'disk "full" <script>document.title="pwned"</script> & gone',
+    );
   });
 
   it('a single run is one point in each chart', async () => {
@@ -160,7 +191,7 @@ describe('report --html: the backup history as one self-contained page (headless
     // A narrow window: every line break inside an archive name comes right after an underscore.
     await page.setViewportSize({ width: 420, height: 900 });
     // Runs in the page (a string: this project's TypeScript has no DOM types).
-    const breaks = (await page.evaluate<string[]>(`(() => {
+    const breaks = await page.evaluate<string[]>(`(() => {
       const cell = document.querySelector('#runs td.what');
       const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
       const chars = [];
@@ -176,7 +207,7 @@ describe('report --html: the backup history as one self-contained page (headless
       const before = [];
       for (let i = 1; i < chars.length; i++) if (chars[i].top > chars[i - 1].top) before.push(chars[i - 1].char);
       return before;
-    })()`));
+    })()`);
     expect(breaks.length, 'the name wraps in a narrow window').to.be.greaterThan(0);
     for (const char of breaks) expect(char).to.equal('_');
     await mkdir(OUTPUT, { recursive: true });
@@ -199,7 +230,10 @@ describe('report --html: the backup history as one self-contained page (headless
     expect(written.json()).to.include({ file, runs: 3 });
     expect((await readFile(file, 'utf8')).startsWith('<!doctype html>')).to.equal(true);
 
-    const refused = await runCli(['report', '--html', path.join(dir, 'no such folder', 'r.html')], { env: { CUPM_BACKUP_DIR: backupDir }, cwd: dir });
+    const refused = await runCli(['report', '--html', path.join(dir, 'no such folder', 'r.html')], {
+      env: { CUPM_BACKUP_DIR: backupDir },
+      cwd: dir,
+    });
     expect(refused.exitCode).to.equal(1);
     expect(refused.stderr).to.include('Cannot write the report');
     expect(refused.stderr).to.include('ENOENT');

@@ -49,7 +49,7 @@ const DUMP = [
   '--',
   '',
   '\\restrict KEYCUPM',
-  'CREATE DATABASE cupm WITH TEMPLATE = template0 ENCODING = \'UTF8\';',
+  "CREATE DATABASE cupm WITH TEMPLATE = template0 ENCODING = 'UTF8';",
   'ALTER DATABASE cupm OWNER TO cupm;',
   '\\unrestrict KEYCUPM',
   '\\connect cupm',
@@ -202,12 +202,24 @@ describe('the dump filter between the archive and psql', () => {
       expect(lines.length).to.equal(original.length);
       const changed = lines.flatMap((line, i) => (line === original[i] ? [] : [[original[i], line]]));
       expect(changed.filter(([from]) => /DATABASE|connect/.test(from!))).to.deep.equal([
-        ["CREATE DATABASE cupm WITH TEMPLATE = template0 ENCODING = 'UTF8';", `CREATE DATABASE "cupm__incoming_20261204143000" WITH TEMPLATE = template0 ENCODING = 'UTF8';`],
+        [
+          "CREATE DATABASE cupm WITH TEMPLATE = template0 ENCODING = 'UTF8';",
+          `CREATE DATABASE "cupm__incoming_20261204143000" WITH TEMPLATE = template0 ENCODING = 'UTF8';`,
+        ],
         ['ALTER DATABASE cupm OWNER TO cupm;', 'ALTER DATABASE "cupm__incoming_20261204143000" OWNER TO cupm;'],
-        ['REVOKE CONNECT,TEMPORARY ON DATABASE cupm FROM PUBLIC;', 'REVOKE CONNECT,TEMPORARY ON DATABASE "cupm__incoming_20261204143000" FROM PUBLIC;'],
-        ['GRANT CONNECT ON DATABASE cupm TO "Odd ""Role""";', 'GRANT CONNECT ON DATABASE "cupm__incoming_20261204143000" TO "Odd ""Role""";'],
+        [
+          'REVOKE CONNECT,TEMPORARY ON DATABASE cupm FROM PUBLIC;',
+          'REVOKE CONNECT,TEMPORARY ON DATABASE "cupm__incoming_20261204143000" FROM PUBLIC;',
+        ],
+        [
+          'GRANT CONNECT ON DATABASE cupm TO "Odd ""Role""";',
+          'GRANT CONNECT ON DATABASE "cupm__incoming_20261204143000" TO "Odd ""Role""";',
+        ],
         ["COMMENT ON DATABASE cupm IS 'CUPM';", `COMMENT ON DATABASE "cupm__incoming_20261204143000" IS 'CUPM';`],
-        ['ALTER ROLE cupm IN DATABASE cupm SET search_path TO cupm, public;', 'ALTER ROLE cupm IN DATABASE "cupm__incoming_20261204143000" SET search_path TO cupm, public;'],
+        [
+          'ALTER ROLE cupm IN DATABASE cupm SET search_path TO cupm, public;',
+          'ALTER ROLE cupm IN DATABASE "cupm__incoming_20261204143000" SET search_path TO cupm, public;',
+        ],
         [`\\connect -reuse-previous=on "dbname='cupm'"`, '\\connect "cupm__incoming_20261204143000"'],
       ]);
       // COPY data that looks like a \connect, and the other databases, pass as they were.
@@ -246,7 +258,7 @@ describe('the dump filter between the archive and psql', () => {
   it('reads every form of \\connect pg_dumpall writes', () => {
     expect(connectTarget('\\connect cupm')).to.equal('cupm');
     expect(connectTarget('\\connect "odd name"')).to.equal('odd name');
-    expect(connectTarget('\\connect -reuse-previous=on "dbname=\'it\\\'s\'"')).to.equal("it's");
+    expect(connectTarget("\\connect -reuse-previous=on \"dbname='it\\'s'\"")).to.equal("it's");
     expect(connectTarget('\\c template1')).to.equal('template1');
     expect(connectTarget('\\copyright')).to.equal(undefined);
   });

@@ -29,7 +29,9 @@ describe('restore refuses a pg_dumpall that cannot dump the server, before any s
 
     const restore = await runCli(['restore', archive, '--yes'], { env: { ...server.env(), CUPM_PG_BIN: bin } });
     expect(restore.exitCode, restore.stderr).to.equal(2);
-    expect(restore.stderr).to.contain('8.2.4, older than the server').and.match(/PostgreSQL client of version \d+ or newer/);
+    expect(restore.stderr)
+      .to.contain('8.2.4, older than the server')
+      .and.match(/PostgreSQL client of version \d+ or newer/);
     expect(await server.services.events(), 'no service was stopped').to.deep.equal([]);
     for (const service of server.services.services) expect(await server.services.status(service), service).to.equal('running');
   });

@@ -44,7 +44,8 @@ describe('restore: bad input and faults leave the server as it was', function ()
     await fs.rm(work, { recursive: true, force: true });
   });
 
-  const restoreCli = (args: string[], env: Record<string, string> = {}) => runCli(['restore', ...args], { env: { ...target.env(), ...env } });
+  const restoreCli = (args: string[], env: Record<string, string> = {}) =>
+    runCli(['restore', ...args], { env: { ...target.env(), ...env } });
   const variant = (name: string, edit: Parameters<typeof editArchive>[2]) => editArchive(archive, path.join(work, name), edit);
 
   /** Runs the command and checks it changed nothing at all: databases, roles, files, services. */
@@ -75,7 +76,11 @@ describe('restore: bad input and faults leave the server as it was', function ()
       const contents = await readArchive(archive);
       const tampered = path.join(work, 'tampered.zip');
       const dump = dumpText(contents).replace('Subscriber 1 ', 'Subscriber X ');
-      await buildZip(tampered, { ...Object.fromEntries(contents.entries), 'database/pg_dumpall.sql': Buffer.from(dump, 'latin1') }, contents.manifest);
+      await buildZip(
+        tampered,
+        { ...Object.fromEntries(contents.entries), 'database/pg_dumpall.sql': Buffer.from(dump, 'latin1') },
+        contents.manifest,
+      );
       const { stderr } = await expectUntouched(() => restoreCli([tampered, '--yes']), 3);
       expect(stderr).to.match(/database\/pg_dumpall\.sql: SHA-256 differs from the manifest/);
     });
@@ -109,7 +114,10 @@ describe('restore: bad input and faults leave the server as it was', function ()
   it('refuses while another job holds the lock (exit 4)', async () => {
     await fs.mkdir(target.backupDir, { recursive: true });
     const lock = path.join(target.backupDir, 'cupm-backup.lock');
-    await fs.writeFile(lock, JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString(), command: 'backup' }));
+    await fs.writeFile(
+      lock,
+      JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString(), command: 'backup' }),
+    );
     try {
       const before = await serverState(target);
       const result = await restoreCli([archive, '--yes']);
@@ -125,7 +133,15 @@ describe('restore: bad input and faults leave the server as it was', function ()
     await fs.mkdir(target.backupDir, { recursive: true });
     const journal = path.join(target.backupDir, JOURNAL);
     const lock = path.join(target.backupDir, 'cupm-backup.lock');
-    const fake = { kind: 'cupm-backup restore journal', version: 1, command: 'restore', archive, pid: process.pid, startedAt: new Date().toISOString(), steps: [] };
+    const fake = {
+      kind: 'cupm-backup restore journal',
+      version: 1,
+      command: 'restore',
+      archive,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      steps: [],
+    };
     try {
       await fs.writeFile(journal, JSON.stringify({ ...fake, host: 'cupm-other' }));
       const foreign = await restoreCli([archive, '--yes']);
@@ -163,10 +179,12 @@ describe('restore: bad input and faults leave the server as it was', function ()
     let odd = '';
     const messy = await variant('messy-properties.zip', (c) => {
       const props = fileText(c, 'sep/dfc.properties');
-      odd = '\xef\xbb\xbf' + props.replace(
-        `dfc.postgres.host=${old.cluster.host}\r\n`,
-        'dfc.postgres.host=first.example.com\r\ndfc.log.level=INFO\r\ndfc.postgres.host = 192.0.\\\r\n    2.10\r\n',
-      );
+      odd =
+        '\xef\xbb\xbf' +
+        props.replace(
+          `dfc.postgres.host=${old.cluster.host}\r\n`,
+          'dfc.postgres.host=first.example.com\r\ndfc.log.level=INFO\r\ndfc.postgres.host = 192.0.\\\r\n    2.10\r\n',
+        );
       setFile(c, 'sep/dfc.properties', odd);
     });
     const result = await restoreCli([messy, '--yes', '--db-host', 'db2.example.com']);
@@ -187,7 +205,9 @@ describe('restore: bad input and faults leave the server as it was', function ()
       setFile(c, 'sep/dfc.properties', fileText(c, 'sep/dfc.properties').replace(/dfc\.postgres\.host=.*\r\n/, ''));
     });
     const { stderr } = await expectUntouched(() => restoreCli([noHost, '--yes', '--db-host', 'db2.example.com']), 2);
-    expect(stderr).to.include('sep/dfc.properties in the archive has neither dfc.postgres.host nor dfc.postgres.hostlist: the database host cannot be rewritten.');
+    expect(stderr).to.include(
+      'sep/dfc.properties in the archive has neither dfc.postgres.host nor dfc.postgres.hostlist: the database host cannot be rewritten.',
+    );
   });
 
   it('a dump that fails half way: the SQL error and its line are shown, and everything is as before, services running (exit 1)', async () => {
@@ -204,7 +224,9 @@ describe('restore: bad input and faults leave the server as it was', function ()
     const { stderr } = await expectUntouched(() => restoreCli([failing, '--yes', '--db-host', 'db2.example.com']), 1);
     expect(stderr).to.include(`The dump failed at line ${badLine} of database/pg_dumpall.sql:`);
     expect(stderr).to.match(/ERROR: {2}function no_such_function\(\) does not exist/);
-    expect(stderr).to.match(/\[failed, undone\] Load the dump into PostgreSQL .*\(The dump failed at line \d+ of database\/pg_dumpall\.sql:\)/);
+    expect(stderr).to.match(
+      /\[failed, undone\] Load the dump into PostgreSQL .*\(The dump failed at line \d+ of database\/pg_dumpall\.sql:\)/,
+    );
     expect(stderr).to.match(/\[undone\] Move the current database aside/);
     expect(stderr).to.match(/State: every change was undone/);
   });
@@ -224,10 +246,17 @@ describe('restore: bad input and faults leave the server as it was', function ()
   });
 
   describe('killed half way', () => {
-    const journalOf = async () => JSON.parse(await fs.readFile(path.join(target.backupDir, JOURNAL), 'utf8')) as { steps: Array<{ id: string; status: string }> };
-    const databases = async () => (await target.cluster.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY 1')).map((r) => r.datname);
+    const journalOf = async () =>
+      JSON.parse(await fs.readFile(path.join(target.backupDir, JOURNAL), 'utf8')) as { steps: Array<{ id: string; status: string }> };
+    const databases = async () =>
+      (await target.cluster.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY 1')).map((r) => r.datname);
     const startRestore = (env: Record<string, string>, args: string[] = []) =>
-      execa(BIN, ['restore', archive, '--yes', ...args], { env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...target.env(), ...env }, extendEnv: false, reject: false, cwd: os.tmpdir() });
+      execa(BIN, ['restore', archive, '--yes', ...args], {
+        env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...target.env(), ...env },
+        extendEnv: false,
+        reject: false,
+        cwd: os.tmpdir(),
+      });
 
     it('Ctrl-C (SIGTERM) during the load stops psql and undoes everything (exit 1)', async () => {
       const psql = await pausingPgBin(target.cluster.binDir, path.join(work, 'sigterm'));
@@ -283,14 +312,22 @@ describe('restore: bad input and faults leave the server as it was', function ()
         expect(result.stderr).to.match(/could NOT undo everything/);
         expect(result.stderr).to.match(/\[undo-failed\] Load the dump into PostgreSQL/);
         expect(result.stderr).to.match(/PostgreSQL ended the session while loading/);
-        expect(result.stderr).to.match(/database: the original "cupm" is still named "cupm__previous_\d{14}", and a half-restored "cupm" may exist/);
+        expect(result.stderr).to.match(
+          /database: the original "cupm" is still named "cupm__previous_\d{14}", and a half-restored "cupm" may exist/,
+        );
         expect(result.stderr).to.match(/roles: may still be as the dump set them/);
         expect(result.stderr).to.match(/CUPM files: untouched/);
-        expect(result.stderr).to.match(/services: LEFT STOPPED: Apache, cupm JBossService, cupm NiceService \(the undo could not finish: the database is not whole, and CUPM must not run on it\)/);
+        expect(result.stderr).to.match(
+          /services: LEFT STOPPED: Apache, cupm JBossService, cupm NiceService \(the undo could not finish: the database is not whole, and CUPM must not run on it\)/,
+        );
         expect(result.stderr).to.match(/ALTER DATABASE "cupm__previous_\d{14}" RENAME TO "cupm"/);
-        expect(result.stderr).to.include(`finds the journal ${path.join(target.backupDir, JOURNAL)} and finishes the undo first, then starts the services`);
+        expect(result.stderr).to.include(
+          `finds the journal ${path.join(target.backupDir, JOURNAL)} and finishes the undo first, then starts the services`,
+        );
         expect(await servicesNow()).to.deep.equal(['stopped', 'stopped', 'stopped']);
-        const journal = JSON.parse(await fs.readFile(path.join(target.backupDir, JOURNAL), 'utf8')) as { servicesKeptStopped?: { services: string[] } };
+        const journal = JSON.parse(await fs.readFile(path.join(target.backupDir, JOURNAL), 'utf8')) as {
+          servicesKeptStopped?: { services: string[] };
+        };
         expect(journal.servicesKeptStopped?.services).to.deep.equal(['Apache', 'cupm JBossService', 'cupm NiceService']);
 
         // A run while PostgreSQL is still down cannot finish the undo either: exit 5 again, services still stopped.
@@ -321,7 +358,9 @@ describe('restore: bad input and faults leave the server as it was', function ()
       const firstStart = await started();
       const ok = await restoreCli([archive, '--yes', '--json'], postgres.env);
       expect(ok.exitCode, ok.stderr).to.equal(0);
-      expect(ok.json<{ steps: Array<{ id: string; detail?: string }> }>().steps.find((s) => s.id === 'postgres')?.detail).to.equal('pgsql-8.2 restarted');
+      expect(ok.json<{ steps: Array<{ id: string; detail?: string }> }>().steps.find((s) => s.id === 'postgres')?.detail).to.equal(
+        'pgsql-8.2 restarted',
+      );
       expect(await started()).to.not.equal(firstStart);
       expect(await target.services.events()).to.include.members(['stop pgsql-8.2', 'start pgsql-8.2']);
 

@@ -55,13 +55,14 @@ describe('restore killed (kill -9) or told to stop (SIGTERM) at every step: it e
   });
 
   /** Waits until no service command of the killed run is still at work (they run on when it dies). */
-  const serviceCommandsDone = () => waitFor('the service commands of the killed run to end', async () => {
-    for (const pid of (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n))) {
-      const argv = (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
-      if (argv.includes(target.services.dir) && (argv.includes('stop') || argv.includes('start'))) return undefined;
-    }
-    return true;
-  });
+  const serviceCommandsDone = () =>
+    waitFor('the service commands of the killed run to end', async () => {
+      for (const pid of (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n))) {
+        const argv = (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+        if (argv.includes(target.services.dir) && (argv.includes('stop') || argv.includes('start'))) return undefined;
+      }
+      return true;
+    });
 
   /** What the journal says the next run does: 'completed' (load done, nothing failed), 'undone', or null (no journal: the run had ended). */
   async function expectedOutcome(): Promise<'completed' | 'undone' | null> {
@@ -80,7 +81,12 @@ describe('restore killed (kill -9) or told to stop (SIGTERM) at every step: it e
       await serviceCommandsDone();
       expect(stopped.exitCode, stopped.stderr).to.be.oneOf([0, 1]);
       if (stopped.exitCode === 1) expect(stopped.stderr).to.match(/State: every change was undone/);
-      expect(await fs.stat(path.join(target.backupDir, JOURNAL)).then(() => true, () => false)).to.equal(false);
+      expect(
+        await fs.stat(path.join(target.backupDir, JOURNAL)).then(
+          () => true,
+          () => false,
+        ),
+      ).to.equal(false);
       expect(await serverState(target)).to.deep.equal(stopped.exitCode === 1 ? before : restored);
     });
   }

@@ -44,24 +44,44 @@ describe('restore --live: load while CUPM runs, swap during the outage', functio
     await target.services.timeline({ clear: true });
   });
 
-  const restoreCli = (args: string[], env: Record<string, string> = {}) => runCli(['restore', ...args], { env: { ...target.env(), ...env } });
+  const restoreCli = (args: string[], env: Record<string, string> = {}) =>
+    runCli(['restore', ...args], { env: { ...target.env(), ...env } });
   const startRestore = (env: Record<string, string>, args: string[]) =>
-    execa(BIN, ['restore', archive, '--yes', '--live', ...args], { env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...target.env(), ...env }, extendEnv: false, reject: false, cwd: os.tmpdir() });
-  const databases = async () => (await target.cluster.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY 1')).map((r) => r.datname);
+    execa(BIN, ['restore', archive, '--yes', '--live', ...args], {
+      env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...target.env(), ...env },
+      extendEnv: false,
+      reject: false,
+      cwd: os.tmpdir(),
+    });
+  const databases = async () =>
+    (await target.cluster.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY 1')).map((r) => r.datname);
   const incoming = async () => (await databases()).find((d) => /^cupm__incoming_\d{14}$/.test(d));
   const allRunning = async () => {
     for (const service of target.services.services) expect(await target.services.status(service), service).to.equal('running');
   };
   /** The sessions JBoss's stand-in holds on the application database (its pool). */
-  const appSessions = async () => Number((await target.cluster.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = 'cupm' AND usename = 'cupm'"))[0]!.n);
-  const journalOf = async () => JSON.parse(await fs.readFile(path.join(target.backupDir, JOURNAL), 'utf8')) as { steps: Array<{ id: string; status: string }>; live: { outage: boolean } };
+  const appSessions = async () =>
+    Number(
+      (
+        await target.cluster.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = 'cupm' AND usename = 'cupm'")
+      )[0]!.n,
+    );
+  const journalOf = async () =>
+    JSON.parse(await fs.readFile(path.join(target.backupDir, JOURNAL), 'utf8')) as {
+      steps: Array<{ id: string; status: string }>;
+      live: { outage: boolean };
+    };
 
   it('a dump that fails verification while it loads: the incoming database is dropped, nothing else changed, CUPM never stopped (exit 3)', async () => {
     const contents = await readArchive(archive);
     const tampered = path.join(work, 'tampered.zip');
     // Same length, other bytes, the manifest unchanged: only the hash taken during the load tells.
     const dump = dumpText(contents).replace('Subscriber 1 ', 'Subscriber X ');
-    await buildZip(tampered, { ...Object.fromEntries(contents.entries), 'database/pg_dumpall.sql': Buffer.from(dump, 'latin1') }, contents.manifest);
+    await buildZip(
+      tampered,
+      { ...Object.fromEntries(contents.entries), 'database/pg_dumpall.sql': Buffer.from(dump, 'latin1') },
+      contents.manifest,
+    );
     const before = await serverState(target);
     const result = await restoreCli([tampered, '--yes', '--live']);
     expect(result.exitCode, result.stderr).to.equal(3);
@@ -111,9 +131,15 @@ describe('restore --live: load while CUPM runs, swap during the outage', functio
     expect(down).to.be.greaterThan(up);
     const whileUp = text.slice(up, down);
     const outage = text.slice(down);
-    expect(whileUp).to.match(/Snapshot the roles/).and.match(/Load the dump into cupm__incoming_\d{14} while CUPM runs/).and.match(/nicesyseng \(in cupm__incoming_\d{14}\)/);
-    expect(outage).to.match(/End the remaining sessions on cupm/).and.match(/Apply the role statements held back/)
-      .and.match(/Swap the databases \(cupm -> cupm__previous_\d{14}, cupm__incoming_\d{14} -> cupm\)/).and.match(/Write the CUPM files/);
+    expect(whileUp)
+      .to.match(/Snapshot the roles/)
+      .and.match(/Load the dump into cupm__incoming_\d{14} while CUPM runs/)
+      .and.match(/nicesyseng \(in cupm__incoming_\d{14}\)/);
+    expect(outage)
+      .to.match(/End the remaining sessions on cupm/)
+      .and.match(/Apply the role statements held back/)
+      .and.match(/Swap the databases \(cupm -> cupm__previous_\d{14}, cupm__incoming_\d{14} -> cupm\)/)
+      .and.match(/Write the CUPM files/);
     expect(await serverState(target)).to.deep.equal(before);
   });
 
@@ -130,9 +156,22 @@ describe('restore --live: load while CUPM runs, swap during the outage', functio
     await psql.release();
     const result = await run;
     expect(result.exitCode, result.stderr).to.equal(0);
-    const json = JSON.parse(result.stdout) as { steps: Array<{ id: string; status: string }>; servicesDownMs: number; nicesysengDeleted: number; previousDatabases: string[] };
+    const json = JSON.parse(result.stdout) as {
+      steps: Array<{ id: string; status: string }>;
+      servicesDownMs: number;
+      nicesysengDeleted: number;
+      previousDatabases: string[];
+    };
     expect(json.steps.map((s) => `${s.id} ${s.status}`)).to.deep.equal([
-      'snapshot done', 'load done', 'purge done', 'end-sessions done', 'held-roles done', 'swap done', 'files done', 'postgres done', 'drop-previous done',
+      'snapshot done',
+      'load done',
+      'purge done',
+      'end-sessions done',
+      'held-roles done',
+      'swap done',
+      'files done',
+      'postgres done',
+      'drop-previous done',
     ]);
     expect(json.servicesDownMs).to.be.greaterThan(0);
     expect(json.nicesysengDeleted).to.be.greaterThan(0);
@@ -142,8 +181,12 @@ describe('restore --live: load while CUPM runs, swap during the outage', functio
     // One outage: three stops, then three starts, by the services' own clocks.
     const timeline = await target.services.timeline();
     expect(timeline.map((e) => `${e.verb} ${e.service}`)).to.deep.equal([
-      'stop Apache', 'stop cupm JBossService', 'stop cupm NiceService',
-      'start cupm NiceService', 'start cupm JBossService', 'start Apache',
+      'stop Apache',
+      'stop cupm JBossService',
+      'stop cupm NiceService',
+      'start cupm NiceService',
+      'start cupm JBossService',
+      'start Apache',
     ]);
     expect(await normalizedDump(target.cluster, 'cupm')).to.equal(withoutNiceRows(sourceDump, OLD_NICE));
     expect(await databases()).to.deep.equal(['cupm', 'postgres', 'template0', 'template1']);
@@ -159,11 +202,19 @@ describe('restore --live: load while CUPM runs, swap during the outage', functio
     await target.cluster.query("UPDATE subscriber SET display_name = 'before the swap' WHERE id = 1", [], 'cupm');
     const psql = await pausingPgBin(target.cluster.binDir, path.join(work, 'kill-swap'));
     await psql.arm('COPY public.order_history ');
-    const run = killAt(['restore', archive, '--yes', '--live'], /^Renamed cupm to cupm__previous_\d{14}$/, 'SIGKILL', { env: { ...target.env(), CUPM_PG_BIN: psql.bin } });
+    const run = killAt(['restore', archive, '--yes', '--live'], /^Renamed cupm to cupm__previous_\d{14}$/, 'SIGKILL', {
+      env: { ...target.env(), CUPM_PG_BIN: psql.bin },
+    });
     await psql.paused();
     const name = (await incoming())!;
     // A transaction that holds a lock on the incoming database: its rename to cupm waits on it.
-    const blocker = new pg.Client({ host: target.cluster.host, port: target.cluster.port, user: target.cluster.adminUser, password: target.cluster.password, database: 'postgres' });
+    const blocker = new pg.Client({
+      host: target.cluster.host,
+      port: target.cluster.port,
+      user: target.cluster.adminUser,
+      password: target.cluster.password,
+      database: 'postgres',
+    });
     await blocker.connect();
     try {
       await blocker.query('BEGIN');
@@ -174,9 +225,11 @@ describe('restore --live: load while CUPM runs, swap during the outage', functio
       expect(killed.signal).to.equal('SIGKILL');
       // The killed run's rename still waits in its server session: end it before letting go of the lock.
       await waitFor('the waiting rename to end', async () => {
-        const [row] = await blocker.query<{ n: string }>(
-          "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE 'ALTER DATABASE%RENAME%'",
-        ).then((r) => r.rows);
+        const [row] = await blocker
+          .query<{ n: string }>(
+            "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE 'ALTER DATABASE%RENAME%'",
+          )
+          .then((r) => r.rows);
         return Number(row!.n) === 0 ? true : undefined;
       });
       await blocker.query('ROLLBACK');
@@ -205,7 +258,9 @@ describe('restore --live: load while CUPM runs, swap during the outage', functio
       const result = await runCli(['restore', archive, '--yes', '--live', '--json'], { env: bare.env() });
       expect(result.exitCode, result.stderr).to.equal(0);
       const json = result.json<{ steps: Array<{ id: string }>; servicesDownMs: number }>();
-      expect(json.steps.map((s) => s.id)).to.include('move-aside').and.not.include('swap');
+      expect(json.steps.map((s) => s.id))
+        .to.include('move-aside')
+        .and.not.include('swap');
       // The plain restore's outage covers the load; its downtime is recorded all the same.
       expect(json.servicesDownMs).to.be.greaterThan(0);
       expect(await normalizedDump(bare.cluster, 'cupm')).to.equal(sourceDump);

@@ -42,7 +42,11 @@ describe('restore: finishing an interrupted restore does only what is left, and 
   const env = (extra: Record<string, string> = {}) => ({ PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...target.env(), ...extra });
   const startRestore = (extra: Record<string, string>, args: string[] = []) =>
     execa(BIN, ['restore', archive, '--yes', ...args], { env: env(extra), extendEnv: false, reject: false, cwd: os.tmpdir() });
-  const journalOf = async () => JSON.parse(await fs.readFile(path.join(target.backupDir, JOURNAL), 'utf8')) as { steps: Array<{ id: string; status: string }>; finishing: Array<{ id: string; status: string }> };
+  const journalOf = async () =>
+    JSON.parse(await fs.readFile(path.join(target.backupDir, JOURNAL), 'utf8')) as {
+      steps: Array<{ id: string; status: string }>;
+      finishing: Array<{ id: string; status: string }>;
+    };
 
   /** The next run, with an archive it refuses (exit 3) after the recovery: its --json carries the recovery. */
   async function recoverThenFail(extra: Record<string, string> = {}): Promise<{ recovery: Recovery; stderr: string }> {
@@ -75,7 +79,10 @@ describe('restore: finishing an interrupted restore does only what is left, and 
       return text ? Number(text) : undefined;
     });
     const journal = await journalOf();
-    expect(journal.steps.every((s) => s.status === 'done'), JSON.stringify(journal.steps)).to.equal(true);
+    expect(
+      journal.steps.every((s) => s.status === 'done'),
+      JSON.stringify(journal.steps),
+    ).to.equal(true);
     run.kill('SIGKILL');
     await run;
     await waitFor('the hung start to end', async () => ((await alive(paused)) ? undefined : true));
@@ -107,13 +114,16 @@ describe('restore: finishing an interrupted restore does only what is left, and 
 
     const { recovery, stderr } = await recoverThenFail(postgres.env);
     expect(recovery.outcome).to.equal('completed');
-    expect(recovery.steps.map((s) => [s.id, s.status])).to.deep.equal([['postgres', 'done'], ['drop-previous', 'done']]);
+    expect(recovery.steps.map((s) => [s.id, s.status])).to.deep.equal([
+      ['postgres', 'done'],
+      ['drop-previous', 'done'],
+    ]);
     expect(stderr).to.not.match(/Load the dump|Write the CUPM files|Delete the rows/);
     expect(await normalizedDump(target.cluster, 'cupm')).to.equal(withoutNiceRows(sourceDump, '192.0.2.10'));
     expect(Object.values((await serverState(target)).services)).to.deep.equal(['running', 'running', 'running']);
   });
 
-  it('killed while writing the CUPM files: the next run removes the temp files that run left (and no one else\'s)', async () => {
+  it("killed while writing the CUPM files: the next run removes the temp files that run left (and no one else's)", async () => {
     const postgres = await postgresAsService(target);
     await postgres.pauseNextStop();
     const run = startRestore(postgres.env);
@@ -137,7 +147,13 @@ describe('restore: finishing an interrupted restore does only what is left, and 
     const { recovery, stderr } = await recoverThenFail(postgres.env);
     expect(recovery.outcome).to.equal('completed');
     for (const file of left) {
-      expect(await fs.stat(file).then(() => true, () => false), file).to.equal(false);
+      expect(
+        await fs.stat(file).then(
+          () => true,
+          () => false,
+        ),
+        file,
+      ).to.equal(false);
       expect(stderr).to.include(`Removed ${file}, a temp file the interrupted restore left`);
     }
     expect(await fs.readFile(notOurs, 'utf8')).to.equal('half written');
@@ -158,7 +174,10 @@ describe('restore: finishing an interrupted restore does only what is left, and 
 
     const { recovery } = await recoverThenFail();
     expect(recovery.outcome).to.equal('undone');
-    expect(recovery.steps.map((s) => [s.id, s.status])).to.deep.equal([['move-aside', 'undone'], ['load', 'undone']]);
+    expect(recovery.steps.map((s) => [s.id, s.status])).to.deep.equal([
+      ['move-aside', 'undone'],
+      ['load', 'undone'],
+    ]);
     expect(await serverState(target)).to.deep.equal(before);
   });
 });

@@ -17,7 +17,7 @@ describe('restore from an admin host: the PostgreSQL service is restarted throug
 
   before(async () => {
     samba = await sharedSamba();
-    if (!samba.onPort445) throw new Error('the CLI\'s rpc driver reaches SMB on port 445, which was taken when the test smbd started');
+    if (!samba.onPort445) throw new Error("the CLI's rpc driver reaches SMB on port 445, which was taken when the test smbd started");
     server = await createSandboxServer({ name: 'cupm-rpc-pg' });
   });
   after(async () => {
@@ -47,7 +47,11 @@ describe('restore from an admin host: the PostgreSQL service is restarted throug
     const { leaks } = await watch.stop();
     expect(restore.exitCode, restore.stderr).to.equal(0);
     const steps = restore.json<{ steps: Array<{ id: string; title: string; status: string; detail?: string }> }>().steps;
-    expect(steps.find((s) => s.id === 'postgres')).to.deep.include({ title: 'Restart PostgreSQL (service Spooler)', status: 'done', detail: 'Spooler restarted' });
+    expect(steps.find((s) => s.id === 'postgres')).to.deep.include({
+      title: 'Restart PostgreSQL (service Spooler)',
+      status: 'done',
+      detail: 'Spooler restarted',
+    });
     expect(leaks).to.deep.equal([]);
     expect(restore.stdout + restore.stderr).not.to.include(samba.admin.password);
 

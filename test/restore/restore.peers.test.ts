@@ -8,14 +8,7 @@ import { quote } from 'shell-quote';
 import { BIN, runCli } from '../support/cli.js';
 import { javaReadProperties, javaReadXml } from '../support/java.js';
 import { editArchive, fileText, readArchive } from '../support/archive-edit.js';
-import {
-  backupOf,
-  createOldAndNewServers,
-  installFile,
-  normalizedDump,
-  serverState,
-  withoutNiceRows,
-} from '../support/servers.js';
+import { backupOf, createOldAndNewServers, installFile, normalizedDump, serverState, withoutNiceRows } from '../support/servers.js';
 import type { SandboxServer } from '../../src/sandbox/sandbox-server.js';
 
 const DS = 'EnterprisePlatform-4.2.0.GA_CP09/server/cupm/deploy/dfc-ds.xml';
@@ -49,7 +42,10 @@ describe('restore: bringing a CUPM server back from an archive', function () {
     expect(result.exitCode, result.stderr).to.equal(0);
     const json = result.json<{ ok: boolean; steps: Array<{ id: string; status: string }>; previousDatabases: string[] }>();
     expect(json.ok).to.equal(true);
-    expect(json.steps.every((s) => s.status === 'done'), JSON.stringify(json.steps)).to.equal(true);
+    expect(
+      json.steps.every((s) => s.status === 'done'),
+      JSON.stringify(json.steps),
+    ).to.equal(true);
     expect(json.previousDatabases).to.deep.equal([]);
 
     expect(await normalizedDump(target.cluster, 'cupm')).to.equal(sourceDump);
@@ -61,7 +57,11 @@ describe('restore: bringing a CUPM server back from an archive', function () {
       expect(await installFile(target, file), file).to.equal(await installFile(old, file));
     }
     const keytool = async (server: SandboxServer) =>
-      (await execa('keytool', ['-list', '-keystore', path.join(server.installDir, 'sep', 'dfc.keystore'), '-storepass:env', 'KS'], { env: { KS: 'changeit' } })).stdout;
+      (
+        await execa('keytool', ['-list', '-keystore', path.join(server.installDir, 'sep', 'dfc.keystore'), '-storepass:env', 'KS'], {
+          env: { KS: 'changeit' },
+        })
+      ).stdout;
     expect(await keytool(target)).to.equal(await keytool(old));
     const [props] = await javaReadProperties([await installFile(target, 'sep/dfc.properties')]);
     expect(props!.ok && props!.properties.get('dfc.postgres.host')).to.equal(old.cluster.host);
@@ -81,7 +81,9 @@ describe('restore: bringing a CUPM server back from an archive', function () {
 
     // What the old server kept in its postgres database is not loaded into this one's, and is named.
     expect(await target.cluster.query("SELECT 1 FROM pg_tables WHERE tablename = 'admin_notes'")).to.deep.equal([]);
-    expect(result.stderr).to.match(/built-in database "postgres" \(lines \d+-\d+ of database\/pg_dumpall\.sql, first: CREATE TABLE public\.admin_notes/);
+    expect(result.stderr).to.match(
+      /built-in database "postgres" \(lines \d+-\d+ of database\/pg_dumpall\.sql, first: CREATE TABLE public\.admin_notes/,
+    );
   });
 
   it('on a terminal, shows the plan and asks; only "yes" goes on', async () => {
@@ -117,13 +119,15 @@ describe('restore: bringing a CUPM server back from an archive', function () {
     expect(plan).to.include('the password of postgres (the admin this tool uses) stays as it is');
     expect(plan).to.include(`${path.join(target.installDir, 'sep', 'dfc.keystore')} (replaced, from archive)`);
     expect(plan).to.include(`sep/dfc.properties: dfc.postgres.host: ${old.cluster.host} -> db2.example.com`);
-    expect(plan).to.include(`${DS}: <connection-url>: jdbc:postgresql://${old.cluster.host}:${old.cluster.port}/cupm -> jdbc:postgresql://db2.example.com:${old.cluster.port}/cupm`);
+    expect(plan).to.include(
+      `${DS}: <connection-url>: jdbc:postgresql://${old.cluster.host}:${old.cluster.port}/cupm -> jdbc:postgresql://db2.example.com:${old.cluster.port}/cupm`,
+    );
     expect(plan).to.include('delete the rows of the old NICE host 192.0.2.10: 2 rows (counted in the dump)');
     expect(plan).to.include('(--dry-run: nothing was changed)');
     expect(await serverState(target)).to.deep.equal(before);
   });
 
-  it('warns in the plan when PostgreSQL here listens on another port than the archive\'s dfc.postgres.port; --db-port rewrites it', async () => {
+  it("warns in the plan when PostgreSQL here listens on another port than the archive's dfc.postgres.port; --db-port rewrites it", async () => {
     expect(old.cluster.port).not.to.equal(target.cluster.port);
     const warned = await restoreCli(archive, '--dry-run');
     expect(warned.exitCode, warned.stderr).to.equal(0);
@@ -142,7 +146,10 @@ describe('restore: bringing a CUPM server back from an archive', function () {
     const result = await restoreCli(archive, '--yes', '--db-host', 'db2.example.com');
     expect(result.exitCode, result.stderr).to.equal(0);
     expect((await fs.stat(path.join(target.installDir, 'sep', 'dfc.properties'))).mode & 0o777).to.equal(0o640);
-    const [restored, original] = await javaReadProperties([await installFile(target, 'sep/dfc.properties'), await installFile(old, 'sep/dfc.properties')]);
+    const [restored, original] = await javaReadProperties([
+      await installFile(target, 'sep/dfc.properties'),
+      await installFile(old, 'sep/dfc.properties'),
+    ]);
     expect(restored!.ok && original!.ok).to.equal(true);
     if (!restored!.ok || !original!.ok) return;
     const expected = new Map(original!.properties);
@@ -155,7 +162,9 @@ describe('restore: bringing a CUPM server back from an archive', function () {
     const [xml, oldXml] = await javaReadXml([await installFile(target, DS), await installFile(old, DS)]);
     expect(xml!.ok && xml!.connectionUrls).to.deep.equal([`jdbc:postgresql://db2.example.com:${old.cluster.port}/cupm`]);
     if (xml!.ok && oldXml!.ok) {
-      expect(xml!.nodes.filter((n) => !n.includes('connection-url'))).to.deep.equal(oldXml!.nodes.filter((n) => !n.includes('connection-url')));
+      expect(xml!.nodes.filter((n) => !n.includes('connection-url'))).to.deep.equal(
+        oldXml!.nodes.filter((n) => !n.includes('connection-url')),
+      );
     }
   });
 

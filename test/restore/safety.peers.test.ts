@@ -28,7 +28,8 @@ describe('restore: what a failure or an interrupted run reports, and what it lea
     await fs.rm(work, { recursive: true, force: true });
   });
 
-  const restoreCli = (args: string[], env: Record<string, string> = {}) => runCli(['restore', ...args], { env: { ...target.env(), ...env } });
+  const restoreCli = (args: string[], env: Record<string, string> = {}) =>
+    runCli(['restore', ...args], { env: { ...target.env(), ...env } });
 
   it('a read-only install folder is found before any service stops: exit 4 names the files, nothing changed', async () => {
     const before = await serverState(target);
@@ -53,7 +54,12 @@ describe('restore: what a failure or an interrupted run reports, and what it lea
     const psql = await pausingPgBin(target.cluster.binDir, path.join(work, 'ro-during-load'));
     const before = await serverState(target);
     await psql.arm('COPY public.order_history ');
-    const run = execa(BIN, ['restore', archive, '--yes'], { env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...target.env(), CUPM_PG_BIN: psql.bin }, extendEnv: false, reject: false, cwd: os.tmpdir() });
+    const run = execa(BIN, ['restore', archive, '--yes'], {
+      env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...target.env(), CUPM_PG_BIN: psql.bin },
+      extendEnv: false,
+      reject: false,
+      cwd: os.tmpdir(),
+    });
     await psql.paused();
     const readOnly = await bindReadOnly(path.join(target.installDir, 'sep'));
     let result;
@@ -70,7 +76,7 @@ describe('restore: what a failure or an interrupted run reports, and what it lea
     expect(await serverState(target)).to.deep.equal(before);
   });
 
-  it('a bad row deep in a COPY block is reported at its own dump line, with the server\'s context (exit 1)', async () => {
+  it("a bad row deep in a COPY block is reported at its own dump line, with the server's context (exit 1)", async () => {
     let badLine = 0;
     let row = 0;
     const bad = await editArchive(archive, path.join(work, 'bad-row.zip'), (c) => {
@@ -78,7 +84,7 @@ describe('restore: what a failure or an interrupted run reports, and what it lea
       const header = lines.findIndex((l) => l.startsWith('COPY public.order_history '));
       const end = lines.indexOf('\\.', header);
       expect(end - header, 'rows in the block').to.be.greaterThan(20);
-      row = Math.floor((end - header) * 2 / 3);
+      row = Math.floor(((end - header) * 2) / 3);
       badLine = header + 1 + row;
       const fields = lines[badLine - 1]!.split('\t');
       fields[0] = 'not-a-number';

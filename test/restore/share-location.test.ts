@@ -13,16 +13,28 @@ describe('shareLocationOf: which share a mounted folder is on', () => {
   });
   after(() => fs.rm(root, { recursive: true, force: true }));
 
-  const line = (point: string, type: string, source: string) => `36 25 0:32 / ${point.replaceAll(' ', '\\040')} rw,relatime shared:1 - ${type} ${source} rw`;
+  const line = (point: string, type: string, source: string) =>
+    `36 25 0:32 / ${point.replaceAll(' ', '\\040')} rw,relatime shared:1 - ${type} ${source} rw`;
 
   it('reads a kernel CIFS mount from its source //HOST/SHARE[/path], spaces unescaped', async () => {
-    const info = [line('/', 'ext4', '/dev/sda1'), line(path.join(root, 'cupm01', 'C$', 'CUPM 8.5'), 'cifs', '//cupm01/C$/CUPM\\0408.5')].join('\n');
-    expect(await shareLocationOf(path.join(root, 'cupm01', 'C$', 'CUPM 8.5', 'sep'), info)).to.deep.equal({ host: 'cupm01', share: 'C$', dir: 'CUPM 8.5\\sep' });
+    const info = [
+      line('/', 'ext4', '/dev/sda1'),
+      line(path.join(root, 'cupm01', 'C$', 'CUPM 8.5'), 'cifs', '//cupm01/C$/CUPM\\0408.5'),
+    ].join('\n');
+    expect(await shareLocationOf(path.join(root, 'cupm01', 'C$', 'CUPM 8.5', 'sep'), info)).to.deep.equal({
+      host: 'cupm01',
+      share: 'C$',
+      dir: 'CUPM 8.5\\sep',
+    });
   });
 
   it('reads an smbnetfs mount from the path below it (HOST/SHARE/...)', async () => {
     const info = [line('/', 'ext4', '/dev/sda1'), line(root, 'fuse.smbnetfs', 'smbnetfs')].join('\n');
-    expect(await shareLocationOf(path.join(root, 'cupm01', 'C$', 'CUPM 8.5', 'sep'), info)).to.deep.equal({ host: 'cupm01', share: 'C$', dir: 'CUPM 8.5\\sep' });
+    expect(await shareLocationOf(path.join(root, 'cupm01', 'C$', 'CUPM 8.5', 'sep'), info)).to.deep.equal({
+      host: 'cupm01',
+      share: 'C$',
+      dir: 'CUPM 8.5\\sep',
+    });
     expect(await shareLocationOf(path.join(root, 'cupm01'), info), 'a server folder is no share').to.equal(undefined);
   });
 

@@ -74,7 +74,9 @@ describe('free space on the share the CUPM files are written over (real smbd, sm
       const installDir = path.join(share.dir, 'space-full', 'CUPM');
       await copyTree(server.installDir, installDir);
       // Fill the rest of that disk on the server's side.
-      await fs.writeFile(path.join(onServer, 'filler'), Buffer.alloc((await fs.statfs(onServer)).bavail * (await fs.statfs(onServer)).bsize)).catch(() => {});
+      await fs
+        .writeFile(path.join(onServer, 'filler'), Buffer.alloc((await fs.statfs(onServer)).bavail * (await fs.statfs(onServer)).bsize))
+        .catch(() => {});
       expect((await fs.statfs(onServer)).bavail).to.equal(0);
       const properties = path.join(onServer, 'CUPM', 'sep', 'dfc.properties');
       const before = await fs.readFile(properties);
@@ -90,7 +92,9 @@ describe('free space on the share the CUPM files are written over (real smbd, sm
       };
       const restore = await runCli(['restore', archive, '--yes'], { env });
       expect(restore.exitCode, restore.stderr).to.equal(4);
-      expect(restore.stderr).to.include('Not enough free space on the share for the CUPM files: 0 bytes free').and.include('nothing was changed');
+      expect(restore.stderr)
+        .to.include('Not enough free space on the share for the CUPM files: 0 bytes free')
+        .and.include('nothing was changed');
       expect(restore.stdout + restore.stderr).not.to.include(samba.admin.password);
       expect((await fs.readFile(properties)).equals(before)).to.equal(true);
       // Refused before the services: Spooler (standing in for CUPM's) was never stopped.

@@ -57,7 +57,11 @@ describe('schedule install on Linux without systemd (a crontab line, real cronta
     return {
       name: SCHEDULE_NAME,
       at: { hour: 2, minute: 0 },
-      command: { workDir, program: process.execPath, args: ['/opt/cupm-backup/bin/cupm-backup', 'nightly', '--env-file', path.join(workDir, 'cupm-backup.env')] },
+      command: {
+        workDir,
+        program: process.execPath,
+        args: ['/opt/cupm-backup/bin/cupm-backup', 'nightly', '--env-file', path.join(workDir, 'cupm-backup.env')],
+      },
       backupDir: path.join(root, 'backups'),
       ...overrides,
     };
@@ -68,7 +72,12 @@ describe('schedule install on Linux without systemd (a crontab line, real cronta
   }
 
   it('adds a marked line that runs nightly every day at the time given', async () => {
-    await applySchedulePlan(await cron().planInstall(request({ at: { hour: 2, minute: 5 } })), localHost(), silentReporter, 'schedule install');
+    await applySchedulePlan(
+      await cron().planInstall(request({ at: { hour: 2, minute: 5 } })),
+      localHost(),
+      silentReporter,
+      'schedule install',
+    );
 
     const installed = await crontabOf(CRON_USER);
     const workDir = path.join(root, 'cupm');
@@ -86,7 +95,12 @@ describe('schedule install on Linux without systemd (a crontab line, real cronta
     await setCrontab(CRON_USER, OTHER_LINES);
 
     await applySchedulePlan(await cron().planInstall(request()), localHost(), silentReporter, 'schedule install');
-    await applySchedulePlan(await cron().planInstall(request({ at: { hour: 3, minute: 30 } })), localHost(), silentReporter, 'schedule install');
+    await applySchedulePlan(
+      await cron().planInstall(request({ at: { hour: 3, minute: 30 } })),
+      localHost(),
+      silentReporter,
+      'schedule install',
+    );
 
     const installed = await crontabOf(CRON_USER);
     expect(installed.startsWith(OTHER_LINES)).to.equal(true);
@@ -113,7 +127,10 @@ describe('schedule install on Linux without systemd (a crontab line, real cronta
     // Node 20 itself looks for any --env-file argument's file, even one meant for the script.
     await writeFile(envFile, 'CUPM_BACKUP_DIR=/nonexistent\n');
     const scheduler = cron();
-    const req = request({ command: { workDir: odd, program: process.execPath, args: [recorder, 'nightly', '--env-file', envFile] }, backupDir });
+    const req = request({
+      command: { workDir: odd, program: process.execPath, args: [recorder, 'nightly', '--env-file', envFile] },
+      backupDir,
+    });
 
     await applySchedulePlan(await scheduler.planInstall(req), localHost(), silentReporter, 'schedule install');
 
@@ -123,7 +140,11 @@ describe('schedule install on Linux without systemd (a crontab line, real cronta
     const command = line.split(' ').slice(5).join(' ').replace(/\\%/g, '%');
     expect(line, 'cron would cut the line at an unescaped %').not.to.match(/(^|[^\\])%/);
     // cron's environment: little more than PATH and HOME.
-    const run = await execa('/bin/sh', ['-c', command], { reject: false, extendEnv: false, env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent', SHELL: '/bin/sh' } });
+    const run = await execa('/bin/sh', ['-c', command], {
+      reject: false,
+      extendEnv: false,
+      env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent', SHELL: '/bin/sh' },
+    });
     expect(run.exitCode, run.stderr).to.equal(6);
     expect(JSON.parse(await readFile(notes, 'utf8'))).to.deep.equal({ argv: ['nightly', '--env-file', envFile], cwd: odd });
     expect(await readFile(path.join(backupDir, 'cupm-backup-nightly.console.txt'), 'utf8')).to.equal('nightly output\nnightly warning\n');
@@ -147,10 +168,21 @@ describe('schedule install on Linux without systemd (a crontab line, real cronta
   });
 
   it('status reads the line back: time, command, and whether cron runs', async () => {
-    await applySchedulePlan(await cron().planInstall(request({ at: { hour: 1, minute: 15 } })), localHost(), silentReporter, 'schedule install');
+    await applySchedulePlan(
+      await cron().planInstall(request({ at: { hour: 1, minute: 15 } })),
+      localHost(),
+      silentReporter,
+      'schedule install',
+    );
 
     const status = await cron().status(request({ at: { hour: 1, minute: 15 } }));
-    expect(status).to.deep.include({ scheduler: 'cron', installed: true, at: '01:15', state: 'cron is running', output: `${root}/backups/cupm-backup-nightly.console.txt` });
+    expect(status).to.deep.include({
+      scheduler: 'cron',
+      installed: true,
+      at: '01:15',
+      state: 'cron is running',
+      output: `${root}/backups/cupm-backup-nightly.console.txt`,
+    });
     expect(status.runs).to.match(/^cd .* nightly --env-file /);
     expect(status.problems).to.deep.equal([]);
 

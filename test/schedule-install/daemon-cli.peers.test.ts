@@ -83,7 +83,10 @@ describe('cupm-backup daemon --cron (a sandbox CUPM server)', () => {
     daemon.kill('SIGTERM');
     const result = await daemon;
     expect(result.exitCode, result.stderr).to.equal(0);
-    const events = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { event: string; at: string; outcome?: string });
+    const events = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { event: string; at: string; outcome?: string });
     const types = events.map((e) => e.event);
     expect(types[0]).to.equal('started');
     expect(types).to.include.members(['run-started', 'run-finished', 'stopped']);
@@ -93,7 +96,10 @@ describe('cupm-backup daemon --cron (a sandbox CUPM server)', () => {
   });
 
   it('refuses an expression that is not cron (exit 2) before running anything', async () => {
-    const result = await runCli(['daemon', '--cron', 'every night'], { env: { ...server.env(), CUPM_BACKUP_DIR: path.join(work, 'backups') }, cwd: work });
+    const result = await runCli(['daemon', '--cron', 'every night'], {
+      env: { ...server.env(), CUPM_BACKUP_DIR: path.join(work, 'backups') },
+      cwd: work,
+    });
     expect(result.exitCode).to.equal(2);
     expect(result.stderr).to.include('--cron "every night" is not a cron expression');
     expect(await fs.readdir(work)).to.deep.equal([]);

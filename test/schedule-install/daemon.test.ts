@@ -153,7 +153,9 @@ describe('daemon: nightly on a cron schedule, in the foreground', () => {
 
   it('refuses an expression that is not cron with a configuration error', async () => {
     const stop = new AbortController();
-    const error = await runDaemon({ pattern: '0 25 * * *', signal: stop.signal, reporter: silentReporter, job: async () => {} }).catch((e: unknown) => e);
+    const error = await runDaemon({ pattern: '0 25 * * *', signal: stop.signal, reporter: silentReporter, job: async () => {} }).catch(
+      (e: unknown) => e,
+    );
     expect(error).to.be.instanceOf(ConfigError);
     expect((error as ConfigError).message).to.include('--cron "0 25 * * *" is not a cron expression');
   });

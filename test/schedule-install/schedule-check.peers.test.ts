@@ -8,9 +8,11 @@ import { expect } from '../support/expect.js';
 
 /** An env file as an administrator writes it: single quotes keep every character as it is. */
 function envFileText(env: Record<string, string>): string {
-  return Object.entries(env)
-    .map(([name, value]) => (value.includes("'") ? `${name}="${value}"` : `${name}='${value}'`))
-    .join('\n') + '\n';
+  return (
+    Object.entries(env)
+      .map(([name, value]) => (value.includes("'") ? `${name}="${value}"` : `${name}='${value}'`))
+      .join('\n') + '\n'
+  );
 }
 
 describe('schedule install checks the configuration the nightly job will read', function () {
@@ -36,14 +38,15 @@ describe('schedule install checks the configuration the nightly job will read', 
     const before = await execa('crontab', ['-l'], { reject: false });
     const result = await runCli(['schedule', 'install', '--print'], { env: { ...server.env(), CUPM_SCHEDULER: 'cron' }, cwd: work });
     expect(result.exitCode, result.stderr).to.equal(2);
-    expect(result.stderr).to.contain('The nightly job would fail with this configuration:')
+    expect(result.stderr)
+      .to.contain('The nightly job would fail with this configuration:')
       .and.contain(`the job reads ${path.join(work, 'cupm-backup.env')}, which does not exist`)
       .and.contain('State: nothing was scheduled')
       .and.contain('--no-check');
     expect((await execa('crontab', ['-l'], { reject: false })).stdout).to.equal(before.stdout);
   });
 
-  it('refuses when doctor finds a failure in the env file\'s settings (a wrong install dir)', async () => {
+  it("refuses when doctor finds a failure in the env file's settings (a wrong install dir)", async () => {
     const envFile = path.join(work, 'cupm-backup.env');
     await writeFile(envFile, envFileText({ ...server.env(), CUPM_SCHEDULER: 'cron', CUPM_INSTALL_DIR: path.join(work, 'no-such-cupm') }));
     const result = await runCli(['schedule', 'install', '--print'], { cwd: work });

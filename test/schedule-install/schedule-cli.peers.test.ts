@@ -43,7 +43,9 @@ describe('cupm-backup schedule install | status | remove (command line)', () => 
 
     expect(result.exitCode, result.stderr).to.equal(0);
     expect(result.stdout).to.include(`     ${markerLine(SCHEDULE_NAME)}\n`);
-    expect(result.stdout).to.include(`     30 4 * * * cd ${work} && ${process.execPath} -- ${BIN_PATH} nightly >${work}/backups/cupm-backup-nightly.console.txt 2>&1\n`);
+    expect(result.stdout).to.include(
+      `     30 4 * * * cd ${work} && ${process.execPath} -- ${BIN_PATH} nightly >${work}/backups/cupm-backup-nightly.console.txt 2>&1\n`,
+    );
     expect(result.stdout).to.include(
       "warning: these settings come from this shell's environment, which a scheduled run does not have: CUPM_BACKUP_DIR, CUPM_SCHEDULER, PGPASSWORD; put them in ./cupm-backup.env",
     );
@@ -60,7 +62,12 @@ describe('cupm-backup schedule install | status | remove (command line)', () => 
     const result = await runCli(['schedule', 'install', '--print', '--no-check', '--json', '--env-file', envFile], { cwd: work });
 
     expect(result.exitCode, result.stderr).to.equal(0);
-    const plan = result.json<{ print: boolean; scheduler: string; warnings: string[]; actions: Array<{ kind: string; file?: string; content?: string; argv?: string[] }> }>();
+    const plan = result.json<{
+      print: boolean;
+      scheduler: string;
+      warnings: string[];
+      actions: Array<{ kind: string; file?: string; content?: string; argv?: string[] }>;
+    }>();
     expect(plan).to.include({ print: true, scheduler: 'systemd' });
     expect(plan.warnings).to.deep.equal([]);
     expect(plan.actions.map((a) => a.file ?? a.argv!.join(' '))).to.deep.equal([
@@ -82,18 +89,32 @@ describe('cupm-backup schedule install | status | remove (command line)', () => 
     await chown(home, uid, gid);
     await chown(envFile, uid, gid);
     const asAdmin = (...args: string[]) =>
-      execa('runuser', ['-u', CRON_USER, '--', BIN, ...args], { cwd: home, reject: false, extendEnv: false, env: { PATH: process.env.PATH ?? '', HOME: home } });
+      execa('runuser', ['-u', CRON_USER, '--', BIN, ...args], {
+        cwd: home,
+        reject: false,
+        extendEnv: false,
+        env: { PATH: process.env.PATH ?? '', HOME: home },
+      });
 
     const installed = await asAdmin('schedule', 'install', '--no-check', '--at', '03:15', '--env-file', envFile);
     expect(installed.exitCode, installed.stderr).to.equal(0);
-    expect(installed.stdout).to.equal(`Installed: crontab "cupm-backup-nightly" runs \`cupm-backup nightly\` every day at 03:15 (backup folder ${home}/backups).`);
+    expect(installed.stdout).to.equal(
+      `Installed: crontab "cupm-backup-nightly" runs \`cupm-backup nightly\` every day at 03:15 (backup folder ${home}/backups).`,
+    );
     expect(installed.stderr).to.include('Install the crontab line "cupm-backup-nightly"');
     const crontab = (await execa('crontab', ['-u', CRON_USER, '-l'])).stdout;
-    expect(crontab).to.include(`15 3 * * * cd ${home} && ${process.execPath} -- ${BIN_PATH} nightly --env-file ${envFile} >${home}/backups/cupm-backup-nightly.console.txt 2>&1`);
+    expect(crontab).to.include(
+      `15 3 * * * cd ${home} && ${process.execPath} -- ${BIN_PATH} nightly --env-file ${envFile} >${home}/backups/cupm-backup-nightly.console.txt 2>&1`,
+    );
 
     const status = await asAdmin('schedule', 'status', '--env-file', envFile, '--json');
     expect(status.exitCode, status.stderr).to.equal(0);
-    expect(JSON.parse(status.stdout)).to.deep.include({ scheduler: 'cron', installed: true, at: '03:15', problems: ['No cron daemon seems to be running: the line will not run until cron is started.'] });
+    expect(JSON.parse(status.stdout)).to.deep.include({
+      scheduler: 'cron',
+      installed: true,
+      at: '03:15',
+      problems: ['No cron daemon seems to be running: the line will not run until cron is started.'],
+    });
     const human = await asAdmin('schedule', 'status', '--env-file', envFile);
     expect(human.stdout).to.match(/^crontab "cupm-backup-nightly": installed, every day at 03:15\.\n {2}runs {8}cd /);
 
@@ -112,7 +133,10 @@ describe('cupm-backup schedule install | status | remove (command line)', () => 
     await mkdir(serversDir, { recursive: true });
     const backupsOf = (name: string) => path.join(home, `backups-${name}`);
     for (const name of ['cupm01', 'cupm02', 'cupm03']) {
-      await writeFile(path.join(serversDir, `${name}.env`), `CUPM_BACKUP_DIR=${backupsOf(name)}\nPGHOST=db-${name}\nPGPASSWORD=pw-${name}-secret\n`);
+      await writeFile(
+        path.join(serversDir, `${name}.env`),
+        `CUPM_BACKUP_DIR=${backupsOf(name)}\nPGHOST=db-${name}\nPGPASSWORD=pw-${name}-secret\n`,
+      );
     }
     // cupm01's last night went well, cupm02's ended with a warning; cupm03 has not run yet.
     await mkdir(backupsOf('cupm01'));
@@ -124,7 +148,12 @@ describe('cupm-backup schedule install | status | remove (command line)', () => 
     const own = () => execa('chown', ['-R', `${uid}:${gid}`, home]);
     await own();
     const asAdmin = (...args: string[]) =>
-      execa('runuser', ['-u', CRON_USER, '--', BIN, ...args], { cwd: home, reject: false, extendEnv: false, env: { PATH: process.env.PATH ?? '', HOME: home, CUPM_SCHEDULER: 'cron' } });
+      execa('runuser', ['-u', CRON_USER, '--', BIN, ...args], {
+        cwd: home,
+        reject: false,
+        extendEnv: false,
+        env: { PATH: process.env.PATH ?? '', HOME: home, CUPM_SCHEDULER: 'cron' },
+      });
 
     const installed = await asAdmin('schedule', 'install', '--all', '--parallel', '2', '--at', '03:15');
     expect(installed.exitCode, installed.stderr).to.equal(0);
@@ -145,10 +174,18 @@ describe('cupm-backup schedule install | status | remove (command line)', () => 
 
     const json = await asAdmin('schedule', 'status', '--all', '--json');
     expect(json.exitCode, json.stderr).to.equal(6);
-    const parsed = JSON.parse(json.stdout) as { exitCode: number; schedule: { installed: boolean; at: string }; servers: Array<{ server: string; exitCode: number; result: { lastRun: { outcome: string } | null } }> };
+    const parsed = JSON.parse(json.stdout) as {
+      exitCode: number;
+      schedule: { installed: boolean; at: string };
+      servers: Array<{ server: string; exitCode: number; result: { lastRun: { outcome: string } | null } }>;
+    };
     expect(parsed.exitCode).to.equal(6);
     expect(parsed.schedule).to.deep.include({ installed: true, at: '03:15' });
-    expect(parsed.servers.map((s) => [s.server, s.exitCode, s.result.lastRun?.outcome ?? null])).to.deep.equal([['cupm01', 0, 'ok'], ['cupm02', 6, 'warning'], ['cupm03', 0, null]]);
+    expect(parsed.servers.map((s) => [s.server, s.exitCode, s.result.lastRun?.outcome ?? null])).to.deep.equal([
+      ['cupm01', 0, 'ok'],
+      ['cupm02', 6, 'warning'],
+      ['cupm03', 0, null],
+    ]);
 
     // A server whose last run failed makes the whole answer a failure.
     await appendHistory(backupsOf('cupm01'), failedRun('2026-12-04T02:00:00.000Z'));
@@ -157,7 +194,9 @@ describe('cupm-backup schedule install | status | remove (command line)', () => 
 
     expect((await asAdmin('schedule', 'remove')).exitCode).to.equal(0);
     const none = await asAdmin('schedule', 'status', '--all');
-    expect(none.stdout.split('\n')[0]).to.equal('crontab "cupm-backup-nightly": not installed (`cupm-backup schedule install` installs it).');
+    expect(none.stdout.split('\n')[0]).to.equal(
+      'crontab "cupm-backup-nightly": not installed (`cupm-backup schedule install` installs it).',
+    );
   });
 
   it('a host with neither systemd nor cron: exit 2, pointing at the daemon', async () => {
@@ -166,7 +205,10 @@ describe('cupm-backup schedule install | status | remove (command line)', () => 
     await mkdir(bin);
     await symlink(process.execPath, path.join(bin, 'node'));
 
-    const result = await runCli(['schedule', 'install', '--print'], { env: { PATH: bin, CUPM_BACKUP_DIR: path.join(work, 'backups') }, cwd: work });
+    const result = await runCli(['schedule', 'install', '--print'], {
+      env: { PATH: bin, CUPM_BACKUP_DIR: path.join(work, 'backups') },
+      cwd: work,
+    });
 
     expect(result.exitCode).to.equal(2);
     expect(result.stderr).to.include('This host has neither a running systemd nor cron');

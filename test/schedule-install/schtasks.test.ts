@@ -6,7 +6,13 @@ import { ConfigError, CupmError, EXIT } from '../../src/errors.js';
 import { silentReporter } from '../../src/jobs/reporter.js';
 import type { CommandOutput } from '../../src/schedule/install/host.js';
 import { applySchedulePlan, formatSchedulePlan, scheduleRequest, type ScheduleRequest } from '../../src/schedule/install/index.js';
-import { describeLastResult, parseSchtasksQuery, parseStartTime, SchtasksScheduler, TR_LIMIT } from '../../src/schedule/install/schtasks.js';
+import {
+  describeLastResult,
+  parseSchtasksQuery,
+  parseStartTime,
+  SchtasksScheduler,
+  TR_LIMIT,
+} from '../../src/schedule/install/schtasks.js';
 import { expect } from '../support/expect.js';
 import { failed, ok, recordingHost, type RecordingHost } from '../support/recording-host.js';
 
@@ -84,7 +90,8 @@ const EXPECTED_WRAPPER = [
   '',
 ].join('\r\n');
 
-const CREATE = 'schtasks.exe /Create /TN cupm-backup-nightly /SC DAILY /ST 02:00 /RU SYSTEM /RL HIGHEST /F /TR "D:\\CUPM Backups\\cupm-backup-nightly.cmd"';
+const CREATE =
+  'schtasks.exe /Create /TN cupm-backup-nightly /SC DAILY /ST 02:00 /RU SYSTEM /RL HIGHEST /F /TR "D:\\CUPM Backups\\cupm-backup-nightly.cmd"';
 
 describe('schtasks.exe output (recorded)', () => {
   it('reads the task that was installed and has not run yet', async () => {
@@ -114,7 +121,10 @@ describe('schtasks.exe output (recorded)', () => {
   it('reads the fields by their place when the labels are translated', async () => {
     const english = await fixture('query-last-run-failed.txt');
     // Translate every label, keeping the padded column: only the order is left to go by.
-    const translated = english.replace(/^([^\r\n:][^\r\n]*?:)( +)/gm, (_, label: string, pad: string) => `${'X'.repeat(label.length - 1)}:${pad}`);
+    const translated = english.replace(
+      /^([^\r\n:][^\r\n]*?:)( +)/gm,
+      (_, label: string, pad: string) => `${'X'.repeat(label.length - 1)}:${pad}`,
+    );
     expect(translated).not.to.include('Last Result');
     const task = parseSchtasksQuery(translated);
     expect(task).to.deep.include({
@@ -177,7 +187,23 @@ describe('schedule install on Windows (Task Scheduler through schtasks.exe)', ()
     expect(host.files.get('D:\\CUPM Backups\\cupm-backup-nightly.cmd')).to.equal(EXPECTED_WRAPPER);
     expect(host.calls[1]).to.deep.equal({
       kind: 'run',
-      argv: ['schtasks.exe', '/Create', '/TN', 'cupm-backup-nightly', '/SC', 'DAILY', '/ST', '02:00', '/RU', 'SYSTEM', '/RL', 'HIGHEST', '/F', '/TR', '"D:\\CUPM Backups\\cupm-backup-nightly.cmd"'],
+      argv: [
+        'schtasks.exe',
+        '/Create',
+        '/TN',
+        'cupm-backup-nightly',
+        '/SC',
+        'DAILY',
+        '/ST',
+        '02:00',
+        '/RU',
+        'SYSTEM',
+        '/RL',
+        'HIGHEST',
+        '/F',
+        '/TR',
+        '"D:\\CUPM Backups\\cupm-backup-nightly.cmd"',
+      ],
     });
     expect(state.installed).to.equal(true);
   });
@@ -220,7 +246,9 @@ describe('schedule install on Windows (Task Scheduler through schtasks.exe)', ()
   it('takes back the wrapper when schtasks refuses (not an elevated prompt), and says what to do', async () => {
     const { backend, state } = scheduler({ accessDenied: true });
 
-    const error = await rejectionOf(async () => applySchedulePlan(await backend.planInstall(windowsRequest()), host, silentReporter, 'schedule install'));
+    const error = await rejectionOf(async () =>
+      applySchedulePlan(await backend.planInstall(windowsRequest()), host, silentReporter, 'schedule install'),
+    );
 
     expect(error).to.be.instanceOf(CupmError);
     const failure = error as CupmError;
@@ -241,7 +269,9 @@ describe('schedule install on Windows (Task Scheduler through schtasks.exe)', ()
     expect(lines[0]).to.equal('Task Scheduler task "cupm-backup-nightly": every day at 02:00, as SYSTEM with the highest privileges.');
     expect(lines).to.include('1. Write D:\\CUPM Backups\\cupm-backup-nightly.cmd (mode 755):');
     expect(lines).to.include('     cd /d "C:\\CUPM tools"');
-    expect(lines).to.include(`2. Run: ${CREATE.replace('/TR "D:\\CUPM Backups\\cupm-backup-nightly.cmd"', '/TR "\\"D:\\CUPM Backups\\cupm-backup-nightly.cmd\\""')}`);
+    expect(lines).to.include(
+      `2. Run: ${CREATE.replace('/TR "D:\\CUPM Backups\\cupm-backup-nightly.cmd"', '/TR "\\"D:\\CUPM Backups\\cupm-backup-nightly.cmd\\""')}`,
+    );
     expect(host.calls).to.deep.equal([]);
   });
 
@@ -283,7 +313,9 @@ describe('schedule install on Windows (Task Scheduler through schtasks.exe)', ()
 
     const edited = scheduler({ installed: true });
     host.files.set('D:\\CUPM Backups\\cupm-backup-nightly.cmd', EXPECTED_WRAPPER.replace('nightly', 'backup'));
-    expect((await edited.backend.status(windowsRequest())).problems.join('\n')).to.include('differs from what this installation would write');
+    expect((await edited.backend.status(windowsRequest())).problems.join('\n')).to.include(
+      'differs from what this installation would write',
+    );
   });
 
   it('status says "not installed" when schtasks knows no such task', async () => {

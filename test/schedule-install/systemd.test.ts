@@ -12,11 +12,16 @@ import { expect } from '../support/expect.js';
 import { failed, ok, recordingHost, type Answer, type RecordingHost } from '../support/recording-host.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/systemctl/', import.meta.url));
-const NOT_BOOTED = "System has not been booted with systemd as init system (PID 1). Can't operate.\nFailed to connect to bus: Host is down\n";
+const NOT_BOOTED =
+  "System has not been booted with systemd as init system (PID 1). Can't operate.\nFailed to connect to bus: Host is down\n";
 
 /** systemd's own reader of unit files: exit 0 and no output when it accepts them. */
 async function systemdVerify(...files: string[]): Promise<{ exitCode: number; output: string }> {
-  const result = await execa('systemd-analyze', ['verify', '--man=no', ...files], { reject: false, all: true, cwd: path.dirname(files[0]!) });
+  const result = await execa('systemd-analyze', ['verify', '--man=no', ...files], {
+    reject: false,
+    all: true,
+    cwd: path.dirname(files[0]!),
+  });
   return { exitCode: result.exitCode ?? -1, output: result.all ?? '' };
 }
 
@@ -38,7 +43,11 @@ describe('schedule install on Linux with systemd (timer + oneshot service)', () 
     return {
       name: SCHEDULE_NAME,
       at: { hour: 2, minute: 0 },
-      command: { workDir: path.join(root, 'cupm'), program: process.execPath, args: [BIN_PATH, 'nightly', '--env-file', path.join(root, 'cupm', 'cupm-backup.env')] },
+      command: {
+        workDir: path.join(root, 'cupm'),
+        program: process.execPath,
+        args: [BIN_PATH, 'nightly', '--env-file', path.join(root, 'cupm', 'cupm-backup.env')],
+      },
       backupDir: path.join(root, 'backups'),
       ...overrides,
     };
@@ -68,7 +77,9 @@ describe('schedule install on Linux with systemd (timer + oneshot service)', () 
     const serviceText = await readFile(service, 'utf8');
     expect(serviceText).to.include('\nType=oneshot\n');
     expect(serviceText).to.include(`\nWorkingDirectory=${path.join(root, 'cupm')}\n`);
-    expect(serviceText).to.include(`\nExecStart=${process.execPath} ${BIN_PATH} nightly --env-file ${path.join(root, 'cupm', 'cupm-backup.env')}\n`);
+    expect(serviceText).to.include(
+      `\nExecStart=${process.execPath} ${BIN_PATH} nightly --env-file ${path.join(root, 'cupm', 'cupm-backup.env')}\n`,
+    );
     expect(serviceText).not.to.include('[Install]');
     expect((await stat(service)).mode & 0o777).to.equal(0o644);
     expect(await systemdVerify(timer, service)).to.deep.equal({ exitCode: 0, output: '' });
@@ -91,15 +102,22 @@ describe('schedule install on Linux with systemd (timer + oneshot service)', () 
     );
 
     const serviceText = await readFile(path.join(unitDir, 'cupm-backup-nightly.service'), 'utf8');
-    expect(serviceText).to.include(`ExecStart="${root}/Node 100%% $HOME/node" ${BIN_PATH} nightly --env-file "${root}/conf \\"x\\" \\\\ 50%% $$PATH.env"\n`);
+    expect(serviceText).to.include(
+      `ExecStart="${root}/Node 100%% $HOME/node" ${BIN_PATH} nightly --env-file "${root}/conf \\"x\\" \\\\ 50%% $$PATH.env"\n`,
+    );
     expect(serviceText).to.include(`WorkingDirectory=${root}/Node 100%% $HOME\n`);
-    const verified = await systemdVerify(path.join(unitDir, 'cupm-backup-nightly.timer'), path.join(unitDir, 'cupm-backup-nightly.service'));
+    const verified = await systemdVerify(
+      path.join(unitDir, 'cupm-backup-nightly.timer'),
+      path.join(unitDir, 'cupm-backup-nightly.service'),
+    );
     expect(verified).to.deep.equal({ exitCode: 0, output: '' });
   });
 
   it('refuses, before writing anything, a program path systemd will not run (quote or backslash)', async () => {
     const backend = scheduler();
-    const error = await backend.planInstall(request({ command: { workDir: root, program: `${root}/it's/node`, args: ['nightly'] } })).catch((e: unknown) => e);
+    const error = await backend
+      .planInstall(request({ command: { workDir: root, program: `${root}/it's/node`, args: ['nightly'] } }))
+      .catch((e: unknown) => e);
     expect(error).to.be.instanceOf(ConfigError);
     expect((error as ConfigError).message).to.include('systemd cannot run a program whose path holds a quote or a backslash');
     expect(host.calls).to.deep.equal([]);
@@ -137,8 +155,12 @@ describe('schedule install on Linux with systemd (timer + oneshot service)', () 
 
     expect(error).to.be.instanceOf(CupmError);
     expect((error as CupmError).state).to.equal('every change was undone');
-    expect((error as CupmError).describe()).to.include('systemctl enable --now cupm-backup-nightly.timer failed (exit code 1): System has not been booted with systemd');
-    expect(host.calls.map((c) => (c.kind === 'run' ? c.argv.slice(1).join(' ') : `${c.kind} ${'file' in c ? path.basename(c.file) : ''}`))).to.deep.equal([
+    expect((error as CupmError).describe()).to.include(
+      'systemctl enable --now cupm-backup-nightly.timer failed (exit code 1): System has not been booted with systemd',
+    );
+    expect(
+      host.calls.map((c) => (c.kind === 'run' ? c.argv.slice(1).join(' ') : `${c.kind} ${'file' in c ? path.basename(c.file) : ''}`)),
+    ).to.deep.equal([
       'write cupm-backup-nightly.service',
       'write cupm-backup-nightly.timer',
       'daemon-reload',
@@ -165,7 +187,19 @@ describe('schedule install on Linux with systemd (timer + oneshot service)', () 
 
   it('status reads the timer and the last run from systemctl show', async () => {
     const backend = scheduler(async (argv) =>
-      ok(await readFile(path.join(FIXTURES, argv[1] !== 'show' ? 'show-nightly-timer-waiting.txt' : argv[2]!.endsWith('.timer') ? 'show-nightly-timer-waiting.txt' : 'show-nightly-service-exit-6.txt'), 'utf8')),
+      ok(
+        await readFile(
+          path.join(
+            FIXTURES,
+            argv[1] !== 'show'
+              ? 'show-nightly-timer-waiting.txt'
+              : argv[2]!.endsWith('.timer')
+                ? 'show-nightly-timer-waiting.txt'
+                : 'show-nightly-service-exit-6.txt',
+          ),
+          'utf8',
+        ),
+      ),
     );
     await applySchedulePlan(await backend.planInstall(request()), host, silentReporter, 'schedule install');
 
@@ -189,7 +223,19 @@ describe('schedule install on Linux with systemd (timer + oneshot service)', () 
 
   it('status names a disabled, stopped timer that has never run', async () => {
     const backend = scheduler(async (argv) =>
-      ok(await readFile(path.join(FIXTURES, argv[1] !== 'show' ? 'show-nightly-timer-disabled.txt' : argv[2]!.endsWith('.timer') ? 'show-nightly-timer-disabled.txt' : 'show-nightly-service-never-run.txt'), 'utf8')),
+      ok(
+        await readFile(
+          path.join(
+            FIXTURES,
+            argv[1] !== 'show'
+              ? 'show-nightly-timer-disabled.txt'
+              : argv[2]!.endsWith('.timer')
+                ? 'show-nightly-timer-disabled.txt'
+                : 'show-nightly-service-never-run.txt',
+          ),
+          'utf8',
+        ),
+      ),
     );
     await applySchedulePlan(await backend.planInstall(request()), host, silentReporter, 'schedule install');
     const status = await backend.status(request());
@@ -200,7 +246,12 @@ describe('schedule install on Linux with systemd (timer + oneshot service)', () 
 
   it('status on a host where systemd is not running says the timer will not run (real systemctl)', async () => {
     const backend = new SystemdScheduler(localHost(), { unitDir });
-    await applySchedulePlan(await backend.planInstall(request()), recordingHost({ answer: () => ok(), files: 'disk' }), silentReporter, 'schedule install');
+    await applySchedulePlan(
+      await backend.planInstall(request()),
+      recordingHost({ answer: () => ok(), files: 'disk' }),
+      silentReporter,
+      'schedule install',
+    );
 
     const status = await backend.status(request());
 
@@ -211,7 +262,12 @@ describe('schedule install on Linux with systemd (timer + oneshot service)', () 
 
   it('status notices units that differ from what this installation writes', async () => {
     const backend = scheduler(() => failed(1, NOT_BOOTED));
-    await applySchedulePlan(await backend.planInstall(request()), recordingHost({ answer: () => ok(), files: 'disk' }), silentReporter, 'schedule install');
+    await applySchedulePlan(
+      await backend.planInstall(request()),
+      recordingHost({ answer: () => ok(), files: 'disk' }),
+      silentReporter,
+      'schedule install',
+    );
     expect((await backend.status(request({ at: { hour: 3, minute: 30 } }))).problems.join('\n')).not.to.include('differ from');
     const moved = await backend.status(request({ command: { ...request().command, workDir: '/srv/elsewhere' } }));
     expect(moved.at).to.equal('02:00');
@@ -225,7 +281,9 @@ describe('schedule install on Linux with systemd (timer + oneshot service)', () 
 
     await applySchedulePlan(await backend.planRemove(request()), host, silentReporter, 'schedule remove');
 
-    expect(host.calls.map((c) => (c.kind === 'run' ? c.argv.slice(1).join(' ') : `${c.kind} ${'file' in c ? path.basename(c.file) : ''}`))).to.deep.equal([
+    expect(
+      host.calls.map((c) => (c.kind === 'run' ? c.argv.slice(1).join(' ') : `${c.kind} ${'file' in c ? path.basename(c.file) : ''}`)),
+    ).to.deep.equal([
       'disable --now cupm-backup-nightly.timer',
       'remove cupm-backup-nightly.timer',
       'remove cupm-backup-nightly.service',

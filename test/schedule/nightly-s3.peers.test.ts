@@ -52,7 +52,8 @@ describe('nightly, status, list, verify and restore with an S3 destination (a sa
     ...extra,
   });
   const cli = (args: string[], extra: Record<string, string> = {}) => runCli(args, { env: env(extra) });
-  const keys = async (b = bucket) => ((await store.client.send(new ListObjectsV2Command({ Bucket: b }))).Contents ?? []).map((o) => o.Key!).sort();
+  const keys = async (b = bucket) =>
+    ((await store.client.send(new ListObjectsV2Command({ Bucket: b }))).Contents ?? []).map((o) => o.Key!).sort();
 
   it('a night with an S3 destination: copied and checked; status is clean; list, verify and restore read it in place', async () => {
     const night = await cli(['nightly', '--json']);
@@ -60,8 +61,15 @@ describe('nightly, status, list, verify and restore with an S3 destination (a sa
     const record = night.json<NightlyRunRecord>();
     const name = record.archive!.name;
     const display = `s3://${bucket}/cupm/${server.name}`;
-    expect(night.stderr, whole(night)).to.match(new RegExp(`Copied ${name.replace(/\./g, '\\.')} to ${display}: ${record.archive!.size} bytes, size and ETag matched \\(ETag [0-9a-f]{32}\\)`));
-    expect(record.offsite.map((c) => [c.destination, c.archive, c.ok]), whole(night)).to.deep.equal([[display, name, true]]);
+    expect(night.stderr, whole(night)).to.match(
+      new RegExp(
+        `Copied ${name.replace(/\./g, '\\.')} to ${display}: ${record.archive!.size} bytes, size and ETag matched \\(ETag [0-9a-f]{32}\\)`,
+      ),
+    );
+    expect(
+      record.offsite.map((c) => [c.destination, c.archive, c.ok]),
+      whole(night),
+    ).to.deep.equal([[display, name, true]]);
     expect(record.pendingOffsite).to.deep.equal([]);
     expect(await keys()).to.deep.equal([`cupm/${server.name}/${name}`]);
 
@@ -88,7 +96,18 @@ describe('nightly, status, list, verify and restore with an S3 destination (a sa
     // The secret is in no output, no log line and no record.
     const log = await fs.readFile(path.join(backupDir, LOG_FILE), 'utf8');
     const history = await fs.readFile(path.join(backupDir, HISTORY_FILE), 'utf8');
-    for (const text of [night.stdout, night.stderr, status.stdout, list.stdout, verify.stdout, verify.stderr, restore.stdout, restore.stderr, log, history]) {
+    for (const text of [
+      night.stdout,
+      night.stderr,
+      status.stdout,
+      list.stdout,
+      verify.stdout,
+      verify.stderr,
+      restore.stdout,
+      restore.stderr,
+      log,
+      history,
+    ]) {
       expect(text).not.to.include(store.secretAccessKey);
     }
   });
@@ -101,16 +120,28 @@ describe('nightly, status, list, verify and restore with an S3 destination (a sa
     const name = record.archive!.name;
     expect(name).to.match(/\.zip\.age$/);
     const display = `s3://${bucket}/cupm/${server.name}`;
-    expect(record.offsite.map((c) => [c.archive, c.ok]), whole(night)).to.deep.equal([[name, true]]);
+    expect(
+      record.offsite.map((c) => [c.archive, c.ok]),
+      whole(night),
+    ).to.deep.equal([[name, true]]);
     expect(await keys()).to.deep.equal([`cupm/${server.name}/${name}`]);
 
     // Without the identity: listed by what its name says; with it: its manifest, read by ranged GETs.
     const locked = await cli(['list', display, '--json']);
     expect(locked.exitCode, whole(locked)).to.equal(0);
-    expect(locked.json<{ archives: Array<Record<string, unknown>> }>().archives[0]).to.deep.include({ file: `${display}/${name}`, encrypted: true, factsFrom: 'name' });
+    expect(locked.json<{ archives: Array<Record<string, unknown>> }>().archives[0]).to.deep.include({
+      file: `${display}/${name}`,
+      encrypted: true,
+      factsFrom: 'name',
+    });
     const list = await cli(['list', display, '--json', '--identity', key.identityFile]);
     expect(list.exitCode, whole(list)).to.equal(0);
-    expect(list.json<{ archives: Array<Record<string, unknown>> }>().archives[0]).to.deep.include({ file: `${display}/${name}`, ok: true, encrypted: true, createdAt: record.archive!.createdAt });
+    expect(list.json<{ archives: Array<Record<string, unknown>> }>().archives[0]).to.deep.include({
+      file: `${display}/${name}`,
+      ok: true,
+      encrypted: true,
+      createdAt: record.archive!.createdAt,
+    });
 
     const url = `${display}/${name}`;
     const verify = await cli(['verify', url, '--json', '--identity', key.identityFile]);
@@ -123,7 +154,16 @@ describe('nightly, status, list, verify and restore with an S3 destination (a sa
     expect(restore.exitCode, whole(restore)).to.equal(0);
     expect(restore.stderr).to.include(url);
     const secretKey = await secretKeyOf(key);
-    for (const text of [night.stdout, night.stderr, list.stdout, verify.stdout, verify.stderr, restore.stdout, restore.stderr, await fs.readFile(path.join(backupDir, LOG_FILE), 'utf8')]) {
+    for (const text of [
+      night.stdout,
+      night.stderr,
+      list.stdout,
+      verify.stdout,
+      verify.stderr,
+      restore.stdout,
+      restore.stderr,
+      await fs.readFile(path.join(backupDir, LOG_FILE), 'utf8'),
+    ]) {
       expect(text).not.to.include(secretKey);
       expect(text).not.to.include(store.secretAccessKey);
     }
@@ -145,7 +185,9 @@ describe('nightly, status, list, verify and restore with an S3 destination (a sa
     // The same profile in a file named by AWS_SHARED_CREDENTIALS_FILE (HOME has none).
     const file = path.join(work, 'shared-credentials');
     await fs.writeFile(file, profile, { mode: 0o600 });
-    const list = await runCli(['list', display, '--json'], { env: { ...withoutKeys, HOME: path.join(work, 'empty-home'), AWS_PROFILE: 'cupm-offsite', AWS_SHARED_CREDENTIALS_FILE: file } });
+    const list = await runCli(['list', display, '--json'], {
+      env: { ...withoutKeys, HOME: path.join(work, 'empty-home'), AWS_PROFILE: 'cupm-offsite', AWS_SHARED_CREDENTIALS_FILE: file },
+    });
     expect(list.exitCode, whole(list)).to.equal(0);
     expect(list.json<{ archives: Array<{ file: string }> }>().archives.map((a) => a.file)).to.deep.equal([`${display}/${name}`]);
 
@@ -155,9 +197,21 @@ describe('nightly, status, list, verify and restore with an S3 destination (a sa
     // A profile that is not there is the configuration's fault: exit 2 at preflight, nothing done, and said so.
     const missing = await runCli(['nightly', '--json'], { env: { ...withoutKeys, HOME: home, AWS_PROFILE: 'cupm-typo' } });
     expect(missing.exitCode, whole(missing)).to.equal(2);
-    expect(missing.json<NightlyRunRecord>().steps.map((s) => `${s.name}:${s.status}`), whole(missing)).to.deep.equal(['preflight:failed', 'notify:skipped']);
+    expect(
+      missing.json<NightlyRunRecord>().steps.map((s) => `${s.name}:${s.status}`),
+      whole(missing),
+    ).to.deep.equal(['preflight:failed', 'notify:skipped']);
     expect(missing.stderr).to.include('no credentials for the store in the profile "cupm-typo" (AWS_PROFILE; CredentialsProviderError)');
-    for (const text of [night.stdout, night.stderr, list.stdout, list.stderr, wrong.stderr, missing.stderr, await fs.readFile(path.join(backupDir, LOG_FILE), 'utf8'), await fs.readFile(path.join(backupDir, HISTORY_FILE), 'utf8')]) {
+    for (const text of [
+      night.stdout,
+      night.stderr,
+      list.stdout,
+      list.stderr,
+      wrong.stderr,
+      missing.stderr,
+      await fs.readFile(path.join(backupDir, LOG_FILE), 'utf8'),
+      await fs.readFile(path.join(backupDir, HISTORY_FILE), 'utf8'),
+    ]) {
       expect(text).not.to.include(store.secretAccessKey);
     }
   });
@@ -175,14 +229,25 @@ describe('nightly, status, list, verify and restore with an S3 destination (a sa
     const { leaks, commandLines } = await watch.stop();
     const requests = proxy.requestHeaders();
     expect(requests.length, whole(night)).to.be.at.least(3);
-    for (const request of requests) expect(request.toLowerCase(), request.split('\r\n')[0]).to.include(`x-amz-security-token: ${token.toLowerCase()}`);
+    for (const request of requests)
+      expect(request.toLowerCase(), request.split('\r\n')[0]).to.include(`x-amz-security-token: ${token.toLowerCase()}`);
     // Swift's tempauth checks the signature (which covers the token header) and ignores the token itself.
     expect(night.exitCode, whole(night)).to.equal(0);
     expect(night.json<NightlyRunRecord>().offsite.map((c) => c.ok)).to.deep.equal([true]);
-    expect(commandLines.some((line) => line.includes('nightly')), 'the watch saw the nightly run').to.equal(true);
+    expect(
+      commandLines.some((line) => line.includes('nightly')),
+      'the watch saw the nightly run',
+    ).to.equal(true);
     expect(leaks).to.deep.equal([]);
     const status = await cli(['status', '--json'], { AWS_SESSION_TOKEN: token });
-    for (const text of [night.stdout, night.stderr, status.stdout, status.stderr, await fs.readFile(path.join(backupDir, LOG_FILE), 'utf8'), await fs.readFile(path.join(backupDir, HISTORY_FILE), 'utf8')]) {
+    for (const text of [
+      night.stdout,
+      night.stderr,
+      status.stdout,
+      status.stderr,
+      await fs.readFile(path.join(backupDir, LOG_FILE), 'utf8'),
+      await fs.readFile(path.join(backupDir, HISTORY_FILE), 'utf8'),
+    ]) {
       expect(text).not.to.include(token);
       expect(text).not.to.include(store.secretAccessKey);
     }
@@ -196,7 +261,10 @@ describe('nightly, status, list, verify and restore with an S3 destination (a sa
     expect(down.exitCode, whole(down)).to.equal(6);
     const record = down.json<NightlyRunRecord>();
     expect(record.verified).to.equal(true);
-    expect(record.steps.map((s) => `${s.name}:${s.status}`), whole(down)).to.deep.equal(['backup:done', 'verify:done', 'offsite:failed', 'prune:skipped', 'notify:skipped']);
+    expect(
+      record.steps.map((s) => `${s.name}:${s.status}`),
+      whole(down),
+    ).to.deep.equal(['backup:done', 'verify:done', 'offsite:failed', 'prune:skipped', 'notify:skipped']);
     expect(record.offsite[0]?.error, whole(down)).to.match(/cannot be reached \(E[A-Z]+\): is the store down/);
     expect(record.pendingOffsite.map((p) => p.archive)).to.deep.equal([record.archive!.name]);
     expect(down.stderr).to.match(/Nightly run WARNING \(exit 6\)/);
@@ -209,7 +277,13 @@ describe('nightly, status, list, verify and restore with an S3 destination (a sa
     const next = await cli(['nightly', '--json']);
     expect(next.exitCode, whole(next)).to.equal(0);
     const second = next.json<NightlyRunRecord>();
-    expect(second.offsite.map((c) => [c.archive, c.ok]), whole(next)).to.deep.equal([[record.archive!.name, true], [second.archive!.name, true]]);
+    expect(
+      second.offsite.map((c) => [c.archive, c.ok]),
+      whole(next),
+    ).to.deep.equal([
+      [record.archive!.name, true],
+      [second.archive!.name, true],
+    ]);
     expect(second.pendingOffsite).to.deep.equal([]);
     expect(await keys()).to.deep.equal([record.archive!.name, second.archive!.name].map((n) => `cupm/${server.name}/${n}`).sort());
   });
@@ -228,16 +302,22 @@ describe('nightly, status, list, verify and restore with an S3 destination (a sa
     expect(down.stderr).not.to.include('NOT valid');
   });
 
-    it('a bucket that does not exist: exit 2 before anything is done, and the bucket is not created', async () => {
+  it('a bucket that does not exist: exit 2 before anything is done, and the bucket is not created', async () => {
     const missing = await store.bucket({ create: false });
     const run = await cli(['nightly', '--json'], { CUPM_OFFSITE: `s3://${missing}/cupm` });
     expect(run.exitCode, whole(run)).to.equal(2);
     const record = run.json<NightlyRunRecord>();
-    expect(record.steps.map((s) => `${s.name}:${s.status}`), whole(run)).to.deep.equal(['preflight:failed', 'notify:skipped']);
+    expect(
+      record.steps.map((s) => `${s.name}:${s.status}`),
+      whole(run),
+    ).to.deep.equal(['preflight:failed', 'notify:skipped']);
     expect(record.error?.message).to.match(new RegExp(`the bucket ${missing} does not exist \\(NoSuchBucket\\)`));
     expect(record.archive).to.equal(null);
     expect((await fs.readdir(backupDir)).filter((n) => n.endsWith('.zip'))).to.deep.equal([]);
-    const after = await store.client.send(new ListObjectsV2Command({ Bucket: missing })).then(() => 'exists', (e: { name?: string }) => e.name);
+    const after = await store.client.send(new ListObjectsV2Command({ Bucket: missing })).then(
+      () => 'exists',
+      (e: { name?: string }) => e.name,
+    );
     expect(after).to.equal('NoSuchBucket');
   });
 });

@@ -59,7 +59,8 @@ describe('nightly: the run a scheduler starts (a sandbox CUPM server, a real sha
       return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - monthsBack, day, 2)).toISOString();
     };
     const old: string[] = [];
-    for (const createdAt of [monthDay(2, 5), monthDay(2, 20), monthDay(1, 10), monthDay(1, 20)]) old.push(await writeArchiveAt(backupDir, { createdAt }));
+    for (const createdAt of [monthDay(2, 5), monthDay(2, 20), monthDay(1, 10), monthDay(1, 20)])
+      old.push(await writeArchiveAt(backupDir, { createdAt }));
     for (const name of old) await fs.copyFile(path.join(backupDir, name), path.join(share, name));
 
     const result = await nightly({
@@ -73,7 +74,13 @@ describe('nightly: the run a scheduler starts (a sandbox CUPM server, a real sha
     const record = result.json<NightlyRunRecord>();
     expect(record.outcome).to.equal('ok');
     expect(record.verified).to.equal(true);
-    expect(record.steps.map((s) => `${s.name}:${s.status}`)).to.deep.equal(['backup:done', 'verify:done', 'offsite:done', 'prune:done', 'notify:skipped']);
+    expect(record.steps.map((s) => `${s.name}:${s.status}`)).to.deep.equal([
+      'backup:done',
+      'verify:done',
+      'offsite:done',
+      'prune:done',
+      'notify:skipped',
+    ]);
     const archive = record.archive!;
     expect(archive.path).to.equal(path.join(backupDir, archive.name));
     expect((await verifyArchive(archive.path)).ok).to.equal(true);
@@ -82,7 +89,10 @@ describe('nightly: the run a scheduler starts (a sandbox CUPM server, a real sha
     const local = sha256(await fs.readFile(archive.path));
     expect(sha256(await fs.readFile(path.join(share, archive.name)))).to.equal(local);
     expect(sha256(await fs.readFile(path.join(sshd.root, archive.name)))).to.equal(local);
-    expect(record.offsite.map((c) => [c.destination, c.archive, c.ok])).to.deep.equal([[share, archive.name, true], [sshd.url(), archive.name, true]]);
+    expect(record.offsite.map((c) => [c.destination, c.archive, c.ok])).to.deep.equal([
+      [share, archive.name, true],
+      [sshd.url(), archive.name, true],
+    ]);
     expect(record.pendingOffsite).to.deep.equal([]);
 
     // daily 2 + monthly 3: the new archive, last month's 20th (daily: the newest day before today;
@@ -118,7 +128,13 @@ describe('nightly: the run a scheduler starts (a sandbox CUPM server, a real sha
     const record = first.json<NightlyRunRecord>();
     expect(record.outcome).to.equal('warning');
     expect(record.verified).to.equal(true);
-    expect(record.steps.map((s) => `${s.name}:${s.status}`)).to.deep.equal(['backup:done', 'verify:done', 'offsite:failed', 'prune:done', 'notify:skipped']);
+    expect(record.steps.map((s) => `${s.name}:${s.status}`)).to.deep.equal([
+      'backup:done',
+      'verify:done',
+      'offsite:failed',
+      'prune:done',
+      'notify:skipped',
+    ]);
     expect(record.error?.message).to.match(/The backup is verified and kept in .*, but offsite failed/);
     expect(record.offsite[0]?.error).to.match(/does not exist \(is the share mounted\?\)/);
     expect(record.pendingOffsite).to.deep.equal([{ destination: offsite, archive: record.archive!.name, since: record.startedAt }]);
@@ -133,7 +149,10 @@ describe('nightly: the run a scheduler starts (a sandbox CUPM server, a real sha
     const second = await nightly({ CUPM_OFFSITE: offsite, CUPM_KEEP_LAST: '1' });
     expect(second.exitCode, second.stderr).to.equal(0);
     const next = second.json<NightlyRunRecord>();
-    expect(next.offsite.map((c) => [c.archive, c.ok])).to.deep.equal([[record.archive!.name, true], [next.archive!.name, true]]);
+    expect(next.offsite.map((c) => [c.archive, c.ok])).to.deep.equal([
+      [record.archive!.name, true],
+      [next.archive!.name, true],
+    ]);
     expect(next.pendingOffsite).to.deep.equal([]);
     // Retention ran after both copies: keep-last 1 leaves only the newest, here and there.
     expect(await zips(backupDir)).to.deep.equal([next.archive!.name]);
@@ -147,7 +166,10 @@ describe('nightly: the run a scheduler starts (a sandbox CUPM server, a real sha
     expect(second.exitCode).to.equal(6);
     const owed = first.json<NightlyRunRecord>().archive!.name;
     expect(await zips(backupDir)).to.include(owed);
-    expect(second.json<NightlyRunRecord>().pendingOffsite.map((p) => p.archive)).to.deep.equal([owed, second.json<NightlyRunRecord>().archive!.name]);
+    expect(second.json<NightlyRunRecord>().pendingOffsite.map((p) => p.archive)).to.deep.equal([
+      owed,
+      second.json<NightlyRunRecord>().archive!.name,
+    ]);
   });
 
   it('a corrupt archive in the backup dir is kept and reported: the night is a WARNING until someone removes it', async () => {
@@ -190,12 +212,23 @@ describe('nightly: the run a scheduler starts (a sandbox CUPM server, a real sha
       await fs.writeFile(path.join(mount.dir, 'filler'), Buffer.alloc(Math.max(0, bavail * bsize - 16 * 1024)));
 
       const result = await runCli(['nightly', '--json'], {
-        env: env({ CUPM_BACKUP_DIR: mount.dir, CUPM_KEEP_LAST: '1', CUPM_SMTP_URL: mail.url('nightly', 'mail-Pa55'), CUPM_NOTIFY_TO: 'ops@example.com' }),
+        env: env({
+          CUPM_BACKUP_DIR: mount.dir,
+          CUPM_KEEP_LAST: '1',
+          CUPM_SMTP_URL: mail.url('nightly', 'mail-Pa55'),
+          CUPM_NOTIFY_TO: 'ops@example.com',
+        }),
       });
       expect(result.exitCode, result.stderr).to.equal(4);
       const record = result.json<NightlyRunRecord>();
       expect(record.outcome).to.equal('failed');
-      expect(record.steps.map((s) => `${s.name}:${s.status}`)).to.deep.equal(['backup:failed', 'verify:skipped', 'offsite:skipped', 'prune:skipped', 'notify:done']);
+      expect(record.steps.map((s) => `${s.name}:${s.status}`)).to.deep.equal([
+        'backup:failed',
+        'verify:skipped',
+        'offsite:skipped',
+        'prune:skipped',
+        'notify:done',
+      ]);
       expect(record.steps[0]?.error).to.match(/Not enough free disk for the backup: .* archive about [\d.]+ \w+, [\d.]+ \w+ free/);
       expect(result.stderr).to.include('no service was stopped');
       expect(record.steps.find((s) => s.name === 'prune')?.detail).to.equal('retention runs only after a verified backup');
@@ -219,7 +252,13 @@ describe('nightly: the run a scheduler starts (a sandbox CUPM server, a real sha
     // The first run stands still at its first service stop, holding the lock.
     const gated = { CUPM_SERVICE_COMMAND_STOP: `${quote([process.execPath, GATE, gate])} ${server.env().CUPM_SERVICE_COMMAND_STOP}` };
     const first = runCli(['nightly', '--json'], { env: env(gated) });
-    while (!(await fs.access(path.join(gate, 'entered')).then(() => true, () => false))) await new Promise((r) => setTimeout(r, 100));
+    while (
+      !(await fs.access(path.join(gate, 'entered')).then(
+        () => true,
+        () => false,
+      ))
+    )
+      await new Promise((r) => setTimeout(r, 100));
 
     const second = await nightly();
     expect(second.exitCode).to.equal(4);
@@ -233,7 +272,10 @@ describe('nightly: the run a scheduler starts (a sandbox CUPM server, a real sha
     expect(done.exitCode, done.stderr).to.equal(0);
     const record = done.json<NightlyRunRecord>();
     expect(record.verified).to.equal(true);
-    expect((await readHistory(backupDir)).map((r) => [r.outcome, r.exitCode])).to.deep.equal([['failed', 4], ['ok', 0]]);
+    expect((await readHistory(backupDir)).map((r) => [r.outcome, r.exitCode])).to.deep.equal([
+      ['failed', 4],
+      ['ok', 0],
+    ]);
     expect(await zips(backupDir)).to.deep.equal([record.archive!.name]);
   });
 });

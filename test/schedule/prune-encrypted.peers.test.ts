@@ -33,9 +33,14 @@ describe('prune: encrypted archives (.zip.age) are judged by their names where n
   /** An encrypted archive as the backup would write and name it; returns its name. */
   async function encryptedAt(folder: string, createdAt: string, options: { host?: string; label?: string | null } = {}): Promise<string> {
     const host = options.host ?? HOST;
-    const writer = await ArchiveWriter.create(path.join(folder, archiveFileName(host, new Date(createdAt), options.label ?? null)), { encryptTo: [key.recipient] });
+    const writer = await ArchiveWriter.create(path.join(folder, archiveFileName(host, new Date(createdAt), options.label ?? null)), {
+      encryptTo: [key.recipient],
+    });
     await writer.addStream(DUMP_ENTRY, Readable.from([Buffer.from(SAMPLE_DUMP)]));
-    const { entries: _entries, ...body } = manifestFor({}, { createdAt, label: options.label ?? null, source: { hostname: host, addresses: [], platform: 'linux', osRelease: 'x' } });
+    const { entries: _entries, ...body } = manifestFor(
+      {},
+      { createdAt, label: options.label ?? null, source: { hostname: host, addresses: [], platform: 'linux', osRelease: 'x' } },
+    );
     return path.basename((await writer.finish(body)).path);
   }
 
@@ -44,7 +49,8 @@ describe('prune: encrypted archives (.zip.age) are judged by their names where n
     share = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-prune-age-share-'));
     key ??= await ageKeygen(await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-prune-key-')));
     weekly = [];
-    for (const day of ['2026-11-01', '2026-11-08', '2026-11-15', '2026-11-22', '2026-11-29']) weekly.push(await encryptedAt(dir, `${day}T02:00:00.000Z`));
+    for (const day of ['2026-11-01', '2026-11-08', '2026-11-15', '2026-11-22', '2026-11-29'])
+      weekly.push(await encryptedAt(dir, `${day}T02:00:00.000Z`));
     other = await encryptedAt(dir, '2026-11-02T02:00:00.000Z', { host: 'CUPM-OTHER' });
     preUpgrade = await encryptedAt(dir, '2026-10-01T10:00:00.000Z', { label: 'pre-upgrade' });
     renamed = 'cupm-backup_copied-by-hand.zip.age';
@@ -59,9 +65,20 @@ describe('prune: encrypted archives (.zip.age) are judged by their names where n
   async function nightlyVerified(name: string): Promise<void> {
     const { size } = await fs.stat(path.join(dir, name));
     const record: NightlyRunRecord = {
-      startedAt: '2026-11-29T02:00:00.000Z', finishedAt: '2026-11-29T02:01:00.000Z', durationMs: 60_000, host: HOST,
-      outcome: 'ok', exitCode: 0, archive: { path: path.join(dir, name), name, size, dumpBytes: 1, createdAt: '2026-11-29T02:00:00.000Z', cupmVersion: '8.5' },
-      backupDurationMs: 1, verified: true, offsite: [], pendingOffsite: [], pruned: [], steps: [], error: null,
+      startedAt: '2026-11-29T02:00:00.000Z',
+      finishedAt: '2026-11-29T02:01:00.000Z',
+      durationMs: 60_000,
+      host: HOST,
+      outcome: 'ok',
+      exitCode: 0,
+      archive: { path: path.join(dir, name), name, size, dumpBytes: 1, createdAt: '2026-11-29T02:00:00.000Z', cupmVersion: '8.5' },
+      backupDurationMs: 1,
+      verified: true,
+      offsite: [],
+      pendingOffsite: [],
+      pruned: [],
+      steps: [],
+      error: null,
     };
     await appendHistory(dir, record);
   }

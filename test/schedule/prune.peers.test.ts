@@ -11,7 +11,13 @@ import { writeArchiveAt, writeCorruptArchive } from '../support/dated-archives.j
 
 interface PruneJson {
   dryRun: boolean;
-  locations: Array<{ location: string; kind: string; deleted: string[]; unreadable: Array<{ name: string; problem: string }>; decisions: Array<{ name: string; keep: boolean; reasons: string[] }> }>;
+  locations: Array<{
+    location: string;
+    kind: string;
+    deleted: string[];
+    unreadable: Array<{ name: string; problem: string }>;
+    decisions: Array<{ name: string; keep: boolean; reasons: string[] }>;
+  }>;
 }
 
 describe('prune: retention over the backup dir and the off-site folders', () => {
@@ -104,7 +110,10 @@ describe('prune: retention over the backup dir and the off-site folders', () => 
   it('an archive that does not verify is not taken as the newest verified: it is kept and reported, the one before it is protected', async () => {
     // Newest of all, readable manifest, but its dump does not match the manifest.
     const entries = typicalEntries();
-    const manifest = manifestFor(entries, { createdAt: '2026-11-30T02:00:00.000Z', source: { ...manifestFor({}).source, hostname: os.hostname() } });
+    const manifest = manifestFor(entries, {
+      createdAt: '2026-11-30T02:00:00.000Z',
+      source: { ...manifestFor({}).source, hostname: os.hostname() },
+    });
     manifest.entries = manifest.entries.map((e) => (e.path === DUMP_ENTRY ? { ...e, sha256: '0'.repeat(64) } : e));
     const tampered = archiveFileName(os.hostname(), new Date('2026-11-30T02:00:00.000Z'), null);
     await buildZip(path.join(dir, tampered), entries, manifest);
@@ -148,7 +157,10 @@ describe('prune: retention over the backup dir and the off-site folders', () => 
 
   it('waits for no one: while another job holds the lock it refuses (exit 4) and deletes nothing', async () => {
     const before = await files();
-    await fs.writeFile(path.join(dir, LOCK_FILE), JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString(), command: 'nightly' }));
+    await fs.writeFile(
+      path.join(dir, LOCK_FILE),
+      JSON.stringify({ pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString(), command: 'nightly' }),
+    );
     const result = await runCli(['prune', '--keep-last', '1', '--yes'], { env: env() });
     expect(result.exitCode).to.equal(4);
     expect(result.stderr).to.match(/Another cupm-backup job is running: "nightly"/);

@@ -8,7 +8,13 @@ function nightlies(from: string, nights: number): RetentionCandidate[] {
   const start = Date.parse(`${from}T02:00:00.000Z`);
   return Array.from({ length: nights }, (_, i) => {
     const at = new Date(start + i * 86_400_000).toISOString();
-    return { name: `cupm-backup_${HOST}_${at.slice(0, 10).replace(/-/g, '')}T020000Z.zip`, createdAt: at, label: null, host: HOST, verified: true };
+    return {
+      name: `cupm-backup_${HOST}_${at.slice(0, 10).replace(/-/g, '')}T020000Z.zip`,
+      createdAt: at,
+      label: null,
+      host: HOST,
+      verified: true,
+    };
   });
 }
 
@@ -17,7 +23,15 @@ const kept = (decisions: ReturnType<typeof planRetention>) => decisions.filter((
 describe('retention policy (restic semantics, UTC periods)', () => {
   it('keep-daily 7 keeps the last seven nights and nothing older', () => {
     const decisions = planRetention(nightlies('2026-09-01', 90), { daily: 7 }, { host: HOST });
-    expect(kept(decisions)).to.deep.equal(['2026-11-29', '2026-11-28', '2026-11-27', '2026-11-26', '2026-11-25', '2026-11-24', '2026-11-23']);
+    expect(kept(decisions)).to.deep.equal([
+      '2026-11-29',
+      '2026-11-28',
+      '2026-11-27',
+      '2026-11-26',
+      '2026-11-25',
+      '2026-11-24',
+      '2026-11-23',
+    ]);
   });
 
   it('daily, weekly and monthly together over three months keep the newest of each period, with every reason', () => {
@@ -42,9 +56,22 @@ describe('retention policy (restic semantics, UTC periods)', () => {
   });
 
   it('keep-last keeps the N newest even within one day', () => {
-    const day = ['01', '07', '13', '19'].map((h) => ({ name: `a${h}.zip`, createdAt: `2026-11-25T${h}:00:00.000Z`, host: HOST, verified: true }));
-    expect(planRetention(day, { last: 2 }, { host: HOST }).filter((d) => d.keep).map((d) => d.name)).to.deep.equal(['a19.zip', 'a13.zip']);
-    expect(planRetention(day, { daily: 5 }, { host: HOST }).filter((d) => d.keep).map((d) => d.name)).to.deep.equal(['a19.zip']);
+    const day = ['01', '07', '13', '19'].map((h) => ({
+      name: `a${h}.zip`,
+      createdAt: `2026-11-25T${h}:00:00.000Z`,
+      host: HOST,
+      verified: true,
+    }));
+    expect(
+      planRetention(day, { last: 2 }, { host: HOST })
+        .filter((d) => d.keep)
+        .map((d) => d.name),
+    ).to.deep.equal(['a19.zip', 'a13.zip']);
+    expect(
+      planRetention(day, { daily: 5 }, { host: HOST })
+        .filter((d) => d.keep)
+        .map((d) => d.name),
+    ).to.deep.equal(['a19.zip']);
   });
 
   it('never deletes the newest verified archive, even when no rule keeps it', () => {
@@ -56,7 +83,7 @@ describe('retention policy (restic semantics, UTC periods)', () => {
     ]);
   });
 
-  it('keeps archives it cannot judge, pre-upgrade ones, held ones and other hosts\' ones, and does not count them', () => {
+  it("keeps archives it cannot judge, pre-upgrade ones, held ones and other hosts' ones, and does not count them", () => {
     const archives: RetentionCandidate[] = [
       ...nightlies('2026-11-20', 3),
       { name: 'broken.zip', problem: 'not a readable ZIP archive' },

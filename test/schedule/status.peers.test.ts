@@ -64,7 +64,10 @@ describe('status: is there a fresh verified backup? (for monitoring)', () => {
     expect(text.stdout).to.match(new RegExp(`^Newest verified: +${run.archive!.name} .*, 2h0\\dm old \\(limit 26h\\)$`, 'm'));
     expect(text.stdout).to.match(/\nOK$/);
     // One aligned column of values, sizes human.
-    const values = text.stdout.split('\n').filter((l) => /^[A-Z][a-z -]+: +\S/.test(l)).map((l) => l.search(/: +\S/) + l.slice(l.indexOf(':') + 1).search(/\S/) + 1);
+    const values = text.stdout
+      .split('\n')
+      .filter((l) => /^[A-Z][a-z -]+: +\S/.test(l))
+      .map((l) => l.search(/: +\S/) + l.slice(l.indexOf(':') + 1).search(/\S/) + 1);
     expect(new Set(values).size, text.stdout).to.equal(1);
     expect(text.stdout).not.to.match(/\d+ bytes/);
   });
@@ -73,7 +76,9 @@ describe('status: is there a fresh verified backup? (for monitoring)', () => {
     await recordRun(30);
     const stale = await status();
     expect(stale.exitCode).to.equal(1);
-    expect(stale.json<BackupStatus>().problems[0]).to.match(/the newest verified backup is 30h0\dm old, more than CUPM_MAX_AGE_HOURS \(26\)/);
+    expect(stale.json<BackupStatus>().problems[0]).to.match(
+      /the newest verified backup is 30h0\dm old, more than CUPM_MAX_AGE_HOURS \(26\)/,
+    );
     expect((await status({ CUPM_MAX_AGE_HOURS: '48' })).exitCode).to.equal(0);
   });
 
@@ -81,14 +86,23 @@ describe('status: is there a fresh verified backup? (for monitoring)', () => {
     const older = await recordRun(20);
     const newer = await recordRun(10);
     await fs.rm(newer.archive!.path);
-    await appendHistory(dir, { ...newer, outcome: 'failed', exitCode: 1, archive: null, verified: false, error: { message: 'Writing the archive failed: the disk is full.' } });
+    await appendHistory(dir, {
+      ...newer,
+      outcome: 'failed',
+      exitCode: 1,
+      archive: null,
+      verified: false,
+      error: { message: 'Writing the archive failed: the disk is full.' },
+    });
     const result = await status();
     const json = result.json<BackupStatus>();
     expect(json.newestVerified?.name).to.equal(older.archive!.name);
     expect(json.lastRun?.outcome).to.equal('failed');
     // Fresh enough, but the last run failed: a warning for monitoring (6), not an all-clear.
     expect(result.exitCode).to.equal(6);
-    expect(json.problems).to.deep.equal([`the last nightly run (${newer.startedAt}) ended FAILED: Writing the archive failed: the disk is full.`]);
+    expect(json.problems).to.deep.equal([
+      `the last nightly run (${newer.startedAt}) ended FAILED: Writing the archive failed: the disk is full.`,
+    ]);
   });
 
   it('copies still owed off-site: exit 6, and the list says what and where', async () => {

@@ -36,7 +36,8 @@ describe('restore proves the archive before it stops anything: encryption and th
     await fs.rm(work, { recursive: true, force: true });
   });
 
-  const restoreCli = (args: string[], env: Record<string, string> = {}) => runCli(['restore', ...args], { env: { ...target.env(), ...env } });
+  const restoreCli = (args: string[], env: Record<string, string> = {}) =>
+    runCli(['restore', ...args], { env: { ...target.env(), ...env } });
 
   /** Runs `run`, expects `exitCode`, and that nothing changed: databases, roles, files, services, and no service was even stopped. */
   async function expectUntouched(run: () => Promise<{ exitCode: number; stderr: string }>, exitCode: number) {
@@ -72,7 +73,9 @@ describe('restore proves the archive before it stops anything: encryption and th
       const verify = await runCli(['verify', encrypted]);
       expect(verify.exitCode, verify.stderr).to.equal(2);
       const { stderr } = await expectUntouched(() => restoreCli([encrypted, '--yes']), 2);
-      expect(stderr).to.match(/is encrypted; restoring it needs the identity/).and.match(/--identity/);
+      expect(stderr)
+        .to.match(/is encrypted; restoring it needs the identity/)
+        .and.match(/--identity/);
     });
 
     it('with the wrong identity: exit 3 before any service is stopped', async () => {
@@ -141,7 +144,9 @@ describe('restore proves the archive before it stops anything: encryption and th
         });
         // The archive itself is whole (sizes and SHA-256 match): only reading it as psql would shows it.
         const { stderr } = await expectUntouched(() => restoreCli([hostile, '--yes']), 3);
-        expect(stderr).to.match(/database\/pg_dumpall\.sql is not a pg_dumpall script psql may run: line \d+/).and.match(reason);
+        expect(stderr)
+          .to.match(/database\/pg_dumpall\.sql is not a pg_dumpall script psql may run: line \d+/)
+          .and.match(reason);
         await expect(fs.stat(marker)).to.be.rejectedWith(/ENOENT/);
         const verify = await runCli(['verify', hostile]);
         expect(verify.exitCode).to.equal(3);

@@ -61,17 +61,29 @@ describe('secrets never leak: not in output, logs, JSON or argument lists; files
 
     const { leaks, commandLines } = await watch.stop();
     expect(leaks.filter((l) => l.includes(canary)).length, 'the canary was seen').to.be.greaterThan(0);
-    expect(leaks.filter((l) => !l.includes(canary)), 'command lines holding the password').to.deep.equal([]);
+    expect(
+      leaks.filter((l) => !l.includes(canary)),
+      'command lines holding the password',
+    ).to.deep.equal([]);
     // The watcher was looking while the tools ran: it saw them (and the service commands).
     for (const tool of ['pg_dumpall', 'psql', 'standin']) {
-      expect(commandLines.some((c) => c.includes(tool)), `saw a ${tool} process`).to.equal(true);
+      expect(
+        commandLines.some((c) => c.includes(tool)),
+        `saw a ${tool} process`,
+      ).to.equal(true);
     }
 
     // Each tool recorded its own argv (no password there) and found the password in its environment.
     const calls = await recording.calls();
     const argvs = calls.filter((c) => c.startsWith('argv:'));
-    expect(argvs.some((c) => /pg_dumpall -w/.test(c)), calls.join('\n')).to.equal(true);
-    expect(argvs.some((c) => /psql -X -q -v ON_ERROR_STOP=1 -d postgres -f -/.test(c)), calls.join('\n')).to.equal(true);
+    expect(
+      argvs.some((c) => /pg_dumpall -w/.test(c)),
+      calls.join('\n'),
+    ).to.equal(true);
+    expect(
+      argvs.some((c) => /psql -X -q -v ON_ERROR_STOP=1 -d postgres -f -/.test(c)),
+      calls.join('\n'),
+    ).to.equal(true);
     for (const argv of argvs) {
       for (const form of forms(ADMIN_PASSWORD)) expect(argv).to.not.include(form);
       expect(argv).to.not.match(/password/i);
@@ -116,12 +128,18 @@ describe('secrets never leak: not in output, logs, JSON or argument lists; files
   });
 
   it('a restore stopped by SIGTERM: its journal and snapshot were private while it ran, and are gone after', async () => {
-    const archive = path.join(server.backupDir, (await fs.readdir(server.backupDir)).find((n) => n.endsWith('.zip'))!);
+    const archive = path.join(
+      server.backupDir,
+      (await fs.readdir(server.backupDir)).find((n) => n.endsWith('.zip'))!,
+    );
     const psql = await pausingPgBin(server.cluster.binDir, path.join(server.dir, 'pausing'));
     await psql.arm('COPY public.subscriber');
     const run = execa(BIN, ['restore', archive, '--yes'], {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...server.env(), CUPM_PG_BIN: psql.bin },
-      extendEnv: false, reject: false, cwd: server.dir, forceKillAfterDelay: false,
+      extendEnv: false,
+      reject: false,
+      cwd: server.dir,
+      forceKillAfterDelay: false,
     });
     await psql.paused();
     const journal = path.join(server.backupDir, JOURNAL);
@@ -145,11 +163,16 @@ describe('secrets never leak: not in output, logs, JSON or argument lists; files
     const bin = await slowDumpallBin(server.dir, server.cluster.binDir, 60);
     const run = execa(BIN, ['backup'], {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...server.env(), CUPM_PG_BIN: bin },
-      extendEnv: false, reject: false, cwd: server.dir, forceKillAfterDelay: false,
+      extendEnv: false,
+      reject: false,
+      cwd: server.dir,
+      forceKillAfterDelay: false,
     });
-    const partial = await waitFor('the partial archive', async () => (await fs.readdir(server.backupDir)).find((n) => n.endsWith('.partial')));
+    const partial = await waitFor('the partial archive', async () =>
+      (await fs.readdir(server.backupDir)).find((n) => n.endsWith('.partial')),
+    );
     expect((await fs.stat(path.join(server.backupDir, partial))).mode & 0o777).to.equal(0o600);
-    await waitFor('the dump to start', async () => (await fs.stat(path.join(bin, 'started')).catch(() => undefined)) ? true : undefined);
+    await waitFor('the dump to start', async () => ((await fs.stat(path.join(bin, 'started')).catch(() => undefined)) ? true : undefined));
     run.kill('SIGTERM');
     const result = await run;
     expect(result.exitCode, result.stderr).to.equal(1);

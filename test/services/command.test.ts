@@ -19,8 +19,10 @@ function sysvTemplates(dir: string, startExtra = '') {
   return {
     CUPM_SERVICE_MANAGER: 'command',
     CUPM_SERVICES: 'Apache',
-    CUPM_SERVICE_COMMAND_START: quote(['sh', '-c', `${startExtra}sleep 600 & echo $! > "$0"; touch "$1"; echo started`]) + ` ${quote([pid])} ${quote([on])}`,
-    CUPM_SERVICE_COMMAND_STOP: quote(['sh', '-c', 'rm -f "$0"; kill "$(cat "$1")" 2>/dev/null; exit 0']) + ` ${quote([on])} ${quote([pid])}`,
+    CUPM_SERVICE_COMMAND_START:
+      quote(['sh', '-c', `${startExtra}sleep 600 & echo $! > "$0"; touch "$1"; echo started`]) + ` ${quote([pid])} ${quote([on])}`,
+    CUPM_SERVICE_COMMAND_STOP:
+      quote(['sh', '-c', 'rm -f "$0"; kill "$(cat "$1")" 2>/dev/null; exit 0']) + ` ${quote([on])} ${quote([pid])}`,
     CUPM_SERVICE_COMMAND_STATUS: quote(['sh', '-c', 'test -e "$0" || exit 3']) + ` ${quote([on])}`,
   };
 }
@@ -69,7 +71,7 @@ describe('the command service driver ends when the command ends', function () {
     expect(error.message).to.match(/could not run \(ENOENT\)/);
   });
 
-  it('service commands run in a process group of their own, out of reach of the terminal\'s Ctrl-C', async () => {
+  it("service commands run in a process group of their own, out of reach of the terminal's Ctrl-C", async () => {
     const ours = (await execa('ps', ['-o', 'pgid=', '-p', String(process.pid)])).stdout.trim();
     const result = await runShielded('sh', ['-c', 'ps -o pgid= -p $$'], { timeoutMs: 30_000 });
     expect(result.exitCode).to.equal(0);
@@ -93,7 +95,15 @@ describe('Ctrl-C or SIGTERM while services are being stopped', function () {
       // The signal arrives while the first stop command runs.
       const reporter: Reporter = { ...silentReporter, info: (line: string) => line === 'Stopping Apache' && controller.abort() };
       let ran = false;
-      const error = await withServicesStopped(manager, SERVICES, reporter, async () => { ran = true; }, { signal: controller.signal }).catch((e) => e);
+      const error = await withServicesStopped(
+        manager,
+        SERVICES,
+        reporter,
+        async () => {
+          ran = true;
+        },
+        { signal: controller.signal },
+      ).catch((e) => e);
       expect(error).to.be.instanceOf(JobFailedError);
       expect(error.message).to.match(/cancelled/);
       expect(ran).to.equal(false);

@@ -49,7 +49,10 @@ describe('the rpc service driver against a real Samba smbd (MS-RPC svcctl)', fun
     await admin.start('Spooler'); // already running: nothing to do
     expect(await manager(samba.admin).status('SPOOLER'), 'names compare case-insensitively').to.equal('running');
     const { leaks, commandLines } = await watch.stop();
-    expect(commandLines.some((c) => c.startsWith('net rpc service')), 'the watcher saw net run').to.equal(true);
+    expect(
+      commandLines.some((c) => c.startsWith('net rpc service')),
+      'the watcher saw net run',
+    ).to.equal(true);
     expect(leaks).to.deep.equal([]);
   });
 
@@ -82,7 +85,9 @@ describe('the rpc service driver against a real Samba smbd (MS-RPC svcctl)', fun
     const error = await rejectionOf(() => manager({ user: samba.admin.user, password }).stop('Spooler'));
     expect(error).to.be.instanceOf(ConfigError);
     expect(error.message).to.contain('NT_STATUS_LOGON_FAILURE').and.contain(samba.admin.user);
-    expect(JSON.stringify({ message: error.message, hint: error.hint, state: error.state, problems: error.problems })).not.to.contain(password);
+    expect(JSON.stringify({ message: error.message, hint: error.hint, state: error.state, problems: error.problems })).not.to.contain(
+      password,
+    );
     expect(await manager(samba.admin).status('Spooler')).to.equal('running');
   });
 
@@ -96,7 +101,9 @@ describe('the rpc service driver against a real Samba smbd (MS-RPC svcctl)', fun
   });
 
   it('an unresolvable host is a configuration error naming CUPM_SERVER, before net runs', async () => {
-    const error = await rejectionOf(() => manager(samba.admin, { host: 'cupm-no-such-host.invalid', netExe: '/nonexistent/net' }).status('Spooler'));
+    const error = await rejectionOf(() =>
+      manager(samba.admin, { host: 'cupm-no-such-host.invalid', netExe: '/nonexistent/net' }).status('Spooler'),
+    );
     expect(error).to.be.instanceOf(ConfigError);
     expect(error.message).to.contain('cupm-no-such-host.invalid').and.contain('CUPM_SERVER').and.contain('not found');
   });

@@ -55,7 +55,11 @@ async function rejectionOf(fn: () => Promise<unknown>): Promise<CupmError> {
 
 describe('net rpc service output (recorded, wording of Samba net_rpc_service.c)', () => {
   it('reads every state word, the last one after the dots of a stop, and the display name', () => {
-    expect(parseNetRpcStatus(fixture('status-running.txt'))).to.deep.equal({ state: 'running', label: 'RUNNING', displayName: 'Print Spooler' });
+    expect(parseNetRpcStatus(fixture('status-running.txt'))).to.deep.equal({
+      state: 'running',
+      label: 'RUNNING',
+      displayName: 'Print Spooler',
+    });
     expect(parseNetRpcStatus(fixture('status-stopped.txt'))?.label).to.equal('STOPPED');
     expect(parseNetRpcStatus(fixture('status-start-pending.txt'))).to.deep.include({ state: 'pending', label: 'START_PENDING' });
     expect(parseNetRpcStatus(fixture('status-stop-pending.txt'))).to.deep.include({ state: 'pending', label: 'STOP_PENDING' });
@@ -102,7 +106,12 @@ describe('the rpc service driver on recorded answers (states Samba cannot produc
 
   it('waits out a START_PENDING before it sends the stop', async () => {
     const net = new ScriptedNet({
-      'status cupmJBoss': [out('status-start-pending.txt'), out('status-start-pending.txt'), out('status-running-jboss.txt'), out('status-stopped.txt')],
+      'status cupmJBoss': [
+        out('status-start-pending.txt'),
+        out('status-start-pending.txt'),
+        out('status-running-jboss.txt'),
+        out('status-stopped.txt'),
+      ],
       'stop cupmJBoss': [out('stop-stop-pending.txt')],
     });
     await make(net).stop('cupmJBoss');
@@ -133,9 +142,14 @@ describe('the rpc service driver on recorded answers (states Samba cannot produc
     expect(error.message).to.match(/stopped again while starting/);
   });
 
-  it('ALREADY_RUNNING and NOT_ACTIVE are someone else\'s change: the poll confirms it', async () => {
+  it("ALREADY_RUNNING and NOT_ACTIVE are someone else's change: the poll confirms it", async () => {
     const net = new ScriptedNet({
-      'status cupmJBoss': [out('status-stopped.txt'), out('status-running-jboss.txt'), out('status-running-jboss.txt'), out('status-stopped.txt')],
+      'status cupmJBoss': [
+        out('status-stopped.txt'),
+        out('status-running-jboss.txt'),
+        out('status-running-jboss.txt'),
+        out('status-stopped.txt'),
+      ],
       'start cupmJBoss': [err('start-already-running.stderr.txt')],
       'stop cupmJBoss': [err('stop-not-active.stderr.txt')],
     });
@@ -164,7 +178,10 @@ describe('the rpc service driver on recorded answers (states Samba cannot produc
     const driver = make(net);
     expect(await driver.status('cupm JBossService')).to.equal('running');
     expect(await driver.status('cupm JBossService')).to.equal('running');
-    expect(net.verbs().filter((v) => v === 'list'), 'resolved once').to.have.length(1);
+    expect(
+      net.verbs().filter((v) => v === 'list'),
+      'resolved once',
+    ).to.have.length(1);
     const error = await rejectionOf(() => driver.status('cupm Nothing'));
     expect(error).to.be.instanceOf(ServiceNotFoundError);
     expect(error.exitCode).to.equal(2);

@@ -35,8 +35,12 @@ describe('services are stopped for a job and put back as they were found', () =>
     );
     expect(during).to.deep.equal(['stopped', 'stopped', 'stopped']);
     expect(await world.events()).to.deep.equal([
-      'stop Apache', 'stop cupm JBossService', 'stop cupm NiceService',
-      'start cupm NiceService', 'start cupm JBossService', 'start Apache',
+      'stop Apache',
+      'stop cupm JBossService',
+      'stop cupm NiceService',
+      'start cupm NiceService',
+      'start cupm JBossService',
+      'start Apache',
     ]);
     for (const service of SERVICES) expect(await world.status(service)).to.equal('running');
   });

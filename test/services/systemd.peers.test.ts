@@ -117,7 +117,9 @@ describe('SystemdServiceManager driving systemctl', () => {
     const error = await rejectionOf(() => manager.stop('cupm-nice'));
     expect(error).to.be.instanceOf(ServiceNotFoundError);
     expect((error as CupmError).exitCode).to.equal(2);
-    expect((error as Error).message).to.include('"cupm-nice"').and.include('not-found');
+    expect((error as Error).message)
+      .to.include('"cupm-nice"')
+      .and.include('not-found');
     expect(await fake.callsOf('stop')).to.have.length(0);
   });
 
@@ -140,7 +142,10 @@ describe('SystemdServiceManager driving systemctl', () => {
     const { manager } = await setUp([{ ...JBOSS, hangsOn: 'stop' }], 1);
     const error = await rejectionOf(() => manager.stop('cupm-jboss'));
     expect(error).to.be.instanceOf(ServiceTimeoutError);
-    expect((error as Error).message).to.include('"cupm-jboss"').and.include('deactivating').and.include('1 s');
+    expect((error as Error).message)
+      .to.include('"cupm-jboss"')
+      .and.include('deactivating')
+      .and.include('1 s');
   });
 
   it('passes on systemctl’s own words when a start fails, and points at the journal', async () => {
@@ -156,7 +161,9 @@ describe('SystemdServiceManager driving systemctl', () => {
     const error = await rejectionOf(() => manager.start('cupm-jboss'));
     expect(error).to.be.instanceOf(JobFailedError);
     expect(error).not.to.be.instanceOf(ServiceTimeoutError);
-    expect((error as Error).message).to.include('cupm-jboss').and.include('failed');
+    expect((error as Error).message)
+      .to.include('cupm-jboss')
+      .and.include('failed');
   });
 
   it('says to run as root when polkit refuses the stop', async () => {
@@ -173,7 +180,9 @@ describe('SystemdServiceManager driving systemctl', () => {
       const manager = new SystemdServiceManager({ timeoutSeconds: 5, systemctl: path.join(emptyDir, 'systemctl') });
       const error = await rejectionOf(() => manager.status('cupm-jboss'));
       expect(error).to.be.instanceOf(ConfigError);
-      expect((error as Error).message).to.include('Could not run systemctl').and.include('not found');
+      expect((error as Error).message)
+        .to.include('Could not run systemctl')
+        .and.include('not found');
       expect((error as CupmError).hint).to.include('CUPM_SERVICE_MANAGER');
     } finally {
       await rm(emptyDir, { recursive: true, force: true });

@@ -58,7 +58,9 @@ describe("the windows service driver against Wine's Service Control Manager", fu
 
   /** The driver's stop and start requests, in order, as the sc.exe wrapper logged them. */
   async function controls(): Promise<string[]> {
-    return (await wine.calls()).filter((call) => ['stop', 'start', 'pg_dumpall'].includes(call.args[0]!)).map((call) => call.args.join(' '));
+    return (await wine.calls())
+      .filter((call) => ['stop', 'start', 'pg_dumpall'].includes(call.args[0]!))
+      .map((call) => call.args.join(' '));
   }
 
   async function statesOf(names: string[]): Promise<Array<string | null>> {
@@ -119,7 +121,9 @@ describe("the windows service driver against Wine's Service Control Manager", fu
 
       const calls = await wine.calls();
       // Wine's answer to getkeyname: exit 1 and not a word. The driver read the registry instead, once.
-      expect(calls.filter((call) => call.args[0] === 'getkeyname')).to.deep.equal([{ exitCode: 1, args: ['getkeyname', 'CUPM jbossSERVICE'] }]);
+      expect(calls.filter((call) => call.args[0] === 'getkeyname')).to.deep.equal([
+        { exitCode: 1, args: ['getkeyname', 'CUPM jbossSERVICE'] },
+      ]);
       expect(await controls()).to.deep.equal([`stop ${JBOSS_KEY}`, `start ${JBOSS_KEY}`]);
     });
 
@@ -138,7 +142,10 @@ describe("the windows service driver against Wine's Service Control Manager", fu
       const error = await rejectionOf(() => driver().stop('cupm MissingService'));
       expect(error).to.be.instanceOf(ServiceNotFoundError);
       expect((error as CupmError).exitCode).to.equal(2);
-      expect((error as Error).message).to.include('"cupm MissingService" does not exist').and.include('1060').and.include('display name');
+      expect((error as Error).message)
+        .to.include('"cupm MissingService" does not exist')
+        .and.include('1060')
+        .and.include('display name');
       expect((error as CupmError).hint).to.include('CUPM_SERVICES');
       expect(await controls()).to.deep.equal([]);
     });
@@ -156,7 +163,10 @@ describe("the windows service driver against Wine's Service Control Manager", fu
         const error = await rejectionOf(() => driver(2).stop('cupm HungService'));
         expect(error).to.be.instanceOf(ServiceTimeoutError);
         expect((error as CupmError).exitCode).to.equal(1);
-        expect((error as Error).message).to.include('"cupm HungService"').and.include('START_PENDING').and.include('within 2 s');
+        expect((error as Error).message)
+          .to.include('"cupm HungService"')
+          .and.include('START_PENDING')
+          .and.include('within 2 s');
         expect((error as CupmError).hint).to.include('CUPM_SERVICE_TIMEOUT');
         // It waited for the start to finish instead of sending a stop the SCM would refuse (1061).
         expect(await controls()).to.deep.equal([]);
@@ -176,7 +186,9 @@ describe("the windows service driver against Wine's Service Control Manager", fu
 
       const refused = await rejectionOf(() => manager.delete('cupm OldService'));
       expect(refused).to.be.instanceOf(JobFailedError);
-      expect((refused as Error).message).to.include('"cupm OldService" (key name CupmOld)').and.include('RUNNING');
+      expect((refused as Error).message)
+        .to.include('"cupm OldService" (key name CupmOld)')
+        .and.include('RUNNING');
       expect((refused as CupmError).hint).to.include('stop it first');
       expect(await wine.state('CupmOld')).to.equal('RUNNING');
 
@@ -184,7 +196,9 @@ describe("the windows service driver against Wine's Service Control Manager", fu
       expect(await manager.delete('cupm OldService')).to.equal('deleted');
       expect(await wine.state('CupmOld')).to.equal(null);
       expect(await manager.delete('cupm OldService')).to.equal('absent');
-      expect((await wine.calls()).filter((call) => call.args[0] === 'delete')).to.deep.equal([{ exitCode: 0, args: ['delete', 'CupmOld'] }]);
+      expect((await wine.calls()).filter((call) => call.args[0] === 'delete')).to.deep.equal([
+        { exitCode: 0, args: ['delete', 'CupmOld'] },
+      ]);
     });
 
     it('stops a service someone marked for deletion while it ran; the SCM removes it as it stops', async () => {

@@ -73,17 +73,52 @@ describe('sc.exe output parsing (recorded fixtures)', () => {
   });
 
   const failures = [
-    { file: 'query-1060.txt', operation: 'EnumQueryServicesStatus:OpenService', code: 1060, message: 'The specified service does not exist as an installed service.' },
-    { file: 'stop-1060.txt', operation: 'OpenService', code: 1060, message: 'The specified service does not exist as an installed service.' },
+    {
+      file: 'query-1060.txt',
+      operation: 'EnumQueryServicesStatus:OpenService',
+      code: 1060,
+      message: 'The specified service does not exist as an installed service.',
+    },
+    {
+      file: 'stop-1060.txt',
+      operation: 'OpenService',
+      code: 1060,
+      message: 'The specified service does not exist as an installed service.',
+    },
     { file: 'stop-1062.txt', operation: 'ControlService', code: 1062, message: 'The service has not been started.' },
     { file: 'stop-1061.txt', operation: 'ControlService', code: 1061, message: 'The service cannot accept control messages at this time.' },
-    { file: 'stop-1051.txt', operation: 'ControlService', code: 1051, message: 'A stop control has been sent to a service that other running services are dependent on.' },
+    {
+      file: 'stop-1051.txt',
+      operation: 'ControlService',
+      code: 1051,
+      message: 'A stop control has been sent to a service that other running services are dependent on.',
+    },
     { file: 'stop-openservice-5.txt', operation: 'OpenService', code: 5, message: 'Access is denied.' },
     { file: 'start-1056.txt', operation: 'StartService', code: 1056, message: 'An instance of the service is already running.' },
-    { file: 'start-1058.txt', operation: 'StartService', code: 1058, message: 'The service cannot be started, either because it is disabled or because it has no enabled devices associated with it.' },
-    { file: 'start-1053.txt', operation: 'StartService', code: 1053, message: 'The service did not respond to the start or control request in a timely fashion.' },
-    { file: 'getkeyname-1060.txt', operation: 'GetServiceKeyName', code: 1060, message: 'The specified service does not exist as an installed service.' },
-    { file: 'ja/query-1060.txt', operation: 'EnumQueryServicesStatus:OpenService', code: 1060, message: '指定されたサービスはインストールされたサービスとして存在しません。' },
+    {
+      file: 'start-1058.txt',
+      operation: 'StartService',
+      code: 1058,
+      message: 'The service cannot be started, either because it is disabled or because it has no enabled devices associated with it.',
+    },
+    {
+      file: 'start-1053.txt',
+      operation: 'StartService',
+      code: 1053,
+      message: 'The service did not respond to the start or control request in a timely fashion.',
+    },
+    {
+      file: 'getkeyname-1060.txt',
+      operation: 'GetServiceKeyName',
+      code: 1060,
+      message: 'The specified service does not exist as an installed service.',
+    },
+    {
+      file: 'ja/query-1060.txt',
+      operation: 'EnumQueryServicesStatus:OpenService',
+      code: 1060,
+      message: '指定されたサービスはインストールされたサービスとして存在しません。',
+    },
     { file: 'ja/stop-1062.txt', operation: 'ControlService', code: 1062, message: 'サービスは開始されていません。' },
     { file: 'ja/start-1056.txt', operation: 'StartService', code: 1056, message: 'サービスのインスタンスは既に実行されています。' },
     { file: 'ja/stop-openservice-5.txt', operation: 'OpenService', code: 5, message: 'アクセスが拒否されました。' },
@@ -129,7 +164,11 @@ describe('sc.exe output parsing (recorded fixtures)', () => {
   ] as const;
   for (const expected of wine) {
     it(`reads Wine's sc.exe output too (${expected.file}: no blank first line, no flags line)`, async () => {
-      expect(parseScQuery(await fixture(expected.file))).to.deep.include({ serviceName: 'CupmJBoss', code: expected.code, state: expected.state });
+      expect(parseScQuery(await fixture(expected.file))).to.deep.include({
+        serviceName: 'CupmJBoss',
+        code: expected.code,
+        state: expected.state,
+      });
     });
   }
 
@@ -259,7 +298,9 @@ describe('WindowsServiceManager driving sc.exe', () => {
     const error = await rejectionOf(() => manager.stop('cupm NiceService'));
     expect(error).to.be.instanceOf(ServiceNotFoundError);
     expect((error as CupmError).exitCode).to.equal(2);
-    expect((error as Error).message).to.include('"cupm NiceService"').and.include('1060');
+    expect((error as Error).message)
+      .to.include('"cupm NiceService"')
+      .and.include('1060');
     expect((error as CupmError).hint).to.include('CUPM_SERVICES');
   });
 
@@ -268,7 +309,10 @@ describe('WindowsServiceManager driving sc.exe', () => {
     const error = await rejectionOf(() => manager.stop('cupm JBossService'));
     expect(error).to.be.instanceOf(ServiceTimeoutError);
     expect((error as CupmError).exitCode).to.equal(1);
-    expect((error as Error).message).to.include('"cupm JBossService"').and.include('STOP_PENDING').and.include('1 s');
+    expect((error as Error).message)
+      .to.include('"cupm JBossService"')
+      .and.include('STOP_PENDING')
+      .and.include('1 s');
     expect((error as CupmError).hint).to.include('CUPM_SERVICE_TIMEOUT');
   });
 
@@ -320,7 +364,9 @@ describe('WindowsServiceManager driving sc.exe', () => {
     const error = await rejectionOf(() => manager.start('cupm JBossService'));
     expect(error).to.be.instanceOf(JobFailedError);
     expect(error).not.to.be.instanceOf(ServiceTimeoutError);
-    expect((error as Error).message).to.include('"cupm JBossService" (key name cupmJBoss)').and.include('WIN32_EXIT_CODE 1067');
+    expect((error as Error).message)
+      .to.include('"cupm JBossService" (key name cupmJBoss)')
+      .and.include('WIN32_EXIT_CODE 1067');
     expect((error as CupmError).hint).to.include('event log');
   });
 
@@ -381,7 +427,9 @@ describe('WindowsServiceManager driving sc.exe', () => {
       const error = await rejectionOf(() => new WindowsServiceManager({ timeoutSeconds: 5 }).status('cupm JBossService'));
       expect(error).to.be.instanceOf(ConfigError);
       expect((error as CupmError).exitCode).to.equal(2);
-      expect((error as Error).message).to.include('Could not run sc.exe').and.include('not found');
+      expect((error as Error).message)
+        .to.include('Could not run sc.exe')
+        .and.include('not found');
       expect((error as CupmError).hint).to.include('CUPM_SERVICE_MANAGER');
     } finally {
       await rm(emptyDir, { recursive: true, force: true });
@@ -410,7 +458,10 @@ describe('WindowsServiceManager from a Windows admin host (CUPM_SERVER)', () => 
   }
 
   it('passes \\\\HOST to every sc.exe run, and to the registry path reg.exe reads display names from', async () => {
-    fake = await createFakeSc({ services: [{ keyName: 'cupmJBoss', displayName: 'cupm JBossService', state: 'RUNNING', pendingQueries: 1 }], getKeyName: false });
+    fake = await createFakeSc({
+      services: [{ keyName: 'cupmJBoss', displayName: 'cupm JBossService', state: 'RUNNING', pendingQueries: 1 }],
+      getKeyName: false,
+    });
     const reg = await fakeReg(
       '\r\n\\\\cupm01\\HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\cupmJBoss\r\n    DisplayName    REG_SZ    cupm JBossService\r\n\r\nEnd of search: 1 match(es) found.\r\n',
       0,
@@ -419,18 +470,26 @@ describe('WindowsServiceManager from a Windows admin host (CUPM_SERVER)', () => 
     await manager.stop('cupm JBossService');
     expect(await manager.status('cupm JBossService')).to.equal('stopped');
     const calls = await fake.calls();
-    expect(calls.every((call) => call.args[0] === '\\\\cupm01'), JSON.stringify(calls)).to.equal(true);
+    expect(
+      calls.every((call) => call.args[0] === '\\\\cupm01'),
+      JSON.stringify(calls),
+    ).to.equal(true);
     expect((await fake.callsOf('stop')).map((call) => call.args)).to.deep.equal([['\\\\cupm01', 'stop', 'cupmJBoss']]);
     expect(await reg.args()).to.deep.equal(['query', '\\\\cupm01\\HKLM\\SYSTEM\\CurrentControlSet\\Services', '/s', '/v', 'DisplayName']);
   });
 
-  it('says the Remote Registry service must run when reg.exe cannot read the server\'s registry', async () => {
-    fake = await createFakeSc({ services: [{ keyName: 'cupmJBoss', displayName: 'cupm JBossService', state: 'RUNNING' }], getKeyName: false });
+  it("says the Remote Registry service must run when reg.exe cannot read the server's registry", async () => {
+    fake = await createFakeSc({
+      services: [{ keyName: 'cupmJBoss', displayName: 'cupm JBossService', state: 'RUNNING' }],
+      getKeyName: false,
+    });
     const reg = await fakeReg('ERROR: The network path was not found.\r\n', 1);
     const manager = new WindowsServiceManager({ timeoutSeconds: 30, scExe: fake.scExe, regExe: reg.regExe, pollMs: 10, server: 'cupm01' });
     const error = await rejectionOf(() => manager.status('cupm JBossService'));
     expect(error).to.be.instanceOf(JobFailedError);
-    expect((error as CupmError).hint).to.match(/Remote Registry/).and.to.contain('sc.exe \\\\cupm01 start RemoteRegistry');
+    expect((error as CupmError).hint)
+      .to.match(/Remote Registry/)
+      .and.to.contain('sc.exe \\\\cupm01 start RemoteRegistry');
     expect((error as CupmError).state).to.equal('nothing was changed');
   });
 });

@@ -36,7 +36,11 @@ export async function editArchive(source: string, target: string, edit: (content
   edit(contents);
   const manifest: Manifest = {
     ...contents.manifest,
-    entries: [...contents.entries].map(([path, data]) => ({ path, size: data.length, sha256: crypto.createHash('sha256').update(data).digest('hex') })),
+    entries: [...contents.entries].map(([path, data]) => ({
+      path,
+      size: data.length,
+      sha256: crypto.createHash('sha256').update(data).digest('hex'),
+    })),
   };
   await buildZip(target, Object.fromEntries(contents.entries), manifest);
   return target;

@@ -31,7 +31,14 @@ export function manifestFor(entries: Record<string, Buffer | string>, patch: Par
     tool: { name: 'cupm-backup', version: '0.1.0' },
     source: { hostname: 'cupm-old', addresses: ['192.0.2.10'], platform: 'win32', osRelease: 'Windows Server 2003' },
     cupm: { version: '8.5', installDir: 'C:\\CUPM' },
-    postgres: { host: 'localhost', port: 5432, serverVersion: '8.2.4', dumpToolVersion: '8.2.4', databases: ['cupm', 'postgres'], roles: ['cupm', 'postgres'] },
+    postgres: {
+      host: 'localhost',
+      port: 5432,
+      serverVersion: '8.2.4',
+      dumpToolVersion: '8.2.4',
+      databases: ['cupm', 'postgres'],
+      roles: ['cupm', 'postgres'],
+    },
     entries: Object.entries(entries).map(([path, data]) => ({ path, size: Buffer.byteLength(data), sha256: sha256(data) })),
     ...patch,
   };

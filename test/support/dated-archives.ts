@@ -20,7 +20,11 @@ export async function writeArchiveAt(dir: string, spec: DatedArchive): Promise<s
   const name = archiveFileName(host, new Date(spec.createdAt), label);
   const entries = typicalEntries();
   const base = manifestFor(entries);
-  await buildZip(path.join(dir, name), entries, manifestFor(entries, { createdAt: spec.createdAt, label, source: { ...base.source, hostname: host } }));
+  await buildZip(
+    path.join(dir, name),
+    entries,
+    manifestFor(entries, { createdAt: spec.createdAt, label, source: { ...base.source, hostname: host } }),
+  );
   return name;
 }
 

@@ -48,10 +48,11 @@ export async function pausingPgBin(realBin: string, dir: string) {
     /** The next load pauses once the dump text `marker` has gone through. */
     arm: (marker: string) => fs.writeFile(path.join(control, 'armed'), marker),
     /** Waits for the pause; returns the pid of the paused psql wrapper. */
-    paused: () => waitFor('psql to pause', async () => {
-      const text = await fs.readFile(path.join(control, 'paused'), 'utf8').catch(() => undefined);
-      return text ? Number(text) : undefined;
-    }),
+    paused: () =>
+      waitFor('psql to pause', async () => {
+        const text = await fs.readFile(path.join(control, 'paused'), 'utf8').catch(() => undefined);
+        return text ? Number(text) : undefined;
+      }),
     release: () => fs.writeFile(path.join(control, 'release'), ''),
     reset: async () => {
       for (const name of ['armed', 'paused', 'release']) await fs.rm(path.join(control, name), { force: true });
@@ -65,12 +66,15 @@ export async function pausingPgBin(realBin: string, dir: string) {
  */
 export async function postgresAsService(server: SandboxServer, service = 'pgsql-8.2') {
   const config = path.join(server.services.dir, 'postgres-service.json');
-  await fs.writeFile(config, JSON.stringify({
-    service,
-    binDir: server.cluster.binDir,
-    dataDir: server.cluster.dataDir,
-    logFile: path.join(server.cluster.dir, 'server.log'),
-  }));
+  await fs.writeFile(
+    config,
+    JSON.stringify({
+      service,
+      binDir: server.cluster.binDir,
+      dataDir: server.cluster.dataDir,
+      logFile: path.join(server.cluster.dir, 'server.log'),
+    }),
+  );
   const template = (verb: string) =>
     `${quote([process.execPath, path.join(BIN, 'services-with-postgres.mjs'), verb])} {service} ${quote([server.services.dir, config])}`;
   const world = server.services.dir;
@@ -83,10 +87,11 @@ export async function postgresAsService(server: SandboxServer, service = 'pgsql-
     },
     /** The next stop of PostgreSQL hangs until the restore that asked for it dies. */
     pauseNextStop: () => fs.writeFile(path.join(world, `${service}.pause-stop`), ''),
-    paused: () => waitFor('the PostgreSQL stop to pause', async () => {
-      const text = await fs.readFile(path.join(world, `${service}.paused`), 'utf8').catch(() => undefined);
-      return text ? Number(text) : undefined;
-    }),
+    paused: () =>
+      waitFor('the PostgreSQL stop to pause', async () => {
+        const text = await fs.readFile(path.join(world, `${service}.paused`), 'utf8').catch(() => undefined);
+        return text ? Number(text) : undefined;
+      }),
     reset: () => fs.rm(path.join(world, `${service}.paused`), { force: true }),
   };
 }

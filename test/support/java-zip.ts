@@ -8,5 +8,8 @@ export type StreamedEntry = { name: string; size: number; sha256: string } | { e
 /** Reads `archive` with java.util.zip.ZipInputStream, the way streaming unzip tools do. */
 export async function javaReadZipStream(archive: string): Promise<StreamedEntry[]> {
   const { stdout } = await execa('java', [path.join(REPO, 'test', 'support', 'java', 'ReadZipStream.java'), archive]);
-  return stdout.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as StreamedEntry);
+  return stdout
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as StreamedEntry);
 }

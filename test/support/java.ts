@@ -39,7 +39,10 @@ async function runJava(program: string, texts: string[], extension: string): Pro
     const files = texts.map((_, i) => path.join(dir, `${i}${extension}`));
     await Promise.all(texts.map((text, i) => fs.writeFile(files[i]!, Buffer.from(text, 'latin1'))));
     const { stdout } = await execa('java', [path.join(JAVA_DIR, program), ...files], { cwd: dir });
-    const lines = stdout.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = stdout
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     if (lines.length !== texts.length) throw new Error(`java ${program} answered ${lines.length} of ${texts.length} files`);
     return lines;
   } finally {

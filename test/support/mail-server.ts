@@ -85,7 +85,8 @@ export async function startMailServer(options: MailServerOptions = {}): Promise<
     received,
     logins,
     url(user, password, extra) {
-      const auth = user === undefined ? '' : `${encodeURIComponent(user)}${password === undefined ? '' : `:${encodeURIComponent(password)}`}@`;
+      const auth =
+        user === undefined ? '' : `${encodeURIComponent(user)}${password === undefined ? '' : `:${encodeURIComponent(password)}`}@`;
       return `smtp://${auth}127.0.0.1:${port}${extra ? `/?${extra}` : ''}`;
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),

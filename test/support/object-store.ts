@@ -4,7 +4,14 @@ import fsp from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { waitFor } from './faults.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -78,7 +85,13 @@ async function start(): Promise<ObjectStore> {
   await fsp.mkdir(etc);
   await fsp.mkdir(logs);
   for (const device of ['d1', 'd2', 'd3']) await fsp.mkdir(path.join(devices, device), { recursive: true });
-  const [memcachePort, proxyPort, accountPort, containerPort, objectPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [memcachePort, proxyPort, accountPort, containerPort, objectPort] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
   const user = os.userInfo().username;
 
   // Every server: local, never daemonized (workers = 0: one process), generous timeouts (CI is busy).
@@ -98,16 +111,25 @@ client_timeout = 300
   // container_update_timeout: the object server tells the container server of each new object
   // before it answers; on a busy machine the default 1 s leaves it to an updater (not run here),
   // and listings would miss objects. account_update_timeout: the same one level up.
-  const storage = { account: [accountPort, ''], container: [containerPort, 'account_update_timeout = 60\n'], object: [objectPort, 'container_update_timeout = 60\n'] } as const;
+  const storage = {
+    account: [accountPort, ''],
+    container: [containerPort, 'account_update_timeout = 60\n'],
+    object: [objectPort, 'container_update_timeout = 60\n'],
+  } as const;
   for (const [kind, [port, extra]] of Object.entries(storage)) {
-    await fsp.writeFile(path.join(etc, `${kind}-server.conf`), `${common(port)}
+    await fsp.writeFile(
+      path.join(etc, `${kind}-server.conf`),
+      `${common(port)}
 [pipeline:main]
 pipeline = ${kind}-server
 [app:${kind}-server]
 use = egg:swift#${kind}
-${extra}`);
+${extra}`,
+    );
   }
-  await fsp.writeFile(path.join(etc, 'proxy-server.conf'), `${common(proxyPort)}
+  await fsp.writeFile(
+    path.join(etc, 'proxy-server.conf'),
+    `${common(proxyPort)}
 [pipeline:main]
 pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats s3api tempauth copy slo dlo proxy-logging proxy-server
 [app:proxy-server]
@@ -142,10 +164,15 @@ use = egg:swift#copy
 use = egg:swift#slo
 [filter:dlo]
 use = egg:swift#dlo
-`);
+`,
+  );
 
   // The three rings in one Python process (swift-ring-builder would start Python nine times).
-  const rings = spawnSync('/usr/bin/python3', ['-c', `
+  const rings = spawnSync(
+    '/usr/bin/python3',
+    [
+      '-c',
+      `
 import sys
 from swift.common.ring import RingBuilder
 etc = sys.argv[1]
@@ -156,7 +183,11 @@ for kind, port in (('account', ${accountPort}), ('container', ${containerPort}),
                          'replication_ip': '127.0.0.1', 'replication_port': port, 'device': device, 'weight': 100})
     builder.rebalance()
     builder.get_ring().save('%s/%s.ring.gz' % (etc, kind))
-`, etc], { encoding: 'utf8' });
+`,
+      etc,
+    ],
+    { encoding: 'utf8' },
+  );
   if (rings.status !== 0) throw new Error(`building the Swift rings failed: ${rings.stderr}`);
 
   const run = (name: string, command: string, args: string[]) => {
@@ -175,15 +206,21 @@ for kind, port in (('account', ${accountPort}), ('container', ${containerPort}),
   // A watchdog ends the servers when this process is gone, however it ended (kill -9 too): Swift's
   // servers start their own sessions (setsid), so they do not go with our process group.
   const pids = children.map((c) => c.pid).join(' ');
-  const watchdog = spawn('/bin/sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${pids} 2>/dev/null; rm -rf '${dir}'`], { detached: true, stdio: 'ignore' });
+  const watchdog = spawn(
+    '/bin/sh',
+    ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${pids} 2>/dev/null; rm -rf '${dir}'`],
+    { detached: true, stdio: 'ignore' },
+  );
   watchdog.unref();
 
   const endpoint = `http://127.0.0.1:${proxyPort}`;
   const logTail = () => {
-    return ['proxy', 'object', 'container', 'account'].map((kind) => {
-      const text = fs.existsSync(path.join(logs, `${kind}.log`)) ? fs.readFileSync(path.join(logs, `${kind}.log`), 'utf8') : '';
-      return `--- ${kind} ---\n${text.slice(-4000)}`;
-    }).join('\n');
+    return ['proxy', 'object', 'container', 'account']
+      .map((kind) => {
+        const text = fs.existsSync(path.join(logs, `${kind}.log`)) ? fs.readFileSync(path.join(logs, `${kind}.log`), 'utf8') : '';
+        return `--- ${kind} ---\n${text.slice(-4000)}`;
+      })
+      .join('\n');
   };
   const client = new S3Client({
     endpoint,
@@ -198,26 +235,37 @@ for kind, port in (('account', ${accountPort}), ('container', ${containerPort}),
   // Ready means a real round trip works: bucket made, object written, read back, deleted.
   const probe = 'cupm-readiness';
   try {
-    await waitFor('Swift to answer /healthcheck', async () => {
-      const ok = await fetch(`${endpoint}/healthcheck`).then((r) => r.ok, () => false);
-      return ok ? true : undefined;
-    }, 120);
-    await waitFor('Swift to accept an S3 PUT and GET', async () => {
-      try {
-        await client.send(new CreateBucketCommand({ Bucket: probe })).catch((error: { name?: string }) => {
-          if (error.name !== 'BucketAlreadyOwnedByYou' && error.name !== 'BucketAlreadyExists') throw error;
-        });
-        await client.send(new HeadBucketCommand({ Bucket: probe }));
-        await client.send(new PutObjectCommand({ Bucket: probe, Key: 'probe', Body: 'ready' }));
-        const got = await client.send(new GetObjectCommand({ Bucket: probe, Key: 'probe' }));
-        const text = await got.Body!.transformToString();
-        await client.send(new DeleteObjectCommand({ Bucket: probe, Key: 'probe' }));
-        return text === 'ready' ? true : undefined;
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        return undefined;
-      }
-    }, 180);
+    await waitFor(
+      'Swift to answer /healthcheck',
+      async () => {
+        const ok = await fetch(`${endpoint}/healthcheck`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        return ok ? true : undefined;
+      },
+      120,
+    );
+    await waitFor(
+      'Swift to accept an S3 PUT and GET',
+      async () => {
+        try {
+          await client.send(new CreateBucketCommand({ Bucket: probe })).catch((error: { name?: string }) => {
+            if (error.name !== 'BucketAlreadyOwnedByYou' && error.name !== 'BucketAlreadyExists') throw error;
+          });
+          await client.send(new HeadBucketCommand({ Bucket: probe }));
+          await client.send(new PutObjectCommand({ Bucket: probe, Key: 'probe', Body: 'ready' }));
+          const got = await client.send(new GetObjectCommand({ Bucket: probe, Key: 'probe' }));
+          const text = await got.Body!.transformToString();
+          await client.send(new DeleteObjectCommand({ Bucket: probe, Key: 'probe' }));
+          return text === 'ready' ? true : undefined;
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          return undefined;
+        }
+      },
+      180,
+    );
   } catch (error) {
     throw new Error(`${(error as Error).message}\n${logTail()}`, { cause: error });
   }

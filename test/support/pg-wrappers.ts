@@ -28,7 +28,12 @@ export function killedDumpallBin(parent: string, realBinDir: string, bytes: numb
 
 /** pg_dumpall that writes the start of the dump, marks that it started, then hangs for `seconds`. */
 export function slowDumpallBin(parent: string, realBinDir: string, seconds: number): Promise<string> {
-  return wrapperBin(parent, 'bin-slow', realBinDir, `"$REAL" "$@" | head -c 1000\ntouch "$(dirname "$0")/started"\nsleep ${seconds}\n"$REAL" "$@" >/dev/null`);
+  return wrapperBin(
+    parent,
+    'bin-slow',
+    realBinDir,
+    `"$REAL" "$@" | head -c 1000\ntouch "$(dirname "$0")/started"\nsleep ${seconds}\n"$REAL" "$@" >/dev/null`,
+  );
 }
 
 /**
@@ -37,6 +42,10 @@ export function slowDumpallBin(parent: string, realBinDir: string, seconds: numb
  * written well after pg_dumpall exited). A write that fails fails it (exit 1).
  */
 export function paddedDumpallBin(parent: string, realBinDir: string, megabytes: number): Promise<string> {
-  return wrapperBin(parent, `bin-padded-${megabytes}`, realBinDir,
-    `set -o pipefail\nhead -c ${megabytes * 750_000} /dev/urandom | base64 -w 72 | sed 's/^/-- /' || exit 1\nexec "$REAL" "$@"`);
+  return wrapperBin(
+    parent,
+    `bin-padded-${megabytes}`,
+    realBinDir,
+    `set -o pipefail\nhead -c ${megabytes * 750_000} /dev/urandom | base64 -w 72 | sed 's/^/-- /' || exit 1\nexec "$REAL" "$@"`,
+  );
 }

@@ -14,13 +14,15 @@ export function watchProcesses(secrets: string[]) {
   const loop = (async () => {
     while (running) {
       const pids = (await fs.readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n));
-      await Promise.all(pids.map(async (pid) => {
-        const raw = await fs.readFile(`/proc/${pid}/cmdline`).catch(() => undefined);
-        if (!raw || raw.length === 0) return;
-        const cmdline = raw.toString('utf8').replace(/\0/g, ' ').trim();
-        seen.set(Number(pid), cmdline);
-        for (const secret of secrets) if (cmdline.includes(secret)) leaks.push(`${pid}: ${cmdline}`);
-      }));
+      await Promise.all(
+        pids.map(async (pid) => {
+          const raw = await fs.readFile(`/proc/${pid}/cmdline`).catch(() => undefined);
+          if (!raw || raw.length === 0) return;
+          const cmdline = raw.toString('utf8').replace(/\0/g, ' ').trim();
+          seen.set(Number(pid), cmdline);
+          for (const secret of secrets) if (cmdline.includes(secret)) leaks.push(`${pid}: ${cmdline}`);
+        }),
+      );
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   })();

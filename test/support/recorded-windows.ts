@@ -62,9 +62,15 @@ export class RecordedWindows implements CommandRunner {
     private readonly options: RecordedWindowsOptions,
   ) {
     this.users = new Set((options.users ?? []).map((u) => u.toLowerCase()));
-    this.env = options.os === '2003'
-      ? { SystemDrive: 'C:', SystemRoot: 'C:\\WINDOWS', ProgramFiles: 'C:\\Program Files' }
-      : { SystemDrive: 'C:', SystemRoot: 'C:\\Windows', ProgramFiles: 'C:\\Program Files', 'ProgramFiles(x86)': 'C:\\Program Files (x86)' };
+    this.env =
+      options.os === '2003'
+        ? { SystemDrive: 'C:', SystemRoot: 'C:\\WINDOWS', ProgramFiles: 'C:\\Program Files' }
+        : {
+            SystemDrive: 'C:',
+            SystemRoot: 'C:\\Windows',
+            ProgramFiles: 'C:\\Program Files',
+            'ProgramFiles(x86)': 'C:\\Program Files (x86)',
+          };
   }
 
   static async create(options: RecordedWindowsOptions): Promise<RecordedWindows> {
@@ -125,10 +131,16 @@ export class RecordedWindows implements CommandRunner {
 
   private async regQuery(key: string): Promise<CommandResult> {
     const os = this.options.os;
-    const fixture = key === UNINSTALL_KEYS[0] ? `reg/uninstall-${os === '2003' ? '2003' : '2008-native'}.txt`
-      : key === UNINSTALL_KEYS[1] ? (os === '2003' ? undefined : 'reg/uninstall-2008-wow64.txt')
-      : key === PROFILE_LIST_KEY ? `reg/profilelist-${os}.txt`
-      : undefined;
+    const fixture =
+      key === UNINSTALL_KEYS[0]
+        ? `reg/uninstall-${os === '2003' ? '2003' : '2008-native'}.txt`
+        : key === UNINSTALL_KEYS[1]
+          ? os === '2003'
+            ? undefined
+            : 'reg/uninstall-2008-wow64.txt'
+          : key === PROFILE_LIST_KEY
+            ? `reg/profilelist-${os}.txt`
+            : undefined;
     if (!fixture) return { exitCode: 1, stdout: '', stderr: await text(`reg/key-not-found${os === '2003' ? '-2003' : ''}.stderr.txt`) };
     return { exitCode: 0, stdout: withoutKeys(await text(fixture), this.unregistered), stderr: '' };
   }
@@ -160,7 +172,10 @@ export class RecordedWindows implements CommandRunner {
       result = { exitCode: 1060, stdout: await text('sc/delete-1060.txt'), stderr: '' };
     }
     // One log of every sc.exe run, the ServiceManager's and ours, in order.
-    await appendFile(path.join(this.options.sc.root, 'state', 'calls.jsonl'), JSON.stringify({ args: ['delete', name], exitCode: result.exitCode, state: null }) + '\n');
+    await appendFile(
+      path.join(this.options.sc.root, 'state', 'calls.jsonl'),
+      JSON.stringify({ args: ['delete', name], exitCode: result.exitCode, state: null }) + '\n',
+    );
     return result;
   }
 
@@ -168,7 +183,8 @@ export class RecordedWindows implements CommandRunner {
     const behaviour = Object.entries(this.options.uninstallers ?? {}).find(([key]) => key.toLowerCase() === match.toLowerCase())?.[1];
     if (!behaviour) throw new Error(`the recorded Windows has no uninstaller behaviour for ${match}`);
     for (const folder of behaviour.removes ?? []) await rm(this.localPath(folder), { recursive: true, force: true });
-    if (behaviour.exitCode === 0 || behaviour.exitCode === 3010) for (const key of behaviour.unregisters ?? []) this.unregistered.add(key.toLowerCase());
+    if (behaviour.exitCode === 0 || behaviour.exitCode === 3010)
+      for (const key of behaviour.unregisters ?? []) this.unregistered.add(key.toLowerCase());
     return { exitCode: behaviour.exitCode, stdout: '', stderr: '' };
   }
 }

@@ -94,7 +94,16 @@ async function startSamba(): Promise<TestSamba> {
   for (const account of [admin, user]) {
     await execa('smbpasswd', ['-c', confFile, '-a', '-s', account.user], { input: `${account.password}\n${account.password}\n` });
   }
-  await execa('net', ['-s', confFile, 'groupmap', 'add', 'sid=S-1-5-32-544', `unixgroup=${ADMIN_GROUP}`, 'type=builtin', 'ntgroup=Administrators']);
+  await execa('net', [
+    '-s',
+    confFile,
+    'groupmap',
+    'add',
+    'sid=S-1-5-32-544',
+    `unixgroup=${ADMIN_GROUP}`,
+    'type=builtin',
+    'ntgroup=Administrators',
+  ]);
   await fs.chown(path.join(dir, 'share'), Number((await execa('id', ['-u', SAMBA_ADMIN])).stdout), 0);
 
   // setpriv --pdeathsig: smbd dies with the test process even when that is killed with SIGKILL,
@@ -133,7 +142,9 @@ export async function mountShare(samba: TestSamba): Promise<MountedShare> {
   await fs.mkdir(mountPoint);
   await fs.writeFile(path.join(home, '.smb', 'smb.conf'), '[global]\n  client min protocol = SMB2\n');
   const config = path.join(home, '.smb', 'smbnetfs.conf');
-  await fs.writeFile(config, `auth "${samba.host}" "${samba.admin.user}" "${samba.admin.password}"\nsmb_query_browsers "false"\n`, { mode: 0o600 });
+  await fs.writeFile(config, `auth "${samba.host}" "${samba.admin.user}" "${samba.admin.password}"\nsmb_query_browsers "false"\n`, {
+    mode: 0o600,
+  });
   const unmount = async () => {
     await execa('fusermount', ['-u', mountPoint], { reject: false });
     await fs.rm(home, { recursive: true, force: true });
@@ -142,7 +153,13 @@ export async function mountShare(samba: TestSamba): Promise<MountedShare> {
   const dir = path.join(mountPoint, samba.host, samba.shareName);
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (await fs.readdir(dir).then(() => true, () => false)) break;
+    if (
+      await fs.readdir(dir).then(
+        () => true,
+        () => false,
+      )
+    )
+      break;
     if (Date.now() > deadline) {
       await unmount();
       throw new Error(`smbnetfs did not show ${dir} within 60 s`);

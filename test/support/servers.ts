@@ -16,10 +16,26 @@ import { createStandinWorld } from '../../src/sandbox/standin-services.js';
  * the new one (where it is restored), each with its own cluster, admin password, install tree
  * and stand-in services.
  */
-export async function createOldAndNewServers(options: { old?: SandboxOptions; new?: SandboxOptions } = {}): Promise<{ old: SandboxServer; new: SandboxServer }> {
-  const old = await createSandboxServer({ name: 'cupm-old', adminPassword: 'old-admin-pw', appPassword: 'old-app-pw', niceHost: '192.0.2.10', subscribers: 60, ...options.old });
+export async function createOldAndNewServers(
+  options: { old?: SandboxOptions; new?: SandboxOptions } = {},
+): Promise<{ old: SandboxServer; new: SandboxServer }> {
+  const old = await createSandboxServer({
+    name: 'cupm-old',
+    adminPassword: 'old-admin-pw',
+    appPassword: 'old-app-pw',
+    niceHost: '192.0.2.10',
+    subscribers: 60,
+    ...options.old,
+  });
   try {
-    const fresh = await createSandboxServer({ name: 'cupm-new', adminPassword: 'new-admin-pw', appPassword: 'new-app-pw', niceHost: '198.51.100.20', subscribers: 5, ...options.new });
+    const fresh = await createSandboxServer({
+      name: 'cupm-new',
+      adminPassword: 'new-admin-pw',
+      appPassword: 'new-app-pw',
+      niceHost: '198.51.100.20',
+      subscribers: 5,
+      ...options.new,
+    });
     return { old, new: fresh };
   } catch (error) {
     await old.destroy();
@@ -145,7 +161,10 @@ export async function treeHashes(dir: string): Promise<Record<string, string>> {
     if (!entry.isFile()) continue;
     const file = path.join(entry.parentPath, entry.name);
     const stat = await fs.stat(file);
-    out[path.relative(dir, file)] = `${(stat.mode & 0o777).toString(8)} ${crypto.createHash('sha256').update(await fs.readFile(file)).digest('hex')}`;
+    out[path.relative(dir, file)] = `${(stat.mode & 0o777).toString(8)} ${crypto
+      .createHash('sha256')
+      .update(await fs.readFile(file))
+      .digest('hex')}`;
   }
   return out;
 }

@@ -38,7 +38,8 @@ export async function startSshd(): Promise<TestSshd> {
   });
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-sshd-'));
   await fs.chmod(dir, 0o755);
-  const keygen = (file: string) => execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', path.basename(file), '-f', file], { stdin: 'ignore' });
+  const keygen = (file: string) =>
+    execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', path.basename(file), '-f', file], { stdin: 'ignore' });
   await keygen(path.join(dir, 'host_key'));
   await keygen(path.join(dir, 'other_host_key'));
   await keygen(path.join(dir, 'client_key'));
@@ -54,22 +55,25 @@ export async function startSshd(): Promise<TestSshd> {
 
   const port = await freePort();
   const config = path.join(dir, 'sshd_config');
-  await fs.writeFile(config, [
-    `Port ${port}`,
-    'ListenAddress 127.0.0.1',
-    `HostKey ${path.join(dir, 'host_key')}`,
-    'PidFile none',
-    'UsePAM no',
-    'PasswordAuthentication yes',
-    'KbdInteractiveAuthentication no',
-    'PubkeyAuthentication yes',
-    `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
-    'StrictModes no',
-    `AllowUsers ${SFTP_USER}`,
-    'Subsystem sftp internal-sftp',
-    'LogLevel VERBOSE',
-    '',
-  ].join('\n'));
+  await fs.writeFile(
+    config,
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${path.join(dir, 'host_key')}`,
+      'PidFile none',
+      'UsePAM no',
+      'PasswordAuthentication yes',
+      'KbdInteractiveAuthentication no',
+      'PubkeyAuthentication yes',
+      `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
+      'StrictModes no',
+      `AllowUsers ${SFTP_USER}`,
+      'Subsystem sftp internal-sftp',
+      'LogLevel VERBOSE',
+      '',
+    ].join('\n'),
+  );
   await fs.mkdir('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privilege separation dir
 
   const child = execa(SSHD, ['-D', '-e', '-f', config], { stdin: 'ignore', reject: false, all: true });

@@ -67,10 +67,11 @@ export async function startTcpProxy(target: number, options: { cutAfter?: number
     port,
     sent: () => sent,
     requestHeaders: () => [...headers],
-    close: () => new Promise<void>((resolve) => {
-      cut();
-      server.close(() => resolve());
-      if (!server.listening) resolve();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        cut();
+        server.close(() => resolve());
+        if (!server.listening) resolve();
+      }),
   };
 }

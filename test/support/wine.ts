@@ -110,7 +110,18 @@ export async function createWinePrefix(): Promise<WinePrefix> {
 
   try {
     await wineDetached('wineboot', ['-i']);
-    await wineDetached('wine', ['reg', 'add', 'HKLM\\System\\CurrentControlSet\\Control', '/v', 'ServicesPipeTimeout', '/t', 'REG_SZ', '/d', String(PIPE_TIMEOUT_MS), '/f']);
+    await wineDetached('wine', [
+      'reg',
+      'add',
+      'HKLM\\System\\CurrentControlSet\\Control',
+      '/v',
+      'ServicesPipeTimeout',
+      '/t',
+      'REG_SZ',
+      '/d',
+      String(PIPE_TIMEOUT_MS),
+      '/f',
+    ]);
     // The boot's server exits with its last process; then a persistent one takes over, so services
     // outlive each short sc.exe run (and services.exe restarts, reading the new pipe timeout).
     await wineDetached('wineserver', ['-w']);
@@ -197,7 +208,9 @@ export function shellQuote(value: string): string {
 /** `export A='x' B='y'` for a bash script; `debug` replaces WINEDEBUG. */
 export function shellExports(vars: Record<string, string>, debug?: string): string {
   const all = debug === undefined ? vars : { ...vars, WINEDEBUG: debug };
-  return `export ${Object.entries(all).map(([name, value]) => `${name}=${shellQuote(value)}`).join(' ')}`;
+  return `export ${Object.entries(all)
+    .map(([name, value]) => `${name}=${shellQuote(value)}`)
+    .join(' ')}`;
 }
 
 /**

@@ -9,7 +9,9 @@ import { cleanupTarget } from '../../src/upgrade/cleanup-plan.js';
 describe('Windows fidelity, whatever host runs the tool', () => {
   it('names archive entries with forward slashes, from Windows or POSIX relative paths', () => {
     expect(fileEntryName('sep\\dfc.properties')).to.equal('files/sep/dfc.properties');
-    expect(fileEntryName('EnterprisePlatform-4.2.0.GA_CP09\\server\\cupm\\deploy\\dfc-ds.xml')).to.equal('files/EnterprisePlatform-4.2.0.GA_CP09/server/cupm/deploy/dfc-ds.xml');
+    expect(fileEntryName('EnterprisePlatform-4.2.0.GA_CP09\\server\\cupm\\deploy\\dfc-ds.xml')).to.equal(
+      'files/EnterprisePlatform-4.2.0.GA_CP09/server/cupm/deploy/dfc-ds.xml',
+    );
     expect(fileEntryName('sep/dfc.keystore')).to.equal('files/sep/dfc.keystore');
   });
 
@@ -31,7 +33,10 @@ describe('Windows fidelity, whatever host runs the tool', () => {
 
   it('plans the clean-up of a UNC or D: install dir with Windows paths, and the Zero G Registry of both Program Files', () => {
     const env = { SystemDrive: 'C:', ProgramFiles: 'C:\\Program Files', 'ProgramFiles(x86)': 'C:\\Program Files (x86)' };
-    expect(cleanupTarget('D:\\Apps\\CUPM', env).zeroGFolders).to.deep.equal(['C:\\Program Files\\Zero G Registry', 'C:\\Program Files (x86)\\Zero G Registry']);
+    expect(cleanupTarget('D:\\Apps\\CUPM', env).zeroGFolders).to.deep.equal([
+      'C:\\Program Files\\Zero G Registry',
+      'C:\\Program Files (x86)\\Zero G Registry',
+    ]);
     expect(cleanupTarget('\\\\cupm01\\d$\\CUPM', env).installDir).to.equal('\\\\cupm01\\d$\\CUPM');
     expect(cleanupTarget(undefined, {}).homeFolderGuesses[1]).to.equal('C:\\Users\\cupmuser (Windows Server 2008)');
     const refusal = (fn: () => unknown) => {
@@ -47,7 +52,10 @@ describe('Windows fidelity, whatever host runs the tool', () => {
   });
 
   it('tells in the checklist whether the archive already lies off the server', () => {
-    const lines = (backupDir: string) => formatChecklist(upgradeChecklist({ archive: `${backupDir}\\a.zip`, cupmVersion: '2.1', backupDir, installDir: 'C:\\CUPM' })).join('\n');
+    const lines = (backupDir: string) =>
+      formatChecklist(upgradeChecklist({ archive: `${backupDir}\\a.zip`, cupmVersion: '2.1', backupDir, installDir: 'C:\\CUPM' })).join(
+        '\n',
+      );
     expect(lines('\\\\fileserver\\cupm-backups')).to.contain('on a file share (\\\\fileserver\\cupm-backups), off this server');
     expect(lines('C:\\backups')).to.contain('Keep it off this server').and.contain('on the same drive as CUPM (C:\\)');
     expect(lines('E:\\backups')).to.contain('Keep it off this server').and.not.contain('same drive');

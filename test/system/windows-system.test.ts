@@ -28,13 +28,19 @@ describe('reading what Windows tools print (recorded output)', () => {
     expect(regValue(cupm, 'Comments')).to.equal('');
     const pg = keys.find((k) => k.path.endsWith(PG82_PRODUCT_CODE))!;
     expect(pg.values.find((v) => v.name === 'UninstallString')).to.deep.equal({
-      name: 'UninstallString', type: 'REG_EXPAND_SZ', data: `MsiExec.exe /I${PG82_PRODUCT_CODE}`,
+      name: 'UninstallString',
+      type: 'REG_EXPAND_SZ',
+      data: `MsiExec.exe /I${PG82_PRODUCT_CODE}`,
     });
   });
 
   it('reads reg.exe 3.0 output of Windows Server 2003: the banner and tab-separated columns', async () => {
     const keys = parseRegQuery(await fixture('reg/uninstall-2003.txt'));
-    expect(keys.map((k) => path.win32.basename(k.path))).to.deep.equal(['Uninstall', 'Cisco Unified Provisioning Manager', PG82_PRODUCT_CODE]);
+    expect(keys.map((k) => path.win32.basename(k.path))).to.deep.equal([
+      'Uninstall',
+      'Cisco Unified Provisioning Manager',
+      PG82_PRODUCT_CODE,
+    ]);
     const programs = programsFromRegistry(keys);
     expect(programs.map((p) => [p.displayName, p.displayVersion])).to.deep.equal([
       ['Cisco Unified Provisioning Manager', '2.1.0.48'],
@@ -59,21 +65,38 @@ describe('reading what Windows tools print (recorded output)', () => {
     expect(uninstallCommand(cupm!)).to.deep.equal({ file: CUPM_UNINSTALLER, args: ['-i', 'silent'], mode: 'installanywhere' });
     expect(uninstallCommand(pg!)).to.deep.equal({ file: 'msiexec.exe', args: ['/x', PG82_PRODUCT_CODE, '/qn', '/norestart'], mode: 'msi' });
     const quiet = { ...cupm!, quietUninstallString: '"C:\\Program Files\\Acme\\uninst.exe" /S /allusers' };
-    expect(uninstallCommand(quiet)).to.deep.equal({ file: 'C:\\Program Files\\Acme\\uninst.exe', args: ['/S', '/allusers'], mode: 'quiet' });
+    expect(uninstallCommand(quiet)).to.deep.equal({
+      file: 'C:\\Program Files\\Acme\\uninst.exe',
+      args: ['/S', '/allusers'],
+      mode: 'quiet',
+    });
   });
 
   it('splits registered command lines the way Windows does, unquoted paths with spaces included', () => {
-    expect(splitWindowsCommandLine('C:\\Program Files\\Acme Tool\\uninst.exe /S')).to.deep.equal(['C:\\Program Files\\Acme Tool\\uninst.exe', '/S']);
+    expect(splitWindowsCommandLine('C:\\Program Files\\Acme Tool\\uninst.exe /S')).to.deep.equal([
+      'C:\\Program Files\\Acme Tool\\uninst.exe',
+      '/S',
+    ]);
     expect(splitWindowsCommandLine('"C:\\a b\\u.exe" -i silent')).to.deep.equal(['C:\\a b\\u.exe', '-i', 'silent']);
     expect(splitWindowsCommandLine('MsiExec.exe /I{X}')).to.deep.equal(['MsiExec.exe', '/I{X}']);
     expect(splitWindowsCommandLine('u.exe "a b" c\\\\"d e" "x""y"')).to.deep.equal(['u.exe', 'a b', 'c\\d e', 'x"y']);
   });
 
   it('tells a missing user from a failure by the NET HELPMSG number, in English and Japanese', async () => {
-    expect(readNetUser({ exitCode: 2, stdout: '', stderr: await fixture('net/user-not-found.stderr.txt') })).to.deep.equal({ kind: 'not-found' });
-    expect(readNetUser({ exitCode: 2, stdout: '', stderr: await fixture('net/ja/user-not-found.stderr.txt') })).to.deep.equal({ kind: 'not-found' });
-    expect(readNetUser({ exitCode: 2, stdout: '', stderr: await fixture('net/ja/access-denied.stderr.txt') })).to.include({ kind: 'error', systemError: 5 });
-    expect(readNetUser({ exitCode: 2, stdout: '', stderr: await fixture('net/access-denied.stderr.txt') })).to.include({ kind: 'error', systemError: 5 });
+    expect(readNetUser({ exitCode: 2, stdout: '', stderr: await fixture('net/user-not-found.stderr.txt') })).to.deep.equal({
+      kind: 'not-found',
+    });
+    expect(readNetUser({ exitCode: 2, stdout: '', stderr: await fixture('net/ja/user-not-found.stderr.txt') })).to.deep.equal({
+      kind: 'not-found',
+    });
+    expect(readNetUser({ exitCode: 2, stdout: '', stderr: await fixture('net/ja/access-denied.stderr.txt') })).to.include({
+      kind: 'error',
+      systemError: 5,
+    });
+    expect(readNetUser({ exitCode: 2, stdout: '', stderr: await fixture('net/access-denied.stderr.txt') })).to.include({
+      kind: 'error',
+      systemError: 5,
+    });
     expect(readNetUser({ exitCode: 0, stdout: await fixture('net/user-cupmuser.txt'), stderr: '' })).to.deep.equal({ kind: 'ok' });
   });
 
@@ -100,7 +123,17 @@ describe('Windows paths, whatever host runs the tool', () => {
   });
 
   it('refuses to delete drive roots, shares and the folders Windows lives in', () => {
-    for (const p of ['C:\\', 'C:', 'D:\\', '\\\\srv\\share', 'C:\\Windows', 'c:\\windows\\system32', 'C:\\Program Files', 'C:\\Users', 'CUPM']) {
+    for (const p of [
+      'C:\\',
+      'C:',
+      'D:\\',
+      '\\\\srv\\share',
+      'C:\\Windows',
+      'c:\\windows\\system32',
+      'C:\\Program Files',
+      'C:\\Users',
+      'CUPM',
+    ]) {
       expect(tooBroadToDelete(p), p).to.be.a('string');
     }
     for (const p of ['C:\\CUPM', 'D:\\Apps\\CUPM', 'C:\\Program Files\\Zero G Registry', '\\\\srv\\share\\cupm']) {
@@ -130,13 +163,21 @@ describe('the Windows system driver (recorded commands)', () => {
   it('lists installed programs from both registry views on 64-bit Windows Server 2008', async () => {
     await machine('2008');
     const names = (await system.installedPrograms()).map((p) => p.displayName);
-    expect(names).to.deep.equal(['Microsoft Office Enterprise 2007', 'Cisco Unified Provisioning Manager', 'PostgreSQL 8.2', 'PostgreSQL 9.0']);
+    expect(names).to.deep.equal([
+      'Microsoft Office Enterprise 2007',
+      'Cisco Unified Provisioning Manager',
+      'PostgreSQL 8.2',
+      'PostgreSQL 9.0',
+    ]);
     expect(windows.commands()).to.deep.equal([`reg.exe query ${UNINSTALL} /s`, `reg.exe query ${UNINSTALL_WOW} /s`]);
   });
 
   it('reads a missing Wow6432Node key on 32-bit Windows Server 2003 as no programs there', async () => {
     await machine('2003');
-    expect((await system.installedPrograms()).map((p) => p.displayName)).to.deep.equal(['Cisco Unified Provisioning Manager', 'PostgreSQL 8.2']);
+    expect((await system.installedPrograms()).map((p) => p.displayName)).to.deep.equal([
+      'Cisco Unified Provisioning Manager',
+      'PostgreSQL 8.2',
+    ]);
     expect(windows.calls.map((c) => c.exitCode)).to.deep.equal([0, 1]);
   });
 
@@ -155,7 +196,12 @@ describe('the Windows system driver (recorded commands)', () => {
     expect(await system.deleteUser('cupmuser')).to.equal('deleted');
     expect(await system.deleteUser('cupmuser')).to.equal('absent');
     expect(await system.userExists('cupmuser')).to.equal(false);
-    expect(windows.commands()).to.deep.equal(['net.exe user cupmuser', 'net.exe user cupmuser /delete', 'net.exe user cupmuser /delete', 'net.exe user cupmuser']);
+    expect(windows.commands()).to.deep.equal([
+      'net.exe user cupmuser',
+      'net.exe user cupmuser /delete',
+      'net.exe user cupmuser /delete',
+      'net.exe user cupmuser',
+    ]);
   });
 
   it('says what to do when deleting the user is denied (Japanese Windows, not elevated)', async () => {
@@ -170,8 +216,11 @@ describe('the Windows system driver (recorded commands)', () => {
     expect(await system.deleteService('CUPM jbossservice')).to.equal('deleted');
     expect(await system.deleteService('cupm JBossService')).to.equal('absent');
     expect(windows.commands()).to.deep.equal([
-      'sc.exe delete "CUPM jbossservice"', 'sc.exe getkeyname "CUPM jbossservice"', 'sc.exe delete cupmJBoss',
-      'sc.exe delete "cupm JBossService"', 'sc.exe getkeyname "cupm JBossService"',
+      'sc.exe delete "CUPM jbossservice"',
+      'sc.exe getkeyname "CUPM jbossservice"',
+      'sc.exe delete cupmJBoss',
+      'sc.exe delete "cupm JBossService"',
+      'sc.exe getkeyname "cupm JBossService"',
     ]);
   });
 

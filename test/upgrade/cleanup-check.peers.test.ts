@@ -19,7 +19,8 @@ describe('upgrade cleanup --check: what the clean-up left, seen from the admin h
   });
   after(async () => {
     await share?.unmount();
-    for (const folder of ['CUPM', 'Program Files']) await rm(path.join(samba?.shareDir ?? '/nonexistent', folder), { recursive: true, force: true });
+    for (const folder of ['CUPM', 'Program Files'])
+      await rm(path.join(samba?.shareDir ?? '/nonexistent', folder), { recursive: true, force: true });
     if (work) await rm(work, { recursive: true, force: true });
   });
 
@@ -52,9 +53,17 @@ describe('upgrade cleanup --check: what the clean-up left, seen from the admin h
     expect(report.ok).to.equal(false);
     // The services were asked over MS-RPC: Samba has none of CUPM's, so each is gone.
     const services = report.items.filter((i) => i.kind === 'service');
-    expect(services.map((s) => [s.name, s.state])).to.deep.equal([['Apache2', 'gone'], ['cupm JbossService', 'gone'], ['cupm NICEService', 'gone'], ['pgsql-8.2', 'gone']]);
+    expect(services.map((s) => [s.name, s.state])).to.deep.equal([
+      ['Apache2', 'gone'],
+      ['cupm JbossService', 'gone'],
+      ['cupm NICEService', 'gone'],
+      ['pgsql-8.2', 'gone'],
+    ]);
     expect(services[0]!.detail).to.include('rpc');
-    expect(report.items.filter((i) => i.state === 'left').map((i) => i.name)).to.deep.equal(['C:\\CUPM', 'C:\\Program Files\\Zero G Registry']);
+    expect(report.items.filter((i) => i.state === 'left').map((i) => i.name)).to.deep.equal([
+      'C:\\CUPM',
+      'C:\\Program Files\\Zero G Registry',
+    ]);
 
     await rm(path.join(samba.shareDir, 'CUPM'), { recursive: true, force: true });
     await rm(path.join(samba.shareDir, 'Program Files'), { recursive: true, force: true });

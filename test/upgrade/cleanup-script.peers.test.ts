@@ -19,10 +19,13 @@ function onHost(wine: WinePrefix, windowsPath: string): string {
 }
 
 async function exists(file: string): Promise<boolean> {
-  return stat(file).then(() => true, () => false);
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
 }
 
-describe('upgrade cleanup --script: the batch file, run by Wine\'s cmd.exe against a prefix with the failed install in place', function () {
+describe("upgrade cleanup --script: the batch file, run by Wine's cmd.exe against a prefix with the failed install in place", function () {
   this.timeout(300_000);
   let wine: WinePrefix;
   let work: string;
@@ -49,20 +52,22 @@ describe('upgrade cleanup --script: the batch file, run by Wine\'s cmd.exe again
 
   /** An uninstaller as a small batch file: records that it ran (with its arguments), removes its own key, as real ones do. */
   async function registerProgram(key: string, displayName: string, file: string): Promise<void> {
-    await writeFile(onHost(wine, `${UNINSTALLERS}\\${file}`), [
-      '@echo off',
-      `echo ${key} %*>> "C:\\uninstallers-ran.txt"`,
-      `reg delete "${UNINSTALL}\\${key}" /f >nul 2>&1`,
-      'exit /b 0',
-      '',
-    ].join('\r\n'));
+    await writeFile(
+      onHost(wine, `${UNINSTALLERS}\\${file}`),
+      ['@echo off', `echo ${key} %*>> "C:\\uninstallers-ran.txt"`, `reg delete "${UNINSTALL}\\${key}" /f >nul 2>&1`, 'exit /b 0', ''].join(
+        '\r\n',
+      ),
+    );
     await reg('add', `${UNINSTALL}\\${key}`, '/v', 'DisplayName', '/t', 'REG_SZ', '/d', displayName, '/f');
     await reg('add', `${UNINSTALL}\\${key}`, '/v', 'UninstallString', '/t', 'REG_SZ', '/d', `"${UNINSTALLERS}\\${file}" -uninstall`, '/f');
   }
 
   async function ran(): Promise<string[]> {
     const text = await readFile(onHost(wine, 'C:\\uninstallers-ran.txt'), 'latin1').catch(() => '');
-    return text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+    return text
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter(Boolean);
   }
 
   /** Runs the script in its folder under Wine's cmd.exe, as a person on the server would. */
@@ -92,22 +97,34 @@ describe('upgrade cleanup --script: the batch file, run by Wine\'s cmd.exe again
     await registerProgram('CUPM85', 'Cisco Unified Provisioning Manager 8.5', 'Uninstall CUPM.cmd');
     await registerProgram('PostgreSQL 8.2', 'PostgreSQL 8.2', 'uninstall-pg82.cmd');
     await registerProgram('PG15', 'PostgreSQL 15', 'uninstall-pg15.cmd');
-    for (const folder of [`${INSTALL_DIR}\\sep`, 'C:\\Program Files\\Zero G Registry\\.com.zerog.registry.xml', 'C:\\users\\cupmuser\\Desktop', SCRIPT_DIR]) {
+    for (const folder of [
+      `${INSTALL_DIR}\\sep`,
+      'C:\\Program Files\\Zero G Registry\\.com.zerog.registry.xml',
+      'C:\\users\\cupmuser\\Desktop',
+      SCRIPT_DIR,
+    ]) {
       await mkdir(onHost(wine, folder), { recursive: true });
     }
     await writeFile(onHost(wine, `${INSTALL_DIR}\\sep\\dfc.properties`), 'dfc.postgres.host=localhost\n');
 
     const script = path.join(work, 'cleanup.cmd');
-    const written = await runCli(['upgrade', 'cleanup', '--script', script, '--server-install-dir', INSTALL_DIR, '--no-backup-check', '--json'], {
-      env: { CUPM_BACKUP_DIR: path.join(work, 'backups'), CUPM_SERVICE_TIMEOUT: '60' },
-    });
+    const written = await runCli(
+      ['upgrade', 'cleanup', '--script', script, '--server-install-dir', INSTALL_DIR, '--no-backup-check', '--json'],
+      {
+        env: { CUPM_BACKUP_DIR: path.join(work, 'backups'), CUPM_SERVICE_TIMEOUT: '60' },
+      },
+    );
     expect(written.exitCode, written.stderr).to.equal(0);
     const facts = written.json<{ script: string; log: string; steps: string[]; installDir: string }>();
     expect(facts).to.deep.include({ script, log: path.join(work, 'cleanup.log'), installDir: INSTALL_DIR });
     expect(facts.steps).to.have.length(10);
     const text = await readFile(script, 'latin1');
-    expect(text).to.include('\r\n').and.not.match(/[^\r]\n/);
-    expect(text).to.include('"C:\\CUPM & Co 50%%"').and.not.match(/^(?!rem ).*powershell/im);
+    expect(text)
+      .to.include('\r\n')
+      .and.not.match(/[^\r]\n/);
+    expect(text)
+      .to.include('"C:\\CUPM & Co 50%%"')
+      .and.not.match(/^(?!rem ).*powershell/im);
     await writeFile(onHost(wine, `${SCRIPT_DIR}\\cleanup.cmd`), text, 'latin1');
 
     const first = await runScript();
@@ -129,8 +146,10 @@ describe('upgrade cleanup --script: the batch file, run by Wine\'s cmd.exe again
 
     expect(await ran()).to.deep.equal(['CUPM85 -uninstall', 'PostgreSQL 8.2 -uninstall']);
     expect(await keyExists(`${UNINSTALL}\\PG15`), 'another PostgreSQL is left alone').to.equal(true);
-    for (const service of ['Apache2', 'CupmJBoss', 'cupm NICEService', 'pgsql-8.2']) expect(await wine.state(service), service).to.equal(null);
-    for (const folder of [INSTALL_DIR, 'C:\\Program Files\\Zero G Registry', 'C:\\users\\cupmuser']) expect(await exists(onHost(wine, folder)), folder).to.equal(false);
+    for (const service of ['Apache2', 'CupmJBoss', 'cupm NICEService', 'pgsql-8.2'])
+      expect(await wine.state(service), service).to.equal(null);
+    for (const folder of [INSTALL_DIR, 'C:\\Program Files\\Zero G Registry', 'C:\\users\\cupmuser'])
+      expect(await exists(onHost(wine, folder)), folder).to.equal(false);
     // Only what the clean-up names went: the folders next to them are still there.
     expect(await exists(onHost(wine, 'C:\\Program Files'))).to.equal(true);
     expect(await exists(onHost(wine, UNINSTALLERS))).to.equal(true);
@@ -153,10 +172,22 @@ describe('upgrade cleanup --script: the batch file, run by Wine\'s cmd.exe again
   it('reports a stale entry (listed, uninstaller gone) as already absent instead of failing', async () => {
     await reg('add', `${UNINSTALL}\\CUPM21`, '/v', 'DisplayName', '/t', 'REG_SZ', '/d', 'CUPM 2.1', '/f');
     // (Not under INSTALL_DIR: Wine's cmd.exe drops a % from a value read through for /f, which Windows keeps.)
-    await reg('add', `${UNINSTALL}\\CUPM21`, '/v', 'UninstallString', '/t', 'REG_SZ', '/d', '"C:\\CUPM & old\\Uninstall_CUPM\\Uninstall CUPM.exe"', '/f');
+    await reg(
+      'add',
+      `${UNINSTALL}\\CUPM21`,
+      '/v',
+      'UninstallString',
+      '/t',
+      'REG_SZ',
+      '/d',
+      '"C:\\CUPM & old\\Uninstall_CUPM\\Uninstall CUPM.exe"',
+      '/f',
+    );
     const result = await runScript();
     expect(result.exitCode, result.stdout).to.equal(0);
-    expect(result.stdout).to.include('already absent: "CUPM 2.1" is still listed, but its uninstaller "C:\\CUPM & old\\Uninstall_CUPM\\Uninstall CUPM.exe" is gone - a stale entry');
+    expect(result.stdout).to.include(
+      'already absent: "CUPM 2.1" is still listed, but its uninstaller "C:\\CUPM & old\\Uninstall_CUPM\\Uninstall CUPM.exe" is gone - a stale entry',
+    );
     expect(result.stdout).to.include('Nothing to do');
   });
 
@@ -192,7 +223,9 @@ describe('upgrade cleanup --script: refusals', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'cupm-cleanup-script-'));
     try {
       const script = path.join(dir, 'cleanup.cmd');
-      const run = await runCli(['upgrade', 'cleanup', '--script', script, '--server-install-dir', 'C:\\CUPM\u00e9', '--no-backup-check'], { env: { CUPM_BACKUP_DIR: dir } });
+      const run = await runCli(['upgrade', 'cleanup', '--script', script, '--server-install-dir', 'C:\\CUPM\u00e9', '--no-backup-check'], {
+        env: { CUPM_BACKUP_DIR: dir },
+      });
       expect(run.exitCode, run.stderr).to.equal(2);
       expect(run.stderr).to.include('outside ASCII');
       expect(await exists(script)).to.equal(false);

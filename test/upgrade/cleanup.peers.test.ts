@@ -5,7 +5,13 @@ import path from 'node:path';
 import { expect } from '../support/expect.js';
 import { buildZip, manifestFor, typicalEntries } from '../support/archives.js';
 import { createFakeSc, type FakeSc } from '../support/fake-sc/fake-sc.js';
-import { CUPM_UNINSTALLER, PG82_PRODUCT_CODE, PG90_PRODUCT_CODE, RecordedWindows, type RecordedWindowsOptions } from '../support/recorded-windows.js';
+import {
+  CUPM_UNINSTALLER,
+  PG82_PRODUCT_CODE,
+  PG90_PRODUCT_CODE,
+  RecordedWindows,
+  type RecordedWindowsOptions,
+} from '../support/recorded-windows.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { EXIT, RefusedError } from '../../src/errors.js';
 import { silentReporter } from '../../src/jobs/reporter.js';
@@ -28,11 +34,7 @@ const LEFT_BEHIND = [
   'C:\\CUPM\\EnterprisePlatform-4.2.0.GA_CP09\\server\\cupm\\deploy\\dfc-ds.xml',
 ];
 /** What must survive the clean-up. */
-const BYSTANDERS = [
-  'C:\\Users\\Administrator\\NTUSER.DAT',
-  'C:\\Program Files\\Other Vendor\\keep.txt',
-  'C:\\CUPM2\\not-ours.txt',
-];
+const BYSTANDERS = ['C:\\Users\\Administrator\\NTUSER.DAT', 'C:\\Program Files\\Other Vendor\\keep.txt', 'C:\\CUPM2\\not-ours.txt'];
 
 describe('upgrade cleanup of a failed 2.x -> 8.5 upgrade (recorded Windows)', () => {
   let sc: FakeSc;
@@ -41,24 +43,41 @@ describe('upgrade cleanup of a failed 2.x -> 8.5 upgrade (recorded Windows)', ()
   let config: Config;
 
   /** A Windows server after a failed upgrade, with a pre-upgrade archive of CUPM 2.2 in the backup dir. */
-  async function failedUpgrade(options: Partial<RecordedWindowsOptions> = {}, services: Parameters<typeof createFakeSc>[0]['services'] = runningServices()) {
+  async function failedUpgrade(
+    options: Partial<RecordedWindowsOptions> = {},
+    services: Parameters<typeof createFakeSc>[0]['services'] = runningServices(),
+  ) {
     sc = await createFakeSc({ services });
     windows = await RecordedWindows.create({
       os: '2008',
       sc,
       users: ['cupmuser', 'Administrator'],
       uninstallers: {
-        [CUPM_UNINSTALLER]: { exitCode: 0, unregisters: [CUPM_KEY], removes: ['C:\\CUPM\\Uninstall_Cisco Unified Provisioning Manager', 'C:\\CUPM\\EnterprisePlatform-4.2.0.GA_CP09'] },
+        [CUPM_UNINSTALLER]: {
+          exitCode: 0,
+          unregisters: [CUPM_KEY],
+          removes: ['C:\\CUPM\\Uninstall_Cisco Unified Provisioning Manager', 'C:\\CUPM\\EnterprisePlatform-4.2.0.GA_CP09'],
+        },
         [PG82_PRODUCT_CODE]: { exitCode: 0, unregisters: [PG82_PRODUCT_CODE], removes: ['C:\\CUPM\\pgsql8.2'] },
       },
       ...options,
     });
     const home = options.os === '2003' ? 'C:\\Documents and Settings\\cupmuser' : 'C:\\Users\\cupmuser';
     const zeroG = options.os === '2003' ? 'C:\\Program Files\\Zero G Registry' : 'C:\\Program Files (x86)\\Zero G Registry';
-    await windows.createFiles([...LEFT_BEHIND, `${home}\\NTUSER.DAT`, `${home}\\Desktop\\notes.txt`, `${zeroG}\\.com.zerog.registry.xml`, ...BYSTANDERS]);
+    await windows.createFiles([
+      ...LEFT_BEHIND,
+      `${home}\\NTUSER.DAT`,
+      `${home}\\Desktop\\notes.txt`,
+      `${zeroG}\\.com.zerog.registry.xml`,
+      ...BYSTANDERS,
+    ]);
     backupDir = await mkdtemp(path.join(tmpdir(), 'cupm-upgrade-backups-'));
     await writeArchive('cupm-backup_cupm01_20261120T020000Z_pre-upgrade.zip', { version: '2.2', label: 'pre-upgrade' });
-    config = loadConfig({ env: { CUPM_INSTALL_DIR: 'C:\\CUPM', CUPM_BACKUP_DIR: backupDir, CUPM_SERVICE_MANAGER: 'none' }, cwd: backupDir, platform: 'linux' });
+    config = loadConfig({
+      env: { CUPM_INSTALL_DIR: 'C:\\CUPM', CUPM_BACKUP_DIR: backupDir, CUPM_SERVICE_MANAGER: 'none' },
+      cwd: backupDir,
+      platform: 'linux',
+    });
   }
 
   function runningServices(state: 'RUNNING' | 'STOPPED' = 'RUNNING') {
@@ -73,17 +92,25 @@ describe('upgrade cleanup of a failed 2.x -> 8.5 upgrade (recorded Windows)', ()
 
   async function writeArchive(name: string, facts: { version: string | null; label: string | null }) {
     const entries = typicalEntries();
-    const manifest = manifestFor(entries, { label: facts.label, cupm: { version: facts.version, installDir: 'C:\\CUPM' }, createdAt: '2026-11-20T02:00:00.000Z' });
+    const manifest = manifestFor(entries, {
+      label: facts.label,
+      cupm: { version: facts.version, installDir: 'C:\\CUPM' },
+      createdAt: '2026-11-20T02:00:00.000Z',
+    });
     await buildZip(path.join(backupDir, name), entries, manifest);
   }
 
   function cleanup(options: UpgradeCleanupOptions = {}) {
-    return upgradeCleanup(config, {
-      system: new WindowsSystemDriver({ runner: windows, env: windows.env, localPath: windows.localPath }),
-      serviceManager: new WindowsServiceManager({ timeoutSeconds: 3, scExe: sc.scExe, pollMs: 10 }),
-      env: windows.env,
-      ...options,
-    }, silentReporter);
+    return upgradeCleanup(
+      config,
+      {
+        system: new WindowsSystemDriver({ runner: windows, env: windows.env, localPath: windows.localPath }),
+        serviceManager: new WindowsServiceManager({ timeoutSeconds: 3, scExe: sc.scExe, pollMs: 10 }),
+        env: windows.env,
+        ...options,
+      },
+      silentReporter,
+    );
   }
 
   const exists = (windowsPath: string) => existsSync(windows.localPath(windowsPath));
@@ -95,13 +122,15 @@ describe('upgrade cleanup of a failed 2.x -> 8.5 upgrade (recorded Windows)', ()
     if (backupDir) await rm(backupDir, { recursive: true, force: true });
   });
 
-  it('walks the install guide\'s clean-up on Windows Server 2008 in order, with the exact commands, and a second run finds everything already absent', async () => {
+  it("walks the install guide's clean-up on Windows Server 2008 in order, with the exact commands, and a second run finds everything already absent", async () => {
     await failedUpgrade();
     const result = await cleanup();
     expect(result.ok).to.equal(true);
     expect(result.backupCheck).to.include({ ok: true, skipped: false });
     expect(result.backupCheck.archive).to.include({ cupmVersion: '2.2', label: 'pre-upgrade' });
-    expect(result.backupCheck.message).to.contain('the restore will use').and.contain('cupm-backup_cupm01_20261120T020000Z_pre-upgrade.zip');
+    expect(result.backupCheck.message)
+      .to.contain('the restore will use')
+      .and.contain('cupm-backup_cupm01_20261120T020000Z_pre-upgrade.zip');
     expect(result.steps.map((s) => [s.id, s.status])).to.deep.equal([
       ['uninstall-cupm', 'done'],
       ['uninstall-postgresql-8.2', 'done'],
@@ -134,16 +163,28 @@ describe('upgrade cleanup of a failed 2.x -> 8.5 upgrade (recorded Windows)', ()
     ]);
     // Every service was stopped (and waited for) before its delete.
     expect(await scVerbs('stop', 'delete')).to.deep.equal([
-      'stop Apache2', 'delete Apache2',
-      'stop cupmJBoss', 'delete cupm JbossService', 'delete cupmJBoss',
-      'stop cupmNICE', 'delete cupm NICEService', 'delete cupmNICE',
-      'stop pgsql-8.2', 'delete pgsql-8.2',
+      'stop Apache2',
+      'delete Apache2',
+      'stop cupmJBoss',
+      'delete cupm JbossService',
+      'delete cupmJBoss',
+      'stop cupmNICE',
+      'delete cupm NICEService',
+      'delete cupmNICE',
+      'stop pgsql-8.2',
+      'delete pgsql-8.2',
     ]);
     const calls = await sc.calls();
     const deleteJBoss = calls.findIndex((c) => c.args.join(' ') === 'delete cupmJBoss');
-    expect(calls.slice(0, deleteJBoss).reverse().find((c) => c.args[0] === 'query' && c.args[1] === 'cupmJBoss')?.state).to.equal('STOPPED');
+    expect(
+      calls
+        .slice(0, deleteJBoss)
+        .reverse()
+        .find((c) => c.args[0] === 'query' && c.args[1] === 'cupmJBoss')?.state,
+    ).to.equal('STOPPED');
 
-    for (const gone of ['C:\\CUPM', 'C:\\Users\\cupmuser', 'C:\\Program Files (x86)\\Zero G Registry']) expect(exists(gone), gone).to.equal(false);
+    for (const gone of ['C:\\CUPM', 'C:\\Users\\cupmuser', 'C:\\Program Files (x86)\\Zero G Registry'])
+      expect(exists(gone), gone).to.equal(false);
     for (const kept of BYSTANDERS) expect(exists(kept), kept).to.equal(true);
     expect(windows.hasUser('cupmuser')).to.equal(false);
     expect(windows.hasUser('Administrator')).to.equal(true);
@@ -154,7 +195,7 @@ describe('upgrade cleanup of a failed 2.x -> 8.5 upgrade (recorded Windows)', ()
     expect(again.steps.map((s) => s.status)).to.deep.equal(Array(10).fill('absent'));
   });
 
-  it('finds cupmuser\'s home under Documents and Settings on Windows Server 2003 (reg.exe 3.0, no Wow6432Node), CUPM 2.1', async () => {
+  it("finds cupmuser's home under Documents and Settings on Windows Server 2003 (reg.exe 3.0, no Wow6432Node), CUPM 2.1", async () => {
     // The services are stopped already: deleted without a stop.
     await failedUpgrade({ os: '2003' }, runningServices('STOPPED'));
     await rm(path.join(backupDir, 'cupm-backup_cupm01_20261120T020000Z_pre-upgrade.zip'));
@@ -172,17 +213,36 @@ describe('upgrade cleanup of a failed 2.x -> 8.5 upgrade (recorded Windows)', ()
 
   it('goes on after a step that fails half way, reports every step, and a second run continues where it stopped', async () => {
     // The CUPM uninstaller deletes part of C:\CUPM, then fails: the install guide's "standard uninstall does not work".
-    await failedUpgrade({ uninstallers: {
-      [CUPM_UNINSTALLER]: { exitCode: 1, removes: ['C:\\CUPM\\EnterprisePlatform-4.2.0.GA_CP09'] },
-      [PG82_PRODUCT_CODE]: { exitCode: 0, unregisters: [PG82_PRODUCT_CODE], removes: ['C:\\CUPM\\pgsql8.2'] },
-    } }, runningServices('STOPPED'));
+    await failedUpgrade(
+      {
+        uninstallers: {
+          [CUPM_UNINSTALLER]: { exitCode: 1, removes: ['C:\\CUPM\\EnterprisePlatform-4.2.0.GA_CP09'] },
+          [PG82_PRODUCT_CODE]: { exitCode: 0, unregisters: [PG82_PRODUCT_CODE], removes: ['C:\\CUPM\\pgsql8.2'] },
+        },
+      },
+      runningServices('STOPPED'),
+    );
     const first = await cleanup();
     expect(first.ok).to.equal(false);
-    expect(first.steps.map((s) => s.status)).to.deep.equal(['failed', 'done', 'done', 'done', 'done', 'done', 'done', 'done', 'done', 'done']);
+    expect(first.steps.map((s) => s.status)).to.deep.equal([
+      'failed',
+      'done',
+      'done',
+      'done',
+      'done',
+      'done',
+      'done',
+      'done',
+      'done',
+      'done',
+    ]);
     expect(first.steps[0]!.error).to.contain('The uninstaller of "Cisco Unified Provisioning Manager" failed (exit 1)');
     const error = cleanupFailure(first);
     expect(error.exitCode).to.equal(EXIT.dirty);
-    expect(error.describe()).to.contain('[FAILED] Run the CUPM uninstaller').and.contain('[done] Delete the install dir C:\\CUPM').and.contain('run cupm-backup upgrade cleanup again');
+    expect(error.describe())
+      .to.contain('[FAILED] Run the CUPM uninstaller')
+      .and.contain('[done] Delete the install dir C:\\CUPM')
+      .and.contain('run cupm-backup upgrade cleanup again');
     expect(exists('C:\\CUPM')).to.equal(false);
 
     const commandsBefore = windows.calls.length;
@@ -212,7 +272,7 @@ describe('upgrade cleanup of a failed 2.x -> 8.5 upgrade (recorded Windows)', ()
     const second = await cleanup();
     expect(second.ok).to.equal(true);
     expect(second.steps.find((s) => s.id === 'service:cupm JbossService')).to.include({ status: 'done', detail: 'deleted' });
-    expect((await readdir(path.join(sc.root, 'state', 'services')))).to.deep.equal([]);
+    expect(await readdir(path.join(sc.root, 'state', 'services'))).to.deep.equal([]);
   });
 
   it('refuses (exit 4) before touching anything when no verified archive of the old version exists', async () => {
@@ -235,7 +295,11 @@ describe('upgrade cleanup of a failed 2.x -> 8.5 upgrade (recorded Windows)', ()
   it('skips a pre-upgrade archive that does not verify and uses an older good one', async () => {
     await failedUpgrade();
     const entries = typicalEntries();
-    const manifest = manifestFor(entries, { label: 'pre-upgrade', cupm: { version: '2.2', installDir: 'C:\\CUPM' }, createdAt: '2026-11-22T02:00:00.000Z' });
+    const manifest = manifestFor(entries, {
+      label: 'pre-upgrade',
+      cupm: { version: '2.2', installDir: 'C:\\CUPM' },
+      createdAt: '2026-11-22T02:00:00.000Z',
+    });
     manifest.entries[0]!.sha256 = '0'.repeat(64);
     await buildZip(path.join(backupDir, 'cupm-backup_cupm01_20261122T020000Z_pre-upgrade.zip'), entries, manifest);
     const result = await cleanup({ dryRun: true });
@@ -275,7 +339,14 @@ describe('upgrade cleanup of a failed 2.x -> 8.5 upgrade (recorded Windows)', ()
   it('asks before it starts, and changes nothing when the answer is no', async () => {
     await failedUpgrade();
     let shown: string[] = [];
-    await expect(cleanup({ confirm: async (_q, details) => { shown = details; return false; } })).to.be.rejectedWith(/Cancelled/);
+    await expect(
+      cleanup({
+        confirm: async (_q, details) => {
+          shown = details;
+          return false;
+        },
+      }),
+    ).to.be.rejectedWith(/Cancelled/);
     expect(shown.join('\n')).to.contain('sc.exe delete "pgsql-8.2"').and.contain('the restore will use');
     expect(windows.calls).to.deep.equal([]);
   });

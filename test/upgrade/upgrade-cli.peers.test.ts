@@ -17,7 +17,7 @@ describe('upgrade prepare, rollback and cleanup on the command line', () => {
     await server?.destroy();
   });
 
-  it('upgrade prepare backs up with the label pre-upgrade and prints the install guide\'s upgrade checklist', async () => {
+  it("upgrade prepare backs up with the label pre-upgrade and prints the install guide's upgrade checklist", async () => {
     const run = await runCli(['upgrade', 'prepare'], { env: server.env() });
     expect(run.exitCode, run.stderr).to.equal(0);
     preUpgrade = run.stdout.trim();
@@ -25,7 +25,8 @@ describe('upgrade prepare, rollback and cleanup on the command line', () => {
     const manifest = JSON.parse((await execa('unzip', ['-p', preUpgrade, 'manifest.json'])).stdout) as Manifest;
     expect(manifest.label).to.equal('pre-upgrade');
     expect(manifest.cupm.version).to.equal('2.2');
-    expect(run.stderr).to.contain('Pre-upgrade backup written')
+    expect(run.stderr)
+      .to.contain('Pre-upgrade backup written')
       .and.contain('The installer makes a backup of its own during the upgrade')
       .and.contain('you need both')
       .and.contain('Keep it off this server')
@@ -50,10 +51,20 @@ describe('upgrade prepare, rollback and cleanup on the command line', () => {
 
       const run = await runCli(['upgrade', 'prepare', '--any-version', '--json'], { env: server.env() });
       expect(run.exitCode, run.stderr).to.equal(0);
-      const out = run.json<{ archive: string; label: string; cupmVersion: string; warnings: string[]; checklist: Array<{ heading: string; items: string[] }> }>();
+      const out = run.json<{
+        archive: string;
+        label: string;
+        cupmVersion: string;
+        warnings: string[];
+        checklist: Array<{ heading: string; items: string[] }>;
+      }>();
       expect(out).to.include({ label: 'pre-upgrade', cupmVersion: '8.5' });
       expect(out.warnings.join(' ')).to.contain('already runs CUPM 8.5');
-      expect(out.checklist.map((s) => s.heading)).to.deep.equal(['Before the upgrade to CUPM 8.5:', 'After the upgrade, before placing any order:', 'If the upgrade fails:']);
+      expect(out.checklist.map((s) => s.heading)).to.deep.equal([
+        'Before the upgrade to CUPM 8.5:',
+        'After the upgrade, before placing any order:',
+        'If the upgrade fails:',
+      ]);
       await rm(out.archive);
     } finally {
       await writeFile(log, original);
@@ -64,7 +75,8 @@ describe('upgrade prepare, rollback and cleanup on the command line', () => {
     const run = await runCli(['upgrade', 'rollback', preUpgrade], { env: server.env() });
     expect(run.exitCode, run.stderr).to.equal(0);
     const text = run.stdout;
-    expect(text).to.contain(`cupm-backup upgrade cleanup --archive ${preUpgrade}`)
+    expect(text)
+      .to.contain(`cupm-backup upgrade cleanup --archive ${preUpgrade}`)
       .and.contain('Stop, then delete the service cupm JbossService')
       .and.contain('Delete the Windows user cupmuser')
       .and.contain('Reinstall CUPM 2.2:')
@@ -114,7 +126,8 @@ describe('upgrade prepare, rollback and cleanup on the command line', () => {
     try {
       const run = await runCli(['restore', preUpgrade, '--yes'], { env: server.env() });
       expect(run.exitCode).to.equal(4);
-      expect(run.stderr).to.contain('The archive holds CUPM 2.2; this server has CUPM 8.5 installed.')
+      expect(run.stderr)
+        .to.contain('The archive holds CUPM 2.2; this server has CUPM 8.5 installed.')
         .and.contain('reinstall CUPM 2.2 (the version in the archive) here first')
         .and.contain(`cupm-backup upgrade rollback ${preUpgrade}`)
         .and.contain('State: nothing was changed');
@@ -134,7 +147,8 @@ describe('upgrade prepare, rollback and cleanup on the command line', () => {
     const env = { ...server.env(), CUPM_INSTALL_DIR: 'C:\\CUPM' };
     const run = await runCli(['upgrade', 'cleanup', '--dry-run'], { env });
     expect(run.exitCode, run.stderr).to.equal(0);
-    expect(run.stdout).to.contain('Clean-up of a failed upgrade to CUPM 8.5 (install dir C:\\CUPM)')
+    expect(run.stdout)
+      .to.contain('Clean-up of a failed upgrade to CUPM 8.5 (install dir C:\\CUPM)')
       .and.contain('sc.exe delete "cupm NICEService"')
       .and.contain('net user cupmuser /delete')
       .and.contain('deletes C:\\CUPM and everything in it')
@@ -145,13 +159,25 @@ describe('upgrade prepare, rollback and cleanup on the command line', () => {
 
     const json = await runCli(['upgrade', 'cleanup', '--dry-run', '--json', '--windows-user', 'cupmsvc'], { env });
     expect(json.exitCode).to.equal(0);
-    const out = json.json<{ dryRun: boolean; wouldRefuse: boolean; plan: Array<{ id: string; title: string }>; backupCheck: { archive: { file: string } } }>();
+    const out = json.json<{
+      dryRun: boolean;
+      wouldRefuse: boolean;
+      plan: Array<{ id: string; title: string }>;
+      backupCheck: { archive: { file: string } };
+    }>();
     expect(out).to.include({ dryRun: true, wouldRefuse: false });
     expect(out.backupCheck.archive.file).to.equal(preUpgrade);
     expect(out.plan.map((s) => s.id)).to.deep.equal([
-      'uninstall-cupm', 'uninstall-postgresql-8.2',
-      'service:Apache2', 'service:cupm JbossService', 'service:cupm NICEService', 'service:pgsql-8.2',
-      'delete-user', 'delete-user-home', 'delete-install-dir', 'delete-zero-g-registry',
+      'uninstall-cupm',
+      'uninstall-postgresql-8.2',
+      'service:Apache2',
+      'service:cupm JbossService',
+      'service:cupm NICEService',
+      'service:pgsql-8.2',
+      'delete-user',
+      'delete-user-home',
+      'delete-install-dir',
+      'delete-zero-g-registry',
     ]);
     expect(out.plan.find((s) => s.id === 'delete-user')?.title).to.equal('Delete the Windows user cupmsvc');
   });
@@ -160,20 +186,26 @@ describe('upgrade prepare, rollback and cleanup on the command line', () => {
     const env = { ...server.env(), CUPM_INSTALL_DIR: 'C:\\CUPM', CUPM_BACKUP_DIR: path.join(server.dir, 'empty-backups') };
     const run = await runCli(['upgrade', 'cleanup', '--dry-run'], { env });
     expect(run.exitCode).to.equal(0);
-    expect(run.stdout).to.contain('No verified archive of the CUPM version before the upgrade').and.contain('A real run would REFUSE (exit 4)');
+    expect(run.stdout)
+      .to.contain('No verified archive of the CUPM version before the upgrade')
+      .and.contain('A real run would REFUSE (exit 4)');
   });
 
   it('upgrade cleanup --dry-run prints the plan with a Linux install dir too (a mounted share), and notes it', async () => {
     const run = await runCli(['upgrade', 'cleanup', '--dry-run'], { env: server.env() });
     expect(run.exitCode, run.stderr).to.equal(0);
-    expect(run.stdout).to.contain(`Clean-up of a failed upgrade to CUPM 8.5 (install dir ${server.installDir})`)
+    expect(run.stdout)
+      .to.contain(`Clean-up of a failed upgrade to CUPM 8.5 (install dir ${server.installDir})`)
       .and.contain(`the install dir ${server.installDir} is not a Windows path`)
       .and.contain('(--dry-run: nothing was changed)');
   });
 
   it('upgrade cleanup runs only on Windows: elsewhere a real run exits 2 and says why', async () => {
     const env = { ...server.env(), CUPM_INSTALL_DIR: 'C:\\CUPM' };
-    for (const args of [['upgrade', 'cleanup', '--yes'], ['upgrade', 'cleanup', '--yes', '--json']]) {
+    for (const args of [
+      ['upgrade', 'cleanup', '--yes'],
+      ['upgrade', 'cleanup', '--yes', '--json'],
+    ]) {
       const run = await runCli(args, { env });
       expect(run.exitCode).to.equal(2);
       expect(run.stderr).to.contain('it runs only on the CUPM Windows server').and.contain('--dry-run prints the plan');

@@ -9,12 +9,28 @@ const STAMP = /^-- (Started|Completed|Dumped[^\n]*?) on (\d{4})-(\d{2})-(\d{2}) 
 
 /** Offsets in minutes of zone names a dump may carry and that mean one thing. */
 const ZONES: Record<string, number> = {
-  UTC: 0, GMT: 0, Z: 0,
-  JST: 540, 'Tokyo Standard Time': 540, KST: 540,
-  CET: 60, CEST: 120, 'W. Europe Standard Time': 60, 'W. Europe Daylight Time': 120,
-  EST: -300, EDT: -240, 'Eastern Standard Time': -300, 'Eastern Daylight Time': -240,
-  CST: -360, CDT: -300, 'Central Standard Time': -360, 'Central Daylight Time': -300,
-  PST: -480, PDT: -420, 'Pacific Standard Time': -480, 'Pacific Daylight Time': -420,
+  UTC: 0,
+  GMT: 0,
+  Z: 0,
+  JST: 540,
+  'Tokyo Standard Time': 540,
+  KST: 540,
+  CET: 60,
+  CEST: 120,
+  'W. Europe Standard Time': 60,
+  'W. Europe Daylight Time': 120,
+  EST: -300,
+  EDT: -240,
+  'Eastern Standard Time': -300,
+  'Eastern Daylight Time': -240,
+  CST: -360,
+  CDT: -300,
+  'Central Standard Time': -360,
+  'Central Daylight Time': -300,
+  PST: -480,
+  PDT: -420,
+  'Pacific Standard Time': -480,
+  'Pacific Daylight Time': -420,
 };
 
 export interface DumpDate {

@@ -139,7 +139,7 @@ export class DumpLineReader {
 
   /** Calls `each` for every line that ends in `chunk`, in order; an unfinished line waits for the next chunk. */
   feed(chunk: Buffer, each: (line: DumpLine) => void): void {
-    for (let pos = 0; pos < chunk.length; ) {
+    for (let pos = 0; pos < chunk.length;) {
       pos = this.splitter.take(chunk, pos);
       if (pos === -1) break;
       each(this.line());
@@ -176,7 +176,7 @@ export class DumpLineReader {
 export async function* readDumpLines(stream: Readable, options: LineReaderOptions): AsyncGenerator<DumpLine> {
   const reader = new DumpLineReader(options);
   for await (const chunk of stream as AsyncIterable<Buffer>) {
-    for (let pos = 0; pos < chunk.length; ) {
+    for (let pos = 0; pos < chunk.length;) {
       const found = reader.next(chunk, pos);
       if (!found) break;
       yield found.line;

@@ -31,5 +31,17 @@ export interface ScheduleBackend {
 
 /** A status with nothing known yet. */
 export function emptyStatus(scheduler: SchedulerName, name: string): ScheduleStatus {
-  return { scheduler, name, installed: false, at: null, runs: null, state: null, nextRun: null, lastRun: null, lastResult: null, problems: [], output: null };
+  return {
+    scheduler,
+    name,
+    installed: false,
+    at: null,
+    runs: null,
+    state: null,
+    nextRun: null,
+    lastRun: null,
+    lastResult: null,
+    problems: [],
+    output: null,
+  };
 }

@@ -83,7 +83,9 @@ export class CronScheduler implements ScheduleBackend {
     const { command } = request;
     const odd = [command.workDir, command.program, ...command.args, request.backupDir].find((text) => /[\n\r\0]/.test(text));
     if (odd !== undefined) {
-      throw new ConfigError(`Cannot write a crontab line for a path holding a line break: ${JSON.stringify(odd)}.`, { state: 'nothing was changed' });
+      throw new ConfigError(`Cannot write a crontab line for a path holding a line break: ${JSON.stringify(odd)}.`, {
+        state: 'nothing was changed',
+      });
     }
     const run = [command.program, ...command.args].map(quotePosix).join(' ');
     const shell = `cd ${quotePosix(command.workDir)} && ${run} >${quotePosix(this.consolePath(request))} 2>&1`;
@@ -102,9 +104,12 @@ export class CronScheduler implements ScheduleBackend {
     if (output.exitCode === 0) return output.stdout === '' || output.stdout.endsWith('\n') ? output.stdout : `${output.stdout}\n`;
     // "no crontab for root": not an error, just nothing yet.
     if (/no crontab for/i.test(output.stderr)) return '';
-    throw new JobFailedError(`${formatCommand([this.crontab, ...this.userArgs(), '-l'], 'sh')} failed (exit code ${output.exitCode}): ${output.stderr.trim() || output.stdout.trim()}`, {
-      hint: 'check that cron is installed (Debian: apt-get install cron) and that this user may use crontab (/etc/cron.allow, /etc/cron.deny)',
-    });
+    throw new JobFailedError(
+      `${formatCommand([this.crontab, ...this.userArgs(), '-l'], 'sh')} failed (exit code ${output.exitCode}): ${output.stderr.trim() || output.stdout.trim()}`,
+      {
+        hint: 'check that cron is installed (Debian: apt-get install cron) and that this user may use crontab (/etc/cron.allow, /etc/cron.deny)',
+      },
+    );
   }
 
   async planInstall(request: ScheduleRequest): Promise<SchedulePlan> {
@@ -113,16 +118,20 @@ export class CronScheduler implements ScheduleBackend {
     const after = `${rest === '' ? '' : `${rest}\n`}${markerLine(request.name)}\n${this.jobLine(request)}\n`;
     const warnings: string[] = [];
     if (!(await this.daemonRunning())) {
-      warnings.push('no cron daemon seems to be running on this host: the line is installed but nothing will run it until cron is started (in a container, run `cupm-backup daemon` in the foreground instead)');
+      warnings.push(
+        'no cron daemon seems to be running on this host: the line is installed but nothing will run it until cron is started (in a container, run `cupm-backup daemon` in the foreground instead)',
+      );
     }
-    const whose = this.user === undefined ? 'this user\'s crontab' : `the crontab of ${this.user}`;
+    const whose = this.user === undefined ? "this user's crontab" : `the crontab of ${this.user}`;
     return {
       scheduler: this.name,
       name: request.name,
       shell: 'sh',
       summary: [
         `A line in ${whose}: every day at ${formatTimeOfDay(request.at)}, \`cupm-backup nightly\` in ${request.command.workDir}.`,
-        findEntry(before, request.name) === undefined ? 'It is added after the lines already there, which stay as they are.' : 'It replaces the line an earlier install wrote; the other lines stay as they are.',
+        findEntry(before, request.name) === undefined
+          ? 'It is added after the lines already there, which stay as they are.'
+          : 'It replaces the line an earlier install wrote; the other lines stay as they are.',
         `The console output of the last scheduled run goes to ${this.consolePath(request)}.`,
       ],
       actions: [
@@ -173,10 +182,13 @@ export class CronScheduler implements ScheduleBackend {
     // Compared at the time it was installed for: `--at` chose that, it is not a difference.
     const at = fields ? { hour: Number(fields[2]), minute: Number(fields[1]) } : request.at;
     if (line !== this.jobLine({ ...request, at })) {
-      status.problems.push('The crontab line differs from what this installation would write (a moved install, another env file, or edited by hand); `cupm-backup schedule install` rewrites it.');
+      status.problems.push(
+        'The crontab line differs from what this installation would write (a moved install, another env file, or edited by hand); `cupm-backup schedule install` rewrites it.',
+      );
     }
     status.state = (await this.daemonRunning()) ? 'cron is running' : 'cron is NOT running';
-    if (status.state === 'cron is NOT running') status.problems.push('No cron daemon seems to be running: the line will not run until cron is started.');
+    if (status.state === 'cron is NOT running')
+      status.problems.push('No cron daemon seems to be running: the line will not run until cron is started.');
     return status;
   }
 }

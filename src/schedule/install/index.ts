@@ -12,7 +12,14 @@ import { SchtasksScheduler } from './schtasks.js';
 import { SystemdScheduler } from './systemd.js';
 import { isDirectory } from '../../file-system.js';
 
-export { applySchedulePlan, formatSchedulePlan, schedulePlanJson, type SchedulePlan, type ScheduleRequest, type SchedulerName } from './plan.js';
+export {
+  applySchedulePlan,
+  formatSchedulePlan,
+  schedulePlanJson,
+  type SchedulePlan,
+  type ScheduleRequest,
+  type SchedulerName,
+} from './plan.js';
 export type { ScheduleBackend, ScheduleStatus } from './backend.js';
 export { localHost, type SchedulerHost } from './host.js';
 
@@ -86,7 +93,12 @@ export function nightlyCommand(options: {
   const paths = (options.platform ?? process.platform) === 'win32' ? path.win32 : path.posix;
   const envFile = options.envFile === undefined ? [] : ['--env-file', paths.resolve(options.cwd, options.envFile)];
   const fleet = options.fleet
-    ? ['--all', '--servers-dir', paths.resolve(options.cwd, options.fleet.serversDir), ...(options.fleet.parallel === undefined ? [] : ['--parallel', String(options.fleet.parallel)])]
+    ? [
+        '--all',
+        '--servers-dir',
+        paths.resolve(options.cwd, options.fleet.serversDir),
+        ...(options.fleet.parallel === undefined ? [] : ['--parallel', String(options.fleet.parallel)]),
+      ]
     : [];
   // '--' first: Node 20 would otherwise take our --env-file as its own (see bin/cupm-backup).
   return { workDir: options.cwd, program: process.execPath, args: ['--', BIN_PATH, 'nightly', ...envFile, ...fleet] };

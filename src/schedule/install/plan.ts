@@ -67,11 +67,20 @@ export async function applySchedulePlan(plan: SchedulePlan, host: SchedulerHost,
       await runChecked(host, plan.afterUndo.argv, undefined, plan.shell);
     } catch (error) {
       result.undoFailed = true;
-      result.steps.push({ id: 'after-undo', title: formatCommand(plan.afterUndo.argv, plan.shell), status: 'undo-failed', undoError: messageOf(error) });
+      result.steps.push({
+        id: 'after-undo',
+        title: formatCommand(plan.afterUndo.argv, plan.shell),
+        status: 'undo-failed',
+        undoError: messageOf(error),
+      });
     }
   }
   if (!result.ok) {
-    throw planFailure(jobName, result, `fix the cause above, then run \`cupm-backup ${jobName}\` again; \`cupm-backup schedule status\` shows what is installed now`);
+    throw planFailure(
+      jobName,
+      result,
+      `fix the cause above, then run \`cupm-backup ${jobName}\` again; \`cupm-backup schedule status\` shows what is installed now`,
+    );
   }
 }
 

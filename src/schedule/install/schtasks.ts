@@ -224,7 +224,23 @@ export class SchtasksScheduler implements ScheduleBackend {
         hint: 'choose a shorter backup folder (CUPM_BACKUP_DIR), e.g. D:\\CUPM-Backups',
       });
     }
-    return [this.schtasks, '/Create', '/TN', request.name, '/SC', 'DAILY', '/ST', formatTimeOfDay(request.at), '/RU', 'SYSTEM', '/RL', 'HIGHEST', '/F', '/TR', tr];
+    return [
+      this.schtasks,
+      '/Create',
+      '/TN',
+      request.name,
+      '/SC',
+      'DAILY',
+      '/ST',
+      formatTimeOfDay(request.at),
+      '/RU',
+      'SYSTEM',
+      '/RL',
+      'HIGHEST',
+      '/F',
+      '/TR',
+      tr,
+    ];
   }
 
   async planInstall(request: ScheduleRequest): Promise<SchedulePlan> {
@@ -282,7 +298,8 @@ export class SchtasksScheduler implements ScheduleBackend {
           hint: accessHint(output) ?? 'run the same schtasks /Query by hand to see more',
         });
       }
-      if (wrapper !== undefined) status.problems.push(`${wrapperPath} is left from an earlier install; \`cupm-backup schedule remove\` removes it.`);
+      if (wrapper !== undefined)
+        status.problems.push(`${wrapperPath} is left from an earlier install; \`cupm-backup schedule remove\` removes it.`);
       return status;
     }
     const task = parseSchtasksQuery(output.stdout);
@@ -302,15 +319,21 @@ export class SchtasksScheduler implements ScheduleBackend {
 
     const expected = `"${wrapperPath}"`;
     if (task.taskToRun !== undefined && unquote(task.taskToRun).toLowerCase() !== unquote(expected).toLowerCase()) {
-      status.problems.push(`The task runs ${task.taskToRun}, not ${expected}: it was changed by hand or installed for another backup folder; \`cupm-backup schedule install\` replaces it.`);
+      status.problems.push(
+        `The task runs ${task.taskToRun}, not ${expected}: it was changed by hand or installed for another backup folder; \`cupm-backup schedule install\` replaces it.`,
+      );
     }
     if (task.taskState !== undefined && /disabled/i.test(task.taskState)) {
-      status.problems.push('The task is disabled: it will not run until it is enabled again (Task Scheduler, or `schtasks /Change /TN ... /ENABLE`).');
+      status.problems.push(
+        'The task is disabled: it will not run until it is enabled again (Task Scheduler, or `schtasks /Change /TN ... /ENABLE`).',
+      );
     }
     if (wrapper === undefined) {
       status.problems.push(`The wrapper ${wrapperPath} is missing: the task cannot run; \`cupm-backup schedule install\` writes it again.`);
     } else if (wrapper !== this.wrapper(request)) {
-      status.problems.push(`The wrapper ${wrapperPath} differs from what this installation would write (moved, upgraded, or edited); \`cupm-backup schedule install\` rewrites it.`);
+      status.problems.push(
+        `The wrapper ${wrapperPath} differs from what this installation would write (moved, upgraded, or edited); \`cupm-backup schedule install\` rewrites it.`,
+      );
     }
     return status;
   }

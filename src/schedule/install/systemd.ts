@@ -63,7 +63,9 @@ export class SystemdScheduler implements ScheduleBackend {
     const { command } = request;
     const odd = [command.workDir, command.program, ...command.args].find((text) => /[\n\r\0]/.test(text));
     if (odd !== undefined) {
-      throw new ConfigError(`Cannot write a systemd unit for a path holding a line break: ${JSON.stringify(odd)}.`, { state: 'nothing was changed' });
+      throw new ConfigError(`Cannot write a systemd unit for a path holding a line break: ${JSON.stringify(odd)}.`, {
+        state: 'nothing was changed',
+      });
     }
     if (/["'\\]/.test(command.program)) {
       // systemd refuses such an executable outright ("Executable name contains special characters").
@@ -118,8 +120,20 @@ export class SystemdScheduler implements ScheduleBackend {
         `The output of each run goes to the journal: journalctl -u ${request.name}.service`,
       ],
       actions: [
-        { kind: 'write', title: `Write ${this.servicePath(request)}`, file: this.servicePath(request), content: this.serviceUnit(request), mode: 0o644 },
-        { kind: 'write', title: `Write ${this.timerPath(request)}`, file: this.timerPath(request), content: this.timerUnit(request), mode: 0o644 },
+        {
+          kind: 'write',
+          title: `Write ${this.servicePath(request)}`,
+          file: this.servicePath(request),
+          content: this.serviceUnit(request),
+          mode: 0o644,
+        },
+        {
+          kind: 'write',
+          title: `Write ${this.timerPath(request)}`,
+          file: this.timerPath(request),
+          content: this.timerUnit(request),
+          mode: 0o644,
+        },
         { kind: 'run', title: 'Make systemd read the units', argv: [this.systemctl, 'daemon-reload'] },
         {
           kind: 'run',
@@ -152,7 +166,8 @@ export class SystemdScheduler implements ScheduleBackend {
       });
       plan.actions.push({ kind: 'remove', title: `Remove ${this.timerPath(request)}`, file: this.timerPath(request) });
     }
-    if (service !== undefined) plan.actions.push({ kind: 'remove', title: `Remove ${this.servicePath(request)}`, file: this.servicePath(request) });
+    if (service !== undefined)
+      plan.actions.push({ kind: 'remove', title: `Remove ${this.servicePath(request)}`, file: this.servicePath(request) });
     plan.actions.push({ kind: 'run', title: 'Make systemd forget the units', argv: [this.systemctl, 'daemon-reload'] });
     plan.afterUndo = { argv: [this.systemctl, 'daemon-reload'] };
     return plan;
@@ -168,19 +183,30 @@ export class SystemdScheduler implements ScheduleBackend {
     status.runs = /^ExecStart=(.*)$/m.exec(service ?? '')?.[1] ?? null;
     status.at = /^OnCalendar=\*-\*-\* (\d\d:\d\d):00$/m.exec(timer ?? '')?.[1] ?? null;
     if (service === undefined || timer === undefined) {
-      status.problems.push(`Only one of ${this.servicePath(request)} and ${this.timerPath(request)} exists; \`cupm-backup schedule install\` writes both again.`);
+      status.problems.push(
+        `Only one of ${this.servicePath(request)} and ${this.timerPath(request)} exists; \`cupm-backup schedule install\` writes both again.`,
+      );
     }
     // Compared at the time they were installed for: `--at` chose that, it is not a difference.
     const installedAt = status.at === null ? undefined : parseTimeOfDay(status.at);
     const expected = installedAt === undefined ? request : { ...request, at: installedAt };
     if ((service !== undefined && service !== this.serviceUnit(expected)) || (timer !== undefined && timer !== this.timerUnit(expected))) {
-      status.problems.push(`The units in ${this.unitDir} differ from what this installation would write (a moved install, another env file, or edited by hand); \`cupm-backup schedule install\` rewrites them.`);
+      status.problems.push(
+        `The units in ${this.unitDir} differ from what this installation would write (a moved install, another env file, or edited by hand); \`cupm-backup schedule install\` rewrites them.`,
+      );
     }
     const timerShow = await this.host.run([this.systemctl, 'show', `${request.name}.timer`, `--property=${TIMER_PROPERTIES.join(',')}`]);
-    const serviceShow = await this.host.run([this.systemctl, 'show', `${request.name}.service`, `--property=${SERVICE_PROPERTIES.join(',')}`]);
+    const serviceShow = await this.host.run([
+      this.systemctl,
+      'show',
+      `${request.name}.service`,
+      `--property=${SERVICE_PROPERTIES.join(',')}`,
+    ]);
     if (timerShow.exitCode !== 0 || serviceShow.exitCode !== 0) {
       const said = (timerShow.exitCode !== 0 ? timerShow : serviceShow).stderr.replace(/\s+/g, ' ').trim();
-      status.problems.push(`systemd could not be asked about the timer (${said || 'systemctl failed'}); it will not run while systemd is not running.`);
+      status.problems.push(
+        `systemd could not be asked about the timer (${said || 'systemctl failed'}); it will not run while systemd is not running.`,
+      );
       return status;
     }
     const t = parseSystemctlShow(timerShow.stdout);
@@ -195,7 +221,9 @@ export class SystemdScheduler implements ScheduleBackend {
       status.problems.push(`systemd has not loaded ${request.name}.timer (LoadState=${t.LoadState}); run \`systemctl daemon-reload\`.`);
     }
     if (t.UnitFileState !== undefined && t.UnitFileState !== 'enabled') {
-      status.problems.push(`${request.name}.timer is ${t.UnitFileState || 'not enabled'}: it will not start at boot; \`cupm-backup schedule install\` enables it.`);
+      status.problems.push(
+        `${request.name}.timer is ${t.UnitFileState || 'not enabled'}: it will not start at boot; \`cupm-backup schedule install\` enables it.`,
+      );
     }
     if (t.ActiveState !== undefined && t.ActiveState !== 'active') {
       status.problems.push(`${request.name}.timer is ${t.ActiveState}: it will not fire; \`cupm-backup schedule install\` starts it.`);

@@ -40,7 +40,9 @@ if (verb === 'stop' && fs.existsSync(pause)) {
   }[verb];
   if (!args) process.exit(2);
   const asRoot = process.getuid?.() === 0;
-  const result = spawnSync(asRoot ? 'runuser' : pgCtl, asRoot ? ['-u', 'postgres', '--', pgCtl, ...args] : args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const result = spawnSync(asRoot ? 'runuser' : pgCtl, asRoot ? ['-u', 'postgres', '--', pgCtl, ...args] : args, {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   // pg_ctl status: 0 running, 3 not running (LSB, as the command manager wants).
   process.exit(result.status ?? 1);
 }

@@ -81,7 +81,10 @@ export async function createFakeSc(options: { services: FakeScService[]; locale?
   const scExe = path.join(binDir, 'sc.exe');
   await copyFile(SCRIPT, scExe);
   await chmod(scExe, 0o755);
-  await writeFile(path.join(stateDir, 'config.json'), JSON.stringify({ locale: options.locale ?? 'en', getKeyName: options.getKeyName ?? true }));
+  await writeFile(
+    path.join(stateDir, 'config.json'),
+    JSON.stringify({ locale: options.locale ?? 'en', getKeyName: options.getKeyName ?? true }),
+  );
   await writeFile(path.join(stateDir, 'calls.jsonl'), '');
   for (const service of options.services) {
     const pendingQueries = service.pendingQueries ?? 2;

@@ -14,7 +14,11 @@ import { connectArgument, COPY_FROM_STDIN } from '../syntax.js';
 
 /** A dump the guard refuses: a usage of psql or SQL that pg_dumpall never writes (exit 3). */
 export class DumpRefusedError extends ArchiveInvalidError {
-  constructor(readonly line: number, reason: string, label: string) {
+  constructor(
+    readonly line: number,
+    reason: string,
+    label: string,
+  ) {
     super(`${label} is not a pg_dumpall script psql may run: line ${line}: ${reason}.`, {
       hint: 'do not restore from this archive; it was altered, or was not made by pg_dumpall (cupm-backup list shows the others)',
     });
@@ -76,9 +80,12 @@ export type StatementVerdict = 'copy' | 'client-encoding' | 'pass' | { refused: 
 
 export function judgeStatement(text: string): StatementVerdict {
   if (/^COPY\b/i.test(text)) {
-    return COPY_FROM_STDIN.test(text) ? 'copy' : { refused: 'a COPY that is not "COPY <table> FROM stdin": it reads or writes files, or runs a program, on the database server' };
+    return COPY_FROM_STDIN.test(text)
+      ? 'copy'
+      : { refused: 'a COPY that is not "COPY <table> FROM stdin": it reads or writes files, or runs a program, on the database server' };
   }
-  if (/\blo_(?:import|export)\s*\(/i.test(text)) return { refused: 'lo_import/lo_export, which read or write files on the database server' };
+  if (/\blo_(?:import|export)\s*\(/i.test(text))
+    return { refused: 'lo_import/lo_export, which read or write files on the database server' };
   if (/^ALTER SYSTEM\b/i.test(text)) return { refused: 'ALTER SYSTEM, which changes the server configuration (it can run programs)' };
   if (/^SET (?:SESSION )?client_encoding ?(?:=|TO) ?'' ?;$/i.test(text) || /^SET NAMES ?'' ?;$/i.test(text)) return 'client-encoding';
   return 'pass';

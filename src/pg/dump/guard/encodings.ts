@@ -37,7 +37,7 @@ export function unsafeEncoding(name: string): CharLength | undefined {
 export function mask(line: Buffer, length: CharLength): Buffer {
   const out = Buffer.from(line);
   const end = out[out.length - 1] === NL ? out.length - 1 : out.length;
-  for (let i = 0; i < end; ) {
+  for (let i = 0; i < end;) {
     const n = length(out, i);
     i++;
     for (let k = 1; k < n && i < end; k++) out[i++] = 0xff;

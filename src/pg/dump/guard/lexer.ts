@@ -62,10 +62,13 @@ export class PsqlLexer {
           let run = 0;
           while (q - run - 1 >= i && line[q - run - 1] === BACKSLASH) run++;
           if (run % 2 === 1) {
-            this.refuse("a '...' string literal with a backslash before its closing quote: where it ends depends on standard_conforming_strings, and pg_dump never writes it so");
+            this.refuse(
+              "a '...' string literal with a backslash before its closing quote: where it ends depends on standard_conforming_strings, and pg_dump never writes it so",
+            );
           }
           i = q + 1;
-          if (line[i] === QUOTE) i++; // '' inside the literal
+          if (line[i] === QUOTE)
+            i++; // '' inside the literal
           else this.state = 'sql';
           break;
         }
@@ -256,7 +259,8 @@ export class PsqlLexer {
   private identifier(word: string): void {
     const lower = word.toLowerCase();
     if (this.identifiers === 0) this.keyLetters = [];
-    if (['create', 'function', 'procedure', 'or', 'replace'].includes(lower) && this.identifiers < 4) this.keyLetters[this.identifiers] = lower[0]!;
+    if (['create', 'function', 'procedure', 'or', 'replace'].includes(lower) && this.identifiers < 4)
+      this.keyLetters[this.identifiers] = lower[0]!;
     this.identifiers++;
     const k = this.keyLetters;
     const inRoutine = k[0] === 'c' && (k[1] === 'f' || k[1] === 'p' || (k[1] === 'o' && k[2] === 'r' && (k[3] === 'f' || k[3] === 'p')));

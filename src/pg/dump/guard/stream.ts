@@ -133,7 +133,9 @@ export class DumpGuardScanner {
         if (pos > run) out.push(chunk.subarray(run, pos));
         const held = this.copyHead?.length ?? 0;
         const fromChunk = Math.min(4 - held, chunk.length - pos);
-        const head = this.copyHead ? Buffer.concat([this.copyHead, chunk.subarray(pos, pos + fromChunk)]) : Buffer.from(chunk.subarray(pos, pos + fromChunk));
+        const head = this.copyHead
+          ? Buffer.concat([this.copyHead, chunk.subarray(pos, pos + fromChunk)])
+          : Buffer.from(chunk.subarray(pos, pos + fromChunk));
         this.copyHead = undefined;
         const verdict = copyDataEndLength(head);
         if (verdict === 'maybe') {
