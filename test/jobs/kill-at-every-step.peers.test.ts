@@ -18,7 +18,7 @@ import { dumpsOf } from '../support/proc-watch.js';
  * every archive there is whole (README: a file with the final name is always whole).
  * One sandbox server for the whole table.
  */
-describe('kill -9 or Ctrl-C at every step of backup and nightly: the next run heals, status tells the truth', function () {
+describe('kill -9, Ctrl-C or SIGTERM at every step of backup and nightly: the next run heals, status tells the truth', function () {
   this.timeout(600_000);
   let server: SandboxServer;
   let padded: string;
@@ -81,7 +81,7 @@ describe('kill -9 or Ctrl-C at every step of backup and nightly: the next run he
     }
   }
 
-  const interruptions: Interruption[] = ['SIGKILL', 'SIGINT-group'];
+  const interruptions: Interruption[] = ['SIGKILL', 'SIGINT-group', 'SIGTERM'];
 
   const backupSteps: Array<[string, RegExp]> = [
     ['stopping the services', /^Stopping Apache/],

@@ -28,7 +28,7 @@ const STEPS: Array<{ step: string; at: RegExp; afterLoad?: true }> = [
   { step: 'dropping the previous database', at: /Drop the previous database/, afterLoad: true },
 ];
 
-describe('restore killed (kill -9) or told to stop (SIGTERM) at every step: it ends whole, or the next run finishes or undoes it', function () {
+describe('restore killed (kill -9) or told to stop (SIGTERM, Ctrl-C) at every step: it ends whole, or the next run finishes or undoes it', function () {
   this.timeout(600_000);
   let old: SandboxServer;
   let target: SandboxServer;
@@ -72,24 +72,26 @@ describe('restore killed (kill -9) or told to stop (SIGTERM) at every step: it e
     return steps.find((s) => s.id === 'load')?.status === 'done' ? 'completed' : 'undone';
   }
 
-  for (const { step, at } of STEPS) {
-    it(`SIGTERM at ${step}: the run itself undoes (exit 1) or, too late for that, completes (exit 0); nothing is left for the next`, async () => {
-      await target.cluster.query('UPDATE subscriber SET display_name = $1 WHERE id = 1', [`before TERM at ${step}`], 'cupm');
-      const before = await serverState(target);
-      const stopped = await killAt(['restore', archive, ...ARGS], at, 'SIGTERM', { env: target.env() });
-      expect(stopped.matched, stopped.stderr).to.be.a('string');
-      await serviceCommandsDone();
-      expect(stopped.exitCode, stopped.stderr).to.be.oneOf([0, 1]);
-      if (stopped.exitCode === 1) expect(stopped.stderr).to.match(/State: every change was undone/);
-      expect(
-        await fs.stat(path.join(target.backupDir, JOURNAL)).then(
-          () => true,
-          () => false,
-        ),
-      ).to.equal(false);
-      expect(await serverState(target)).to.deep.equal(stopped.exitCode === 1 ? before : restored);
-    });
-  }
+  // SIGTERM from a service manager, and Ctrl-C in a terminal, which reaches the whole process group.
+  for (const how of ['SIGTERM', 'SIGINT-group'] as const)
+    for (const { step, at } of STEPS) {
+      it(`${how} at ${step}: the run itself undoes (exit 1) or, too late for that, completes (exit 0); nothing is left for the next`, async () => {
+        await target.cluster.query('UPDATE subscriber SET display_name = $1 WHERE id = 1', [`before ${how} at ${step}`], 'cupm');
+        const before = await serverState(target);
+        const stopped = await killAt(['restore', archive, ...ARGS], at, how, { env: target.env() });
+        expect(stopped.matched, stopped.stderr).to.be.a('string');
+        await serviceCommandsDone();
+        expect(stopped.exitCode, stopped.stderr).to.be.oneOf([0, 1]);
+        if (stopped.exitCode === 1) expect(stopped.stderr).to.match(/State: every change was undone/);
+        expect(
+          await fs.stat(path.join(target.backupDir, JOURNAL)).then(
+            () => true,
+            () => false,
+          ),
+        ).to.equal(false);
+        expect(await serverState(target)).to.deep.equal(stopped.exitCode === 1 ? before : restored);
+      });
+    }
 
   for (const { step, at, afterLoad } of STEPS) {
     it(`kill -9 at ${step}: the next run finishes or undoes it`, async () => {
