@@ -8,7 +8,6 @@ import { readProperties } from '../../artifacts/dfc-properties.js';
 import { ArchiveInvalidError, ConfigError, messageOf } from '../../errors.js';
 import { fileMeta } from '../atomic-file.js';
 import type { JournalFile } from '../journal.js';
-import type { RestorePlan } from '../plan.js';
 import { checkCupmPorts, databasePortMismatch, remoteProbe, type PortFinding, type PortProbe } from '../ports.js';
 import { DFC_PROPERTIES, hasEdits, rewriteDfcDs, rewriteDfcProperties, type ConfigEdits, type Rewrite } from '../rewrites.js';
 
@@ -44,7 +43,8 @@ export interface StagedFiles {
   ports: PortFinding[] | null;
   snapshotDir: string;
   files: JournalFile[];
-  planFiles: RestorePlan['files'];
+  /** The files that come from the archive (relative paths); the others are this server's, rewritten. */
+  fromArchive: Set<string>;
 }
 
 /**
@@ -125,7 +125,6 @@ export async function stageFiles(input: FilesInput, warnings: string[]): Promise
   // Where each file goes; its folder must exist (CUPM is installed there).
   const snapshotDir = path.join(input.backupDir, `cupm-restore-${input.stamp}-${crypto.randomBytes(3).toString('hex')}`);
   const files: JournalFile[] = [];
-  const planFiles: RestorePlan['files'] = [];
   const missingDirs: string[] = [];
   for (const [rel] of contents) {
     const target = path.join(installDir, ...rel.split('/'));
@@ -141,12 +140,6 @@ export async function stageFiles(input: FilesInput, warnings: string[]): Promise
       uid: meta?.uid ?? null,
       gid: meta?.gid ?? null,
     });
-    planFiles.push({
-      path: rel,
-      target,
-      action: meta ? 'replace' : 'create',
-      from: fileEntries.some((e) => e.path === FILES_PREFIX + rel) ? 'archive' : 'this server',
-    });
   }
   if (missingDirs.length > 0) {
     throw new ConfigError(`The install dir ${installDir} lacks folders the archive's files go into:`, {
@@ -155,7 +148,8 @@ export async function stageFiles(input: FilesInput, warnings: string[]): Promise
       hint: 'install CUPM there first (CUPM_INSTALL_DIR), or pass --no-files to restore only the database',
     });
   }
-  return { staged: contents, rewrites, ports, snapshotDir, files, planFiles };
+  const fromArchive = new Set(fileEntries.map((e) => e.path.slice(FILES_PREFIX.length)));
+  return { staged: contents, rewrites, ports, snapshotDir, files, fromArchive };
 }
 
 /** A CUPM file's bytes from the archive, checked against the manifest (it may change after verify). */

@@ -56,34 +56,6 @@ export async function planRestore(
       : undefined;
 
   const { dumpDatabases, renames, incoming, pgService } = server;
-  const plan: RestorePlan = {
-    command,
-    archive,
-    createdAt: manifest.createdAt,
-    sourceHost: manifest.source.hostname,
-    cupmVersion: input.cupmVersion,
-    pendingRecovery: null,
-    services: { stop: server.stop, alreadyStopped: server.alreadyStopped },
-    databases: dumpDatabases.map((name) => {
-      const rename = renames.find((r) => r.from === name);
-      return rename ? { name, action: 'replace' as const, movedTo: rename.to } : { name, action: 'create' as const };
-    }),
-    roles: {
-      alter: manifest.postgres.roles.filter((r) => server.roles.includes(r)),
-      create: manifest.postgres.roles.filter((r) => !server.roles.includes(r)),
-      admin: pgInfo.user,
-      adminPassword: input.adminPasswordFromBackup ? 'from-backup' : 'kept',
-    },
-    files: files.planFiles,
-    rewrites: files.rewrites,
-    ports: files.ports,
-    purge: niceHost === undefined ? null : { host: niceHost, rows: purgeRows ?? null },
-    postgres: pgService ? { restart: pgService } : { endSessionsOf: config.dbRole },
-    keepPrevious: input.keepPrevious,
-    disk: server.disk,
-    warnings,
-  };
-
   const journal = newJournal({
     command,
     archive,
@@ -110,6 +82,39 @@ export async function planRestore(
     finishing: [],
     ...(incoming ? { live: { incoming, outage: false } } : {}),
   });
-  if (incoming) plan.live = describeLive(journal);
+  // The plan says what the journal holds, read from it; and what only a person needs to know.
+  const plan: RestorePlan = {
+    command: journal.command,
+    archive: journal.archive,
+    createdAt: manifest.createdAt,
+    sourceHost: manifest.source.hostname,
+    cupmVersion: input.cupmVersion,
+    pendingRecovery: null,
+    services: { stop: journal.services.wereRunning, alreadyStopped: server.alreadyStopped },
+    databases: journal.dumpDatabases.map((name) => {
+      const rename = journal.renames.find((r) => r.from === name);
+      return rename ? { name, action: 'replace' as const, movedTo: rename.to } : { name, action: 'create' as const };
+    }),
+    roles: {
+      alter: manifest.postgres.roles.filter((r) => server.roles.includes(r)),
+      create: manifest.postgres.roles.filter((r) => !server.roles.includes(r)),
+      admin: journal.adminRole,
+      adminPassword: journal.adminPasswordFromBackup ? 'from-backup' : 'kept',
+    },
+    files: journal.files.map((f) => ({
+      path: f.relativePath,
+      target: f.target,
+      action: f.before !== null ? ('replace' as const) : ('create' as const),
+      from: files.fromArchive.has(f.relativePath) ? ('archive' as const) : ('this server' as const),
+    })),
+    rewrites: files.rewrites,
+    ports: files.ports,
+    purge: journal.purge === null ? null : { host: journal.purge.host, rows: purgeRows ?? null },
+    postgres: journal.pgService ? { restart: journal.pgService } : { endSessionsOf: journal.dbRole },
+    keepPrevious: journal.keepPrevious,
+    disk: server.disk,
+    warnings,
+  };
+  if (journal.live) plan.live = describeLive(journal);
   return { plan, journal };
 }
