@@ -87,15 +87,37 @@ export async function runPlan<C>(
   }
   if (failedAt < 0) return { ok: true, steps: reports, undoFailed: false };
 
+  const undoFailed = await undoSteps(steps, reports, ctx, reporter, observe);
+  return { ok: false, steps: reports, error, undoFailed };
+}
+
+/**
+ * The one undo loop: undoes, in reverse, every step whose report says it did something (running,
+ * done, failed, undo-failed; not not-run nor undone) and that has an undo, updating its report
+ * (done and running become undone; a failed step stays failed, its error kept, unless `earlierRun`;
+ * an undo that throws makes it undo-failed) and calling `observe` after each. Used by runPlan on a
+ * failure, by a restore whose first phase must go when a later phase failed, and by the recovery of
+ * an interrupted run (`earlierRun`: the reports are that run's, so a step it failed and this run
+ * undid is undone). Returns true when an undo failed: the system is not as it was.
+ */
+export async function undoSteps<C>(
+  steps: readonly Step<C>[],
+  reports: StepReport[],
+  ctx: C,
+  reporter: Reporter,
+  observe: PlanObserver = () => {},
+  { earlierRun = false }: { earlierRun?: boolean } = {},
+): Promise<boolean> {
   let undoFailed = false;
-  for (let i = failedAt; i >= 0; i--) {
+  for (let i = steps.length - 1; i >= 0; i--) {
     const step = steps[i]!;
     const report = reports[i]!;
-    if (!step.undo) continue;
+    if (!step.undo || report.status === 'not-run' || report.status === 'undone') continue;
     reporter.info(`Undoing: ${step.title}`);
     try {
       await step.undo(ctx, reporter);
-      if (report.status === 'done') report.status = 'undone';
+      if (report.status !== 'failed' || earlierRun) report.status = 'undone';
+      delete report.undoError;
     } catch (e) {
       report.status = 'undo-failed';
       report.undoError = messageOf(e);
@@ -103,7 +125,7 @@ export async function runPlan<C>(
     }
     await observe(reports);
   }
-  return { ok: false, steps: reports, error, undoFailed };
+  return undoFailed;
 }
 
 /** One line per step: "[done] Stop services", for messages and --dry-run. */

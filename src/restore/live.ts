@@ -1,6 +1,6 @@
 import fsp from 'node:fs/promises';
 import { JobFailedError, messageOf } from '../errors.js';
-import { runPlan, type PlanResult, type StepReport } from '../jobs/plan.js';
+import { runPlan, undoSteps, type PlanResult, type StepReport } from '../jobs/plan.js';
 import type { Reporter } from '../jobs/reporter.js';
 import { serverVersion, withClient } from '../pg/connection.js';
 import { withServicesStopped } from '../services/scope.js';
@@ -128,7 +128,7 @@ export async function applyLive(rt: RestoreRuntime, job: string, reporter: Repor
   if (!second || !second.ok) {
     // The outage failed and was undone (or the services could not be stopped): undo the first phase too.
     const upReports = first.steps.map((r) => ({ ...r }));
-    const undoFailed = await undoDone(whileUp, upReports, rt, reporter, observe(0));
+    const undoFailed = await undoSteps(whileUp, upReports, rt, reporter, observe(0));
     const result: PlanResult = second
       ? { ok: false, steps: [...upReports, ...second.steps], error: second.error, undoFailed: second.undoFailed || undoFailed }
       : { ok: false, steps: [...upReports, ...notRun(outage)], error: servicesError, undoFailed };
@@ -144,33 +144,6 @@ export async function applyLive(rt: RestoreRuntime, job: string, reporter: Repor
     notes: rt.notes,
     servicesDownMs,
   };
-}
-
-/** Undoes, in reverse, the steps reported done; returns true when an undo failed. */
-async function undoDone(
-  steps: RestoreStep[],
-  reports: StepReport[],
-  rt: RestoreRuntime,
-  reporter: Reporter,
-  observe: (reports: readonly StepReport[]) => Promise<void>,
-): Promise<boolean> {
-  let failed = false;
-  for (let i = steps.length - 1; i >= 0; i--) {
-    const step = steps[i]!;
-    const report = reports[i]!;
-    if (!step.undo || report.status !== 'done') continue;
-    reporter.info(`Undoing: ${step.title}`);
-    try {
-      await step.undo(rt, reporter);
-      report.status = 'undone';
-    } catch (error) {
-      report.status = 'undo-failed';
-      report.undoError = messageOf(error);
-      failed = true;
-    }
-    await observe(reports);
-  }
-  return failed;
 }
 
 /** The outage's first step: the sessions left on the application databases (the services are down). */

@@ -209,10 +209,18 @@ export async function completeRestore(
     // Restored, but a service did not start: keep the previous database, say how to finish.
     await removeJournal(dir, journal);
     const previous = journal.renames.map((r) => r.to);
-    if (servicesError instanceof Error && 'state' in servicesError) {
-      (servicesError as { state?: string }).state =
-        `the ${job.toLowerCase()} itself completed; services named above are stopped` +
-        (previous.length > 0 ? `; the previous database is kept as ${previous.join(', ')} (drop it once CUPM runs)` : '');
+    const state =
+      `the ${job.toLowerCase()} itself completed; services named above are stopped` +
+      (previous.length > 0 ? `; the previous database is kept as ${previous.join(', ')} (drop it once CUPM runs)` : '');
+    // What withServicesStopped throws when the job went through and a service did not start: told
+    // again with the restore's own state (a new error: the one thrown stays as it was made).
+    if (servicesError instanceof DirtyStateError) {
+      throw new DirtyStateError(servicesError.message, {
+        problems: servicesError.problems,
+        state,
+        hint: servicesError.hint,
+        cause: servicesError,
+      });
     }
     // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what withServicesStopped threw
     throw servicesError;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Config } from '../config/config.js';
 import { CupmError, DirtyStateError, JobFailedError, RefusedError, messageOf } from '../errors.js';
 import { LOCK_FILE, readHolder } from '../jobs/lock.js';
-import { runPlan, type StepReport } from '../jobs/plan.js';
+import { runPlan, undoSteps, type StepReport } from '../jobs/plan.js';
 import type { Reporter } from '../jobs/reporter.js';
 import { findPgTool } from '../pg/tools.js';
 import { createServiceManager } from '../services/index.js';
@@ -158,24 +158,11 @@ export async function recoverRestore(
 
 /** Undoes, in reverse, every step the interrupted run had started and not already undone. */
 async function undoStarted(steps: ReturnType<typeof restoreSteps>, reports: StepReport[], rt: RestoreRuntime, reporter: Reporter) {
-  let undoFailed = false;
-  for (let i = steps.length - 1; i >= 0; i--) {
-    const step = steps[i]!;
-    const report = reports[i]!;
-    if (!step.undo || report.status === 'not-run' || report.status === 'undone') continue;
-    reporter.info(`Undoing: ${step.title}`);
-    try {
-      await step.undo(rt, reporter);
-      report.status = 'undone';
-      delete report.undoError;
-    } catch (error) {
-      report.status = 'undo-failed';
-      report.undoError = messageOf(error);
-      undoFailed = true;
-    }
-    rt.journal.steps = reports.map((r) => ({ ...r }));
+  const observe = async (known: readonly StepReport[]) => {
+    rt.journal.steps = known.map((r) => ({ ...r }));
     await rt.save();
-  }
+  };
+  const undoFailed = await undoSteps(steps, reports, rt, reporter, observe, { earlierRun: true });
   // Shaped like a failed plan, so the failure message is the same as a live run's.
   const reached = reports.filter((r) => r.status !== 'not-run').pop();
   const error: unknown = new JobFailedError(`the restore had been interrupted${reached ? ` at "${reached.title}"` : ''}`);
