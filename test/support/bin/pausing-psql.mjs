@@ -40,9 +40,18 @@ if (marker !== undefined) {
       }
       if (fs.existsSync(path.join(dir, 'release')) || !parentAlive) {
         clearInterval(timer);
+        released = true;
         process.stdin.resume();
+        if (ended) child.stdin.end();
       }
     }, 100);
   });
-  process.stdin.on('end', () => child.stdin.end());
+  // A paused stream still emits 'end' when the end of input came with the last chunk (a small
+  // dump arrives whole): psql must not see its end of input before the release.
+  let released = false;
+  let ended = false;
+  process.stdin.on('end', () => {
+    ended = true;
+    if (!paused || released) child.stdin.end();
+  });
 }
