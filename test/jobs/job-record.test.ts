@@ -16,6 +16,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
  * the middle of a write leaves only its temp file, which the next job removes before anything else.
  */
 describe('job record: atomic writes, and the temp file of a killed write', function () {
+  // A child process under tsx starts slowly on a loaded machine: nothing here is timed, only waited for.
+  this.timeout(300_000);
   let dir: string;
   const settings = (): JobGuardSettings => ({
     backupDir: dir,
