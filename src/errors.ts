@@ -39,7 +39,7 @@ export interface CupmErrorOptions {
 export class CupmError extends Error {
   readonly exitCode: ExitCode;
   readonly problems: string[];
-  state: string | undefined;
+  readonly state: string | undefined;
   readonly hint: string | undefined;
 
   constructor(exitCode: ExitCode, message: string, options: CupmErrorOptions = {}) {
@@ -49,6 +49,17 @@ export class CupmError extends Error {
     this.problems = options.problems ?? [];
     this.state = options.state;
     this.hint = options.hint;
+  }
+
+  /**
+   * This error told again with another state: a new error of the same class (exit code, type,
+   * message, problems, hint, cause, stack and its own fields kept), the one thrown left as it was
+   * made. For code that rethrows an error it did not create and knows more of the state now.
+   */
+  withState(state: string): this {
+    const copy = Object.create(Object.getPrototypeOf(this) as object) as this;
+    Object.defineProperties(copy, { ...Object.getOwnPropertyDescriptors(this), state: { value: state, writable: true, enumerable: true } });
+    return copy;
   }
 
   /** The whole text a person reads: message, problems, state, what to do next. */

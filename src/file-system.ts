@@ -1,7 +1,9 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import path from 'node:path';
 
-/** Small facts about paths, and the one fsync of a folder, shared by every layer. */
+/** Small facts about paths, the one fsync of a folder and the one atomic file writer, shared by every layer. */
 
 /**
  * What is at `p`: a folder, something else, or nothing (ENOENT). Any other error (EACCES, EIO,
@@ -70,6 +72,137 @@ export async function syncDirectory(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** What a file's replacement must keep: its mode and, when we may set it, its owner. */
+export interface FileMeta {
+  mode: number;
+  uid: number | null;
+  gid: number | null;
+}
+
+/** The mode and owner of `file`, or null when there is no such file. */
+export async function fileMeta(file: string): Promise<FileMeta | null> {
+  try {
+    const stat = await fsp.stat(file);
+    return { mode: stat.mode & 0o7777, uid: stat.uid, gid: stat.gid };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+/**
+ * The one way this tool writes a file whole: `content` goes to a temp file in the same folder
+ * (tempNameFor), fsynced, given `meta`'s mode (0600 by default) and owner (when we are root and
+ * it names one), then renamed over `file`; the folder is fsynced so the rename survives a power
+ * cut. A reader sees the old file or the new, never half. A writer killed mid-way leaves only its
+ * temp file, which the next run holding the same lock removes (removeTempFiles).
+ */
+export async function writeFileAtomic(file: string, content: string | Uint8Array, meta: Partial<FileMeta> | null = null): Promise<void> {
+  const dir = path.dirname(file);
+  const temp = tempNameFor(file);
+  const mode = meta?.mode ?? 0o600;
+  const handle = await fsp.open(temp, 'wx', mode);
+  try {
+    try {
+      await handle.writeFile(content);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    // The mode given to open() is filtered by the umask: set it exactly. A share (the CUPM server's
+    // C$ mounted on an admin host) may have no POSIX mode or owner to set: keep what it allows.
+    await unlessRefused(fsp.chmod(temp, mode));
+    if (meta?.uid != null && meta.gid != null && process.getuid?.() === 0) await unlessRefused(fsp.chown(temp, meta.uid, meta.gid));
+    await renameOver(temp, file);
+  } catch (error) {
+    await fsp.rm(temp, { force: true });
+    throw error;
+  }
+  await syncDirectory(dir);
+}
+
+/** What a file system says when it has no POSIX modes or owners to set (SMB, FAT). */
+const NO_POSIX_META = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EINVAL']);
+
+async function unlessRefused(change: Promise<void>): Promise<void> {
+  try {
+    await change;
+  } catch (error) {
+    if (!NO_POSIX_META.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+  }
+}
+
+/** How SMB1 servers refuse a rename onto an existing name. */
+const RENAME_OVER_REFUSED = new Set(['EEXIST', 'EPERM', 'EACCES', 'ENOTSUP', 'EOPNOTSUPP', 'EBUSY']);
+
+/**
+ * Renames `temp` over `file`. Where the file system refuses to replace a name (SMB1 servers), the
+ * old file is renamed aside first, the new one put in its place, and the old one removed; if the
+ * second rename fails the old one is put back. A crash in between leaves the old file aside (under
+ * a name that says so, removed as a temp file) and the name empty: a caller that must survive that
+ * keeps the previous bytes elsewhere (the restore journal does, and puts them back on the next run).
+ */
+async function renameOver(temp: string, file: string): Promise<void> {
+  try {
+    await fsp.rename(temp, file);
+    return;
+  } catch (error) {
+    if (!RENAME_OVER_REFUSED.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    const exists = await fsp.stat(file).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) throw error;
+  }
+  const aside = `${temp}.old`;
+  await fsp.rename(file, aside);
+  try {
+    await fsp.rename(temp, file);
+  } catch (error) {
+    await fsp.rename(aside, file).catch(() => {});
+    throw error;
+  }
+  await fsp.rm(aside, { force: true });
+}
+
+/** Removes `file` (when undoing the creation of a file that did not exist). */
+export async function removeFile(file: string): Promise<void> {
+  await fsp.rm(file, { force: true });
+  await syncDirectory(path.dirname(file));
+}
+
+/**
+ * The temp file beside `file` a write of this process uses: `.NAME.cupm-backup-<pid>-<random>.tmp`
+ * (hidden, unique to the process and the write, and saying whose it is).
+ */
+export function tempNameFor(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.cupm-backup-${process.pid}-${crypto.randomBytes(4).toString('hex')}.tmp`);
+}
+
+/**
+ * Removes the temp files (and the `.old` names of a replaced file, see renameOver) that a write of
+ * `file` leaves when its process is killed mid-way; returns the paths removed. `writer`: the pid of
+ * the process known to be killed (a journal names it), or 'any' when the caller holds the lock
+ * that alone lets `file` be written, so every temp file of it is a killed writer's.
+ */
+export async function removeTempFiles(file: string, writer: number | 'any'): Promise<string[]> {
+  const dir = path.dirname(file);
+  const prefix = `.${path.basename(file)}.cupm-backup-`;
+  const pid = writer === 'any' ? '\\d+' : String(writer);
+  const rest = new RegExp(`^${pid}-[0-9a-f]{8}\\.tmp(?:\\.old)?$`);
+  const ours = (name: string) => name.startsWith(prefix) && rest.test(name.slice(prefix.length));
+  let names: string[];
+  try {
+    names = (await fsp.readdir(dir)).filter(ours);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  for (const name of names) await fsp.rm(path.join(dir, name), { force: true });
+  if (names.length > 0) await syncDirectory(dir);
+  return names.map((name) => path.join(dir, name));
 }
 
 /** File systems an admin host reaches the CUPM server's C$ through. */

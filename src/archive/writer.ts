@@ -150,10 +150,8 @@ export class ArchiveWriter {
     await this.abort();
     const state = 'no archive was written (the partial file was removed)';
     const cause = error instanceof JobFailedError && error.cause instanceof CupmError ? error.cause : error;
-    if (cause instanceof CupmError) {
-      cause.state ??= state;
-      return cause;
-    }
+    // Its own words kept; told with the archive's state when it has none (a new error: the one thrown stays as made).
+    if (cause instanceof CupmError) return cause.state === undefined ? cause.withState(state) : cause;
     return new JobFailedError(`${job} failed: ${messageOf(error)}`, { state, cause: error });
   }
 

@@ -293,8 +293,9 @@ async function finishDespiteServices(
     const { written } = await dump.finish(scope, liveSessions, servicesDownMs);
     return new ServicesDownAfterBackupError(written.path, error);
   } catch (failure) {
-    error.state = `${error.state ?? ''} The archive could not be completed either (${messageOf(failure)}): no archive was written.`.trim();
-    return error;
+    return error.withState(
+      `${error.state ?? ''} The archive could not be completed either (${messageOf(failure)}): no archive was written.`.trim(),
+    );
   }
 }
 

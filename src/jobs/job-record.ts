@@ -1,9 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { syncDirectory } from '../file-system.js';
+import { writeFileAtomic } from '../file-system.js';
 
 /**
  * The crash record of a job that stops services (backup, nightly): which services this run
@@ -128,7 +127,7 @@ export class JobRecorder {
 
   private async save(): Promise<void> {
     this.record.updatedAt = new Date().toISOString();
-    await writeAtomic(jobRecordPath(this.dir), JSON.stringify(this.record, null, 2) + '\n');
+    await writeFileAtomic(jobRecordPath(this.dir), JSON.stringify(this.record, null, 2) + '\n');
     this.written = true;
   }
 }
@@ -143,22 +142,4 @@ export function runWithRecorder<T>(recorder: JobRecorder, fn: () => Promise<T>):
 /** The recorder of the job this code runs in, if any. */
 export function currentRecorder(): JobRecorder | undefined {
   return current.getStore();
-}
-
-async function writeAtomic(file: string, text: string): Promise<void> {
-  const temp = `${file}.${process.pid}-${crypto.randomBytes(4).toString('hex')}.tmp`;
-  const handle = await fs.open(temp, 'wx', 0o600);
-  try {
-    try {
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fs.rename(temp, file);
-  } catch (error) {
-    await fs.rm(temp, { force: true });
-    throw error;
-  }
-  await syncDirectory(path.dirname(file));
 }

@@ -1,12 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { DirtyStateError, messageOf } from '../errors.js';
+import { removeTempFiles } from '../file-system.js';
 import {
   JOB_RECORD_FILE,
   JobRecorder,
   describeJobRecord,
   jobIsRunning,
+  jobRecordPath,
   readJobRecord,
   removeJobRecord,
   runWithRecorder,
@@ -76,7 +77,8 @@ export async function serverLockHeldAgain(timeoutMs = 60_000): Promise<boolean> 
  */
 export async function recoverInterruptedJob(config: JobGuardSettings, options: JobGuardOptions): Promise<JobRecord | undefined> {
   const dir = config.backupDir;
-  await removeRecordTemps(dir);
+  // Temp files of a record write that was killed: garbage, as we hold the folder lock.
+  await removeTempFiles(jobRecordPath(dir), 'any');
   const record = await readJobRecord(dir);
   if (!record) return undefined;
   if (jobIsRunning(record)) {
@@ -116,11 +118,4 @@ export async function recoverInterruptedJob(config: JobGuardSettings, options: J
   }
   await removeJobRecord(dir);
   return record;
-}
-
-/** Temp files of a record write that was killed: garbage, as we hold the folder lock. */
-async function removeRecordTemps(dir: string): Promise<void> {
-  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
-    if (name.startsWith(`${JOB_RECORD_FILE}.`) && name.endsWith('.tmp')) await fs.rm(path.join(dir, name), { force: true });
-  }
 }

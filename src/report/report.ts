@@ -1,7 +1,7 @@
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
 import { JobFailedError, messageOf } from '../errors.js';
+import { writeFileAtomic } from '../file-system.js';
 import { readHistory } from '../schedule/history.js';
 import { renderHtmlReport } from './html-report.js';
 
@@ -23,15 +23,12 @@ export async function writeHtmlReport(config: Config, file: string, options: { n
   return { ...(await writeReportFile(file, html)), runs: runs.length };
 }
 
-/** Writes a report page atomically (temp + rename): a reader never sees half a page. */
+/** Writes a report page atomically (writeFileAtomic): a reader never sees half a page. */
 export async function writeReportFile(file: string, html: string): Promise<{ file: string; bytes: number }> {
   const target = path.resolve(file);
-  const temp = `${target}.${process.pid}.tmp`;
   try {
-    await fs.writeFile(temp, html, { mode: 0o644 });
-    await fs.rename(temp, target);
+    await writeFileAtomic(target, html, { mode: 0o644 });
   } catch (error) {
-    await fs.rm(temp, { force: true });
     throw new JobFailedError(`Cannot write the report ${target}: ${(error as NodeJS.ErrnoException).code ?? messageOf(error)}.`, {
       state: 'nothing was written',
       hint: 'check that the folder exists and is writable',

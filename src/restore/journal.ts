@@ -2,7 +2,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { RefusedError, messageOf } from '../errors.js';
 import type { StepReport } from '../jobs/plan.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from '../file-system.js';
 import type { RolesBefore } from './roles.js';
 
 /** The journal's name in the backup dir, next to the lock. */

@@ -9,7 +9,7 @@ import { findPgTool } from '../pg/tools.js';
 import { createServiceManager } from '../services/index.js';
 import { withServicesStopped, type ServiceScopeRecord } from '../services/scope.js';
 import type { ServiceManager } from '../services/service-manager.js';
-import { removeTempFiles } from './atomic-file.js';
+import { removeTempFiles } from '../file-system.js';
 import { journalPath, removeJournal, writeJournal, type RestoreJournal } from './journal.js';
 import { describeJournal, keepServicesStopped, reportsFor, restoreFailure, runFinishing, willComplete } from './outcome.js';
 import { finishingSteps, killOrphanPsql, restoreSteps, type RestoreRuntime } from './steps.js';

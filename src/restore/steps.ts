@@ -17,7 +17,7 @@ import { DumpGuard, DumpRefusedError } from '../pg/dump/guard/stream.js';
 import { copyRowOf, PsqlFailedError, startPsql, type PsqlError } from '../pg/psql.js';
 import type { PgTool } from '../pg/tools.js';
 import type { ServiceManager } from '../services/service-manager.js';
-import { removeFile, writeFileAtomic } from './atomic-file.js';
+import { removeFile, writeFileAtomic } from '../file-system.js';
 import { databaseExists, dropDatabase, endRoleSessions, ident, literal, renameDatabase } from './databases.js';
 import { DumpFilter, type SkippedSection } from './dump-filter.js';
 import { heldRolesFile, type JournalFile, type RestoreJournal } from './journal.js';

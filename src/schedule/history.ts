@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { removeTempFiles, writeFileAtomic } from '../file-system.js';
 
 /** The history of nightly runs, one JSON object a line, in the backup dir. */
 export const HISTORY_FILE = 'cupm-backup-history.jsonl';
@@ -96,14 +97,17 @@ export async function appendHistory(backupDir: string, record: NightlyRunRecord,
   if (options.locked) await trimHistory(file);
 }
 
-/** Keeps the newest records once the file is large (temp + rename: a reader sees one or the other). */
+/**
+ * Keeps the newest records once the file is large (writeFileAtomic: a reader sees one or the
+ * other). Runs under the folder lock, the only one that trims: a temp file of a trim that was
+ * killed is removed first.
+ */
 async function trimHistory(file: string): Promise<void> {
+  await removeTempFiles(file, 'any');
   const { size } = await fs.stat(file);
   if (size <= HISTORY_MAX_BYTES) return;
   const lines = (await fs.readFile(file, 'utf8')).split('\n').filter((l) => l.trim() !== '');
-  const temp = `${file}.tmp`;
-  await fs.writeFile(temp, lines.slice(-HISTORY_KEEP_RECORDS).join('\n') + '\n', { mode: 0o600 });
-  await fs.rename(temp, file);
+  await writeFileAtomic(file, lines.slice(-HISTORY_KEEP_RECORDS).join('\n') + '\n', { mode: 0o600 });
 }
 
 /** The newest record, or undefined before the first run. */

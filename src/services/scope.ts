@@ -76,8 +76,9 @@ export async function withServicesStopped<T>(
   }
   if (!outcome.ok) {
     if (outcome.error instanceof CupmError && record.stopped.length > 0 && record.keepStopped === undefined) {
+      // The job's error told with what the scope adds to its state (a new error: the one thrown stays as it was made).
       const services = `the services stopped for the job (${record.stopped.join(', ')}) are running again`;
-      outcome.error.state = outcome.error.state ? `${outcome.error.state}; ${services}` : services;
+      throw outcome.error.withState(outcome.error.state ? `${outcome.error.state}; ${services}` : services);
     }
     throw outcome.error;
   }

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
-import { writeFileAtomic } from '../restore/atomic-file.js';
+import { writeFileAtomic } from '../file-system.js';
 import { UNINSTALL_KEYS } from '../system/installed-programs.js';
 import { PROFILE_LIST_KEY } from '../system/windows-system.js';
 import { SERVICES_KEY } from '../system/windows-output.js';

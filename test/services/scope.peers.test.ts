@@ -12,6 +12,14 @@ import { ServiceNotFoundError, type ServiceManager } from '../../src/services/se
 
 const SERVICES = ['Apache', 'cupm JBossService', 'cupm NiceService'];
 
+/** A job's error of its own class, with a field of its own (as PsqlFailedError or ServicesDownAfterBackupError have). */
+class DumpBrokeError extends JobFailedError {
+  readonly archive = 'x.zip';
+  constructor(message: string, state: string) {
+    super(message, { problems: ['one'], state, hint: 'run it again' });
+  }
+}
+
 describe('services are stopped for a job and put back as they were found', () => {
   let dir: string;
   let world: StandinWorld;
@@ -61,6 +69,30 @@ describe('services are stopped for a job and put back as they were found', () =>
       }),
     ).to.be.rejectedWith(JobFailedError, 'the dump broke');
     for (const service of SERVICES) expect(await world.status(service)).to.equal('running');
+  });
+
+  it("the job's error comes through told with the services running again, as a new error: the one thrown is left as made", async () => {
+    const thrown = new DumpBrokeError('the dump broke', 'the partial archive was removed');
+    const error = await withServicesStopped(manager, SERVICES, silentReporter, async () => {
+      throw thrown;
+    }).catch((e: unknown) => e);
+    expect(error).to.not.equal(thrown);
+    expect(error).to.be.instanceOf(DumpBrokeError);
+    expect(error).to.include({
+      name: 'DumpBrokeError',
+      exitCode: 1,
+      message: 'the dump broke',
+      hint: 'run it again',
+      archive: 'x.zip',
+    });
+    expect((error as JobFailedError).state).to.equal(
+      `the partial archive was removed; the services stopped for the job (${SERVICES.join(', ')}) are running again`,
+    );
+    expect((error as JobFailedError).stack).to.equal(thrown.stack);
+    expect(thrown.state).to.equal('the partial archive was removed');
+    expect((error as JobFailedError).describe()).to.equal(
+      `the dump broke\n  - one\nState: the partial archive was removed; the services stopped for the job (${SERVICES.join(', ')}) are running again\nNext: run it again`,
+    );
   });
 
   it('starts again the ones it stopped when a later service will not stop (timeout)', async () => {

@@ -6,7 +6,7 @@ import type { ArchiveReader } from '../../archive/reader.js';
 import { findJbossFolder } from '../../artifacts/cupm-files.js';
 import { readProperties } from '../../artifacts/dfc-properties.js';
 import { ArchiveInvalidError, ConfigError, messageOf } from '../../errors.js';
-import { fileMeta } from '../atomic-file.js';
+import { fileMeta } from '../../file-system.js';
 import type { JournalFile } from '../journal.js';
 import { checkCupmPorts, databasePortMismatch, remoteProbe, type PortFinding, type PortProbe } from '../ports.js';
 import { DFC_PROPERTIES, hasEdits, rewriteDfcDs, rewriteDfcProperties, type ConfigEdits, type Rewrite } from '../rewrites.js';

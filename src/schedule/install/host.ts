@@ -1,6 +1,7 @@
 import { execa } from 'execa';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../../file-system.js';
 import { decodeScOutput } from '../../system/windows-output.js';
 
 /** What one scheduler command printed and how it exited. */
@@ -60,15 +61,7 @@ export function localHost(): SchedulerHost {
     },
     async writeFile(file, content, mode) {
       await fs.mkdir(path.dirname(file), { recursive: true });
-      const temp = `${file}.${process.pid}.tmp`;
-      try {
-        await fs.writeFile(temp, content, { mode });
-        await fs.chmod(temp, mode);
-        await fs.rename(temp, file);
-      } catch (error) {
-        await fs.rm(temp, { force: true });
-        throw error;
-      }
+      await writeFileAtomic(file, content, { mode });
     },
     async removeFile(file) {
       await fs.rm(file, { force: true });
