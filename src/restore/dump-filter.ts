@@ -72,7 +72,7 @@ const UPPER_Z = 0x5a;
  * came in; only line starts are looked at, and only short lines are held, so memory stays flat
  * whatever the dump's size.
  */
-export class DumpFilter extends Transform implements LineJudge {
+export class DumpFilter extends Transform {
   /** Roles whose CREATE ROLE was blanked. */
   readonly rolesKept: string[] = [];
   /** The password (hash) the dump set for the admin role; undefined when it set none. */
@@ -84,11 +84,16 @@ export class DumpFilter extends Transform implements LineJudge {
   private seenRole = false;
   private skipping: SkippedSection | undefined;
   private readonly skipBuiltins: boolean;
-  private readonly reader = new DumpLineEditor(this, { headLength: HEAD, maxLine: MAX_EXAMINED });
+  private readonly reader: DumpLineEditor;
 
   constructor(private readonly options: DumpFilterOptions) {
     super();
     this.skipBuiltins = options.skipBuiltinContents ?? true;
+    const judge: LineJudge = {
+      head: (source, start, stop, inCopy) => this.classify(source, start, stop, inCopy),
+      whole: (bytes, kind, text, end) => this.examine(bytes, kind, text, end),
+    };
+    this.reader = new DumpLineEditor(judge, { headLength: HEAD, maxLine: MAX_EXAMINED });
   }
 
   /** Lines seen so far (the number of the line being read). */
@@ -112,8 +117,8 @@ export class DumpFilter extends Transform implements LineJudge {
     else if (out.length > 1) this.push(Buffer.concat(out));
   }
 
-  /** LineJudge: decides from a line's first bytes whether it passes, is blanked, or must be read whole. */
-  head(source: Buffer, start: number, stop: number, inCopy: boolean): LineVerdict {
+  /** Decides from a line's first bytes whether it passes, is blanked, or must be read whole. */
+  private classify(source: Buffer, start: number, stop: number, inCopy: boolean): LineVerdict {
     // Data lines pass untouched (the reader looks at the `\.` that ends the block).
     if (inCopy) return this.skipping ? 'blank' : 'pass';
     const first = source[start];
@@ -132,8 +137,8 @@ export class DumpFilter extends Transform implements LineJudge {
     return text.startsWith('CREATE ROLE ') || text.startsWith('ALTER ROLE ') ? 'whole' : 'pass';
   }
 
-  /** LineJudge: a whole line -> what psql gets instead (the same line, or one line in its place). */
-  whole(bytes: Buffer, kind: DumpLine['kind'], line: string, eol: DumpLine['end']): Buffer {
+  /** A line read whole -> what psql gets instead (the same line, or one line in its place). */
+  private examine(bytes: Buffer, kind: DumpLine['kind'], line: string, eol: DumpLine['end']): Buffer {
     const blank = eol === '' ? NOTHING : eol === '\n' ? LF : CRLF;
     if (kind === 'copy-data' || kind === 'copy-end') return this.skipping ? blank : bytes;
     if (line.startsWith('\\')) return this.metaCommand(line, bytes, blank);
