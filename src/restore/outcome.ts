@@ -20,9 +20,11 @@ export function restoreFailure(
   const kept = rt.journal.servicesKeptStopped;
   const services = kept
     ? `services: LEFT STOPPED: ${kept.services.join(', ')} (${kept.reason}); the run that finishes the undo starts them`
-    : servicesError === undefined
-      ? 'services: the ones stopped for the restore are running again'
-      : `services: NOT all running again: ${describe(servicesError)}`;
+    : rt.journal.live?.outage === false
+      ? 'services: never stopped (CUPM ran on its database throughout)'
+      : servicesError === undefined
+        ? 'services: the ones stopped for the restore are running again'
+        : `services: NOT all running again: ${describe(servicesError)}`;
   const cause = result.error instanceof CupmError ? result.error.describe() : messageOf(result.error);
   const failed = result.steps.find((s) => s.error);
   const reports = stepLines(result.steps, steps);

@@ -57,9 +57,11 @@ describe('restore: bad input and faults leave the server as it was', function ()
     return result;
   }
 
+  // The plain restore's promise (--no-live): the whole archive verified before anything is touched.
+  // A live restore hashes the dump as it loads (test/restore/live.peers.test.ts).
   describe('an archive that cannot be trusted is refused before anything is touched (exit 3)', () => {
     it('corrupt', async () => {
-      const { stderr } = await expectUntouched(() => restoreCli([corrupt, '--yes']), 3);
+      const { stderr } = await expectUntouched(() => restoreCli([corrupt, '--yes', '--no-live']), 3);
       expect(stderr).to.match(/is NOT valid/);
       expect(stderr).to.match(/State: nothing was changed/);
     });
@@ -81,7 +83,7 @@ describe('restore: bad input and faults leave the server as it was', function ()
         { ...Object.fromEntries(contents.entries), 'database/pg_dumpall.sql': Buffer.from(dump, 'latin1') },
         contents.manifest,
       );
-      const { stderr } = await expectUntouched(() => restoreCli([tampered, '--yes']), 3);
+      const { stderr } = await expectUntouched(() => restoreCli([tampered, '--yes', '--no-live']), 3);
       expect(stderr).to.match(/database\/pg_dumpall\.sql: SHA-256 differs from the manifest/);
     });
 
@@ -221,7 +223,7 @@ describe('restore: bad input and faults leave the server as it was', function ()
       setDump(c, lines.join('\n'));
     });
     await target.cluster.query("UPDATE subscriber SET display_name = 'this server' WHERE id = 1", [], 'cupm');
-    const { stderr } = await expectUntouched(() => restoreCli([failing, '--yes', '--db-host', 'db2.example.com']), 1);
+    const { stderr } = await expectUntouched(() => restoreCli([failing, '--yes', '--no-live', '--db-host', 'db2.example.com']), 1);
     expect(stderr).to.include(`The dump failed at line ${badLine} of database/pg_dumpall.sql:`);
     expect(stderr).to.match(/ERROR: {2}function no_such_function\(\) does not exist/);
     expect(stderr).to.match(
@@ -245,13 +247,14 @@ describe('restore: bad input and faults leave the server as it was', function ()
     }
   });
 
+  // The plain restore's steps (--no-live): the services stopped for the load, the database moved aside.
   describe('killed half way', () => {
     const journalOf = async () =>
       JSON.parse(await fs.readFile(path.join(target.backupDir, JOURNAL), 'utf8')) as { steps: Array<{ id: string; status: string }> };
     const databases = async () =>
       (await target.cluster.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY 1')).map((r) => r.datname);
     const startRestore = (env: Record<string, string>, args: string[] = []) =>
-      execa(BIN, ['restore', archive, '--yes', ...args], {
+      execa(BIN, ['restore', archive, '--yes', '--no-live', ...args], {
         env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...target.env(), ...env },
         extendEnv: false,
         reject: false,

@@ -9,6 +9,7 @@ import { buildZip } from '../support/archives.js';
 import { dumpText, readArchive } from '../support/archive-edit.js';
 import { alive, pausingPgBin, waitFor } from '../support/faults.js';
 import { killAt } from '../support/kill-at.js';
+import { mountTmpfs } from '../support/mounts.js';
 import { backupOf, createBareServer, createOldAndNewServers, normalizedDump, serverState, withoutNiceRows } from '../support/servers.js';
 import type { SandboxServer } from '../../src/sandbox/sandbox-server.js';
 
@@ -16,12 +17,12 @@ const JOURNAL = 'cupm-backup.restore-journal.json';
 const OLD_NICE = '192.0.2.10';
 
 /**
- * restore --live onto a server whose CUPM runs: the dump loads into cupm__incoming_<stamp> while
+ * restore onto a server whose CUPM runs (the default; --live is its explicit form): the dump loads into cupm__incoming_<stamp> while
  * the stand-in services run (their own timeline says when they stopped), and the services stop
  * only for the swap. Faults: a dump that fails its hash, kill -9 during the load, kill -9 between
  * the two renames.
  */
-describe('restore --live: load while CUPM runs, swap during the outage', function () {
+describe('restore onto a live server: load while CUPM runs, swap during the outage', function () {
   this.timeout(600_000);
   let old: SandboxServer;
   let target: SandboxServer;
@@ -47,7 +48,7 @@ describe('restore --live: load while CUPM runs, swap during the outage', functio
   const restoreCli = (args: string[], env: Record<string, string> = {}) =>
     runCli(['restore', ...args], { env: { ...target.env(), ...env } });
   const startRestore = (env: Record<string, string>, args: string[]) =>
-    execa(BIN, ['restore', archive, '--yes', '--live', ...args], {
+    execa(BIN, ['restore', archive, '--yes', ...args], {
       env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...target.env(), ...env },
       extendEnv: false,
       reject: false,
@@ -83,7 +84,7 @@ describe('restore --live: load while CUPM runs, swap during the outage', functio
       contents.manifest,
     );
     const before = await serverState(target);
-    const result = await restoreCli([tampered, '--yes', '--live']);
+    const result = await restoreCli([tampered, '--yes']);
     expect(result.exitCode, result.stderr).to.equal(3);
     expect(result.stderr).to.match(/Verifying .* \(all but the dump, which is hashed while it loads\)/);
     expect(result.stderr).to.match(/database\/pg_dumpall\.sql is NOT the dump the manifest describes/);
@@ -122,10 +123,15 @@ describe('restore --live: load while CUPM runs, swap during the outage', functio
 
   it('--dry-run shows which steps run while CUPM is up and which during the outage', async () => {
     const before = await serverState(target);
-    const dry = await restoreCli([archive, '--dry-run', '--live', '--old-nice-host', OLD_NICE]);
+    // The default shows it, and so does --live, its explicit form.
+    const dry = await restoreCli([archive, '--dry-run', '--old-nice-host', OLD_NICE]);
     expect(dry.exitCode, dry.stderr).to.equal(0);
+    const explicit = await restoreCli([archive, '--dry-run', '--live', '--old-nice-host', OLD_NICE]);
+    expect(explicit.exitCode, explicit.stderr).to.equal(0);
+    expect(explicit.stdout).to.include('While CUPM keeps running:').and.include('During the outage (services stopped):');
     const text = dry.stdout;
-    const up = text.indexOf('While CUPM keeps running (--live):');
+    expect(text).to.not.match(/the plain restore/);
+    const up = text.indexOf('While CUPM keeps running:');
     const down = text.indexOf('During the outage (services stopped):');
     expect(up).to.be.greaterThan(-1);
     expect(down).to.be.greaterThan(up);
@@ -202,7 +208,7 @@ describe('restore --live: load while CUPM runs, swap during the outage', functio
     await target.cluster.query("UPDATE subscriber SET display_name = 'before the swap' WHERE id = 1", [], 'cupm');
     const psql = await pausingPgBin(target.cluster.binDir, path.join(work, 'kill-swap'));
     await psql.arm('COPY public.order_history ');
-    const run = killAt(['restore', archive, '--yes', '--live'], /^Renamed cupm to cupm__previous_\d{14}$/, 'SIGKILL', {
+    const run = killAt(['restore', archive, '--yes'], /^Renamed cupm to cupm__previous_\d{14}$/, 'SIGKILL', {
       env: { ...target.env(), CUPM_PG_BIN: psql.bin },
     });
     await psql.paused();
@@ -252,11 +258,75 @@ describe('restore --live: load while CUPM runs, swap during the outage', functio
     expect((await serverState(target)).backupDirLeftovers).to.deep.equal([]);
   });
 
-  it('with no cupm database yet (a fresh install), --live restores as a plain restore does', async () => {
+  it('--no-live: the plain restore, the services stopped for the whole of it, and it says so', async () => {
+    const result = await restoreCli([archive, '--yes', '--no-live', '--json']);
+    expect(result.exitCode, result.stderr).to.equal(0);
+    expect(result.stderr).to.match(/The services stop for the whole restore \(the plain restore\): --no-live was given/);
+    const json = result.json<{ steps: Array<{ id: string }> }>();
+    expect(json.steps.map((s) => s.id))
+      .to.include('move-aside')
+      .and.not.include('swap');
+    expect(await normalizedDump(target.cluster, 'cupm')).to.equal(sourceDump);
+    expect(await databases()).to.deep.equal(['cupm', 'postgres', 'template0', 'template1']);
+    await allRunning();
+  });
+
+  it('the disk fills while the incoming database loads: it is dropped, CUPM never stopped, the hint names the way out', async () => {
+    // An archive with 16 MB more rows than the disk under the incoming database has room for: a
+    // real full disk, a tablespace on a tmpfs holding template0 (which CREATE DATABASE copies, so
+    // the load's databases go there) with room for one more copy of it and 4 MB.
+    await old.cluster.query("CREATE TABLE bulk AS SELECT i, repeat('x', 1000) AS pad FROM generate_series(1, 16000) AS i", [], 'cupm');
+    let big: string;
+    try {
+      big = await backupOf(old);
+    } finally {
+      await old.cluster.query('DROP TABLE bulk', [], 'cupm');
+    }
+    const [size] = await target.cluster.query<{ n: string }>("SELECT pg_database_size('template0') AS n");
+    const room = 2 * Number(size!.n) + 4 * 1024 * 1024;
+    const disk = await mountTmpfs({ sizeBytes: Math.ceil(room / 4096) * 4096, prefix: 'cupm-full-' });
+    const space = path.join(disk.dir, 'ts');
+    await fs.mkdir(space);
+    const { stdout: uid } = await execa('id', ['-u', 'postgres']);
+    const { stdout: gid } = await execa('id', ['-g', 'postgres']);
+    await fs.chown(space, Number(uid), Number(gid));
+    try {
+      await target.cluster.query(`CREATE TABLESPACE full_disk LOCATION '${space}'`);
+      await target.cluster.query('ALTER DATABASE template0 SET TABLESPACE full_disk');
+      const before = await serverState(target);
+      const result = await restoreCli([big, '--yes']);
+      expect(result.exitCode, result.stderr).to.equal(1);
+      expect(result.stderr)
+        .to.match(/\[failed, undone\] Load the dump into cupm__incoming_\d{14} while CUPM runs/)
+        .and.match(/PostgreSQL ran out of disk space while loading the dump/)
+        .and.match(/could not extend file .*pg_tblspc/)
+        .and.match(/services: never stopped/)
+
+        .and.match(/Next: free space on the disk .*--no-live does not need less/);
+      expect(await incoming()).to.equal(undefined);
+      expect(await serverState(target)).to.deep.equal(before);
+      expect(await target.services.timeline()).to.deep.equal([]);
+      await allRunning();
+    } finally {
+      await target.cluster.query('ALTER DATABASE template0 SET TABLESPACE pg_default').catch(() => undefined);
+      await target.cluster.query('DROP TABLESPACE IF EXISTS full_disk').catch(() => undefined);
+      await disk.unmount();
+    }
+  });
+
+  it('with no cupm database yet (a fresh install), the restore is the plain one, and says why', async () => {
     const bare = await createBareServer();
     try {
-      const result = await runCli(['restore', archive, '--yes', '--live', '--json'], { env: bare.env() });
+      const dry = await runCli(['restore', archive, '--dry-run'], { env: bare.env() });
+      expect(dry.exitCode, dry.stderr).to.equal(0);
+      expect(dry.stdout)
+        .to.match(
+          /Services stopped for the whole restore \(the plain restore\), because:\n {2}- this server has no database cupm to keep CUPM running on/,
+        )
+        .and.not.match(/While CUPM keeps running/);
+      const result = await runCli(['restore', archive, '--yes', '--json'], { env: bare.env() });
       expect(result.exitCode, result.stderr).to.equal(0);
+      expect(result.stderr).to.match(/The services stop for the whole restore \(the plain restore\): this server has no database cupm/);
       const json = result.json<{ steps: Array<{ id: string }>; servicesDownMs: number }>();
       expect(json.steps.map((s) => s.id))
         .to.include('move-aside')

@@ -41,7 +41,8 @@ describe('restore: finishing an interrupted restore does only what is left, and 
 
   const env = (extra: Record<string, string> = {}) => ({ PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...target.env(), ...extra });
   const startRestore = (extra: Record<string, string>, args: string[] = []) =>
-    execa(BIN, ['restore', archive, '--yes', ...args], { env: env(extra), extendEnv: false, reject: false, cwd: os.tmpdir() });
+    // The plain restore's steps and their kill outcomes (--no-live); a live one's: live.peers.test.ts.
+    execa(BIN, ['restore', archive, '--yes', '--no-live', ...args], { env: env(extra), extendEnv: false, reject: false, cwd: os.tmpdir() });
   const journalOf = async () =>
     JSON.parse(await fs.readFile(path.join(target.backupDir, JOURNAL), 'utf8')) as {
       steps: Array<{ id: string; status: string }>;
@@ -50,7 +51,8 @@ describe('restore: finishing an interrupted restore does only what is left, and 
 
   /** The next run, with an archive it refuses (exit 3) after the recovery: its --json carries the recovery. */
   async function recoverThenFail(extra: Record<string, string> = {}): Promise<{ recovery: Recovery; stderr: string }> {
-    const next = await runCli(['restore', corrupt, '--yes', '--json'], { env: { ...target.env(), ...extra } });
+    // --no-live: the corrupt archive is refused before anything else runs (a live restore would find it in its load).
+    const next = await runCli(['restore', corrupt, '--yes', '--json', '--no-live'], { env: { ...target.env(), ...extra } });
     expect(next.exitCode, next.stderr).to.equal(3);
     const json = next.json<{ ok: boolean; recovery?: Recovery; error: { message: string } }>();
     expect(json.ok).to.equal(false);

@@ -17,8 +17,10 @@ export interface VerifiedArchive {
   archive: string;
   remote: ReturnType<typeof s3Remote> | undefined;
   keys: ReturnType<typeof archiveKeys>;
-  /** --live onto a server that has the application database: the dump is verified while it loads. */
+  /** A live restore (the server has the application database, no --no-live): the dump is verified while it loads. */
   live: boolean;
+  /** Why the plain restore (services stopped for the whole restore) runs instead, or undefined when live. */
+  plainBecause: 'no-live' | 'no-database' | undefined;
   manifest: Manifest;
   dumpEntry: ManifestEntry;
   /** What verify warned of (an archive imported knowingly incomplete); the plan's first warnings. */
@@ -40,8 +42,10 @@ export async function verifyForRestore(
   const remote = isS3Url(archiveArg) ? s3Remote(archiveArg, config.offsite.s3) : undefined;
   const archive = remote ? archiveArg : path.resolve(archiveArg);
 
-  // --live onto a server that has the application database: the dump is verified while it loads.
-  const live = wantLive && (await withClient(config, 'postgres', (client) => databaseExists(client, config.database)));
+  // Onto a server that has the application database (unless --no-live): the dump is verified while it loads.
+  const exists = wantLive && (await withClient(config, 'postgres', (client) => databaseExists(client, config.database)));
+  const live = wantLive && exists;
+  const plainBecause = live ? undefined : wantLive ? 'no-database' : 'no-live';
   reporter.info(live ? `Verifying ${archive} (all but the dump, which is hashed while it loads)` : `Verifying ${archive}`);
   const keys = archiveKeys(config.encryption);
   const report = await verifyArchive(archive, {
@@ -66,7 +70,7 @@ export async function verifyForRestore(
   const manifest = report.manifest;
   const dumpEntry = manifest.entries.find((e) => e.path === DUMP_ENTRY)!;
   // An archive imported knowingly incomplete (import --allow-incomplete) verifies with a warning.
-  return { archive, remote, keys, live, manifest, dumpEntry, warnings: [...report.warnings] };
+  return { archive, remote, keys, live, plainBecause, manifest, dumpEntry, warnings: [...report.warnings] };
 }
 
 /** The verified archive opened again for the load: refuses (exit 3) a file swapped since it verified. */
