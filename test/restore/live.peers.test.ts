@@ -113,7 +113,16 @@ describe('restore onto a live server: load while CUPM runs, swap during the outa
 
     const next = await restoreCli([archive, '--yes', '--dry-run']);
     expect(next.exitCode, next.stderr).to.equal(0);
-    expect(next.stdout).to.match(/First, an interrupted restore is finished:[\s\S]*it is undone/);
+    expect(next.stdout)
+      .to.match(/First, an interrupted restore is finished:[\s\S]*CUPM was never stopped: it still runs on cupm, untouched/)
+      .and.match(/it is undone without stopping CUPM: the incoming database cupm__incoming_\d{14} is dropped/);
+    const status = await runCli(['status', '--json'], { env: target.env() });
+    const body = status.json<{ interruptedRestore: { servicesStopped: string[]; outcome: string[] }; problems: string[] }>();
+    expect(body.interruptedRestore.servicesStopped).to.deep.equal([]);
+    expect(body.problems.join('\n')).to.match(
+      /restore interrupted at step "Load the dump into cupm__incoming_\d{14}[^"]*".*CUPM was never stopped/,
+    );
+    expect(body.interruptedRestore.outcome.join('\n')).to.match(/the incoming database cupm__incoming_\d{14} is dropped/);
     const finish = await restoreCli([path.join(work, 'missing.zip'), '--yes']);
     expect(finish.stderr).to.match(/A restore was interrupted/);
     expect(finish.stderr).to.match(/The interrupted restore of .* was undone\./);
@@ -249,8 +258,20 @@ describe('restore onto a live server: load while CUPM runs, swap during the outa
     expect((await journalOf()).steps.find((s) => s.id === 'swap')?.status).to.equal('running');
     for (const service of target.services.services) expect(await target.services.status(service), service).to.equal('stopped');
 
+    // status and --dry-run say which name holds what, and that the next run completes the swap.
+    const status = await runCli(['status', '--json'], { env: target.env() });
+    const outcome = status.json<{ interruptedRestore: { servicesStopped: string[]; outcome: string[] } }>().interruptedRestore;
+    expect(outcome.servicesStopped).to.have.length(3);
+    expect(outcome.outcome.join('\n'))
+      .to.match(/CUPM was stopped for the swap/)
+      .and.match(
+        /it was killed during the swap \(cupm \(the database CUPM ran on\) becomes cupm__previous_\d{14}, cupm__incoming_\d{14} \(the restored one\) becomes cupm\): one rename may be done and the other not; the next run looks at which names exist and completes the swap/,
+      );
+    const dry = await restoreCli([archive, '--dry-run']);
+    expect(dry.exitCode, dry.stderr).to.equal(0);
+    expect(dry.stdout).to.match(/First, an interrupted restore is finished:[\s\S]*it was killed during the swap[\s\S]*it is completed: /);
     const next = await restoreCli([path.join(work, 'missing.zip'), '--yes']);
-    expect(next.stderr).to.match(/it is completed: the dump had been loaded in full/);
+    expect(next.stderr).to.match(/the next run looks at which names exist and completes the swap/);
     expect(next.stderr).to.match(/The interrupted restore of .* was completed\./);
     expect(await normalizedDump(target.cluster, 'cupm')).to.equal(sourceDump);
     expect(await databases()).to.deep.equal(['cupm', 'postgres', 'template0', 'template1']);
