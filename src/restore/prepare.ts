@@ -114,7 +114,7 @@ export async function prepareRestore(
   const installDir = requireInstallDir(config);
   const command = options.migration ? 'migrate' : 'restore';
 
-  const verified = await verifyForRestore(config, archiveArg, options.live !== false, reporter);
+  const verified = await verifyForRestore(config, archiveArg, options.live !== false, reporter, options.dryRun === true);
   const { archive, manifest, dumpEntry, live, plainBecause, warnings } = verified;
   const cupmVersion = checkVersions(
     manifest,

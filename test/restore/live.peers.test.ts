@@ -84,6 +84,10 @@ describe('restore onto a live server: load while CUPM runs, swap during the outa
       contents.manifest,
     );
     const before = await serverState(target);
+    // --dry-run loads nothing, so it verifies the dump too: it refuses what the load would.
+    const dry = await restoreCli([tampered, '--dry-run']);
+    expect(dry.exitCode, dry.stderr).to.equal(3);
+    expect(dry.stderr).to.match(/database\/pg_dumpall\.sql: SHA-256 differs from the manifest/);
     const result = await restoreCli([tampered, '--yes']);
     expect(result.exitCode, result.stderr).to.equal(3);
     expect(result.stderr).to.match(/Verifying .* \(all but the dump, which is hashed while it loads\)/);

@@ -37,21 +37,25 @@ export async function verifyForRestore(
   archiveArg: string,
   wantLive: boolean,
   reporter: Reporter,
+  dryRun = false,
 ): Promise<VerifiedArchive> {
   // s3://bucket/prefix/NAME.zip is read in place (ranged GETs), never downloaded first.
   const remote = isS3Url(archiveArg) ? s3Remote(archiveArg, config.offsite.s3) : undefined;
   const archive = remote ? archiveArg : path.resolve(archiveArg);
 
-  // Onto a server that has the application database (unless --no-live): the dump is verified while it loads.
-  const exists = wantLive && (await withClient(config, 'postgres', (client) => databaseExists(client, config.database)));
+  // Onto a server that has the application database (unless --no-live): the dump is verified while
+  // it loads. A server that cannot be reached is told by the server phase, after the archive is judged.
+  const exists = wantLive && (await withClient(config, 'postgres', (client) => databaseExists(client, config.database)).catch(() => false));
   const live = wantLive && exists;
   const plainBecause = live ? undefined : wantLive ? 'no-database' : 'no-live';
-  reporter.info(live ? `Verifying ${archive} (all but the dump, which is hashed while it loads)` : `Verifying ${archive}`);
+  // --dry-run loads nothing: it verifies the dump too, so that it refuses what the load would.
+  const deferDump = live && !dryRun;
+  reporter.info(deferDump ? `Verifying ${archive} (all but the dump, which is hashed while it loads)` : `Verifying ${archive}`);
   const keys = archiveKeys(config.encryption);
   const report = await verifyArchive(archive, {
     keys,
     remote,
-    deferDump: live,
+    deferDump,
     onProgress: (done, total) => reporter.progress('verify', done, total),
   });
   if (report.needsIdentity) {
