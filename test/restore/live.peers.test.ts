@@ -10,10 +10,10 @@ import { dumpText, readArchive } from '../support/archive-edit.js';
 import { alive, pausingPgBin, waitFor } from '../support/faults.js';
 import { killAt } from '../support/kill-at.js';
 import { mountTmpfs } from '../support/mounts.js';
-import { backupOf, createBareServer, createOldAndNewServers, normalizedDump, serverState, withoutNiceRows } from '../support/servers.js';
+import { backupOf, createBareServer, normalizedDump, serverState, withoutNiceRows } from '../support/servers.js';
+import { createRestoreStage, journalOf, type RestoreStage } from '../support/restore-stage.js';
 import type { SandboxServer } from '../../src/sandbox/sandbox-server.js';
 
-const JOURNAL = 'cupm-backup.restore-journal.json';
 const OLD_NICE = '192.0.2.10';
 
 /**
@@ -24,6 +24,7 @@ const OLD_NICE = '192.0.2.10';
  */
 describe('restore onto a live server: load while CUPM runs, swap during the outage', function () {
   this.timeout(600_000);
+  let stage: RestoreStage;
   let old: SandboxServer;
   let target: SandboxServer;
   let archive: string;
@@ -31,15 +32,11 @@ describe('restore onto a live server: load while CUPM runs, swap during the outa
   let work: string;
 
   before(async () => {
-    ({ old, new: target } = await createOldAndNewServers());
-    archive = await backupOf(old);
-    sourceDump = await normalizedDump(old.cluster, 'cupm');
-    work = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-live-'));
+    stage = await createRestoreStage('cupm-live');
+    ({ old, target, archive, sourceDump, work } = stage);
   });
   after(async () => {
-    await old?.destroy();
-    await target?.destroy();
-    await fs.rm(work, { recursive: true, force: true });
+    await stage?.destroy();
   });
   beforeEach(async () => {
     await target.services.timeline({ clear: true });
@@ -67,12 +64,6 @@ describe('restore onto a live server: load while CUPM runs, swap during the outa
         await target.cluster.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = 'cupm' AND usename = 'cupm'")
       )[0]!.n,
     );
-  const journalOf = async () =>
-    JSON.parse(await fs.readFile(path.join(target.backupDir, JOURNAL), 'utf8')) as {
-      steps: Array<{ id: string; status: string }>;
-      live: { outage: boolean };
-    };
-
   it('a dump that fails verification while it loads: the incoming database is dropped, nothing else changed, CUPM never stopped (exit 3)', async () => {
     const contents = await readArchive(archive);
     const tampered = path.join(work, 'tampered.zip');
@@ -105,7 +96,7 @@ describe('restore onto a live server: load while CUPM runs, swap during the outa
     await psql.arm('COPY public.order_history ');
     const run = startRestore({ CUPM_PG_BIN: psql.bin }, []);
     const wrapper = await psql.paused();
-    expect((await journalOf()).steps.find((s) => s.id === 'load')?.status).to.equal('running');
+    expect((await journalOf(target)).steps.find((s) => s.id === 'load')?.status).to.equal('running');
     run.kill('SIGKILL');
     expect((await run).signal).to.equal('SIGKILL');
     await waitFor('psql to end', async () => ((await alive(wrapper)) ? undefined : true));
@@ -113,7 +104,7 @@ describe('restore onto a live server: load while CUPM runs, swap during the outa
     expect(await incoming()).to.be.a('string');
     expect(await normalizedDump(target.cluster, 'cupm')).to.equal(before.dumps.cupm);
     await allRunning();
-    expect((await journalOf()).live.outage).to.equal(false);
+    expect((await journalOf(target)).live?.outage).to.equal(false);
 
     const next = await restoreCli([archive, '--yes', '--dry-run']);
     expect(next.exitCode, next.stderr).to.equal(0);
@@ -259,7 +250,7 @@ describe('restore onto a live server: load while CUPM runs, swap during the outa
     const names = await databases();
     expect(names).to.not.include('cupm');
     expect(names.filter((n) => /^cupm__(?:previous|incoming)_\d{14}$/.test(n))).to.have.length(2);
-    expect((await journalOf()).steps.find((s) => s.id === 'swap')?.status).to.equal('running');
+    expect((await journalOf(target)).steps.find((s) => s.id === 'swap')?.status).to.equal('running');
     for (const service of target.services.services) expect(await target.services.status(service), service).to.equal('stopped');
 
     // status and --dry-run say which name holds what, and that the next run completes the swap.
