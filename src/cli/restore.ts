@@ -21,11 +21,12 @@ export interface RestoreLikeFlags extends CommonOptions {
   dryRun?: boolean;
   yes?: boolean;
   identity?: string;
+  /** --live (the default) / --no-live. */
+  live?: boolean;
 }
 
 interface RestoreFlags extends RestoreLikeFlags {
   files: boolean;
-  live?: boolean;
 }
 
 /** The options restore and migrate share, from their flags. */
@@ -37,6 +38,7 @@ export function restoreLikeOptions(flags: RestoreLikeFlags, command: 'restore' |
     keepPrevious: flags.keepPrevious,
     allowVersionMismatch: flags.allowVersionMismatch,
     adminPasswordFromBackup: flags.adminPasswordFromBackup,
+    live: flags.live,
     dryRun: flags.dryRun,
     // Counting the rows to purge reads the dump once more: only where a person reads the plan.
     countPurgeRows: flags.dryRun || (!flags.yes && process.stdin.isTTY === true),
@@ -45,6 +47,10 @@ export function restoreLikeOptions(flags: RestoreLikeFlags, command: 'restore' |
     signal: interruptSignal({ secondEndsAtOnce: true }),
   };
 }
+
+/** restore and migrate: the plain restore instead of the live one. */
+export const NO_LIVE_HELP =
+  'stop the services for the whole restore (move the database aside, load, start) instead of loading while CUPM runs';
 
 /** commander parser for port options: a number 1-65535 or a usage error (exit 2). */
 export function parsePort(value: string): number {
@@ -71,8 +77,9 @@ export function registerRestore(program: Command): void {
         .option('--admin-password-from-backup', "set the admin role's password to the backup's (by default it stays as it is)")
         .option(
           '--live',
-          'when the database exists: load into <db>__incoming_<UTC stamp> while CUPM runs, stop the services only for the swap',
+          'the default when the database exists: load into <db>__incoming_<UTC stamp> while CUPM runs, stop the services only for the swap',
         )
+        .option('--no-live', NO_LIVE_HELP)
         .option('--dry-run', 'print what would be done, change nothing')
         .option('--yes', 'do not ask for confirmation (required without a terminal)'),
     ),
@@ -80,7 +87,7 @@ export function registerRestore(program: Command): void {
     const config = configFor(flags, identityOverride(flags));
     const reporter = terminalReporter();
     const result = await withRecoveryReport(
-      restore(config, archive, { ...restoreLikeOptions(flags, 'restore'), noFiles: !flags.files, live: flags.live }, reporter),
+      restore(config, archive, { ...restoreLikeOptions(flags, 'restore'), noFiles: !flags.files }, reporter),
       flags.json === true,
     );
     printRestoreResult(result, flags.json === true);

@@ -20,9 +20,11 @@ export function restoreFailure(
   const kept = rt.journal.servicesKeptStopped;
   const services = kept
     ? `services: LEFT STOPPED: ${kept.services.join(', ')} (${kept.reason}); the run that finishes the undo starts them`
-    : servicesError === undefined
-      ? 'services: the ones stopped for the restore are running again'
-      : `services: NOT all running again: ${describe(servicesError)}`;
+    : rt.journal.live?.outage === false
+      ? 'services: never stopped (CUPM ran on its database throughout)'
+      : servicesError === undefined
+        ? 'services: the ones stopped for the restore are running again'
+        : `services: NOT all running again: ${describe(servicesError)}`;
   const cause = result.error instanceof CupmError ? result.error.describe() : messageOf(result.error);
   const failed = result.steps.find((s) => s.error);
   const reports = stepLines(result.steps, steps);
@@ -165,14 +167,58 @@ export function describeJournal(journal: RestoreJournal, file: string): string[]
   return [
     `an interrupted ${journal.command} of ${journal.archive} (started ${journal.startedAt} by pid ${journal.pid} on ${journal.host}; journal ${file})`,
     `it got to: ${reached ? `"${reached.title}" (${reached.status})` : 'before its first step'}`,
-    willComplete(journal)
-      ? 'it is completed: the dump had been loaded in full (files, purge, PostgreSQL, services, then the previous database is dropped)'
-      : 'it is undone: the half-restored database is dropped, the previous one renamed back, roles and files put back, services started as they were',
+    ...(journal.live
+      ? describeLiveJournal(journal, journal.live)
+      : [
+          willComplete(journal)
+            ? 'it is completed: the dump had been loaded in full (files, purge, PostgreSQL, services, then the previous database is dropped)'
+            : 'it is undone: the half-restored database is dropped, the previous one renamed back, roles and files put back, services started as they were',
+        ]),
     ...(journal.servicesKeptStopped
       ? [
           `the CUPM services ${journal.servicesKeptStopped.services.join(', ')} were left stopped (${journal.servicesKeptStopped.reason}); they are started once the undo is finished`,
         ]
       : []),
+  ];
+}
+
+/**
+ * What is true of an interrupted live restore: whether CUPM was stopped at all, where the loaded
+ * database is (incoming, or already swapped in), and what the next run does with it.
+ */
+function describeLiveJournal(journal: RestoreJournal, live: NonNullable<RestoreJournal['live']>): string[] {
+  const status = (id: string) => journal.steps.find((s) => s.id === id)?.status ?? 'not-run';
+  const incoming = live.incoming.map((d) => d.incoming).join(', ');
+  const aside = (name: string) => journal.renames.find((r) => r.from === name)?.to;
+  const swapNames = live.incoming.map((d) => {
+    const previous = aside(d.name);
+    return previous
+      ? `${d.name} (the database CUPM ran on) becomes ${previous}, ${d.incoming} (the restored one) becomes ${d.name}`
+      : `${d.incoming} (the restored one) becomes ${d.name}`;
+  });
+  if (!willComplete(journal)) {
+    if (!live.outage)
+      return [
+        `CUPM was never stopped: it still runs on ${live.incoming.map((d) => d.name).join(', ')}, untouched`,
+        `it is undone without stopping CUPM: the incoming database ${incoming} is dropped, the roles put back from the snapshot`,
+      ];
+    const back = live.incoming.flatMap((d) => (aside(d.name) ? [`${aside(d.name)} back to ${d.name}`] : []));
+    return [
+      'CUPM was stopped for the swap',
+      `it is undone: the swap renamed back as far as it got${back.length > 0 ? ` (${back.join('; ')})` : ''}, the loaded database dropped (${incoming}), roles and files put back, services started as they were`,
+    ];
+  }
+  const swap = status('swap');
+  const swapped = swap === 'done';
+  const where = swapped
+    ? `the swap was done: ${swapNames.join('; ')}`
+    : swap === 'running'
+      ? `it was killed during the swap (${swapNames.join('; ')}): one rename may be done and the other not; the next run looks at which names exist and completes the swap`
+      : `the dump had been loaded in full into ${incoming}; the swap is still to do (${swapNames.join('; ')})`;
+  return [
+    live.outage ? 'CUPM was stopped for the swap' : 'CUPM was never stopped: it still runs on the database it had',
+    where,
+    `it is completed: ${swapped ? '' : 'CUPM stopped for the swap, '}${journal.files.length > 0 ? 'files, ' : ''}PostgreSQL, services started${journal.renames.length > 0 && !journal.keepPrevious ? ', then the previous database is dropped' : ''}`,
   ];
 }
 

@@ -23,8 +23,10 @@ export interface RestorePlan {
   keepPrevious: boolean;
   disk: DiskCheck;
   warnings: string[];
-  /** --live onto a server with the application database: the steps while CUPM runs, and those of the outage. */
+  /** A live restore (the server has the application database): the steps while CUPM runs, and those of the outage. */
   live?: { whileUp: string[]; outage: string[] };
+  /** The plain restore (services stopped for the whole of it): why it runs rather than a live one. */
+  plain?: string;
 }
 
 /** The plan as lines a person reads before saying yes. */
@@ -40,9 +42,10 @@ export function formatPlan(plan: RestorePlan): string[] {
   );
   if (plan.pendingRecovery) push('First, an interrupted restore is finished:', plan.pendingRecovery);
   if (plan.live) {
-    push('While CUPM keeps running (--live):', plan.live.whileUp);
+    push('While CUPM keeps running:', plan.live.whileUp);
     push('During the outage (services stopped):', plan.live.outage);
   }
+  if (plan.plain) push('Services stopped for the whole restore (the plain restore), because:', [plan.plain]);
   push(
     plan.live
       ? 'Services stopped for the outage only, and started again after:'

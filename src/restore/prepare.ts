@@ -38,8 +38,9 @@ export interface RestoreOptions {
   /** Ctrl-C / SIGTERM: stop, and undo what was done. */
   signal?: AbortSignal;
   /**
-   * --live: when the application database exists, load the dump into an incoming database while
-   * CUPM runs and stop the services only for the swap (src/restore/live.ts).
+   * When the application database exists, load the dump into an incoming database while CUPM runs
+   * and stop the services only for the swap (src/restore/live.ts): the default. false (--no-live):
+   * the plain restore, services stopped for the whole of it.
    */
   live?: boolean;
 }
@@ -113,8 +114,8 @@ export async function prepareRestore(
   const installDir = requireInstallDir(config);
   const command = options.migration ? 'migrate' : 'restore';
 
-  const verified = await verifyForRestore(config, archiveArg, options.live === true, reporter);
-  const { archive, manifest, dumpEntry, live, warnings } = verified;
+  const verified = await verifyForRestore(config, archiveArg, options.live !== false, reporter, options.dryRun === true);
+  const { archive, manifest, dumpEntry, live, plainBecause, warnings } = verified;
   const cupmVersion = checkVersions(
     manifest,
     {
@@ -179,6 +180,7 @@ export async function prepareRestore(
         keepPrevious: options.keepPrevious ?? false,
         adminPasswordFromBackup: options.adminPasswordFromBackup ?? false,
         countPurgeRows: options.countPurgeRows ?? false,
+        plainBecause,
       },
       warnings,
     );

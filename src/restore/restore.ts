@@ -118,11 +118,12 @@ async function restoreAfterRecovery(
       plan.command === 'migrate' ? 'Migrate this archive onto this server now?' : 'Restore this archive onto this server now?';
     if (options.confirm && !(await options.confirm(question, formatPlan(plan)))) throw cancelled();
     if (options.signal?.aborted) throw cancelled();
-    const applied = await withJobGuard(config, plan.command, { reporter, serviceManager: prepared.manager }, () =>
-      prepared.journal.live
+    const applied = await withJobGuard(config, plan.command, { reporter, serviceManager: prepared.manager }, () => {
+      for (const warning of plan.warnings) reporter.warn(warning);
+      return prepared.journal.live
         ? applyLive(runtimeOf(prepared, options.signal), plan.command === 'migrate' ? 'Migration' : 'Restore', reporter)
-        : applyRestore(prepared, reporter, options.signal),
-    );
+        : applyRestore(prepared, reporter, options.signal);
+    });
     return { ...base, ...applied, dryRun: false, durationMs: Date.now() - started };
   } finally {
     await prepared.reader.close();
@@ -182,7 +183,7 @@ async function applyRestore(prepared: PreparedRestore, reporter: Reporter, signa
   const { config, journal } = prepared;
   const dir = config.backupDir;
   const rt = runtimeOf(prepared, signal);
-  for (const warning of prepared.plan.warnings) reporter.warn(warning);
+  if (prepared.plan.plain) reporter.info(`The services stop for the whole ${journal.command} (the plain restore): ${prepared.plan.plain}`);
   // A Ctrl-C stops before the next step (the load stops at once); what was done is undone.
   const steps = restoreSteps(journal).map((step) => ({
     ...step,

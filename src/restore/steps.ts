@@ -192,7 +192,8 @@ export function loadStep(): RestoreStep {
       if (readFailure !== undefined) {
         throw new ArchiveInvalidError(`Reading ${DUMP_ENTRY} from ${rt.load.archive} failed during the load: ${messageOf(readFailure)}.`);
       }
-      if (ran.status === 'rejected') throw loadError(ran.reason, rt.load.archive, (line) => guard.scanner.copyHeaderOf(line));
+      if (ran.status === 'rejected')
+        throw loadError(ran.reason, rt.load.archive, (line) => guard.scanner.copyHeaderOf(line), live !== undefined);
       const got = measure.measurement;
       if (live && (got.size !== entry.size || got.sha256 !== entry.sha256)) {
         throw new ArchiveInvalidError(
@@ -393,14 +394,28 @@ async function waitForPostgres(config: Config, timeoutSeconds: number): Promise<
 }
 
 /** What psql says when the server, not the dump, ended the load. */
+/** What PostgreSQL says when its disk is full (SQLSTATE 53100 and the write errors behind it). */
+const DISK_FULL = /No space left on device|could not extend file|disk full/i;
+
 const SERVER_GONE =
   /connection to server was lost|server closed the connection unexpectedly|terminating connection due to administrator command|no connection to the server/;
 
 /** The error a failed load ends with: the SQL error and the line of the dump it is on. */
-function loadError(error: unknown, archive: string, copyHeaderOf: (line: number) => number | undefined): CupmError {
+function loadError(error: unknown, archive: string, copyHeaderOf: (line: number) => number | undefined, live: boolean): CupmError {
   if (!(error instanceof PsqlFailedError)) return error instanceof CupmError ? error : new JobFailedError(messageOf(error));
   const sql = error.sqlError && { ...error.sqlError, line: dumpLineOf(error.sqlError, copyHeaderOf) };
   const where = sql?.line === undefined ? '' : ` at line ${sql.line} of ${DUMP_ENTRY}`;
+  if (DISK_FULL.test(sql?.message ?? error.stderrTail)) {
+    // The server's disk, not the dump: the loaded database is dropped by the undo.
+    return new JobFailedError(
+      `PostgreSQL ran out of disk space while loading the dump${where}:\n${sql?.message ?? error.stderrTail.trim()}`,
+      {
+        hint: live
+          ? "free space on the disk of PostgreSQL's data directory (or the tablespace named above), then run again: a live restore loads the dump next to the database CUPM runs on; --no-live does not need less (it keeps the current database, renamed aside, until the new one runs), but it stops CUPM before the disk can fill under it"
+          : "free space on the disk of PostgreSQL's data directory (or the tablespace named above), then run again: the restore keeps the current database, renamed aside, until the new one runs",
+      },
+    );
+  }
   if ((sql && /^(?:FATAL|PANIC)/.test(sql.message)) || SERVER_GONE.test(error.stderrTail)) {
     // Not the dump's fault: the server went away (shut down, crashed, connection cut).
     const said = error.stderrTail.trim().split('\n').slice(-4).join('\n');

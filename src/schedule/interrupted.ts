@@ -1,5 +1,6 @@
 import { jobIsRunning, jobRecordPath, readJobRecord } from '../jobs/job-record.js';
 import { journalPath, readJournal } from '../restore/journal.js';
+import { describeJournal } from '../restore/outcome.js';
 
 /** A job that stops services and was killed: what its crash record says (`status --json`, `doctor --json`). */
 export interface InterruptedJob {
@@ -25,6 +26,8 @@ export interface InterruptedRestore {
   step: string | null;
   servicesStopped: string[];
   journal: string;
+  /** What state it left and what the next run does with it (as restore --dry-run says it). */
+  outcome: string[];
 }
 
 export interface InterruptedJobs {
@@ -75,12 +78,15 @@ export async function interruptedJobs(dir: string): Promise<InterruptedJobs> {
       startedAt: journal.startedAt,
       archive: journal.archive,
       step: reached?.title ?? null,
-      servicesStopped: journal.services.wereRunning,
+      // A live restore killed before its outage never stopped a service.
+      servicesStopped: journal.live?.outage === false ? [] : journal.services.wereRunning,
       journal: journalPath(dir),
+      // Its first two lines say what the line below says already.
+      outcome: describeJournal(journal, journalPath(dir)).slice(2),
     };
     found.problems.push(
       `${journal.command} interrupted at step "${reached?.title ?? 'before its first step'}" (pid ${journal.pid} on ${journal.host}, started ${journal.startedAt}); ` +
-        `run "cupm-backup ${journal.command} ${journal.archive}" again to finish or undo`,
+        `run "cupm-backup ${journal.command} ${journal.archive}" again to finish or undo: ${found.restore.outcome.join('; ')}`,
     );
   }
   return found;

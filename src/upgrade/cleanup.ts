@@ -198,11 +198,11 @@ function nextSteps(check: BackupCheck): string[] {
   if (!check.archive)
     return [
       'reinstall the CUPM version you upgraded from (2.1 or 2.2)',
-      'restore your archive of that version: cupm-backup restore ARCHIVE',
+      'restore your archive of that version: cupm-backup restore ARCHIVE --no-live',
     ];
   return [
     `reinstall CUPM ${check.archive.cupmVersion} (the version in the archive), with the same install dir`,
-    `restore the archive: cupm-backup restore ${quoteArg(check.archive.file)}`,
+    `restore the archive: cupm-backup restore ${quoteArg(check.archive.file)} --no-live`,
   ];
 }
 

@@ -97,9 +97,11 @@ export async function rollbackSequence(config: Config, archive: string, options:
       `Reinstall Cisco Unified Provisioning Manager ${version} (the version in the archive) from its installation media, into ${installDir} (no spaces in the path).`,
       'Use the same database user and ports as before; let the installer create its services, then make sure CUPM starts.',
     ],
-    restoreCommand: `cupm-backup restore ${quoteArg(file)}${envFile}`,
+    // The plain restore: CUPM is out of service anyway (nothing for a live restore to save), and the
+    // reinstalled 2.x runs PostgreSQL 8.2, which cannot end sessions (pg_terminate_backend is 8.4).
+    restoreCommand: `cupm-backup restore ${quoteArg(file)} --no-live${envFile}`,
     after: [
-      'The restore stops the services, restores the database and the five files, and starts the services again.',
+      'The restore stops the services, verifies the whole archive, restores the database and the five files, and starts the services again (--no-live: CUPM is out of service during a rollback, so loading while it runs would save nothing).',
       `Check the server: cupm-backup doctor${envFile}`,
     ],
     warnings,

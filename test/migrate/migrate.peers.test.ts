@@ -5,6 +5,7 @@ import path from 'node:path';
 import { expect } from '../support/expect.js';
 import { runCli } from '../support/cli.js';
 import { editArchive, fileText, setFile } from '../support/archive-edit.js';
+import { pausingPgBin } from '../support/faults.js';
 import { javaReadProperties, javaReadXml } from '../support/java.js';
 import { backupOf, createOldAndNewServers, installFile, normalizedDump, serverState, withoutNiceRows } from '../support/servers.js';
 import { freePort } from '../../src/sandbox/cluster.js';
@@ -79,6 +80,40 @@ describe('migrate: moving CUPM 8.5 onto a new server', function () {
     expect(xml!.ok && xml!.connectionUrls).to.deep.equal([`jdbc:postgresql://cupm-db.example.com:${newPort}/cupm`]);
     expect(await installFile(target, 'sep/dfc.keystore')).to.equal(await installFile(old, 'sep/dfc.keystore'));
     expect(Object.values((await serverState(target)).services)).to.deep.equal(['running', 'running', 'running']);
+  });
+
+  it('onto a server that has the cupm database: loads while CUPM runs, the services down only for the swap', async () => {
+    const psql = await pausingPgBin(target.cluster.binDir, path.join(work, 'live'));
+    await psql.arm('COPY public.order_history ');
+    await target.services.timeline({ clear: true });
+    const run = runCli(['migrate', archive, '--db-host', 'cupm-db.example.com', '--db-port', newPort, '--yes', '--json'], {
+      env: { ...target.env(), CUPM_PG_BIN: psql.bin },
+    });
+    await psql.paused();
+    // Half way through the load: every service runs, none was stopped.
+    for (const service of target.services.services) expect(await target.services.status(service), service).to.equal('running');
+    expect(await target.services.timeline()).to.deep.equal([]);
+    await psql.release();
+    const result = await run;
+    expect(result.exitCode, result.stderr).to.equal(0);
+    expect(result.stderr).to.match(
+      /CUPM keeps running while the dump loads into cupm__incoming_\d{14}; the services stop only for the swap/,
+    );
+    const steps = result.json<{ steps: Array<{ id: string; status: string }> }>().steps;
+    // The outage (services stopped) holds the swap and what follows it, not the load.
+    expect(steps.map((s) => s.id)).to.deep.equal([
+      'snapshot',
+      'load',
+      'purge',
+      'end-sessions',
+      'held-roles',
+      'swap',
+      'files',
+      'postgres',
+      'drop-previous',
+    ]);
+    expect((await target.services.timeline()).map((e) => e.verb)).to.deep.equal(['stop', 'stop', 'stop', 'start', 'start', 'start']);
+    expect(await normalizedDump(target.cluster, 'cupm')).to.equal(withoutNiceRows(sourceDump, '192.0.2.10'));
   });
 
   it('refuses an archive of a CUPM version other than 8.5, which the install guide does not move (exit 4)', async () => {

@@ -6,23 +6,15 @@ import { expect } from '../support/expect.js';
 import { BIN, runCli } from '../support/cli.js';
 import { buildZip } from '../support/archives.js';
 import { javaReadProperties } from '../support/java.js';
-import { corruptCopyOf, dumpText, editArchive, fileText, readArchive, setDump, setFile } from '../support/archive-edit.js';
+import { dumpText, editArchive, fileText, readArchive, setDump, setFile } from '../support/archive-edit.js';
 import { alive, pausingPgBin, postgresAsService, waitFor } from '../support/faults.js';
-import {
-  backupOf,
-  createBareServer,
-  createOldAndNewServers,
-  installFile,
-  normalizedDump,
-  serverState,
-  withoutNiceRows,
-} from '../support/servers.js';
+import { createBareServer, installFile, normalizedDump, serverState, withoutNiceRows } from '../support/servers.js';
+import { createRestoreStage, journalOf, JOURNAL, serviceCommandEnded, type RestoreStage } from '../support/restore-stage.js';
 import type { SandboxServer } from '../../src/sandbox/sandbox-server.js';
-
-const JOURNAL = 'cupm-backup.restore-journal.json';
 
 describe('restore: bad input and faults leave the server as it was', function () {
   this.timeout(600_000);
+  let stage: RestoreStage;
   let old: SandboxServer;
   let target: SandboxServer;
   let archive: string;
@@ -31,17 +23,11 @@ describe('restore: bad input and faults leave the server as it was', function ()
   let work: string;
 
   before(async () => {
-    ({ old, new: target } = await createOldAndNewServers());
-    archive = await backupOf(old);
-    sourceDump = await normalizedDump(old.cluster, 'cupm');
-    work = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-faults-'));
-    // Damage the middle of the file: the compressed dump.
-    corrupt = await corruptCopyOf(archive, path.join(work, 'corrupt.zip'));
+    stage = await createRestoreStage('cupm-faults');
+    ({ old, target, archive, sourceDump, corrupt, work } = stage);
   });
   after(async () => {
-    await old?.destroy();
-    await target?.destroy();
-    await fs.rm(work, { recursive: true, force: true });
+    await stage?.destroy();
   });
 
   const restoreCli = (args: string[], env: Record<string, string> = {}) =>
@@ -57,9 +43,11 @@ describe('restore: bad input and faults leave the server as it was', function ()
     return result;
   }
 
+  // The plain restore's promise (--no-live): the whole archive verified before anything is touched.
+  // A live restore hashes the dump as it loads (test/restore/live.peers.test.ts).
   describe('an archive that cannot be trusted is refused before anything is touched (exit 3)', () => {
     it('corrupt', async () => {
-      const { stderr } = await expectUntouched(() => restoreCli([corrupt, '--yes']), 3);
+      const { stderr } = await expectUntouched(() => restoreCli([corrupt, '--yes', '--no-live']), 3);
       expect(stderr).to.match(/is NOT valid/);
       expect(stderr).to.match(/State: nothing was changed/);
     });
@@ -81,7 +69,7 @@ describe('restore: bad input and faults leave the server as it was', function ()
         { ...Object.fromEntries(contents.entries), 'database/pg_dumpall.sql': Buffer.from(dump, 'latin1') },
         contents.manifest,
       );
-      const { stderr } = await expectUntouched(() => restoreCli([tampered, '--yes']), 3);
+      const { stderr } = await expectUntouched(() => restoreCli([tampered, '--yes', '--no-live']), 3);
       expect(stderr).to.match(/database\/pg_dumpall\.sql: SHA-256 differs from the manifest/);
     });
 
@@ -221,7 +209,7 @@ describe('restore: bad input and faults leave the server as it was', function ()
       setDump(c, lines.join('\n'));
     });
     await target.cluster.query("UPDATE subscriber SET display_name = 'this server' WHERE id = 1", [], 'cupm');
-    const { stderr } = await expectUntouched(() => restoreCli([failing, '--yes', '--db-host', 'db2.example.com']), 1);
+    const { stderr } = await expectUntouched(() => restoreCli([failing, '--yes', '--no-live', '--db-host', 'db2.example.com']), 1);
     expect(stderr).to.include(`The dump failed at line ${badLine} of database/pg_dumpall.sql:`);
     expect(stderr).to.match(/ERROR: {2}function no_such_function\(\) does not exist/);
     expect(stderr).to.match(
@@ -245,13 +233,12 @@ describe('restore: bad input and faults leave the server as it was', function ()
     }
   });
 
+  // The plain restore's steps (--no-live): the services stopped for the load, the database moved aside.
   describe('killed half way', () => {
-    const journalOf = async () =>
-      JSON.parse(await fs.readFile(path.join(target.backupDir, JOURNAL), 'utf8')) as { steps: Array<{ id: string; status: string }> };
     const databases = async () =>
       (await target.cluster.query<{ datname: string }>('SELECT datname FROM pg_database ORDER BY 1')).map((r) => r.datname);
     const startRestore = (env: Record<string, string>, args: string[] = []) =>
-      execa(BIN, ['restore', archive, '--yes', ...args], {
+      execa(BIN, ['restore', archive, '--yes', '--no-live', ...args], {
         env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...target.env(), ...env },
         extendEnv: false,
         reject: false,
@@ -280,7 +267,7 @@ describe('restore: bad input and faults leave the server as it was', function ()
       await psql.arm('COPY public.order_history ');
       const run = startRestore({ CUPM_PG_BIN: psql.bin });
       const wrapper = await psql.paused();
-      expect((await journalOf()).steps.find((s) => s.id === 'load')?.status).to.equal('running');
+      expect((await journalOf(target)).steps.find((s) => s.id === 'load')?.status).to.equal('running');
       run.kill('SIGKILL');
       expect((await run).signal).to.equal('SIGKILL');
       // psql reads the end of its input and commits what it had: a half-restored database.
@@ -325,9 +312,7 @@ describe('restore: bad input and faults leave the server as it was', function ()
           `finds the journal ${path.join(target.backupDir, JOURNAL)} and finishes the undo first, then starts the services`,
         );
         expect(await servicesNow()).to.deep.equal(['stopped', 'stopped', 'stopped']);
-        const journal = JSON.parse(await fs.readFile(path.join(target.backupDir, JOURNAL), 'utf8')) as {
-          servicesKeptStopped?: { services: string[] };
-        };
+        const journal = await journalOf(target);
         expect(journal.servicesKeptStopped?.services).to.deep.equal(['Apache', 'cupm JBossService', 'cupm NiceService']);
 
         // A run while PostgreSQL is still down cannot finish the undo either: exit 5 again, services still stopped.
@@ -368,10 +353,10 @@ describe('restore: bad input and faults leave the server as it was', function ()
       await postgres.pauseNextStop();
       const run = startRestore(postgres.env, ['--old-nice-host', '192.0.2.10']);
       const stopping = await postgres.paused();
-      expect((await journalOf()).steps.find((s) => s.id === 'load')?.status).to.equal('done');
+      expect((await journalOf(target)).steps.find((s) => s.id === 'load')?.status).to.equal('done');
       run.kill('SIGKILL');
       await run;
-      await waitFor('the service command to end', async () => ((await alive(stopping)) ? undefined : true));
+      await serviceCommandEnded(stopping);
       await postgres.reset();
 
       const next = await restoreCli([corrupt, '--yes'], postgres.env);

@@ -4,13 +4,11 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { quote } from 'shell-quote';
 import { expect } from '../support/expect.js';
-import { corruptCopyOf } from '../support/archive-edit.js';
 import { BIN, runCli } from '../support/cli.js';
 import { alive, pausingPgBin, postgresAsService, waitFor } from '../support/faults.js';
-import { backupOf, createOldAndNewServers, normalizedDump, serverState, withoutNiceRows } from '../support/servers.js';
+import { normalizedDump, serverState, withoutNiceRows } from '../support/servers.js';
+import { createRestoreStage, journalOf, JOURNAL, serviceCommandEnded, type RestoreStage } from '../support/restore-stage.js';
 import type { SandboxServer } from '../../src/sandbox/sandbox-server.js';
-
-const JOURNAL = 'cupm-backup.restore-journal.json';
 
 interface Recovery {
   outcome: string;
@@ -19,7 +17,7 @@ interface Recovery {
 
 describe('restore: finishing an interrupted restore does only what is left, and says so', function () {
   this.timeout(600_000);
-  let old: SandboxServer;
+  let stage: RestoreStage;
   let target: SandboxServer;
   let archive: string;
   let corrupt: string;
@@ -27,30 +25,21 @@ describe('restore: finishing an interrupted restore does only what is left, and 
   let work: string;
 
   before(async () => {
-    ({ old, new: target } = await createOldAndNewServers());
-    archive = await backupOf(old);
-    sourceDump = await normalizedDump(old.cluster, 'cupm');
-    work = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-recovery-'));
-    corrupt = await corruptCopyOf(archive, path.join(work, 'corrupt.zip'));
+    stage = await createRestoreStage('cupm-recovery');
+    ({ target, archive, sourceDump, corrupt, work } = stage);
   });
   after(async () => {
-    await old?.destroy();
-    await target?.destroy();
-    await fs.rm(work, { recursive: true, force: true });
+    await stage?.destroy();
   });
 
   const env = (extra: Record<string, string> = {}) => ({ PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...target.env(), ...extra });
   const startRestore = (extra: Record<string, string>, args: string[] = []) =>
-    execa(BIN, ['restore', archive, '--yes', ...args], { env: env(extra), extendEnv: false, reject: false, cwd: os.tmpdir() });
-  const journalOf = async () =>
-    JSON.parse(await fs.readFile(path.join(target.backupDir, JOURNAL), 'utf8')) as {
-      steps: Array<{ id: string; status: string }>;
-      finishing: Array<{ id: string; status: string }>;
-    };
-
+    // The plain restore's steps and their kill outcomes (--no-live); a live one's: live.peers.test.ts.
+    execa(BIN, ['restore', archive, '--yes', '--no-live', ...args], { env: env(extra), extendEnv: false, reject: false, cwd: os.tmpdir() });
   /** The next run, with an archive it refuses (exit 3) after the recovery: its --json carries the recovery. */
   async function recoverThenFail(extra: Record<string, string> = {}): Promise<{ recovery: Recovery; stderr: string }> {
-    const next = await runCli(['restore', corrupt, '--yes', '--json'], { env: { ...target.env(), ...extra } });
+    // --no-live: the corrupt archive is refused before anything else runs (a live restore would find it in its load).
+    const next = await runCli(['restore', corrupt, '--yes', '--json', '--no-live'], { env: { ...target.env(), ...extra } });
     expect(next.exitCode, next.stderr).to.equal(3);
     const json = next.json<{ ok: boolean; recovery?: Recovery; error: { message: string } }>();
     expect(json.ok).to.equal(false);
@@ -78,7 +67,7 @@ describe('restore: finishing an interrupted restore does only what is left, and 
       const text = await fs.readFile(path.join(control, 'paused'), 'utf8').catch(() => undefined);
       return text ? Number(text) : undefined;
     });
-    const journal = await journalOf();
+    const journal = await journalOf(target);
     expect(
       journal.steps.every((s) => s.status === 'done'),
       JSON.stringify(journal.steps),
@@ -109,7 +98,7 @@ describe('restore: finishing an interrupted restore does only what is left, and 
     const stopping = await postgres.paused();
     run.kill('SIGKILL');
     await run;
-    await waitFor('the service command to end', async () => ((await alive(stopping)) ? undefined : true));
+    await serviceCommandEnded(stopping);
     await postgres.reset();
 
     const { recovery, stderr } = await recoverThenFail(postgres.env);
@@ -130,10 +119,10 @@ describe('restore: finishing an interrupted restore does only what is left, and 
     const stopping = await postgres.paused();
     run.kill('SIGKILL');
     await run;
-    await waitFor('the service command to end', async () => ((await alive(stopping)) ? undefined : true));
+    await serviceCommandEnded(stopping);
     await postgres.reset();
     // What a kill -9 between the temp file's creation and its rename leaves (writeFileAtomic's names).
-    const { pid } = JSON.parse(await fs.readFile(path.join(target.backupDir, JOURNAL), 'utf8')) as { pid: number };
+    const { pid } = await journalOf(target);
     const sep = path.join(target.installDir, 'sep');
     const left = [
       path.join(sep, `.dfc.properties.cupm-backup-${pid}-0a1b2c3d.tmp`),

@@ -1,4 +1,3 @@
-import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from '../support/expect.js';
@@ -7,25 +6,23 @@ import { execa } from 'execa';
 import { pausingPgBin } from '../support/faults.js';
 import { bindReadOnly } from '../support/mounts.js';
 import { dumpText, editArchive, setDump } from '../support/archive-edit.js';
-import { backupOf, createOldAndNewServers, serverState } from '../support/servers.js';
+import { serverState } from '../support/servers.js';
+import { createRestoreStage, type RestoreStage } from '../support/restore-stage.js';
 import type { SandboxServer } from '../../src/sandbox/sandbox-server.js';
 
 describe('restore: what a failure or an interrupted run reports, and what it leaves', function () {
   this.timeout(600_000);
-  let old: SandboxServer;
+  let stage: RestoreStage;
   let target: SandboxServer;
   let archive: string;
   let work: string;
 
   before(async () => {
-    ({ old, new: target } = await createOldAndNewServers());
-    archive = await backupOf(old);
-    work = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-safety-'));
+    stage = await createRestoreStage('cupm-safety');
+    ({ target, archive, work } = stage);
   });
   after(async () => {
-    await old?.destroy();
-    await target?.destroy();
-    await fs.rm(work, { recursive: true, force: true });
+    await stage?.destroy();
   });
 
   const restoreCli = (args: string[], env: Record<string, string> = {}) =>

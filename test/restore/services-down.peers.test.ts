@@ -36,10 +36,10 @@ describe('restore: a service that does not start again after a completed restore
     );
 
   for (const live of [false, true]) {
-    it(`${live ? '--live: ' : ''}exits 5: the restore completed, the service is stopped, the previous database is kept and named`, async () => {
+    it(`${live ? '' : '--no-live: '}exits 5: the restore completed, the service is stopped, the previous database is kept and named`, async () => {
       const before = await databases();
       await target.services.setFault(failing, 'fail-start');
-      const run = await runCli(['restore', archive, '--yes', '--json', ...(live ? ['--live'] : [])], { env: target.env() });
+      const run = await runCli(['restore', archive, '--yes', '--json', ...(live ? [] : ['--no-live'])], { env: target.env() });
       expect(run.exitCode, run.stderr).to.equal(5);
       const json = run.json<{
         ok: boolean;

@@ -81,7 +81,7 @@ describe('upgrade prepare, rollback and cleanup on the command line', () => {
       .and.contain('Delete the Windows user cupmuser')
       .and.contain('Reinstall CUPM 2.2:')
       .and.contain('Reinstall Cisco Unified Provisioning Manager 2.2 (the version in the archive)')
-      .and.contain(`cupm-backup restore ${preUpgrade}`)
+      .and.contain(`cupm-backup restore ${preUpgrade} --no-live`)
       // The sandbox's install dir is a Linux folder: the printed sequence is for the Windows server.
       .and.contain('is not a Windows path; the sequence uses C:\\CUPM');
     expect(text.indexOf('upgrade cleanup')).to.be.lessThan(text.indexOf('Reinstall CUPM 2.2'));
@@ -89,7 +89,7 @@ describe('upgrade prepare, rollback and cleanup on the command line', () => {
 
     const json = await runCli(['upgrade', 'rollback', preUpgrade, '--json'], { env: server.env() });
     expect(json.exitCode).to.equal(0);
-    expect(json.json()).to.include({ ok: true, cupmVersion: '2.2', restoreCommand: `cupm-backup restore ${preUpgrade}` });
+    expect(json.json()).to.include({ ok: true, cupmVersion: '2.2', restoreCommand: `cupm-backup restore ${preUpgrade} --no-live` });
   });
 
   it('upgrade rollback refuses an archive of 8.5 (exit 4) and a corrupt one (exit 3)', async () => {

@@ -25,6 +25,8 @@ export interface PlanInput {
   adminPasswordFromBackup: boolean;
   /** Count the nicesyseng rows in the dump for the plan (a second read of the dump). */
   countPurgeRows: boolean;
+  /** Why the plain restore runs (undefined: a live one). */
+  plainBecause: 'no-live' | 'no-database' | undefined;
 }
 
 /**
@@ -116,5 +118,10 @@ export async function planRestore(
     warnings,
   };
   if (journal.live) plan.live = describeLive(journal);
+  else if (input.plainBecause)
+    plan.plain =
+      input.plainBecause === 'no-live'
+        ? '--no-live was given'
+        : `this server has no database ${config.database} to keep CUPM running on (a fresh install, or a dead server)`;
   return { plan, journal };
 }

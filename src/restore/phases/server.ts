@@ -80,6 +80,11 @@ export async function inspectServer(config: Config, input: ServerInput, warnings
     disk: await checkDisk(client, input.dumpSize, databaseIsLocal, config.backupDir),
   }));
   if (server.disk.note) warnings.push(`disk: ${server.disk.note}`);
+  // Not measured where the databases are: a live load that fills that disk does so under the running CUPM.
+  if (server.disk.note && input.live)
+    warnings.push(
+      'disk: the live restore loads next to the database CUPM runs on: should that disk fill, CUPM fails to write until the load is undone; --no-live needs the same room but stops CUPM first',
+    );
   // From an admin host the files go over the share: room for them there, before any service stops.
   if (config.server && staged.size > 0) {
     const filesNeeded = [...staged.values()].reduce((sum, bytes) => sum + bytes.length, 0);

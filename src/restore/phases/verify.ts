@@ -17,8 +17,10 @@ export interface VerifiedArchive {
   archive: string;
   remote: ReturnType<typeof s3Remote> | undefined;
   keys: ReturnType<typeof archiveKeys>;
-  /** --live onto a server that has the application database: the dump is verified while it loads. */
+  /** A live restore (the server has the application database, no --no-live): the dump is verified while it loads. */
   live: boolean;
+  /** Why the plain restore (services stopped for the whole restore) runs instead, or undefined when live. */
+  plainBecause: 'no-live' | 'no-database' | undefined;
   manifest: Manifest;
   dumpEntry: ManifestEntry;
   /** What verify warned of (an archive imported knowingly incomplete); the plan's first warnings. */
@@ -35,19 +37,25 @@ export async function verifyForRestore(
   archiveArg: string,
   wantLive: boolean,
   reporter: Reporter,
+  dryRun = false,
 ): Promise<VerifiedArchive> {
   // s3://bucket/prefix/NAME.zip is read in place (ranged GETs), never downloaded first.
   const remote = isS3Url(archiveArg) ? s3Remote(archiveArg, config.offsite.s3) : undefined;
   const archive = remote ? archiveArg : path.resolve(archiveArg);
 
-  // --live onto a server that has the application database: the dump is verified while it loads.
-  const live = wantLive && (await withClient(config, 'postgres', (client) => databaseExists(client, config.database)));
-  reporter.info(live ? `Verifying ${archive} (all but the dump, which is hashed while it loads)` : `Verifying ${archive}`);
+  // Onto a server that has the application database (unless --no-live): the dump is verified while
+  // it loads. A server that cannot be reached is told by the server phase, after the archive is judged.
+  const exists = wantLive && (await withClient(config, 'postgres', (client) => databaseExists(client, config.database)).catch(() => false));
+  const live = wantLive && exists;
+  const plainBecause = live ? undefined : wantLive ? 'no-database' : 'no-live';
+  // --dry-run loads nothing: it verifies the dump too, so that it refuses what the load would.
+  const deferDump = live && !dryRun;
+  reporter.info(deferDump ? `Verifying ${archive} (all but the dump, which is hashed while it loads)` : `Verifying ${archive}`);
   const keys = archiveKeys(config.encryption);
   const report = await verifyArchive(archive, {
     keys,
     remote,
-    deferDump: live,
+    deferDump,
     onProgress: (done, total) => reporter.progress('verify', done, total),
   });
   if (report.needsIdentity) {
@@ -66,7 +74,7 @@ export async function verifyForRestore(
   const manifest = report.manifest;
   const dumpEntry = manifest.entries.find((e) => e.path === DUMP_ENTRY)!;
   // An archive imported knowingly incomplete (import --allow-incomplete) verifies with a warning.
-  return { archive, remote, keys, live, manifest, dumpEntry, warnings: [...report.warnings] };
+  return { archive, remote, keys, live, plainBecause, manifest, dumpEntry, warnings: [...report.warnings] };
 }
 
 /** The verified archive opened again for the load: refuses (exit 3) a file swapped since it verified. */
