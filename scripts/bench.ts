@@ -194,6 +194,28 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
   await createInstallTree(targetInstall, { dbHost: target.cluster.host, dbPort: target.cluster.port });
   const targetEnv = toolEnv(target.cluster, targetInstall, path.join(dir, 'restore-work'));
   const restoreRuns: Measured[] = [];
+  // Restore onto a live server (--live): right after each psql -f run, onto the cupm it loaded,
+  // so a drift in the machine's load hits both alike; CUPM is down for the swap only. The
+  // services' stop and start alone, for the target's "+ stop/start".
+  const stopStart = await manualProcedure(services, async () => ({
+    ms: 0,
+    peakRss: 0,
+    machineCpuMs: 0,
+    ownCpuMs: 0,
+    stdout: '',
+    stderr: '',
+  }));
+  const liveRuns: Measured[] = [];
+  const liveRestore = async () => {
+    const measured = await withDowntime(services, () =>
+      runTool(tool, ['restore', archive, '--yes', '--live', '--json'], { ...targetEnv, ...services.env() }),
+    );
+    liveRuns.push(measured);
+    await checkRestored(target.cluster, counts, 'cupm-backup restore --live');
+    log(
+      `restore --live ${liveRuns.length}: ${(measured.ms / 1000).toFixed(1)} s, CUPM down ${((measured.downtimeMs ?? 0) / 1000).toFixed(1)} s (stop + start alone: ${((stopStart.downtimeMs ?? 0) / 1000).toFixed(1)} s)`,
+    );
+  };
   const restoreRunsPaired = await alternate(
     options.runs,
     'restore',
@@ -215,31 +237,10 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
         }),
       );
       await checkRestored(target.cluster, counts, 'psql -f');
+      await liveRestore();
       return measured;
     },
   );
-  // Restore onto a live server (--live): the target holds cupm from the runs above; CUPM is down
-  // for the swap only. The services' stop and start alone, for the target's "+ stop/start".
-  const stopStart = await manualProcedure(services, async () => ({
-    ms: 0,
-    peakRss: 0,
-    machineCpuMs: 0,
-    ownCpuMs: 0,
-    stdout: '',
-    stderr: '',
-  }));
-  const liveRuns: Measured[] = [];
-  for (let i = 0; i < options.runs; i++) {
-    cleanup.throwIfInterrupted();
-    const measured = await withDowntime(services, () =>
-      runTool(tool, ['restore', archive, '--yes', '--live', '--json'], { ...targetEnv, ...services.env() }),
-    );
-    liveRuns.push(measured);
-    await checkRestored(target.cluster, counts, 'cupm-backup restore --live');
-    log(
-      `restore --live ${i + 1}: ${(measured.ms / 1000).toFixed(1)} s, CUPM down ${((measured.downtimeMs ?? 0) / 1000).toFixed(1)} s (stop + start alone: ${((stopStart.downtimeMs ?? 0) / 1000).toFixed(1)} s)`,
-    );
-  }
   await target.destroy();
   await services.destroy();
   await fsp.rm(dir, { recursive: true, force: true });

@@ -143,6 +143,13 @@ export function judge(sizes: SizeResult[]): Target[] {
               value: s(z.liveRestore.medianDowntimeMs),
               met: z.liveRestore.medianDowntimeMs <= 10_000 + z.liveRestore.stopStartMs,
             },
+            {
+              // Issue 18: each --live run follows the psql -f run of its pair (not a pair of its own): a ratio of medians.
+              what: `restore --live total time vs stop + psql -X -f + start (medians, ${z.label})`,
+              limit: '<= 1.05 x',
+              value: `${(z.liveRestore.medianMs / z.restore.medianBaseline).toFixed(2)} x`,
+              met: z.liveRestore.medianMs <= 1.05 * z.restore.medianBaseline,
+            },
           ]
         : [],
     ),

@@ -108,6 +108,9 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
         /\| restore downtime onto a live server \(--live, 0\.004 GB\) \| <= 10 s \+ stop\/start \([\d.]+ s\) \| [\d.]+ s \|/,
       );
       expect(markdown).to.match(
+        /\| restore --live total time vs stop \+ psql -X -f \+ start \(medians, 0\.004 GB\) \| <= 1\.05 x \| [\d.]+ x \|/,
+      );
+      expect(markdown).to.match(
         /\| backup: CPU, whole machine \(cupm-backup \/ pg_dumpall\) \| [\d.]+ s \/ [\d.]+ s \(on \d+ cores?, at least [\d.]+ s\) \|/,
       );
       expect(markdown.includes('archives encrypted (age)')).to.equal(encrypted);
