@@ -28,6 +28,30 @@ const STEPS: Array<{ step: string; at: RegExp; afterLoad?: true }> = [
   { step: 'dropping the previous database', at: /Drop the previous database/, afterLoad: true },
 ];
 
+/**
+ * The same for `restore --live`: the dump loads into an incoming database while CUPM runs, and
+ * the services stop only for the swap. Killed before the load is done, the next run drops the
+ * incoming database; from then on, it completes the swap.
+ */
+const LIVE_STEPS: Array<{ step: string; at: RegExp; afterLoad?: true }> = [
+  { step: 'the snapshot', at: /Snapshot the roles/ },
+  { step: 'the load into the incoming database', at: /Load the dump into \S+ while CUPM runs/ },
+  { step: 'the nicesyseng purge in the incoming database', at: /Delete the rows of the old NICE host/, afterLoad: true },
+  { step: 'stopping the services for the swap', at: /Stopping cupm JBossService/, afterLoad: true },
+  { step: 'ending the sessions', at: /End the remaining sessions on/, afterLoad: true },
+  { step: 'applying the held-back role statements', at: /Apply the role statements held back/, afterLoad: true },
+  { step: 'the swap', at: /Swap the databases/, afterLoad: true },
+  { step: 'writing the files', at: /Write the CUPM files/, afterLoad: true },
+  { step: 'starting the services', at: /Starting cupm NiceService/, afterLoad: true },
+  { step: 'dropping the previous database', at: /Drop the previous database/, afterLoad: true },
+];
+
+/** The two restores, and the interruptions each is tested with at every step. */
+const MODES = [
+  { mode: 'restore', flags: [] as string[], steps: STEPS, signals: ['SIGTERM', 'SIGINT-group'] as const },
+  { mode: 'restore --live', flags: ['--live'], steps: LIVE_STEPS, signals: ['SIGINT-group'] as const },
+];
+
 describe('restore killed (kill -9) or told to stop (SIGTERM, Ctrl-C) at every step: it ends whole, or the next run finishes or undoes it', function () {
   this.timeout(600_000);
   let old: SandboxServer;
@@ -73,48 +97,50 @@ describe('restore killed (kill -9) or told to stop (SIGTERM, Ctrl-C) at every st
   }
 
   // SIGTERM from a service manager, and Ctrl-C in a terminal, which reaches the whole process group.
-  for (const how of ['SIGTERM', 'SIGINT-group'] as const)
-    for (const { step, at } of STEPS) {
-      it(`${how} at ${step}: the run itself undoes (exit 1) or, too late for that, completes (exit 0); nothing is left for the next`, async () => {
-        await target.cluster.query('UPDATE subscriber SET display_name = $1 WHERE id = 1', [`before ${how} at ${step}`], 'cupm');
+  for (const { mode, flags, steps, signals } of MODES)
+    for (const how of signals)
+      for (const { step, at } of steps) {
+        it(`${mode}, ${how} at ${step}: the run itself undoes (exit 1) or, too late for that, completes (exit 0); nothing is left for the next`, async () => {
+          await target.cluster.query('UPDATE subscriber SET display_name = $1 WHERE id = 1', [`before ${mode}, ${how} at ${step}`], 'cupm');
+          const before = await serverState(target);
+          const stopped = await killAt(['restore', archive, ...ARGS, ...flags], at, how, { env: target.env() });
+          expect(stopped.matched, stopped.stderr).to.be.a('string');
+          await serviceCommandsDone();
+          expect(stopped.exitCode, stopped.stderr).to.be.oneOf([0, 1]);
+          if (stopped.exitCode === 1) expect(stopped.stderr).to.match(/State: every change was undone/);
+          expect(
+            await fs.stat(path.join(target.backupDir, JOURNAL)).then(
+              () => true,
+              () => false,
+            ),
+          ).to.equal(false);
+          expect(await serverState(target)).to.deep.equal(stopped.exitCode === 1 ? before : restored);
+        });
+      }
+
+  for (const { mode, flags, steps } of MODES)
+    for (const { step, at, afterLoad } of steps) {
+      it(`${mode}, kill -9 at ${step}: the next run finishes or undoes it`, async () => {
+        // This server's own data differs from the archive's: an undo must bring this back, not the archive's.
+        await target.cluster.query('UPDATE subscriber SET display_name = $1 WHERE id = 1', [`before ${mode}, ${step}`], 'cupm');
         const before = await serverState(target);
-        const stopped = await killAt(['restore', archive, ...ARGS], at, how, { env: target.env() });
-        expect(stopped.matched, stopped.stderr).to.be.a('string');
+
+        const killed = await killAt(['restore', archive, ...ARGS, ...flags], at, 'SIGKILL', { env: target.env() });
+        expect(killed.matched, killed.stderr).to.be.a('string');
         await serviceCommandsDone();
-        expect(stopped.exitCode, stopped.stderr).to.be.oneOf([0, 1]);
-        if (stopped.exitCode === 1) expect(stopped.stderr).to.match(/State: every change was undone/);
-        expect(
-          await fs.stat(path.join(target.backupDir, JOURNAL)).then(
-            () => true,
-            () => false,
-          ),
-        ).to.equal(false);
-        expect(await serverState(target)).to.deep.equal(stopped.exitCode === 1 ? before : restored);
+        const outcome = await expectedOutcome();
+        // Once the load is done nothing is undone any more, however late the signal came.
+        if (afterLoad) expect(outcome).to.not.equal('undone');
+        // Without a journal the run had got past its end (the signal came late): the restore is whole.
+        if (outcome !== null) expect(killed.signal, killed.stderr).to.equal('SIGKILL');
+
+        const next = await runCli(['restore', corrupt, '--yes', '--json'], { env: target.env() });
+        expect(next.exitCode, next.stderr).to.equal(3);
+        const recovery = next.json<{ recovery?: { outcome: string } }>().recovery;
+        expect(recovery?.outcome ?? null, next.stderr).to.equal(outcome);
+        if (outcome !== null) expect(next.stderr).to.include(`The interrupted restore of ${archive} was ${outcome}.`);
+
+        expect(await serverState(target)).to.deep.equal(outcome === 'undone' ? before : restored);
       });
     }
-
-  for (const { step, at, afterLoad } of STEPS) {
-    it(`kill -9 at ${step}: the next run finishes or undoes it`, async () => {
-      // This server's own data differs from the archive's: an undo must bring this back, not the archive's.
-      await target.cluster.query('UPDATE subscriber SET display_name = $1 WHERE id = 1', [`before ${step}`], 'cupm');
-      const before = await serverState(target);
-
-      const killed = await killAt(['restore', archive, ...ARGS], at, 'SIGKILL', { env: target.env() });
-      expect(killed.matched, killed.stderr).to.be.a('string');
-      await serviceCommandsDone();
-      const outcome = await expectedOutcome();
-      // Once the load is done nothing is undone any more, however late the signal came.
-      if (afterLoad) expect(outcome).to.not.equal('undone');
-      // Without a journal the run had got past its end (the signal came late): the restore is whole.
-      if (outcome !== null) expect(killed.signal, killed.stderr).to.equal('SIGKILL');
-
-      const next = await runCli(['restore', corrupt, '--yes', '--json'], { env: target.env() });
-      expect(next.exitCode, next.stderr).to.equal(3);
-      const recovery = next.json<{ recovery?: { outcome: string } }>().recovery;
-      expect(recovery?.outcome ?? null, next.stderr).to.equal(outcome);
-      if (outcome !== null) expect(next.stderr).to.include(`The interrupted restore of ${archive} was ${outcome}.`);
-
-      expect(await serverState(target)).to.deep.equal(outcome === 'undone' ? before : restored);
-    });
-  }
 });
