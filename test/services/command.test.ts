@@ -165,4 +165,34 @@ describe('Ctrl-C or SIGTERM while services are being stopped', function () {
       await fs.rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('told to stop before the first stop (a live restore cancelled while CUPM runs): stops nothing, runs nothing', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-command-abort-'));
+    const world = await createStandinWorld(dir, { services: SERVICES });
+    try {
+      for (const service of SERVICES) await world.start(service);
+      await world.events({ clear: true });
+      const manager = createServiceManager(loadConfig({ env: { ...world.env(), CUPM_SERVICE_TIMEOUT: '30' }, cwd: dir }));
+      const controller = new AbortController();
+      controller.abort();
+      let ran = false;
+      const error = await withServicesStopped(
+        manager,
+        SERVICES,
+        silentReporter,
+        async () => {
+          ran = true;
+        },
+        { signal: controller.signal },
+      ).catch((e) => e);
+      expect(error).to.be.instanceOf(JobFailedError);
+      expect(error.message).to.match(/cancelled .*no service was stopped/);
+      expect(ran).to.equal(false);
+      expect(await world.events()).to.deep.equal([]);
+      for (const service of SERVICES) expect(await world.status(service)).to.equal('running');
+    } finally {
+      await world.destroy();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
 });
