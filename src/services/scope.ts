@@ -90,7 +90,7 @@ function cancelledWhileStopping(record: ServiceScopeRecord): JobFailedError {
   return new JobFailedError(
     record.stopped.length > 0
       ? 'The job was cancelled (Ctrl-C or SIGTERM) while stopping the services.'
-      : 'The job was cancelled (Ctrl-C or SIGTERM) before it began; no service was stopped.',
+      : 'The job was cancelled (Ctrl-C or SIGTERM) before any service was stopped.',
   );
 }
 
