@@ -225,6 +225,8 @@ describe('restore --live: load while CUPM runs, swap during the outage', functio
       expect(killed.signal).to.equal('SIGKILL');
       // The killed run's rename still waits in its server session: end it before letting go of the lock.
       await waitFor('the waiting rename to end', async () => {
+        // Inside a transaction pg_stat_activity is read once and kept: a fresh look at each poll.
+        await blocker.query('SELECT pg_stat_clear_snapshot()');
         const [row] = await blocker
           .query<{ n: string }>(
             "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE 'ALTER DATABASE%RENAME%'",
