@@ -112,6 +112,8 @@ export async function applyLive(rt: RestoreRuntime, job: string, reporter: Repor
         if (second.undoFailed) await keepServicesStopped(record, rt);
       },
       {
+        // Told to stop while CUPM was up: no service is stopped, and the first phase is undone below.
+        signal: rt.signal,
         onStopped: async () => {
           if (live.outage) return;
           downFrom = Date.now();

@@ -30,7 +30,8 @@ export function restoreFailure(
   const reports = stepLines(result.steps, steps);
   if (!result.undoFailed) {
     const state = `every change was undone: the database, roles and files are as before; ${services}`;
-    const message = `${job} failed at "${failed?.title ?? '?'}": ${cause}`;
+    // No step failed: the services could not be stopped, or it was cancelled before they were.
+    const message = `${job} failed${failed ? ` at "${failed.title}"` : ''}: ${cause}`;
     if (servicesError === undefined) {
       // A bad archive found while loading keeps its exit code (3); anything else is 1.
       const exitCode = result.error instanceof CupmError && result.error.exitCode !== EXIT.dirty ? result.error.exitCode : EXIT.failed;

@@ -40,6 +40,8 @@ export async function withServicesStopped<T>(
         reporter.info(`${service} is already stopped; it will stay stopped`);
         continue;
       }
+      // Ctrl-C / SIGTERM: no service is stopped after it, not even the first (the one being stopped finishes, below).
+      if (options.signal?.aborted) throw cancelledWhileStopping(record);
       reporter.info(`Stopping ${service}`);
       // Counted before the call: a stop that fails half way may still have stopped it.
       record.stopped.push(service);
@@ -47,9 +49,9 @@ export async function withServicesStopped<T>(
       await options.onStopped?.(record);
       await manager.stop(service);
       // Ctrl-C / SIGTERM during a stop: the stop itself finishes (it runs shielded), then no more.
-      if (options.signal?.aborted) throw new JobFailedError('The job was cancelled (Ctrl-C or SIGTERM) while stopping the services.');
+      if (options.signal?.aborted) throw cancelledWhileStopping(record);
     }
-    if (options.signal?.aborted) throw new JobFailedError('The job was cancelled (Ctrl-C or SIGTERM) before it began.');
+    if (options.signal?.aborted) throw cancelledWhileStopping(record);
     outcome = { ok: true, value: await fn(record) };
   } catch (error) {
     outcome = { ok: false, error };
@@ -83,6 +85,14 @@ export async function withServicesStopped<T>(
     throw outcome.error;
   }
   return outcome.value;
+}
+
+function cancelledWhileStopping(record: ServiceScopeRecord): JobFailedError {
+  return new JobFailedError(
+    record.stopped.length > 0
+      ? 'The job was cancelled (Ctrl-C or SIGTERM) while stopping the services.'
+      : 'The job was cancelled (Ctrl-C or SIGTERM) before any service was stopped.',
+  );
 }
 
 function describe(error: unknown): string {

@@ -41,7 +41,8 @@ export interface RunOptions {
    * a process group of its own, so the terminal's Ctrl-C (sent to our whole foreground group) does
    * not reach it, and the run ends when the process exits, not when its output closes (a start
    * script may leave a daemon holding the pipe for good). At the timeout only the command is
-   * killed, not a daemon it started.
+   * killed, not a daemon it started. A run ended by a terminal's signal is run again (see
+   * runShielded): a shielded command must be safe to run twice, as service commands are.
    */
   shielded?: boolean;
   /** The error a run without an exit status throws; by default the runner's own words (not found, timed out, killed). */
@@ -127,8 +128,36 @@ export interface ShieldedResult {
   spawnError: string | undefined;
 }
 
-/** The shielded run (RunOptions.shielded) itself: Node's spawn, since execa waits for the output to close. */
-export function runShielded(
+/**
+ * The signals a terminal sends to its whole foreground group (Ctrl-C, Ctrl-\, hang-up). One sent
+ * at the instant a shielded command is forked reaches it before it leaves our group (it is
+ * pending in the child until libuv unblocks signals just before exec, after setsid): the command
+ * dies of it without having run. Measured: a third of the children spawned as the group gets
+ * SIGINT (test/services/command.test.ts).
+ */
+const TERMINAL_SIGNALS: ReadonlySet<string> = new Set(['SIGINT', 'SIGQUIT', 'SIGHUP']);
+
+/**
+ * The shielded run (RunOptions.shielded) itself: Node's spawn, since execa waits for the output
+ * to close. A command ended by a terminal's signal was caught by our own Ctrl-C as it was forked
+ * (nothing else sends those to a process group of its own): it is run again, within the same
+ * timeout, a few times at most.
+ */
+export async function runShielded(
+  file: string,
+  args: string[],
+  options: { timeoutMs: number; maxOutput?: number | undefined; env?: Record<string, string | undefined> | undefined },
+): Promise<ShieldedResult> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    const result = await runShieldedOnce(file, args, { ...options, timeoutMs: deadline - Date.now() });
+    const caughtAtFork =
+      result.exitCode === undefined && !result.timedOut && result.signal !== undefined && TERMINAL_SIGNALS.has(result.signal);
+    if (!caughtAtFork || attempt === 3 || deadline - Date.now() < 1_000) return result;
+  }
+}
+
+function runShieldedOnce(
   file: string,
   args: string[],
   options: { timeoutMs: number; maxOutput?: number | undefined; env?: Record<string, string | undefined> | undefined },

@@ -233,11 +233,14 @@ describe('restore onto a live server: load while CUPM runs, swap during the outa
       const killed = await run;
       expect(killed.matched, killed.stderr).to.be.a('string');
       expect(killed.signal).to.equal('SIGKILL');
-      // The killed run's rename still waits in its server session: end it before letting go of the lock.
-      await waitFor('the waiting rename to end', async () => {
+      // The killed run's sessions may still hold its second rename (waiting on the lock, or sent and
+      // not yet read): end every one of them, and see them gone, before letting go of the lock.
+      await waitFor("the killed run's sessions to end", async () => {
+        // Inside a transaction pg_stat_activity is read once and kept: a fresh look at each poll.
+        await blocker.query('SELECT pg_stat_clear_snapshot()');
         const [row] = await blocker
           .query<{ n: string }>(
-            "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE 'ALTER DATABASE%RENAME%'",
+            "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND application_name LIKE 'cupm-backup%'",
           )
           .then((r) => r.rows);
         return Number(row!.n) === 0 ? true : undefined;

@@ -16,14 +16,23 @@ export interface KilledRun {
 }
 
 /**
+ * A moment that is not a progress line: `when` resolves once the run has got there (a paused
+ * psql, say) with the words for `matched`.
+ */
+export interface Moment {
+  when: () => Promise<string>;
+}
+
+/**
  * Runs bin/cupm-backup with `args` and interrupts it the moment a progress line (stderr) matches
- * `at`: the crash tests' "kill at this step". The run gets a process group of its own, as a
- * terminal gives it, so 'SIGINT-group' reaches its children too, as Ctrl-C does. Resolves when the
- * run has ended; `matched` is undefined when it ended without printing the line (a test asserts it).
+ * `at` (or a Moment comes): the crash tests' "kill at this step". The run gets a process group of
+ * its own, as a terminal gives it, so 'SIGINT-group' reaches its children too, as Ctrl-C does.
+ * Resolves when the run has ended; `matched` is undefined when it ended without printing the line
+ * (a test asserts it).
  */
 export async function killAt(
   args: string[],
-  at: RegExp,
+  at: RegExp | Moment,
   how: Interruption,
   options: { env?: Record<string, string>; cwd?: string } = {},
 ): Promise<KilledRun> {
@@ -38,8 +47,19 @@ export async function killAt(
   });
   let seen = '';
   let matched: string | undefined;
+  let ended = false;
+  if (!(at instanceof RegExp)) {
+    at.when().then(
+      (what) => {
+        if (ended || matched !== undefined) return;
+        matched = what;
+        interrupt(child.pid!, how);
+      },
+      () => undefined,
+    );
+  }
   child.stderr?.on('data', (chunk: Buffer) => {
-    if (matched !== undefined) return;
+    if (matched !== undefined || !(at instanceof RegExp)) return;
     seen += chunk.toString('utf8');
     const line = seen.split('\n').find((l) => at.test(l));
     if (line === undefined) return;
@@ -47,6 +67,7 @@ export async function killAt(
     interrupt(child.pid!, how);
   });
   const result = await child;
+  ended = true;
   return {
     matched,
     exitCode: result.exitCode ?? undefined,
