@@ -135,7 +135,12 @@ describe('Ctrl-C or SIGTERM while services are being stopped', function () {
   this.timeout(60_000);
   const SERVICES = ['Apache', 'cupm JBossService', 'cupm NiceService'];
 
-  it('lets the current stop finish, stops no more, and starts again what it stopped', async () => {
+  /**
+   * withServicesStopped on three running stand-ins, its signal aborted by `abortWhen` (given the
+   * controller and a reporter line); returns the error, whether the body ran, and the services'
+   * events and states afterwards.
+   */
+  async function cancelledScope(abortWhen: (controller: AbortController, line: string | undefined) => void) {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-command-abort-'));
     const world = await createStandinWorld(dir, { services: SERVICES });
     try {
@@ -143,8 +148,8 @@ describe('Ctrl-C or SIGTERM while services are being stopped', function () {
       await world.events({ clear: true });
       const manager = createServiceManager(loadConfig({ env: { ...world.env(), CUPM_SERVICE_TIMEOUT: '30' }, cwd: dir }));
       const controller = new AbortController();
-      // The signal arrives while the first stop command runs.
-      const reporter: Reporter = { ...silentReporter, info: (line: string) => line === 'Stopping Apache' && controller.abort() };
+      abortWhen(controller, undefined);
+      const reporter: Reporter = { ...silentReporter, info: (line: string) => abortWhen(controller, line) };
       let ran = false;
       const error = await withServicesStopped(
         manager,
@@ -155,44 +160,30 @@ describe('Ctrl-C or SIGTERM while services are being stopped', function () {
         },
         { signal: controller.signal },
       ).catch((e) => e);
-      expect(error).to.be.instanceOf(JobFailedError);
-      expect(error.message).to.match(/cancelled/);
-      expect(ran).to.equal(false);
-      expect(await world.events()).to.deep.equal(['stop Apache', 'start Apache']);
-      for (const service of SERVICES) expect(await world.status(service)).to.equal('running');
+      const states = await Promise.all(SERVICES.map((service) => world.status(service)));
+      return { error, ran, events: await world.events(), states };
     } finally {
       await world.destroy();
       await fs.rm(dir, { recursive: true, force: true });
     }
+  }
+
+  it('lets the current stop finish, stops no more, and starts again what it stopped', async () => {
+    // The signal arrives while the first stop command runs.
+    const run = await cancelledScope((controller, line) => line === 'Stopping Apache' && controller.abort());
+    expect(run.error).to.be.instanceOf(JobFailedError);
+    expect(run.error.message).to.match(/cancelled/);
+    expect(run.ran).to.equal(false);
+    expect(run.events).to.deep.equal(['stop Apache', 'start Apache']);
+    expect(run.states).to.deep.equal(SERVICES.map(() => 'running'));
   });
 
   it('told to stop before the first stop (a live restore cancelled while CUPM runs): stops nothing, runs nothing', async () => {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-command-abort-'));
-    const world = await createStandinWorld(dir, { services: SERVICES });
-    try {
-      for (const service of SERVICES) await world.start(service);
-      await world.events({ clear: true });
-      const manager = createServiceManager(loadConfig({ env: { ...world.env(), CUPM_SERVICE_TIMEOUT: '30' }, cwd: dir }));
-      const controller = new AbortController();
-      controller.abort();
-      let ran = false;
-      const error = await withServicesStopped(
-        manager,
-        SERVICES,
-        silentReporter,
-        async () => {
-          ran = true;
-        },
-        { signal: controller.signal },
-      ).catch((e) => e);
-      expect(error).to.be.instanceOf(JobFailedError);
-      expect(error.message).to.match(/cancelled .*before any service was stopped/);
-      expect(ran).to.equal(false);
-      expect(await world.events()).to.deep.equal([]);
-      for (const service of SERVICES) expect(await world.status(service)).to.equal('running');
-    } finally {
-      await world.destroy();
-      await fs.rm(dir, { recursive: true, force: true });
-    }
+    const run = await cancelledScope((controller, line) => line === undefined && controller.abort());
+    expect(run.error).to.be.instanceOf(JobFailedError);
+    expect(run.error.message).to.match(/cancelled .*before any service was stopped/);
+    expect(run.ran).to.equal(false);
+    expect(run.events).to.deep.equal([]);
+    expect(run.states).to.deep.equal(SERVICES.map(() => 'running'));
   });
 });
