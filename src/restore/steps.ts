@@ -393,10 +393,10 @@ async function waitForPostgres(config: Config, timeoutSeconds: number): Promise<
   }
 }
 
-/** What psql says when the server, not the dump, ended the load. */
 /** What PostgreSQL says when its disk is full (SQLSTATE 53100 and the write errors behind it). */
 const DISK_FULL = /No space left on device|could not extend file|disk full/i;
 
+/** What psql says when the server, not the dump, ended the load. */
 const SERVER_GONE =
   /connection to server was lost|server closed the connection unexpectedly|terminating connection due to administrator command|no connection to the server/;
 

@@ -45,8 +45,7 @@ export async function verifyForRestore(
 
   // Onto a server that has the application database (unless --no-live): the dump is verified while
   // it loads. A server that cannot be reached is told by the server phase, after the archive is judged.
-  const exists = wantLive && (await withClient(config, 'postgres', (client) => databaseExists(client, config.database)).catch(() => false));
-  const live = wantLive && exists;
+  const live = wantLive && (await withClient(config, 'postgres', (client) => databaseExists(client, config.database)).catch(() => false));
   const plainBecause = live ? undefined : wantLive ? 'no-database' : 'no-live';
   // --dry-run loads nothing: it verifies the dump too, so that it refuses what the load would.
   const deferDump = live && !dryRun;
