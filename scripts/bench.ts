@@ -24,7 +24,7 @@ import { DEFAULT_SERVICES } from '../src/config/config.js';
 import { chart } from './bench/chart.js';
 import { Cleanup } from './bench/cleanup.js';
 import { cpusAllowed, machineBusyMs, pinToCpus } from './bench/proc.js';
-import { createCupmData, phonesForDumpSize } from './bench/cupm-data.js';
+import { createCupmData, phonesForDumpSize, settle, syncPageCache } from './bench/cupm-data.js';
 import { median, runMeasured, type Measured } from './bench/measure.js';
 import { parseBenchOptions, type BenchOptions } from './bench/options.js';
 import { benchS3, s3Markdown } from './bench/s3.js';
@@ -157,15 +157,18 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
     'backup',
     async () => {
       await fsp.rm(archives, { recursive: true, force: true });
+      await syncPageCache();
       const measured = await withDowntime(services, () => runTool(tool, ['backup', '--json'], { ...sourceEnv, ...services.env() }));
       archive = (JSON.parse(measured.stdout) as { archive: string }).archive;
       backupRuns.push(measured);
       return measured;
     },
-    () =>
-      manualProcedure(services, () =>
+    async () => {
+      await syncPageCache();
+      return manualProcedure(services, () =>
         runMeasured(cleanup, path.join(source.cluster.binDir, 'pg_dumpall'), [], { env: pgEnv(source.cluster), stdout: { file: dump } }),
-      ),
+      );
+    },
   );
   const dumpBytes = (await fsp.stat(dump)).size;
   const archiveBytes = (await fsp.stat(archive)).size;
@@ -237,6 +240,8 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
         }),
       );
       await checkRestored(target.cluster, counts, 'psql -f');
+      // A live restore replaces a database that has run for a while, not one loaded a second ago.
+      await settle(target.cluster, 'cupm');
       await liveRestore();
       return measured;
     },
@@ -493,6 +498,7 @@ async function emptyTarget(own: OwnCluster): Promise<void> {
   );
   for (const { rolname } of roles) await cluster.query(`DROP ROLE "${rolname.replaceAll('"', '""')}"`);
   await cluster.query('CHECKPOINT');
+  await syncPageCache();
 }
 
 const TABLES = ['subscriber', 'phone', 'line', 'order_history', 'order_event', 'device_certificate', 'nicesyseng'];
