@@ -97,9 +97,15 @@ export async function fileMeta(file: string): Promise<FileMeta | null> {
  * (tempNameFor), fsynced, given `meta`'s mode (0600 by default) and owner (when we are root and
  * it names one), then renamed over `file`; the folder is fsynced so the rename survives a power
  * cut. A reader sees the old file or the new, never half. A writer killed mid-way leaves only its
- * temp file, which the next run holding the same lock removes (removeTempFiles).
+ * temp file, which the next run holding the same lock removes (removeTempFiles), or, for a file
+ * written under no lock, a later write of it once the temp file is stale (`removeStaleTemps`).
  */
-export async function writeFileAtomic(file: string, content: string | Uint8Array, meta: Partial<FileMeta> | null = null): Promise<void> {
+export async function writeFileAtomic(
+  file: string,
+  content: string | Uint8Array,
+  meta: Partial<FileMeta> | null = null,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
   const dir = path.dirname(file);
   const temp = tempNameFor(file);
   const mode = meta?.mode ?? 0o600;
@@ -121,6 +127,17 @@ export async function writeFileAtomic(file: string, content: string | Uint8Array
     throw error;
   }
   await syncDirectory(dir);
+  // Best effort: the file is written; what the clean-up meets is no reason to fail the write.
+  if (options.removeStaleTemps) await removeTempFiles(file, 'stale').catch(() => undefined);
+}
+
+export interface AtomicWriteOptions {
+  /**
+   * After the write, remove the temp files of killed writes of the same file that no write still
+   * running can own (removeTempFiles 'stale'), best effort. For files written under no lock
+   * (report pages, schedule files, the clean-up script), where nothing else ever removes them.
+   */
+  removeStaleTemps?: boolean;
 }
 
 /** What a file system says when it has no POSIX modes or owners to set (SMB, FAT). */
@@ -182,15 +199,22 @@ export function tempNameFor(file: string): string {
 }
 
 /**
+ * How long no atomic write can take (a few KB to a few MB, fsynced), however slow the disk or the
+ * share: a temp file not written to for longer belongs to a killed writer.
+ */
+export const STALE_TEMP_MS = 60 * 60 * 1000;
+
+/**
  * Removes the temp files (and the `.old` names of a replaced file, see renameOver) that a write of
  * `file` leaves when its process is killed mid-way; returns the paths removed. `writer`: the pid of
  * the process known to be killed (a journal names it), or 'any' when the caller holds the lock
- * that alone lets `file` be written, so every temp file of it is a killed writer's.
+ * that alone lets `file` be written, so every temp file of it is a killed writer's, or 'stale'
+ * right after writing `file` under no lock: only those no write still running can own (staleTemps).
  */
-export async function removeTempFiles(file: string, writer: number | 'any'): Promise<string[]> {
+export async function removeTempFiles(file: string, writer: number | 'any' | 'stale'): Promise<string[]> {
   const dir = path.dirname(file);
   const prefix = `.${path.basename(file)}.cupm-backup-`;
-  const pid = writer === 'any' ? '\\d+' : String(writer);
+  const pid = typeof writer === 'number' ? String(writer) : '\\d+';
   const rest = new RegExp(`^${pid}-[0-9a-f]{8}\\.tmp(?:\\.old)?$`);
   const ours = (name: string) => name.startsWith(prefix) && rest.test(name.slice(prefix.length));
   let names: string[];
@@ -200,9 +224,47 @@ export async function removeTempFiles(file: string, writer: number | 'any'): Pro
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   }
+  if (writer === 'stale') names = await staleTemps(file, names);
   for (const name of names) await fsp.rm(path.join(dir, name), { force: true });
   if (names.length > 0) await syncDirectory(dir);
   return names.map((name) => path.join(dir, name));
+}
+
+/**
+ * Of the temp `names` beside `file` (just written), those no write still running can own, whoever
+ * wrote them (a pid says nothing of another admin host writing the same share): a temp file not
+ * written to for STALE_TEMP_MS, counted from the earlier of this host's clock and the file
+ * system's (the mtime `file` just got: a share's server stamps it, and its clock may lag ours); an
+ * aside (`.old`) whose temp file is gone (its write got past the swap, or gave up) or stale, as the
+ * aside keeps the old file's mtime, which says nothing of its write's age. Anything not a file is
+ * left alone.
+ */
+async function staleTemps(file: string, names: string[]): Promise<string[]> {
+  const dir = path.dirname(file);
+  const written = await fsp.stat(file).then(
+    (stat) => stat.mtimeMs,
+    () => Infinity,
+  );
+  const bound = Math.min(Date.now(), written) - STALE_TEMP_MS;
+  const state = async (name: string): Promise<'stale' | 'fresh' | 'gone' | 'other'> => {
+    try {
+      const stat = await fsp.lstat(path.join(dir, name));
+      if (!stat.isFile()) return 'other';
+      return stat.mtimeMs < bound ? 'stale' : 'fresh';
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+      throw error;
+    }
+  };
+  const stale: string[] = [];
+  for (const name of names) {
+    const own = await state(name);
+    if (own === 'gone' || own === 'other') continue;
+    const aside = name.endsWith('.old');
+    const garbage = aside ? ['gone', 'stale'].includes(await state(name.slice(0, -'.old'.length))) : own === 'stale';
+    if (garbage) stale.push(name);
+  }
+  return stale;
 }
 
 /** File systems an admin host reaches the CUPM server's C$ through. */

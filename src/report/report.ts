@@ -23,11 +23,15 @@ export async function writeHtmlReport(config: Config, file: string, options: { n
   return { ...(await writeReportFile(file, html)), runs: runs.length };
 }
 
-/** Writes a report page atomically (writeFileAtomic): a reader never sees half a page. */
+/**
+ * Writes a report page atomically (writeFileAtomic): a reader never sees half a page. No lock is
+ * held (a report reads the history only), so the temp files of killed writes of the page are
+ * removed once stale, by a later write of it.
+ */
 export async function writeReportFile(file: string, html: string): Promise<{ file: string; bytes: number }> {
   const target = path.resolve(file);
   try {
-    await writeFileAtomic(target, html, { mode: 0o644 });
+    await writeFileAtomic(target, html, { mode: 0o644 }, { removeStaleTemps: true });
   } catch (error) {
     throw new JobFailedError(`Cannot write the report ${target}: ${(error as NodeJS.ErrnoException).code ?? messageOf(error)}.`, {
       state: 'nothing was written',

@@ -43,10 +43,13 @@ export interface CleanupScript {
   steps: string[];
 }
 
-/** Writes the batch file (atomically, CRLF line ends as cmd.exe expects) and says where its log goes. */
+/**
+ * Writes the batch file (atomically, CRLF line ends as cmd.exe expects; written under no lock, so
+ * the temp files of killed writes of it are removed once stale) and says where its log goes.
+ */
 export async function writeCleanupScript(file: string, target: CleanupTarget, options: CleanupScriptOptions): Promise<CleanupScript> {
   const { text, steps } = cleanupScriptText(target, options);
-  await writeFileAtomic(file, Buffer.from(text, 'latin1'), { mode: 0o644, uid: null, gid: null });
+  await writeFileAtomic(file, Buffer.from(text, 'latin1'), { mode: 0o644, uid: null, gid: null }, { removeStaleTemps: true });
   return { file, log: scriptLogPath(file), steps };
 }
 

@@ -1,15 +1,12 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO } from '../support/cli.js';
 import { expect } from '../support/expect.js';
-import { alive, waitFor } from '../support/faults.js';
+import { killMidWrite } from '../support/killed-write.js';
 import { JOB_RECORD_FILE, JobRecorder, jobRecordPath, readJobRecord } from '../../src/jobs/job-record.js';
 import { silentReporter } from '../../src/jobs/reporter.js';
 import { recoverInterruptedJob, type JobGuardSettings } from '../../src/pg/job-guard.js';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /**
  * The crash record is written by the one atomic writer (src/file-system.ts): a process killed in
@@ -34,33 +31,12 @@ describe('job record: atomic writes, and the temp file of a killed write', funct
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  /**
-   * A process that starts writing the record as writeFileAtomic does (its temp file, by the same
-   * naming rule, half written) and is killed -9 before the rename. Returns its temp file and pid.
-   */
-  async function killedRecordWrite(): Promise<{ temp: string; pid: number }> {
-    const code = `
-      const fs = await import('node:fs');
-      const { tempNameFor } = await import(${JSON.stringify(path.join(ROOT, 'src/file-system.ts'))});
-      const temp = tempNameFor(${JSON.stringify(jobRecordPath(dir))});
-      fs.writeFileSync(temp, '{"kind": "cupm-backup job rec');
-      process.stdout.write(temp + '\\n');
-      setInterval(() => {}, 60_000);
-    `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    const temp = await waitFor('the writer to create its temp file', async () => (out.endsWith('\n') ? out.trim() : undefined));
-    child.kill('SIGKILL');
-    await exited;
-    const pid = child.pid!;
-    await waitFor('the writer to be gone', async () => ((await alive(pid)) ? undefined : true));
-    return { temp, pid };
-  }
+  /** A job's record write (a real JobRecorder in another process) killed -9 before its rename. */
+  const killedRecordWrite = () =>
+    killMidWrite(`
+      const { JobRecorder } = await import(${JSON.stringify(path.join(REPO, 'src/jobs/job-record.ts'))});
+      await new JobRecorder(${JSON.stringify(dir)}, 'backup').servicesStopping([]);
+    `);
 
   it('writes the record whole, mode 0600, with no temp file left beside it', async () => {
     const recorder = new JobRecorder(dir, 'backup');

@@ -61,7 +61,8 @@ export function localHost(): SchedulerHost {
     },
     async writeFile(file, content, mode) {
       await fs.mkdir(path.dirname(file), { recursive: true });
-      await writeFileAtomic(file, content, { mode });
+      // No lock (schedule install runs no job): a later write of the file removes killed writes' temp files once stale.
+      await writeFileAtomic(file, content, { mode }, { removeStaleTemps: true });
     },
     async removeFile(file) {
       await fs.rm(file, { force: true });
