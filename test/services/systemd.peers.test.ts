@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, CupmError, JobFailedError } from '../../src/errors.js';
 import { ServiceNotFoundError, ServiceTimeoutError } from '../../src/services/service-manager.js';
 import { parseIsActive, parseLoadState, SystemdServiceManager } from '../../src/services/systemd.js';
+import { ctrlCDuringStop } from '../support/ctrl-c-during-stop.js';
 import { createFakeSystemctl, type FakeSystemctl, type FakeUnit } from '../support/fake-sc/fake-systemctl.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/systemctl/', import.meta.url));
@@ -186,6 +187,34 @@ describe('SystemdServiceManager driving systemctl', () => {
       expect((error as CupmError).hint).to.include('CUPM_SERVICE_MANAGER');
     } finally {
       await rm(emptyDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("SystemdServiceManager under the terminal's Ctrl-C", () => {
+  it('a Ctrl-C while systemctl stop runs does not kill it: the stop finishes, no other unit is stopped, the stopped one is started again', async function () {
+    this.timeout(120_000);
+    const fake = await createFakeSystemctl([
+      { name: 'apache', active: 'active' },
+      { name: 'cupm-jboss', active: 'active' },
+    ]);
+    try {
+      const run = await ctrlCDuringStop(fake.systemctl, (systemctl) => ({
+        kind: 'systemd',
+        options: { timeoutSeconds: 60, systemctl, pollMs: 50 },
+        services: ['apache', 'cupm-jboss'],
+      }));
+      expect(run.stopsFinished, 'the stop command ran to its end').to.deep.equal(['0']);
+      expect(run.error?.message, run.stderr).to.equal('The job was cancelled (Ctrl-C or SIGTERM) while stopping the services.');
+      expect(run.ran).to.equal(false);
+      expect(run.lines).to.deep.equal(['Stopping apache', 'Starting apache']);
+      expect((await fake.callsOf('stop')).map((call) => call.args)).to.deep.equal([['--no-ask-password', 'stop', '--', 'apache']]);
+      expect((await fake.callsOf('start')).map((call) => call.args)).to.deep.equal([['--no-ask-password', 'start', '--', 'apache']]);
+      const manager = new SystemdServiceManager({ timeoutSeconds: 30, systemctl: fake.systemctl, pollMs: 10 });
+      expect(await manager.status('apache')).to.equal('running');
+      expect(await manager.status('cupm-jboss')).to.equal('running');
+    } finally {
+      await fake.cleanup();
     }
   });
 });
