@@ -8,7 +8,7 @@ import { ConfigError, CupmError, JobFailedError } from '../../src/errors.js';
 import { ServiceNotFoundError, ServiceTimeoutError } from '../../src/services/service-manager.js';
 import { WindowsServiceManager } from '../../src/services/windows.js';
 import { decodeScOutput, parseGetKeyName, parseRegDisplayNames, parseScError, parseScQuery } from '../../src/system/windows-output.js';
-import { ctrlCDuringStop } from '../support/ctrl-c-during-stop.js';
+import { ctrlCDuring } from '../support/ctrl-c-during-command.js';
 import { createFakeSc, type FakeSc, type FakeScService } from '../support/fake-sc/fake-sc.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/sc/', import.meta.url));
@@ -524,12 +524,12 @@ describe("WindowsServiceManager under the terminal's Ctrl-C", () => {
       ],
     });
     try {
-      const run = await ctrlCDuringStop(fake.scExe, (scExe) => ({
+      const run = await ctrlCDuring('stop', fake.scExe, (scExe) => ({
         kind: 'windows',
         options: { timeoutSeconds: 60, scExe, pollMs: 50 },
         services: ['Apache', 'cupmJBoss'],
       }));
-      expect(run.stopsFinished, 'the stop command ran to its end').to.deep.equal(['0']);
+      expect(run.finished, 'the stop command ran to its end').to.deep.equal(['0']);
       expect(run.error?.message, run.stderr).to.equal('The job was cancelled (Ctrl-C or SIGTERM) while stopping the services.');
       expect(run.ran).to.equal(false);
       expect(run.lines).to.deep.equal(['Stopping Apache', 'Starting Apache']);

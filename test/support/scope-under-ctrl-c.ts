@@ -1,6 +1,6 @@
 // The tool's side of a Ctrl-C during a service stop: withServicesStopped around a job body, with
 // the CLI's own Ctrl-C handling (interruptSignal), for the driver described in the environment
-// variable CUPM_TEST_SCOPE (JSON, a ScopeSpec of ctrl-c-during-stop.ts: the rpc password travels
+// variable CUPM_TEST_SCOPE (JSON, a ScopeSpec of ctrl-c-during-command.ts: the rpc password travels
 // there, never on a command line). Prints one JSON line on stdout: what the scope threw, whether
 // the body ran, and the reporter's lines.
 //   CUPM_TEST_SCOPE='{...}' node --import tsx scope-under-ctrl-c.ts
@@ -11,7 +11,7 @@ import { withServicesStopped } from '../../src/services/scope.js';
 import type { ServiceManager } from '../../src/services/service-manager.js';
 import { SystemdServiceManager } from '../../src/services/systemd.js';
 import { WindowsServiceManager } from '../../src/services/windows.js';
-import type { ScopeOutcome, ScopeSpec } from './ctrl-c-during-stop.js';
+import type { ScopeOutcome, ScopeSpec } from './ctrl-c-during-command.js';
 
 const spec = JSON.parse(process.env.CUPM_TEST_SCOPE ?? '') as ScopeSpec;
 const manager: ServiceManager =

@@ -29,22 +29,27 @@ export interface ScopeOutcome {
   lines: string[];
 }
 
-export interface CtrlCDuringStop extends ScopeOutcome {
-  /** One `<exit status>` per stop command that ran to its end (the stand-in writes it after the real program exited). */
-  stopsFinished: string[];
+export interface CtrlCDuringCommand extends ScopeOutcome {
+  /** One `<exit status>` per gated command that ran to its end (the stand-in writes it after the real program exited). */
+  finished: string[];
   /** What the tool's process printed on stderr (the CLI's "Received SIGINT" line). */
   stderr: string;
 }
 
 /**
- * A terminal's Ctrl-C while a service driver's stop command runs: the tool (scope-under-ctrl-c.ts,
- * a process group of its own as a terminal's foreground job is) runs withServicesStopped with
- * `spec(standIn)`, where `standIn` is a shell script in front of `program` whose `stop` stands
- * still at a gate (test/support/gate.mjs) and, once through, runs `program` and writes its exit
- * status. When the stop has reached the gate, SIGINT goes to the tool's whole process group; once
- * the tool says it got it, the gate opens. No timing: each step waits for the one before.
+ * A terminal's Ctrl-C while a service driver's stop (or start) command runs: the tool
+ * (scope-under-ctrl-c.ts, a process group of its own as a terminal's foreground job is) runs
+ * withServicesStopped with `spec(standIn)`, where `standIn` is a shell script in front of
+ * `program` whose `verb` stands still at a gate (test/support/gate.mjs) and, once through, runs
+ * `program` and writes its exit status. When the command has reached the gate, SIGINT goes to
+ * the tool's whole process group; once the tool says it got it, the gate opens (and stays open).
+ * No timing: each step waits for the one before.
  */
-export async function ctrlCDuringStop(program: string, spec: (standIn: string) => ScopeSpec): Promise<CtrlCDuringStop> {
+export async function ctrlCDuring(
+  verb: 'stop' | 'start',
+  program: string,
+  spec: (standIn: string) => ScopeSpec,
+): Promise<CtrlCDuringCommand> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-ctrl-c-'));
   const gate = path.join(dir, 'gate');
   /** The tool's process group, while it runs. */
@@ -52,18 +57,18 @@ export async function ctrlCDuringStop(program: string, spec: (standIn: string) =
   let ended = false;
   let released = false;
   try {
-    const finished = path.join(dir, 'stops-finished');
+    const finished = path.join(dir, 'finished');
     await fs.mkdir(gate);
     await fs.writeFile(finished, '');
     const standIn = path.join(dir, path.basename(program));
-    // `stop` is a word of its own in each driver's stop (systemctl ... stop -- UNIT, sc.exe stop
-    // NAME, net rpc service stop NAME ...); every other call runs the program straight away.
+    // The verb is a word of its own in each driver's command (systemctl ... stop -- UNIT, sc.exe
+    // stop NAME, net rpc service stop NAME ...); every other call runs the program straight away.
     await fs.writeFile(
       standIn,
       [
         '#!/bin/sh',
         'case " $* " in',
-        '  *" stop "*)',
+        `  *" ${verb} "*)`,
         `    ${quote([process.execPath, GATE, gate, program])} "$@"`,
         '    status=$?',
         `    echo "$status" >> ${quote([finished])}`,
@@ -90,9 +95,9 @@ export async function ctrlCDuringStop(program: string, spec: (standIn: string) =
       return value;
     };
 
-    await waitFor('the stop command at the gate', async () =>
+    await waitFor(`the ${verb} command at the gate`, async () =>
       unlessEnded(
-        'its stop command ran',
+        `its ${verb} command ran`,
         await fs.access(path.join(gate, 'entered')).then(
           () => true,
           () => undefined,
@@ -109,8 +114,7 @@ export async function ctrlCDuringStop(program: string, spec: (standIn: string) =
     const result = await tool;
     const outcome = JSON.parse(String(result.stdout).trim() || 'null') as ScopeOutcome | null;
     if (!outcome) throw new Error(`the tool printed no outcome (exit ${result.exitCode}, ${result.signal ?? 'no signal'}): ${stderr}`);
-    const stopsFinished = (await fs.readFile(finished, 'utf8')).split('\n').filter(Boolean);
-    return { ...outcome, stopsFinished, stderr };
+    return { ...outcome, finished: (await fs.readFile(finished, 'utf8')).split('\n').filter(Boolean), stderr };
   } finally {
     // A test that failed half way leaves nothing running: the tool, and a stop still at the gate.
     if (group !== undefined && !ended) kill(-group);
