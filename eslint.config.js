@@ -6,12 +6,11 @@ import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 /**
- * The modules that run programs. Everything else asks one of them: a CommandRunner, the
- * PostgreSQL tools, systemctl's ServiceManager, a SchedulerHost, the port probe.
+ * The modules that run programs. Everything else asks one of them: a CommandRunner (every
+ * service driver runs its programs through it), the PostgreSQL tools, a SchedulerHost, the port probe.
  */
 const RUNNERS = [
-  'src/system/command-runner.ts', // CommandRunner: sc.exe, reg.exe, net.exe, uninstallers, Samba's net, CUPM_SERVICE_COMMAND_* (shielded)
-  'src/services/systemd.ts', // the systemctl ServiceManager driver
+  'src/system/command-runner.ts', // CommandRunner: sc.exe, reg.exe, net.exe, uninstallers, Samba's net, systemctl, CUPM_SERVICE_COMMAND_*
   'src/pg/tools.ts', // the PostgreSQL client tools: finding them,
   'src/pg/dumpall.ts', // pg_dumpall,
   'src/pg/psql.ts', // psql
@@ -96,7 +95,7 @@ export default defineConfig(
           paths: [
             {
               name: 'execa',
-              message: 'run programs through a runner module (eslint.config.js lists them): a CommandRunner, src/pg, a ServiceManager',
+              message: 'run programs through a runner module (eslint.config.js lists them): a CommandRunner, src/pg',
             },
           ],
         },

@@ -80,6 +80,8 @@ export function parseNetRpcList(text: string): { keyName: string; displayName: s
 
 /** The least time one `net` run gets, whatever CUPM_SERVICE_TIMEOUT says. */
 const NET_RUN_TIMEOUT_FLOOR_SECONDS = 30;
+/** The most output kept of one `net` run (a shielded run drops the rest): a `list` of every service is far less. */
+const NET_MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
 
 /** Codes that mean "the request came while the service was changing state": the poll tells how it ends. */
 const IN_TRANSITION = new Set(['WERR_SERVICE_CANNOT_ACCEPT_CTRL', 'WERR_INVALID_SERVICE_CONTROL']);
@@ -252,8 +254,15 @@ export class RpcServiceManager implements ServiceManager {
   private async runNet(args: string[]): Promise<CommandResult> {
     await this.resolveHost();
     const seconds = Math.max(this.options.timeoutSeconds, NET_RUN_TIMEOUT_FLOOR_SECONDS);
+    // Shielded (RunOptions.shielded): the terminal's Ctrl-C does not kill a stop or start half way
+    // (the scope lets it finish, then puts things back), and a run the Ctrl-C caught as it was
+    // forked, before it ran, is run again. Every verb here is safe to run twice: status and list
+    // only read; a second stop finds the service stopping or stopped (CANNOT_ACCEPT_CTRL,
+    // NOT_ACTIVE), a second start finds it started (ALREADY_RUNNING): both taken as such above.
     const result = await this.runner.run(this.options.netExe ?? 'net', args, {
       timeoutMs: seconds * 1000,
+      shielded: true,
+      maxOutputBytes: NET_MAX_OUTPUT_BYTES,
       // Samba's credentials from the environment: USER may be DOMAIN\user, PASSWD the password.
       // Other ways Samba would read a password are taken out, so only these count.
       env: { USER: this.options.user, PASSWD: this.options.password, PASSWD_FD: undefined, PASSWD_FILE: undefined, LC_ALL: 'C' },

@@ -1,5 +1,5 @@
-import { execa } from 'execa';
 import { ConfigError, JobFailedError, type CupmError } from '../errors.js';
+import { execaRunner, type CommandResult, type RunFailure } from '../system/command-runner.js';
 import { ServiceNotFoundError, ServiceTimeoutError, waitForState, type ServiceManager, type ServiceState } from './service-manager.js';
 
 /** Options of the systemctl driver. */
@@ -126,33 +126,45 @@ export class SystemdServiceManager implements ServiceManager {
     return parsed;
   }
 
-  /** Runs systemctl; `seconds` bounds the run (a query gets at least QUERY_TIMEOUT_FLOOR_SECONDS). */
+  /**
+   * Runs systemctl; `seconds` bounds the run (a query gets at least QUERY_TIMEOUT_FLOOR_SECONDS).
+   * Shielded (RunOptions.shielded): the terminal's Ctrl-C does not kill a stop or start half way
+   * (the scope lets it finish, then puts things back), and a run the Ctrl-C caught as it was
+   * forked is run again. Every verb run here is safe to run twice: show and is-active only read,
+   * and stop/start of a unit already stopped/started is a job that does nothing.
+   */
   private async systemctl(args: string[], seconds = Math.max(this.timeoutSeconds, QUERY_TIMEOUT_FLOOR_SECONDS)): Promise<SystemctlOutput> {
-    const result = await execa(this.systemctlPath, args, {
-      reject: false,
-      stdin: 'ignore',
-      timeout: seconds * 1000,
-      maxBuffer: 256 * 1024,
-    });
-    const output = { args, seconds, stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), timedOut: result.timedOut };
-    if (result.timedOut) return { ...output, exitCode: -1 };
-    if (result.exitCode === undefined) throw this.notRun(args, result);
-    return { ...output, exitCode: result.exitCode };
+    // A run past its time is not an error here: the caller says what it means (a stop that did not finish).
+    const timedOut: { output?: string } = {};
+    let result: CommandResult;
+    try {
+      result = await execaRunner.run(this.systemctlPath, args, {
+        timeoutMs: seconds * 1000,
+        shielded: true,
+        // is-active and show print a line; 256 KiB is far more than any answer or error systemctl gives.
+        maxOutputBytes: 256 * 1024,
+        failure: (failure) => {
+          if (failure.kind === 'timed-out') timedOut.output = failure.output;
+          return this.notRun(args, failure);
+        },
+      });
+    } catch (error) {
+      if (timedOut.output === undefined) throw error;
+      return { args, seconds, exitCode: -1, stdout: timedOut.output, stderr: '', timedOut: true };
+    }
+    return { args, seconds, exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr, timedOut: false };
   }
 
-  private notRun(
-    args: string[],
-    result: { code?: string | undefined; signal?: string | undefined; originalMessage?: string | undefined },
-  ): CupmError {
-    if (result.code === 'ENOENT' || result.code === 'EACCES') {
+  private notRun(args: string[], failure: RunFailure): CupmError {
+    if (failure.code === 'ENOENT' || failure.code === 'EACCES') {
       return new ConfigError(
-        `Could not run systemctl ("${this.systemctlPath}": ${result.code === 'ENOENT' ? 'not found' : 'permission denied'}); the systemd service manager needs it.`,
+        `Could not run systemctl ("${this.systemctlPath}": ${failure.code === 'ENOENT' ? 'not found' : 'permission denied'}); the systemd service manager needs it.`,
         { hint: 'set CUPM_SERVICE_MANAGER to the manager this host has (windows on the CUPM server, command, or none)' },
       );
     }
-    const how = result.signal
-      ? `was killed by ${result.signal}`
-      : `could not be run (${result.code ?? result.originalMessage ?? 'unknown error'})`;
+    const how = failure.signal
+      ? `was killed by ${failure.signal}`
+      : `could not be run (${failure.code ?? failure.message ?? 'unknown error'})`;
     return new JobFailedError(`systemctl ${args.join(' ')} ${how}.`, { hint: 'check that systemctl runs from this account' });
   }
 

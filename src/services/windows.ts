@@ -281,9 +281,17 @@ export class WindowsServiceManager implements ServiceManager {
     // One run is quick; the floor covers a Service Control Manager busy with its lock.
     const seconds = Math.max(this.timeoutSeconds, SC_RUN_TIMEOUT_FLOOR_SECONDS);
     // Argument array, no shell: a display name with spaces reaches the tool as one argument.
+    // Shielded (RunOptions.shielded): the terminal's Ctrl-C does not kill a stop or start half way
+    // (the scope lets it finish, then puts things back), and a run the Ctrl-C caught as it was
+    // forked, before it ran, is run again. Every run here is safe to run twice: query, getkeyname
+    // and reg.exe query only read; a second stop finds the service stopping or stopped (1061,
+    // 1062), a second start finds it started (1056): both taken as such above; a second delete
+    // answers 1072 or 1060 (marked, absent). A shielded run drops output past maxOutputBytes: the
+    // limits given are far above what sc.exe (one service) and reg.exe (every service) print.
     const result = await this.runner.run(file, args, {
       timeoutMs: seconds * 1000,
       maxOutputBytes,
+      shielded: true,
       failure: (failure) =>
         failure.kind === 'timed-out'
           ? new JobFailedError(`${commandLine(tool, args)} did not answer within ${seconds} s.`, {

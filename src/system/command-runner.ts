@@ -34,7 +34,12 @@ export interface RunOptions {
   env?: Record<string, string | undefined>;
   /** What to do when the program is not installed (default: run on the CUPM Windows server). */
   notFoundHint?: string;
-  /** The most bytes of output kept (default 16 MiB; 64 KiB a stream for a shielded run). */
+  /**
+   * The most bytes of output kept (default 16 MiB; 64 KiB a stream for a shielded run). A plain run
+   * that prints more fails; a shielded one is let finish and what it prints past this is
+   * dropped: a caller that reads the output (sc.exe, reg.exe, net, systemctl) passes a limit far
+   * above what the program prints.
+   */
   maxOutputBytes?: number;
   /**
    * For a command that must be allowed to finish (a service stop/start, an undo step): it runs in
@@ -42,7 +47,9 @@ export interface RunOptions {
    * not reach it, and the run ends when the process exits, not when its output closes (a start
    * script may leave a daemon holding the pipe for good). At the timeout only the command is
    * killed, not a daemon it started. A run ended by a terminal's signal is run again (see
-   * runShielded): a shielded command must be safe to run twice, as service commands are.
+   * runShielded): a shielded command must be safe to run twice, as service commands are. Every
+   * service driver runs its programs so (sc.exe, reg.exe, net rpc service, systemctl, the
+   * CUPM_SERVICE_COMMAND_*).
    */
   shielded?: boolean;
   /** The error a run without an exit status throws; by default the runner's own words (not found, timed out, killed). */

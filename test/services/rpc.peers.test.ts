@@ -5,6 +5,7 @@ import { freePort } from '../../src/sandbox/cluster.js';
 import { RpcServiceManager, type RpcServiceManagerOptions } from '../../src/services/rpc.js';
 import { withServicesStopped } from '../../src/services/scope.js';
 import { ServiceNotFoundError } from '../../src/services/service-manager.js';
+import { ctrlCDuring } from '../support/ctrl-c-during-command.js';
 import { watchProcesses } from '../support/proc-watch.js';
 import { sharedSamba, type TestSamba } from '../support/samba.js';
 
@@ -61,6 +62,20 @@ describe('the rpc service driver against a real Samba smbd (MS-RPC svcctl)', fun
     const during = await withServicesStopped(admin, ['Spooler'], silentReporter, async () => admin.status('Spooler'));
     expect(during).to.equal('stopped');
     expect(await admin.status('Spooler')).to.equal('running');
+  });
+
+  it('a Ctrl-C while net rpc service stop runs does not kill it: the stop finishes, and the service is started again', async () => {
+    // The real `net` against smbd; the password reaches the tool through its environment.
+    const run = await ctrlCDuring('stop', 'net', (netExe) => ({
+      kind: 'rpc',
+      options: { host: samba.host, port: samba.port, ...samba.admin, timeoutSeconds: 60, pollMs: 200, netExe },
+      services: ['Spooler'],
+    }));
+    expect(run.finished, 'the stop command ran to its end').to.deep.equal(['0']);
+    expect(run.error?.message, run.stderr).to.equal('The job was cancelled (Ctrl-C or SIGTERM) while stopping the services.');
+    expect(run.ran).to.equal(false);
+    expect(run.lines).to.deep.equal(['Stopping Spooler', 'Starting Spooler']);
+    expect(await manager(samba.admin).status('Spooler')).to.equal('running');
   });
 
   it('an unknown service is a configuration error (exit 2) naming it and the server', async () => {

@@ -1,7 +1,10 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { quote } from 'shell-quote';
 import { ConfigError, CupmError, JobFailedError } from '../../src/errors.js';
 import { parseNetRpcError, parseNetRpcList, parseNetRpcStatus, RpcServiceManager } from '../../src/services/rpc.js';
 import { ServiceNotFoundError, ServiceTimeoutError } from '../../src/services/service-manager.js';
@@ -201,5 +204,41 @@ describe('the rpc service driver on recorded answers (states Samba cannot produc
     const error = await rejectionOf(() => make(net).status('cupmJBoss'));
     expect(error).to.be.instanceOf(ConfigError);
     expect(error.hint).to.match(/CUPM_SERVER_PASSWORD/);
+  });
+});
+
+describe('the rpc service driver running a stand-in net (the real runner)', () => {
+  it("finds a display name in a service list longer than a shielded run's default 64 KiB (a big server)", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'cupm-net-standin-'));
+    try {
+      const others = Array.from({ length: 2000 }, (_, n) => `svc${n}`.padEnd(24) + `"Some Windows Service ${n}"`).join('\n');
+      await writeFile(path.join(dir, 'list.txt'), `${others}\ncupmJBoss               "cupm JBossService"\n`);
+      expect((await stat(path.join(dir, 'list.txt'))).size).to.be.greaterThan(64 * 1024);
+      // net rpc service VERB [NAME] -S HOST ...: only cupmJBoss is known by its key name.
+      const net = path.join(dir, 'net');
+      await writeFile(
+        net,
+        [
+          '#!/bin/sh',
+          'case "$3" in',
+          `  list) cat ${quote([path.join(dir, 'list.txt')])} ;;`,
+          `  status) if [ "$4" = cupmJBoss ]; then cat ${quote([path.join(FIXTURES, 'status-running-jboss.txt')])}; else cat ${quote([path.join(FIXTURES, 'open-does-not-exist.stderr.txt')])} >&2; exit 255; fi ;;`,
+          '  *) exit 1 ;;',
+          'esac',
+          '',
+        ].join('\n'),
+        { mode: 0o755 },
+      );
+      const driver = new RpcServiceManager({
+        host: '127.0.0.1',
+        user: 'Administrator',
+        password: PASSWORD,
+        timeoutSeconds: 30,
+        netExe: net,
+      });
+      expect(await driver.status('cupm JBossService')).to.equal('running');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, CupmError, JobFailedError } from '../../src/errors.js';
 import { ServiceNotFoundError, ServiceTimeoutError } from '../../src/services/service-manager.js';
 import { parseIsActive, parseLoadState, SystemdServiceManager } from '../../src/services/systemd.js';
+import { ctrlCDuring } from '../support/ctrl-c-during-command.js';
 import { createFakeSystemctl, type FakeSystemctl, type FakeUnit } from '../support/fake-sc/fake-systemctl.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/systemctl/', import.meta.url));
@@ -187,5 +188,56 @@ describe('SystemdServiceManager driving systemctl', () => {
     } finally {
       await rm(emptyDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("SystemdServiceManager under the terminal's Ctrl-C", function () {
+  this.timeout(120_000);
+
+  /** apache and cupm-jboss running, stopped around a job; the Ctrl-C comes while a systemctl `verb` runs. */
+  async function ctrlCDuringSystemctl(verb: 'stop' | 'start') {
+    const fake = await createFakeSystemctl([
+      { name: 'apache', active: 'active' },
+      { name: 'cupm-jboss', active: 'active' },
+    ]);
+    try {
+      const run = await ctrlCDuring(verb, fake.systemctl, (systemctl) => ({
+        kind: 'systemd',
+        options: { timeoutSeconds: 60, systemctl, pollMs: 50 },
+        services: ['apache', 'cupm-jboss'],
+      }));
+      const manager = new SystemdServiceManager({ timeoutSeconds: 30, systemctl: fake.systemctl, pollMs: 10 });
+      return {
+        run,
+        stops: (await fake.callsOf('stop')).map((call) => call.args.at(-1)),
+        starts: (await fake.callsOf('start')).map((call) => call.args.at(-1)),
+        states: [await manager.status('apache'), await manager.status('cupm-jboss')],
+      };
+    } finally {
+      await fake.cleanup();
+    }
+  }
+
+  it('a Ctrl-C while systemctl stop runs does not kill it: the stop finishes, no other unit is stopped, the stopped one is started again', async () => {
+    const { run, stops, starts, states } = await ctrlCDuringSystemctl('stop');
+    expect(run.finished, 'the stop command ran to its end').to.deep.equal(['0']);
+    expect(run.error?.message, run.stderr).to.equal('The job was cancelled (Ctrl-C or SIGTERM) while stopping the services.');
+    expect(run.ran).to.equal(false);
+    expect(run.lines).to.deep.equal(['Stopping apache', 'Starting apache']);
+    expect(stops).to.deep.equal(['apache']);
+    expect(starts).to.deep.equal(['apache']);
+    expect(states).to.deep.equal(['running', 'running']);
+  });
+
+  it('a Ctrl-C while systemctl start runs after the job does not kill it: every unit the job stopped runs again', async () => {
+    const { run, stops, starts, states } = await ctrlCDuringSystemctl('start');
+    // The gate holds the first start (cupm-jboss); the second one finds it open.
+    expect(run.finished, 'both start commands ran to their end').to.deep.equal(['0', '0']);
+    expect(run.error, run.stderr).to.equal(undefined);
+    expect(run.ran).to.equal(true);
+    expect(run.lines).to.deep.equal(['Stopping apache', 'Stopping cupm-jboss', 'Starting cupm-jboss', 'Starting apache']);
+    expect(stops).to.deep.equal(['apache', 'cupm-jboss']);
+    expect(starts).to.deep.equal(['cupm-jboss', 'apache']);
+    expect(states).to.deep.equal(['running', 'running']);
   });
 });

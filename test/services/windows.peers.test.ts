@@ -8,6 +8,7 @@ import { ConfigError, CupmError, JobFailedError } from '../../src/errors.js';
 import { ServiceNotFoundError, ServiceTimeoutError } from '../../src/services/service-manager.js';
 import { WindowsServiceManager } from '../../src/services/windows.js';
 import { decodeScOutput, parseGetKeyName, parseRegDisplayNames, parseScError, parseScQuery } from '../../src/system/windows-output.js';
+import { ctrlCDuring } from '../support/ctrl-c-during-command.js';
 import { createFakeSc, type FakeSc, type FakeScService } from '../support/fake-sc/fake-sc.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/sc/', import.meta.url));
@@ -478,6 +479,25 @@ describe('WindowsServiceManager from a Windows admin host (CUPM_SERVER)', () => 
     expect(await reg.args()).to.deep.equal(['query', '\\\\cupm01\\HKLM\\SYSTEM\\CurrentControlSet\\Services', '/s', '/v', 'DisplayName']);
   });
 
+  it("reads a display name from all reg.exe prints for a big server, past a shielded run's default 64 KiB", async () => {
+    fake = await createFakeSc({
+      services: [{ keyName: 'cupmJBoss', displayName: 'cupm JBossService', state: 'RUNNING' }],
+      getKeyName: false,
+    });
+    const key = (name: string, displayName: string) =>
+      `\r\n\\\\cupm01\\HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\${name}\r\n    DisplayName    REG_SZ    ${displayName}\r\n`;
+    const others = Array.from({ length: 2000 }, (_, n) => key(`svc${n}`, `Some Windows Service ${n}`)).join('');
+    const output = `${others}${key('cupmJBoss', 'cupm JBossService')}\r\nEnd of search: 2001 match(es) found.\r\n`;
+    expect(output.length).to.be.greaterThan(128 * 1024);
+    const reg = await fakeReg(output, 0);
+    const manager = new WindowsServiceManager({ timeoutSeconds: 30, scExe: fake.scExe, regExe: reg.regExe, pollMs: 10, server: 'cupm01' });
+    expect(await manager.status('cupm JBossService')).to.equal('running');
+    expect((await fake.callsOf('query')).map((call) => call.args)).to.deep.equal([
+      ['\\\\cupm01', 'query', 'cupm JBossService'],
+      ['\\\\cupm01', 'query', 'cupmJBoss'],
+    ]);
+  });
+
   it("says the Remote Registry service must run when reg.exe cannot read the server's registry", async () => {
     fake = await createFakeSc({
       services: [{ keyName: 'cupmJBoss', displayName: 'cupm JBossService', state: 'RUNNING' }],
@@ -491,5 +511,35 @@ describe('WindowsServiceManager from a Windows admin host (CUPM_SERVER)', () => 
       .to.match(/Remote Registry/)
       .and.to.contain('sc.exe \\\\cupm01 start RemoteRegistry');
     expect((error as CupmError).state).to.equal('nothing was changed');
+  });
+});
+
+describe("WindowsServiceManager under the terminal's Ctrl-C", () => {
+  it('a Ctrl-C while sc.exe stop runs does not kill it: the stop finishes, no other service is stopped, the stopped one is started again', async function () {
+    this.timeout(120_000);
+    const fake = await createFakeSc({
+      services: [
+        { keyName: 'Apache', state: 'RUNNING' },
+        { keyName: 'cupmJBoss', displayName: 'cupm JBossService', state: 'RUNNING' },
+      ],
+    });
+    try {
+      const run = await ctrlCDuring('stop', fake.scExe, (scExe) => ({
+        kind: 'windows',
+        options: { timeoutSeconds: 60, scExe, pollMs: 50 },
+        services: ['Apache', 'cupmJBoss'],
+      }));
+      expect(run.finished, 'the stop command ran to its end').to.deep.equal(['0']);
+      expect(run.error?.message, run.stderr).to.equal('The job was cancelled (Ctrl-C or SIGTERM) while stopping the services.');
+      expect(run.ran).to.equal(false);
+      expect(run.lines).to.deep.equal(['Stopping Apache', 'Starting Apache']);
+      expect((await fake.callsOf('stop')).map((call) => call.args)).to.deep.equal([['stop', 'Apache']]);
+      expect((await fake.callsOf('start')).map((call) => call.args)).to.deep.equal([['start', 'Apache']]);
+      const manager = new WindowsServiceManager({ timeoutSeconds: 30, scExe: fake.scExe, pollMs: 10 });
+      expect(await manager.status('Apache')).to.equal('running');
+      expect(await manager.status('cupmJBoss')).to.equal('running');
+    } finally {
+      await fake.cleanup();
+    }
   });
 });
