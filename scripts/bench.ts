@@ -23,7 +23,7 @@ import { createStandinWorld, downtimeOf, type StandinWorld } from '../src/sandbo
 import { DEFAULT_SERVICES } from '../src/config/config.js';
 import { chart } from './bench/chart.js';
 import { Cleanup } from './bench/cleanup.js';
-import { cpusAllowed, machineBusyMs, pinToCpus } from './bench/proc.js';
+import { cpusAllowed, machineBusyMs, pinToCpus, watchBusiestBackend, type BackendTimes } from './bench/proc.js';
 import { createCupmData, phonesForDumpSize, settle, syncPageCache } from './bench/cupm-data.js';
 import { median, runMeasured, type Measured } from './bench/measure.js';
 import { parseBenchOptions, type BenchOptions } from './bench/options.js';
@@ -209,9 +209,20 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
     stderr: '',
   }));
   const liveRuns: Measured[] = [];
+  // The backend that loads, in the psql -f runs and the --live ones: how long it waited for input.
+  const loadBackends: { psqlF: BackendTimes[]; live: BackendTimes[] } = { psqlF: [], live: [] };
+  const watchingTheLoad = async (into: BackendTimes[], run: () => Promise<Measured>): Promise<Measured> => {
+    const watch = watchBusiestBackend(target.cluster.dataDir);
+    try {
+      return await run();
+    } finally {
+      const times = watch.stop();
+      if (times) into.push(times);
+    }
+  };
   const liveRestore = async () => {
-    const measured = await withDowntime(services, () =>
-      runTool(tool, ['restore', archive, '--yes', '--live', '--json'], { ...targetEnv, ...services.env() }),
+    const measured = await watchingTheLoad(loadBackends.live, () =>
+      withDowntime(services, () => runTool(tool, ['restore', archive, '--yes', '--live', '--json'], { ...targetEnv, ...services.env() })),
     );
     liveRuns.push(measured);
     await checkRestored(target.cluster, counts, 'cupm-backup restore --live');
@@ -233,11 +244,13 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
     },
     async () => {
       await emptyTarget(target);
-      const measured = await manualProcedure(services, () =>
-        runMeasured(cleanup, path.join(target.cluster.binDir, 'psql'), ['-X', '-q', '-d', 'postgres', '-f', dump], {
-          env: pgEnv(target.cluster),
-          stdout: 'ignore',
-        }),
+      const measured = await watchingTheLoad(loadBackends.psqlF, () =>
+        manualProcedure(services, () =>
+          runMeasured(cleanup, path.join(target.cluster.binDir, 'psql'), ['-X', '-q', '-d', 'postgres', '-f', dump], {
+            env: pgEnv(target.cluster),
+            stdout: 'ignore',
+          }),
+        ),
       );
       await checkRestored(target.cluster, counts, 'psql -f');
       // A live restore replaces a database that has run for a while, not one loaded a second ago.
@@ -279,6 +292,7 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
       medianDowntimeMs: median(liveRuns.map((r) => r.downtimeMs ?? 0)),
       stopStartMs: stopStart.downtimeMs ?? 0,
     },
+    loadBackend: loadBackends,
   };
 }
 

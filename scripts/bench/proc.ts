@@ -35,6 +35,77 @@ export function vmHwm(pid: number | undefined): number {
   return kb === undefined ? 0 : Number.parseInt(kb, 10) * 1024;
 }
 
+/** Where the time of the server process that did a load went, from the kernel's own accounting. */
+export interface BackendTimes {
+  /** From the first sample that saw it to the last (SAMPLE_MS apart), and at least its time on and waiting for a core. */
+  aliveMs: number;
+  /** On a core. */
+  cpuMs: number;
+  /** Runnable, waiting for a core (other processes had them). */
+  runqueueMs: number;
+  /** Neither: waiting for its client's input, for I/O or for a lock. */
+  waitingMs: number;
+}
+
+const SAMPLE_MS = 100;
+/** The postmaster's children that are not sessions (PostgreSQL 15 names them so in `ps`). */
+const AUXILIARY = /: (?:checkpointer|background writer|walwriter|autovacuum|logical replication|archiver|stats|parallel worker|startup)/;
+
+/**
+ * Samples /proc/<pid>/schedstat of the sessions of a PostgreSQL server every SAMPLE_MS while a run
+ * goes on; `stop` gives the times of the busiest one, the backend that loaded (undefined when no
+ * session used a core). It separates what the tool feeding a load can change (the backend waiting
+ * for input) from what it cannot (the backend waiting for a core on a busy machine), which wall
+ * times alone mix. `dataDir` names the server: its postmaster.pid is read when the watch starts.
+ */
+export function watchBusiestBackend(dataDir: string): { stop(): BackendTimes | undefined } {
+  const postmaster = Number(fs.readFileSync(`${dataDir}/postmaster.pid`, 'latin1').split('\n')[0]);
+  const seen = new Map<number, { first: number; last: number; cpuNs: number; runqueueNs: number }>();
+  const sample = () => {
+    const now = Date.now();
+    for (const pid of childrenOf(postmaster)) {
+      try {
+        if (AUXILIARY.test(fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1'))) continue;
+        const [cpuNs = 0, runqueueNs = 0] = fs.readFileSync(`/proc/${pid}/schedstat`, 'latin1').trim().split(' ').map(Number);
+        seen.set(pid, { first: seen.get(pid)?.first ?? now, last: now, cpuNs, runqueueNs });
+      } catch {
+        // gone between the listing and the read
+      }
+    }
+  };
+  sample();
+  const timer = setInterval(sample, SAMPLE_MS);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      const busiest = [...seen.values()].sort((a, b) => b.cpuNs - a.cpuNs)[0];
+      if (!busiest || busiest.cpuNs === 0) return undefined;
+      const cpuMs = busiest.cpuNs / 1e6;
+      const runqueueMs = busiest.runqueueNs / 1e6;
+      // The samples miss up to SAMPLE_MS at either end; the kernel's own counts are exact.
+      const aliveMs = Math.max(busiest.last - busiest.first, cpuMs + runqueueMs);
+      return { aliveMs, cpuMs, runqueueMs, waitingMs: Math.max(0, aliveMs - cpuMs - runqueueMs) };
+    },
+  };
+}
+
+/** The pids whose parent is `parent` (a scan of /proc). */
+function childrenOf(parent: number): number[] {
+  const children: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'latin1');
+      // Fields after the command name (which may hold spaces): state, then the parent's pid.
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent) children.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return children;
+}
+
 /** Cpus_allowed_list of a live process ("0-1", "0,2-3"). */
 export function cpusAllowed(pid: number): string {
   const list = statusField(pid, 'Cpus_allowed_list');

@@ -1,4 +1,5 @@
 import { median, type Measured } from './measure.js';
+import type { BackendTimes } from './proc.js';
 
 /** A tool run against its PostgreSQL reference, run in alternating pairs. */
 export interface Pair {
@@ -47,6 +48,11 @@ export interface SizeResult {
    * run (stand-ins' timestamps), and the downtime of stopping and starting the services alone.
    */
   liveRestore?: { ms: number[]; downtimeMs: number[]; medianMs: number; medianDowntimeMs: number; stopStartMs: number };
+  /**
+   * The server process that did the load, per run of `psql -X -f` and of `restore --live`: how
+   * long it lived, ran, waited for a core, and waited otherwise (for its input, I/O or a lock).
+   */
+  loadBackend?: { psqlF: BackendTimes[]; live: BackendTimes[] };
 }
 
 export interface BenchResult {
@@ -179,6 +185,13 @@ export function judge(sizes: SizeResult[]): Target[] {
 }
 
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** "11.6 s = 11.2 + 0.4 + 0.0 s" from the runs' medians of each part. */
+function backendCell(runs: BackendTimes[]): string {
+  if (runs.length === 0) return '-';
+  const m = (part: keyof BackendTimes) => (median(runs.map((r) => r[part])) / 1000).toFixed(1);
+  return `${m('aliveMs')} s = ${m('cpuMs')} + ${m('runqueueMs')} + ${m('waitingMs')} s`;
+}
 const mb = (bytes: number) => `${(bytes / MB).toFixed(0)} MB`;
 
 /** The results as a Markdown report. */
@@ -264,6 +277,14 @@ export function markdown(result: BenchResult): string {
             result.sizes.map((z) => (z.liveRestore ? s(z.liveRestore.stopStartMs) : '-')),
           ),
         ]
+      : []),
+    ...(result.sizes.some((z) => z.loadBackend)
+      ? (['psqlF', 'live'] as const).map((side) =>
+          row(
+            `the backend that loads, ${side === 'psqlF' ? 'psql -X -f' : 'restore --live'} (medians): alive = on a core + waiting for one + waiting for input, I/O or locks`,
+            result.sizes.map((z) => backendCell(z.loadBackend?.[side] ?? [])),
+          ),
+        )
       : []),
     row(
       result.sizes.some((z) => z.restore.downtime) ? 'restore: stop, psql -X -f dump.sql, start' : 'restore: psql -X -f dump.sql',

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { cpusAllowed, expandCpuList } from '../../scripts/bench/proc.js';
+import { cpusAllowed, expandCpuList, type BackendTimes } from '../../scripts/bench/proc.js';
 import { REPO } from '../support/cli.js';
 import { expect } from '../support/expect.js';
 
@@ -113,6 +113,20 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
       expect(markdown).to.match(
         /\| backup: CPU, whole machine \(cupm-backup \/ pg_dumpall\) \| [\d.]+ s \/ [\d.]+ s \(on \d+ cores?, at least [\d.]+ s\) \|/,
       );
+      // The backend that loaded, seen from the server's side (a 4 MB load may end between two samples: '-').
+      for (const side of ['psql -X -f', 'restore --live'])
+        expect(markdown).to.include(
+          `| the backend that loads, ${side} (medians): alive = on a core + waiting for one + waiting for input, I/O or locks |`,
+        );
+      const backends = (
+        JSON.parse(await fs.readFile(path.join(out, written[0]!), 'utf8')) as {
+          sizes: Array<{ loadBackend: { psqlF: BackendTimes[]; live: BackendTimes[] } }>;
+        }
+      ).sizes[0]!.loadBackend;
+      for (const times of [...backends.psqlF, ...backends.live]) {
+        expect(times.cpuMs).to.be.greaterThan(0);
+        expect(times.aliveMs).to.be.closeTo(times.cpuMs + times.runqueueMs + times.waitingMs, 1);
+      }
       expect(markdown.includes('archives encrypted (age)')).to.equal(encrypted);
       expect(await fs.readFile(path.join(out, written[2]!), 'utf8')).to.match(/^<svg/);
       expect(await leftovers()).to.deep.equal([]);
