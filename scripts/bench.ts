@@ -23,8 +23,8 @@ import { createStandinWorld, downtimeOf, type StandinWorld } from '../src/sandbo
 import { DEFAULT_SERVICES } from '../src/config/config.js';
 import { chart } from './bench/chart.js';
 import { Cleanup } from './bench/cleanup.js';
-import { cpusAllowed, machineBusyMs, pinToCpus, watchBusiestBackend, type BackendTimes } from './bench/proc.js';
-import { createCupmData, phonesForDumpSize, settle, syncPageCache } from './bench/cupm-data.js';
+import { cpusAllowed, machineBusyMs, pinToCpus, syncPageCache, watchBusiestBackend, type BackendTimes } from './bench/proc.js';
+import { createCupmData, phonesForDumpSize, settle } from './bench/cupm-data.js';
 import { median, runMeasured, type Measured } from './bench/measure.js';
 import { parseBenchOptions, type BenchOptions } from './bench/options.js';
 import { benchS3, s3Markdown } from './bench/s3.js';

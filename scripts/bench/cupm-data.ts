@@ -1,6 +1,6 @@
-import { execa } from 'execa';
 import type { Cluster } from '../../src/sandbox/cluster.js';
 import { createApplicationDatabase } from '../../src/sandbox/cupm-database.js';
+import { syncPageCache } from './proc.js';
 
 /**
  * A CUPM-like database of a chosen number of phones, generated inside PostgreSQL with
@@ -80,16 +80,6 @@ export async function settle(cluster: Cluster, database: string): Promise<void> 
   await cluster.query('VACUUM (FREEZE, ANALYZE)', undefined, database);
   await cluster.query('CHECKPOINT');
   await syncPageCache();
-}
-
-/**
- * Writes the page cache back to disk (sync(1)). The clusters run with fsync off, and with 24 GB
- * of memory the kernel starts writing back only at gigabytes of dirty pages: a run that starts
- * with the 1.2-1.8 GB its predecessor left dirty pays for their writeback (measured: the live
- * restore's backend blocked 1.2-1.4 s more). Every measured run starts with none.
- */
-export async function syncPageCache(): Promise<void> {
-  await execa('sync');
 }
 
 const SCHEMA = `
