@@ -1,11 +1,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { quote } from 'shell-quote';
+import { toolFile } from '../version.js';
 
 /** The stand-in service script (plain JS: service managers call it often, it must start fast). */
-export const STANDIN_SCRIPT = fileURLToPath(new URL('../../scripts/standin-service.mjs', import.meta.url));
+export const STANDIN_SCRIPT = toolFile('scripts', 'standin-service.mjs');
 
 export type StandinFault = 'ignore-stop' | 'fail-start' | 'fail-stop';
 

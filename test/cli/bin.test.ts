@@ -12,7 +12,7 @@ import { REPO } from '../support/cli.js';
 describe('bin/cupm-backup runs the build, and the sources only when asked', () => {
   let root: string;
   const SOURCE = path.join('src', 'cli', 'main.ts');
-  const BUILT = path.join('dist', 'cli', 'main.js');
+  const BUILT = path.join('dist', 'command', 'cupm-backup.js');
   const built = new Date('2026-12-01T10:00:00Z');
 
   const run = (env: Record<string, string> = {}) =>
@@ -36,7 +36,7 @@ describe('bin/cupm-backup runs the build, and the sources only when asked', () =
       path.join(root, SOURCE),
       "const ran: string = 'the sources';\nprocess.stdout.write(`${ran} ran: ${process.argv.slice(2).join(' ')}`);\n",
     );
-    await fs.mkdir(path.join(root, 'dist', 'cli'), { recursive: true });
+    await fs.mkdir(path.dirname(path.join(root, BUILT)), { recursive: true });
     await fs.writeFile(path.join(root, BUILT), "process.stdout.write(`the build ran: ${process.argv.slice(2).join(' ')}`);\n");
     await touch(SOURCE, new Date(built.getTime() - 60_000));
     await touch(BUILT, built);

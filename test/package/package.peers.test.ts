@@ -50,13 +50,34 @@ describe('the package: what npm pack ships is a library plain Node and TypeScrip
     for (const file of [
       'package/dist/index.js',
       'package/dist/index.d.ts',
-      'package/dist/cli/main.js',
+      'package/dist/command/cupm-backup.js',
       'package/bin/cupm-backup',
       'package/package.json',
     ]) {
       expect(files, file).to.include(file);
     }
     expect(files.filter((f) => /^package\/(src|test|scripts)\//.test(f))).to.deep.equal([]);
+  });
+
+  it('the installed command runs its bundle: the version, and a command loaded on demand (restore) answering', async () => {
+    const bin = path.join(project, 'node_modules', 'cupm-backup', 'bin', 'cupm-backup');
+    const run = (args: string[]) =>
+      execa(process.execPath, ['--', bin, ...args], {
+        cwd: project,
+        env: { PATH: process.env.PATH ?? '' },
+        extendEnv: false,
+        reject: false,
+      });
+    const version = await run(['--version']);
+    expect(version.exitCode, version.stderr).to.equal(0);
+    const shipped = JSON.parse(await fs.readFile(path.join(project, 'node_modules', 'cupm-backup', 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    expect(version.stdout.trim()).to.equal(shipped.version);
+    // No settings: restore's own check answers (usage, exit 2), so its chunks loaded and ran.
+    const restore = await run(['restore', path.join(project, 'no-such-archive.zip')]);
+    expect(restore.exitCode, restore.stderr).to.equal(2);
+    expect(restore.stderr).to.contain('CUPM_INSTALL_DIR is not set');
   });
 
   it('imports from plain Node (ESM): the jobs are there and verify reads an archive; internals stay closed', async () => {

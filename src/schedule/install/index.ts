@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Config } from '../../config/config.js';
 import type { TimeOfDay } from '../../config/schedule-settings.js';
 import { ConfigError } from '../../errors.js';
@@ -11,6 +10,7 @@ import type { NightlyCommand, ScheduleRequest, SchedulerName } from './plan.js';
 import { SchtasksScheduler } from './schtasks.js';
 import { SystemdScheduler } from './systemd.js';
 import { isDirectory } from '../../file-system.js';
+import { toolFile } from '../../version.js';
 
 export {
   applySchedulePlan,
@@ -26,8 +26,8 @@ export { localHost, type SchedulerHost } from './host.js';
 /** The task / unit / crontab marker name. */
 export const SCHEDULE_NAME = 'cupm-backup-nightly';
 
-/** bin/cupm-backup of this installation (three levels up from src/schedule/install/ and dist/schedule/install/). */
-export const BIN_PATH = fileURLToPath(new URL('../../../bin/cupm-backup', import.meta.url));
+/** bin/cupm-backup of this installation. */
+export const BIN_PATH = toolFile('bin', 'cupm-backup');
 
 /** What decides the scheduler when CUPM_SCHEDULER=auto; real probes by default. */
 export interface SchedulerProbes {
