@@ -66,7 +66,9 @@ let loaded: Promise<Sdk> | undefined;
  * load), and only S3 destinations need it.
  */
 function loadSdk(): Promise<Sdk> {
-  loaded ??= import('@aws-sdk/client-s3');
+  // The SDK is CommonJS. Node's import() gives its exports by name; the bundled command's
+  // (esbuild) gives them only as `default`, module.exports itself, which Node gives too.
+  loaded ??= import('@aws-sdk/client-s3').then((sdk) => ('S3Client' in sdk ? sdk : (sdk as { default: Sdk }).default));
   return loaded;
 }
 
