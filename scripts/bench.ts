@@ -29,6 +29,7 @@ import { median, runMeasured, type Measured } from './bench/measure.js';
 import { parseBenchOptions, type BenchOptions } from './bench/options.js';
 import { benchS3, s3Markdown } from './bench/s3.js';
 import { judge, markdown, pairOf, type BenchResult, type SizeResult } from './bench/results.js';
+import { buildCommand } from './build-command.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const log = (line: string) => process.stderr.write(line + '\n');
@@ -430,7 +431,7 @@ async function scaleCheck(options: BenchOptions, tool: Tool, work: string, start
   log(`\nResults: ${base}.json`);
 }
 
-/** Builds the checkout (tsc) into bench/tmp, the way it is installed, unless --tsx. */
+/** Builds the checkout's command (the bundle) into bench/tmp, the way it is installed, unless --tsx. */
 async function prepareTool(options: BenchOptions): Promise<Tool> {
   if (options.tsx) {
     return {
@@ -440,16 +441,12 @@ async function prepareTool(options: BenchOptions): Promise<Tool> {
       how: 'the checkout through tsx (bin/cupm-backup, CUPM_BACKUP_DEV=1)',
     };
   }
-  // Under the checkout, so the build finds node_modules; bench/tmp/ is ignored by git.
+  // Under the checkout, so the chunks find node_modules (ssh2); bench/tmp/ is ignored by git.
   const build = path.join(ROOT, 'bench', 'tmp', `build-${process.pid}`);
   cleanup.add(`build ${build}`, () => fsp.rm(build, { recursive: true, force: true }));
-  log('building the checkout (tsc) ...');
-  await execa(
-    path.join(ROOT, 'node_modules', '.bin', 'tsc'),
-    ['-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', path.join(build, 'dist')],
-    { cwd: ROOT },
-  );
-  // dist/version.js reads ../package.json.
+  log('building the checkout (the bundled command) ...');
+  await buildCommand(path.join(build, 'dist', 'command'));
+  // The tool finds its installation by its package.json (the version).
   await fsp.copyFile(path.join(ROOT, 'package.json'), path.join(build, 'package.json'));
   // Run through bin/cupm-backup, as installed: its #! line carries Node's settings.
   await fsp.mkdir(path.join(build, 'bin'));
@@ -458,7 +455,7 @@ async function prepareTool(options: BenchOptions): Promise<Tool> {
   return {
     file: path.join(build, 'bin', 'cupm-backup'),
     args: [],
-    how: `a build of the checkout (bin/cupm-backup running dist/, as installed)`,
+    how: `a build of the checkout (bin/cupm-backup running the bundle in dist/command/, as installed)`,
   };
 }
 

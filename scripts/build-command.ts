@@ -17,14 +17,14 @@ const REPO = fileURLToPath(new URL('..', import.meta.url));
 export const COMMAND_DIR = path.join(REPO, 'dist', 'command');
 
 /**
- * Builds the bundle. Each file is written to a temporary name and renamed into place, chunks before
+ * Builds the bundle (into dist/command/ unless told otherwise: the bench builds its own). Each file is written to a temporary name and renamed into place, chunks before
  * the entry, so a cupm-backup starting meanwhile (a test run beside another) reads either build
  * whole; chunks of earlier builds are removed afterwards.
  */
-export async function buildCommand(): Promise<void> {
+export async function buildCommand(outdir: string = COMMAND_DIR): Promise<void> {
   const result = await build({
     entryPoints: { 'cupm-backup': path.join(REPO, 'src', 'cli', 'main.ts') },
-    outdir: COMMAND_DIR,
+    outdir,
     chunkNames: 'chunks/[name]-[hash]',
     bundle: true,
     splitting: true,
@@ -39,7 +39,7 @@ export async function buildCommand(): Promise<void> {
     logLevel: 'warning',
   });
   const written = new Set<string>();
-  const entry = path.join(COMMAND_DIR, 'cupm-backup.js');
+  const entry = path.join(outdir, 'cupm-backup.js');
   const files = [...result.outputFiles].sort((a, b) => Number(a.path === entry) - Number(b.path === entry));
   for (const file of files) {
     await fs.mkdir(path.dirname(file.path), { recursive: true });
@@ -48,7 +48,7 @@ export async function buildCommand(): Promise<void> {
     await fs.rename(temp, file.path);
     written.add(file.path);
   }
-  const chunks = path.join(COMMAND_DIR, 'chunks');
+  const chunks = path.join(outdir, 'chunks');
   for (const name of await fs.readdir(chunks)) {
     const file = path.join(chunks, name);
     if (!written.has(file) && !name.endsWith('.tmp')) await fs.rm(file, { force: true });
