@@ -28,7 +28,7 @@ import { createCupmData, phonesForDumpSize, settle } from './bench/cupm-data.js'
 import { median, runMeasured, type Measured } from './bench/measure.js';
 import { parseBenchOptions, type BenchOptions } from './bench/options.js';
 import { benchS3, s3Markdown } from './bench/s3.js';
-import { judge, markdown, pairOf, type BenchResult, type SizeResult } from './bench/results.js';
+import { judge, livePhases, markdown, pairOf, type BenchResult, type SizeResult } from './bench/results.js';
 import { buildCommand } from './build-command.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -208,6 +208,7 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
     ownCpuMs: 0,
     stdout: '',
     stderr: '',
+    stderrLines: [],
   }));
   const liveRuns: Measured[] = [];
   // The backend that loads, in the psql -f runs and the --live ones: how long it waited for input.
@@ -227,8 +228,13 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
     );
     liveRuns.push(measured);
     await checkRestored(target.cluster, counts, 'cupm-backup restore --live');
+    const phases = livePhases(measured.stderrLines, measured.ms);
+    const sec = (ms: number) => (ms / 1000).toFixed(2);
     log(
-      `restore --live ${liveRuns.length}: ${(measured.ms / 1000).toFixed(1)} s, CUPM down ${((measured.downtimeMs ?? 0) / 1000).toFixed(1)} s (stop + start alone: ${((stopStart.downtimeMs ?? 0) / 1000).toFixed(1)} s)`,
+      `restore --live ${liveRuns.length}: ${(measured.ms / 1000).toFixed(1)} s, CUPM down ${((measured.downtimeMs ?? 0) / 1000).toFixed(1)} s (stop + start alone: ${((stopStart.downtimeMs ?? 0) / 1000).toFixed(1)} s)` +
+        (phases
+          ? `; to the load ${sec(phases.beforeLoadMs)} s, load ${sec(phases.loadMs)} s, outage ${sec(phases.outageMs)} s, drop ${sec(phases.afterMs)} s`
+          : ''),
     );
   };
   const restoreRunsPaired = await alternate(
@@ -292,6 +298,7 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
       medianMs: median(liveRuns.map((r) => r.ms)),
       medianDowntimeMs: median(liveRuns.map((r) => r.downtimeMs ?? 0)),
       stopStartMs: stopStart.downtimeMs ?? 0,
+      phases: liveRuns.flatMap((r) => livePhases(r.stderrLines, r.ms) ?? []),
     },
     loadBackend: loadBackends,
   };

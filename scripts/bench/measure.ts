@@ -18,11 +18,18 @@ export interface Measured {
   ownCpuMs: number;
   stdout: string;
   stderr: string;
+  /** Each line the process wrote to stderr (its progress lines), with when: ms since the spawn. */
+  stderrLines: TimedLine[];
   /**
    * How long CUPM's services were down during the run (first stop to last start, by the stand-in
    * services' own timestamps): set by the bench, not by runMeasured.
    */
   downtimeMs?: number;
+}
+
+export interface TimedLine {
+  ms: number;
+  text: string;
 }
 
 export interface RunOptions {
@@ -63,8 +70,17 @@ export async function runMeasured(cleanup: Cleanup, file: string, args: string[]
   const timer = setInterval(poll, 25);
   let stdout = '';
   let stderr = '';
+  const stderrLines: TimedLine[] = [];
+  let partial = '';
   child.stdout?.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-  child.stderr?.setEncoding('utf8').on('data', (text: string) => (stderr = (stderr + text).slice(-20_000)));
+  child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+    stderr = (stderr + text).slice(-20_000);
+    const at = Number(process.hrtime.bigint() - started) / 1e6;
+    const lines = (partial + text).split('\n');
+    partial = lines.pop() ?? '';
+    // The first lines only: a progress report is a few dozen; a flood of errors is not timed.
+    for (const line of lines) if (stderrLines.length < 500) stderrLines.push({ ms: at, text: line });
+  });
   const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (exitCode, exitSignal) => resolve({ code: exitCode, signal: exitSignal }));
@@ -79,7 +95,8 @@ export async function runMeasured(cleanup: Cleanup, file: string, args: string[]
     const how = signal ? `was killed by ${signal}` : `exited with ${code}`;
     throw new Error(`${[file, ...args].join(' ')} ${how}:\n${stderr.trim().split('\n').slice(-15).join('\n')}`);
   }
-  return { ms, peakRss, machineCpuMs, ownCpuMs, stdout, stderr };
+  if (partial !== '' && stderrLines.length < 500) stderrLines.push({ ms, text: partial });
+  return { ms, peakRss, machineCpuMs, ownCpuMs, stdout, stderr, stderrLines };
 }
 
 export function median(values: number[]): number {

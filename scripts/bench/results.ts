@@ -1,4 +1,4 @@
-import { median, type Measured } from './measure.js';
+import { median, type Measured, type TimedLine } from './measure.js';
 import type { BackendTimes } from './proc.js';
 
 /** A tool run against its PostgreSQL reference, run in alternating pairs. */
@@ -47,7 +47,15 @@ export interface SizeResult {
    * `restore --live` onto the target that holds cupm already: total time and CUPM's downtime per
    * run (stand-ins' timestamps), and the downtime of stopping and starting the services alone.
    */
-  liveRestore?: { ms: number[]; downtimeMs: number[]; medianMs: number; medianDowntimeMs: number; stopStartMs: number };
+  liveRestore?: {
+    ms: number[];
+    downtimeMs: number[];
+    medianMs: number;
+    medianDowntimeMs: number;
+    stopStartMs: number;
+    /** Where each run's time went, by the times of its progress lines (absent: a line was missing). */
+    phases?: LivePhases[];
+  };
   /**
    * The server process that did the load, per run of `psql -X -f` and of `restore --live`: how
    * long it lived, ran, waited for a core, and waited otherwise (for its input, I/O or a lock).
@@ -187,6 +195,35 @@ export function judge(sizes: SizeResult[]): Target[] {
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 /** "11.6 s = 11.2 + 0.4 + 0.0 s" from the runs' medians of each part. */
+/**
+ * Where a `restore --live` run's time went, in ms, by when its progress lines came: from the
+ * spawn to the load's start (program start, verifying the other entries, the snapshot); the load
+ * (and the purge) up to the first service asked to stop; the outage's steps with the services'
+ * stop and start, up to the drop of the previous database; the drop and the end.
+ */
+export interface LivePhases {
+  beforeLoadMs: number;
+  loadMs: number;
+  outageMs: number;
+  afterMs: number;
+}
+
+export function livePhases(lines: readonly TimedLine[], totalMs: number): LivePhases | undefined {
+  const at = (start: string) => lines.find((line) => line.text.startsWith(start))?.ms;
+  const load = at('Load the dump into ');
+  // No service to stop (all of them stopped already): the outage starts with its first step.
+  const outage = at('Stopping ') ?? at('End the remaining sessions on ');
+  if (load === undefined || outage === undefined || outage < load) return undefined;
+  const drop = at('Drop the previous database') ?? totalMs;
+  return { beforeLoadMs: load, loadMs: outage - load, outageMs: drop - outage, afterMs: totalMs - drop };
+}
+
+function phasesCell(runs: readonly LivePhases[] | undefined): string {
+  if (!runs || runs.length === 0) return '-';
+  const m = (part: keyof LivePhases) => (median(runs.map((r) => r[part])) / 1000).toFixed(2);
+  return `${m('beforeLoadMs')} + ${m('loadMs')} + ${m('outageMs')} + ${m('afterMs')} s`;
+}
+
 function backendCell(runs: BackendTimes[]): string {
   if (runs.length === 0) return '-';
   const m = (part: keyof BackendTimes) => (median(runs.map((r) => r[part])) / 1000).toFixed(1);
@@ -271,6 +308,10 @@ export function markdown(result: BenchResult): string {
           row(
             'restore --live: total time (median)',
             result.sizes.map((z) => (z.liveRestore ? s(z.liveRestore.medianMs) : '-')),
+          ),
+          row(
+            'restore --live, where the time went (medians): to the load + the load + the outage (stop, swap, files, start) + dropping the previous database',
+            result.sizes.map((z) => (z.liveRestore ? phasesCell(z.liveRestore.phases) : '-')),
           ),
           row(
             'stop + start of the services alone: CUPM down',

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { cpusAllowed, expandCpuList, type BackendTimes } from '../../scripts/bench/proc.js';
+import type { LivePhases } from '../../scripts/bench/results.js';
 import { REPO } from '../support/cli.js';
 import { expect } from '../support/expect.js';
 
@@ -118,11 +119,22 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
         expect(markdown).to.include(
           `| the backend that loads, ${side} (medians): alive = on a core + waiting for one + waiting for input, I/O or locks |`,
         );
-      const backends = (
+      const [size] = (
         JSON.parse(await fs.readFile(path.join(out, written[0]!), 'utf8')) as {
-          sizes: Array<{ loadBackend: { psqlF: BackendTimes[]; live: BackendTimes[] } }>;
+          sizes: Array<{
+            loadBackend: { psqlF: BackendTimes[]; live: BackendTimes[] };
+            liveRestore: { ms: number[]; phases: LivePhases[] };
+          }>;
         }
-      ).sizes[0]!.loadBackend;
+      ).sizes;
+      const backends = size!.loadBackend;
+      // Where each live run's time went, by its progress lines: the four parts add up to the run.
+      expect(size!.liveRestore.phases).to.have.length(size!.liveRestore.ms.length);
+      for (const [i, phases] of size!.liveRestore.phases.entries()) {
+        expect(phases.loadMs).to.be.greaterThan(0);
+        expect(phases.beforeLoadMs + phases.loadMs + phases.outageMs + phases.afterMs).to.be.closeTo(size!.liveRestore.ms[i]!, 1);
+      }
+      expect(markdown).to.match(/\| restore --live, where the time went \(medians\): [^|]+\| [\d.]+ \+ [\d.]+ \+ [\d.]+ \+ [\d.]+ s \|/);
       for (const times of [...backends.psqlF, ...backends.live]) {
         expect(times.cpuMs).to.be.greaterThan(0);
         expect(times.aliveMs).to.be.closeTo(times.cpuMs + times.runqueueMs + times.waitingMs, 1);
