@@ -1,12 +1,12 @@
-// node --import tsx scripts/build-command.ts — bundles the command (src/cli/main.ts and everything it imports,
-// dependencies included) into dist/command/: cupm-backup.js, which bin/cupm-backup runs, and the
-// chunks it loads a command at a time. Part of `npm run build`; the tests run it too
+// node --import tsx scripts/build-command.ts — bundles the command (src/cli/main.ts and all it
+// imports, dependencies included) into dist/command/: cupm-backup.js, which bin/cupm-backup runs,
+// and the chunks it loads a command at a time. Part of `npm run build`; the tests run it too
 // (test/support/build-command.ts), so they run what administrators run.
 //
 // Why a bundle: Node 20's ES module loader spends most of a start on resolving and reading some
 // 400 files (our modules, execa's, zod's, the age library's): `restore` started in 0.34 s from
-// tsc's output and starts in 0.18 s from the bundle (docs/performance.md). The library (dist/index.js)
-// stays tsc's output.
+// tsc's output and starts in 0.18 s from the bundle (docs/performance.md). The library
+// (dist/index.js) stays tsc's output.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -17,9 +17,11 @@ const REPO = fileURLToPath(new URL('..', import.meta.url));
 export const COMMAND_DIR = path.join(REPO, 'dist', 'command');
 
 /**
- * Builds the bundle (into dist/command/ unless told otherwise: the bench builds its own). Each file is written to a temporary name and renamed into place, chunks before
- * the entry, so a cupm-backup starting meanwhile (a test run beside another) reads either build
- * whole; chunks of earlier builds are removed afterwards.
+ * Builds the bundle into `outdir` (the bench builds its own). Each file is written to a temporary
+ * name and renamed into place, chunks before the entry, so a cupm-backup starting meanwhile (a
+ * test run beside another) reads either build whole. Chunks of earlier builds are removed after:
+ * a process of an earlier build that still has a chunk to load (S3's, on first use) would not find
+ * it, which only a rebuild from changed sources during a run can cause.
  */
 export async function buildCommand(outdir: string = COMMAND_DIR): Promise<void> {
   const result = await build({
