@@ -75,7 +75,8 @@ async function main(): Promise<void> {
 
 async function run(options: BenchOptions): Promise<void> {
   const work = await fsp.mkdtemp(path.join(os.tmpdir(), 'cupm-bench-'));
-  cleanup.add(`temp folder ${work}`, () => fsp.rm(work, { recursive: true, force: true }));
+  // Retried: a process stopped a moment before may still be closing files in it.
+  cleanup.add(`temp folder ${work}`, () => fsp.rm(work, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }));
   const startedAt = new Date();
   const loadAtStart = os.loadavg();
   const tool = await prepareTool(options);

@@ -94,8 +94,41 @@ export async function createStandinWorld(dir: string, options: StandinOptions): 
           // not running
         }
       }
+      // A stand-in started a moment ago (by a tool putting the services back as it was stopped)
+      // may not have written its pid file yet: every process naming this world is killed too,
+      // until none is left, so that nothing writes into the folder after this.
+      for (let round = 0; round < 20; round++) {
+        const left = await processesNaming(dir);
+        if (left.length === 0) break;
+        for (const pid of left) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // gone meanwhile
+          }
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
     },
   };
+}
+
+/** The processes (other than this one) whose command line names `dir`; none where there is no /proc. */
+async function processesNaming(dir: string): Promise<number[]> {
+  let pids: string[];
+  try {
+    pids = (await fs.readdir('/proc')).filter((name) => /^\d+$/.test(name));
+  } catch {
+    return [];
+  }
+  const found: number[] = [];
+  for (const pid of pids) {
+    if (Number(pid) === process.pid) continue;
+    const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    // Zombies have an empty command line: nothing to kill.
+    if (cmdline.split('\0').includes(dir)) found.push(Number(pid));
+  }
+  return found;
 }
 
 /** One line of a stand-in world's timeline.log: a running service asked to stop, or a service up again. */
