@@ -231,6 +231,8 @@ async function runBackup(ctx: BackupContext, options: BackupOptions, reporter: R
         return record;
       },
       {
+        // Told to stop while CUPM is up (the services' states being asked): no service is stopped.
+        signal: options.signal,
         onStopped: async (record) => {
           stopping = record;
           await recorder?.servicesStopping(record.stopped);

@@ -1,12 +1,14 @@
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { execa } from 'execa';
+import { quote } from 'shell-quote';
 import { expect } from '../support/expect.js';
 import { BIN, runCli } from '../support/cli.js';
 import { waitFor } from '../support/faults.js';
 import { mountTmpfs, type TestMount } from '../support/mounts.js';
 import { killedDumpallBin, paddedDumpallBin } from '../support/pg-wrappers.js';
 import { createSandboxServer, type SandboxServer } from '../../src/sandbox/sandbox-server.js';
-import type { TimelineEvent } from '../../src/sandbox/standin-services.js';
+import { STANDIN_SCRIPT, type TimelineEvent } from '../../src/sandbox/standin-services.js';
 import type { Manifest } from '../../src/archive/format.js';
 
 /**
@@ -151,6 +153,45 @@ describe('backup through a spool: the services come back when the dump is comple
     const after = await leftIn(server.backupDir);
     expect(after.filter((n) => n.endsWith('.spool') || n.endsWith('.partial'))).to.deep.equal([]);
     expect(after.filter((n) => n.endsWith('.zip'))).to.have.length(1);
+    await allRunning();
+  });
+
+  it('Ctrl-C to its process group while the services are asked their states: no service is stopped, nothing is written (exit 1)', async () => {
+    // The status command says it is being asked, then waits at a gate; the SIGINT comes meanwhile
+    // (status commands run shielded: they finish), then the gate opens.
+    const asked = path.join(server.dir, 'status-asked');
+    const gate = path.join(server.dir, 'status-gate');
+    const script = path.join(server.dir, 'status-at-gate.sh');
+    await fs.writeFile(
+      script,
+      [
+        `touch ${quote([asked])}`,
+        `i=0; while [ ! -e ${quote([gate])} ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done`,
+        `exec ${quote([process.execPath, STANDIN_SCRIPT, 'status'])} "$1" ${quote([server.services.dir])}`,
+      ].join('\n'),
+    );
+    const child = execa(BIN, ['backup'], {
+      env: { PATH: process.env.PATH ?? '', ...server.env(), CUPM_SERVICE_COMMAND_STATUS: quote(['sh', script]) + ' {service}' },
+      extendEnv: false,
+      reject: false,
+      cwd: server.dir,
+      detached: true,
+    });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    await waitFor(
+      'the services being asked their states',
+      async () => (await fs.stat(asked).catch(() => undefined)) !== undefined || undefined,
+    );
+    process.kill(-child.pid!, 'SIGINT');
+    await waitFor('the backup to take the Ctrl-C', async () => stderr.includes('Received SIGINT') || undefined);
+    await fs.writeFile(gate, '');
+    const run = await child;
+
+    expect(run.exitCode, String(run.stderr)).to.equal(1);
+    expect(String(run.stderr)).to.include('before any service was stopped');
+    expect(await server.services.events()).to.deep.equal([]);
+    expect((await leftIn(server.backupDir)).filter((n) => /\.(zip|spool|partial)$/.test(n))).to.deep.equal([]);
     await allRunning();
   });
 
