@@ -31,9 +31,10 @@ export async function withServicesStopped<T>(
   const record: ServiceScopeRecord = { stopped: [], alreadyStopped: [] };
   let outcome: { ok: true; value: T } | { ok: false; error: unknown };
   try {
-    // Ask about every service before stopping any: a misspelt name must not cost a restart. The
-    // questions are independent and read-only: asked at once (remote sc.exe queries add up).
-    const states = await Promise.all(services.map((service) => manager.status(service)));
+    // Ask about every service before stopping any: a misspelt name must not cost a restart. One
+    // after another: Wine's sc.exe, asked three at once, failed a later query once in CI.
+    const states = [];
+    for (const service of services) states.push(await manager.status(service));
     for (const [i, service] of services.entries()) {
       if (states[i] === 'stopped') {
         record.alreadyStopped.push(service);

@@ -1,12 +1,11 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { quote } from 'shell-quote';
 import { expect } from '../support/expect.js';
 import { loadConfig } from '../../src/config/config.js';
 import { DirtyStateError, JobFailedError } from '../../src/errors.js';
 import { silentReporter } from '../../src/jobs/reporter.js';
-import { createStandinWorld, STANDIN_SCRIPT, type StandinWorld } from '../../src/sandbox/standin-services.js';
+import { createStandinWorld, type StandinWorld } from '../../src/sandbox/standin-services.js';
 import { createServiceManager } from '../../src/services/index.js';
 import { withServicesStopped } from '../../src/services/scope.js';
 import { ServiceNotFoundError, type ServiceManager } from '../../src/services/service-manager.js';
@@ -52,42 +51,6 @@ describe('services are stopped for a job and put back as they were found', () =>
       'start Apache',
     ]);
     for (const service of SERVICES) expect(await world.status(service)).to.equal('running');
-  });
-
-  it('asks every service its state at once before stopping any (each question waits for the others)', async () => {
-    // The status command notes that it was asked, then answers only once all three were asked (or
-    // after 20 s, saying it was asked alone): asked one after another, the first would wait alone.
-    const asked = path.join(dir, 'asked');
-    await fs.mkdir(asked);
-    const script = path.join(dir, 'status-together.sh');
-    await fs.writeFile(
-      script,
-      [
-        `asked=${quote([asked])}`,
-        'touch "$asked/$(echo "$1" | tr " " _)"',
-        'i=0; while [ "$(ls "$asked" | wc -l)" -lt 3 ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done',
-        '[ "$(ls "$asked" | wc -l)" -ge 3 ] && echo together >> "$asked.answers" || echo alone >> "$asked.answers"',
-        `exec ${quote([process.execPath, STANDIN_SCRIPT, 'status'])} "$1" ${quote([dir])}`,
-      ].join('\n'),
-    );
-    const together = createServiceManager(
-      loadConfig({
-        env: { ...world.env(), CUPM_SERVICE_COMMAND_STATUS: quote(['sh', script]) + ' {service}', CUPM_SERVICE_TIMEOUT: '30' },
-        cwd: dir,
-      }),
-    );
-    await withServicesStopped(together, SERVICES, silentReporter, async () => undefined);
-    const answers = (await fs.readFile(`${asked}.answers`, 'utf8')).trim().split('\n');
-    // The three before the stops (then one per service before it is started again).
-    expect(answers.slice(0, 3)).to.deep.equal(['together', 'together', 'together']);
-    expect(await world.events()).to.deep.equal([
-      'stop Apache',
-      'stop cupm JBossService',
-      'stop cupm NiceService',
-      'start cupm NiceService',
-      'start cupm JBossService',
-      'start Apache',
-    ]);
   });
 
   it('leaves a service that was already stopped stopped', async () => {

@@ -122,9 +122,7 @@ export async function inspectServer(config: Config, input: ServerInput, warnings
   const manager = input.serviceManager ?? createServiceManager(config);
   const stop: string[] = [];
   const alreadyStopped: string[] = [];
-  // Independent, read-only questions: asked at once (each is a remote round trip on a real site).
-  const states = await Promise.all(config.services.map((service) => manager.status(service)));
-  for (const [i, service] of config.services.entries()) (states[i] === 'stopped' ? alreadyStopped : stop).push(service);
+  for (const service of config.services) ((await manager.status(service)) === 'stopped' ? alreadyStopped : stop).push(service);
   let pgService: string | null = null;
   if (config.pgService) {
     if (config.services.some((s) => s.toLowerCase() === config.pgService!.toLowerCase())) {
