@@ -162,6 +162,7 @@ export function registerUpgrade(program: Command): void {
         archive: flags.archive ? path.resolve(flags.archive) : undefined,
         windowsUser: flags.windowsUser,
         confirm: confirmer(flags.yes),
+        signal: interruptSignal(),
       },
       reporter,
     );
@@ -193,6 +194,7 @@ function printCleanup(result: UpgradeCleanupResult, json: boolean): void {
     plan: result.plan,
     backupCheck: result.backupCheck,
     steps: result.steps,
+    cancelled: result.cancelled,
     next: result.next,
   };
   if (result.dryRun) {

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { JobFailedError, messageOf } from '../errors.js';
-import { commandLine, execaRunner, outputOf, type CommandResult, type CommandRunner } from './command-runner.js';
+import { commandLine, execaRunner, outputOf, type CommandResult, type CommandRunner, type RunOptions } from './command-runner.js';
 import { programsFromRegistry, uninstallCommand, UNINSTALL_KEYS, type InstalledProgram } from './installed-programs.js';
 import { readNetUser } from './net-user.js';
 import { expandWindowsEnv, queryRegistryTree } from './registry.js';
@@ -41,6 +41,17 @@ export interface WindowsSystemOptions {
 
 /** msiexec exit codes (Windows Installer error codes). */
 const MSI = { success: 0, rebootInitiated: 1641, rebootRequired: 3010, unknownProduct: 1605, anotherInstall: 1618 } as const;
+
+/**
+ * How sc.exe and net.exe run here: shielded (RunOptions.shielded), as the service drivers run
+ * theirs, so a terminal's Ctrl-C does not kill a `sc.exe delete` or `net user NAME /delete` half
+ * way (the clean-up lets the step finish, then stops), and a run the Ctrl-C caught as it was
+ * forked, before it ran, is run again. Each is safe to run twice: getkeyname and `net user NAME`
+ * only read; a second `sc.exe delete` answers 1072 or 1060 (marked, absent), a second
+ * `net user NAME /delete` NERR_UserNotFound (2221): both read as such (scDeleteOutcome,
+ * readNetUser). What they print (one service, one user) is far below a shielded run's 64 KiB.
+ */
+const SHIELDED: RunOptions = { shielded: true };
 
 /** The real machine: reg.exe, net.exe and sc.exe through a command runner, folders through fs. */
 export class WindowsSystemDriver implements WindowsSystem {
@@ -89,6 +100,12 @@ export class WindowsSystemDriver implements WindowsSystem {
       return { outcome: 'absent', detail: `"${program.displayName}" is still listed, but its uninstaller ${file} is gone (a stale entry)` };
     }
     const line = commandLine(file, command.args);
+    // Not shielded (RunOptions.shielded), unlike sc.exe and net.exe: a shielded run ends when the
+    // program exits, not its output, and an uninstaller may hand its work to a child and exit (NSIS
+    // ones copy themselves to %TEMP% to delete their own folder): the clean-up would go on while it
+    // still removes files. A half-run uninstaller is not known to be safe to run again, and a
+    // terminal's Ctrl-C must still reach a hung or interactive one. One the Ctrl-C stopped fails
+    // its step, and the clean-up stops after it (cleanup-runner.ts).
     const out = await this.runner.run(file, command.args, { timeoutMs: this.uninstallTimeoutMs });
     if (command.mode === 'msi') {
       switch (out.exitCode) {
@@ -167,7 +184,7 @@ export class WindowsSystemDriver implements WindowsSystem {
     const first = await this.scDelete(name);
     if (first !== 'absent') return first;
     // `sc delete` takes key names only; the clean-up list names some services by display name.
-    const out = await this.runner.run(this.scExe, ['getkeyname', name]);
+    const out = await this.runner.run(this.scExe, ['getkeyname', name], SHIELDED);
     const keyName = out.exitCode === 0 ? parseGetKeyName(out.stdout) : undefined;
     if (keyName === undefined || keyName.toLowerCase() === name.toLowerCase()) return 'absent';
     return this.scDelete(keyName);
@@ -202,7 +219,7 @@ export class WindowsSystemDriver implements WindowsSystem {
 
   private async scDelete(name: string): Promise<DeleteOutcome> {
     const args = ['delete', name];
-    const out = await this.runner.run(this.scExe, args);
+    const out = await this.runner.run(this.scExe, args, SHIELDED);
     const code = scErrorCode({ exitCode: out.exitCode, text: out.stdout + out.stderr });
     const outcome = scDeleteOutcome(code);
     if (outcome !== undefined) return outcome;
@@ -219,7 +236,7 @@ export class WindowsSystemDriver implements WindowsSystem {
   }
 
   private net(args: string[]): Promise<CommandResult> {
-    return this.runner.run(this.netExe, args);
+    return this.runner.run(this.netExe, args, SHIELDED);
   }
 
   private netFailure(args: string[], message: string, systemError: number | undefined): JobFailedError {

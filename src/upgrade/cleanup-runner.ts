@@ -42,11 +42,23 @@ export const STATUS_WORDS: Record<CleanupStatus, string> = {
  * steps when one fails, and a clean-up has nothing to put back — undoing it would mean restoring
  * the broken install it removes. What a clean-up needs instead is that one stuck service or one
  * busy folder does not hide the state of everything else, and that a second run finishes the job.
+ *
+ * Ctrl-C / SIGTERM (`signal`): the step in flight finishes (its sc.exe and net.exe runs are
+ * shielded from the terminal's signal), then no further step starts; those keep `not-run`.
  */
-export async function runCleanupSteps<C>(steps: readonly CleanupStep<C>[], ctx: C, reporter: Reporter): Promise<CleanupReport[]> {
+export async function runCleanupSteps<C>(
+  steps: readonly CleanupStep<C>[],
+  ctx: C,
+  reporter: Reporter,
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<CleanupReport[]> {
   const reports: CleanupReport[] = steps.map((s) => ({ id: s.id, title: s.title, status: 'not-run' }));
   for (const [i, step] of steps.entries()) {
     const report = reports[i]!;
+    if (options.signal?.aborted) {
+      reporter.warn(`cancelled (Ctrl-C or SIGTERM) after step ${i} of ${steps.length}: no further step is run`);
+      break;
+    }
     reporter.info(`[${i + 1}/${steps.length}] ${step.title}`);
     try {
       const outcome = await step.run(ctx, reporter);

@@ -32,6 +32,8 @@ export interface UpgradeCleanupOptions {
   serviceManager?: ServiceManager;
   /** Environment for %SystemDrive%, %ProgramFiles% (process.env by default). */
   env?: Record<string, string | undefined>;
+  /** Ctrl-C / SIGTERM: the step in flight finishes, then the clean-up stops (`cancelled`). */
+  signal?: AbortSignal;
 }
 
 /** One step of the plan as --dry-run shows it. */
@@ -60,6 +62,8 @@ export interface UpgradeCleanupResult {
   backupCheck: BackupCheck;
   /** How each step ended (empty on --dry-run). */
   steps: CleanupReport[];
+  /** A Ctrl-C / SIGTERM stopped it after a step: the steps after it are `not-run`. */
+  cancelled: boolean;
   ok: boolean;
   /** What comes after the clean-up: reinstall the old version, restore the archive. */
   next: string[];
@@ -96,6 +100,7 @@ export async function upgradeCleanup(
     plan,
     backupCheck,
     steps: [],
+    cancelled: false,
     ok: true,
     next: nextSteps(backupCheck),
   };
@@ -117,8 +122,13 @@ export async function upgradeCleanup(
     // The services to delete are Windows services whatever CUPM_SERVICE_MANAGER says.
     services: options.serviceManager ?? new WindowsServiceManager({ timeoutSeconds: config.serviceTimeoutSeconds }),
   };
+  if (options.signal?.aborted)
+    throw new JobFailedError('Cancelled (Ctrl-C or SIGTERM) before the clean-up started.', { state: 'nothing was changed' });
   reporter.info(backupCheck.message);
-  result.steps = await withLock(config.backupDir, 'upgrade cleanup', () => runCleanupSteps(steps, ctx, reporter));
+  result.steps = await withLock(config.backupDir, 'upgrade cleanup', () =>
+    runCleanupSteps(steps, ctx, reporter, { signal: options.signal }),
+  );
+  result.cancelled = result.steps.some((s) => s.status === 'not-run');
   result.ok = result.steps.every((s) => s.status === 'done' || s.status === 'absent');
   return result;
 }
@@ -137,17 +147,28 @@ export function planLines(result: Pick<UpgradeCleanupResult, 'plan' | 'backupChe
   return lines;
 }
 
-/** The error a clean-up with failed steps ends with (exit 5): what is left, and run it again. */
+/** The error a clean-up with failed steps, or one cancelled half way, ends with (exit 5): what is left, and run it again. */
 export function cleanupFailure(result: UpgradeCleanupResult): DirtyStateError {
   const failed = result.steps.filter((s) => s.status === 'failed');
-  return new DirtyStateError(`The upgrade clean-up is not complete: ${failed.length} of ${result.steps.length} steps failed.`, {
+  const total = result.steps.length;
+  const ran = result.steps.filter((s) => s.status !== 'not-run').length;
+  const failedToo = failed.length > 0 ? `; ${failed.length} of them failed` : '';
+  const message = result.cancelled
+    ? `The upgrade clean-up was cancelled (Ctrl-C or SIGTERM) after step ${ran} of ${total} (a step running then was let finish); ${notRun(ran + 1, total)} not run${failedToo}.`
+    : `The upgrade clean-up is not complete: ${failed.length} of ${total} steps failed.`;
+  const left = [result.cancelled ? 'not run' : undefined, failed.length > 0 ? 'FAILED' : undefined].filter(Boolean).join(' or ');
+  return new DirtyStateError(message, {
     problems: formatCleanupReports(result.steps),
-    state:
-      'the steps marked done or already absent are finished; those marked FAILED left their part in place (a clean-up is never undone)',
+    state: `the steps marked done or already absent are finished; those marked ${left} left their part in place (a clean-up is never undone)`,
     hint: [...new Set(failed.map((s) => s.hint).filter(Boolean))]
       .concat('then run cupm-backup upgrade cleanup again: finished steps report "already absent" and the rest continue')
       .join('; '),
   });
+}
+
+/** "step 10 was" / "steps 4-10 were". */
+function notRun(from: number, to: number): string {
+  return from === to ? `step ${from} was` : `steps ${from}-${to} were`;
 }
 
 async function checkBackup(
