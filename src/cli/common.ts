@@ -31,17 +31,24 @@ export function configFor(options: CommonOptions, overrides: Record<string, stri
  * finishes what was left); for the others it just says to wait, since ending now would leave the
  * services stopped.
  */
-export function interruptSignal(options: { secondEndsAtOnce?: boolean } = {}): AbortSignal {
+export function interruptSignal(
+  options: {
+    secondEndsAtOnce?: boolean;
+    /** What the job does on the signal, as the message says it after "stopping and" (default: putting things back). */
+    doing?: string;
+  } = {},
+): AbortSignal {
+  const doing = options.doing ?? 'putting things back';
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     if (!controller.signal.aborted) {
       const again = options.secondEndsAtOnce ? `; ${signal} again ends at once and the next run finishes the job` : '';
-      printErr(`\nReceived ${signal}: stopping and putting things back (this can take a moment${again})...\n`);
+      printErr(`\nReceived ${signal}: stopping and ${doing} (this can take a moment${again})...\n`);
       controller.abort();
       return;
     }
     if (!options.secondEndsAtOnce) {
-      printErr(`\nReceived ${signal} again: still putting things back; please wait.\n`);
+      printErr(`\nReceived ${signal} again: still ${doing}; please wait.\n`);
       return;
     }
     process.off('SIGINT', onSignal);

@@ -162,7 +162,8 @@ export function registerUpgrade(program: Command): void {
         archive: flags.archive ? path.resolve(flags.archive) : undefined,
         windowsUser: flags.windowsUser,
         confirm: confirmer(flags.yes),
-        signal: interruptSignal(),
+        // A clean-up is not undone: the step under way finishes, no further one starts.
+        signal: interruptSignal({ doing: 'letting the step under way finish' }),
       },
       reporter,
     );

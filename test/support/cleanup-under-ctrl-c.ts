@@ -40,7 +40,7 @@ export interface CleanupUnderCtrlC {
 
 const spec = JSON.parse(process.env.CUPM_TEST_CLEANUP ?? '') as CleanupSpec;
 const windowsEnv = { SystemDrive: 'C:', SystemRoot: 'C:\\windows', ProgramFiles: 'C:\\Program Files' };
-const signal = interruptSignal();
+const signal = interruptSignal({ doing: 'letting the step under way finish' });
 const lines: string[] = [];
 const reporter: Reporter = { ...silentReporter, info: (line: string) => lines.push(line), warn: (line: string) => lines.push(line) };
 const config = loadConfig({
@@ -57,7 +57,14 @@ const result = await upgradeCleanup(
       regExe: spec.regExe,
       netExe: spec.netExe,
       env: windowsEnv,
-      localPath: (windowsPath) => path.join(spec.driveC, ...windowsPath.replace(/^C:\\?/i, '').split('\\').filter(Boolean)),
+      localPath: (windowsPath) =>
+        path.join(
+          spec.driveC,
+          ...windowsPath
+            .replace(/^C:\\?/i, '')
+            .split('\\')
+            .filter(Boolean),
+        ),
     }),
     serviceManager: new WindowsServiceManager({ timeoutSeconds: 60, scExe: spec.serviceScExe, regExe: spec.regExe, pollMs: 100 }),
     env: windowsEnv,

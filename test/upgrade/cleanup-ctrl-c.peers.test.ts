@@ -64,7 +64,7 @@ describe("upgrade cleanup under a terminal's Ctrl-C (Wine's sc.exe and reg.exe)"
   };
 
   const outcomeOf = (run: { stdout: string; stderr: string; exitCode: number | undefined; signal: string | undefined }) => {
-    expect(run.stderr).to.contain('Received SIGINT');
+    expect(run.stderr).to.contain('Received SIGINT: stopping and letting the step under way finish');
     const outcome = JSON.parse(run.stdout.trim() || 'null') as CleanupUnderCtrlC | null;
     expect(outcome, `exit ${run.exitCode} ${run.signal ?? ''}: ${run.stderr}`).not.to.equal(null);
     return outcome!;
