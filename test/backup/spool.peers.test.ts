@@ -4,10 +4,12 @@ import { execa } from 'execa';
 import { quote } from 'shell-quote';
 import { expect } from '../support/expect.js';
 import { BIN, runCli } from '../support/cli.js';
-import { waitFor } from '../support/faults.js';
+import { alive, waitFor } from '../support/faults.js';
+import { configOf } from '../support/servers.js';
 import { mountTmpfs, type TestMount } from '../support/mounts.js';
 import { killedDumpallBin, paddedDumpallBin } from '../support/pg-wrappers.js';
 import { createSandboxServer, type SandboxServer } from '../../src/sandbox/sandbox-server.js';
+import { withClient } from '../../src/pg/connection.js';
 import { STANDIN_SCRIPT, type TimelineEvent } from '../../src/sandbox/standin-services.js';
 import type { Manifest } from '../../src/archive/format.js';
 
@@ -34,6 +36,15 @@ describe('backup through a spool: the services come back when the dump is comple
 
   const lastStart = (events: TimelineEvent[]) => Math.max(...events.filter((e) => e.verb === 'start').map((e) => e.at));
   const leftIn = async (dir: string) => (await fs.readdir(dir).catch(() => [] as string[])).sort();
+  /** What the stand-in services record of one backup: each stopped once, then started once, in reverse. */
+  const stoppedAndStartedOnce = [
+    'stop Apache',
+    'stop cupm JBossService',
+    'stop cupm NiceService',
+    'start cupm NiceService',
+    'start cupm JBossService',
+    'start Apache',
+  ];
   const allRunning = async () => {
     for (const service of server.services.services) expect(await server.services.status(service), service).to.equal('running');
   };
@@ -49,14 +60,7 @@ describe('backup through a spool: the services come back when the dump is comple
       .to.match(/into the spool cupm-backup_.*\.zip\.spool/)
       .and.match(/Services are running again; the archive is still being written/);
     const timeline = await server.services.timeline();
-    expect(timeline.map((e) => `${e.verb} ${e.service}`)).to.deep.equal([
-      'stop Apache',
-      'stop cupm JBossService',
-      'stop cupm NiceService',
-      'start cupm NiceService',
-      'start cupm JBossService',
-      'start Apache',
-    ]);
+    expect(timeline.map((e) => `${e.verb} ${e.service}`)).to.deep.equal(stoppedAndStartedOnce);
     // The archive's last write came after the last service was up again.
     const archiveWritten = (await fs.stat(result.archive)).mtimeMs;
     expect(lastStart(timeline)).to.be.below(archiveWritten);
@@ -142,34 +146,34 @@ describe('backup through a spool: the services come back when the dump is comple
     expect(next.exitCode, next.stderr).to.equal(0);
     expect(next.stderr).to.match(/Removing cupm-backup_.*\.zip\.spool, the dump spool of an interrupted backup \(that backup was lost/);
     expect(next.stderr).to.match(/Removing cupm-backup_.*\.zip\.partial, left by an interrupted run/);
-    expect(await server.services.events()).to.deep.equal([
-      'stop Apache',
-      'stop cupm JBossService',
-      'stop cupm NiceService',
-      'start cupm NiceService',
-      'start cupm JBossService',
-      'start Apache',
-    ]);
+    expect(await server.services.events()).to.deep.equal(stoppedAndStartedOnce);
     const after = await leftIn(server.backupDir);
     expect(after.filter((n) => n.endsWith('.spool') || n.endsWith('.partial'))).to.deep.equal([]);
     expect(after.filter((n) => n.endsWith('.zip'))).to.have.length(1);
     await allRunning();
   });
 
-  it('Ctrl-C to its process group while the services are asked their states: no service is stopped, nothing is written (exit 1)', async () => {
-    // The status command says it is being asked, then waits at a gate; the SIGINT comes meanwhile
-    // (status commands run shielded: they finish), then the gate opens.
+  /**
+   * A backup whose service status command says it is being asked (its pid in `asked`), then waits
+   * at a gate (up to a minute) before it answers: the backup stands still while the services'
+   * states are asked. Status commands run shielded, in a process group of their own: a signal to
+   * the backup's group does not reach the one at the gate.
+   */
+  async function backupAskingAtGate() {
     const asked = path.join(server.dir, 'status-asked');
     const gate = path.join(server.dir, 'status-gate');
     const script = path.join(server.dir, 'status-at-gate.sh');
+    await fs.rm(asked, { force: true });
+    await fs.rm(gate, { force: true });
     await fs.writeFile(
       script,
       [
-        `touch ${quote([asked])}`,
+        `echo $$ > ${quote([asked])}`,
         `i=0; while [ ! -e ${quote([gate])} ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done`,
         `exec ${quote([process.execPath, STANDIN_SCRIPT, 'status'])} "$1" ${quote([server.services.dir])}`,
       ].join('\n'),
     );
+    // A process group of its own, as a terminal gives it.
     const child = execa(BIN, ['backup'], {
       env: { PATH: process.env.PATH ?? '', ...server.env(), CUPM_SERVICE_COMMAND_STATUS: quote(['sh', script]) + ' {service}' },
       extendEnv: false,
@@ -179,19 +183,103 @@ describe('backup through a spool: the services come back when the dump is comple
     });
     let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    await waitFor(
-      'the services being asked their states',
-      async () => (await fs.stat(asked).catch(() => undefined)) !== undefined || undefined,
-    );
-    process.kill(-child.pid!, 'SIGINT');
-    await waitFor('the backup to take the Ctrl-C', async () => stderr.includes('Received SIGINT') || undefined);
-    await fs.writeFile(gate, '');
-    const run = await child;
+    const statusPid = await waitFor('the services being asked their states', async () => {
+      const pid = Number((await fs.readFile(asked, 'utf8').catch(() => '')).trim());
+      return pid > 0 ? pid : undefined;
+    });
+    return { child, statusPid, stderr: () => stderr, open: () => fs.writeFile(gate, '') };
+  }
+
+  it('Ctrl-C to its process group while the services are asked their states: no service is stopped, nothing is written (exit 1)', async () => {
+    // The SIGINT comes while the status command waits at the gate (it finishes), then the gate opens.
+    const backup = await backupAskingAtGate();
+    process.kill(-backup.child.pid!, 'SIGINT');
+    await waitFor('the backup to take the Ctrl-C', async () => backup.stderr().includes('Received SIGINT') || undefined);
+    await backup.open();
+    const run = await backup.child;
 
     expect(run.exitCode, String(run.stderr)).to.equal(1);
     expect(String(run.stderr)).to.include('before any service was stopped');
     expect(await server.services.events()).to.deep.equal([]);
     expect((await leftIn(server.backupDir)).filter((n) => /\.(zip|spool|partial)$/.test(n))).to.deep.equal([]);
+    await allRunning();
+  });
+
+  it('kill -9 to its process group while the services are asked their states: none stopped, status stays OK, the next backup runs clean and reports no interrupted run', async () => {
+    // A verified nightly first: status then has nothing to say (OK, exit 0), before and after the kill.
+    const nightly = await runCli(['nightly'], { env: server.env() });
+    expect(nightly.exitCode, nightly.stderr).to.equal(0);
+    const before = await runCli(['status', '--json'], { env: server.env() });
+    expect(before.exitCode, before.stdout).to.equal(0);
+    await server.services.events({ clear: true });
+    await server.services.timeline({ clear: true });
+
+    const backup = await backupAskingAtGate();
+    process.kill(-backup.child.pid!, 'SIGKILL');
+    const killed = await backup.child;
+    expect(killed.signal, String(killed.stderr)).to.equal('SIGKILL');
+    expect(killed.stderr).not.to.match(/Stopping /);
+    // The status command at the gate outlived the backup (shielded): let it answer and end.
+    await backup.open();
+    await waitFor("the killed backup's status command to end", async () => !(await alive(backup.statusPid)) || undefined);
+    await waitFor("the killed backup's server lock session to end", () =>
+      withClient(configOf(server), 'postgres', async (client) =>
+        (await client.query("SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'cupm-backup backup %'")).rowCount === 0
+          ? true
+          : undefined,
+      ),
+    );
+
+    // (a) No service was stopped: their own records say so.
+    expect(await server.services.events()).to.deep.equal([]);
+    expect(await server.services.timeline()).to.deep.equal([]);
+    await allRunning();
+    // Nothing of a run that stopped services: no crash record, no spool, no partial, no archive.
+    const left = await leftIn(server.backupDir);
+    expect(
+      left.filter((n) => n.startsWith('cupm-backup.job') || /\.(spool|partial|tmp)$/.test(n)),
+      left.join(', '),
+    ).to.deep.equal([]);
+    expect(
+      left.filter((n) => n.endsWith('.zip')),
+      left.join(', '),
+    ).to.have.length(1); // the nightly's
+
+    // (b) status: what it said before the kill, word for word: OK, exit 0, no interrupted job.
+    const status = await runCli(['status'], { env: server.env() });
+    expect(status.exitCode, status.stdout).to.equal(0);
+    expect(status.stdout).not.to.match(/PROBLEM/);
+    expect(status.stdout.trimEnd().split('\n').at(-1)).to.equal('OK');
+    const after = await runCli(['status', '--json'], { env: server.env() });
+    expect(after.exitCode, after.stdout).to.equal(0);
+    type Status = {
+      checkedAt: string;
+      newestVerified: { ageHours: number } | null;
+      interruptedJob: unknown;
+      interruptedRestore: unknown;
+      problems: string[];
+      stale: boolean;
+    };
+    const body = after.json<Status>();
+    expect(body).to.include({ interruptedJob: null, interruptedRestore: null, stale: false });
+    expect(body.problems).to.deep.equal([]);
+    // The same report but for the clock: when it was checked, and the nightly archive's age.
+    const timeless = (s: Status) => ({ ...s, checkedAt: '', newestVerified: s.newestVerified && { ...s.newestVerified, ageHours: 0 } });
+    expect(timeless(body)).to.deep.equal(timeless(before.json<Status>()));
+
+    // (c) The next backup: exit 0, an archive, nothing healed (no earlier run reported, nothing removed).
+    const next = await runCli(['backup', '--json'], { env: server.env() });
+    expect(next.exitCode, next.stderr).to.equal(0);
+    expect(next.stderr).not.to.match(/interrupted|Removing|already stopped|running already|stale/i);
+    expect(await server.services.events()).to.deep.equal(stoppedAndStartedOnce);
+    const archive = next.json<{ archive: string }>().archive;
+    expect((await execa('unzip', ['-t', archive])).stdout).to.match(/No errors detected/);
+    const final = await leftIn(server.backupDir);
+    expect(final).to.include(path.basename(archive));
+    expect(
+      final.filter((n) => /\.(spool|partial|tmp)$/.test(n) || n.startsWith('cupm-backup.job') || n.startsWith('cupm-backup.lock')),
+      final.join(', '),
+    ).to.deep.equal([]);
     await allRunning();
   });
 
@@ -221,14 +309,7 @@ describe('backup through a spool: the services come back when the dump is comple
     expect(
       (await leftIn(server.backupDir)).filter((n) => n.endsWith('.spool') || n.endsWith('.partial') || n.endsWith('.zip')),
     ).to.deep.equal([]);
-    expect(await server.services.events()).to.deep.equal([
-      'stop Apache',
-      'stop cupm JBossService',
-      'stop cupm NiceService',
-      'start cupm NiceService',
-      'start cupm JBossService',
-      'start Apache',
-    ]);
+    expect(await server.services.events()).to.deep.equal(stoppedAndStartedOnce);
     await allRunning();
   });
 });

@@ -1,15 +1,13 @@
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { expect } from '../support/expect.js';
-import { corruptCopyOf } from '../support/archive-edit.js';
 import { runCli } from '../support/cli.js';
 import { pausingPgBin, waitFor } from '../support/faults.js';
 import { killAt, type Interruption, type Moment } from '../support/kill-at.js';
-import { backupOf, createOldAndNewServers, serverState, type ServerState } from '../support/servers.js';
+import { createRestoreStage, journalOf, type RestoreStage } from '../support/restore-stage.js';
+import { serverState, type ServerState } from '../support/servers.js';
 import type { SandboxServer } from '../../src/sandbox/sandbox-server.js';
 
-const JOURNAL = 'cupm-backup.restore-journal.json';
 /** The databases a restore makes beside cupm: never left once a run has ended or been finished. */
 const ASIDE = /^cupm__(?:incoming|previous)_\d{14}$/;
 
@@ -72,7 +70,7 @@ const MODES: Array<{ mode: string; args: string[]; steps: KillStep[]; signals: I
 
 describe('restore killed (kill -9) or told to stop (SIGTERM, Ctrl-C) at every step: it ends whole, or the next run finishes or undoes it', function () {
   this.timeout(600_000);
-  let old: SandboxServer;
+  let stage: RestoreStage;
   let target: SandboxServer;
   let archive: string;
   let corrupt: string;
@@ -83,10 +81,8 @@ describe('restore killed (kill -9) or told to stop (SIGTERM, Ctrl-C) at every st
   const ARGS = ['--yes', '--old-nice-host', '192.0.2.10'];
 
   before(async () => {
-    ({ old, new: target } = await createOldAndNewServers());
-    archive = await backupOf(old);
-    work = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-kill-steps-'));
-    corrupt = await corruptCopyOf(archive, path.join(work, 'corrupt.zip'));
+    stage = await createRestoreStage('cupm-kill-steps');
+    ({ target, archive, corrupt, work } = stage);
     const clean = await runCli(['restore', archive, ...ARGS], { env: target.env() });
     expect(clean.exitCode, clean.stderr).to.equal(0);
     restored = await serverState(target);
@@ -94,9 +90,7 @@ describe('restore killed (kill -9) or told to stop (SIGTERM, Ctrl-C) at every st
     expect(restored.databases.filter((d) => ASIDE.test(d))).to.deep.equal([]);
   });
   after(async () => {
-    await old?.destroy();
-    await target?.destroy();
-    await fs.rm(work, { recursive: true, force: true });
+    await stage?.destroy();
   });
 
   /** Waits until no service command or psql of an ended run is still at work (they run on when it dies). */
@@ -215,10 +209,7 @@ describe('restore killed (kill -9) or told to stop (SIGTERM, Ctrl-C) at every st
         const killed = await interrupted(args, at, 'SIGKILL');
         expect(killed.matched, killed.stderr).to.be.a('string');
         await childrenDone();
-        const journal = await fs
-          .readFile(path.join(target.backupDir, JOURNAL), 'utf8')
-          .then((text) => JSON.parse(text) as { steps: Array<{ id: string; status: string }>; live?: { outage: boolean } })
-          .catch(() => undefined);
+        const journal = await journalOf(target).catch(() => undefined);
         // What the journal says the next run does: complete (the load was done) or undo; none: the run had ended.
         const outcome = journal ? (journal.steps.find((s) => s.id === 'load')?.status === 'done' ? 'completed' : 'undone') : null;
         // Once the load is done nothing is undone any more, however late the signal came.

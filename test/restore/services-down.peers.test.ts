@@ -2,28 +2,25 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from '../support/expect.js';
 import { runCli } from '../support/cli.js';
-import { backupOf, createOldAndNewServers, normalizedDump } from '../support/servers.js';
+import { normalizedDump } from '../support/servers.js';
+import { createRestoreStage, JOURNAL, type RestoreStage } from '../support/restore-stage.js';
 import type { SandboxServer } from '../../src/sandbox/sandbox-server.js';
-
-const JOURNAL = 'cupm-backup.restore-journal.json';
 
 describe('restore: a service that does not start again after a completed restore', function () {
   this.timeout(600_000);
-  let old: SandboxServer;
+  let stage: RestoreStage;
   let target: SandboxServer;
   let archive: string;
   let sourceDump: string;
   let failing: string;
 
   before(async () => {
-    ({ old, new: target } = await createOldAndNewServers());
-    archive = await backupOf(old);
-    sourceDump = await normalizedDump(old.cluster, 'cupm');
+    stage = await createRestoreStage('cupm-services-down');
+    ({ target, archive, sourceDump } = stage);
     failing = target.services.services[1]!;
   });
   after(async () => {
-    await old?.destroy();
-    await target?.destroy();
+    await stage?.destroy();
   });
   afterEach(async () => {
     await target.services.setFault(failing, 'fail-start', false);
