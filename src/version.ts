@@ -10,7 +10,7 @@ const TOOL_INSTALLATION = findToolRoot(path.dirname(fileURLToPath(import.meta.ur
  * The folder this installation of cupm-backup lives in (a checkout or the npm package): the nearest
  * folder above this module that holds cupm-backup's package.json. Found by walking up rather than
  * by a fixed number of `..`, because this module runs from src/ (tsx), dist/ (the library) and
- * dist/command/chunks/ (the bundled command) alike.
+ * dist/command/builds/<build>/chunks/ (the bundled command) alike.
  */
 export const TOOL_ROOT: string = TOOL_INSTALLATION.root;
 
