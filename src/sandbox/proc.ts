@@ -20,7 +20,10 @@ export function otherPids(): number[] {
   } catch {
     return [];
   }
-  return names.filter((name) => /^\d+$/.test(name)).map(Number).filter((pid) => pid !== process.pid);
+  return names
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((pid) => pid !== process.pid);
 }
 
 /** The arguments of a live process; [] once it is gone, and for a zombie (whose command line is empty). */

@@ -4,14 +4,7 @@ import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { childrenOf, commandLine, processesNaming, statFields } from '../../src/sandbox/proc.js';
 import { expect } from '../support/expect.js';
-
-/** Polls `check` until it holds (a process just spawned may not have exec'd yet). */
-async function until(what: string, check: () => boolean): Promise<void> {
-  for (const deadline = Date.now() + 60_000; !check(); ) {
-    if (Date.now() > deadline) throw new Error(`not within 60 s: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+import { waitFor } from '../support/faults.js';
 
 // The one scan of /proc (stand-in services, the bench and its tests), on real processes.
 describe('the /proc scan: which processes name a folder, whose children they are', function () {
@@ -41,7 +34,7 @@ describe('the /proc scan: which processes name a folder, whose children they are
     const option = waiting(`--pwfile=${path.join(dir, 'pw')}`);
     const sibling = waiting(`${dir}-other`, `${dir}x/data`);
     const pids = (entries: { pid: number }[]) => entries.map(({ pid }) => pid).sort();
-    await until('the under-scan sees all three', () => processesNaming(dir, { under: true }).length === 3);
+    await waitFor('the under-scan to see all three', async () => (processesNaming(dir, { under: true }).length === 3 ? true : undefined));
 
     expect(pids(processesNaming(dir))).to.deep.equal([exact.pid]);
     expect(pids(processesNaming(dir, { under: true }))).to.deep.equal([exact.pid!, below.pid!, option.pid!].sort());
@@ -54,7 +47,7 @@ describe('the /proc scan: which processes name a folder, whose children they are
   it('never lists this process, and nothing once the processes are gone', async () => {
     expect(processesNaming(process.execPath).map(({ pid }) => pid)).to.not.include(process.pid);
     const child = waiting(dir);
-    await until('the scan sees it', () => processesNaming(dir).length === 1);
+    await waitFor('the scan to see it', async () => (processesNaming(dir).length === 1 ? true : undefined));
     child.kill('SIGKILL');
     await child;
     expect(processesNaming(dir)).to.deep.equal([]);
@@ -70,7 +63,7 @@ describe('the /proc scan: which processes name a folder, whose children they are
     const shell = execa('sh', ['-c', `${JSON.stringify(program)} 600 & ${JSON.stringify(program)} 600 & wait`], { reject: false });
     started.push(shell);
     const running = () => childrenOf(shell.pid!).filter((pid) => commandLine(pid)[0] === program);
-    await until('both children run the program', () => running().length === 2);
+    await waitFor('both children to run the program', async () => (running().length === 2 ? true : undefined));
     for (const child of running()) {
       const fields = statFields(child)!;
       expect(Number(fields[1]), 'the parent, field 4').to.equal(shell.pid);
