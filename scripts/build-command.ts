@@ -1,7 +1,8 @@
 // node --import tsx scripts/build-command.ts — bundles the command (src/cli/main.ts and all it
 // imports, dependencies included) into dist/command/: cupm-backup.js, which bin/cupm-backup runs,
-// and the chunks it loads a command at a time (in a folder per build, see buildCommand). Part of `npm run build`; the tests run it too
-// (test/support/build-command.ts), so they run what administrators run.
+// and the chunks it loads a command at a time (a folder per build: buildCommand). Part of
+// `npm run build`; the tests run it too (test/support/build-command.ts), so they run what
+// administrators run.
 //
 // Why a bundle: Node 20's ES module loader spends most of a start on resolving and reading some
 // 400 files (our modules, execa's, zod's, the age library's): `restore` started in 0.34 s from
@@ -32,13 +33,19 @@ export const KEEP_SUPERSEDED_MS = 24 * 60 * 60 * 1000;
  * sources keeps the current folder (only the entry file is written again: bin/cupm-backup compares
  * its time with the sources').
  *
- * A folder is removed once it has not been current for KEEP_SUPERSEDED_MS (a day: longer than any
- * run of the tool). Its time says when it last was: each build sets it on the folder it makes
- * current and on the one it replaces, before the switch. So dist/ holds the builds of the last day
- * from changed sources, not more. A build killed before its switch leaves a folder nothing runs,
- * removed a day later as well; one killed after it is whole.
+ * A folder is removed once it has not been current for KEEP_SUPERSEDED_MS: a day, longer than any
+ * job or test run. (Not longer than a `daemon`: one left running in a checkout that is rebuilt from
+ * changed sources may miss a chunk a day later, as it would after `npm run build`, which removes
+ * dist/ whole; an installed package is never rebuilt in place.) The folder's time (mtime) says when
+ * it last was current: each build sets it on the folder it makes current and on the one it
+ * replaces, before the switch. So dist/ holds the builds of the last day from changed sources, not
+ * more. A build killed before its switch leaves a folder nothing runs, removed a day later as
+ * well; one killed after it is whole.
  */
-export async function buildCommand(outdir: string = COMMAND_DIR, entryPoint: string = path.join(REPO, 'src', 'cli', 'main.ts')): Promise<void> {
+export async function buildCommand(
+  outdir: string = COMMAND_DIR,
+  entryPoint: string = path.join(REPO, 'src', 'cli', 'main.ts'),
+): Promise<void> {
   const result = await build({
     entryPoints: { 'cupm-backup': entryPoint },
     outdir,
