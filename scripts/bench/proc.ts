@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { execa } from 'execa';
+import { childrenOf, statFields } from '../../src/sandbox/proc.js';
 
 /** What Linux says about processes and CPUs (/proc, taskset): the benchmark's measurements and --cpus. */
 
@@ -18,15 +19,9 @@ export function machineBusyMs(): number {
 
 /** User + system CPU time of a live process in ms (0 once it is gone). */
 export function processCpuMs(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // Fields after the command name (which may hold spaces), from field 3 on: utime is 14, stime 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-  } catch {
-    return 0;
-  }
+  const fields = pid ? statFields(pid) : undefined;
+  // utime and stime, fields 14 and 15 of /proc/<pid>/stat.
+  return fields ? (Number(fields[11]) + Number(fields[12])) * TICK_MS : 0;
 }
 
 /** VmHWM of a live process in bytes (0 once it is gone). */
@@ -88,22 +83,6 @@ export function watchBusiestBackend(dataDir: string): { stop(): BackendTimes | u
       return { aliveMs, cpuMs, runqueueMs, waitingMs: Math.max(0, aliveMs - cpuMs - runqueueMs) };
     },
   };
-}
-
-/** The pids whose parent is `parent` (a scan of /proc). */
-function childrenOf(parent: number): number[] {
-  const children: number[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'latin1');
-      // Fields after the command name (which may hold spaces): state, then the parent's pid.
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent) children.push(Number(name));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return children;
 }
 
 /**

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { quote } from 'shell-quote';
 import { toolFile } from '../version.js';
+import { processesNaming } from './proc.js';
 
 /** The stand-in service script (plain JS: service managers call it often, it must start fast). */
 export const STANDIN_SCRIPT = toolFile('scripts', 'standin-service.mjs');
@@ -98,9 +99,9 @@ export async function createStandinWorld(dir: string, options: StandinOptions): 
       // may not have written its pid file yet: every process naming this world is killed too,
       // until none is left, so that nothing writes into the folder after this.
       for (let round = 0; round < 20; round++) {
-        const left = await processesNaming(dir);
+        const left = processesNaming(dir);
         if (left.length === 0) break;
-        for (const pid of left) {
+        for (const { pid } of left) {
           try {
             process.kill(pid, 'SIGKILL');
           } catch {
@@ -111,24 +112,6 @@ export async function createStandinWorld(dir: string, options: StandinOptions): 
       }
     },
   };
-}
-
-/** The processes (other than this one) whose command line names `dir`; none where there is no /proc. */
-async function processesNaming(dir: string): Promise<number[]> {
-  let pids: string[];
-  try {
-    pids = (await fs.readdir('/proc')).filter((name) => /^\d+$/.test(name));
-  } catch {
-    return [];
-  }
-  const found: number[] = [];
-  for (const pid of pids) {
-    if (Number(pid) === process.pid) continue;
-    const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    // Zombies have an empty command line: nothing to kill.
-    if (cmdline.split('\0').includes(dir)) found.push(Number(pid));
-  }
-  return found;
 }
 
 /** One line of a stand-in world's timeline.log: a running service asked to stop, or a service up again. */

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { cpusAllowed, expandCpuList, type BackendTimes } from '../../scripts/bench/proc.js';
 import type { LivePhases } from '../../scripts/bench/results.js';
+import { processesNaming } from '../../src/sandbox/proc.js';
 import { REPO } from '../support/cli.js';
 import { expect } from '../support/expect.js';
 
@@ -40,14 +41,7 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
   const leftovers = async () => (await fs.readdir(tmp)).filter((name) => name !== 'results' && !name.startsWith('tsx-'));
 
   /** Processes whose command line names a path under the run's TMPDIR (a postmaster's -D). */
-  const processesUnder = async (dir: string) => {
-    const found: string[] = [];
-    for (const pid of (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n))) {
-      const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-      if (cmdline.includes(dir)) found.push(`${pid}: ${cmdline.replace(/\0/g, ' ')}`);
-    }
-    return found;
-  };
+  const processesUnder = (dir: string) => processesNaming(dir, { under: true }).map(({ pid, args }) => `${pid}: ${args.join(' ')}`);
 
   for (const variable of ['PGHOST', 'PGPORT', 'CUPM_BACKUP_DIR']) {
     it(`refuses to run when ${variable} is set (it never measures a server it did not start), and starts nothing`, async () => {
@@ -142,7 +136,7 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
       expect(markdown.includes('archives encrypted (age)')).to.equal(encrypted);
       expect(await fs.readFile(path.join(out, written[2]!), 'utf8')).to.match(/^<svg/);
       expect(await leftovers()).to.deep.equal([]);
-      expect(await processesUnder(tmp)).to.deep.equal([]);
+      expect(processesUnder(tmp)).to.deep.equal([]);
     });
   }
 
@@ -194,12 +188,12 @@ describe('the benchmark (npm run bench): safe to run, whatever happens', functio
       });
       void run.then((r) => reject(new Error(`the benchmark ended before it was interrupted:\n${r.all}`)));
     });
-    expect(await processesUnder(tmp), 'a cluster was running before the interrupt').to.not.deep.equal([]);
+    expect(processesUnder(tmp), 'a cluster was running before the interrupt').to.not.deep.equal([]);
     run.kill('SIGINT');
     const result = await run;
     expect(result.exitCode, result.all).to.equal(130);
     expect(result.all).to.include('SIGINT: stopping the benchmark and removing its clusters and files');
     expect(await leftovers()).to.deep.equal([]);
-    expect(await processesUnder(tmp)).to.deep.equal([]);
+    expect(processesUnder(tmp)).to.deep.equal([]);
   });
 });
