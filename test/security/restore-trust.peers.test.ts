@@ -65,7 +65,10 @@ describe('restore proves the archive before it stops anything: encryption and th
       const plain = path.join(work, 'decrypted.zip');
       await ageDecrypt(dr.identityFile, encrypted, plain);
       expect((await execa('unzip', ['-t', plain])).stdout).to.match(/No errors detected/);
-      const { stdout: keystore } = await execa('unzip', ['-p', plain, 'files/sep/dfc.keystore'], { encoding: 'buffer' });
+      const { stdout: keystore } = await execa('unzip', ['-p', plain, 'files/sep/dfc.keystore'], {
+        encoding: 'buffer',
+        stripFinalNewline: false,
+      });
       expect(Buffer.from(keystore).equals(await fs.readFile(path.join(old.installDir, 'sep', 'dfc.keystore')))).to.equal(true);
     });
 
