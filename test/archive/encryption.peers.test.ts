@@ -60,7 +60,10 @@ describe('encrypted archives: age, readable by the standard tools', function () 
       await ageDecrypt(key.identityFile, file, plain);
       const unzip = await execa('unzip', ['-t', plain]);
       expect(unzip.stdout).to.match(/No errors detected/);
-      const { stdout } = await execa('unzip', ['-p', plain, 'files/sep/dfc.keystore'], { encoding: 'buffer' });
+      const { stdout } = await execa('unzip', ['-p', plain, 'files/sep/dfc.keystore'], {
+        encoding: 'buffer',
+        stripFinalNewline: false,
+      });
       expect(Buffer.from(stdout).equals(keystore)).to.equal(true);
       expect((await verifyArchive(plain)).ok).to.equal(true);
     }

@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { expect } from '../support/expect.js';
 import { BIN, runCli } from '../support/cli.js';
 import { slowDumpallBin, killedDumpallBin } from '../support/pg-wrappers.js';
+import { STOPPED_AND_STARTED_ONCE } from '../support/servers.js';
 import { freePort } from '../../src/sandbox/cluster.js';
 import { createSandboxServer, type SandboxServer } from '../../src/sandbox/sandbox-server.js';
 import type { Manifest } from '../../src/archive/format.js';
@@ -71,14 +72,7 @@ describe('backup of a CUPM server', () => {
     expect(manifest.entries.map((e) => e.path)).to.have.length(6);
     expect(manifest.consistency).to.deep.include({ servicesStopped: server.services.services, allowLive: false, liveSessions: [] });
 
-    expect(await server.services.events()).to.deep.equal([
-      'stop Apache',
-      'stop cupm JBossService',
-      'stop cupm NiceService',
-      'start cupm NiceService',
-      'start cupm JBossService',
-      'start Apache',
-    ]);
+    expect(await server.services.events()).to.deep.equal(STOPPED_AND_STARTED_ONCE);
     for (const service of server.services.services) expect(await server.services.status(service)).to.equal('running');
 
     const verify = await runCli(['verify', archive, '--json'], { env: server.env() });

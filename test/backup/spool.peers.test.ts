@@ -5,7 +5,7 @@ import { quote } from 'shell-quote';
 import { expect } from '../support/expect.js';
 import { BIN, runCli } from '../support/cli.js';
 import { alive, waitFor } from '../support/faults.js';
-import { configOf } from '../support/servers.js';
+import { configOf, STOPPED_AND_STARTED_ONCE } from '../support/servers.js';
 import { mountTmpfs, type TestMount } from '../support/mounts.js';
 import { killedDumpallBin, paddedDumpallBin } from '../support/pg-wrappers.js';
 import { createSandboxServer, type SandboxServer } from '../../src/sandbox/sandbox-server.js';
@@ -36,15 +36,6 @@ describe('backup through a spool: the services come back when the dump is comple
 
   const lastStart = (events: TimelineEvent[]) => Math.max(...events.filter((e) => e.verb === 'start').map((e) => e.at));
   const leftIn = async (dir: string) => (await fs.readdir(dir).catch(() => [] as string[])).sort();
-  /** What the stand-in services record of one backup: each stopped once, then started once, in reverse. */
-  const stoppedAndStartedOnce = [
-    'stop Apache',
-    'stop cupm JBossService',
-    'stop cupm NiceService',
-    'start cupm NiceService',
-    'start cupm JBossService',
-    'start Apache',
-  ];
   const allRunning = async () => {
     for (const service of server.services.services) expect(await server.services.status(service), service).to.equal('running');
   };
@@ -60,7 +51,7 @@ describe('backup through a spool: the services come back when the dump is comple
       .to.match(/into the spool cupm-backup_.*\.zip\.spool/)
       .and.match(/Services are running again; the archive is still being written/);
     const timeline = await server.services.timeline();
-    expect(timeline.map((e) => `${e.verb} ${e.service}`)).to.deep.equal(stoppedAndStartedOnce);
+    expect(timeline.map((e) => `${e.verb} ${e.service}`)).to.deep.equal(STOPPED_AND_STARTED_ONCE);
     // The archive's last write came after the last service was up again.
     const archiveWritten = (await fs.stat(result.archive)).mtimeMs;
     expect(lastStart(timeline)).to.be.below(archiveWritten);
@@ -146,7 +137,7 @@ describe('backup through a spool: the services come back when the dump is comple
     expect(next.exitCode, next.stderr).to.equal(0);
     expect(next.stderr).to.match(/Removing cupm-backup_.*\.zip\.spool, the dump spool of an interrupted backup \(that backup was lost/);
     expect(next.stderr).to.match(/Removing cupm-backup_.*\.zip\.partial, left by an interrupted run/);
-    expect(await server.services.events()).to.deep.equal(stoppedAndStartedOnce);
+    expect(await server.services.events()).to.deep.equal(STOPPED_AND_STARTED_ONCE);
     const after = await leftIn(server.backupDir);
     expect(after.filter((n) => n.endsWith('.spool') || n.endsWith('.partial'))).to.deep.equal([]);
     expect(after.filter((n) => n.endsWith('.zip'))).to.have.length(1);
@@ -271,7 +262,7 @@ describe('backup through a spool: the services come back when the dump is comple
     const next = await runCli(['backup', '--json'], { env: server.env() });
     expect(next.exitCode, next.stderr).to.equal(0);
     expect(next.stderr).not.to.match(/interrupted|Removing|already stopped|running already|stale/i);
-    expect(await server.services.events()).to.deep.equal(stoppedAndStartedOnce);
+    expect(await server.services.events()).to.deep.equal(STOPPED_AND_STARTED_ONCE);
     const archive = next.json<{ archive: string }>().archive;
     expect((await execa('unzip', ['-t', archive])).stdout).to.match(/No errors detected/);
     const final = await leftIn(server.backupDir);
@@ -309,7 +300,7 @@ describe('backup through a spool: the services come back when the dump is comple
     expect(
       (await leftIn(server.backupDir)).filter((n) => n.endsWith('.spool') || n.endsWith('.partial') || n.endsWith('.zip')),
     ).to.deep.equal([]);
-    expect(await server.services.events()).to.deep.equal(stoppedAndStartedOnce);
+    expect(await server.services.events()).to.deep.equal(STOPPED_AND_STARTED_ONCE);
     await allRunning();
   });
 });

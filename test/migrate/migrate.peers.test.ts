@@ -1,13 +1,12 @@
-import fs from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { expect } from '../support/expect.js';
 import { runCli } from '../support/cli.js';
 import { editArchive, fileText, setFile } from '../support/archive-edit.js';
 import { pausingPgBin } from '../support/faults.js';
 import { javaReadProperties, javaReadXml } from '../support/java.js';
-import { backupOf, createOldAndNewServers, installFile, normalizedDump, serverState, withoutNiceRows } from '../support/servers.js';
+import { createRestoreStage, type RestoreStage } from '../support/restore-stage.js';
+import { installFile, normalizedDump, serverState, withoutNiceRows } from '../support/servers.js';
 import { freePort } from '../../src/sandbox/cluster.js';
 import type { SandboxServer } from '../../src/sandbox/sandbox-server.js';
 
@@ -15,6 +14,7 @@ const DS = 'EnterprisePlatform-4.2.0.GA_CP09/server/cupm/deploy/dfc-ds.xml';
 
 describe('migrate: moving CUPM 8.5 onto a new server', function () {
   this.timeout(300_000);
+  let stage: RestoreStage;
   let old: SandboxServer;
   let target: SandboxServer;
   let archive: string;
@@ -23,19 +23,16 @@ describe('migrate: moving CUPM 8.5 onto a new server', function () {
   let newPort: string;
 
   before(async () => {
-    ({ old, new: target } = await createOldAndNewServers());
-    work = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-migrate-'));
+    stage = await createRestoreStage('cupm-migrate');
+    ({ old, target, sourceDump, work } = stage);
     // The old server had one address, the one its NICE engine registered from.
-    archive = await editArchive(await backupOf(old), path.join(work, 'old-server.zip'), (c) => {
+    archive = await editArchive(stage.archive, path.join(work, 'old-server.zip'), (c) => {
       c.manifest.source.addresses = ['192.0.2.10'];
     });
-    sourceDump = await normalizedDump(old.cluster, 'cupm');
     newPort = String(target.cluster.port);
   });
   after(async () => {
-    await old?.destroy();
-    await target?.destroy();
-    await fs.rm(work, { recursive: true, force: true });
+    await stage?.destroy();
   });
 
   const migrateCli = (...args: string[]) => runCli(['migrate', ...args], { env: target.env() });

@@ -8,13 +8,15 @@ import { quote } from 'shell-quote';
 import { BIN, runCli } from '../support/cli.js';
 import { javaReadProperties, javaReadXml } from '../support/java.js';
 import { editArchive, fileText, readArchive } from '../support/archive-edit.js';
-import { backupOf, createOldAndNewServers, installFile, normalizedDump, serverState, withoutNiceRows } from '../support/servers.js';
+import { createRestoreStage, type RestoreStage } from '../support/restore-stage.js';
+import { backupOf, installFile, normalizedDump, serverState, withoutNiceRows } from '../support/servers.js';
 import type { SandboxServer } from '../../src/sandbox/sandbox-server.js';
 
 const DS = 'EnterprisePlatform-4.2.0.GA_CP09/server/cupm/deploy/dfc-ds.xml';
 
 describe('restore: bringing a CUPM server back from an archive', function () {
   this.timeout(300_000);
+  let stage: RestoreStage;
   let old: SandboxServer;
   let target: SandboxServer;
   let archive: string;
@@ -22,17 +24,16 @@ describe('restore: bringing a CUPM server back from an archive', function () {
   let work: string;
 
   before(async () => {
-    ({ old, new: target } = await createOldAndNewServers());
-    // Something only the old server has outside its cupm database: it must not travel.
-    await old.cluster.query('CREATE TABLE admin_notes (note text)', [], 'postgres');
-    archive = await backupOf(old);
-    sourceDump = await normalizedDump(old.cluster, 'cupm');
-    work = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-restore-test-'));
+    stage = await createRestoreStage('cupm-restore-test', {
+      // Something only the old server has outside its cupm database: it must not travel.
+      beforeBackup: async (server) => {
+        await server.cluster.query('CREATE TABLE admin_notes (note text)', [], 'postgres');
+      },
+    });
+    ({ old, target, archive, sourceDump, work } = stage);
   });
   after(async () => {
-    await old?.destroy();
-    await target?.destroy();
-    await fs.rm(work, { recursive: true, force: true });
+    await stage?.destroy();
   });
 
   const restoreCli = (...args: string[]) => runCli(['restore', ...args], { env: target.env() });

@@ -1,12 +1,12 @@
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { expect } from '../support/expect.js';
 import { runCli } from '../support/cli.js';
 import { ageDecrypt, ageEncrypt, ageKeygen, flipByte, type AgeKey } from '../support/age.js';
 import { dumpText, editArchive, setDump } from '../support/archive-edit.js';
-import { backupOf, createOldAndNewServers, installFile, normalizedDump, serverState } from '../support/servers.js';
+import { createRestoreStage, type RestoreStage } from '../support/restore-stage.js';
+import { installFile, normalizedDump, serverState } from '../support/servers.js';
 import type { SandboxServer } from '../../src/sandbox/sandbox-server.js';
 
 /**
@@ -15,8 +15,11 @@ import type { SandboxServer } from '../../src/sandbox/sandbox-server.js';
  */
 describe('restore proves the archive before it stops anything: encryption and the dump guard', function () {
   this.timeout(600_000);
+  let stage: RestoreStage;
   let old: SandboxServer;
   let target: SandboxServer;
+  /** A plain backup of the old server (in its backup folder). */
+  let archive: string;
   let work: string;
   let ops: AgeKey;
   let dr: AgeKey;
@@ -25,15 +28,12 @@ describe('restore proves the archive before it stops anything: encryption and th
   let sourceDump: string;
 
   before(async () => {
-    ({ old, new: target } = await createOldAndNewServers());
-    work = await fs.mkdtemp(path.join(os.tmpdir(), 'cupm-trust-'));
+    stage = await createRestoreStage('cupm-trust');
+    ({ old, target, archive, sourceDump, work } = stage);
     [ops, dr, stranger] = await Promise.all([ageKeygen(work, 'ops'), ageKeygen(work, 'dr-site'), ageKeygen(work, 'stranger')]);
-    sourceDump = await normalizedDump(old.cluster, 'cupm');
   });
   after(async () => {
-    await old?.destroy();
-    await target?.destroy();
-    await fs.rm(work, { recursive: true, force: true });
+    await stage?.destroy();
   });
 
   const restoreCli = (args: string[], env: Record<string, string> = {}) =>
@@ -52,6 +52,8 @@ describe('restore proves the archive before it stops anything: encryption and th
 
   describe('an encrypted backup', () => {
     it('backup --encrypt-to writes only <name>.zip.age, private, which the age CLI turns back into a ZIP unzip reads', async () => {
+      const zips = async () => (await fs.readdir(old.backupDir)).filter((n) => n.endsWith('.zip'));
+      const plainBefore = await zips();
       const result = await runCli(['backup', '--json', '--encrypt-to', ops.recipient, '--encrypt-to', dr.recipient], { env: old.env() });
       expect(result.exitCode, result.stderr).to.equal(0);
       const json = result.json<{ archive: string; encrypted: boolean }>();
@@ -60,12 +62,16 @@ describe('restore proves the archive before it stops anything: encryption and th
       expect(encrypted).to.match(/^.*\/cupm-backup_[^/]+_\d{8}T\d{6}Z\.zip\.age$/);
       expect(result.stderr).to.match(/Encrypting the archive to 2 age recipient\(s\)/);
       expect((await fs.stat(encrypted)).mode & 0o777).to.equal(0o600);
-      expect((await fs.readdir(old.backupDir)).filter((n) => n.endsWith('.zip'))).to.deep.equal([]);
+      // No plain .zip beside it (the stage's own plain backup was there before).
+      expect(await zips()).to.deep.equal(plainBefore);
 
       const plain = path.join(work, 'decrypted.zip');
       await ageDecrypt(dr.identityFile, encrypted, plain);
       expect((await execa('unzip', ['-t', plain])).stdout).to.match(/No errors detected/);
-      const { stdout: keystore } = await execa('unzip', ['-p', plain, 'files/sep/dfc.keystore'], { encoding: 'buffer' });
+      const { stdout: keystore } = await execa('unzip', ['-p', plain, 'files/sep/dfc.keystore'], {
+        encoding: 'buffer',
+        stripFinalNewline: false,
+      });
       expect(Buffer.from(keystore).equals(await fs.readFile(path.join(old.installDir, 'sep', 'dfc.keystore')))).to.equal(true);
     });
 
@@ -102,9 +108,8 @@ describe('restore proves the archive before it stops anything: encryption and th
     });
 
     it('an archive the age CLI encrypted (a plain backup, then age -r) is read in place by restore', async () => {
-      const plain = await backupOf(old);
-      const sealed = path.join(work, `${path.basename(plain)}.age`);
-      await ageEncrypt([dr.recipient], plain, sealed);
+      const sealed = path.join(work, `${path.basename(archive)}.age`);
+      await ageEncrypt([dr.recipient], archive, sealed);
       const result = await restoreCli([sealed, '--dry-run', '--json', '--identity', dr.identityFile]);
       expect(result.exitCode, result.stderr).to.equal(0);
       expect(result.json<{ dryRun: boolean; plan: { archive: string } }>().plan.archive).to.equal(sealed);
@@ -125,10 +130,8 @@ describe('restore proves the archive before it stops anything: encryption and th
   });
 
   describe('a dump that psql would turn against this machine', () => {
-    let archive: string;
     let marker: string;
-    before(async () => {
-      archive = await backupOf(old);
+    before(() => {
       marker = path.join(work, 'pwned');
     });
 

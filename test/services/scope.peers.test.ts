@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from '../support/expect.js';
+import { STOPPED_AND_STARTED_ONCE } from '../support/servers.js';
 import { loadConfig } from '../../src/config/config.js';
 import { DirtyStateError, JobFailedError } from '../../src/errors.js';
 import { silentReporter } from '../../src/jobs/reporter.js';
@@ -42,14 +43,7 @@ describe('services are stopped for a job and put back as they were found', () =>
       Promise.all(SERVICES.map((s) => world.status(s))),
     );
     expect(during).to.deep.equal(['stopped', 'stopped', 'stopped']);
-    expect(await world.events()).to.deep.equal([
-      'stop Apache',
-      'stop cupm JBossService',
-      'stop cupm NiceService',
-      'start cupm NiceService',
-      'start cupm JBossService',
-      'start Apache',
-    ]);
+    expect(await world.events()).to.deep.equal(STOPPED_AND_STARTED_ONCE);
     for (const service of SERVICES) expect(await world.status(service)).to.equal('running');
   });
 

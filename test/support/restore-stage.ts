@@ -39,7 +39,14 @@ export interface RestoreStage {
   destroy(): Promise<void>;
 }
 
-export async function createRestoreStage(prefix: string): Promise<RestoreStage> {
+/**
+ * `beforeBackup` changes the old server before its backup is made (what the archive must hold);
+ * `sourceDump` is read after it.
+ */
+export async function createRestoreStage(
+  prefix: string,
+  options: { beforeBackup?: (old: SandboxServer) => Promise<void> } = {},
+): Promise<RestoreStage> {
   const { old, new: target } = await createOldAndNewServers();
   const work = await fs.mkdtemp(path.join(os.tmpdir(), `${prefix}-`));
   const destroy = async () => {
@@ -48,6 +55,7 @@ export async function createRestoreStage(prefix: string): Promise<RestoreStage> 
     await fs.rm(work, { recursive: true, force: true });
   };
   try {
+    await options.beforeBackup?.(old);
     const archive = await backupOf(old);
     const sourceDump = await normalizedDump(old.cluster, 'cupm');
     const corrupt = await corruptCopyOf(archive, path.join(work, 'corrupt.zip'));

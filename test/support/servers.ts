@@ -12,6 +12,19 @@ import { createSandboxServer, type SandboxOptions, type SandboxServer } from '..
 import { createStandinWorld } from '../../src/sandbox/standin-services.js';
 
 /**
+ * What the stand-in services record (events(), or timeline() as `${verb} ${service}`) when a job
+ * stops the three CUPM services once and starts them again: stopped in order, started in reverse.
+ */
+export const STOPPED_AND_STARTED_ONCE: readonly string[] = [
+  'stop Apache',
+  'stop cupm JBossService',
+  'stop cupm NiceService',
+  'start cupm NiceService',
+  'start cupm JBossService',
+  'start Apache',
+];
+
+/**
  * Two CUPM servers for restore and migration stories: the old one (where the backup is made) and
  * the new one (where it is restored), each with its own cluster, admin password, install tree
  * and stand-in services.
