@@ -234,7 +234,7 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
     log(
       `restore --live ${liveRuns.length}: ${(measured.ms / 1000).toFixed(1)} s, CUPM down ${((measured.downtimeMs ?? 0) / 1000).toFixed(1)} s (stop + start alone: ${((stopStart.downtimeMs ?? 0) / 1000).toFixed(1)} s)` +
         (phases
-          ? `; to the load ${sec(phases.beforeLoadMs)} s, load ${sec(phases.loadMs)} s, outage ${sec(phases.outageMs)} s, drop ${sec(phases.afterMs)} s`
+          ? `; to the load ${sec(phases.beforeLoadMs)} s, load ${sec(phases.loadMs)} s, outage ${sec(phases.outageMs)} s, drop and ANALYZE ${sec(phases.afterMs)} s`
           : ''),
     );
   };

@@ -199,7 +199,7 @@ const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
  * Where a `restore --live` run's time went, in ms, by when its progress lines came: from the
  * spawn to the load's start (program start, verifying the other entries, the snapshot); the load
  * (and the purge) up to the first service asked to stop; the outage's steps with the services'
- * stop and start, up to the drop of the previous database; the drop and the end.
+ * stop and start, up to the drop of the previous database; the drop, ANALYZE and the end.
  */
 export interface LivePhases {
   beforeLoadMs: number;
@@ -310,7 +310,7 @@ export function markdown(result: BenchResult): string {
             result.sizes.map((z) => (z.liveRestore ? s(z.liveRestore.medianMs) : '-')),
           ),
           row(
-            'restore --live, where the time went (medians): to the load + the load + the outage (stop, swap, files, start) + dropping the previous database',
+            'restore --live, where the time went (medians): to the load + the load + the outage (stop, swap, files, start) + after (dropping the previous database, ANALYZE)',
             result.sizes.map((z) => (z.liveRestore ? phasesCell(z.liveRestore.phases) : '-')),
           ),
           row(

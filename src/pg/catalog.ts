@@ -53,6 +53,20 @@ export interface Session {
   state: string | null;
 }
 
+/**
+ * Whether this server's autovacuum gathers planner statistics by itself: it runs and has the row
+ * counts it needs (track_counts from 8.3; stats_start_collector and stats_row_level on 8.2, where
+ * all of it is off by default).
+ */
+export async function autovacuumAnalyzes(client: pg.Client, version: PgVersion): Promise<boolean> {
+  const needed = version.num >= 80300 ? ['autovacuum', 'track_counts'] : ['autovacuum', 'stats_start_collector', 'stats_row_level'];
+  // Our own constant names, spliced as literals: an array parameter's type is guessed differently by 8.2.
+  const { rows } = await client.query<{ name: string; setting: string }>(
+    `SELECT name, setting FROM pg_settings WHERE name IN (${needed.map((n) => `'${n}'`).join(', ')})`,
+  );
+  return needed.every((name) => rows.some((r) => r.name === name && r.setting === 'on'));
+}
+
 /** Client sessions on `database` other than the caller's own (not autovacuum), in any server version from 8.2 on. */
 export async function otherSessions(client: pg.Client, version: PgVersion, database: string): Promise<Session[]> {
   // 8.2-9.1 name the pid column procpid; application_name arrived in 9.0, state in 9.2.

@@ -54,6 +54,8 @@ export interface RestoreJournal {
   files: JournalFile[];
   purge: { host: string; deleted: number | null } | null;
   keepPrevious: boolean;
+  /** ANALYZE each restored database once the services are back (autovacuum does not here). Absent in older journals: no. */
+  analyze?: boolean;
   adminPasswordFromBackup: boolean;
   /** The admin password (hash) the dump holds, once the load has read it. */
   adminPassword: string | null;
@@ -65,7 +67,7 @@ export interface RestoreJournal {
    * which and why. The run that finishes the undo starts them (those in services.wereRunning).
    */
   servicesKeptStopped?: { services: string[]; reason: string };
-  /** Steps after the services are back: drop the previous databases, apply the admin password. */
+  /** Steps after the services are back: drop the previous databases, ANALYZE, apply the admin password. */
   finishing: StepReport[];
   /**
    * A live restore (--live): the dump loads into the incoming databases while CUPM runs, and only

@@ -124,7 +124,7 @@ export function stepLines(reports: readonly StepReport[], steps: readonly Restor
 }
 
 /**
- * Runs the steps that come once the services are back (drop the previous database, the admin
+ * Runs the steps that come once the services are back (drop the previous database, ANALYZE, the admin
  * password). The restore is complete by then: a failure is a warning that says what to do.
  */
 export async function runFinishing(steps: RestoreStep[], rt: RestoreRuntime, reporter: Reporter): Promise<StepReport[]> {

@@ -21,6 +21,8 @@ export interface RestorePlan {
   purge: { host: string; rows: number | null } | null;
   postgres: { restart: string } | { endSessionsOf: string };
   keepPrevious: boolean;
+  /** ANALYZE the restored databases once the services run (autovacuum does not here). */
+  analyze: boolean;
   disk: DiskCheck;
   warnings: string[];
   /** A live restore (the server has the application database): the steps while CUPM runs, and those of the outage. */
@@ -52,14 +54,18 @@ export function formatPlan(plan: RestorePlan): string[] {
       : 'Services stopped during the restore, and started again after:',
     [...plan.services.stop, ...plan.services.alreadyStopped.map((s) => `${s} (already stopped: stays stopped)`)],
   );
-  push(
-    'Databases replaced from the archive:',
-    plan.databases.map((d) =>
+  push('Databases replaced from the archive:', [
+    ...plan.databases.map((d) =>
       d.action === 'replace'
         ? `${d.name} (the current one is renamed ${d.movedTo}, then ${plan.keepPrevious ? 'kept (--keep-previous)' : 'dropped once the services run'})`
         : `${d.name} (new)`,
     ),
-  );
+    ...(plan.databases.length === 0
+      ? []
+      : plan.analyze
+        ? ['then ANALYZE in each, once the services run (a dump carries no planner statistics, and autovacuum is off here)']
+        : ['planner statistics: gathered by autovacuum (on here) within its next rounds']),
+  ]);
   lines.push('  (the contents the dump holds for the built-in databases postgres and template1 are not restored)');
   push('Roles:', [
     ...(plan.roles.alter.length > 0 ? [`set as in the backup: ${plan.roles.alter.join(', ')}`] : []),

@@ -9,7 +9,16 @@ import { BIN, runCli } from '../support/cli.js';
 import { javaReadProperties, javaReadXml } from '../support/java.js';
 import { editArchive, fileText, readArchive } from '../support/archive-edit.js';
 import { createRestoreStage, type RestoreStage } from '../support/restore-stage.js';
-import { backupOf, installFile, normalizedDump, serverState, withoutNiceRows } from '../support/servers.js';
+import {
+  backupOf,
+  installFile,
+  normalizedDump,
+  serverState,
+  setAutovacuum,
+  tablesNeverAnalyzed,
+  tablesOf,
+  withoutNiceRows,
+} from '../support/servers.js';
 import type { SandboxServer } from '../../src/sandbox/sandbox-server.js';
 
 const DS = 'EnterprisePlatform-4.2.0.GA_CP09/server/cupm/deploy/dfc-ds.xml';
@@ -116,6 +125,7 @@ describe('restore: bringing a CUPM server back from an archive', function () {
     const plan = result.stdout;
     for (const service of ['Apache', 'cupm JBossService', 'cupm NiceService']) expect(plan).to.include(`  - ${service}\n`);
     expect(plan).to.match(/cupm \(the current one is renamed cupm__previous_\d{14}, then dropped once the services run\)/);
+    expect(plan).to.include('planner statistics: gathered by autovacuum (on here) within its next rounds');
     expect(plan).to.include('set as in the backup: cupm, postgres');
     expect(plan).to.include('the password of postgres (the admin this tool uses) stays as it is');
     expect(plan).to.include(`${path.join(target.installDir, 'sep', 'dfc.keystore')} (replaced, from archive)`);
@@ -175,6 +185,33 @@ describe('restore: bringing a CUPM server back from an archive', function () {
     expect(result.json<{ nicesysengDeleted: number }>().nicesysengDeleted).to.equal(2);
     expect(await normalizedDump(target.cluster, 'cupm')).to.equal(withoutNiceRows(sourceDump, '192.0.2.10'));
     expect(sourceDump).to.not.equal(withoutNiceRows(sourceDump, '192.0.2.10'));
+  });
+
+  it('with autovacuum off (8.2, as installed), it gathers the planner statistics (ANALYZE) once the services run, live or plain; with it on, it leaves them to autovacuum', async () => {
+    const steps = (result: { json<T>(): T }) =>
+      result.json<{ steps: Array<{ id: string; status: string }> }>().steps.map((s) => `${s.id} ${s.status}`);
+    await setAutovacuum(target, false);
+    try {
+      const dry = await restoreCli(archive, '--dry-run');
+      expect(dry.stdout).to.include(
+        'then ANALYZE in each, once the services run (a dump carries no planner statistics, and autovacuum is off here)',
+      );
+      for (const mode of ['--live', '--no-live']) {
+        const result = await restoreCli(archive, '--yes', '--json', mode);
+        expect(result.exitCode, result.stderr).to.equal(0);
+        // After the services started again (its last step), and before nothing else.
+        expect(steps(result).slice(-2), mode).to.deep.equal(['drop-previous done', 'analyze done']);
+        expect(result.stderr).to.match(/Gather the planner statistics of cupm \(ANALYZE\)/);
+        expect(await tablesNeverAnalyzed(target), mode).to.deep.equal([]);
+      }
+    } finally {
+      await setAutovacuum(target, true);
+    }
+    const result = await restoreCli(archive, '--yes', '--json');
+    expect(result.exitCode, result.stderr).to.equal(0);
+    expect(steps(result)).to.not.include('analyze done');
+    // Not one table analyzed by the restore (autovacuum's own runs are counted apart).
+    expect(await tablesNeverAnalyzed(target)).to.deep.equal(await tablesOf(target));
   });
 
   it('--no-files restores the database only', async () => {

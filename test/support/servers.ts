@@ -10,6 +10,7 @@ import { startCluster, type Cluster } from '../../src/sandbox/cluster.js';
 import { createInstallTree } from '../../src/sandbox/install-tree.js';
 import { createSandboxServer, type SandboxOptions, type SandboxServer } from '../../src/sandbox/sandbox-server.js';
 import { createStandinWorld } from '../../src/sandbox/standin-services.js';
+import { waitFor } from './faults.js';
 
 /**
  * What the stand-in services record (events(), or timeline() as `${verb} ${service}`) when a job
@@ -139,6 +140,36 @@ export interface ServerState {
   services: Record<string, string>;
   /** What lies in the backup dir besides archives (journals, snapshots, temp files). */
   backupDirLeftovers: string[];
+}
+
+/** Turns the server's autovacuum off (8.2's default) or back to PostgreSQL's default, and waits until new sessions see it. */
+export async function setAutovacuum(server: SandboxServer, on: boolean): Promise<void> {
+  await server.cluster.query(on ? 'ALTER SYSTEM RESET autovacuum' : 'ALTER SYSTEM SET autovacuum = off');
+  await server.cluster.query('SELECT pg_reload_conf()');
+  await waitFor(`autovacuum ${on ? 'on' : 'off'} in new sessions`, async () => {
+    const [row] = await server.cluster.query<{ setting: string }>("SELECT setting FROM pg_settings WHERE name = 'autovacuum'");
+    return row?.setting === (on ? 'on' : 'off') ? true : undefined;
+  });
+}
+
+/** The user tables of `database`, schema-qualified, in order. */
+export async function tablesOf(server: SandboxServer, database = 'cupm'): Promise<string[]> {
+  const rows = await server.cluster.query<{ name: string }>(
+    "SELECT schemaname || '.' || relname AS name FROM pg_stat_user_tables ORDER BY 1",
+    undefined,
+    database,
+  );
+  return rows.map((r) => r.name);
+}
+
+/** The tables of `database` no ANALYZE has run on (autovacuum's own not counted): a restore leaves none. */
+export async function tablesNeverAnalyzed(server: SandboxServer, database = 'cupm'): Promise<string[]> {
+  const rows = await server.cluster.query<{ name: string }>(
+    "SELECT schemaname || '.' || relname AS name FROM pg_stat_user_tables WHERE last_analyze IS NULL ORDER BY 1",
+    undefined,
+    database,
+  );
+  return rows.map((r) => r.name);
 }
 
 export async function serverState(server: SandboxServer): Promise<ServerState> {

@@ -77,6 +77,7 @@ export async function planRestore(
     files: files.files,
     purge: niceHost === undefined ? null : { host: niceHost, deleted: null },
     keepPrevious: input.keepPrevious,
+    analyze: !server.autovacuum,
     adminPasswordFromBackup: input.adminPasswordFromBackup,
     adminPassword: null,
     psqlPid: null,
@@ -114,6 +115,7 @@ export async function planRestore(
     purge: journal.purge === null ? null : { host: journal.purge.host, rows: purgeRows ?? null },
     postgres: journal.pgService ? { restart: journal.pgService } : { endSessionsOf: journal.dbRole },
     keepPrevious: journal.keepPrevious,
+    analyze: journal.analyze === true,
     disk: server.disk,
     warnings,
   };

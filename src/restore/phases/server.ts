@@ -1,6 +1,6 @@
 import type { Config } from '../../config/config.js';
 import { ConfigError, RefusedError } from '../../errors.js';
-import { listDatabases, listRoles } from '../../pg/catalog.js';
+import { autovacuumAnalyzes, listDatabases, listRoles } from '../../pg/catalog.js';
 import { connectionInfo, serverVersion, withClient, type ConnectionInfo } from '../../pg/connection.js';
 import { BUILTIN_DATABASES } from '../../pg/dump/syntax.js';
 import { isLocalHost, sameHost } from '../../pg/locality.js';
@@ -60,6 +60,8 @@ export interface InspectedServer {
   alreadyStopped: string[];
   /** The PostgreSQL service restarted after the load; null: the sessions of the CUPM role are ended instead. */
   pgService: string | null;
+  /** Autovacuum gathers the restored databases' planner statistics here; false: the restore runs ANALYZE. */
+  autovacuum: boolean;
 }
 
 /**
@@ -73,12 +75,16 @@ export async function inspectServer(config: Config, input: ServerInput, warnings
   const { installDir, staged, stamp } = input;
   const psql = await findPgTool(config, 'psql');
   const dumpall = await findPgTool(config, 'pg_dumpall');
-  const server = await withClient(config, 'postgres', async (client) => ({
-    version: await serverVersion(client),
-    databases: await listDatabases(client),
-    roles: await listRoles(client),
-    disk: await checkDisk(client, input.dumpSize, databaseIsLocal, config.backupDir),
-  }));
+  const server = await withClient(config, 'postgres', async (client) => {
+    const version = await serverVersion(client);
+    return {
+      version,
+      databases: await listDatabases(client),
+      roles: await listRoles(client),
+      autovacuum: await autovacuumAnalyzes(client, version),
+      disk: await checkDisk(client, input.dumpSize, databaseIsLocal, config.backupDir),
+    };
+  });
   if (server.disk.note) warnings.push(`disk: ${server.disk.note}`);
   // Not measured where the databases are: a live load that fills that disk does so under the running CUPM.
   if (server.disk.note && input.live)
@@ -156,5 +162,6 @@ export async function inspectServer(config: Config, input: ServerInput, warnings
     stop,
     alreadyStopped,
     pgService,
+    autovacuum: server.autovacuum,
   };
 }
