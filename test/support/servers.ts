@@ -152,20 +152,13 @@ export async function setAutovacuum(server: SandboxServer, on: boolean): Promise
   });
 }
 
-/** The user tables of `database`, schema-qualified, in order. */
-export async function tablesOf(server: SandboxServer, database = 'cupm'): Promise<string[]> {
+/**
+ * The user tables of `database`, schema-qualified, in order; `neverAnalyzed`: only those no ANALYZE
+ * has run on (autovacuum's own are counted apart, in last_autoanalyze): a restore that analyzes leaves none.
+ */
+export async function tablesOf(server: SandboxServer, database = 'cupm', { neverAnalyzed = false } = {}): Promise<string[]> {
   const rows = await server.cluster.query<{ name: string }>(
-    "SELECT schemaname || '.' || relname AS name FROM pg_stat_user_tables ORDER BY 1",
-    undefined,
-    database,
-  );
-  return rows.map((r) => r.name);
-}
-
-/** The tables of `database` no ANALYZE has run on (autovacuum's own not counted): a restore leaves none. */
-export async function tablesNeverAnalyzed(server: SandboxServer, database = 'cupm'): Promise<string[]> {
-  const rows = await server.cluster.query<{ name: string }>(
-    "SELECT schemaname || '.' || relname AS name FROM pg_stat_user_tables WHERE last_analyze IS NULL ORDER BY 1",
+    `SELECT schemaname || '.' || relname AS name FROM pg_stat_user_tables${neverAnalyzed ? ' WHERE last_analyze IS NULL' : ''} ORDER BY 1`,
     undefined,
     database,
   );
