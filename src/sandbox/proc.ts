@@ -37,6 +37,17 @@ export function commandLine(pid: number): string[] {
   return raw === '' ? [] : raw.replace(/\0$/, '').split('\0');
 }
 
+/** The environment a live process started with (`NAME=value` entries); [] once it is gone or is not ours to read. */
+export function environment(pid: number): string[] {
+  let raw: string;
+  try {
+    raw = fs.readFileSync(`/proc/${pid}/environ`, 'utf8');
+  } catch {
+    return [];
+  }
+  return raw === '' ? [] : raw.replace(/\0$/, '').split('\0');
+}
+
 /**
  * The fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses),
  * so from field 3 (the state) on: [0] is the state, [1] the parent's pid, [11] utime, [12] stime.

@@ -10,6 +10,7 @@ import { createSandboxServer, type SandboxServer } from '../../src/sandbox/sandb
 import { withClient } from '../../src/pg/connection.js';
 import { configOf } from '../support/servers.js';
 import { dumpsOf } from '../support/proc-watch.js';
+import { processesNaming } from '../../src/sandbox/proc.js';
 
 /**
  * kill -9 and Ctrl-C (SIGINT to the whole process group, as a terminal sends it) at every step of
@@ -49,13 +50,9 @@ describe('kill -9, Ctrl-C or SIGTERM at every step of backup and nightly: the ne
 
   /** The killed run's children end on their own: shielded service commands, an orphaned pg_dumpall. */
   async function settled(): Promise<void> {
-    await waitFor("the killed run's service commands to end", async () => {
-      for (const pid of (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n))) {
-        const cmdline = (await fs.readFile(`/proc/${pid}/cmdline`).catch(() => Buffer.alloc(0))).toString().split('\0');
-        if (cmdline.includes(server.services.dir) && (cmdline.includes('stop') || cmdline.includes('start'))) return undefined;
-      }
-      return true;
-    });
+    await waitFor("the killed run's service commands to end", async () =>
+      processesNaming(server.services.dir).some(({ args }) => args.includes('stop') || args.includes('start')) ? undefined : true,
+    );
     await waitFor("the killed run's pg_dumpall to end", async () =>
       (await dumpsOf(server.env().PGPORT!, padded)).length === 0 ? true : undefined,
     );

@@ -7,6 +7,7 @@ import { killAt, type Interruption, type Moment } from '../support/kill-at.js';
 import { createRestoreStage, journalOf, type RestoreStage } from '../support/restore-stage.js';
 import { serverState, setAutovacuum, type ServerState } from '../support/servers.js';
 import type { SandboxServer } from '../../src/sandbox/sandbox-server.js';
+import { processesNaming } from '../../src/sandbox/proc.js';
 
 /** The databases a restore makes beside cupm: never left once a run has ended or been finished. */
 const ASIDE = /^cupm__(?:incoming|previous)_\d{14}$/;
@@ -100,11 +101,8 @@ describe('restore killed (kill -9) or told to stop (SIGTERM, Ctrl-C) at every st
   /** Waits until no service command or psql of an ended run is still at work (they run on when it dies). */
   const childrenDone = () =>
     waitFor('the service commands and the psql of the ended run to end', async () => {
-      for (const pid of (await fs.readdir('/proc')).filter((n) => /^\d+$/.test(n))) {
-        const argv = (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
-        if (argv.includes(target.services.dir) && (argv.includes('stop') || argv.includes('start'))) return undefined;
-        if (argv.some((a) => a.startsWith(work)) && argv.some((a) => a.endsWith('pausing-psql.mjs'))) return undefined;
-      }
+      if (processesNaming(target.services.dir).some(({ args }) => args.includes('stop') || args.includes('start'))) return undefined;
+      if (processesNaming(work, { under: true }).some(({ args }) => args.some((a) => a.endsWith('pausing-psql.mjs')))) return undefined;
       return true;
     });
 

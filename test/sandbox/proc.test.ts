@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { childrenOf, commandLine, processesNaming, statFields } from '../../src/sandbox/proc.js';
+import { childrenOf, commandLine, environment, processesNaming, statFields } from '../../src/sandbox/proc.js';
 import { expect } from '../support/expect.js';
 import { waitFor } from '../support/faults.js';
 
@@ -12,8 +12,9 @@ describe('the /proc scan: which processes name a folder, whose children they are
   let dir: string;
   const started: ResultPromise[] = [];
   /** A Node process that waits, with `args` on its command line. */
-  const waiting = (...args: string[]) => {
-    const child = execa(process.execPath, ['-e', 'setTimeout(() => {}, 600_000)', '--', ...args], { reject: false });
+  const waiting = (...args: string[]) => waitingWith({}, ...args);
+  const waitingWith = (env: Record<string, string>, ...args: string[]) => {
+    const child = execa(process.execPath, ['-e', 'setTimeout(() => {}, 600_000)', '--', ...args], { reject: false, env });
     started.push(child);
     return child;
   };
@@ -52,7 +53,17 @@ describe('the /proc scan: which processes name a folder, whose children they are
     await child;
     expect(processesNaming(dir)).to.deep.equal([]);
     expect(commandLine(child.pid!)).to.deep.equal([]);
+    expect(environment(child.pid!)).to.deep.equal([]);
     expect(statFields(child.pid!)).to.equal(undefined);
+  });
+
+  it('reads the environment a process started with, entry by entry', async () => {
+    const child = waitingWith({ CUPM_PROC_TEST: `a b=c ${dir}` }, dir);
+    await waitFor('the scan to see it', async () => (processesNaming(dir).length === 1 ? true : undefined));
+    const entries = environment(child.pid!);
+    expect(entries).to.include(`CUPM_PROC_TEST=a b=c ${dir}`);
+    expect(entries).to.include(`PATH=${process.env.PATH}`);
+    expect(entries.every((entry) => entry.includes('='))).to.equal(true);
   });
 
   it("lists a process's children, and reads its stat past a command name with spaces and parentheses", async () => {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { quote } from 'shell-quote';
 import type { SandboxServer } from '../../src/sandbox/sandbox-server.js';
+import { statFields } from '../../src/sandbox/proc.js';
 
 const BIN = path.dirname(fileURLToPath(import.meta.url)) + '/bin';
 
@@ -24,8 +25,7 @@ export async function alive(pid: number): Promise<boolean> {
   } catch {
     return false;
   }
-  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  return !/^\d+ \(.*\) Z/.test(stat);
+  return statFields(pid)?.[0] !== 'Z';
 }
 
 /**

@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { quote } from 'shell-quote';
+import { commandLine, environment, otherPids } from '../../src/sandbox/proc.js';
 
 /**
  * Watches every process of the machine while a command runs: reads /proc/<pid>/cmdline of each
@@ -13,16 +14,13 @@ export function watchProcesses(secrets: string[]) {
   let running = true;
   const loop = (async () => {
     while (running) {
-      const pids = (await fs.readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n));
-      await Promise.all(
-        pids.map(async (pid) => {
-          const raw = await fs.readFile(`/proc/${pid}/cmdline`).catch(() => undefined);
-          if (!raw || raw.length === 0) return;
-          const cmdline = raw.toString('utf8').replace(/\0/g, ' ').trim();
-          seen.set(Number(pid), cmdline);
-          for (const secret of secrets) if (cmdline.includes(secret)) leaks.push(`${pid}: ${cmdline}`);
-        }),
-      );
+      for (const pid of otherPids()) {
+        const args = commandLine(pid);
+        if (args.length === 0) continue;
+        const cmdline = args.join(' ').trim();
+        seen.set(pid, cmdline);
+        for (const secret of secrets) if (cmdline.includes(secret)) leaks.push(`${pid}: ${cmdline}`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   })();
@@ -63,15 +61,14 @@ export async function recordingPgBin(realBin: string, dir: string): Promise<{ bi
  */
 export async function dumpsOf(port: string, wrapperDir?: string): Promise<number[]> {
   const pids: number[] = [];
-  for (const pid of (await fs.readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n))) {
-    const argv = (await fs.readFile(`/proc/${pid}/cmdline`).catch(() => Buffer.alloc(0))).toString('utf8').split('\0');
+  for (const pid of otherPids()) {
+    const argv = commandLine(pid);
     if (wrapperDir && argv.some((a) => a.startsWith(wrapperDir + path.sep))) {
-      pids.push(Number(pid));
+      pids.push(pid);
       continue;
     }
     if (path.basename(argv[0] ?? '') !== 'pg_dumpall') continue;
-    const environ = (await fs.readFile(`/proc/${pid}/environ`).catch(() => Buffer.alloc(0))).toString('utf8').split('\0');
-    if (environ.includes(`PGPORT=${port}`)) pids.push(Number(pid));
+    if (environment(pid).includes(`PGPORT=${port}`)) pids.push(pid);
   }
   return pids;
 }

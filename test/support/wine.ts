@@ -1,8 +1,9 @@
-import { chmod, mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { commandLine as argsOf, environment, otherPids } from '../../src/sandbox/proc.js';
 
 /**
  * A Windows Service Control Manager for tests on Linux: Wine's own services.exe, sc.exe and
@@ -179,18 +180,9 @@ export async function createWinePrefix(): Promise<WinePrefix> {
       },
       clearCalls: () => writeFile(callsLog, ''),
       async processesRunning(commandLine) {
-        const pids: number[] = [];
-        for (const entry of await readdir('/proc')) {
-          if (!/^\d+$/.test(entry)) continue;
-          try {
-            const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).replaceAll('\0', ' ');
-            const environ = (await readFile(`/proc/${entry}/environ`, 'utf8')).split('\0');
-            if (cmdline.startsWith(commandLine) && environ.includes(`WINEPREFIX=${prefix}`)) pids.push(Number(entry));
-          } catch {
-            // The process ended while we looked.
-          }
-        }
-        return pids;
+        return otherPids().filter(
+          (pid) => argsOf(pid).join(' ').startsWith(commandLine) && environment(pid).includes(`WINEPREFIX=${prefix}`),
+        );
       },
       destroy,
     };
