@@ -28,20 +28,19 @@ export function otherPids(): number[] {
 
 /** The arguments of a live process; [] once it is gone, and for a zombie (whose command line is empty). */
 export function commandLine(pid: number): string[] {
-  let raw: string;
-  try {
-    raw = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-  } catch {
-    return [];
-  }
-  return raw === '' ? [] : raw.replace(/\0$/, '').split('\0');
+  return nulSeparated(pid, 'cmdline');
 }
 
 /** The environment a live process started with (`NAME=value` entries); [] once it is gone or is not ours to read. */
 export function environment(pid: number): string[] {
+  return nulSeparated(pid, 'environ');
+}
+
+/** A /proc/<pid> file of NUL-terminated strings, as a list; [] when it is empty or cannot be read. */
+function nulSeparated(pid: number, file: 'cmdline' | 'environ'): string[] {
   let raw: string;
   try {
-    raw = fs.readFileSync(`/proc/${pid}/environ`, 'utf8');
+    raw = fs.readFileSync(`/proc/${pid}/${file}`, 'utf8');
   } catch {
     return [];
   }
