@@ -21,6 +21,7 @@ import { findServerBinDir, startCluster, type Cluster } from '../src/sandbox/clu
 import { createInstallTree } from '../src/sandbox/install-tree.js';
 import { createStandinWorld, downtimeOf, type StandinWorld } from '../src/sandbox/standin-services.js';
 import { DEFAULT_SERVICES } from '../src/config/config.js';
+import { DEFAULT_LOAD_JOBS } from '../src/restore/prepare.js';
 import { chart } from './bench/chart.js';
 import { Cleanup } from './bench/cleanup.js';
 import { cpusAllowed, machineBusyMs, pinToCpus, syncPageCache, watchBusiestBackend, type BackendTimes } from './bench/proc.js';
@@ -45,6 +46,11 @@ interface Tool {
   how: string;
   /** Settings of its own (CUPM_BACKUP_DEV for --tsx). */
   env?: Record<string, string>;
+}
+
+/** restore --jobs as the bench was told (none: the tool's default). */
+function jobsArgs(options: BenchOptions): string[] {
+  return options.jobs === undefined ? [] : ['--jobs', String(options.jobs)];
 }
 
 /** A cluster of ours, with its proof of identity. */
@@ -112,7 +118,12 @@ async function run(options: BenchOptions): Promise<void> {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     machine: await machineFacts(loadAtStart),
-    tool: { how: tool.how, compressionLevel: options.level ?? DEFAULT_COMPRESSION_LEVEL, encrypted: options.encrypt },
+    tool: {
+      how: tool.how,
+      compressionLevel: options.level ?? DEFAULT_COMPRESSION_LEVEL,
+      encrypted: options.encrypt,
+      restoreJobs: options.jobs ?? DEFAULT_LOAD_JOBS,
+    },
     runs: options.runs,
     sizes,
     targets: judge(sizes),
@@ -225,7 +236,9 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
   };
   const liveRestore = async () => {
     const measured = await watchingTheLoad(loadBackends.live, () =>
-      withDowntime(services, () => runTool(tool, ['restore', archive, '--yes', '--live', '--json'], { ...targetEnv, ...services.env() })),
+      withDowntime(services, () =>
+        runTool(tool, ['restore', archive, '--yes', '--live', '--json', ...jobsArgs(options)], { ...targetEnv, ...services.env() }),
+      ),
     );
     liveRuns.push(measured);
     await checkRestored(target.cluster, counts, 'cupm-backup restore --live');
@@ -244,7 +257,7 @@ async function benchSize(options: BenchOptions, tool: Tool, work: string, phones
     async () => {
       await emptyTarget(target);
       const measured = await withDowntime(services, () =>
-        runTool(tool, ['restore', archive, '--yes', '--json'], { ...targetEnv, ...services.env() }),
+        runTool(tool, ['restore', archive, '--yes', '--json', ...jobsArgs(options)], { ...targetEnv, ...services.env() }),
       );
       restoreRuns.push(measured);
       await checkRestored(target.cluster, counts, 'cupm-backup restore');

@@ -20,6 +20,8 @@ export interface BenchOptions {
   tsx: boolean;
   /** Pin the run (clusters, both tools) to the first N CPUs: how the gap changes with cores. */
   cpus: number | undefined;
+  /** restore --jobs for the tool's restores; undefined: its default. */
+  jobs: number | undefined;
   /** S3 off-site copies to the local object store instead: MB/s up and down, peak RSS of a nightly. */
   s3: boolean;
   outDir: string;
@@ -51,6 +53,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     .option('--encrypt', 'encrypt the archives to an age key made for the run (what encryption costs)')
     .option('--tsx', 'run the checkout through tsx (bin/cupm-backup) instead of a build of it')
     .option('--cpus <n>', 'run everything (clusters, cupm-backup, pg_dumpall, psql) on the first n CPUs only (taskset)', positiveInt)
+    .option('--jobs <n>', "restore --jobs for cupm-backup's restores (psql sessions loading the dump; default: the tool's)", positiveInt)
     .option(
       '--s3',
       'S3 off-site copies to a local Swift (s3api) instead: upload/download MB/s and the peak RSS of a nightly copying an archive of --size',
@@ -71,6 +74,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     encrypt?: boolean;
     tsx?: boolean;
     cpus?: number;
+    jobs?: number;
     s3?: boolean;
     out: string;
   }>();
@@ -89,6 +93,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions {
     encrypt: flags.encrypt ?? false,
     tsx: flags.tsx ?? false,
     cpus: flags.cpus,
+    jobs: flags.jobs,
     s3: flags.s3 ?? false,
     outDir: flags.out,
   };

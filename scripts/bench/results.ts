@@ -79,7 +79,7 @@ export interface BenchResult {
     loadAtStart: number[];
     loadAtEnd: number[];
   };
-  tool: { how: string; compressionLevel: number | null; encrypted?: boolean };
+  tool: { how: string; compressionLevel: number | null; encrypted?: boolean; restoreJobs?: number };
   runs: number;
   sizes: SizeResult[];
   targets: Target[];
@@ -239,7 +239,7 @@ export function markdown(result: BenchResult): string {
     '',
     `Machine: ${m.cpu}, ${m.coresOnMachine !== undefined && m.coresOnMachine !== m.cores ? `${m.coresOnMachine} cores, this run pinned to ${m.cores} (--cpus)` : `${m.cores} cores`}, ${(m.memoryBytes / 2 ** 30).toFixed(0)} GiB; ${m.os}; Node ${m.node}; PostgreSQL ${m.postgres}.`,
     `Load average (1/5/15 min): ${m.loadAtStart.map((l) => l.toFixed(2)).join(' / ')} at the start, ${m.loadAtEnd.map((l) => l.toFixed(2)).join(' / ')} at the end (the machine is shared).`,
-    `Tool: ${result.tool.how}, deflate level ${result.tool.compressionLevel}${result.tool.encrypted ? ', archives encrypted (age)' : ''}. ${result.runs} paired runs per comparison, A and B alternating; medians.`,
+    `Tool: ${result.tool.how}, deflate level ${result.tool.compressionLevel}${result.tool.encrypted ? ', archives encrypted (age)' : ''}${(result.tool.restoreJobs ?? 1) > 1 ? `, restore --jobs ${result.tool.restoreJobs}` : ''}. ${result.runs} paired runs per comparison, A and B alternating; medians.`,
     '',
     '## Targets',
     '',

@@ -3,7 +3,16 @@ import { migrate } from '../migrate/migrate.js';
 import { configFor, withCommonOptions } from './common.js';
 import { identityOverride, withIdentity } from './encryption-options.js';
 import { terminalReporter } from './output.js';
-import { NO_LIVE_HELP, parsePort, printRestoreResult, restoreLikeOptions, withRecoveryReport, type RestoreLikeFlags } from './restore.js';
+import {
+  JOBS_HELP,
+  NO_LIVE_HELP,
+  parseJobs,
+  parsePort,
+  printRestoreResult,
+  restoreLikeOptions,
+  withRecoveryReport,
+  type RestoreLikeFlags,
+} from './restore.js';
 
 interface MigrateFlags extends RestoreLikeFlags {
   dbHost: string;
@@ -30,6 +39,7 @@ export function registerMigrate(program: Command): void {
         .option('--allow-version-mismatch', "go on even when the installed CUPM is not the archive's version")
         .option('--admin-password-from-backup', "set the admin role's password to the old server's (by default it stays as it is)")
         .option('--no-live', NO_LIVE_HELP)
+        .option('--jobs <n>', JOBS_HELP, parseJobs)
         .option('--dry-run', 'print what would be done, change nothing')
         .option('--yes', 'do not ask for confirmation (required without a terminal)'),
     ),

@@ -2,6 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { stepLines } from '../restore/outcome.js';
 import { formatPlan } from '../restore/plan.js';
 import { recoveryBefore, restore, type RestoreResult } from '../restore/restore.js';
+import { DEFAULT_LOAD_JOBS } from '../restore/prepare.js';
 import { CupmError } from '../errors.js';
 import { FailedWithReport } from './exit-code.js';
 import { confirmer } from './confirm.js';
@@ -23,6 +24,8 @@ export interface RestoreLikeFlags extends CommonOptions {
   identity?: string;
   /** --live (the default) / --no-live. */
   live?: boolean;
+  /** --jobs: psql sessions loading the dump. */
+  jobs?: number;
 }
 
 interface RestoreFlags extends RestoreLikeFlags {
@@ -39,6 +42,7 @@ export function restoreLikeOptions(flags: RestoreLikeFlags, command: 'restore' |
     allowVersionMismatch: flags.allowVersionMismatch,
     adminPasswordFromBackup: flags.adminPasswordFromBackup,
     live: flags.live,
+    jobs: flags.jobs,
     dryRun: flags.dryRun,
     // Counting the rows to purge reads the dump once more: only where a person reads the plan.
     countPurgeRows: flags.dryRun || (!flags.yes && process.stdin.isTTY === true),
@@ -51,6 +55,16 @@ export function restoreLikeOptions(flags: RestoreLikeFlags, command: 'restore' |
 /** restore and migrate: the plain restore instead of the live one. */
 export const NO_LIVE_HELP =
   'stop the services for the whole restore (move the database aside, load, start) instead of loading while CUPM runs';
+
+/** restore and migrate: the load's sessions. */
+export const JOBS_HELP = `psql sessions loading the dump: helpers load whole tables' data while the first session runs the rest (default ${DEFAULT_LOAD_JOBS}, as psql -f; more pays where PostgreSQL has cores to spare, as when cupm-backup runs on an admin host)`;
+
+/** commander parser for --jobs: 1-8 sessions, or a usage error (exit 2). */
+export function parseJobs(value: string): number {
+  const jobs = Number(value);
+  if (!/^\d+$/.test(value) || jobs < 1 || jobs > 8) throw new InvalidArgumentError('must be a number of sessions (1-8).');
+  return jobs;
+}
 
 /** commander parser for port options: a number 1-65535 or a usage error (exit 2). */
 export function parsePort(value: string): number {
@@ -80,6 +94,7 @@ export function registerRestore(program: Command): void {
           'the default when the database exists: load into <db>__incoming_<UTC stamp> while CUPM runs, stop the services only for the swap',
         )
         .option('--no-live', NO_LIVE_HELP)
+        .option('--jobs <n>', JOBS_HELP, parseJobs)
         .option('--dry-run', 'print what would be done, change nothing')
         .option('--yes', 'do not ask for confirmation (required without a terminal)'),
     ),

@@ -1,4 +1,4 @@
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { execa } from 'execa';
 import { JobFailedError } from '../errors.js';
 import { childEnv, type PgSettings } from './connection.js';
@@ -17,6 +17,8 @@ export interface PsqlError {
 /** A running psql whose script is written to `stdin`. */
 export interface PsqlProcess {
   stdin: Writable;
+  /** What psql prints (query results, \echo), when started with stdout 'pipe'. */
+  stdout: Readable | undefined;
   pid: number | undefined;
   /** Settles when psql ended: rejects with a PsqlFailedError naming the SQL error and its line. */
   finished: Promise<void>;
@@ -47,13 +49,14 @@ export function psqlArgs(tool: PgTool, database: string): string[] {
 /**
  * Starts psql on `database` with the connection and password in its environment (never in argv).
  * The caller streams the script into `stdin`; stdout (query results of setval() and friends) is
- * dropped; only the end of stderr is kept, so memory stays flat whatever the script's size.
+ * dropped unless asked for (the parallel load reads its markers there); only the end of stderr is
+ * kept, so memory stays flat whatever the script's size.
  */
-export function startPsql(tool: PgTool, config: PgSettings, database: string): PsqlProcess {
+export function startPsql(tool: PgTool, config: PgSettings, database: string, options: { stdout?: 'pipe' } = {}): PsqlProcess {
   const child = execa(tool.path, psqlArgs(tool, database), {
     env: { ...childEnv(config), PGAPPNAME: 'cupm-backup restore' },
     stdin: 'pipe',
-    stdout: 'ignore',
+    stdout: options.stdout ?? 'ignore',
     stderr: 'pipe',
     buffer: false,
     reject: false,
@@ -78,6 +81,7 @@ export function startPsql(tool: PgTool, config: PgSettings, database: string): P
   finished.catch(() => {});
   return {
     stdin: child.stdin,
+    stdout: child.stdout ?? undefined,
     pid: child.pid,
     finished,
     kill: () => {

@@ -61,6 +61,10 @@ export interface RestoreJournal {
   adminPassword: string | null;
   /** The psql loading the dump: a killed run leaves it running until it reads the end of its input. */
   psqlPid: number | null;
+  /** psql sessions loading the dump (--jobs): the main one and helpers. Absent in older journals: one. */
+  loadSessions?: number;
+  /** The helpers' psqls of a parallel load (--jobs). Absent in older journals: none. */
+  helperPsqlPids?: number[];
   steps: StepReport[];
   /**
    * The undo could not finish, so the CUPM services were left stopped (the database is not whole):

@@ -10,6 +10,7 @@ import { completeRestore, keepServicesStopped, restoreFailure } from './outcome.
 import {
   filesStep,
   finishingSteps,
+  loadHow,
   loadStep,
   postgresStep,
   purgeStep,
@@ -28,10 +29,10 @@ import {
 export function livePhases(journal: RestoreJournal): { whileUp: RestoreStep[]; outage: RestoreStep[] } {
   const live = liveOf(journal);
   const incoming = live.incoming.map((d) => d.incoming).join(', ');
-  const load = loadStep();
+  const load = loadStep(journal);
   const whileUp: RestoreStep[] = [
     snapshotStep(journal),
-    { ...load, title: `Load the dump into ${incoming} while CUPM runs (psql, ON_ERROR_STOP; the dump hashed as it loads)` },
+    { ...load, title: `Load the dump into ${incoming} while CUPM runs (${loadHow(journal)}; the dump hashed as it loads)` },
   ];
   const app = live.incoming.find((d) => d.name === journal.database);
   if (journal.purge && app)

@@ -43,6 +43,29 @@ export interface RestoreOptions {
    * the plain restore, services stopped for the whole of it.
    */
   live?: boolean;
+  /** --jobs: psql sessions loading the dump (helpers take tables' data; src/restore/parallel-load.ts). */
+  jobs?: number;
+}
+
+/**
+ * One session, as psql -f: on the development machine's 2 shared cores a second one gained nothing
+ * (the tool, two psqls and two backends want more CPU than there is; docs/performance.md).
+ */
+export const DEFAULT_LOAD_JOBS = 1;
+
+/** The oldest psql the parallel load is tested with: it prints a query's result as it reads on, which tells a helper when to start. */
+const PARALLEL_LOAD_PSQL = 150000;
+
+/**
+ * The sessions the load uses: --jobs, or one where the psql in use is older than the parallel load
+ * is tested with (a warning in the plan then says so).
+ */
+export function loadSessionsFor(jobs: number, psql: PgTool, warnings: string[]): number {
+  if (jobs === 1 || psql.version.num >= PARALLEL_LOAD_PSQL) return jobs;
+  warnings.push(
+    `--jobs ${jobs}: the dump loads in one session, as the psql in use (${psql.path}, ${psql.version.text}) is older than 15, the first the parallel load is tested with; CUPM_PG_BIN can name a newer one`,
+  );
+  return 1;
 }
 
 export interface MigrationOptions {
@@ -181,6 +204,7 @@ export async function prepareRestore(
         adminPasswordFromBackup: options.adminPasswordFromBackup ?? false,
         countPurgeRows: options.countPurgeRows ?? false,
         plainBecause,
+        loadSessions: loadSessionsFor(options.jobs ?? DEFAULT_LOAD_JOBS, server.psql, warnings),
       },
       warnings,
     );

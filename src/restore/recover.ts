@@ -77,7 +77,7 @@ export async function recoverRestore(
     notes: [],
   };
   // The killed run's psql reads on until its input ends: stop it before touching its database.
-  await killOrphanPsql(journal.psqlPid);
+  for (const pid of [journal.psqlPid, ...(journal.helperPsqlPids ?? [])]) await killOrphanPsql(pid);
   // A write it was killed in left its temp file beside the file (or the journal): never the next run's.
   for (const file of [...journal.files.map((f) => f.target), journalPath(dir)]) {
     for (const temp of await removeTempFiles(file, journal.pid)) reporter.info(`Removed ${temp}, a temp file the interrupted restore left`);

@@ -19,7 +19,8 @@ import type { PgTool } from '../pg/tools.js';
 import type { ServiceManager } from '../services/service-manager.js';
 import { removeFile, writeFileAtomic } from '../file-system.js';
 import { databaseExists, dropDatabase, endRoleSessions, ident, literal, renameDatabase } from './databases.js';
-import { DumpFilter, type SkippedSection } from './dump-filter.js';
+import { DumpFilter, type DumpFilterOptions, type SkippedSection } from './dump-filter.js';
+import { DataRouter, LoadCoordinator, runHelper, watchMarkers } from './parallel-load.js';
 import { heldRolesFile, type JournalFile, type RestoreJournal } from './journal.js';
 import { dumpRoles, restoreRoles, roleFacts } from './roles.js';
 
@@ -60,7 +61,7 @@ export interface RestoreStep extends Step<RestoreRuntime> {
 
 /** The steps run while the services are stopped, in order. */
 export function restoreSteps(journal: RestoreJournal): RestoreStep[] {
-  const steps: RestoreStep[] = [snapshotStep(journal), moveAsideStep(journal), loadStep()];
+  const steps: RestoreStep[] = [snapshotStep(journal), moveAsideStep(journal), loadStep(journal)];
   if (journal.files.length > 0) steps.push(filesStep(journal));
   if (journal.purge) steps.push(purgeStep(journal));
   steps.push(postgresStep(journal));
@@ -145,56 +146,100 @@ function moveAsideStep(journal: RestoreJournal): RestoreStep {
   };
 }
 
-export function loadStep(): RestoreStep {
+export function loadStep(journal: RestoreJournal): RestoreStep {
   return {
     id: 'load',
-    title: `Load the dump into PostgreSQL (psql, ON_ERROR_STOP)`,
+    title: `Load the dump into PostgreSQL (${loadHow(journal)})`,
     async run(rt, reporter) {
       if (!rt.load) throw new Error('the load step needs the archive');
       const { reader, entry } = rt.load;
       const existing = await withClient(rt.config, 'postgres', listRoles);
       // A live restore fills the incoming databases and holds back what would lock out running sessions.
       const live = rt.journal.live;
-      const filter = new DumpFilter({
+      const filterOptions: DumpFilterOptions = {
         existingRoles: new Set(existing),
         adminRole: rt.journal.adminRole,
         dropRestrict: rt.load.dropRestrict,
         ...(live ? { renameDatabases: new Map(live.incoming.map((d) => [d.name, d.incoming])), holdRoleAlters: new Set(existing) } : {}),
-      });
+      };
+      const filter = new DumpFilter(filterOptions);
       const measure = new MeasureStream(live ? TRAILER_WINDOW : 0, (n) => reporter.progress('load', n, entry.size));
-      const psql = startPsql(rt.psql, rt.config, 'postgres');
+      // More sessions: helpers take COPY blocks the main psql has not reached (src/restore/parallel-load.ts).
+      const parallel = (rt.journal.loadSessions ?? 1) > 1 ? new LoadCoordinator() : undefined;
+      const router = parallel && new DataRouter(parallel);
+      const psql = startPsql(rt.psql, rt.config, 'postgres', parallel ? { stdout: 'pipe' } : {});
+      if (parallel && psql.stdout) watchMarkers(psql.stdout, parallel);
       rt.journal.psqlPid = psql.pid ?? null;
+      rt.journal.helperPsqlPids = [];
       await rt.save();
+      // Journal writes one after the other: a helper's psql is recorded as soon as it starts.
+      let saving = Promise.resolve();
+      const saveInTurn = () => (saving = saving.then(() => rt.save()));
       let readFailure: unknown;
       const onAbort = () => {
         readFailure ??= new JobFailedError('The restore was cancelled (Ctrl-C or SIGTERM) while loading the dump.');
         psql.kill();
+        parallel?.stop(readFailure);
       };
       rt.signal?.addEventListener('abort', onAbort);
       if (rt.signal?.aborted) onAbort();
+      // Either side failing stops the other: a helper's failure kills the main psql, and the reverse.
+      psql.finished.catch((error: unknown) => parallel?.stop(error));
+      parallel?.onStop(() => psql.kill());
+      const helpers = Array.from({ length: parallel ? (rt.journal.loadSessions ?? 1) - 1 : 0 }, () =>
+        runHelper(parallel!, () => reader.openEntry(DUMP_ENTRY), DUMP_ENTRY, filterOptions, {
+          psql: rt.psql,
+          config: rt.config,
+          started: (pid) => {
+            rt.journal.helperPsqlPids = [...(rt.journal.helperPsqlPids ?? []), pid];
+            void saveInTurn();
+          },
+        }),
+      );
       const guard = new DumpGuard(DUMP_ENTRY);
       const fed = (async () => {
         try {
           // The guard judges what psql gets (after the filter), line by line, as the preflight did:
           // an archive changed since then is stopped before psql reads a line it did not pass.
-          await pipeline(await reader.openEntry(DUMP_ENTRY), measure, filter, guard, psql.stdin);
+          const source = await reader.openEntry(DUMP_ENTRY);
+          if (router) await pipeline(source, measure, filter, guard, router, psql.stdin);
+          else await pipeline(source, measure, filter, guard, psql.stdin);
         } catch (error) {
           // psql stopping at an error breaks the pipe: that is psql's story, told by `finished`.
           // A Ctrl-C came first (it killed psql, which broke the pipe): the cancel is the story.
-          if ((error as NodeJS.ErrnoException).code !== 'EPIPE') readFailure ??= error;
+          // The parallel load stopped (a helper's failure, the main psql's own): that story is told below.
+          if (!brokenPipe(error, router !== undefined) && !parallel?.stoppedWith(error)) readFailure ??= error;
           // Never let psql commit a half-read dump: a closed stdin would end it "successfully".
           psql.kill();
+          parallel?.stop(error);
         }
       })();
-      const [ran] = await Promise.allSettled([psql.finished, fed]);
+      const [ran] = await Promise.allSettled([psql.finished, fed, ...helpers]);
+      await saving;
       rt.signal?.removeEventListener('abort', onAbort);
       rt.journal.psqlPid = null;
+      rt.journal.helperPsqlPids = [];
       if (readFailure instanceof JobFailedError || readFailure instanceof DumpRefusedError) throw readFailure;
+      const copyHeaderOf = (line: number) => guard.scanner.copyHeaderOf(line);
+      // The main psql's own error is the story; not the kill that a read or a helper's failure caused.
+      const helperFailure = parallel?.error;
+      const killedByUs =
+        ran.status === 'rejected' &&
+        (ran.reason as PsqlFailedError).signal === 'SIGKILL' &&
+        (readFailure !== undefined || helperFailure !== undefined);
+      if (ran.status === 'rejected' && !killedByUs)
+        throw loadError(
+          router ? withDumpLine(ran.reason, (line) => router.dumpLine(line)) : ran.reason,
+          rt.load.archive,
+          copyHeaderOf,
+          live !== undefined,
+        );
+      if (helperFailure instanceof PsqlFailedError) throw loadError(helperFailure, rt.load.archive, copyHeaderOf, live !== undefined);
+      if (helperFailure instanceof DumpRefusedError) throw helperFailure;
+      readFailure ??= helperFailure;
       if (readFailure !== undefined) {
         throw new ArchiveInvalidError(`Reading ${DUMP_ENTRY} from ${rt.load.archive} failed during the load: ${messageOf(readFailure)}.`);
       }
-      if (ran.status === 'rejected')
-        throw loadError(ran.reason, rt.load.archive, (line) => guard.scanner.copyHeaderOf(line), live !== undefined);
       const got = measure.measurement;
       if (live && (got.size !== entry.size || got.sha256 !== entry.sha256)) {
         throw new ArchiveInvalidError(
@@ -219,10 +264,11 @@ export function loadStep(): RestoreStep {
       await rt.save();
       for (const section of filter.skipped) if (section.statements > 0) rt.notes.push(skippedNote(section, rt.load.archive));
       const kept = filter.rolesKept.length > 0 ? `; existing roles kept: ${filter.rolesKept.join(', ')}` : '';
-      return `${got.size} bytes, ${filter.lines} lines${kept}`;
+      const shared = router && parallel ? `; ${parallel.claims.size} of ${router.blocks} tables' data loaded by a helper session` : '';
+      return `${got.size} bytes, ${filter.lines} lines${kept}${shared}`;
     },
     async undo(rt) {
-      await killOrphanPsql(rt.journal.psqlPid);
+      for (const pid of [rt.journal.psqlPid, ...(rt.journal.helperPsqlPids ?? [])]) await killOrphanPsql(pid);
       await withClient(rt.config, 'postgres', async (client) => {
         const version = await serverVersion(client);
         for (const database of await createdDatabases(client, rt.journal)) await dropDatabase(client, version, database);
@@ -463,6 +509,27 @@ function dumpLineOf(sql: PsqlError, copyHeaderOf: (line: number) => number | und
   if (sql.line === undefined || row === undefined) return sql.line;
   const header = copyHeaderOf(sql.line);
   return header === undefined ? sql.line : header + row;
+}
+
+/** How the dump is loaded, for the step's title: psql, and the sessions taking tables' data. */
+export function loadHow(journal: RestoreJournal): string {
+  const sessions = journal.loadSessions ?? 1;
+  return `psql, ON_ERROR_STOP${sessions > 1 ? `; the tables' data in ${sessions} sessions` : ''}`;
+}
+
+/**
+ * A write to psql that failed because psql is gone (its exit tells why). With the parallel load's
+ * router, whose writes wait on the helpers, psql's exit shows as a premature close of its stdin.
+ */
+function brokenPipe(error: unknown, routed: boolean): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'EPIPE' || (routed && code === 'ERR_STREAM_PREMATURE_CLOSE');
+}
+
+/** A psql error of the main session, its line made the dump's (the parallel load adds and leaves out lines). */
+function withDumpLine(error: unknown, dumpLine: (psqlLine: number) => number): unknown {
+  if (!(error instanceof PsqlFailedError) || error.sqlError?.line === undefined) return error;
+  return new PsqlFailedError(error.message, { ...error.sqlError, line: dumpLine(error.sqlError.line) }, error.stderrTail, error.signal);
 }
 
 /** Tells what the dump held for a built-in database and how to load it by hand. */

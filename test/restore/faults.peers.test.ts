@@ -219,6 +219,45 @@ describe('restore: bad input and faults leave the server as it was', function ()
     expect(stderr).to.match(/State: every change was undone/);
   });
 
+  it('--jobs 2: a bad row in any table, or an error after the data, names its line of the dump; everything as before (exit 1)', async () => {
+    // A bad row in every COPY block of cupm: whichever session meets one first, the line named must be one of them.
+    const badRows = new Set<number>();
+    const badData = await variant('bad-rows-jobs.zip', (c) => {
+      const lines = dumpText(c).split('\n');
+      let database = '';
+      for (let i = 0; i < lines.length; i++) {
+        if (lines[i]!.startsWith('\\connect ')) database = lines[i]!.slice('\\connect '.length);
+        if (database === 'cupm' && lines[i]!.startsWith('COPY public.') && lines[i + 1] !== '\\.') {
+          lines.splice(i + 2, 0, 'this\tis\tnot\ta\trow');
+          badRows.add(i + 3);
+        }
+      }
+      setDump(c, lines.join('\n'));
+    });
+    expect(badRows.size).to.be.greaterThan(1);
+    for (const mode of ['--live', '--no-live']) {
+      const { stderr } = await expectUntouched(
+        () => restoreCli([badData, '--yes', '--jobs', '2', mode, '--db-host', 'db2.example.com']),
+        1,
+      );
+      const line = Number(/The dump failed at line (\d+) of database\/pg_dumpall\.sql:/.exec(stderr)?.[1]);
+      expect(badRows.has(line), `${mode}: line ${line} is not a bad row\n${stderr}`).to.equal(true);
+      expect(stderr).to.match(/State: every change was undone/);
+    }
+
+    // An error in the first statement after the data: run only once every helper's block is in.
+    let badLine = 0;
+    const badAfter = await variant('fails-after-data-jobs.zip', (c) => {
+      const lines = dumpText(c).split('\n');
+      badLine = lines.findIndex((l) => l.startsWith('ALTER TABLE ONLY public.')) + 1;
+      lines.splice(badLine - 1, 0, 'SELECT no_such_function();');
+      setDump(c, lines.join('\n'));
+    });
+    const { stderr } = await expectUntouched(() => restoreCli([badAfter, '--yes', '--jobs', '2', '--db-host', 'db2.example.com']), 1);
+    expect(stderr).to.include(`The dump failed at line ${badLine} of database/pg_dumpall.sql:`);
+    expect(stderr).to.match(/ERROR: {2}function no_such_function\(\) does not exist/);
+  });
+
   it('restores onto a PostgreSQL that has never seen CUPM: no cupm database, no cupm role', async () => {
     const bare = await createBareServer();
     try {

@@ -69,7 +69,22 @@ const LIVE_STEPS: KillStep[] = [
 const MODES: Array<{ mode: string; args: string[]; steps: KillStep[]; signals: Interruption[]; live: boolean }> = [
   { mode: 'restore --no-live', args: ['--no-live'], steps: STEPS, signals: ['SIGTERM', 'SIGINT-group'], live: false },
   { mode: 'restore --live', args: ['--live'], steps: LIVE_STEPS, signals: ['SIGINT-group'], live: true },
+  // The parallel load (--jobs): killed at its start and half way, the paused psql the main one or a helper.
+  {
+    mode: 'restore --no-live --jobs 2',
+    args: ['--no-live', '--jobs', '2'],
+    steps: loadSteps(STEPS),
+    signals: ['SIGINT-group'],
+    live: false,
+  },
+  { mode: 'restore --live --jobs 2', args: ['--live', '--jobs', '2'], steps: loadSteps(LIVE_STEPS), signals: ['SIGINT-group'], live: true },
 ];
+
+/** The steps of a mode that load the dump (the start of the load, half way through it), and the one after. */
+function loadSteps(steps: KillStep[]): KillStep[] {
+  const first = steps.findIndex((s) => s.at === 'mid-load') - 1;
+  return steps.slice(first, first + 3);
+}
 
 describe('restore killed (kill -9) or told to stop (SIGTERM, Ctrl-C) at every step: it ends whole, or the next run finishes or undoes it', function () {
   this.timeout(600_000);

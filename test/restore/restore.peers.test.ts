@@ -87,6 +87,29 @@ describe('restore: bringing a CUPM server back from an archive', function () {
     );
   });
 
+  it("--jobs 2, live or plain: the tables' data in two sessions gives the same database, each table's rows in the old server's order", async () => {
+    const tables = (
+      await old.cluster.query<{ t: string }>("SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", [], 'cupm')
+    ).map((r) => r.t);
+    // A sequential scan gives a table's rows in their physical order: the order the load wrote them in.
+    const inOrder = async (server: SandboxServer, table: string) =>
+      (await server.cluster.query(`SELECT * FROM public."${table}"`, [], 'cupm')).map((row) => JSON.stringify(row));
+    for (const mode of ['--live', '--no-live']) {
+      const result = await restoreCli(archive, '--yes', '--json', '--jobs', '2', mode);
+      expect(result.exitCode, result.stderr).to.equal(0);
+      const load = result.json<{ steps: Array<{ id: string; title: string; detail?: string }> }>().steps.find((s) => s.id === 'load')!;
+      expect(load.title, mode).to.match(/the tables' data in 2 sessions/);
+      expect(load.detail, mode).to.match(new RegExp(`; \\d+ of ${tables.length} tables' data loaded by a helper session$`));
+      expect(await normalizedDump(target.cluster, 'cupm'), mode).to.equal(sourceDump);
+      for (const table of tables) expect(await inOrder(target, table), `${mode}: ${table}`).to.deep.equal(await inOrder(old, table));
+    }
+    // The plan says so; one session unless asked.
+    const planned = async (...args: string[]) =>
+      JSON.stringify((await restoreCli(archive, '--yes', '--json', '--dry-run', ...args)).json());
+    expect(await planned('--jobs', '2')).to.match(/the tables' data in 2 sessions/);
+    expect(await planned()).to.not.match(/data in \d+ sessions/);
+  });
+
   it('on a terminal, shows the plan and asks; only "yes" goes on', async () => {
     const onTerminal = (answer: string) =>
       execa('script', ['-qec', quote([BIN, 'restore', archive]), '/dev/null'], {

@@ -4,6 +4,9 @@ import { pipeline } from 'node:stream/promises';
 import { ZipArchive } from 'archiver';
 import { DUMP_ENTRY, FORMAT_NAME, FORMAT_VERSION, MANIFEST_ENTRY, type Manifest } from '../../src/archive/format.js';
 
+/** The last lines of a whole pg_dumpall script (the trailer a complete dump ends with). */
+export const CLUSTER_DUMP_END = ['--', '-- PostgreSQL database cluster dump complete', '--', ''];
+
 /** A complete pg_dumpall-shaped script, small. */
 export const SAMPLE_DUMP = [
   '--',
@@ -13,10 +16,7 @@ export const SAMPLE_DUMP = [
   'CREATE ROLE cupm;',
   "ALTER ROLE cupm WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:abc';",
   '',
-  '--',
-  '-- PostgreSQL database cluster dump complete',
-  '--',
-  '',
+  ...CLUSTER_DUMP_END,
 ].join('\n');
 
 export const sha256 = (data: Buffer | string) => crypto.createHash('sha256').update(data).digest('hex');

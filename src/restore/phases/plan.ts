@@ -27,6 +27,8 @@ export interface PlanInput {
   countPurgeRows: boolean;
   /** Why the plain restore runs (undefined: a live one). */
   plainBecause: 'no-live' | 'no-database' | undefined;
+  /** psql sessions loading the dump (--jobs). */
+  loadSessions: number;
 }
 
 /**
@@ -81,6 +83,7 @@ export async function planRestore(
     adminPasswordFromBackup: input.adminPasswordFromBackup,
     adminPassword: null,
     psqlPid: null,
+    loadSessions: input.loadSessions,
     steps: [],
     finishing: [],
     ...(incoming ? { live: { incoming, outage: false } } : {}),
