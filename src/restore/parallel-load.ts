@@ -428,7 +428,6 @@ interface Session {
   /** Writing a block's lines now. */
   inBlock: boolean;
   ended: boolean;
-  exited: Promise<void>;
 }
 
 /**
@@ -502,8 +501,9 @@ export class Helper extends Writable {
     if (this.stopped) throw this.coordinator.stopError();
     const psql = startPsql(this.tools.psql, this.tools.config, database);
     if (psql.pid !== undefined) this.tools.started?.(psql.pid);
-    const session: Session = { segment, psql, blocks: [], lines: [], written: 0, inBlock: false, ended: false, exited: Promise.resolve() };
-    session.exited = psql.finished.then(
+    const session: Session = { segment, psql, blocks: [], lines: [], written: 0, inBlock: false, ended: false };
+    // Its exit 0 is what commits its blocks: the first session's wait after the data ends there.
+    void psql.finished.then(
       () => {
         for (const block of session.blocks) this.coordinator.claims.get(block)!.loaded.resolve();
       },
