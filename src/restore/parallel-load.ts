@@ -564,7 +564,7 @@ export class Helper extends Writable {
 
 class HelperJudge extends SectionJudge {
   private readonly actions = new Actions();
-  /** The session settings of the current database so far (SET lines), for a session started later. */
+  /** The session settings of the current database so far (SET lines): a session started on it gets them all first. */
   private settings: Buffer[] = [];
   private sending: { session: Session; hash: Hash; block: number } | undefined;
 
@@ -591,7 +591,6 @@ class HelperJudge extends SectionJudge {
     if (this.pastData || database === undefined || !this.helper.coordinator.take(block, segment)) return bytes;
     return this.actions.add(bytes, async (piece) => {
       const session = await this.helper.session(segment, database, this.settings);
-      this.settings = [];
       session.inBlock = true;
       session.blocks.push(block);
       session.lines.push({ psql: session.written + 1, header });
@@ -633,10 +632,10 @@ class HelperJudge extends SectionJudge {
     const segment = this.segment;
     return this.actions.add(bytes, async (piece) => {
       const copy = Buffer.from(piece);
-      const session = this.helper.current;
+      this.settings.push(copy);
       // A session on this database gets it now, in order; one started later gets all of them first.
+      const session = this.helper.current;
       if (session && session.segment === segment) await this.helper.setting(session, copy);
-      else this.settings.push(copy);
     });
   }
 }
