@@ -36,6 +36,11 @@ export class PsqlFailedError extends JobFailedError {
   ) {
     super(message);
   }
+
+  /** The same failure, its SQL error at `line` (a caller that fed psql other lines than the script's maps them back). */
+  atLine(line: number | undefined): PsqlFailedError {
+    return new PsqlFailedError(this.message, this.sqlError && { ...this.sqlError, line }, this.stderrTail, this.signal);
+  }
 }
 
 /** psql's flags: no psqlrc, quiet, stop at the first error, read the script from stdin with line numbers. */

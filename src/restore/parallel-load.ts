@@ -558,7 +558,7 @@ export class Helper extends Writable {
     for (const l of session.lines) if (l.psql <= line) at = l;
     const row = copyRowOf(error.sqlError);
     const dumpLine = at ? at.header + (row ?? line - at.psql) : undefined;
-    return new PsqlFailedError(error.message, { ...error.sqlError, line: dumpLine }, error.stderrTail, error.signal);
+    return error.atLine(dumpLine);
   }
 }
 

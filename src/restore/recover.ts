@@ -12,7 +12,7 @@ import type { ServiceManager } from '../services/service-manager.js';
 import { removeTempFiles } from '../file-system.js';
 import { journalPath, removeJournal, writeJournal, type RestoreJournal } from './journal.js';
 import { describeJournal, keepServicesStopped, reportsFor, restoreFailure, runFinishing, willComplete } from './outcome.js';
-import { finishingSteps, killOrphanPsql, restoreSteps, type RestoreRuntime } from './steps.js';
+import { finishingSteps, killOrphanPsqls, restoreSteps, type RestoreRuntime } from './steps.js';
 import { liveSteps } from './live.js';
 
 export interface RecoveryResult {
@@ -77,7 +77,7 @@ export async function recoverRestore(
     notes: [],
   };
   // The killed run's psql reads on until its input ends: stop it before touching its database.
-  for (const pid of [journal.psqlPid, ...(journal.helperPsqlPids ?? [])]) await killOrphanPsql(pid);
+  await killOrphanPsqls(journal);
   // A write it was killed in left its temp file beside the file (or the journal): never the next run's.
   for (const file of [...journal.files.map((f) => f.target), journalPath(dir)]) {
     for (const temp of await removeTempFiles(file, journal.pid)) reporter.info(`Removed ${temp}, a temp file the interrupted restore left`);

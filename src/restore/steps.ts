@@ -268,7 +268,7 @@ export function loadStep(journal: RestoreJournal): RestoreStep {
       return `${got.size} bytes, ${filter.lines} lines${kept}${shared}`;
     },
     async undo(rt) {
-      for (const pid of [rt.journal.psqlPid, ...(rt.journal.helperPsqlPids ?? [])]) await killOrphanPsql(pid);
+      await killOrphanPsqls(rt.journal);
       await withClient(rt.config, 'postgres', async (client) => {
         const version = await serverVersion(client);
         for (const database of await createdDatabases(client, rt.journal)) await dropDatabase(client, version, database);
@@ -529,7 +529,7 @@ function brokenPipe(error: unknown, routed: boolean): boolean {
 /** A psql error of the main session, its line made the dump's (the parallel load adds and leaves out lines). */
 function withDumpLine(error: unknown, dumpLine: (psqlLine: number) => number): unknown {
   if (!(error instanceof PsqlFailedError) || error.sqlError?.line === undefined) return error;
-  return new PsqlFailedError(error.message, { ...error.sqlError, line: dumpLine(error.sqlError.line) }, error.stderrTail, error.signal);
+  return error.atLine(dumpLine(error.sqlError.line));
 }
 
 /** Tells what the dump held for a built-in database and how to load it by hand. */
@@ -542,8 +542,13 @@ function skippedNote(section: SkippedSection, archive: string): string {
   );
 }
 
-/** A psql left by a killed run still feeds the half-restored database: end it (Linux: checked by name). */
-export async function killOrphanPsql(pid: number | null): Promise<void> {
+/** The psqls a killed run left (the load's, and its helpers' with --jobs) still feed the half-restored database: end them. */
+export async function killOrphanPsqls(journal: RestoreJournal): Promise<void> {
+  for (const pid of [journal.psqlPid, ...(journal.helperPsqlPids ?? [])]) await killOrphanPsql(pid);
+}
+
+/** One such psql (Linux: checked by name). */
+async function killOrphanPsql(pid: number | null): Promise<void> {
   if (pid === null || process.platform !== 'linux') return;
   let cmdline: string;
   try {
